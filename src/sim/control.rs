@@ -1,0 +1,227 @@
+//! Simulator-only control methods, sent on the same socket as the xAPI
+//! (`xSim/...`; a real codec answers them with -32601). They let tests and
+//! benchmarks drive the device and inject faults:
+//!
+//! | method | params | effect |
+//! | --- | --- | --- |
+//! | `xSim/SetStatus` | `Path`, `Value` | set a status value or sub-document, with feedback |
+//! | `xSim/RemoveStatus` | `Path` (ends with an element id) | remove an element; its ghost is sent |
+//! | `xSim/EmitEvent` | `Path` (starts with `Event`), `Value` | emit an event |
+//! | `xSim/IncomingCall` | `Number`, `DisplayName`? | a ringing call plus `Event IncomingCallIndication`; answers `CallId` |
+//! | `xSim/DropSessions` | `CloseCode`?, `Reason`? | close every session: with that close frame, or cut without one |
+//! | `xSim/Reboot` | `Down`, `NotReady` (seconds) | cut sessions; 502 on upgrade for `Down`, then -31997 for `NotReady` |
+//! | `xSim/Delay` | `Ms` | delay every response by `Ms` (0 to stop) |
+//! | `xSim/Freeze` | `Ms` | every session stops reading and writing for `Ms` (a half-open link) |
+//! | `xSim/Refuse` | `Method` (prefix), `Code`, `Message`?, `Data`?, `Count`? | answer matching requests with that error |
+//! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`? | send a malformed frame to this session |
+//! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`) | emit `Count` events `{Seq, SentUs}` as fast as possible; answers when all are queued |
+//! | `xSim/Configure` | `MaxSubscriptions`? | change device limits |
+//! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions` |
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::device::{Device, Refusal};
+use super::model;
+use crate::xows::path::{Path, Root};
+use crate::xows::protocol::RpcError;
+
+/// Prefix of every control method.
+pub const PREFIX: &str = "xSim/";
+
+/// What the session must do for a control request.
+pub enum Action {
+    /// Answer now.
+    Reply(Result<Value, RpcError>),
+    /// Send this frame to the caller (then answer `true`).
+    Raw(Message),
+    /// Emit a burst, then answer.
+    Burst { count: u64, path: Path },
+}
+
+fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {
+    let raw = params
+        .get("Path")
+        .ok_or_else(|| RpcError::invalid_params("missing Path"))?;
+    let path = match raw {
+        Value::String(s) => Path::parse(s),
+        other => Path::from_json(other),
+    }
+    .map_err(|e| RpcError::invalid_params(format!("Path: {e}")))?;
+    if path.root() != Some(root) || path.has_wildcard() {
+        return Err(RpcError::invalid_params(format!(
+            "Path must start with {} and hold no **",
+            root.as_str()
+        )));
+    }
+    Ok(path)
+}
+
+fn secs(params: &Value, key: &str) -> Duration {
+    Duration::from_secs_f64(params.get(key).and_then(Value::as_f64).unwrap_or(0.0).max(0.0))
+}
+
+fn ms(params: &Value) -> Duration {
+    Duration::from_millis(params.get("Ms").and_then(Value::as_u64).unwrap_or(0))
+}
+
+/// Handles one control request.
+pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
+    let result = match method {
+        "SetStatus" => path_arg(params, Root::Status).map(|path| {
+            let value = params.get("Value").cloned().unwrap_or(Value::Null);
+            device.lock().set(&path.0, value);
+            Value::Bool(true)
+        }),
+        "RemoveStatus" => path_arg(params, Root::Status).and_then(|path| {
+            if device.lock().remove(&path.0) {
+                Ok(Value::Bool(true))
+            } else {
+                Err(RpcError::invalid_params(format!("no element at {path}")))
+            }
+        }),
+        "EmitEvent" => path_arg(params, Root::Event).map(|path| {
+            let value = params.get("Value").cloned().unwrap_or(json!({}));
+            device.lock().emit(&path.0, value);
+            Value::Bool(true)
+        }),
+        "IncomingCall" => {
+            let number = params.get("Number").and_then(Value::as_str).unwrap_or("");
+            let display = params
+                .get("DisplayName")
+                .and_then(Value::as_str)
+                .unwrap_or(number);
+            let id = model::incoming(&mut device.lock(), number, display);
+            Ok(json!({ "CallId": id }))
+        }
+        "DropSessions" => {
+            let st = device.lock();
+            match params.get("CloseCode").and_then(Value::as_u64) {
+                Some(code) => {
+                    let reason = params.get("Reason").and_then(Value::as_str).unwrap_or("");
+                    for slot in st.sessions.values() {
+                        let frame = CloseFrame {
+                            code: CloseCode::from(code as u16),
+                            reason: reason.to_string().into(),
+                        };
+                        if slot.tx.try_send(Message::Close(Some(frame))).is_err() {
+                            slot.cancel.cancel();
+                        }
+                    }
+                }
+                None => st.sessions.values().for_each(|s| s.cancel.cancel()),
+            }
+            Ok(json!({ "Dropped": st.sessions.len() }))
+        }
+        "Reboot" => {
+            device
+                .lock()
+                .reboot(secs(params, "Down"), secs(params, "NotReady"));
+            Ok(Value::Bool(true))
+        }
+        "Delay" => {
+            device.lock().delay = ms(params);
+            Ok(Value::Bool(true))
+        }
+        "Freeze" => {
+            device.lock().frozen_until = Some(Instant::now() + ms(params));
+            Ok(Value::Bool(true))
+        }
+        "Refuse" => refuse(device, params),
+        "SendRaw" => return raw(params),
+        "Burst" => {
+            let count = params.get("Count").and_then(Value::as_u64).unwrap_or(1);
+            let path = if params.get("Path").is_some() {
+                match path_arg(params, Root::Event) {
+                    Ok(p) => p,
+                    Err(e) => return Action::Reply(Err(e)),
+                }
+            } else {
+                Path::parse("Event Sim Burst").expect("valid")
+            };
+            return Action::Burst { count, path };
+        }
+        "Configure" => {
+            let mut st = device.lock();
+            if let Some(n) = params.get("MaxSubscriptions").and_then(Value::as_u64) {
+                st.max_subscriptions = n as usize;
+            }
+            Ok(Value::Bool(true))
+        }
+        "Inspect" => {
+            let st = device.lock();
+            Ok(json!({
+                "Commands": st.command_log,
+                "Panels": st.panels,
+                "Sessions": st.sessions.len(),
+            }))
+        }
+        _ => Err(RpcError::method_not_found()),
+    };
+    Action::Reply(result)
+}
+
+fn refuse(device: &Device, params: &Value) -> Result<Value, RpcError> {
+    let prefix = params
+        .get("Method")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params("missing Method"))?;
+    let code = params
+        .get("Code")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| RpcError::invalid_params("missing Code"))?;
+    let message = params
+        .get("Message")
+        .and_then(Value::as_str)
+        .unwrap_or("Refused by the simulator");
+    let mut error = RpcError::new(code, message);
+    error.data = params.get("Data").cloned();
+    let mut st = device.lock();
+    st.refusals.retain(|r| r.method_prefix != prefix);
+    if code != 0 {
+        st.refusals.push(Refusal {
+            method_prefix: prefix.to_string(),
+            error,
+            remaining: params.get("Count").and_then(Value::as_u64),
+        });
+    }
+    Ok(Value::Bool(true))
+}
+
+fn raw(params: &Value) -> Action {
+    let kind = params.get("Kind").and_then(Value::as_str).unwrap_or("text");
+    let size = params.get("Size").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
+    let msg = match kind {
+        "text" => Message::text(params.get("Text").and_then(Value::as_str).unwrap_or("")),
+        "binary" => Message::binary(b"\x00\x01binary".to_vec()),
+        "nonjson" => Message::text("this is not JSON {"),
+        "oversize" => {
+            let pad = "x".repeat(size);
+            Message::text(format!(
+                r#"{{"jsonrpc":"2.0","method":"xFeedback/Event","params":{{"Id":0,"Event":{{"Pad":"{pad}"}}}}}}"#
+            ))
+        }
+        "deep" => {
+            let depth = params.get("Depth").and_then(Value::as_u64).unwrap_or(100_000) as usize;
+            Message::text(format!("{}{}", "[".repeat(depth), "]".repeat(depth)))
+        }
+        other => {
+            return Action::Reply(Err(RpcError::invalid_params(format!(
+                "unknown Kind {other:?}"
+            ))));
+        }
+    };
+    Action::Raw(msg)
+}
+
+/// Microseconds since the Unix epoch, as carried in burst events.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,463 @@
+//! The one simulated device that every session talks to: its documents, the
+//! sessions with their feedback subscriptions, boot phases, and the xAPI
+//! methods (xGet, xQuery, xSet, xFeedback/*, xCommand/*).
+//!
+//! All state sits behind one mutex with short critical sections; a change
+//! is cut down per subscription and queued to each session's writer without
+//! ever waiting on a socket.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::{builtin, doc, model};
+use crate::schema::{Entry, ParamError, Schema, check_params};
+use crate::xows::path::{Path, Root, Segment};
+use crate::xows::protocol::{RpcError, ServerRequest, code, feedback_text, method};
+
+/// How many frames may wait for one session's writer before the session is
+/// treated as stuck and dropped (a codec drops slow consumers too).
+pub const SESSION_QUEUE: usize = 8192;
+const COMMAND_LOG: usize = 1000;
+
+/// Settings of the device itself.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// The public schema of the product, when given; else the built-in model.
+    pub schema: Option<Arc<Schema>>,
+    /// Feedback subscriptions one session may hold (then -31998).
+    pub max_subscriptions: usize,
+    /// `SystemUnit Boot`: how long upgrades answer 502, then requests -31997.
+    pub boot_down: Duration,
+    pub boot_not_ready: Duration,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            schema: None,
+            max_subscriptions: 50,
+            boot_down: Duration::from_secs(3),
+            boot_not_ready: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A session's link to its writer.
+pub(crate) struct SessionSlot {
+    pub tx: mpsc::Sender<Message>,
+    pub cancel: CancellationToken,
+    pub legacy: bool,
+    subs: Vec<(u64, Path)>,
+    next_sub: u64,
+}
+
+/// A refusal configured by `xSim/Refuse`.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub method_prefix: String,
+    pub error: RpcError,
+    pub remaining: Option<u64>,
+}
+
+/// Everything behind the device's lock.
+pub struct State {
+    /// `{"Status": {...}, "Configuration": {...}}`.
+    pub doc: Value,
+    pub(crate) sessions: HashMap<u64, SessionSlot>,
+    next_session: u64,
+    pub(crate) next_call_id: u64,
+    pub(crate) command_log: VecDeque<Value>,
+    pub(crate) panels: BTreeMap<String, String>,
+    pub(crate) down_until: Option<Instant>,
+    pub(crate) not_ready_until: Option<Instant>,
+    pub(crate) frozen_until: Option<Instant>,
+    pub(crate) delay: Duration,
+    pub(crate) refusals: Vec<Refusal>,
+    pub(crate) max_subscriptions: usize,
+    booted: Instant,
+}
+
+/// The simulated device.
+pub struct Device {
+    state: Mutex<State>,
+    schema: Arc<Schema>,
+    pub(crate) options: DeviceOptions,
+}
+
+/// The answer to one request plus frames to send right after it.
+pub struct Reply {
+    pub result: Result<Value, RpcError>,
+    pub after: Vec<String>,
+}
+
+impl From<Result<Value, RpcError>> for Reply {
+    fn from(result: Result<Value, RpcError>) -> Self {
+        Reply {
+            result,
+            after: Vec::new(),
+        }
+    }
+}
+
+impl Device {
+    /// A factory-new device.
+    pub fn new(options: DeviceOptions) -> Arc<Device> {
+        let schema = options
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(builtin::schema()));
+        let mut config = builtin::schema().default_configuration();
+        doc::merge(&mut config, &schema.default_configuration());
+        let volume = config["Audio"]["DefaultVolume"].as_i64().unwrap_or(50);
+        let state = State {
+            doc: json!({ "Status": builtin::initial_status(volume), "Configuration": config }),
+            sessions: HashMap::new(),
+            next_session: 1,
+            next_call_id: 1,
+            command_log: VecDeque::new(),
+            panels: BTreeMap::new(),
+            down_until: None,
+            not_ready_until: None,
+            frozen_until: None,
+            delay: Duration::ZERO,
+            refusals: Vec::new(),
+            max_subscriptions: options.max_subscriptions,
+            booted: Instant::now(),
+        };
+        Arc::new(Device {
+            state: Mutex::new(state),
+            schema,
+            options,
+        })
+    }
+
+    /// The device's lock (poisoning is ignored: the state stays usable).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether upgrades are refused with 502 (the device is booting).
+    pub fn is_down(&self) -> bool {
+        self.lock().down_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Registers a session; its writer reads `rx`.
+    pub(crate) fn attach(
+        &self,
+        legacy: bool,
+    ) -> (u64, mpsc::Receiver<Message>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        let cancel = CancellationToken::new();
+        let mut st = self.lock();
+        let id = st.next_session;
+        st.next_session += 1;
+        st.sessions.insert(
+            id,
+            SessionSlot {
+                tx,
+                cancel: cancel.clone(),
+                legacy,
+                subs: Vec::new(),
+                next_sub: 0,
+            },
+        );
+        (id, rx, cancel)
+    }
+
+    pub(crate) fn detach(&self, session: u64) {
+        self.lock().sessions.remove(&session);
+    }
+
+    /// Handles one xAPI request of `session`.
+    pub fn handle(&self, session: u64, req: &ServerRequest) -> Reply {
+        let mut st = self.lock();
+        if st.not_ready_until.is_some_and(|t| Instant::now() < t) {
+            return Err(RpcError::not_ready()).into();
+        }
+        if let Some(err) = st.refusal_for(&req.method) {
+            return Err(err).into();
+        }
+        let legacy = st.sessions.get(&session).is_some_and(|s| s.legacy);
+        let mut reply = match req.method.as_str() {
+            method::GET => st.x_get(&req.params).into(),
+            method::QUERY => st.x_query(&req.params).into(),
+            method::SET => st.x_set(&self.schema, &req.params).into(),
+            method::SUBSCRIBE => st.subscribe(session, &req.params),
+            method::UNSUBSCRIBE => st.unsubscribe(session, &req.params).into(),
+            m => match m.strip_prefix(method::COMMAND_PREFIX) {
+                Some(cmd) => self.command(&mut st, session, cmd, &req.params).into(),
+                None => Err(RpcError::method_not_found()).into(),
+            },
+        };
+        if legacy && let Ok(v) = &mut reply.result {
+            doc::stringify(v);
+        }
+        reply
+    }
+
+    fn command(
+        &self,
+        st: &mut State,
+        session: u64,
+        name: &str,
+        params: &Value,
+    ) -> Result<Value, RpcError> {
+        let path = Path::parse(name).map_err(|_| RpcError::method_not_found())?;
+        let (spec, _multiline) = self
+            .schema
+            .command(&path)
+            .map_err(|_| RpcError::method_not_found())?;
+        let empty = Map::new();
+        let args = match params {
+            Value::Object(m) => m,
+            Value::Null => &empty,
+            _ => return Err(bad_usage("Missing or invalid parameter(s).", "params must be an object")),
+        };
+        let args = check_params(spec, args).map_err(|e| match &e {
+            ParamError::Missing(_) => bad_usage("Missing or invalid parameter(s).", e.to_string()),
+            ParamError::Unknown { name, .. } | ParamError::BadValue { name, .. } => bad_usage(
+                &format!("Bad argument to parameter \"{name}\"."),
+                e.to_string(),
+            ),
+        })?;
+        let name = path.to_string();
+        st.log_command(session, &name, &args);
+        model::execute(st, self, &name, &args)
+    }
+}
+
+/// The error a codec gives for bad command arguments.
+pub fn bad_usage(message: &str, detail: impl Into<String>) -> RpcError {
+    RpcError::new(code::INVALID_PARAMS, format!("Bad usage: {message}")).with_data(detail.into())
+}
+
+fn path_param(params: &Value, key: &str) -> Result<Path, RpcError> {
+    let raw = params
+        .get(key)
+        .ok_or_else(|| RpcError::invalid_params(format!("missing {key}")))?;
+    Path::from_json(raw).map_err(|e| RpcError::invalid_params(format!("{key}: {e}")))
+}
+
+fn no_match(path: &Path) -> RpcError {
+    RpcError::new(code::METHOD_NOT_FOUND, "No match on Path argument").with_data(path.to_string())
+}
+
+impl State {
+    fn refusal_for(&mut self, m: &str) -> Option<RpcError> {
+        let pos = self
+            .refusals
+            .iter()
+            .position(|r| m.starts_with(&r.method_prefix))?;
+        let r = &mut self.refusals[pos];
+        let err = r.error.clone();
+        if let Some(n) = &mut r.remaining {
+            *n -= 1;
+            if *n == 0 {
+                self.refusals.remove(pos);
+            }
+        }
+        Some(err)
+    }
+
+    fn refresh_uptime(&mut self) {
+        let up = self.booted.elapsed().as_secs();
+        if let Some(v) = self.doc.pointer_mut("/Status/SystemUnit/Uptime") {
+            *v = Value::from(up);
+        }
+    }
+
+    fn x_get(&mut self, params: &Value) -> Result<Value, RpcError> {
+        let path = path_param(params, "Path")?;
+        if !matches!(path.root(), Some(Root::Status | Root::Configuration)) || path.has_wildcard()
+        {
+            return Err(RpcError::invalid_params(
+                "Path must start with Status or Configuration and hold no **",
+            ));
+        }
+        self.refresh_uptime();
+        doc::get(&self.doc, &path.0).ok_or_else(|| no_match(&path))
+    }
+
+    fn x_query(&mut self, params: &Value) -> Result<Value, RpcError> {
+        let q = path_param(params, "Query")?;
+        if !matches!(q.root(), Some(Root::Status | Root::Configuration)) {
+            return Err(RpcError::invalid_params(
+                "Query must start with Status or Configuration",
+            ));
+        }
+        self.refresh_uptime();
+        Ok(doc::select(&self.doc, &q.0).unwrap_or_else(|| json!({})))
+    }
+
+    fn x_set(&mut self, schema: &Schema, params: &Value) -> Result<Value, RpcError> {
+        let path = path_param(params, "Path")?;
+        let value = params
+            .get("Value")
+            .ok_or_else(|| RpcError::invalid_params("missing Value"))?;
+        if path.root() != Some(Root::Configuration) || path.has_wildcard() {
+            return Err(RpcError::invalid_params(
+                "Path must be a Configuration path without **",
+            ));
+        }
+        let node = schema.lookup(&path).map_err(|e| no_match(&path).with_data(e.to_string()))?;
+        let Some(Entry::Configuration { valuespace, .. }) = &node.entry else {
+            return Err(no_match(&path));
+        };
+        let v = valuespace
+            .check(value)
+            .map_err(|why| bad_usage("Illegal value.", format!("{path}: {why}")))?;
+        self.set(&path.0, v);
+        Ok(Value::Bool(true))
+    }
+
+    fn subscribe(&mut self, session: u64, params: &Value) -> Reply {
+        let q = match path_param(params, "Query") {
+            Ok(q) => q,
+            Err(e) => return Err(e).into(),
+        };
+        let rooted = matches!(q.0.first(), Some(Segment::AnyDepth))
+            || matches!(q.root(), Some(Root::Status | Root::Configuration | Root::Event));
+        if !rooted {
+            return Err(RpcError::invalid_params(
+                "Query must start with Status, Configuration, Event or **",
+            ))
+            .into();
+        }
+        let notify = params.get("NotifyCurrentValue").and_then(Value::as_bool) == Some(true);
+        let max = self.max_subscriptions;
+        let Some(slot) = self.sessions.get_mut(&session) else {
+            return Err(RpcError::new(code::INTERNAL_ERROR, "session gone")).into();
+        };
+        if slot.subs.len() >= max {
+            return Err(RpcError::new(
+                code::SUBSCRIBER_COUNT_EXCEEDED,
+                "Subscriber count exceeded",
+            ))
+            .into();
+        }
+        let id = slot.next_sub;
+        slot.next_sub += 1;
+        slot.subs.push((id, q.clone()));
+        let legacy = slot.legacy;
+        let mut after = Vec::new();
+        if notify {
+            self.refresh_uptime();
+            if let Some(Value::Object(mut current)) = doc::select(&self.doc, &q.0) {
+                if legacy {
+                    current.values_mut().for_each(doc::stringify);
+                }
+                after.push(feedback_text(id, &current));
+            }
+        }
+        Reply {
+            result: Ok(json!({ "Id": id })),
+            after,
+        }
+    }
+
+    fn unsubscribe(&mut self, session: u64, params: &Value) -> Result<Value, RpcError> {
+        let id = params.get("Id").and_then(Value::as_u64);
+        let slot = self.sessions.get_mut(&session);
+        match (id, slot) {
+            (Some(id), Some(slot)) if slot.subs.iter().any(|(s, _)| *s == id) => {
+                slot.subs.retain(|(s, _)| *s != id);
+                Ok(Value::Bool(true))
+            }
+            _ => Err(RpcError::invalid_params("Unknown feedback ID.")),
+        }
+    }
+
+    fn log_command(&mut self, session: u64, name: &str, args: &Map<String, Value>) {
+        if self.command_log.len() == COMMAND_LOG {
+            self.command_log.pop_front();
+        }
+        self.command_log
+            .push_back(json!({ "Session": session, "Command": name, "Params": args }));
+    }
+
+    /// The value at a concrete path.
+    pub fn get(&self, path: &[Segment]) -> Option<Value> {
+        doc::get(&self.doc, path)
+    }
+
+    /// Sets a value (a leaf or a sub-document) and sends feedback for what
+    /// changed.
+    pub fn set(&mut self, path: &[Segment], value: Value) {
+        if let Some(change) = doc::merge(&mut self.doc, &doc::wrap(path, value)) {
+            self.publish(&change);
+        }
+    }
+
+    /// Removes an array element and announces its ghost.
+    pub fn remove(&mut self, path: &[Segment]) -> bool {
+        match doc::remove_element(&mut self.doc, path) {
+            Some(ghost) => {
+                self.publish(&ghost);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Emits an event at `path` (which starts with `Event`).
+    pub fn emit(&mut self, path: &[Segment], payload: Value) {
+        self.publish(&doc::wrap(path, payload));
+    }
+
+    /// Queues a change to every matching subscription of every session,
+    /// one message per subscription. A session whose queue is full is
+    /// dropped rather than waited for.
+    pub fn publish(&mut self, change: &Value) {
+        for frame in self.frames_for(change) {
+            if frame.0.try_send(Message::text(frame.1)).is_err() {
+                tracing::warn!("simulator: a session's queue is full; dropping that session");
+                frame.2.cancel();
+            }
+        }
+    }
+
+    /// The frames a change produces, with each session's queue and handle.
+    pub(crate) fn frames_for(
+        &self,
+        change: &Value,
+    ) -> Vec<(mpsc::Sender<Message>, String, CancellationToken)> {
+        let mut out = Vec::new();
+        for slot in self.sessions.values() {
+            for (id, q) in &slot.subs {
+                if let Some(Value::Object(mut part)) = doc::select(change, &q.0) {
+                    if slot.legacy {
+                        part.values_mut().for_each(doc::stringify);
+                    }
+                    out.push((slot.tx.clone(), feedback_text(*id, &part), slot.cancel.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Starts a reboot: every session is cut, upgrades answer 502 for
+    /// `down`, then requests answer -31997 for `not_ready`; the Status
+    /// document starts afresh (configuration survives, as on a codec).
+    pub fn reboot(&mut self, down: Duration, not_ready: Duration) {
+        for slot in self.sessions.values() {
+            slot.cancel.cancel();
+        }
+        self.sessions.clear();
+        let now = Instant::now();
+        self.down_until = Some(now + down);
+        self.not_ready_until = Some(now + down + not_ready);
+        let volume = self
+            .doc
+            .pointer("/Configuration/Audio/DefaultVolume")
+            .and_then(Value::as_i64)
+            .unwrap_or(50);
+        self.doc["Status"] = builtin::initial_status(volume);
+        self.booted = now + down;
+    }
+}

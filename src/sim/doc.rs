@@ -1,0 +1,325 @@
+//! Operations on xAPI documents (JSON trees whose arrays hold elements with
+//! an `id`): relative get, pattern select (xQuery and feedback filtering),
+//! merge with a diff of what changed, and the legacy all-strings form.
+//!
+//! Plain functions on `serde_json::Value`, no I/O, unit-tested here.
+
+use serde_json::{Map, Value};
+
+use crate::xows::path::Segment;
+
+/// The `id` of an array element (a number, or a numeric string in legacy form).
+pub fn element_id(v: &Value) -> Option<u64> {
+    match v.get("id")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn is_ghost(v: &Value) -> bool {
+    v.get("ghost").is_some()
+}
+
+/// The value at a concrete path, relative to it (xGet). A name applied to an
+/// array applies to every element (`Call Status` gives each call's status).
+pub fn get(node: &Value, path: &[Segment]) -> Option<Value> {
+    let Some((first, rest)) = path.split_first() else {
+        return Some(node.clone());
+    };
+    match (node, first) {
+        (Value::Object(map), Segment::Name(n)) => get(map.get(n)?, rest),
+        (Value::Array(items), Segment::Index(id)) => {
+            get(items.iter().find(|e| element_id(e) == Some(*id))?, rest)
+        }
+        (Value::Array(_), Segment::Name(_)) => select(node, path),
+        _ => None,
+    }
+}
+
+/// The part of `node` that `pattern` covers, in the same shape (array
+/// elements keep their `id`); `None` when nothing matches. Used for xQuery
+/// and to cut a change down to what a subscription asked for. A ghost element
+/// reached by the pattern is passed whole, so subscribers learn it went away.
+pub fn select(node: &Value, pattern: &[Segment]) -> Option<Value> {
+    let Some((first, rest)) = pattern.split_first() else {
+        return Some(node.clone());
+    };
+    match node {
+        Value::Array(items) => {
+            let picked: Vec<Value> = match first {
+                Segment::Index(id) => items
+                    .iter()
+                    .filter(|e| element_id(e) == Some(*id))
+                    .filter_map(|e| select_element(e, rest))
+                    .collect(),
+                Segment::AnyDepth => items
+                    .iter()
+                    .filter_map(|e| {
+                        let mut r = select_element(e, pattern);
+                        if let Some(deeper) = select_element(e, rest) {
+                            r = Some(match r {
+                                Some(mut a) => {
+                                    merge(&mut a, &deeper);
+                                    a
+                                }
+                                None => deeper,
+                            });
+                        }
+                        r
+                    })
+                    .collect(),
+                Segment::Name(_) => items
+                    .iter()
+                    .filter_map(|e| select_element(e, pattern))
+                    .collect(),
+            };
+            (!picked.is_empty()).then_some(Value::Array(picked))
+        }
+        Value::Object(map) => match first {
+            Segment::Name(n) => {
+                let sub = select(map.get(n)?, rest)?;
+                Some(single(n, sub))
+            }
+            Segment::Index(_) => None,
+            Segment::AnyDepth => {
+                let mut out: Option<Value> = select(node, rest);
+                for (k, child) in map {
+                    if k == "id" {
+                        continue;
+                    }
+                    if let Some(sub) = select(child, pattern) {
+                        let piece = single(k, sub);
+                        match &mut out {
+                            Some(o) => {
+                                merge(o, &piece);
+                            }
+                            None => out = Some(piece),
+                        }
+                    }
+                }
+                out
+            }
+        },
+        _ => (rest.is_empty() && *first == Segment::AnyDepth).then(|| node.clone()),
+    }
+}
+
+fn select_element(elem: &Value, rest: &[Segment]) -> Option<Value> {
+    if is_ghost(elem) {
+        return Some(elem.clone());
+    }
+    let mut picked = select(elem, rest)?;
+    if let (Value::Object(m), Some(id)) = (&mut picked, elem.get("id")) {
+        m.insert("id".into(), id.clone());
+    }
+    Some(picked)
+}
+
+fn single(key: &str, value: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(key.to_string(), value);
+    Value::Object(m)
+}
+
+/// A document holding `value` at `path` (ids become array elements).
+pub fn wrap(path: &[Segment], value: Value) -> Value {
+    path.iter().rev().fold(value, |inner, seg| match seg {
+        Segment::Name(n) => single(n, inner),
+        Segment::Index(id) => {
+            let mut elem = match inner {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            elem.insert("id".into(), Value::from(*id));
+            Value::Array(vec![Value::Object(elem)])
+        }
+        Segment::AnyDepth => inner,
+    })
+}
+
+/// Applies `patch` to `target` and returns what actually changed, in the
+/// patch's shape (array elements with their ids); `None` when nothing did.
+pub fn merge(target: &mut Value, patch: &Value) -> Option<Value> {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            let mut diff = Map::new();
+            for (k, pv) in p {
+                match t.get_mut(k) {
+                    Some(tv) => {
+                        if let Some(d) = merge(tv, pv) {
+                            diff.insert(k.clone(), d);
+                        }
+                    }
+                    None => {
+                        t.insert(k.clone(), pv.clone());
+                        diff.insert(k.clone(), pv.clone());
+                    }
+                }
+            }
+            (!diff.is_empty()).then_some(Value::Object(diff))
+        }
+        (Value::Array(t), Value::Array(p)) => {
+            let mut diff = Vec::new();
+            for pe in p {
+                let id = element_id(pe);
+                match t.iter_mut().find(|te| id.is_some() && element_id(te) == id) {
+                    Some(te) => {
+                        if let Some(Value::Object(mut d)) = merge(te, pe) {
+                            if let Some(idv) = pe.get("id") {
+                                d.insert("id".into(), idv.clone());
+                            }
+                            diff.push(Value::Object(d));
+                        }
+                    }
+                    None => {
+                        t.push(pe.clone());
+                        diff.push(pe.clone());
+                    }
+                }
+            }
+            (!diff.is_empty()).then_some(Value::Array(diff))
+        }
+        (t, p) => {
+            if t == p {
+                None
+            } else {
+                *t = p.clone();
+                Some(p.clone())
+            }
+        }
+    }
+}
+
+/// Removes the array element at `path` (which ends with an id); returns the
+/// ghost document to announce, rooted like `path`.
+pub fn remove_element(doc: &mut Value, path: &[Segment]) -> Option<Value> {
+    let (Segment::Index(id), parent) = path.split_last()? else {
+        return None;
+    };
+    let mut node = &mut *doc;
+    for seg in parent {
+        node = match (node, seg) {
+            (Value::Object(m), Segment::Name(n)) => m.get_mut(n)?,
+            (Value::Array(items), Segment::Index(i)) => {
+                items.iter_mut().find(|e| element_id(e) == Some(*i))?
+            }
+            _ => return None,
+        };
+    }
+    let items = node.as_array_mut()?;
+    let pos = items.iter().position(|e| element_id(e) == Some(*id))?;
+    items.remove(pos);
+    let mut ghost = Map::new();
+    ghost.insert("ghost".into(), Value::String("True".into()));
+    Some(wrap(path, Value::Object(ghost)))
+}
+
+/// The legacy (`/ws?legacy`) form: every number becomes a string.
+pub fn stringify(v: &mut Value) {
+    match v {
+        Value::Number(n) => *v = Value::String(n.to_string()),
+        Value::Array(a) => a.iter_mut().for_each(stringify),
+        Value::Object(m) => m.values_mut().for_each(stringify),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xows::path::Path;
+    use serde_json::json;
+
+    fn p(s: &str) -> Vec<Segment> {
+        Path::parse(s).unwrap().0
+    }
+
+    fn doc() -> Value {
+        json!({"Status":{
+            "Audio":{"Volume":50,"Microphones":{"Mute":"Off"}},
+            "SIP":{"CallForward":{"DisplayName":""}},
+            "SystemUnit":{"Software":{"DisplayName":"ce 9.7.1","Version":"9.7"}},
+            "Call":[{"id":2,"Status":"Connected","DisplayName":"Bob"},{"id":3,"Status":"Ringing"}]
+        }})
+    }
+
+    #[test]
+    fn get_is_relative() {
+        let d = doc();
+        assert_eq!(get(&d, &p("Status Audio Volume")), Some(json!(50)));
+        assert_eq!(get(&d, &p("Status Call[3] Status")), Some(json!("Ringing")));
+        assert_eq!(
+            get(&d, &p("Status Call Status")),
+            Some(json!([{"id":2,"Status":"Connected"},{"id":3,"Status":"Ringing"}]))
+        );
+        assert_eq!(get(&d, &p("Status Call[9]")), None);
+        assert_eq!(get(&d, &p("Status Nope")), None);
+    }
+
+    #[test]
+    fn select_roots_and_wildcards() {
+        let d = doc();
+        assert_eq!(
+            select(&d, &p("Status ** DisplayName")),
+            Some(json!({"Status":{
+                "SIP":{"CallForward":{"DisplayName":""}},
+                "SystemUnit":{"Software":{"DisplayName":"ce 9.7.1"}},
+                "Call":[{"id":2,"DisplayName":"Bob"}]
+            }}))
+        );
+        assert_eq!(
+            select(&d, &p("Status Call[2] Status")),
+            Some(json!({"Status":{"Call":[{"id":2,"Status":"Connected"}]}}))
+        );
+        assert_eq!(select(&d, &p("Status Audio Nope")), None);
+        assert_eq!(select(&d, &p("**")), Some(d.clone()));
+    }
+
+    #[test]
+    fn ghosts_pass_through_deeper_patterns() {
+        let change = json!({"Status":{"Call":[{"id":3,"ghost":"True"}]}});
+        assert_eq!(
+            select(&change, &p("Status Call Status")),
+            Some(change.clone())
+        );
+        assert_eq!(select(&change, &p("Status Audio")), None);
+    }
+
+    #[test]
+    fn merge_reports_only_changes() {
+        let mut d = doc();
+        assert_eq!(merge(&mut d, &wrap(&p("Status Audio Volume"), json!(50))), None);
+        assert_eq!(
+            merge(&mut d, &wrap(&p("Status Audio Volume"), json!(60))),
+            Some(json!({"Status":{"Audio":{"Volume":60}}}))
+        );
+        assert_eq!(
+            merge(&mut d, &wrap(&p("Status Call[3] Status"), json!("Connected"))),
+            Some(json!({"Status":{"Call":[{"id":3,"Status":"Connected"}]}}))
+        );
+        let added = merge(&mut d, &wrap(&p("Status Call[4]"), json!({"Status":"Dialling"})));
+        assert_eq!(
+            added,
+            Some(json!({"Status":{"Call":[{"id":4,"Status":"Dialling"}]}}))
+        );
+        assert_eq!(get(&d, &p("Status Call[4] Status")), Some(json!("Dialling")));
+    }
+
+    #[test]
+    fn removal_leaves_a_ghost() {
+        let mut d = doc();
+        let ghost = remove_element(&mut d, &p("Status Call[2]")).unwrap();
+        assert_eq!(ghost, json!({"Status":{"Call":[{"id":2,"ghost":"True"}]}}));
+        assert_eq!(get(&d, &p("Status Call[2]")), None);
+        assert_eq!(remove_element(&mut d, &p("Status Call[2]")), None);
+        assert_eq!(remove_element(&mut d, &p("Status Audio")), None);
+    }
+
+    #[test]
+    fn legacy_form_is_all_strings() {
+        let mut v = json!({"Volume":50,"Call":[{"id":2}],"ok":true});
+        stringify(&mut v);
+        assert_eq!(v, json!({"Volume":"50","Call":[{"id":"2"}],"ok":true}));
+    }
+}
