@@ -42,7 +42,10 @@ async fn run_sim(args: SimArgs) -> Result<(), AppError> {
         None => None,
     };
     let tls = if args.tls {
-        Some(sim::Identity::self_signed().map_err(|e| AppError::Failed(format!("certificate: {e}")))?)
+        Some(
+            sim::Identity::self_signed()
+                .map_err(|e| AppError::Failed(format!("certificate: {e}")))?,
+        )
     } else {
         None
     };
@@ -70,7 +73,11 @@ async fn run_sim(args: SimArgs) -> Result<(), AppError> {
     tracing::info!(
         "simulator ready: user {:?}, {} model",
         options.username,
-        if options.device.schema.is_some() { "schema" } else { "built-in" }
+        if options.device.schema.is_some() {
+            "schema"
+        } else {
+            "built-in"
+        }
     );
     sim::run(listener, options, shutdown_signal())
         .await

@@ -232,7 +232,12 @@ pub enum LookupError {
         suggestion: Option<String>,
     },
     #[error("{path}: element id {id} is outside {lo}..{hi}")]
-    IndexOutOfRange { path: String, id: u64, lo: u64, hi: u64 },
+    IndexOutOfRange {
+        path: String,
+        id: u64,
+        lo: u64,
+        hi: u64,
+    },
     #[error("{path}: an element id is given where none is expected")]
     UnexpectedIndex { path: String },
 }
@@ -449,7 +454,10 @@ fn collect_defaults(node: &Node, at: &mut Vec<Segment>, doc: &mut Value) {
     }
 }
 
-fn split_range(word: &str) -> Result<(&str, Option<(u64, u64)>), String> {
+/// The ids an array node may hold, both ends included.
+type IndexRange = (u64, u64);
+
+fn split_range(word: &str) -> Result<(&str, Option<IndexRange>), String> {
     let Some(open) = word.find('[') else {
         return Ok((word, None));
     };
@@ -491,8 +499,7 @@ fn entry_from_json(kind: Kind, attrs: &Value) -> Entry {
                         .filter_map(|p| {
                             Some(Param {
                                 name: p.get("name")?.as_str()?.to_string(),
-                                required: p.get("required").and_then(Value::as_bool)
-                                    == Some(true),
+                                required: p.get("required").and_then(Value::as_bool) == Some(true),
                                 valuespace: ValueSpace::from_json(
                                     p.get("valuespace").unwrap_or(&Value::Null),
                                 ),
@@ -534,7 +541,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Checks command arguments against the parameter list and returns them as
 /// the codec would store them; the error says which parameter is at fault.
-pub fn check_params(params: &[Param], args: &Map<String, Value>) -> Result<Map<String, Value>, ParamError> {
+pub fn check_params(
+    params: &[Param],
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>, ParamError> {
     let mut out = Map::new();
     for (name, value) in args {
         if name == "body" {
@@ -547,10 +557,13 @@ pub fn check_params(params: &[Param], args: &Map<String, Value>) -> Result<Map<S
                 suggestion: nearest(name, params.iter().map(|p| &p.name)),
             });
         };
-        let v = p.valuespace.check(value).map_err(|why| ParamError::BadValue {
-            name: p.name.clone(),
-            why,
-        })?;
+        let v = p
+            .valuespace
+            .check(value)
+            .map_err(|why| ParamError::BadValue {
+                name: p.name.clone(),
+                why,
+            })?;
         out.insert(p.name.clone(), v);
     }
     let missing: Vec<String> = params
@@ -613,7 +626,10 @@ mod tests {
     #[test]
     fn lookup_checks_names_and_ids() {
         let s = tiny();
-        assert!(s.lookup(&Path::parse("Status Call[7] Status").unwrap()).is_ok());
+        assert!(
+            s.lookup(&Path::parse("Status Call[7] Status").unwrap())
+                .is_ok()
+        );
         assert!(
             s.lookup(&Path::parse("Configuration Video Input Connector[2] Name").unwrap())
                 .is_ok()
@@ -621,7 +637,10 @@ mod tests {
         let e = s
             .lookup(&Path::parse("Configuration Video Input Connector[3] Name").unwrap())
             .unwrap_err();
-        assert!(matches!(e, LookupError::IndexOutOfRange { id: 3, .. }), "{e}");
+        assert!(
+            matches!(e, LookupError::IndexOutOfRange { id: 3, .. }),
+            "{e}"
+        );
         let e = s
             .lookup(&Path::parse("Configuration Audio DefaultVolum").unwrap())
             .unwrap_err();
@@ -629,25 +648,44 @@ mod tests {
             e.to_string(),
             "no \"DefaultVolum\" under Configuration Audio (did you mean \"DefaultVolume\"?)"
         );
-        assert!(s.command(&Path::parse("Other Thing").unwrap()).is_err(), "other product");
+        assert!(
+            s.command(&Path::parse("Other Thing").unwrap()).is_err(),
+            "other product"
+        );
     }
 
     #[test]
     fn params_are_checked_like_a_codec() {
         let s = tiny();
-        let (params, _) = s.command(&Path::parse("Audio Volume Set").unwrap()).unwrap();
-        let ok = check_params(params, json!({"Level":"60","device":"headsetusb"}).as_object().unwrap())
+        let (params, _) = s
+            .command(&Path::parse("Audio Volume Set").unwrap())
             .unwrap();
+        let ok = check_params(
+            params,
+            json!({"Level":"60","device":"headsetusb"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(Value::Object(ok), json!({"Level":60,"Device":"HeadsetUSB"}));
         let e = check_params(params, json!({"Level":101}).as_object().unwrap()).unwrap_err();
-        assert!(matches!(&e, ParamError::BadValue { name, .. } if name == "Level"), "{e}");
-        let e = check_params(params, json!({"Device":"Nope","Level":1}).as_object().unwrap())
-            .unwrap_err();
+        assert!(
+            matches!(&e, ParamError::BadValue { name, .. } if name == "Level"),
+            "{e}"
+        );
+        let e = check_params(
+            params,
+            json!({"Device":"Nope","Level":1}).as_object().unwrap(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("Nope"), "{e}");
         let e = check_params(params, json!({}).as_object().unwrap()).unwrap_err();
         assert_eq!(e, ParamError::Missing(vec!["Level".into()]));
         let e = check_params(params, json!({"Levl":1}).as_object().unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), "unknown parameter \"Levl\" (did you mean \"Level\"?)");
+        assert_eq!(
+            e.to_string(),
+            "unknown parameter \"Levl\" (did you mean \"Level\"?)"
+        );
         let (join, _) = s.command(&Path::parse("Call Join").unwrap()).unwrap();
         assert!(check_params(join, json!({"CallId":[1,2]}).as_object().unwrap()).is_ok());
         assert!(check_params(join, json!({"CallId":[1,2,3]}).as_object().unwrap()).is_err());

@@ -62,7 +62,13 @@ fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {
 }
 
 fn secs(params: &Value, key: &str) -> Duration {
-    Duration::from_secs_f64(params.get(key).and_then(Value::as_f64).unwrap_or(0.0).max(0.0))
+    Duration::from_secs_f64(
+        params
+            .get(key)
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+            .max(0.0),
+    )
 }
 
 fn ms(params: &Value) -> Duration {
@@ -118,9 +124,7 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
             Ok(json!({ "Dropped": st.sessions.len() }))
         }
         "Reboot" => {
-            device
-                .lock()
-                .reboot(secs(params, "Down"), secs(params, "NotReady"));
+            device.lock().pending_reboot = Some((secs(params, "Down"), secs(params, "NotReady")));
             Ok(Value::Bool(true))
         }
         "Delay" => {
@@ -194,7 +198,10 @@ fn refuse(device: &Device, params: &Value) -> Result<Value, RpcError> {
 
 fn raw(params: &Value) -> Action {
     let kind = params.get("Kind").and_then(Value::as_str).unwrap_or("text");
-    let size = params.get("Size").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
+    let size = params
+        .get("Size")
+        .and_then(Value::as_u64)
+        .unwrap_or(1 << 20) as usize;
     let msg = match kind {
         "text" => Message::text(params.get("Text").and_then(Value::as_str).unwrap_or("")),
         "binary" => Message::binary(b"\x00\x01binary".to_vec()),
@@ -206,7 +213,10 @@ fn raw(params: &Value) -> Action {
             ))
         }
         "deep" => {
-            let depth = params.get("Depth").and_then(Value::as_u64).unwrap_or(100_000) as usize;
+            let depth = params
+                .get("Depth")
+                .and_then(Value::as_u64)
+                .unwrap_or(100_000) as usize;
             Message::text(format!("{}{}", "[".repeat(depth), "]".repeat(depth)))
         }
         other => {

@@ -80,6 +80,9 @@ pub struct State {
     pub(crate) delay: Duration,
     pub(crate) refusals: Vec<Refusal>,
     pub(crate) max_subscriptions: usize,
+    /// A reboot asked for by the request being answered; it starts once the
+    /// answer is on its way, as a codec answers `SystemUnit Boot` first.
+    pub(crate) pending_reboot: Option<(Duration, Duration)>,
     booted: Instant,
 }
 
@@ -128,6 +131,7 @@ impl Device {
             delay: Duration::ZERO,
             refusals: Vec::new(),
             max_subscriptions: options.max_subscriptions,
+            pending_reboot: None,
             booted: Instant::now(),
         };
         Arc::new(Device {
@@ -148,10 +152,7 @@ impl Device {
     }
 
     /// Registers a session; its writer reads `rx`.
-    pub(crate) fn attach(
-        &self,
-        legacy: bool,
-    ) -> (u64, mpsc::Receiver<Message>, CancellationToken) {
+    pub(crate) fn attach(&self, legacy: bool) -> (u64, mpsc::Receiver<Message>, CancellationToken) {
         let (tx, rx) = mpsc::channel(SESSION_QUEUE);
         let cancel = CancellationToken::new();
         let mut st = self.lock();
@@ -195,7 +196,11 @@ impl Device {
                 None => Err(RpcError::method_not_found()).into(),
             },
         };
-        if legacy && let Ok(v) = &mut reply.result {
+        let bookkeeping = req.method.starts_with("xFeedback/");
+        if legacy
+            && !bookkeeping
+            && let Ok(v) = &mut reply.result
+        {
             doc::stringify(v);
         }
         reply
@@ -217,7 +222,12 @@ impl Device {
         let args = match params {
             Value::Object(m) => m,
             Value::Null => &empty,
-            _ => return Err(bad_usage("Missing or invalid parameter(s).", "params must be an object")),
+            _ => {
+                return Err(bad_usage(
+                    "Missing or invalid parameter(s).",
+                    "params must be an object",
+                ));
+            }
         };
         let args = check_params(spec, args).map_err(|e| match &e {
             ParamError::Missing(_) => bad_usage("Missing or invalid parameter(s).", e.to_string()),
@@ -274,8 +284,7 @@ impl State {
 
     fn x_get(&mut self, params: &Value) -> Result<Value, RpcError> {
         let path = path_param(params, "Path")?;
-        if !matches!(path.root(), Some(Root::Status | Root::Configuration)) || path.has_wildcard()
-        {
+        if !matches!(path.root(), Some(Root::Status | Root::Configuration)) || path.has_wildcard() {
             return Err(RpcError::invalid_params(
                 "Path must start with Status or Configuration and hold no **",
             ));
@@ -305,7 +314,9 @@ impl State {
                 "Path must be a Configuration path without **",
             ));
         }
-        let node = schema.lookup(&path).map_err(|e| no_match(&path).with_data(e.to_string()))?;
+        let node = schema
+            .lookup(&path)
+            .map_err(|e| no_match(&path).with_data(e.to_string()))?;
         let Some(Entry::Configuration { valuespace, .. }) = &node.entry else {
             return Err(no_match(&path));
         };
@@ -322,7 +333,10 @@ impl State {
             Err(e) => return Err(e).into(),
         };
         let rooted = matches!(q.0.first(), Some(Segment::AnyDepth))
-            || matches!(q.root(), Some(Root::Status | Root::Configuration | Root::Event));
+            || matches!(
+                q.root(),
+                Some(Root::Status | Root::Configuration | Root::Event)
+            );
         if !rooted {
             return Err(RpcError::invalid_params(
                 "Query must start with Status, Configuration, Event or **",
@@ -434,7 +448,11 @@ impl State {
                     if slot.legacy {
                         part.values_mut().for_each(doc::stringify);
                     }
-                    out.push((slot.tx.clone(), feedback_text(*id, &part), slot.cancel.clone()));
+                    out.push((
+                        slot.tx.clone(),
+                        feedback_text(*id, &part),
+                        slot.cancel.clone(),
+                    ));
                 }
             }
         }

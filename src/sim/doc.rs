@@ -289,21 +289,33 @@ mod tests {
     #[test]
     fn merge_reports_only_changes() {
         let mut d = doc();
-        assert_eq!(merge(&mut d, &wrap(&p("Status Audio Volume"), json!(50))), None);
+        assert_eq!(
+            merge(&mut d, &wrap(&p("Status Audio Volume"), json!(50))),
+            None
+        );
         assert_eq!(
             merge(&mut d, &wrap(&p("Status Audio Volume"), json!(60))),
             Some(json!({"Status":{"Audio":{"Volume":60}}}))
         );
         assert_eq!(
-            merge(&mut d, &wrap(&p("Status Call[3] Status"), json!("Connected"))),
+            merge(
+                &mut d,
+                &wrap(&p("Status Call[3] Status"), json!("Connected"))
+            ),
             Some(json!({"Status":{"Call":[{"id":3,"Status":"Connected"}]}}))
         );
-        let added = merge(&mut d, &wrap(&p("Status Call[4]"), json!({"Status":"Dialling"})));
+        let added = merge(
+            &mut d,
+            &wrap(&p("Status Call[4]"), json!({"Status":"Dialling"})),
+        );
         assert_eq!(
             added,
             Some(json!({"Status":{"Call":[{"id":4,"Status":"Dialling"}]}}))
         );
-        assert_eq!(get(&d, &p("Status Call[4] Status")), Some(json!("Dialling")));
+        assert_eq!(
+            get(&d, &p("Status Call[4] Status")),
+            Some(json!("Dialling"))
+        );
     }
 
     #[test]

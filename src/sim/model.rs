@@ -51,7 +51,11 @@ pub fn execute(
         "Audio Microphones Unmute" => set(st, "Status Audio Microphones Mute", "Off"),
         "Audio Microphones ToggleMute" => {
             let on = st.get(&p("Status Audio Microphones Mute")) == Some(json!("On"));
-            set(st, "Status Audio Microphones Mute", if on { "Off" } else { "On" })
+            set(
+                st,
+                "Status Audio Microphones Mute",
+                if on { "Off" } else { "On" },
+            )
         }
         "Standby Activate" => set(st, "Status Standby State", "Standby"),
         "Standby Deactivate" => set(st, "Status Standby State", "Off"),
@@ -65,12 +69,10 @@ pub fn execute(
                 .insert(text(args, "PanelId").into(), text(args, "body").into());
             ok()
         }
-        "UserInterface Extensions Panel Remove" => {
-            match st.panels.remove(text(args, "PanelId")) {
-                Some(_) => ok(),
-                None => Err(command_error("Panel not found")),
-            }
-        }
+        "UserInterface Extensions Panel Remove" => match st.panels.remove(text(args, "PanelId")) {
+            Some(_) => ok(),
+            None => Err(command_error("Panel not found")),
+        },
         "UserInterface Extensions Widget SetValue" => {
             widget_value(st, text(args, "WidgetId"), text(args, "Value"))
         }
@@ -78,7 +80,10 @@ pub fn execute(
             widget_value(st, text(args, "WidgetId"), "")
         }
         "Message Send" => {
-            st.emit(&p("Event Message Send"), json!({ "Text": text(args, "Text") }));
+            st.emit(
+                &p("Event Message Send"),
+                json!({ "Text": text(args, "Text") }),
+            );
             ok()
         }
         "HttpClient Post" | "HttpClient Get" => {
@@ -91,7 +96,7 @@ pub fn execute(
             Ok(json!({ "status": "OK", "StatusCode": 200, "Headers": [], "Body": "" }))
         }
         "SystemUnit Boot" => {
-            st.reboot(device.options.boot_down, device.options.boot_not_ready);
+            st.pending_reboot = Some((device.options.boot_down, device.options.boot_not_ready));
             ok()
         }
         _ => ok(),
@@ -156,7 +161,10 @@ fn dial(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
     {
         call["CallType"] = json!(t);
     }
-    st.set(&[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(), call);
+    st.set(
+        &[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(),
+        call,
+    );
     count_calls(st);
     Ok(json!({ "CallId": id, "ConferenceId": id }))
 }
@@ -175,7 +183,10 @@ pub fn incoming(st: &mut State, number: &str, display: &str) -> u64 {
         "CallType": "Video",
         "Duration": 0,
     });
-    st.set(&[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(), call);
+    st.set(
+        &[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(),
+        call,
+    );
     st.emit(
         &p("Event IncomingCallIndication"),
         json!({ "CallId": id, "RemoteURI": number, "DisplayNameValue": display }),
@@ -228,7 +239,11 @@ fn accept(st: &mut State, id: Option<i64>) -> Result<Value, RpcError> {
     }
     let id = call["id"].as_u64().unwrap_or_default();
     st.set(
-        &[p("Status Call").as_slice(), &[Segment::Index(id), Segment::Name("Status".into())]].concat(),
+        &[
+            p("Status Call").as_slice(),
+            &[Segment::Index(id), Segment::Name("Status".into())],
+        ]
+        .concat(),
         json!("Connected"),
     );
     count_calls(st);
@@ -253,7 +268,11 @@ fn widget_value(st: &mut State, widget: &str, value: &str) -> Result<Value, RpcE
                 + 1
         });
     st.set(
-        &[p("Status UserInterface Extensions Widget").as_slice(), &[Segment::Index(id)]].concat(),
+        &[
+            p("Status UserInterface Extensions Widget").as_slice(),
+            &[Segment::Index(id)],
+        ]
+        .concat(),
         json!({ "WidgetId": widget, "Value": value }),
     );
     ok()

@@ -89,10 +89,17 @@ fn reject(status: StatusCode, body: &str) -> ErrorResponse {
 /// Reads `user:password` from a Basic header or an `auth-` sub-protocol;
 /// returns the sub-protocol to echo when that form was used.
 fn credentials(req: &Request) -> Option<(String, Option<String>)> {
-    if let Some(h) = req.headers().get("authorization").and_then(|h| h.to_str().ok())
-        && let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))
+    if let Some(h) = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        && let Some(b64) = h
+            .strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
     {
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
         return Some((String::from_utf8(raw).ok()?, None));
     }
     let protocols = req.headers().get("sec-websocket-protocol")?.to_str().ok()?;
@@ -115,6 +122,8 @@ fn credentials(req: &Request) -> Option<(String, Option<String>)> {
     Some((String::from_utf8(raw).ok()?, Some(proto.to_string())))
 }
 
+// tungstenite fixes the callback's error type (an HTTP response).
+#[allow(clippy::result_large_err)]
 async fn connection<S>(
     stream: S,
     device: Arc<Device>,
@@ -144,10 +153,10 @@ where
         {
             resp.headers_mut().insert("sec-websocket-protocol", v);
         }
-        upgrade.legacy = req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "legacy" || kv.starts_with("legacy=")));
+        upgrade.legacy = req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv == "legacy" || kv.starts_with("legacy="))
+        });
         Ok(resp)
     };
     let config = WebSocketConfig::default()
@@ -161,8 +170,12 @@ where
     Ok(())
 }
 
-async fn session<S>(ws: WebSocketStream<S>, device: Arc<Device>, legacy: bool, stop: CancellationToken)
-where
+async fn session<S>(
+    ws: WebSocketStream<S>,
+    device: Arc<Device>,
+    legacy: bool,
+    stop: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (id, rx, cancel) = device.attach(legacy);
@@ -289,7 +302,17 @@ async fn handle_text(device: &Arc<Device>, session: u64, tx: &mpsc::Sender<Messa
         Ok(v) => response_text(&req.id, v),
         Err(e) => error_text(&req.id, e),
     };
-    let delay = device.lock().delay;
+    let (delay, reboot) = {
+        let mut st = device.lock();
+        (st.delay, st.pending_reboot.take())
+    };
+    if let Some((down, not_ready)) = reboot {
+        let device = device.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            device.lock().reboot(down, not_ready);
+        });
+    }
     if delay.is_zero() {
         let _ = tx.send(Message::text(frame)).await;
         for f in after {

@@ -123,12 +123,13 @@ impl Path {
         for (index, item) in items.iter().enumerate() {
             match item {
                 Value::String(s) if s == "**" => segs.push(Segment::AnyDepth),
-                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                    segs.push(Segment::Index(s.parse().map_err(|_| PathError::BadJson {
-                        index,
-                        value: item.to_string(),
-                    })?))
-                }
+                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => segs
+                    .push(Segment::Index(s.parse().map_err(|_| {
+                        PathError::BadJson {
+                            index,
+                            value: item.to_string(),
+                        }
+                    })?)),
                 Value::String(s) if !s.is_empty() => segs.push(Segment::Name(s.clone())),
                 Value::Number(n) if n.as_u64().is_some() => {
                     segs.push(Segment::Index(n.as_u64().unwrap_or_default()))

@@ -242,8 +242,8 @@ pub fn decode_incoming(text: &str) -> Result<Incoming, DecodeError> {
             result,
         }),
         (_, None, Some(error)) => {
-            let error: RpcError = serde_json::from_value(error)
-                .map_err(|e| DecodeError::BadError(e.to_string()))?;
+            let error: RpcError =
+                serde_json::from_value(error).map_err(|e| DecodeError::BadError(e.to_string()))?;
             Ok(Incoming::Error {
                 id: raw.id.unwrap_or(Value::Null),
                 error,
@@ -391,7 +391,9 @@ mod tests {
             Err(DecodeError::NotJson(_))
         ));
         assert_eq!(
-            decode_incoming(r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"x"}}"#),
+            decode_incoming(
+                r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"x"}}"#
+            ),
             Err(DecodeError::BothResultAndError)
         );
         assert_eq!(

@@ -1,0 +1,235 @@
+//! Shared test helpers: an in-process simulator on port 0 and a raw XoWS
+//! client over tokio-tungstenite (deliberately not xmacro's own client, so the
+//! simulator is checked against the wire format itself). Every wait has a
+//! timeout so a bug fails a test instead of hanging CI.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use xmacro::sim::{self, SimOptions};
+
+/// How long any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Fails the test if `f` does not finish within [`WAIT`].
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// A simulator running in this process; stops when dropped.
+pub struct Sim {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Sim {
+    pub async fn start(options: SimOptions) -> Sim {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Sim::start_on(listener, options)
+    }
+
+    pub fn start_on(listener: tokio::net::TcpListener, options: SimOptions) -> Sim {
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(sim::run(listener, options, async {
+            let _ = rx.await;
+        }));
+        Sim {
+            addr,
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// How a raw client authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    Basic(&'a str, &'a str),
+    SubProtocol(&'a str, &'a str),
+    None,
+}
+
+/// A raw XoWS client: sends requests, keeps notifications that arrive
+/// while it waits for an answer.
+pub struct Raw {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    pub feedback: VecDeque<Value>,
+}
+
+pub fn sub_protocol(user: &str, pass: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    let safe: String = b64
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    format!("auth-{safe}")
+}
+
+/// Opens a WebSocket; the error is tungstenite's (an HTTP status on refusal).
+pub async fn try_connect(
+    url: &str,
+    auth: Auth<'_>,
+) -> Result<Raw, tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request().unwrap();
+    match auth {
+        Auth::Basic(u, p) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            req.headers_mut()
+                .insert("authorization", format!("Basic {b64}").parse().unwrap());
+        }
+        Auth::SubProtocol(u, p) => {
+            req.headers_mut().insert(
+                "sec-websocket-protocol",
+                sub_protocol(u, p).parse().unwrap(),
+            );
+        }
+        Auth::None => {}
+    }
+    let (ws, _) = within("connect", tokio_tungstenite::connect_async(req)).await?;
+    Ok(Raw {
+        ws,
+        next_id: 1,
+        feedback: VecDeque::new(),
+    })
+}
+
+/// The HTTP status a refused upgrade answered with.
+pub async fn refused_status(url: &str, auth: Auth<'_>) -> u16 {
+    match try_connect(url, auth).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+        Ok(_) => panic!("expected an HTTP refusal, got a connection"),
+    }
+}
+
+impl Raw {
+    pub async fn connect(url: &str) -> Raw {
+        try_connect(url, Auth::Basic("admin", "")).await.unwrap()
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        within("send", self.ws.send(Message::text(text)))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame, whatever it is.
+    pub async fn recv(&mut self) -> Option<Message> {
+        within("a frame", self.ws.next()).await.and_then(|r| r.ok())
+    }
+
+    /// Waits for the next non-feedback JSON frame.
+    pub async fn recv_answer(&mut self) -> Value {
+        loop {
+            let msg = self.recv().await.expect("connection closed");
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["method"] == "xFeedback/Event" {
+                self.feedback.push_back(v);
+                continue;
+            }
+            return v;
+        }
+    }
+
+    /// Sends a request and returns the whole answer object.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
+        self.send_text(&req.to_string()).await;
+        let answer = self.recv_answer().await;
+        assert_eq!(
+            answer["id"],
+            json!(id),
+            "answer to another request: {answer}"
+        );
+        answer
+    }
+
+    /// The `result` of a call that must succeed.
+    pub async fn ok(&mut self, method: &str, params: Value) -> Value {
+        let a = self.call(method, params.clone()).await;
+        assert!(a.get("result").is_some(), "{method} {params} failed: {a}");
+        a["result"].clone()
+    }
+
+    /// The `error` of a call that must fail.
+    pub async fn err(&mut self, method: &str, params: Value) -> Value {
+        let a = self.call(method, params.clone()).await;
+        assert!(a.get("error").is_some(), "{method} {params} succeeded: {a}");
+        a["error"].clone()
+    }
+
+    pub async fn get(&mut self, path: &str) -> Value {
+        let p = xmacro::xows::path::Path::parse(path).unwrap().to_json();
+        self.ok("xGet", json!({ "Path": p })).await
+    }
+
+    pub async fn subscribe(&mut self, query: &str) -> u64 {
+        let q = xmacro::xows::path::Path::parse(query).unwrap().to_json();
+        let r = self
+            .ok(
+                "xFeedback/Subscribe",
+                json!({"Query": q, "NotifyCurrentValue": false}),
+            )
+            .await;
+        r["Id"].as_u64().expect("a numeric subscription Id")
+    }
+
+    /// The next feedback notification's params.
+    pub async fn next_feedback(&mut self) -> Value {
+        if let Some(f) = self.feedback.pop_front() {
+            return f["params"].clone();
+        }
+        loop {
+            let msg = self.recv().await.expect("connection closed");
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["method"] == "xFeedback/Event" {
+                return v["params"].clone();
+            }
+            panic!("expected feedback, got {v}");
+        }
+    }
+
+    /// Asserts no feedback arrives within `quiet`.
+    pub async fn no_feedback(&mut self, quiet: Duration) {
+        if let Some(f) = self.feedback.pop_front() {
+            panic!("unexpected feedback {f}");
+        }
+        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(quiet, self.ws.next()).await {
+            panic!("unexpected frame {t}");
+        }
+    }
+}

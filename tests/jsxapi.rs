@@ -1,0 +1,59 @@
+//! Cisco's official Node client, jsxapi 6, against the simulator: sub-protocol
+//! auth, a status read, a command, a configuration, status and event
+//! feedback, and a refused argument. `.ci/run` installs it (npm ci in
+//! tests/jsxapi); without it this test fails and says how to install it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Sim;
+use xmacro::sim::SimOptions;
+
+#[tokio::test]
+async fn jsxapi_talks_to_the_simulator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jsxapi");
+    assert!(
+        dir.join("node_modules/jsxapi").is_dir(),
+        "jsxapi is not installed: run `npm ci --prefix tests/jsxapi` (bash .ci/run does)"
+    );
+    let sim = Sim::start(SimOptions::default()).await;
+    let child = tokio::process::Command::new("node")
+        .arg(dir.join("smoke.js"))
+        .arg(format!("ws://{}", sim.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node is needed for this test");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("jsxapi run timed out")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "jsxapi failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for step in [
+        "status",
+        "command",
+        "status-feedback",
+        "config",
+        "event-feedback",
+        "refused",
+    ] {
+        assert!(
+            stdout.contains(&format!("\"step\":\"{step}\"")),
+            "step {step} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("\"value\":[33]"),
+        "volume feedback:\n{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l == "OK"), "{stdout}");
+}
