@@ -5,14 +5,26 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, Command, SimArgs};
 use crate::schema::Schema;
-use crate::sim;
+use crate::xows::protocol::RpcError;
+use crate::{oneshot, sim, xows};
 
-/// Why a command failed; [`AppError::exit_code`] maps it to the exit code.
+/// Why a command failed; [`AppError::exit_code`] maps it to the exit code:
+/// 0 ok, 1 the codec refused, 2 usage or config, 3 connection, TLS or
+/// authentication, 4 timeout.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Bad arguments or configuration (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// The codec answered with an error (exit 1).
+    #[error("the codec refused: {0}")]
+    Refused(RpcError),
+    /// Could not reach or log in to the codec (exit 3).
+    #[error("{0}")]
+    Connection(String),
+    /// No answer in time (exit 4).
+    #[error("{0}")]
+    Timeout(String),
     /// Anything else that stopped the command (exit 1).
     #[error("{0}")]
     Failed(String),
@@ -21,8 +33,24 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
+            AppError::Refused(_) | AppError::Failed(_) => 1,
             AppError::Usage(_) => 2,
-            AppError::Failed(_) => 1,
+            AppError::Connection(_) => 3,
+            AppError::Timeout(_) => 4,
+        }
+    }
+}
+
+impl From<xows::Error> for AppError {
+    fn from(e: xows::Error) -> Self {
+        match e {
+            xows::Error::Codec(rpc) => AppError::Refused(rpc),
+            xows::Error::Timeout { .. } => AppError::Timeout(e.to_string()),
+            xows::Error::Connect(xows::ConnectError::Config(c)) => AppError::Usage(c),
+            xows::Error::Connect(_) | xows::Error::Disconnected { .. } | xows::Error::Closed => {
+                AppError::Connection(e.to_string())
+            }
+            xows::Error::Protocol(_) => AppError::Failed(e.to_string()),
         }
     }
 }
@@ -31,6 +59,11 @@ impl AppError {
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Sim(args) => run_sim(args).await,
+        Command::Get(args) => oneshot::get(args).await,
+        Command::Query(args) => oneshot::query(args).await,
+        Command::Set(args) => oneshot::set(args).await,
+        Command::Command(args) => oneshot::command(args).await,
+        Command::Feedback(args) => oneshot::feedback(args).await,
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Run RoomOS-style macros outside the codec, against one codec or a fleet.
 #[derive(Debug, Parser)]
@@ -12,6 +13,17 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// The log level when RUST_LOG is not set: one-shots print their result
+    /// and only warnings, long-running commands say what they do.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Sim(_) => "info",
+            _ => "warn",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +40,121 @@ pub enum Command {
         xmacro sim --tls --password secret           # wss with a fresh self-signed certificate\n  \
         xmacro sim --schema roomos-26.4.1.json --product barents")]
     Sim(SimArgs),
+
+    /// Read a status or configuration value (xGet), printed as JSON.
+    #[command(after_help = "Examples:\n  \
+        xmacro get ws://127.0.0.1:8080/ws Status Audio Volume\n  \
+        xmacro get wss://integrator@10.0.0.5/ws Status Video Input Connector[1] Connected\n  \
+        xmacro get boardroom Configuration Audio DefaultVolume --config xmacro.toml")]
+    Get(PathArgs),
+
+    /// Query with ** wildcards (xQuery); the result is rooted at the top.
+    #[command(after_help = "Examples:\n  \
+        xmacro query boardroom Status '**' DisplayName --config xmacro.toml\n  \
+        xmacro query ws://127.0.0.1:8080/ws Status Audio")]
+    Query(PathArgs),
+
+    /// Set one configuration (xSet): the last word is the value.
+    #[command(after_help = "Examples:\n  \
+        xmacro set boardroom Configuration Audio DefaultVolume 50 --config xmacro.toml\n  \
+        xmacro set ws://127.0.0.1:8080/ws Configuration SystemUnit Name 'Board Room'")]
+    Set(PathArgs),
+
+    /// Run a command: path words, then Name=Value arguments.
+    ///
+    /// A name given twice becomes an array (ConnectorId=2 ConnectorId=3).
+    /// Multi-line commands take their text with --body FILE, or --body - for stdin.
+    #[command(after_help = "Examples:\n  \
+        xmacro command boardroom Audio Volume Set Level=60 --config xmacro.toml\n  \
+        xmacro command ws://127.0.0.1:8080/ws Dial Number=alice@example.com Protocol=Spark\n  \
+        xmacro command ws://127.0.0.1:8080/ws UserInterface Extensions Panel Save PanelId=p1 --body panel.xml")]
+    Command(CommandArgs),
+
+    /// Stream feedback for a path as JSON lines until Ctrl-C.
+    #[command(after_help = "Examples:\n  \
+        xmacro feedback boardroom Status Audio Volume --config xmacro.toml\n  \
+        xmacro feedback ws://127.0.0.1:8080/ws Event UserInterface Extensions Widget Action\n  \
+        xmacro feedback ws://127.0.0.1:8080/ws '**' --current")]
+    Feedback(FeedbackArgs),
+}
+
+/// How credentials travel on the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Authorization: Basic header.
+    Basic,
+    /// The auth- WebSocket sub-protocol, as browsers and jsxapi send it.
+    Subprotocol,
+}
+
+/// Which codec a one-shot talks to, and how.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// A codec URL (ws:// or wss://, user in the URL: wss://integrator@10.0.0.5/ws)
+    /// or the name of a codec in --config.
+    pub codec: String,
+    /// The password (else XMACRO_PASSWORD, else a prompt on a terminal, else empty).
+    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Config file whose [[codec]] names CODEC may be.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How long to wait for the answer.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How credentials are sent.
+    #[arg(long, value_enum, default_value_t = AuthArg::Basic)]
+    pub auth: AuthArg,
+    /// Use /ws?legacy: every value comes back as a string.
+    #[arg(long)]
+    pub legacy: bool,
+    /// Trust exactly the certificate with this SHA-256 fingerprint (sha256:AB:CD:...).
+    #[arg(long, value_name = "SHA256", conflicts_with_all = ["ca", "insecure"])]
+    pub fingerprint: Option<String>,
+    /// Trust certificates issued by the CA in this PEM file.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub ca: Option<PathBuf>,
+    /// Accept any certificate (logged as a warning on every connect).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The path, as words (Status Audio Volume), with slashes, or both;
+    /// elements as Connector[1] or Connector 1.
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Command path words, then Name=Value arguments.
+    #[arg(required = true, num_args = 1.., value_name = "WORDS")]
+    pub words: Vec<String>,
+    /// The text of a multi-line command: a file, or - for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub body: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// What to follow (Status, Configuration or Event paths; ** allowed).
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub path: Vec<String>,
+    /// Print the current state first.
+    #[arg(long)]
+    pub current: bool,
 }
 
 #[derive(Debug, Args)]

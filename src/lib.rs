@@ -3,19 +3,24 @@
 //! The library is laid out one concept per module:
 //!
 //! - [`xows`]: the XoWS wire protocol (JSON-RPC 2.0 messages, error codes,
-//!   xAPI paths) shared by every other part.
+//!   xAPI paths, documents) and the client: a cloneable [`xows::Codec`]
+//!   handle over one task per socket, with timeouts, reconnect, resubscribe
+//!   and TLS pinning.
+//! - [`config`]: `xmacro.toml` read into a validated configuration.
 //! - [`schema`]: the public xAPI schema, read into a path trie with value
 //!   spaces; used by the simulator to check arguments.
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
 //!   and control methods for tests; `sim::run(listener, options, shutdown)`.
-//! - [`cli`] and [`app`]: the command line (clap definitions) and what each
-//!   command does, with one error type that picks the exit code.
+//! - [`cli`], [`app`] and [`oneshot`]: the command line (clap definitions),
+//!   what each command does, and the one error type that picks the exit code.
 //!
 //! The `xmacro` binary (`src/main.rs`) only parses arguments, starts tracing
 //! and hands over to [`app::run`].
 
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod oneshot;
 pub mod schema;
 pub mod sim;
 pub mod xows;

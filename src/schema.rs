@@ -436,7 +436,7 @@ fn collect_defaults(node: &Node, at: &mut Vec<Segment>, doc: &mut Value) {
     }) = &node.entry
     {
         let value = valuespace.typed_default(d);
-        crate::sim::doc::merge(doc, &crate::sim::doc::wrap(at, value));
+        crate::xows::doc::merge(doc, &crate::xows::doc::wrap(at, value));
     }
     for (name, child) in &node.children {
         at.push(Segment::Name(name.clone()));

@@ -16,7 +16,7 @@
 //! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`? | send a malformed frame to this session |
 //! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`) | emit `Count` events `{Seq, SentUs}` as fast as possible; answers when all are queued |
 //! | `xSim/Configure` | `MaxSubscriptions`? | change device limits |
-//! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions` |
+//! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent) |
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -157,11 +157,15 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
             Ok(Value::Bool(true))
         }
         "Inspect" => {
+            let subscriptions = device.subscription_count();
             let st = device.lock();
             Ok(json!({
                 "Commands": st.command_log,
                 "Panels": st.panels,
                 "Sessions": st.sessions.len(),
+                "Subscriptions": subscriptions,
+                "AuthFailures": st.auth_failures,
+                "Closes": st.closes,
             }))
         }
         _ => Err(RpcError::method_not_found()),

@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{builtin, doc, model};
+use super::{builtin, model};
 use crate::schema::{Entry, ParamError, Schema, check_params};
+use crate::xows::doc;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::{RpcError, ServerRequest, code, feedback_text, method};
 
@@ -83,6 +84,10 @@ pub struct State {
     /// A reboot asked for by the request being answered; it starts once the
     /// answer is on its way, as a codec answers `SystemUnit Boot` first.
     pub(crate) pending_reboot: Option<(Duration, Duration)>,
+    /// Upgrades refused for wrong credentials.
+    pub(crate) auth_failures: u64,
+    /// Close codes clients sent (the last 100).
+    pub(crate) closes: VecDeque<u16>,
     booted: Instant,
 }
 
@@ -132,6 +137,8 @@ impl Device {
             refusals: Vec::new(),
             max_subscriptions: options.max_subscriptions,
             pending_reboot: None,
+            auth_failures: 0,
+            closes: VecDeque::new(),
             booted: Instant::now(),
         };
         Arc::new(Device {
@@ -169,6 +176,11 @@ impl Device {
             },
         );
         (id, rx, cancel)
+    }
+
+    /// Feedback subscriptions across all sessions.
+    pub fn subscription_count(&self) -> usize {
+        self.lock().sessions.values().map(|s| s.subs.len()).sum()
     }
 
     pub(crate) fn detach(&self, session: u64) {

@@ -17,7 +17,6 @@
 pub mod builtin;
 pub mod control;
 pub mod device;
-pub mod doc;
 pub mod model;
 mod server;
 pub mod tls;

@@ -19,9 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use super::SimOptions;
 use super::control::{self, Action};
 use super::device::Device;
-use super::{SimOptions, doc};
+use crate::xows::doc;
 use crate::xows::protocol::{decode_request, error_text, response_text};
 
 /// Accepts connections until `shutdown` resolves, then cuts every session.
@@ -146,6 +147,7 @@ where
             return Err(reject(StatusCode::FORBIDDEN, "Forbidden"));
         };
         if creds != expected {
+            device.lock().auth_failures += 1;
             return Err(reject(StatusCode::FORBIDDEN, "Forbidden"));
         }
         if let Some(proto) = echo
@@ -207,7 +209,16 @@ async fn session<S>(
                 .with_data("binary frames are not JSON-RPC");
                 let _ = tx.send(Message::text(error_text(&Value::Null, &e))).await;
             }
-            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map_or(1005, |f| u16::from(f.code));
+                let mut st = device.lock();
+                if st.closes.len() == 100 {
+                    st.closes.pop_front();
+                }
+                st.closes.push_back(code);
+                break;
+            }
+            None => break,
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 debug!("simulator: session {id} read error: {e}");

@@ -1,6 +1,21 @@
-//! Certificate helpers shared by the client and the simulator.
+//! TLS for codec connections, with rustls: the system's roots by default, a
+//! custom CA file, a SHA-256 fingerprint pin for self-signed devices (the pin
+//! replaces name checks; handshake signatures are still verified), or an
+//! explicit insecure mode. A refused certificate fails closed with a message
+//! that names what was presented and how to pin it.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
+
+use super::error::ConnectError;
 
 /// The SHA-256 fingerprint of a DER certificate as `sha256:AB:CD:...`, the
 /// form users paste into a `fingerprint =` pin.
@@ -12,12 +27,293 @@ pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex.join(":"))
 }
 
+/// Reads a pin as users write it (`sha256:AB:CD:...`, with or without the
+/// prefix and colons, any case) into the canonical form.
+pub fn parse_pin(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("sha256:")
+        .or_else(|| t.strip_prefix("SHA256:"))
+        .unwrap_or(t);
+    let hex: String = t.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{text:?} is not a SHA-256 fingerprint (want sha256: and 32 hex bytes, e.g. sha256:4F:2A:...)"
+        ));
+    }
+    let bytes: Vec<String> = hex
+        .to_ascii_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    Ok(format!("sha256:{}", bytes.join(":")))
+}
+
+/// How the codec's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// The operating system's trusted roots, with host name checks.
+    #[default]
+    System,
+    /// Roots from this PEM file (a corporate CA), with host name checks.
+    Ca(PathBuf),
+    /// Exactly the certificate with this fingerprint (canonical form).
+    Pin(String),
+    /// Any certificate. Logged loudly on every connect.
+    Insecure,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client configuration for `mode`.
+pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+    let provider = provider();
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        TlsMode::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(found.certs);
+            Arc::new(Explained(webpki(roots, &provider)?))
+        }
+        TlsMode::Ca(file) => Arc::new(Explained(webpki(load_ca(file)?, &provider)?)),
+        TlsMode::Pin(pin) => Arc::new(Pinned {
+            pin: pin.clone(),
+            provider: provider.clone(),
+        }),
+        TlsMode::Insecure => Arc::new(Insecure(provider.clone())),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+fn webpki(
+    roots: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, ConnectError> {
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| ConnectError::Tls(format!("no usable trusted roots: {e}")))
+}
+
+fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
+    let shown = file.display();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?;
+    if certs.is_empty() {
+        return Err(ConnectError::Config(format!(
+            "CA file {shown}: no PEM certificate in it"
+        )));
+    }
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?;
+    }
+    Ok(roots)
+}
+
+/// A webpki check whose refusal says what the codec presented and how to
+/// trust it.
+#[derive(Debug)]
+struct Explained(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for Explained {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map_err(|e| {
+                let fp = fingerprint(end_entity);
+                rustls::Error::General(format!(
+                    "the codec's certificate is not trusted ({e}); it presented a certificate with \
+                     fingerprint {fp}. If that is your codec's own self-signed certificate, pin it: \
+                     fingerprint = \"{fp}\" (or --fingerprint {fp}); or give the CA that issued it \
+                     with ca = \"FILE\""
+                ))
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Accepts exactly the pinned certificate (no name or date checks, as the
+/// pin says which certificate is meant); signatures are still verified.
+#[derive(Debug)]
+struct Pinned {
+    pin: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let presented = fingerprint(end_entity);
+        if presented == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate fingerprint mismatch: the codec presented {presented}, the pin is {}. \
+                 If the codec's certificate was replaced on purpose, update the pin to \"{presented}\"",
+                self.pin
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Accepts any certificate; signatures are still checked so the session is
+/// at least bound to the key the codec presented.
+#[derive(Debug)]
+struct Insecure(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Insecure {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn fingerprint_format() {
-        let f = super::fingerprint(b"abc");
+        let f = fingerprint(b"abc");
         assert!(f.starts_with("sha256:BA:78:16:BF"), "{f}");
         assert_eq!(f.len(), "sha256:".len() + 32 * 3 - 1);
+    }
+
+    #[test]
+    fn pins_are_read_in_any_spelling() {
+        let canonical = fingerprint(b"abc");
+        let bare: String = canonical[7..].replace(':', "").to_lowercase();
+        assert_eq!(parse_pin(&bare).unwrap(), canonical);
+        assert_eq!(parse_pin(&canonical).unwrap(), canonical);
+        assert!(
+            parse_pin("sha256:12:34")
+                .unwrap_err()
+                .contains("not a SHA-256")
+        );
+    }
+
+    #[test]
+    fn missing_ca_file_names_it() {
+        let e = client_config(&TlsMode::Ca("/no/such/ca.pem".into())).unwrap_err();
+        assert!(e.to_string().contains("/no/such/ca.pem"), "{e}");
     }
 }

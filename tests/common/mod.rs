@@ -82,17 +82,7 @@ pub struct Raw {
 }
 
 pub fn sub_protocol(user: &str, pass: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    let safe: String = b64
-        .chars()
-        .filter(|c| *c != '=')
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    format!("auth-{safe}")
+    xmacro::xows::connection::auth_sub_protocol(&format!("{user}:{pass}"))
 }
 
 /// Opens a WebSocket; the error is tungstenite's (an HTTP status on refusal).

@@ -215,6 +215,109 @@ pub fn remove_element(doc: &mut Value, path: &[Segment]) -> Option<Value> {
     Some(wrap(path, Value::Object(ghost)))
 }
 
+/// Applies a feedback change to a last-known document: ghost elements are
+/// removed, everything else merged.
+pub fn apply(state: &mut Value, change: &Value) {
+    match (state, change) {
+        (Value::Object(s), Value::Object(c)) => {
+            for (k, cv) in c {
+                match s.get_mut(k) {
+                    Some(sv) => apply(sv, cv),
+                    None => {
+                        let mut fresh = Value::Null;
+                        apply(&mut fresh, cv);
+                        s.insert(k.clone(), fresh);
+                    }
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(c)) if c.iter().all(|e| element_id(e).is_some()) => {
+            for ce in c {
+                let id = element_id(ce);
+                if is_ghost(ce) {
+                    s.retain(|e| element_id(e) != id);
+                } else if let Some(se) = s.iter_mut().find(|e| element_id(e) == id) {
+                    apply(se, ce);
+                } else {
+                    s.push(ce.clone());
+                }
+            }
+        }
+        (s, Value::Array(c)) => {
+            *s = Value::Array(c.iter().filter(|e| !is_ghost(e)).cloned().collect());
+        }
+        (s, c @ Value::Object(_)) => {
+            *s = Value::Object(Map::new());
+            apply(s, c);
+        }
+        (s, c) => *s = c.clone(),
+    }
+}
+
+/// Brings a last-known document up to `current` (read after a reconnect)
+/// and returns the difference as feedback would carry it: changed leaves,
+/// new elements, and ghosts for elements that went away. `None` when
+/// nothing changed.
+pub fn reconcile(state: &mut Value, current: &Value) -> Option<Value> {
+    match (state, current) {
+        (Value::Object(s), Value::Object(c)) => {
+            let mut diff = Map::new();
+            for (k, cv) in c {
+                match s.get_mut(k) {
+                    Some(sv) => {
+                        if let Some(d) = reconcile(sv, cv) {
+                            diff.insert(k.clone(), d);
+                        }
+                    }
+                    None => {
+                        s.insert(k.clone(), cv.clone());
+                        diff.insert(k.clone(), cv.clone());
+                    }
+                }
+            }
+            (!diff.is_empty()).then_some(Value::Object(diff))
+        }
+        (Value::Array(s), Value::Array(c))
+            if s.iter().chain(c.iter()).all(|e| element_id(e).is_some()) =>
+        {
+            let mut diff = Vec::new();
+            for gone in s
+                .iter()
+                .filter(|se| !c.iter().any(|ce| element_id(ce) == element_id(se)))
+            {
+                let mut ghost = Map::new();
+                ghost.insert("id".into(), gone["id"].clone());
+                ghost.insert("ghost".into(), Value::String("True".into()));
+                diff.push(Value::Object(ghost));
+            }
+            s.retain(|se| c.iter().any(|ce| element_id(ce) == element_id(se)));
+            for ce in c {
+                match s.iter_mut().find(|se| element_id(se) == element_id(ce)) {
+                    Some(se) => {
+                        if let Some(Value::Object(mut d)) = reconcile(se, ce) {
+                            d.insert("id".into(), ce["id"].clone());
+                            diff.push(Value::Object(d));
+                        }
+                    }
+                    None => {
+                        s.push(ce.clone());
+                        diff.push(ce.clone());
+                    }
+                }
+            }
+            (!diff.is_empty()).then_some(Value::Array(diff))
+        }
+        (s, c) => {
+            if s == c {
+                None
+            } else {
+                *s = c.clone();
+                Some(c.clone())
+            }
+        }
+    }
+}
+
 /// The legacy (`/ws?legacy`) form: every number becomes a string.
 pub fn stringify(v: &mut Value) {
     match v {
@@ -333,5 +436,45 @@ mod tests {
         let mut v = json!({"Volume":50,"Call":[{"id":2}],"ok":true});
         stringify(&mut v);
         assert_eq!(v, json!({"Volume":"50","Call":[{"id":"2"}],"ok":true}));
+    }
+
+    #[test]
+    fn apply_removes_ghosts_and_merges() {
+        let mut state = json!({"Status":{"Call":[{"id":2,"Status":"Ringing"}]}});
+        apply(
+            &mut state,
+            &json!({"Status":{"Call":[{"id":2,"Status":"Connected"}]}}),
+        );
+        assert_eq!(
+            state,
+            json!({"Status":{"Call":[{"id":2,"Status":"Connected"}]}})
+        );
+        apply(
+            &mut state,
+            &json!({"Status":{"Call":[{"id":2,"ghost":"True"}]}}),
+        );
+        assert_eq!(state, json!({"Status":{"Call":[]}}));
+        let mut empty = json!({});
+        apply(
+            &mut empty,
+            &json!({"Status":{"Call":[{"id":5,"ghost":"True"}]}}),
+        );
+        assert_eq!(empty, json!({"Status":{"Call":[]}}));
+    }
+
+    #[test]
+    fn reconcile_reports_only_what_changed_while_away() {
+        let mut state = json!({"Status":{"Audio":{"Volume":50,"VolumeMute":"Off"},
+            "Call":[{"id":2,"Status":"Connected"}]}});
+        let current = json!({"Status":{"Audio":{"Volume":70,"VolumeMute":"Off"},
+            "Call":[{"id":3,"Status":"Ringing"}]}});
+        let diff = reconcile(&mut state, &current).unwrap();
+        assert_eq!(
+            diff,
+            json!({"Status":{"Audio":{"Volume":70},
+                "Call":[{"id":2,"ghost":"True"},{"id":3,"Status":"Ringing"}]}})
+        );
+        assert_eq!(state, current);
+        assert_eq!(reconcile(&mut state, &current), None);
     }
 }

@@ -1,0 +1,474 @@
+//! `xmacro.toml` read into a validated [`Config`]. Every mistake is reported
+//! with the file, line and key at fault; passwords come from an environment
+//! variable or a file, never from the config text, and never reach a log.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::xows::tls::parse_pin;
+use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
+
+/// A config mistake: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// One configured codec.
+#[derive(Debug, Clone)]
+pub struct CodecEntry {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub config: CodecConfig,
+}
+
+/// One `[script.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScriptConfig {
+    /// Codec names and `tag:x` selectors; `None` means every codec.
+    pub codecs: Option<Vec<String>>,
+    /// The script's `args` map.
+    pub args: toml::Table,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    pub scripts: PathBuf,
+    pub state: PathBuf,
+    pub codecs: Vec<CodecEntry>,
+    pub script: BTreeMap<String, ScriptConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    scripts: Option<String>,
+    state: Option<String>,
+    defaults: Option<Spanned<RawCodec>>,
+    #[serde(default)]
+    codec: Vec<Spanned<RawCodec>>,
+    #[serde(default)]
+    script: BTreeMap<String, Spanned<RawScript>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawCodec {
+    name: Option<String>,
+    url: Option<String>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    /// Refused with advice: passwords do not belong in the file.
+    password: Option<toml::Value>,
+    request_timeout: Option<String>,
+    fingerprint: Option<String>,
+    ca: Option<String>,
+    insecure: Option<bool>,
+    auth: Option<String>,
+    legacy: Option<bool>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScript {
+    codecs: Option<Vec<String>>,
+    #[serde(default)]
+    args: toml::Table,
+}
+
+/// Turns a byte offset into a 1-based line and column.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Reads a duration such as `10s`, `500ms`, `2m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        u => return Err(format!("{text:?}: unknown unit {u:?} (use ms, s, m or h)")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("{text:?} must be more than zero"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Config {
+    /// Reads and validates a config file. Environment variables named by
+    /// `password_env` are read now.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.display().to_string(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(file, &text, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses config text; `env` looks up environment variables.
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let name = file.display().to_string();
+        let err_at = |offset: usize, message: String| {
+            let (line, col) = line_col(text, offset);
+            ConfigError {
+                file: name.clone(),
+                line,
+                col,
+                message,
+            }
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            err_at(offset, e.message().trim().to_string())
+        })?;
+        let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let rel = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+        let (defaults, defaults_at) = match &raw.defaults {
+            Some(d) => (d.get_ref().clone(), d.span().start),
+            None => (RawCodec::default(), 0),
+        };
+        if defaults.name.is_some() || defaults.url.is_some() {
+            return Err(err_at(
+                defaults_at,
+                "[defaults]: name and url belong in a [[codec]] table".into(),
+            ));
+        }
+        let mut codecs = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, spanned) in raw.codec.iter().enumerate() {
+            let at = spanned.span().start;
+            let c = spanned.get_ref();
+            let what = format!(
+                "[[codec]] #{} {}",
+                i + 1,
+                c.name
+                    .as_deref()
+                    .map(|n| format!("{n:?}"))
+                    .unwrap_or_default()
+            );
+            let fail = |key: &str, why: String| err_at(at, format!("{what}: key {key}: {why}"));
+            let name = c
+                .name
+                .clone()
+                .ok_or_else(|| fail("name", "missing".into()))?;
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(fail("name", format!("{name:?} must be one word")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(fail("name", format!("duplicate codec name {name:?}")));
+            }
+            let merged = merge(&defaults, c);
+            let config =
+                resolve_codec(&name, &merged, &rel, env).map_err(|(k, why)| fail(k, why))?;
+            codecs.push(CodecEntry {
+                name,
+                tags: merged.tags.unwrap_or_default(),
+                config,
+            });
+        }
+        let mut script = BTreeMap::new();
+        for (sname, s) in &raw.script {
+            let at = s.span().start;
+            let r = s.get_ref();
+            if let Some(list) = &r.codecs {
+                for sel in list {
+                    let known = match sel.strip_prefix("tag:") {
+                        Some(tag) => codecs.iter().any(|c| c.tags.iter().any(|t| t == tag)),
+                        None => seen.contains(sel),
+                    };
+                    if !known {
+                        return Err(err_at(
+                            at,
+                            format!(
+                                "[script.{sname}]: key codecs: {sel:?} matches no configured codec"
+                            ),
+                        ));
+                    }
+                }
+            }
+            script.insert(
+                sname.clone(),
+                ScriptConfig {
+                    codecs: r.codecs.clone(),
+                    args: r.args.clone(),
+                },
+            );
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            scripts: rel(raw.scripts.as_deref().unwrap_or("scripts")),
+            state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
+            codecs,
+            script,
+        })
+    }
+
+    /// The configured codec with this name.
+    pub fn codec(&self, name: &str) -> Option<&CodecEntry> {
+        self.codecs.iter().find(|c| c.name == name)
+    }
+}
+
+fn merge(defaults: &RawCodec, c: &RawCodec) -> RawCodec {
+    macro_rules! pick {
+        ($($f:ident),*) => { RawCodec { $($f: c.$f.clone().or_else(|| defaults.$f.clone()),)* } };
+    }
+    pick!(
+        name,
+        url,
+        username,
+        password_env,
+        password_file,
+        password,
+        request_timeout,
+        fingerprint,
+        ca,
+        insecure,
+        auth,
+        legacy,
+        tags
+    )
+}
+
+type KeyError = (&'static str, String);
+
+fn resolve_codec(
+    name: &str,
+    c: &RawCodec,
+    rel: &dyn Fn(&str) -> PathBuf,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CodecConfig, KeyError> {
+    let url = c.url.as_deref().ok_or(("url", "missing".to_string()))?;
+    let mut cfg = CodecConfig::from_url(url).map_err(|e| ("url", e.to_string()))?;
+    cfg.name = name.to_string();
+    if let Some(u) = &c.username {
+        cfg.username = u.clone();
+    }
+    if c.password.is_some() {
+        return Err((
+            "password",
+            "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\"".into(),
+        ));
+    }
+    cfg.password = match (&c.password_env, &c.password_file) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "password_env",
+                "give password_env or password_file, not both".into(),
+            ));
+        }
+        (Some(var), None) => Password(env(var).ok_or((
+            "password_env",
+            format!("environment variable {var} is not set"),
+        ))?),
+        (None, Some(f)) => {
+            let path = rel(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                (
+                    "password_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Password(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        (None, None) => {
+            return Err((
+                "password_env",
+                "no password source: set password_env or password_file (here or in [defaults])"
+                    .into(),
+            ));
+        }
+    };
+    if let Some(t) = &c.request_timeout {
+        cfg.request_timeout = parse_duration(t).map_err(|e| ("request_timeout", e))?;
+    }
+    let modes = [
+        c.fingerprint.is_some(),
+        c.ca.is_some(),
+        c.insecure == Some(true),
+    ];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        return Err((
+            "fingerprint",
+            "choose one of fingerprint, ca and insecure".into(),
+        ));
+    }
+    if let Some(fp) = &c.fingerprint {
+        cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| ("fingerprint", e))?);
+    } else if let Some(ca) = &c.ca {
+        let path = rel(ca);
+        std::fs::metadata(&path)
+            .map_err(|e| ("ca", format!("cannot read {}: {e}", path.display())))?;
+        cfg.tls = TlsMode::Ca(path);
+    } else if c.insecure == Some(true) {
+        cfg.tls = TlsMode::Insecure;
+    }
+    if cfg.url.scheme() == "ws" && (c.fingerprint.is_some() || c.ca.is_some()) {
+        return Err(("url", "fingerprint and ca need a wss:// URL".into()));
+    }
+    if let Some(a) = &c.auth {
+        cfg.auth = match a.as_str() {
+            "basic" => AuthMode::Basic,
+            "subprotocol" => AuthMode::SubProtocol,
+            other => {
+                return Err((
+                    "auth",
+                    format!("{other:?}: use \"basic\" or \"subprotocol\""),
+                ));
+            }
+        };
+    }
+    if let Some(l) = c.legacy {
+        cfg.legacy = l;
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let env = |k: &str| (k == "CODEC_PASSWORD").then(|| "pw".to_string());
+        Config::parse(Path::new("/etc/xmacro/xmacro.toml"), text, &env)
+    }
+
+    const GOOD: &str = r#"
+scripts = "scripts"
+state = ".xmacro/state"
+
+[defaults]
+username = "integrator"
+password_env = "CODEC_PASSWORD"
+request_timeout = "5s"
+
+[[codec]]
+name = "boardroom"
+url = "wss://10.0.0.5/ws"
+fingerprint = "sha256:4F:2A:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01"
+tags = ["floor3"]
+
+[[codec]]
+name = "huddle-1"
+url = "ws://huddle-1.example.com/ws"
+
+[script.volume-limit]
+codecs = ["boardroom", "tag:floor3"]
+args = { max = 60 }
+"#;
+
+    #[test]
+    fn a_good_config_resolves() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.scripts, PathBuf::from("/etc/xmacro/scripts"));
+        assert_eq!(c.codecs.len(), 2);
+        let b = c.codec("boardroom").unwrap();
+        assert_eq!(b.config.username, "integrator");
+        assert_eq!(b.config.password, Password("pw".into()));
+        assert_eq!(b.config.request_timeout, Duration::from_secs(5));
+        assert!(matches!(b.config.tls, TlsMode::Pin(_)));
+        assert_eq!(b.tags, vec!["floor3"]);
+        let s = &c.script["volume-limit"];
+        assert_eq!(s.args["max"].as_integer(), Some(60));
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_mistake_names_file_line_and_key() {
+        let e = err("scripts = \"s\"\nbogus = 1\n");
+        assert!(e.starts_with("/etc/xmacro/xmacro.toml:2:"), "{e}");
+        assert!(e.contains("bogus"), "{e}");
+
+        let e = err(
+            "[[codec]]\nname = \"a\"\nurl = \"http://x/ws\"\npassword_env = \"CODEC_PASSWORD\"\n",
+        );
+        assert!(
+            e.contains(":1:") && e.contains("key url") && e.contains("ws://"),
+            "{e}"
+        );
+
+        let e = err("[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n");
+        assert!(
+            e.contains("key password_env") && e.contains("no password source"),
+            "{e}"
+        );
+
+        let e = err("[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\npassword_env = \"NOPE\"\n");
+        assert!(e.contains("NOPE is not set"), "{e}");
+
+        let dup = "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://y/ws\"\n";
+        let e = err(dup);
+        assert!(
+            e.contains(":7:") && e.contains("duplicate codec name"),
+            "{e}"
+        );
+
+        let e = err(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"wss://x/ws\"\nca = \"/no/such/ca.pem\"\n",
+        );
+        assert!(e.contains("key ca") && e.contains("/no/such/ca.pem"), "{e}");
+
+        let e = err("[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\npassword = \"hunter2\"\n");
+        assert!(e.contains("key password") && !e.contains("hunter2"), "{e}");
+
+        let e = err(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\nrequest_timeout = \"10 parsecs\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n",
+        );
+        assert!(e.contains("request_timeout"), "{e}");
+
+        let e = err(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[script.x]\ncodecs = [\"b\"]\n",
+        );
+        assert!(
+            e.contains(":6:") && e.contains("[script.x]") && e.contains("\"b\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

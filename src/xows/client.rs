@@ -1,0 +1,470 @@
+//! The public handle: a cloneable [`Codec`] over a bounded channel to the
+//! one task that owns the socket ([`super::connection`]). Every call has a
+//! timeout; calls made while offline wait for the connection up to their
+//! timeout and then fail as [`Error::Disconnected`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::backoff::BackoffPolicy;
+use super::error::{ConnectError, Error};
+use super::path::Path;
+use super::protocol::{Call, code};
+use super::tls::TlsMode;
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// How credentials travel on the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// `Authorization: Basic ...`.
+    #[default]
+    Basic,
+    /// `Sec-WebSocket-Protocol: auth-...`, as browsers and jsxapi do.
+    SubProtocol,
+}
+
+/// Everything needed to reach one codec.
+#[derive(Debug, Clone)]
+pub struct CodecConfig {
+    /// A name for logs (the configured name, or the host).
+    pub name: String,
+    /// `ws://host/ws` or `wss://host/ws`, without user info.
+    pub url: url::Url,
+    pub username: String,
+    pub password: Password,
+    pub auth: AuthMode,
+    /// Use `/ws?legacy` (every value a string).
+    pub legacy: bool,
+    pub tls: TlsMode,
+    /// Default timeout of one call.
+    pub request_timeout: Duration,
+    /// Timeout of one connection attempt (TCP, TLS and upgrade).
+    pub connect_timeout: Duration,
+    /// Ping after this much silence; drop the link when nothing at all
+    /// arrives within `keepalive + keepalive_timeout`.
+    pub keepalive: Duration,
+    pub keepalive_timeout: Duration,
+    pub backoff: BackoffPolicy,
+    /// Largest message accepted from the codec.
+    pub max_message_size: usize,
+    /// Calls that may wait for a connection; more fail at once.
+    pub offline_queue: usize,
+    /// Events buffered per subscriber before drops are counted.
+    pub feedback_buffer: usize,
+}
+
+impl CodecConfig {
+    /// Settings for a URL such as `wss://integrator@10.0.0.5/ws` (user
+    /// `admin` when the URL names none; `/ws` when it has no path; `?legacy`
+    /// selects legacy mode). The password is set separately.
+    pub fn from_url(text: &str) -> Result<CodecConfig, ConnectError> {
+        let parsed = url::Url::parse(text);
+        // Never echo a password someone put in the URL.
+        let shown = match &parsed {
+            Ok(u) if u.password().is_some() => {
+                let mut u = u.clone();
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => text.to_string(),
+        };
+        let bad = |why: &str| ConnectError::Config(format!("codec URL {shown:?}: {why}"));
+        let mut url = parsed.map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(bad("the scheme must be ws:// or wss://"));
+        }
+        let host = url.host_str().ok_or_else(|| bad("no host"))?.to_string();
+        if url.password().is_some() {
+            return Err(bad(
+                "put no password in the URL; use -p, XMACRO_PASSWORD or the config's password_env",
+            ));
+        }
+        let username = match url.username() {
+            "" => "admin".to_string(),
+            u => percent_decode(u),
+        };
+        let _ = url.set_username("");
+        if url.path().is_empty() || url.path() == "/" {
+            url.set_path("/ws");
+        }
+        let legacy = url.query_pairs().any(|(k, _)| k == "legacy");
+        Ok(CodecConfig {
+            name: host,
+            url,
+            username,
+            password: Password::default(),
+            auth: AuthMode::Basic,
+            legacy,
+            tls: TlsMode::System,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(20),
+            keepalive_timeout: Duration::from_secs(10),
+            backoff: BackoffPolicy::default(),
+            max_message_size: 16 << 20,
+            offline_queue: 1024,
+            feedback_buffer: 1024,
+        })
+    }
+
+    /// The URL actually dialled (with `?legacy` when asked for).
+    pub fn dial_url(&self) -> url::Url {
+        let mut url = self.url.clone();
+        if self.legacy && !url.query_pairs().any(|(k, _)| k == "legacy") {
+            url.set_query(Some("legacy"));
+        }
+        url
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("u={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// What the connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    /// The first attempt is under way.
+    Connecting,
+    Connected,
+    /// The link is down; the next attempt is scheduled.
+    Reconnecting {
+        reason: String,
+        attempt: u32,
+        retry_in: Duration,
+    },
+    /// The first connection failed and the handle gave up (only with
+    /// [`Codec::connect`]).
+    Failed(String),
+    /// [`Codec::close`] was called.
+    Closed,
+}
+
+impl ConnState {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnState::Connected)
+    }
+}
+
+/// Work for the connection task.
+pub(crate) enum Cmd {
+    Call {
+        call: Call,
+        reply: oneshot::Sender<Result<Value, Error>>,
+        sent: Arc<AtomicBool>,
+    },
+    Subscribe {
+        query: Path,
+        wants_current: bool,
+        tx: mpsc::Sender<Value>,
+        waiter: oneshot::Sender<Result<(), Error>>,
+        local: oneshot::Sender<u64>,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+struct Inner {
+    name: String,
+    timeout: Duration,
+    feedback_buffer: usize,
+    cmds: mpsc::Sender<Cmd>,
+    unsubs: mpsc::UnboundedSender<u64>,
+    state: watch::Receiver<ConnState>,
+}
+
+/// A cloneable handle to one codec.
+#[derive(Clone)]
+pub struct Codec {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("name", &self.inner.name)
+            .field("state", &*self.inner.state.borrow())
+            .finish()
+    }
+}
+
+impl Codec {
+    /// Starts the connection task and returns at once; the task connects and
+    /// reconnects in the background for as long as a handle lives.
+    pub fn spawn(config: CodecConfig) -> Codec {
+        Codec::start(config, None)
+    }
+
+    /// Connects, returning the first attempt's error (authentication, TLS,
+    /// network) instead of retrying; once up, it reconnects like
+    /// [`Codec::spawn`].
+    pub async fn connect(config: CodecConfig) -> Result<Codec, Error> {
+        let (tx, rx) = oneshot::channel();
+        let codec = Codec::start(config, Some(tx));
+        match rx.await {
+            Ok(Ok(())) => Ok(codec),
+            Ok(Err(e)) => Err(Error::Connect(e)),
+            Err(_) => Err(Error::Closed),
+        }
+    }
+
+    fn start(
+        config: CodecConfig,
+        first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+    ) -> Codec {
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (unsub_tx, unsub_rx) = mpsc::unbounded_channel();
+        let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
+        let inner = Inner {
+            name: config.name.clone(),
+            timeout: config.request_timeout,
+            feedback_buffer: config.feedback_buffer,
+            cmds: cmd_tx,
+            unsubs: unsub_tx,
+            state: state_rx,
+        };
+        tokio::spawn(super::connection::run(
+            config, cmd_rx, unsub_rx, state_tx, first,
+        ));
+        Codec {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The name used in logs.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// A receiver that sees every state change.
+    pub fn watch_state(&self) -> watch::Receiver<ConnState> {
+        self.inner.state.clone()
+    }
+
+    /// The default per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The value at a path, relative to it (xGet).
+    pub async fn get(&self, path: &Path) -> Result<Value, Error> {
+        self.call(Call::get(path), self.inner.timeout).await
+    }
+
+    /// A query with `**`, rooted at the top (xQuery).
+    pub async fn query(&self, query: &Path) -> Result<Value, Error> {
+        self.call(Call::query(query), self.inner.timeout).await
+    }
+
+    /// Sets one configuration (xSet).
+    pub async fn set(&self, path: &Path, value: Value) -> Result<(), Error> {
+        self.call(Call::set(path, value), self.inner.timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs a command; `body` is the text of a multi-line command.
+    pub async fn command(
+        &self,
+        path: &Path,
+        params: Map<String, Value>,
+        body: Option<String>,
+    ) -> Result<Value, Error> {
+        self.call(Call::command(path, params, body), self.inner.timeout)
+            .await
+    }
+
+    /// Sends any call with its own timeout. A codec that answers -31997
+    /// (Not Ready, just after boot) is asked again until the timeout.
+    pub async fn call(&self, call: Call, timeout: Duration) -> Result<Value, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.call_once(call.clone(), deadline, timeout).await {
+                Err(Error::Codec(e)) if e.code == code::NOT_READY => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Codec(e));
+                    }
+                    tokio::time::sleep(left.min(Duration::from_millis(250))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        call: Call,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        let method = call.method.clone();
+        let (reply, rx) = oneshot::channel();
+        let sent = Arc::new(AtomicBool::new(false));
+        let cmd = Cmd::Call {
+            call,
+            reply,
+            sent: sent.clone(),
+        };
+        let send = self.inner.cmds.send(cmd);
+        match tokio::time::timeout_at(deadline, send).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) => return Err(self.expired(method, timeout, false)),
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(self.expired(method, timeout, sent.load(Ordering::Relaxed))),
+        }
+    }
+
+    fn expired(&self, method: String, after: Duration, sent: bool) -> Error {
+        if sent {
+            Error::Timeout { method, after }
+        } else {
+            let reason = match self.state() {
+                ConnState::Reconnecting { reason, .. } | ConnState::Failed(reason) => reason,
+                ConnState::Connecting => "not connected yet".into(),
+                other => format!("{other:?}"),
+            };
+            Error::Disconnected { method, reason }
+        }
+    }
+
+    /// Subscribes to feedback for a query (Status, Configuration or Event
+    /// paths; `**` allowed). Subscribers to the same query share one codec
+    /// subscription. When connected, a refusal by the codec is returned;
+    /// offline, the subscription registers once the link is up. With
+    /// `notify_current_value`, the current state arrives first.
+    pub async fn subscribe(
+        &self,
+        query: &Path,
+        notify_current_value: bool,
+    ) -> Result<Subscription, Error> {
+        let (tx, rx) = mpsc::channel(self.inner.feedback_buffer);
+        let (waiter, wait) = oneshot::channel();
+        let (local_tx, local_rx) = oneshot::channel();
+        let cmd = Cmd::Subscribe {
+            query: query.clone(),
+            wants_current: notify_current_value,
+            tx,
+            waiter,
+            local: local_tx,
+        };
+        self.inner.cmds.send(cmd).await.map_err(|_| Error::Closed)?;
+        let local = local_rx.await.map_err(|_| Error::Closed)?;
+        let sub = Subscription {
+            local,
+            rx,
+            unsubs: self.inner.unsubs.clone(),
+            query: query.clone(),
+        };
+        match tokio::time::timeout(self.inner.timeout, wait).await {
+            Ok(Ok(Ok(()))) => Ok(sub),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout {
+                method: "xFeedback/Subscribe".into(),
+                after: self.inner.timeout,
+            }),
+        }
+    }
+
+    /// Closes the connection with close code 1000 and stops the task; every
+    /// handle sees [`ConnState::Closed`].
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.inner.cmds.send(Cmd::Close { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Feedback for one query; dropping it unsubscribes.
+pub struct Subscription {
+    local: u64,
+    rx: mpsc::Receiver<Value>,
+    unsubs: mpsc::UnboundedSender<u64>,
+    query: Path,
+}
+
+impl Subscription {
+    /// The next change, as the rooted document the codec sent
+    /// (`{"Status":{"Audio":{"Volume":60}}}`); `None` once the connection
+    /// handle is closed or the codec refused the subscription.
+    pub async fn next(&mut self) -> Option<Value> {
+        self.rx.recv().await
+    }
+
+    /// A change if one is waiting.
+    pub fn try_next(&mut self) -> Option<Value> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The query subscribed to.
+    pub fn query(&self) -> &Path {
+        &self.query
+    }
+
+    /// Stops the feedback (the same as dropping the subscription).
+    pub fn unsubscribe(self) {}
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.unsubs.send(self.local);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_like_a_user_means_them() {
+        let c = CodecConfig::from_url("wss://integrator@10.0.0.5/ws").unwrap();
+        assert_eq!(c.username, "integrator");
+        assert_eq!(c.url.as_str(), "wss://10.0.0.5/ws");
+        assert_eq!(c.name, "10.0.0.5");
+        assert!(!c.legacy);
+        let c = CodecConfig::from_url("ws://codec.local").unwrap();
+        assert_eq!(c.url.as_str(), "ws://codec.local/ws");
+        assert_eq!(c.username, "admin");
+        let c = CodecConfig::from_url("ws://h/ws?legacy").unwrap();
+        assert!(c.legacy);
+        assert!(CodecConfig::from_url("http://h/ws").is_err());
+        let e = CodecConfig::from_url("ws://u:secret@h/ws").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert!(CodecConfig::from_url("not a url").is_err());
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let mut c = CodecConfig::from_url("ws://h/ws").unwrap();
+        c.password = Password("hunter2".into());
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,519 @@
+//! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
+//! authentication), read and write frames, keepalive, and reconnect with
+//! backoff. Bookkeeping lives in [`Manager`]; this file is the I/O around it.
+//!
+//! Every frame is traced at trace level under the `xmacro::wire` target
+//! (`RUST_LOG=xmacro::wire=trace`); credentials never are.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tracing::{Instrument, debug, error, info, trace, warn};
+
+use super::backoff::Backoff;
+use super::client::{AuthMode, Cmd, CodecConfig, ConnState};
+use super::error::{ConnectError, Error};
+use super::manager::{Manager, PendingCall};
+use super::protocol::{Call, Request, decode_incoming};
+use super::tls::{TlsMode, client_config};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A connection that stayed up this long counts as healthy and resets the
+/// backoff; shorter ones keep backing off (a codec that accepts and drops).
+const HEALTHY: Duration = Duration::from_secs(10);
+/// Wait for the codec's close frame after sending ours.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Wait before asking again when a registration met Not Ready.
+const NOT_READY_RETRY: Duration = Duration::from_millis(500);
+
+/// Builds the upgrade request with credentials; never logged.
+fn upgrade_request(
+    config: &CodecConfig,
+) -> Result<tungstenite::handshake::client::Request, ConnectError> {
+    let url = config.dial_url();
+    let mut req = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Config(format!("{url}: {e}")))?;
+    let creds = format!("{}:{}", config.username, config.password.0);
+    let (name, value) = match config.auth {
+        AuthMode::Basic => (
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(creds)
+            ),
+        ),
+        AuthMode::SubProtocol => ("sec-websocket-protocol", auth_sub_protocol(&creds)),
+    };
+    let value = value.parse().map_err(|_| {
+        ConnectError::Config("credentials hold characters a header cannot carry".into())
+    })?;
+    req.headers_mut().insert(name, value);
+    Ok(req)
+}
+
+/// `auth-` plus base64 of `user:password` made URL-safe (`+` to `-`, `/` to
+/// `_`, no `=`), as browsers and jsxapi send it.
+pub fn auth_sub_protocol(user_colon_password: &str) -> String {
+    format!(
+        "auth-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_colon_password)
+    )
+}
+
+fn map_connect_error(e: tungstenite::Error) -> ConnectError {
+    match e {
+        tungstenite::Error::Http(resp) => {
+            let status = resp.status().as_u16();
+            match status {
+                401 | 403 => ConnectError::Auth { status },
+                502 | 503 => ConnectError::Unavailable { status },
+                _ => ConnectError::Refused { status },
+            }
+        }
+        tungstenite::Error::Tls(e) => ConnectError::Tls(e.to_string()),
+        tungstenite::Error::Io(io) => {
+            match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(tls) => ConnectError::Tls(tls.to_string()),
+                None => ConnectError::Network(io.to_string()),
+            }
+        }
+        tungstenite::Error::Url(e) => ConnectError::Config(e.to_string()),
+        other => ConnectError::Network(other.to_string()),
+    }
+}
+
+async fn connect(
+    config: &CodecConfig,
+    tls: &Option<Arc<rustls::ClientConfig>>,
+) -> Result<Ws, ConnectError> {
+    let req = upgrade_request(config)?;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let connector = match (config.url.scheme(), tls) {
+        ("wss", Some(tls)) => {
+            if config.tls == TlsMode::Insecure {
+                warn!(
+                    "TLS certificate checks are OFF for this codec (insecure mode): anyone on the path can impersonate it"
+                );
+            }
+            Connector::Rustls(tls.clone())
+        }
+        _ => Connector::Plain,
+    };
+    trace!(
+        target: "xmacro::wire",
+        "upgrade GET {} as {:?} ({:?} auth, credentials redacted)",
+        config.dial_url(),
+        config.username,
+        config.auth
+    );
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        Some(ws_config),
+        true,
+        Some(connector),
+    );
+    match tokio::time::timeout(config.connect_timeout, attempt).await {
+        Err(_) => Err(ConnectError::Network(format!(
+            "cannot reach {}: no connection within {:?}",
+            config.dial_url(),
+            config.connect_timeout
+        ))),
+        Ok(Err(e)) => Err(match map_connect_error(e) {
+            ConnectError::Network(why) => {
+                ConnectError::Network(format!("cannot reach {}: {why}", config.dial_url()))
+            }
+            other => other,
+        }),
+        Ok(Ok((ws, _))) => Ok(ws),
+    }
+}
+
+struct Queued {
+    call: Call,
+    reply: oneshot::Sender<Result<serde_json::Value, Error>>,
+    sent: Arc<AtomicBool>,
+}
+
+enum End {
+    Closed,
+    Lost(String),
+}
+
+struct Task {
+    config: CodecConfig,
+    manager: Manager,
+    queue: VecDeque<Queued>,
+    backoff: Backoff,
+    state: watch::Sender<ConnState>,
+}
+
+/// Runs the connection until it is closed or every handle is gone.
+pub(crate) async fn run(
+    config: CodecConfig,
+    cmds: mpsc::Receiver<Cmd>,
+    unsubs: mpsc::UnboundedReceiver<u64>,
+    state: watch::Sender<ConnState>,
+    first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+) {
+    let span = tracing::info_span!("codec", name = %config.name);
+    let task = Task {
+        backoff: Backoff::new(config.backoff.clone()),
+        config,
+        manager: Manager::new(),
+        queue: VecDeque::new(),
+        state,
+    };
+    task.main(cmds, unsubs, first).instrument(span).await
+}
+
+impl Task {
+    async fn main(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut unsubs: mpsc::UnboundedReceiver<u64>,
+        mut first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+    ) {
+        let tls = match self.config.url.scheme() {
+            "wss" => match client_config(&self.config.tls) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    error!("{e}");
+                    return self.give_up(first, e);
+                }
+            },
+            _ => None,
+        };
+        let config = Arc::new(self.config.clone());
+        loop {
+            let attempt = connect(&config, &tls);
+            tokio::pin!(attempt);
+            let result = loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    cmd = cmds.recv() => if !self.offline(cmd) { return },
+                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
+                }
+            };
+            let (reason, slow) = match result {
+                Ok(ws) => {
+                    if let Some(f) = first.take() {
+                        let _ = f.send(Ok(()));
+                    }
+                    info!("connected to {}", self.config.dial_url());
+                    self.state.send_replace(ConnState::Connected);
+                    let since = Instant::now();
+                    match self.session(ws, &mut cmds, &mut unsubs).await {
+                        End::Closed => return self.closed(),
+                        End::Lost(reason) => {
+                            warn!("connection lost: {reason}");
+                            self.manager.on_disconnected(&reason);
+                            if since.elapsed() >= HEALTHY {
+                                self.backoff.reset();
+                            }
+                            (reason, false)
+                        }
+                    }
+                }
+                Err(e) => {
+                    if first.is_some() {
+                        return self.give_up(first, e);
+                    }
+                    let slow = matches!(e, ConnectError::Auth { .. } | ConnectError::Tls(_));
+                    (e.to_string(), slow)
+                }
+            };
+            let delay = self.backoff.next_delay(slow, rand::random::<f64>());
+            if slow {
+                error!("{reason}; next attempt in {}s", delay.as_secs());
+            } else {
+                debug!("reconnecting in {delay:?}: {reason}");
+            }
+            self.state.send_replace(ConnState::Reconnecting {
+                reason,
+                attempt: self.backoff.attempts(),
+                retry_in: delay,
+            });
+            let pause = tokio::time::sleep(delay);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = &mut pause => break,
+                    cmd = cmds.recv() => if !self.offline(cmd) { return },
+                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
+                }
+            }
+        }
+    }
+
+    fn give_up(
+        mut self,
+        first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+        e: ConnectError,
+    ) {
+        self.state.send_replace(ConnState::Failed(e.to_string()));
+        self.fail_queue(|| Error::Connect(e.clone()));
+        self.manager.on_closed();
+        if let Some(f) = first {
+            let _ = f.send(Err(e));
+        }
+    }
+
+    fn closed(mut self) {
+        self.fail_queue(|| Error::Closed);
+        self.manager.on_closed();
+        self.state.send_replace(ConnState::Closed);
+        info!("connection closed");
+    }
+
+    fn fail_queue(&mut self, err: impl Fn() -> Error) {
+        for q in self.queue.drain(..) {
+            let _ = q.reply.send(Err(err()));
+        }
+    }
+
+    /// Handles a command while no link is up; `false` means stop.
+    fn offline(&mut self, cmd: Option<Cmd>) -> bool {
+        match cmd {
+            None => {
+                self.closed_inline();
+                false
+            }
+            Some(Cmd::Close { done }) => {
+                self.closed_inline();
+                let _ = done.send(());
+                false
+            }
+            Some(Cmd::Call { call, reply, sent }) => {
+                self.queue.retain(|q| !q.reply.is_closed());
+                if self.queue.len() >= self.config.offline_queue {
+                    let _ = reply.send(Err(Error::Disconnected {
+                        method: call.method,
+                        reason: format!(
+                            "offline and {} calls already waiting for the connection",
+                            self.queue.len()
+                        ),
+                    }));
+                } else {
+                    self.queue.push_back(Queued { call, reply, sent });
+                }
+                true
+            }
+            Some(Cmd::Subscribe {
+                query,
+                wants_current,
+                tx,
+                waiter,
+                local,
+            }) => {
+                let (id, _) = self
+                    .manager
+                    .subscribe(query, wants_current, tx, waiter, false);
+                let _ = local.send(id);
+                true
+            }
+        }
+    }
+
+    fn closed_inline(&mut self) {
+        self.fail_queue(|| Error::Closed);
+        self.manager.on_closed();
+        self.state.send_replace(ConnState::Closed);
+    }
+
+    async fn session(
+        &mut self,
+        ws: Ws,
+        cmds: &mut mpsc::Receiver<Cmd>,
+        unsubs: &mut mpsc::UnboundedReceiver<u64>,
+    ) -> End {
+        let (mut sink, mut stream) = ws.split();
+        let mut out = self.manager.on_connected();
+        for q in std::mem::take(&mut self.queue) {
+            if !q.reply.is_closed() {
+                out.push(self.manager.call(
+                    q.call.clone(),
+                    PendingCall {
+                        method: q.call.method,
+                        reply: q.reply,
+                        sent: q.sent,
+                    },
+                ));
+            }
+        }
+        if let Err(e) = send_all(&mut sink, out).await {
+            return End::Lost(e);
+        }
+        let keepalive = self.config.keepalive;
+        let dead_after = keepalive + self.config.keepalive_timeout;
+        let tick =
+            (keepalive.min(self.config.keepalive_timeout) / 2).max(Duration::from_millis(10));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_rx = Instant::now();
+        let mut last_ping = Instant::now();
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let out: Vec<Request> = tokio::select! {
+                frame = stream.next() => {
+                    last_rx = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            trace!(target: "xmacro::wire", "<- {}", text.as_str());
+                            match decode_incoming(text.as_str()) {
+                                Ok(msg) => {
+                                    let h = self.manager.on_incoming(msg);
+                                    if let Some(note) = h.note {
+                                        warn!("{note}");
+                                    }
+                                    if h.retry_registration {
+                                        retry_at = Some(Instant::now() + NOT_READY_RETRY);
+                                    }
+                                    h.send
+                                }
+                                Err(e) => {
+                                    warn!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str()));
+                                    Vec::new()
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Binary(b))) => {
+                            warn!("ignored a binary frame of {} bytes (XoWS is text only)", b.len());
+                            Vec::new()
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            let said = frame
+                                .map(|f| format!("close code {} {:?}", u16::from(f.code), f.reason.as_str()))
+                                .unwrap_or_else(|| "no close code".into());
+                            return End::Lost(format!("the codec closed the connection ({said})"));
+                        }
+                        Some(Ok(_)) => Vec::new(),
+                        Some(Err(e)) => return End::Lost(format!("read failed: {e}")),
+                        None => return End::Lost("the connection ended without a close frame".into()),
+                    }
+                }
+                cmd = cmds.recv() => match cmd {
+                    None => return self.close(&mut sink, &mut stream, None).await,
+                    Some(Cmd::Close { done }) => return self.close(&mut sink, &mut stream, Some(done)).await,
+                    Some(Cmd::Call { call, reply, sent }) => {
+                        let method = call.method.clone();
+                        vec![self.manager.call(call, PendingCall { method, reply, sent })]
+                    }
+                    Some(Cmd::Subscribe { query, wants_current, tx, waiter, local }) => {
+                        let (id, reqs) = self.manager.subscribe(query, wants_current, tx, waiter, true);
+                        let _ = local.send(id);
+                        reqs
+                    }
+                },
+                Some(local) = unsubs.recv() => self.manager.unsubscribe(local),
+                _ = ticker.tick() => {
+                    let silent = last_rx.elapsed();
+                    if silent >= dead_after {
+                        return End::Lost(format!(
+                            "nothing received for {:.1}s despite pings: the link is half-open",
+                            silent.as_secs_f64()
+                        ));
+                    }
+                    if silent >= keepalive && last_ping.elapsed() >= keepalive {
+                        last_ping = Instant::now();
+                        trace!(target: "xmacro::wire", "-> ping");
+                        if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                            return End::Lost(format!("write failed: {e}"));
+                        }
+                    }
+                    Vec::new()
+                }
+                _ = sleep_until_opt(retry_at) => {
+                    retry_at = None;
+                    self.manager.register_missing()
+                }
+            };
+            if let Err(e) = send_all(&mut sink, out).await {
+                return End::Lost(e);
+            }
+        }
+    }
+
+    async fn close(
+        &mut self,
+        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+        stream: &mut futures_util::stream::SplitStream<Ws>,
+        done: Option<oneshot::Sender<()>>,
+    ) -> End {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        trace!(target: "xmacro::wire", "-> close 1000");
+        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+            // Wait briefly for the codec's close frame so the close is clean.
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                while let Some(Ok(m)) = stream.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        self.closed_inline();
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+        End::Closed
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    reqs: Vec<Request>,
+) -> Result<(), String> {
+    if reqs.is_empty() {
+        return Ok(());
+    }
+    for r in reqs {
+        let text = r.to_text();
+        trace!(target: "xmacro::wire", "-> {text}");
+        sink.feed(Message::text(text))
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+    }
+    sink.flush().await.map_err(|e| format!("write failed: {e}"))
+}
+
+fn excerpt(text: &str) -> String {
+    if text.len() <= 200 {
+        text.to_string()
+    } else {
+        format!(
+            "{}... ({} bytes)",
+            &text[..text.floor_char_boundary(200)],
+            text.len()
+        )
+    }
+}

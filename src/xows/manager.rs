@@ -1,0 +1,698 @@
+//! The request manager: which request id is waiting for what, and which
+//! local subscribers share which codec subscription. Plain data, no I/O: the
+//! connection task feeds it frames and sends the requests it returns.
+//!
+//! Subscriptions to Status or Configuration keep the last document their
+//! subscribers saw. After a (re)registration the manager reads the current
+//! state with xQuery and hands subscribers only what differs, so changes
+//! made during an outage arrive once and nothing is delivered twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::doc;
+use super::error::Error;
+use super::path::{Path, Root};
+use super::protocol::{Call, Incoming, Request, RpcError, code};
+
+/// A caller waiting for an answer.
+pub struct PendingCall {
+    pub method: String,
+    pub reply: oneshot::Sender<Result<Value, Error>>,
+    /// Set once the request is on the wire (a timeout then means "no
+    /// answer", not "never sent").
+    pub sent: Arc<AtomicBool>,
+}
+
+enum Purpose {
+    Call(PendingCall),
+    Subscribe(Path),
+    Seed(Path),
+    Unsubscribe,
+}
+
+struct Sink {
+    local: u64,
+    tx: mpsc::Sender<Value>,
+    wants_current: bool,
+    got_current: bool,
+    dropped: u64,
+}
+
+struct Entry {
+    codec_id: Option<u64>,
+    registering: bool,
+    ever_registered: bool,
+    /// Last-known document (Status/Configuration queries only).
+    state: Option<Value>,
+    stateful: bool,
+    sinks: Vec<Sink>,
+    waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// What handling a frame produced.
+#[derive(Default)]
+pub struct Handled {
+    /// Requests to send now.
+    pub send: Vec<Request>,
+    /// Something unexpected worth one log line.
+    pub note: Option<String>,
+    /// A registration was refused with Not Ready: try again shortly.
+    pub retry_registration: bool,
+}
+
+/// The manager.
+#[derive(Default)]
+pub struct Manager {
+    next_id: u64,
+    next_local: u64,
+    pending: HashMap<u64, Purpose>,
+    subs: HashMap<Path, Entry>,
+    by_codec: HashMap<u64, Path>,
+    local_to_query: HashMap<u64, Path>,
+    calls_since_sweep: u32,
+}
+
+impl Manager {
+    pub fn new() -> Self {
+        Manager {
+            next_id: 1,
+            next_local: 1,
+            ..Default::default()
+        }
+    }
+
+    fn request(&mut self, call: Call, purpose: Purpose) -> Request {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, purpose);
+        call.into_request(id)
+    }
+
+    /// Registers a caller's call; returns the request to send.
+    pub fn call(&mut self, call: Call, pending: PendingCall) -> Request {
+        pending.sent.store(true, Ordering::Relaxed);
+        self.calls_since_sweep += 1;
+        if self.calls_since_sweep >= 1024 {
+            // Callers that gave up (timed out) leave a closed reply behind.
+            self.pending
+                .retain(|_, p| !matches!(p, Purpose::Call(c) if c.reply.is_closed()));
+            self.calls_since_sweep = 0;
+        }
+        self.request(call, Purpose::Call(pending))
+    }
+
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|p| matches!(p, Purpose::Call(_)))
+            .count()
+    }
+
+    /// Adds a local subscriber. When `connected`, a new query is registered
+    /// at once and `waiter` answers when the codec has; offline, `waiter`
+    /// answers at once and registration happens on connect.
+    pub fn subscribe(
+        &mut self,
+        query: Path,
+        wants_current: bool,
+        tx: mpsc::Sender<Value>,
+        waiter: oneshot::Sender<Result<(), Error>>,
+        connected: bool,
+    ) -> (u64, Vec<Request>) {
+        let local = self.next_local;
+        self.next_local += 1;
+        self.local_to_query.insert(local, query.clone());
+        let stateful = matches!(query.root(), Some(Root::Status | Root::Configuration));
+        let entry = self.subs.entry(query.clone()).or_insert_with(|| Entry {
+            codec_id: None,
+            registering: false,
+            ever_registered: false,
+            state: None,
+            stateful,
+            sinks: Vec::new(),
+            waiters: Vec::new(),
+        });
+        let mut sink = Sink {
+            local,
+            tx,
+            wants_current,
+            got_current: false,
+            dropped: 0,
+        };
+        if wants_current && let Some(state) = &entry.state {
+            if !is_empty(state) {
+                let _ = sink.tx.try_send(state.clone());
+            }
+            sink.got_current = true;
+        }
+        entry.sinks.push(sink);
+        let mut send = Vec::new();
+        if entry.codec_id.is_some() || !connected {
+            let _ = waiter.send(Ok(()));
+        } else {
+            entry.waiters.push(waiter);
+            if !entry.registering {
+                entry.registering = true;
+                send.push(self.request(Call::subscribe(&query, false), Purpose::Subscribe(query)));
+            }
+        }
+        (local, send)
+    }
+
+    /// Removes a local subscriber; the last one of a query unsubscribes on
+    /// the codec.
+    pub fn unsubscribe(&mut self, local: u64) -> Vec<Request> {
+        let Some(query) = self.local_to_query.remove(&local) else {
+            return Vec::new();
+        };
+        let Some(entry) = self.subs.get_mut(&query) else {
+            return Vec::new();
+        };
+        entry.sinks.retain(|s| s.local != local);
+        if !entry.sinks.is_empty() {
+            return Vec::new();
+        }
+        let entry = self.subs.remove(&query).expect("present");
+        match entry.codec_id {
+            Some(id) => {
+                self.by_codec.remove(&id);
+                vec![self.request(Call::unsubscribe(id), Purpose::Unsubscribe)]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Local subscribers in all.
+    pub fn subscriber_count(&self) -> usize {
+        self.local_to_query.len()
+    }
+
+    /// Codec subscriptions (shared by local subscribers).
+    pub fn codec_subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// After a connection came up: registers every query again.
+    pub fn on_connected(&mut self) -> Vec<Request> {
+        self.register_missing()
+    }
+
+    /// Registers every query that has no codec subscription.
+    pub fn register_missing(&mut self) -> Vec<Request> {
+        let queries: Vec<Path> = self
+            .subs
+            .iter()
+            .filter(|(_, e)| e.codec_id.is_none() && !e.registering)
+            .map(|(q, _)| q.clone())
+            .collect();
+        queries
+            .into_iter()
+            .map(|q| {
+                self.subs.get_mut(&q).expect("present").registering = true;
+                self.request(Call::subscribe(&q, false), Purpose::Subscribe(q))
+            })
+            .collect()
+    }
+
+    /// After the connection dropped: calls in flight fail now, and every
+    /// subscription needs registering again.
+    pub fn on_disconnected(&mut self, reason: &str) {
+        for (_, p) in self.pending.drain() {
+            if let Purpose::Call(c) = p {
+                let _ = c.reply.send(Err(Error::Disconnected {
+                    method: c.method,
+                    reason: reason.to_string(),
+                }));
+            }
+        }
+        self.by_codec.clear();
+        for e in self.subs.values_mut() {
+            e.codec_id = None;
+            e.registering = false;
+        }
+    }
+
+    /// After `close`: everyone waiting hears so.
+    pub fn on_closed(&mut self) {
+        for (_, p) in self.pending.drain() {
+            if let Purpose::Call(c) = p {
+                let _ = c.reply.send(Err(Error::Closed));
+            }
+        }
+        for e in self.subs.values_mut() {
+            for w in e.waiters.drain(..) {
+                let _ = w.send(Err(Error::Closed));
+            }
+        }
+        self.subs.clear();
+        self.by_codec.clear();
+    }
+
+    /// Handles one decoded frame.
+    pub fn on_incoming(&mut self, msg: Incoming) -> Handled {
+        match msg {
+            Incoming::Feedback { id, document } => self.on_feedback(id, document),
+            Incoming::Response { id, result } => self.on_answer(&id, Ok(result)),
+            Incoming::Error { id, error } => self.on_answer(&id, Err(error)),
+            Incoming::Notification { method, .. } => Handled {
+                note: Some(format!("ignored notification {method:?}")),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn on_feedback(&mut self, id: u64, document: Value) -> Handled {
+        let Some(entry) = self.by_codec.get(&id).and_then(|q| self.subs.get_mut(q)) else {
+            return Handled {
+                note: Some(format!("feedback for unknown subscription Id {id}")),
+                ..Default::default()
+            };
+        };
+        if let Some(state) = &mut entry.state {
+            doc::apply(state, &document);
+        }
+        let note = deliver(&mut entry.sinks, &document, |_| true);
+        Handled {
+            note,
+            ..Default::default()
+        }
+    }
+
+    fn on_answer(&mut self, id: &Value, result: Result<Value, RpcError>) -> Handled {
+        let numeric = id.as_u64().or_else(|| id.as_str()?.parse().ok());
+        let Some(purpose) = numeric.and_then(|n| self.pending.remove(&n)) else {
+            let what = match &result {
+                Ok(r) => format!("result {}", truncate(&r.to_string())),
+                Err(e) => format!("error {e}"),
+            };
+            return Handled {
+                note: Some(format!("answer to no pending request (id {id}): {what}")),
+                ..Default::default()
+            };
+        };
+        match purpose {
+            Purpose::Call(c) => {
+                let _ = c.reply.send(result.map_err(Error::Codec));
+                Handled::default()
+            }
+            Purpose::Unsubscribe => match result {
+                Ok(_) => Handled::default(),
+                Err(e) => Handled {
+                    note: Some(format!("unsubscribe refused: {e}")),
+                    ..Default::default()
+                },
+            },
+            Purpose::Subscribe(query) => self.on_registered(query, result),
+            Purpose::Seed(query) => self.on_seed(query, result),
+        }
+    }
+
+    fn on_registered(&mut self, query: Path, result: Result<Value, RpcError>) -> Handled {
+        let Some(entry) = self.subs.get_mut(&query) else {
+            // Every subscriber left while registering: undo it on the codec.
+            let codec_id = result.ok().and_then(|r| subscription_id(&r));
+            return Handled {
+                send: codec_id
+                    .map(|id| self.request(Call::unsubscribe(id), Purpose::Unsubscribe))
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            };
+        };
+        entry.registering = false;
+        let codec_id = match result.as_ref().map(subscription_id) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                let r = RpcError::new(code::UNEXPECTED_RESPONSE, "subscribe answered without Id");
+                return self.registration_failed(query, r);
+            }
+            Err(e) => return self.registration_failed(query, e.clone()),
+        };
+        entry.codec_id = Some(codec_id);
+        entry.ever_registered = true;
+        for w in entry.waiters.drain(..) {
+            let _ = w.send(Ok(()));
+        }
+        let stateful = entry.stateful;
+        self.by_codec.insert(codec_id, query.clone());
+        let mut h = Handled::default();
+        if stateful {
+            h.send
+                .push(self.request(Call::query(&query), Purpose::Seed(query)));
+        }
+        h
+    }
+
+    fn registration_failed(&mut self, query: Path, e: RpcError) -> Handled {
+        let entry = self.subs.get_mut(&query).expect("checked by caller");
+        if !entry.ever_registered && e.code != code::NOT_READY {
+            let entry = self.subs.remove(&query).expect("present");
+            for w in entry.waiters {
+                let _ = w.send(Err(Error::Codec(e.clone())));
+            }
+            for s in &entry.sinks {
+                self.local_to_query.remove(&s.local);
+            }
+            return Handled {
+                note: Some(format!("subscribe to {query} refused: {e}")),
+                ..Default::default()
+            };
+        }
+        Handled {
+            note: Some(format!(
+                "registering feedback for {query} again was refused: {e}{}",
+                if e.code == code::NOT_READY {
+                    "; retrying shortly"
+                } else {
+                    "; it will be retried on the next reconnect"
+                }
+            )),
+            retry_registration: e.code == code::NOT_READY,
+            ..Default::default()
+        }
+    }
+
+    fn on_seed(&mut self, query: Path, result: Result<Value, RpcError>) -> Handled {
+        let Some(entry) = self.subs.get_mut(&query) else {
+            return Handled::default();
+        };
+        let current = match result {
+            Ok(v) => v,
+            Err(e) => {
+                return Handled {
+                    note: Some(format!("reading the current state of {query} failed: {e}")),
+                    ..Default::default()
+                };
+            }
+        };
+        let note = match &mut entry.state {
+            None => {
+                entry.state = Some(current.clone());
+                let note = if is_empty(&current) {
+                    None
+                } else {
+                    deliver(&mut entry.sinks, &current, |s| {
+                        s.wants_current && !s.got_current
+                    })
+                };
+                entry.sinks.iter_mut().for_each(|s| s.got_current = true);
+                note
+            }
+            Some(state) => match doc::reconcile(state, &current) {
+                Some(diff) => deliver(&mut entry.sinks, &diff, |_| true),
+                None => None,
+            },
+        };
+        Handled {
+            note,
+            ..Default::default()
+        }
+    }
+}
+
+fn subscription_id(result: &Value) -> Option<u64> {
+    let id = result.get("Id")?;
+    id.as_u64().or_else(|| id.as_str()?.parse().ok())
+}
+
+fn is_empty(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| m.is_empty()) || v.is_null()
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() > 200 {
+        format!("{}...", &s[..s.floor_char_boundary(200)])
+    } else {
+        s.to_string()
+    }
+}
+
+/// Hands a document to the chosen sinks without waiting; a full sink counts
+/// a drop (reported on the first and every 1000th).
+fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
+    let mut note = None;
+    for s in sinks.iter_mut().filter(|s| choose(s)) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(document.clone()) {
+            s.dropped += 1;
+            if s.dropped == 1 || s.dropped.is_multiple_of(1000) {
+                note = Some(format!(
+                    "a feedback subscriber is not keeping up: {} event(s) dropped",
+                    s.dropped
+                ));
+            }
+        }
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn q(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    fn resp(id: u64, result: Value) -> Incoming {
+        Incoming::Response {
+            id: json!(id),
+            result,
+        }
+    }
+
+    type Subscribed = (
+        u64,
+        mpsc::Receiver<Value>,
+        oneshot::Receiver<Result<(), Error>>,
+        Vec<Request>,
+    );
+
+    fn sub(m: &mut Manager, query: &str, current: bool, connected: bool) -> Subscribed {
+        let (tx, rx) = mpsc::channel(16);
+        let (wtx, wrx) = oneshot::channel();
+        let (local, reqs) = m.subscribe(q(query), current, tx, wtx, connected);
+        (local, rx, wrx, reqs)
+    }
+
+    #[test]
+    fn calls_are_matched_by_id_and_fail_on_disconnect() {
+        let mut m = Manager::new();
+        let (tx, mut rx) = oneshot::channel();
+        let sent = Arc::new(AtomicBool::new(false));
+        let req = m.call(
+            Call::get(&q("Status Audio Volume")),
+            PendingCall {
+                method: "xGet".into(),
+                reply: tx,
+                sent: sent.clone(),
+            },
+        );
+        assert!(sent.load(Ordering::Relaxed));
+        let h = m.on_incoming(resp(req.id + 100, json!(1)));
+        assert!(h.note.unwrap().contains("no pending request"));
+        m.on_incoming(resp(req.id, json!(50)));
+        assert_eq!(rx.try_recv().unwrap().unwrap(), json!(50));
+
+        let (tx, mut rx) = oneshot::channel();
+        m.call(
+            Call::get(&q("Status Audio Volume")),
+            PendingCall {
+                method: "xGet".into(),
+                reply: tx,
+                sent: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        m.on_disconnected("connection reset");
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Err(Error::Disconnected { reason, .. }) if reason == "connection reset"
+        ));
+        assert_eq!(m.in_flight(), 0);
+    }
+
+    #[test]
+    fn codec_errors_and_null_ids() {
+        let mut m = Manager::new();
+        let (tx, mut rx) = oneshot::channel();
+        let req = m.call(
+            Call::get(&q("Status Nope")),
+            PendingCall {
+                method: "xGet".into(),
+                reply: tx,
+                sent: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        m.on_incoming(Incoming::Error {
+            id: json!(req.id),
+            error: RpcError::method_not_found(),
+        });
+        assert!(matches!(rx.try_recv().unwrap(), Err(Error::Codec(e)) if e.code == -32601));
+        let h = m.on_incoming(resp(0, json!(1)));
+        assert!(h.note.is_some());
+        let h = m.on_incoming(Incoming::Response {
+            id: Value::Null,
+            result: json!(true),
+        });
+        assert!(h.note.unwrap().contains("id null"));
+    }
+
+    #[test]
+    fn local_subscribers_share_one_codec_subscription() {
+        let mut m = Manager::new();
+        let (a, mut rx_a, mut w_a, reqs) = sub(&mut m, "Status Audio Volume", false, true);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].method, "xFeedback/Subscribe");
+        let (b, mut rx_b, mut w_b, reqs2) = sub(&mut m, "Status/Audio/Volume", false, true);
+        assert!(
+            reqs2.is_empty(),
+            "second subscriber waits for the same registration"
+        );
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 7})));
+        assert!(w_a.try_recv().unwrap().is_ok() && w_b.try_recv().unwrap().is_ok());
+        // Seed read of the current state, not delivered (nobody asked for it).
+        assert_eq!(h.send[0].method, "xQuery");
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":50}}}),
+        ));
+        assert!(rx_a.try_recv().is_err());
+        m.on_incoming(Incoming::Feedback {
+            id: 7,
+            document: json!({"Status":{"Audio":{"Volume":60}}}),
+        });
+        assert_eq!(rx_a.try_recv().unwrap()["Status"]["Audio"]["Volume"], 60);
+        assert_eq!(rx_b.try_recv().unwrap()["Status"]["Audio"]["Volume"], 60);
+        assert!(m.unsubscribe(a).is_empty(), "b still listens");
+        let last = m.unsubscribe(b);
+        assert_eq!(last[0].method, "xFeedback/Unsubscribe");
+        assert_eq!(last[0].params, json!({"Id": 7}));
+        assert_eq!(m.codec_subscription_count(), 0);
+        let h = m.on_incoming(Incoming::Feedback {
+            id: 7,
+            document: json!({}),
+        });
+        assert!(h.note.unwrap().contains("unknown subscription Id 7"));
+    }
+
+    #[test]
+    fn current_value_goes_only_to_who_asked() {
+        let mut m = Manager::new();
+        let (_a, mut rx_a, _w, reqs) = sub(&mut m, "Status Audio Volume", true, true);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":50}}}),
+        ));
+        assert_eq!(rx_a.try_recv().unwrap()["Status"]["Audio"]["Volume"], 50);
+        let (_b, mut rx_b, _w, _) = sub(&mut m, "Status Audio Volume", true, true);
+        assert_eq!(rx_b.try_recv().unwrap()["Status"]["Audio"]["Volume"], 50);
+        let (_c, mut rx_c, _w, _) = sub(&mut m, "Status Audio Volume", false, true);
+        assert!(rx_c.try_recv().is_err());
+    }
+
+    #[test]
+    fn reconnect_delivers_only_what_changed_while_away() {
+        let mut m = Manager::new();
+        let (_a, mut rx, _w, reqs) = sub(&mut m, "Status Audio", false, true);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":50,"VolumeMute":"Off"}}}),
+        ));
+        m.on_disconnected("reset");
+        let reqs = m.on_connected();
+        assert_eq!(reqs.len(), 1);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 4})));
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":70,"VolumeMute":"Off"}}}),
+        ));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            json!({"Status":{"Audio":{"Volume":70}}})
+        );
+        assert!(rx.try_recv().is_err());
+        // A change that arrives between registration and the seed read is
+        // delivered once, not again by the seed.
+        m.on_disconnected("reset");
+        let reqs = m.on_connected();
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 5})));
+        m.on_incoming(Incoming::Feedback {
+            id: 5,
+            document: json!({"Status":{"Audio":{"Volume":80}}}),
+        });
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":80,"VolumeMute":"Off"}}}),
+        ));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            json!({"Status":{"Audio":{"Volume":80}}})
+        );
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn refused_registration_reaches_the_caller_once() {
+        let mut m = Manager::new();
+        let (_a, _rx, mut w, reqs) = sub(&mut m, "Status Nope", false, true);
+        m.on_incoming(Incoming::Error {
+            id: json!(reqs[0].id),
+            error: RpcError::new(code::SUBSCRIBER_COUNT_EXCEEDED, "Subscriber count exceeded"),
+        });
+        assert!(matches!(w.try_recv().unwrap(), Err(Error::Codec(e)) if e.code == -31998));
+        assert_eq!(m.subscriber_count(), 0);
+        assert!(m.on_connected().is_empty(), "no hot retry");
+    }
+
+    #[test]
+    fn not_ready_registration_is_retried() {
+        let mut m = Manager::new();
+        let (_a, _rx, _w, reqs) = sub(&mut m, "Event Message Send", false, true);
+        let h = m.on_incoming(Incoming::Error {
+            id: json!(reqs[0].id),
+            error: RpcError::not_ready(),
+        });
+        assert!(h.retry_registration);
+        assert_eq!(m.register_missing().len(), 1);
+    }
+
+    #[test]
+    fn offline_subscribe_registers_on_connect() {
+        let mut m = Manager::new();
+        let (_a, _rx, mut w, reqs) = sub(&mut m, "Event Message Send", false, false);
+        assert!(reqs.is_empty());
+        assert!(w.try_recv().unwrap().is_ok());
+        let reqs = m.on_connected();
+        assert_eq!(reqs.len(), 1);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 2})));
+        assert!(h.send.is_empty(), "events have no state to read");
+    }
+
+    #[test]
+    fn slow_subscribers_drop_and_say_so() {
+        let mut m = Manager::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let (wtx, _w) = oneshot::channel();
+        let (_l, reqs) = m.subscribe(q("Event X"), false, tx, wtx, true);
+        m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
+        let ev = || Incoming::Feedback {
+            id: 1,
+            document: json!({"Event":{"X":{}}}),
+        };
+        assert!(m.on_incoming(ev()).note.is_none());
+        let h = m.on_incoming(ev());
+        assert!(h.note.unwrap().contains("1 event(s) dropped"));
+        assert!(
+            m.on_incoming(ev()).note.is_none(),
+            "not every drop is logged"
+        );
+    }
+}
