@@ -86,7 +86,7 @@ mod tests {
         let mut b = Backoff::new(BackoffPolicy::default());
         assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(125));
         assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(250));
-        assert_eq!(b.next_delay(false, 0.999_999).as_millis(), 499);
+        assert_eq!(b.next_delay(false, 0.999_999).as_millis(), 999);
         for _ in 0..30 {
             let d = b.next_delay(false, 0.5);
             assert!(d <= Duration::from_secs(30));
