@@ -1,0 +1,229 @@
+//! The XoWS client next to its floor, in one run on one machine:
+//!
+//! 1. sequential `get` round trips through the `Codec` handle and through a
+//!    bare tokio-tungstenite client doing the same xGet (median, p99, ratio);
+//! 2. idle memory per connection with 1000 connections, for the handle and
+//!    for bare tokio-tungstenite connections.
+//!
+//! `cargo bench --bench client` (`-- --quick` for a short run). The
+//! simulator runs as a separate `xmacro sim` process so its memory is not
+//! counted; latency runs alternate blocks of both contenders so drift on a
+//! shared machine hits both alike; each memory figure comes from a fresh
+//! child process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use xmacro::xows::path::Path;
+use xmacro::xows::{Codec, CodecConfig};
+
+const GET: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"xGet","params":{"Path":["Status","Audio","Volume"]}}"#;
+
+struct SimProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim() -> SimProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("xmacro sim starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first line gives the address")
+        .to_string();
+    SimProcess { child, url }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn bare(url: &str) -> Ws {
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", "Basic YWRtaW46".parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+async fn bare_get(ws: &mut Ws) -> Value {
+    ws.send(Message::text(GET)).await.unwrap();
+    loop {
+        if let Some(Ok(Message::Text(t))) = ws.next().await {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            return v["result"].clone();
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// In a child process: opens `n` idle connections of one kind and prints
+/// the RSS growth per connection in bytes.
+fn memory_child(kind: &str, url: &str, n: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Warm up the runtime, TLS-free connect path and allocator once.
+        let mut keep_codecs = Vec::new();
+        let mut keep_bare = Vec::new();
+        match kind {
+            "handle" => keep_codecs.push(
+                Codec::connect(CodecConfig::from_url(url).unwrap())
+                    .await
+                    .unwrap(),
+            ),
+            _ => keep_bare.push(bare(url).await),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = rss_kib();
+        for _ in 0..n {
+            match kind {
+                "handle" => keep_codecs.push(
+                    Codec::connect(CodecConfig::from_url(url).unwrap())
+                        .await
+                        .unwrap(),
+                ),
+                _ => keep_bare.push(bare(url).await),
+            }
+        }
+        // Idle for a moment so every task has settled.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = rss_kib();
+        if let Some(c) = keep_codecs.last() {
+            assert_eq!(
+                c.get(&Path::parse("Status Audio Volume").unwrap())
+                    .await
+                    .unwrap(),
+                50
+            );
+        }
+        println!("{}", (after.saturating_sub(before)) * 1024 / n as u64);
+    });
+}
+
+fn memory(kind: &str, url: &str, n: usize) -> u64 {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--mem-child", kind, url, &n.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--mem-child") {
+        return memory_child(&args[i + 1], &args[i + 2], args[i + 3].parse().unwrap());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let (rounds, block, conns) = if quick {
+        (10, 200, 200)
+    } else {
+        (40, 500, 1000)
+    };
+    let sim = start_sim();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (handle_lat, bare_lat) = rt.block_on(async {
+        let codec = Codec::connect(CodecConfig::from_url(&sim.url).unwrap())
+            .await
+            .unwrap();
+        let path = Path::parse("Status Audio Volume").unwrap();
+        let mut ws = bare(&sim.url).await;
+        for _ in 0..500 {
+            codec.get(&path).await.unwrap();
+            bare_get(&mut ws).await;
+        }
+        let (mut h, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for _ in 0..block {
+                let t = Instant::now();
+                codec.get(&path).await.unwrap();
+                h.push(t.elapsed());
+            }
+            for _ in 0..block {
+                let t = Instant::now();
+                bare_get(&mut ws).await;
+                b.push(t.elapsed());
+            }
+        }
+        h.sort();
+        b.sort();
+        (h, b)
+    });
+    let (hm, h99) = (percentile(&handle_lat, 0.5), percentile(&handle_lat, 0.99));
+    let (bm, b99) = (percentile(&bare_lat, 0.5), percentile(&bare_lat, 0.99));
+    let mem_handle = memory("handle", &sim.url, conns);
+    let mem_bare = memory("bare", &sim.url, conns);
+    println!(
+        "client vs bare tokio-tungstenite, {} round trips each ({})",
+        handle_lat.len(),
+        if quick { "quick" } else { "full" }
+    );
+    println!("| measure | xmacro Codec | bare tokio-tungstenite | ratio | goal |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    println!(
+        "| sequential get, median | {:.1} us | {:.1} us | {:.2}x | <= 1.3x |",
+        us(hm),
+        us(bm),
+        us(hm) / us(bm)
+    );
+    println!(
+        "| sequential get, p99 | {:.1} us | {:.1} us | {:.2}x | |",
+        us(h99),
+        us(b99),
+        us(h99) / us(b99)
+    );
+    println!(
+        "| idle memory per connection ({conns} connections) | {:.1} KiB | {:.1} KiB | {:.2}x | <= 32 KiB |",
+        mem_handle as f64 / 1024.0,
+        mem_bare as f64 / 1024.0,
+        mem_handle as f64 / mem_bare.max(1) as f64
+    );
+}
