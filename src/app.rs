@@ -28,12 +28,15 @@ pub enum AppError {
     /// Anything else that stopped the command (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// `check` found problems (exit 1); they were printed.
+    #[error("{0} problem(s) found")]
+    Findings(usize),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Refused(_) | AppError::Failed(_) => 1,
+            AppError::Refused(_) | AppError::Failed(_) | AppError::Findings(_) => 1,
             AppError::Usage(_) => 2,
             AppError::Connection(_) => 3,
             AppError::Timeout(_) => 4,
@@ -59,6 +62,8 @@ impl From<xows::Error> for AppError {
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Sim(args) => run_sim(args).await,
+        Command::Run(args) => crate::run::run(args).await,
+        Command::Check(args) => crate::run::check(args).await,
         Command::Get(args) => oneshot::get(args).await,
         Command::Query(args) => oneshot::query(args).await,
         Command::Set(args) => oneshot::set(args).await,

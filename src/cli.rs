@@ -20,7 +20,7 @@ impl Command {
     /// and only warnings, long-running commands say what they do.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Sim(_) => "info",
+            Command::Sim(_) | Command::Run(_) => "info",
             _ => "warn",
         }
     }
@@ -28,6 +28,26 @@ impl Command {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the scripts in a directory against one codec or a fleet, reloading
+    /// each script when its file (or a library it imports) changes.
+    ///
+    /// Each script runs once per codec it is bound to ([script.NAME] codecs in
+    /// the config; default every codec). Ctrl-C or SIGTERM stops every script
+    /// (on_unload runs) and closes every connection.
+    #[command(after_help = "Examples:\n  \
+        xmacro run --sim                                        # bundled scripts/ against a built-in simulated codec\n  \
+        xmacro run scripts/ --codec wss://integrator@10.0.0.5/ws --fingerprint sha256:4F:2A:...\n  \
+        xmacro run --config xmacro.toml                         # a fleet, as the config describes it")]
+    Run(RunArgs),
+
+    /// Compile every script and report each error with file:line:col; with
+    /// --schema also flag xAPI paths and command parameters that do not exist.
+    /// Exits 1 on any finding.
+    #[command(after_help = "Examples:\n  \
+        xmacro check scripts/\n  \
+        xmacro check scripts/ --schema roomos-26.4.1.json")]
+    Check(CheckArgs),
+
     /// Serve a simulated codec (XoWS on /ws and /ws?legacy) to develop and test against.
     ///
     /// The first line on stdout is `listening on ws://ADDR/ws` (wss with
@@ -76,6 +96,43 @@ pub enum Command {
         xmacro feedback ws://127.0.0.1:8080/ws Event UserInterface Extensions Widget Action\n  \
         xmacro feedback ws://127.0.0.1:8080/ws '**' --current")]
     Feedback(FeedbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scripts directory (default: the config's `scripts`, else ./scripts).
+    pub dir: Option<PathBuf>,
+    /// A config file: codecs, script bindings and args, state directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A codec URL to run against (repeatable), besides any in --config.
+    #[arg(long = "codec", value_name = "URL")]
+    pub codecs: Vec<String>,
+    /// The password for --codec URLs.
+    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Pin the certificate of --codec URLs (sha256:AB:CD:...).
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate from --codec URLs (logged loudly).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also start a simulated codec in this process (named "sim"), with
+    /// gentle demo activity so the scripts have something to react to.
+    #[arg(long)]
+    pub sim: bool,
+    /// Where `store` keeps its files (default: the config's `state`, else .xmacro/state).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The scripts directory (default ./scripts).
+    pub dir: Option<PathBuf>,
+    /// The public xAPI schema (JSON from roomos.cisco.com) to check paths against.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 }
 
 /// How credentials travel on the upgrade.

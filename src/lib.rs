@@ -18,9 +18,15 @@
 //! and hands over to [`app::run`].
 
 pub mod app;
+pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod host;
 pub mod oneshot;
+pub mod run;
 pub mod schema;
+pub mod script;
 pub mod sim;
+pub mod store;
 pub mod xows;

@@ -318,6 +318,43 @@ pub fn reconcile(state: &mut Value, current: &Value) -> Option<Value> {
     }
 }
 
+/// The values a feedback document holds at a concrete path (root
+/// included): one for a plain path, one per changed element when the path
+/// runs through an array. A ghost element is returned whole, so callbacks
+/// learn that it went away.
+pub fn values_at(document: &Value, path: &[Segment]) -> Vec<Value> {
+    let mut out = Vec::new();
+    collect_at(document, path, &mut out);
+    out
+}
+
+fn collect_at(node: &Value, path: &[Segment], out: &mut Vec<Value>) {
+    let Some((first, rest)) = path.split_first() else {
+        out.push(node.clone());
+        return;
+    };
+    match (node, first) {
+        (Value::Object(m), Segment::Name(n)) => {
+            if is_ghost(node) {
+                out.push(node.clone());
+            } else if let Some(child) = m.get(n) {
+                collect_at(child, rest, out);
+            }
+        }
+        (Value::Array(items), Segment::Index(id)) => {
+            for e in items.iter().filter(|e| element_id(e) == Some(*id)) {
+                collect_at(e, rest, out);
+            }
+        }
+        (Value::Array(items), _) => {
+            for e in items {
+                collect_at(e, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The legacy (`/ws?legacy`) form: every number becomes a string.
 pub fn stringify(v: &mut Value) {
     match v {
@@ -476,5 +513,28 @@ mod tests {
         );
         assert_eq!(state, current);
         assert_eq!(reconcile(&mut state, &current), None);
+    }
+
+    #[test]
+    fn values_at_walks_arrays_once_per_element() {
+        let d = json!({"Status":{"Call":[{"id":2,"Status":"Connected"},{"id":3,"ghost":"True"}]}});
+        assert_eq!(
+            values_at(&d, &p("Status Call Status")),
+            vec![json!("Connected"), json!({"id":3,"ghost":"True"})]
+        );
+        assert_eq!(
+            values_at(&d, &p("Status Call[2] Status")),
+            vec![json!("Connected")]
+        );
+        assert_eq!(
+            values_at(&d, &p("Status Audio Volume")),
+            Vec::<Value>::new()
+        );
+        let v = json!({"Status":{"Audio":{"Volume":60}}});
+        assert_eq!(values_at(&v, &p("Status Audio Volume")), vec![json!(60)]);
+        assert_eq!(
+            values_at(&v, &p("Status Audio")),
+            vec![json!({"Volume":60})]
+        );
     }
 }

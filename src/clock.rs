@@ -1,0 +1,78 @@
+//! Local wall-clock time for `daily` schedules, replaceable in tests.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+/// Where `daily` reads the local time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The local date and time now.
+    fn now(&self) -> NaiveDateTime;
+    /// How often a schedule looks at the clock while waiting.
+    fn poll(&self) -> Duration;
+}
+
+/// The machine's local time.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> NaiveDateTime {
+        chrono::Local::now().naive_local()
+    }
+    fn poll(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+/// A clock that only moves when told (tests).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<NaiveDateTime>);
+
+impl ManualClock {
+    pub fn new(at: NaiveDateTime) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: NaiveDateTime) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> NaiveDateTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn poll(&self) -> Duration {
+        Duration::from_millis(10)
+    }
+}
+
+/// The next time after `now` that the wall clock reads `at`.
+pub fn next_daily(now: NaiveDateTime, at: chrono::NaiveTime) -> NaiveDateTime {
+    let today = now.date().and_time(at);
+    if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, NaiveTime};
+
+    #[test]
+    fn next_daily_rolls_to_tomorrow() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let seven = NaiveTime::from_hms_opt(7, 30, 0).unwrap();
+        let early = d.and_hms_opt(6, 0, 0).unwrap();
+        assert_eq!(next_daily(early, seven), d.and_time(seven));
+        let late = d.and_hms_opt(7, 30, 0).unwrap();
+        assert_eq!(
+            next_daily(late, seven),
+            d.succ_opt().unwrap().and_time(seven)
+        );
+    }
+}

@@ -1,0 +1,545 @@
+//! The host: binds scripts to codecs (one instance per pair), watches the
+//! scripts directory and the config file, and reloads exactly what changed.
+//!
+//! A reload compiles first and swaps only on success: on a compile error
+//! the running version stays and the error is logged as `file:line:col`.
+//! Content is compared by hash (script, the libraries it imports, its
+//! `args` and `codecs`), so saves that change nothing do nothing, bursts of
+//! saves and atomic renames settle on the final content, and a library
+//! change reloads the scripts that import it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::Watcher;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, error, info, warn};
+
+use crate::clock::Clock;
+use crate::config::{CodecEntry, Config, ScriptConfig};
+use crate::script::engine;
+use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
+use crate::script::loader;
+use crate::store::Store;
+use crate::xows::Codec;
+
+/// What the host runs.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub scripts_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub codecs: Vec<CodecEntry>,
+    pub scripts: BTreeMap<String, ScriptConfig>,
+    /// Watched: a change of a script's `args` or `codecs` reloads it.
+    pub config_file: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    /// Quiet time after the last file event before reloading.
+    pub debounce: Duration,
+    /// Watch for changes (off for one-off runs in tests).
+    pub watch: bool,
+}
+
+impl HostOptions {
+    pub fn new(scripts_dir: PathBuf, state_dir: PathBuf, codecs: Vec<CodecEntry>) -> Self {
+        HostOptions {
+            scripts_dir,
+            state_dir,
+            codecs,
+            scripts: BTreeMap::new(),
+            config_file: None,
+            clock: Arc::new(crate::clock::SystemClock),
+            limits: Limits::default(),
+            debounce: Duration::from_millis(100),
+            watch: true,
+        }
+    }
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("scripts directory {0}: {1}")]
+    ScriptsDir(String, String),
+    #[error("watching {0}: {1}")]
+    Watch(String, String),
+}
+
+/// A running host; dropping it does not stop it, `shutdown` does.
+pub struct HostHandle {
+    stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    reload: mpsc::UnboundedSender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HostHandle {
+    /// Rescans now, as if a file had changed.
+    pub fn rescan(&self) {
+        let _ = self.reload.send(());
+    }
+
+    /// Stops every instance (`on_unload` runs), closes every codec with
+    /// close code 1000, and waits for that.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let (tx, rx) = oneshot::channel();
+            if stop.send(tx).is_ok() {
+                let _ = rx.await;
+            }
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// One instance slot: the instance once its codec is ready.
+struct Slot {
+    codec: String,
+    instance: Arc<Mutex<Option<Arc<Instance>>>>,
+    starter: tokio::task::JoinHandle<()>,
+}
+
+struct Loaded {
+    fingerprint: u64,
+    deps: BTreeSet<PathBuf>,
+    slots: Vec<Slot>,
+}
+
+struct Host {
+    opts: HostOptions,
+    engine: Arc<rhai::Engine>,
+    codecs: Arc<BTreeMap<String, Codec>>,
+    urls: BTreeMap<String, String>,
+    scripts: BTreeMap<String, Loaded>,
+    stores: HashMap<(String, String), Arc<Store>>,
+}
+
+/// Starts the host: connects every codec, loads every script.
+pub async fn start(opts: HostOptions) -> Result<HostHandle, HostError> {
+    let dir = &opts.scripts_dir;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| HostError::ScriptsDir(dir.display().to_string(), e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(HostError::ScriptsDir(
+            dir.display().to_string(),
+            "not a directory".into(),
+        ));
+    }
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let watcher = if opts.watch {
+        Some(watch(&opts, reload_tx.clone())?)
+    } else {
+        None
+    };
+    let codecs: BTreeMap<String, Codec> = opts
+        .codecs
+        .iter()
+        .map(|c| (c.name.clone(), Codec::spawn(c.config.clone())))
+        .collect();
+    let urls = opts
+        .codecs
+        .iter()
+        .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
+        .collect();
+    let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
+    let mut host = Host {
+        opts,
+        engine,
+        codecs: Arc::new(codecs),
+        urls,
+        scripts: BTreeMap::new(),
+        stores: HashMap::new(),
+    };
+    let (stop_tx, stop_rx) = oneshot::channel();
+    host.scan().await;
+    let task = tokio::spawn(async move {
+        let _watcher = watcher;
+        host.run(reload_rx, stop_rx).await;
+    });
+    Ok(HostHandle {
+        stop: Some(stop_tx),
+        reload: reload_tx,
+        task,
+    })
+}
+
+/// Runs a host until `shutdown` resolves.
+pub async fn run(
+    opts: HostOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), HostError> {
+    let handle = start(opts).await?;
+    shutdown.await;
+    info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+fn watch(
+    opts: &HostOptions,
+    tx: mpsc::UnboundedSender<()>,
+) -> Result<notify::RecommendedWatcher, HostError> {
+    let config = opts.config_file.clone();
+    let scripts = opts.scripts_dir.clone();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            let relevant = ev.paths.iter().any(|p| {
+                p.starts_with(&scripts)
+                    || config
+                        .as_ref()
+                        .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
+            });
+            if relevant {
+                let _ = tx.send(());
+            }
+        }
+    })
+    .map_err(|e| HostError::Watch(opts.scripts_dir.display().to_string(), e.to_string()))?;
+    w.watch(&opts.scripts_dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| HostError::Watch(opts.scripts_dir.display().to_string(), e.to_string()))?;
+    if let Some(dir) = opts.config_file.as_ref().and_then(|c| c.parent()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        w.watch(dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| HostError::Watch(dir.display().to_string(), e.to_string()))?;
+    }
+    Ok(w)
+}
+
+/// Whether a directory entry is a script (not an editor's temporary file).
+pub fn is_script_file(name: &str) -> bool {
+    name.ends_with(".rhai")
+        && !name.starts_with('.')
+        && !name.starts_with('#')
+        && name.len() > ".rhai".len()
+}
+
+/// The scripts in a directory, by name (file stem).
+pub fn list_scripts(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_script_file(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            out.insert(name.trim_end_matches(".rhai").to_string(), name);
+        }
+    }
+    Ok(out)
+}
+
+impl Host {
+    async fn run(
+        mut self,
+        mut reload: mpsc::UnboundedReceiver<()>,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
+        loop {
+            tokio::select! {
+                done = &mut stop => {
+                    self.shutdown().await;
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+                Some(()) = reload.recv() => {
+                    // Debounce: wait for a quiet moment, then look once.
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep(self.opts.debounce) => break,
+                            more = reload.recv() => if more.is_none() { break },
+                        }
+                    }
+                    self.reload_config();
+                    self.scan().await;
+                }
+            }
+        }
+    }
+
+    fn reload_config(&mut self) {
+        let Some(file) = self.opts.config_file.clone() else {
+            return;
+        };
+        match Config::load(&file) {
+            Ok(cfg) => {
+                let known: BTreeSet<&String> = self.codecs.keys().collect();
+                let now: BTreeSet<&String> = cfg.codecs.iter().map(|c| &c.name).collect();
+                if known != now {
+                    warn!(
+                        "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
+                        file.display()
+                    );
+                }
+                self.opts.scripts = cfg.script;
+            }
+            Err(e) => error!("config not reloaded, keeping the running one: {e}"),
+        }
+    }
+
+    fn fingerprint(&self, name: &str, file: &Path, deps: &BTreeSet<PathBuf>) -> Option<u64> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(file).ok()?.hash(&mut h);
+        for d in deps {
+            d.hash(&mut h);
+            std::fs::read(d).unwrap_or_default().hash(&mut h);
+        }
+        if let Some(cfg) = self.opts.scripts.get(name) {
+            cfg.codecs.hash(&mut h);
+            cfg.args.to_string().hash(&mut h);
+        }
+        Some(h.finish())
+    }
+
+    /// Compares the directory with what runs and brings them in line.
+    async fn scan(&mut self) {
+        let found = match list_scripts(&self.opts.scripts_dir) {
+            Ok(f) => f,
+            Err(e) => {
+                error!(
+                    "cannot read the scripts directory {}: {e}",
+                    self.opts.scripts_dir.display()
+                );
+                return;
+            }
+        };
+        let gone: Vec<String> = self
+            .scripts
+            .keys()
+            .filter(|k| !found.contains_key(*k))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(old) = self.scripts.remove(&name) {
+                stop_slots(old.slots).await;
+                info!(script = %name, "stopped: its file was removed");
+            }
+        }
+        for (name, file) in found {
+            let path = self.opts.scripts_dir.join(&file);
+            let old_deps = self
+                .scripts
+                .get(&name)
+                .map(|l| l.deps.clone())
+                .unwrap_or_default();
+            let Some(fp) = self.fingerprint(&name, &path, &old_deps) else {
+                continue; // vanished between listing and reading
+            };
+            if self.scripts.get(&name).is_some_and(|l| l.fingerprint == fp) {
+                continue;
+            }
+            self.load(&name, &file).await;
+        }
+    }
+
+    async fn load(&mut self, name: &str, file: &str) {
+        let compiled = {
+            let engine = self.engine.clone();
+            let root = self.opts.scripts_dir.clone();
+            let file = file.to_string();
+            tokio::task::spawn_blocking(move || loader::compile(&engine, &root, &file))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(loader::CompileError {
+                        message: format!("compiler panicked: {e}"),
+                    })
+                })
+        };
+        let path = self.opts.scripts_dir.join(file);
+        let reloading = self.scripts.contains_key(name);
+        let compiled = match compiled {
+            Ok(c) => c,
+            Err(e) => {
+                if reloading {
+                    error!(script = %name, "compile error, the running version stays: {}", e.message);
+                    // Remember this content so the same broken save is reported once.
+                    if let Some(fp) =
+                        self.fingerprint(name, &path, &self.scripts[name].deps.clone())
+                        && let Some(l) = self.scripts.get_mut(name)
+                    {
+                        l.fingerprint = fp;
+                    }
+                } else {
+                    error!(script = %name, "compile error, not started: {}", e.message);
+                    let fp = self.fingerprint(name, &path, &BTreeSet::new()).unwrap_or(0);
+                    self.scripts.insert(
+                        name.to_string(),
+                        Loaded {
+                            fingerprint: fp,
+                            deps: BTreeSet::new(),
+                            slots: Vec::new(),
+                        },
+                    );
+                }
+                return;
+            }
+        };
+        let fingerprint = self.fingerprint(name, &path, &compiled.deps).unwrap_or(0);
+        let program = Arc::new(Program::new(
+            self.engine.clone(),
+            compiled.ast,
+            file.to_string(),
+        ));
+        // Old subscriptions and timers go before the new version starts.
+        if let Some(old) = self.scripts.remove(name) {
+            stop_slots(old.slots).await;
+        }
+        let slots = self.start_instances(name, &program);
+        info!(
+            script = %name,
+            "{} on {} codec(s)",
+            if reloading { "reloaded" } else { "loaded" },
+            slots.len()
+        );
+        self.scripts.insert(
+            name.to_string(),
+            Loaded {
+                fingerprint,
+                deps: compiled.deps,
+                slots,
+            },
+        );
+    }
+
+    fn targets(&self, name: &str) -> Vec<String> {
+        let selectors = self.opts.scripts.get(name).and_then(|s| s.codecs.clone());
+        self.opts
+            .codecs
+            .iter()
+            .filter(|c| match &selectors {
+                None => true,
+                Some(sel) => sel.iter().any(|s| match s.strip_prefix("tag:") {
+                    Some(tag) => c.tags.iter().any(|t| t == tag),
+                    None => *s == c.name,
+                }),
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn start_instances(&mut self, name: &str, program: &Arc<Program>) -> Vec<Slot> {
+        let args: rhai::Map = self
+            .opts
+            .scripts
+            .get(name)
+            .and_then(|s| rhai::serde::to_dynamic(&s.args).ok())
+            .and_then(|d| d.try_cast::<rhai::Map>())
+            .unwrap_or_default();
+        let mut slots = Vec::new();
+        for codec_name in self.targets(name) {
+            let store = match self.store(name, &codec_name) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(script = %name, codec = %codec_name, "not started: {e}");
+                    continue;
+                }
+            };
+            let codec = self.codecs[&codec_name].clone();
+            let ctx = InstanceCtx::new(
+                name.to_string(),
+                codec_name.clone(),
+                codec.clone(),
+                self.urls[&codec_name].clone(),
+                self.codecs.clone(),
+                args.clone(),
+                store,
+                tokio::runtime::Handle::current(),
+                self.opts.clock.clone(),
+                self.opts.limits.clone(),
+            );
+            let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
+            let program = program.clone();
+            let span = ctx.span();
+            let starter = {
+                let cell = cell.clone();
+                tokio::spawn(
+                    async move {
+                        // An instance starts once its codec is connected.
+                        let mut state = codec.watch_state();
+                        while !state.borrow_and_update().is_connected() {
+                            if state.changed().await.is_err() {
+                                return;
+                            }
+                        }
+                        let inst = Instance::start(ctx, program);
+                        *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(inst);
+                    }
+                    .instrument(span),
+                )
+            };
+            slots.push(Slot {
+                codec: codec_name,
+                instance: cell,
+                starter,
+            });
+        }
+        slots
+    }
+
+    fn store(&mut self, script: &str, codec: &str) -> Result<Arc<Store>, crate::store::StoreError> {
+        let key = (script.to_string(), codec.to_string());
+        if let Some(s) = self.stores.get(&key) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Store::open(&self.opts.state_dir, codec, script)?);
+        self.stores.insert(key, s.clone());
+        Ok(s)
+    }
+
+    async fn shutdown(&mut self) {
+        let all: Vec<Slot> = std::mem::take(&mut self.scripts)
+            .into_values()
+            .flat_map(|l| l.slots)
+            .collect();
+        stop_slots(all).await;
+        let closes = self.codecs.values().map(|c| {
+            let c = c.clone();
+            async move { c.close().await }
+        });
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::future::join_all(closes),
+        )
+        .await;
+        info!("stopped");
+    }
+}
+
+/// Stops instances side by side (each runs its `on_unload`).
+async fn stop_slots(slots: Vec<Slot>) {
+    let stops = slots.into_iter().map(|s| async move {
+        s.starter.abort();
+        let inst = s.instance.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(inst) = inst {
+            inst.stop().await;
+        }
+        let _ = s.codec;
+    });
+    futures_util::future::join_all(stops).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temp_files_are_not_scripts() {
+        assert!(is_script_file("volume-limit.rhai"));
+        for name in [
+            ".volume.rhai.swp",
+            "volume.rhai~",
+            "#volume.rhai#",
+            ".#volume.rhai",
+            ".rhai",
+            "notes.txt",
+            "volume.rhai.tmp",
+        ] {
+            assert!(!is_script_file(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,533 @@
+//! The script API: the `xapi` proxy (`xapi.Status.Audio.Volume.get()`,
+//! `xapi.Command.Dial(#{...})`), the string forms (`xapi.get("...")`),
+//! feedback (`on`/`once`/`off`), `codecs`, `store`, timers, `daily` and the
+//! log functions. Host calls block only the calling instance, have a
+//! timeout, and end when the instance stops; their failures reach the
+//! script as catchable maps `#{ code, message, data }`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Position};
+use serde_json::{Map, Value};
+use tracing::{error, info, warn};
+
+use super::instance::{InstanceCtx, Job, current};
+use super::pool::Pool;
+use crate::xows::doc::values_at;
+use crate::xows::error::local_code;
+use crate::xows::path::{Path, Root, Segment};
+use crate::xows::protocol::{Call, RpcError};
+use crate::xows::{Codec, ConnState};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A place in one codec's xAPI tree: what `xapi`, `xapi.Status.Audio` and
+/// `codecs["x"].Config` evaluate to.
+#[derive(Clone)]
+pub struct XPath {
+    pub codec: Codec,
+    pub path: Path,
+}
+
+impl XPath {
+    pub fn root(codec: Codec) -> Self {
+        XPath {
+            codec,
+            path: Path::default(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.path.0.is_empty() {
+            "xapi".into()
+        } else {
+            format!("xapi.{}", self.path.to_string().replace(' ', "."))
+        }
+    }
+}
+
+/// A registered callback; `.off()` stops it.
+#[derive(Clone)]
+pub struct Handle {
+    ctx: std::sync::Weak<InstanceCtx>,
+    id: u64,
+}
+
+impl Handle {
+    fn off(&mut self) -> bool {
+        self.ctx.upgrade().is_some_and(|c| c.unregister(self.id))
+    }
+}
+
+/// `codecs["name"]`.
+#[derive(Clone)]
+pub struct Codecs;
+
+/// The script's `store`.
+#[derive(Clone)]
+pub struct StoreHandle(Arc<crate::store::Store>);
+
+/// A script-facing error value: `#{ code, message, data }`.
+pub fn error_map(e: &RpcError) -> Dynamic {
+    let mut m = rhai::Map::new();
+    m.insert("code".into(), Dynamic::from_int(e.code));
+    m.insert("message".into(), e.message.clone().into());
+    m.insert(
+        "data".into(),
+        e.data
+            .as_ref()
+            .and_then(|d| to_dynamic(d).ok())
+            .unwrap_or(Dynamic::UNIT),
+    );
+    m.into()
+}
+
+fn throw(e: RpcError) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(error_map(&e), Position::NONE).into()
+}
+
+fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+}
+
+/// JSON to a script value (integers stay `INT`, decimals `FLOAT`).
+pub fn to_dynamic(v: &Value) -> RhaiResult<Dynamic> {
+    rhai::serde::to_dynamic(v)
+}
+
+/// A script value to JSON (for arguments, values and the store).
+pub fn from_dynamic(d: &Dynamic) -> RhaiResult<Value> {
+    if d.is::<FnPtr>() {
+        return Err(usage("a function cannot be sent to the codec or stored"));
+    }
+    rhai::serde::from_dynamic(d)
+}
+
+fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
+    current().ok_or_else(|| {
+        usage("the xapi API works inside a running script (not at a library's top level)")
+    })
+}
+
+/// Runs a host call for the current instance: blocks this instance only,
+/// ends when the instance stops.
+fn block<T>(
+    ctx: &InstanceCtx,
+    fut: impl std::future::Future<Output = Result<T, crate::xows::Error>>,
+) -> RhaiResult<T> {
+    let cancel = ctx.cancel.clone();
+    let rt = ctx.rt.clone();
+    Pool::global()
+        .blocking(|| {
+            rt.block_on(async {
+                tokio::select! {
+                    r = fut => r.map_err(|e| e.to_rpc()),
+                    _ = cancel.cancelled() => Err(RpcError::new(local_code::CLOSED, "the script is stopping")),
+                }
+            })
+        })
+        .map_err(throw)
+}
+
+fn parse_path(text: &str) -> RhaiResult<Path> {
+    Path::parse(text).map_err(|e| usage(format!("path {text:?}: {e}")))
+}
+
+fn need_root(p: &XPath, roots: &[Root], what: &str) -> RhaiResult<()> {
+    match p.path.root() {
+        Some(r) if roots.contains(&r) => Ok(()),
+        _ => Err(usage(format!(
+            "{what} works on {} paths, not {}",
+            roots
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
+            p.describe()
+        ))),
+    }
+}
+
+fn child_name(p: &mut XPath, name: &str) -> RhaiResult<XPath> {
+    let mut next = p.clone();
+    if p.path.0.is_empty() {
+        let root = Root::parse(name).ok_or_else(|| {
+            usage(format!(
+                "xapi has no {name:?}: use xapi.Status, xapi.Config, xapi.Command or xapi.Event"
+            ))
+        })?;
+        next.path.0.push(Segment::Name(root.as_str().into()));
+    } else {
+        next.path.0.push(Segment::Name(name.into()));
+    }
+    Ok(next)
+}
+
+fn child_index(p: &mut XPath, index: INT) -> RhaiResult<XPath> {
+    if index < 1 {
+        return Err(usage(format!(
+            "{}[{index}]: element ids start at 1",
+            p.describe()
+        )));
+    }
+    let mut next = p.clone();
+    next.path.0.push(Segment::Index(index as u64));
+    Ok(next)
+}
+
+fn relative(p: &XPath, text: &str) -> RhaiResult<XPath> {
+    let sub = parse_path(text)?;
+    let mut next = p.clone();
+    if sub.root().is_some() || p.path.0.is_empty() {
+        next.path = sub;
+    } else {
+        next.path.0.extend(sub.0);
+    }
+    Ok(next)
+}
+
+fn get(p: &mut XPath) -> RhaiResult<Dynamic> {
+    need_root(p, &[Root::Status, Root::Configuration], "get()")?;
+    let ctx = ctx()?;
+    let v = block(&ctx, p.codec.get(&p.path))?;
+    to_dynamic(&v)
+}
+
+fn query(p: &mut XPath, text: &str) -> RhaiResult<Dynamic> {
+    let q = relative(p, text)?;
+    need_root(&q, &[Root::Status, Root::Configuration], "query()")?;
+    let ctx = ctx()?;
+    let v = block(&ctx, q.codec.query(&q.path))?;
+    to_dynamic(&v)
+}
+
+fn set(p: &mut XPath, value: Dynamic) -> RhaiResult<()> {
+    need_root(p, &[Root::Configuration], "set()")?;
+    let v = from_dynamic(&value)?;
+    let ctx = ctx()?;
+    block(&ctx, p.codec.set(&p.path, v))
+}
+
+fn command(p: &XPath, params: Option<rhai::Map>, body: Option<String>) -> RhaiResult<Dynamic> {
+    let mut map = Map::new();
+    for (k, v) in params.unwrap_or_default() {
+        map.insert(k.to_string(), from_dynamic(&v)?);
+    }
+    let ctx = ctx()?;
+    let call = Call::command(&p.path, map, body);
+    let v = block(&ctx, p.codec.call(call, p.codec.timeout()))?;
+    to_dynamic(&v)
+}
+
+fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
+    let mut c = relative(p, text)?;
+    if c.path.root() != Some(Root::Command) {
+        c.path.0.insert(0, Segment::Name("Command".into()));
+    }
+    Ok(c)
+}
+
+/// `xapi.Command.Audio.Volume.Set(#{...})`: method calls with capitalised
+/// names on a Command path are commands (wired up as the engine's
+/// missing-function handler).
+pub fn dispatch_command(name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Option<Dynamic>> {
+    let Some(first) = args.first() else {
+        return Ok(None);
+    };
+    if !first.is::<XPath>() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return Ok(None);
+    }
+    let base = Dynamic::clone(first).cast::<XPath>();
+    if base.path.root() != Some(Root::Command) {
+        return Err(usage(format!(
+            "{}.{name}(): commands live under xapi.Command (as in xapi.Command.Dial(#{{ Number: \"...\" }}))",
+            base.describe()
+        )));
+    }
+    let mut target = base.clone();
+    target.path.0.push(Segment::Name(name.into()));
+    let mut params = None;
+    let mut body = None;
+    for a in args.iter().skip(1) {
+        if a.is_map() && params.is_none() && body.is_none() {
+            params = Some(Dynamic::clone(a).cast::<rhai::Map>());
+        } else if a.is_string() && body.is_none() {
+            body = Some(Dynamic::clone(a).cast::<ImmutableString>().to_string());
+        } else {
+            return Err(usage(format!(
+                "{}(): takes #{{ parameters }} and an optional multi-line body string",
+                target.describe()
+            )));
+        }
+    }
+    command(&target, params, body).map(Some)
+}
+
+fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
+    let rooted = matches!(
+        p.path.root(),
+        Some(Root::Status | Root::Configuration | Root::Event)
+    );
+    if !rooted {
+        return Err(usage(format!(
+            "{}: feedback is for Status, Config and Event paths",
+            p.describe()
+        )));
+    }
+    let ctx = ctx()?;
+    let Some(id) = ctx.register(f, once) else {
+        return Err(usage("the script is stopping"));
+    };
+    let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.unregister(id);
+            return Err(e);
+        }
+    };
+    let weak = Arc::downgrade(&ctx);
+    let path = p.path.clone();
+    let task = ctx.rt.spawn(async move {
+        let mut sub = sub;
+        while let Some(doc) = sub.next().await {
+            let Some(ctx) = weak.upgrade() else { break };
+            let values = values_at(&doc, &path.0);
+            for v in values {
+                ctx.post(Job::Call { id, args: vec![v] });
+                if once {
+                    return;
+                }
+            }
+        }
+    });
+    ctx.attach_task(id, task.abort_handle());
+    Ok(Handle {
+        ctx: Arc::downgrade(&ctx),
+        id,
+    })
+}
+
+fn on_connection(p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
+    let ctx = ctx()?;
+    let Some(id) = ctx.register(f, false) else {
+        return Err(usage("the script is stopping"));
+    };
+    let weak = Arc::downgrade(&ctx);
+    let mut state = p.codec.watch_state();
+    let task = ctx.rt.spawn(async move {
+        let mut up = state.borrow_and_update().is_connected();
+        while state.changed().await.is_ok() {
+            let now = state.borrow_and_update().clone();
+            let is_up = now.is_connected();
+            if is_up != up && !matches!(now, ConnState::Closed) {
+                up = is_up;
+                let Some(ctx) = weak.upgrade() else { break };
+                ctx.post(Job::Call {
+                    id,
+                    args: vec![Value::Bool(is_up)],
+                });
+            }
+        }
+    });
+    ctx.attach_task(id, task.abort_handle());
+    Ok(Handle {
+        ctx: Arc::downgrade(&ctx),
+        id,
+    })
+}
+
+fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
+    if ms < 0 {
+        return Err(usage(format!(
+            "a timer needs a delay of 0 ms or more, not {ms}"
+        )));
+    }
+    let ctx = ctx()?;
+    let Some(id) = ctx.register(f, !repeat) else {
+        return Err(usage("the script is stopping"));
+    };
+    let weak = Arc::downgrade(&ctx);
+    let every = Duration::from_millis(ms as u64);
+    let task = ctx.rt.spawn(async move {
+        let mut next = tokio::time::Instant::now() + every;
+        loop {
+            tokio::time::sleep_until(next).await;
+            let Some(ctx) = weak.upgrade() else { break };
+            ctx.post(Job::Call { id, args: vec![] });
+            if !repeat {
+                break;
+            }
+            next += every.max(Duration::from_millis(1));
+        }
+    });
+    ctx.attach_task(id, task.abort_handle());
+    Ok(Handle {
+        ctx: Arc::downgrade(&ctx),
+        id,
+    })
+}
+
+fn daily(at: &str, f: FnPtr) -> RhaiResult<Handle> {
+    let time = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M").map_err(|_| {
+        usage(format!(
+            "daily({at:?}, ...): the time must be HH:MM, as \"07:30\""
+        ))
+    })?;
+    let ctx = ctx()?;
+    let Some(id) = ctx.register(f, false) else {
+        return Err(usage("the script is stopping"));
+    };
+    let weak = Arc::downgrade(&ctx);
+    let clock = ctx.clock.clone();
+    let task = ctx.rt.spawn(async move {
+        let mut next = crate::clock::next_daily(clock.now(), time);
+        loop {
+            let now = clock.now();
+            if now >= next {
+                let Some(ctx) = weak.upgrade() else { break };
+                ctx.post(Job::Call { id, args: vec![] });
+                next = crate::clock::next_daily(now, time);
+                continue;
+            }
+            let left = (next - now).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(clock.poll())).await;
+        }
+    });
+    ctx.attach_task(id, task.abort_handle());
+    Ok(Handle {
+        ctx: Arc::downgrade(&ctx),
+        id,
+    })
+}
+
+fn log_text(d: &Dynamic) -> String {
+    if d.is_string() {
+        d.clone().cast::<ImmutableString>().to_string()
+    } else {
+        d.to_string()
+    }
+}
+
+/// The value `name` stands for in every script (on_var).
+pub fn global(name: &str) -> Option<Dynamic> {
+    let ctx = current()?;
+    Some(match name {
+        "xapi" => Dynamic::from(XPath::root(ctx.codec.clone())),
+        "codec" => {
+            let mut m = rhai::Map::new();
+            m.insert("name".into(), ctx.codec_name.clone().into());
+            m.insert("url".into(), ctx.codec_url.clone().into());
+            m.into()
+        }
+        "codecs" => Dynamic::from(Codecs),
+        "args" => ctx.args.clone().into(),
+        "store" => Dynamic::from(StoreHandle(ctx.store.clone())),
+        _ => return None,
+    })
+}
+
+/// Registers the API into an engine.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<XPath>("xapi path")
+        .register_indexer_get(child_name)
+        .register_indexer_get(child_index)
+        .register_fn("to_string", |p: &mut XPath| p.describe())
+        .register_fn("to_debug", |p: &mut XPath| p.describe())
+        .register_fn("get", get)
+        .register_fn("get", |p: &mut XPath, path: &str| {
+            get(&mut relative(p, path)?)
+        })
+        .register_fn("query", query)
+        .register_fn("set", set)
+        .register_fn("set", |p: &mut XPath, path: &str, v: Dynamic| {
+            set(&mut relative(p, path)?, v)
+        })
+        .register_fn("command", |p: &mut XPath, path: &str| {
+            command(&command_path(p, path)?, None, None)
+        })
+        .register_fn("command", |p: &mut XPath, path: &str, params: rhai::Map| {
+            command(&command_path(p, path)?, Some(params), None)
+        })
+        .register_fn(
+            "command",
+            |p: &mut XPath, path: &str, params: rhai::Map, body: &str| {
+                command(
+                    &command_path(p, path)?,
+                    Some(params),
+                    Some(body.to_string()),
+                )
+            },
+        )
+        .register_fn("on", |p: &mut XPath, f: FnPtr| subscribe(p, f, false))
+        .register_fn("once", |p: &mut XPath, f: FnPtr| subscribe(p, f, true))
+        .register_fn("on", |p: &mut XPath, path: &str, f: FnPtr| {
+            subscribe(&relative(p, path)?, f, false)
+        })
+        .register_fn("once", |p: &mut XPath, path: &str, f: FnPtr| {
+            subscribe(&relative(p, path)?, f, true)
+        })
+        .register_fn("on_connection", on_connection);
+
+    engine
+        .register_type_with_name::<Handle>("handle")
+        .register_fn("off", |h: &mut Handle| h.off())
+        .register_fn("cancel", |h: &mut Handle| h.off());
+
+    engine
+        .register_type_with_name::<Codecs>("codecs")
+        .register_indexer_get(|_: &mut Codecs, name: &str| -> RhaiResult<XPath> {
+            let ctx = ctx()?;
+            match ctx.codecs.get(name) {
+                Some(c) => Ok(XPath::root(c.clone())),
+                None => Err(usage(format!(
+                    "codecs[{name:?}]: no such codec (configured: {})",
+                    ctx.codecs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        })
+        .register_fn("keys", |_: &mut Codecs| -> RhaiResult<rhai::Array> {
+            Ok(ctx()?.codecs.keys().map(|k| k.clone().into()).collect())
+        });
+
+    engine
+        .register_type_with_name::<StoreHandle>("store")
+        .register_fn(
+            "get",
+            |s: &mut StoreHandle, key: &str| -> RhaiResult<Dynamic> {
+                s.0.get(key).map_or(Ok(Dynamic::UNIT), |v| to_dynamic(&v))
+            },
+        )
+        .register_fn(
+            "set",
+            |s: &mut StoreHandle, key: &str, v: Dynamic| -> RhaiResult<()> {
+                let v = from_dynamic(&v)?;
+                s.0.set(key, v).map_err(|e| usage(e.to_string()))
+            },
+        )
+        .register_fn(
+            "remove",
+            |s: &mut StoreHandle, key: &str| -> RhaiResult<Dynamic> {
+                match s.0.remove(key).map_err(|e| usage(e.to_string()))? {
+                    Some(v) => to_dynamic(&v),
+                    None => Ok(Dynamic::UNIT),
+                }
+            },
+        )
+        .register_fn("keys", |s: &mut StoreHandle| -> rhai::Array {
+            s.0.keys().into_iter().map(Dynamic::from).collect()
+        });
+
+    engine
+        .register_fn("set_timeout", |f: FnPtr, ms: INT| timer(f, ms, false))
+        .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
+        .register_fn("daily", daily)
+        .register_fn("warn", |d: Dynamic| warn!("{}", log_text(&d)))
+        .register_fn("error", |d: Dynamic| error!("{}", log_text(&d)));
+
+    engine.on_print(|text| info!("{text}"));
+    engine.on_debug(|text, _src, pos| {
+        tracing::debug!("{text} ({pos})");
+    });
+}

@@ -1,0 +1,101 @@
+//! The sandboxed Rhai engine every script shares: limits on operations,
+//! call depth and value sizes, a wall-clock budget per callback, no `eval`,
+//! imports only from inside the scripts directory, and the registered API.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhai::Engine;
+
+use super::{api, instance, loader};
+
+/// Size limits of script values.
+pub const MAX_STRING: usize = 1 << 20;
+pub const MAX_ARRAY: usize = 100_000;
+pub const MAX_MAP: usize = 100_000;
+pub const MAX_CALL_DEPTH: usize = 64;
+
+/// Builds the engine for scripts under `scripts_dir`.
+pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(max_operations)
+        .set_max_call_levels(MAX_CALL_DEPTH)
+        .set_max_expr_depths(64, 32)
+        .set_max_string_size(MAX_STRING)
+        .set_max_array_size(MAX_ARRAY)
+        .set_max_map_size(MAX_MAP)
+        .set_max_modules(64)
+        .disable_symbol("eval")
+        .set_module_resolver(loader::SandboxResolver::new(scripts_dir));
+    engine.on_progress(|ops| {
+        if ops % 512 == 0 && instance::past_deadline() {
+            Some("the callback ran past its wall-clock budget".into())
+        } else {
+            None
+        }
+    });
+    #[allow(deprecated)]
+    engine.on_var(|name, _, _| Ok(api::global(name)));
+    #[allow(deprecated)]
+    engine.on_missing_function(|name, args, is_method, _ctx| {
+        if is_method {
+            api::dispatch_command(name, args)
+        } else {
+            Ok(None)
+        }
+    });
+    api::register(&mut engine);
+    Arc::new(engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Arc<Engine> {
+        build(std::env::temp_dir(), 100_000)
+    }
+
+    #[test]
+    fn eval_is_refused() {
+        let e = engine().compile(r#"eval("1 + 1")"#).unwrap_err();
+        assert!(e.to_string().contains("eval"), "{e}");
+    }
+
+    #[test]
+    fn runaway_loops_are_stopped() {
+        let e = engine().run("loop {}").unwrap_err();
+        assert!(
+            matches!(*e, rhai::EvalAltResult::ErrorTooManyOperations(..)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deep_recursion_is_stopped() {
+        let e = engine().run("fn f(n) { f(n + 1) } f(0);").unwrap_err();
+        assert!(
+            e.to_string().to_lowercase().contains("stack overflow"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn string_doubling_is_stopped() {
+        let e = engine()
+            .run(r#"let s = "xx"; loop { s += s; }"#)
+            .unwrap_err();
+        assert!(
+            matches!(*e, rhai::EvalAltResult::ErrorDataTooLarge(..)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn globals_need_a_running_instance() {
+        // Outside an instance `xapi` is just an unknown variable.
+        let e = engine().run("xapi.Status").unwrap_err();
+        assert!(e.to_string().contains("xapi"), "{e}");
+    }
+}

@@ -1,0 +1,521 @@
+//! One (script, codec) instance: its context (codec, args, store, clock),
+//! its mailbox, the callbacks and timers it registered, and how a job runs.
+//!
+//! A callback runs to completion before the next job of the same instance.
+//! Feedback and timers post jobs into a bounded mailbox and never wait on
+//! the script; on overflow the newest job is dropped and counted. Stopping
+//! an instance removes every subscription and timer first, then runs
+//! `on_unload`, so nothing keeps firing into a dead script.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, FnPtr};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::pool::{Pool, Runnable};
+use crate::clock::Clock;
+use crate::store::Store;
+use crate::xows::Codec;
+
+/// Limits that keep one script from hurting others.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rhai operations one callback may take.
+    pub max_operations: u64,
+    /// Wall-clock time one callback may take before it is stopped.
+    pub budget: Duration,
+    /// A callback slower than this is warned about.
+    pub slow: Duration,
+    /// Jobs that may wait per instance.
+    pub mailbox: usize,
+    /// How long `on_unload` may take.
+    pub unload: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 20_000_000,
+            budget: Duration::from_secs(5),
+            slow: Duration::from_secs(1),
+            mailbox: 4096,
+            unload: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A compiled script version shared by all its instances.
+pub struct Program {
+    pub engine: Arc<Engine>,
+    pub ast: Arc<AST>,
+    /// The file, relative to the scripts directory, for messages.
+    pub file: String,
+    /// The script's top-level imports (alias, module), so callbacks that run
+    /// later still see `ui::alert(...)`.
+    imports: Vec<(rhai::ImmutableString, Arc<rhai::Module>)>,
+}
+
+impl Program {
+    pub fn new(engine: Arc<Engine>, ast: Arc<AST>, file: String) -> Program {
+        let mut imports = Vec::new();
+        if let Some(resolver) = ast.resolver() {
+            for stmt in ast.statements() {
+                if let rhai::Stmt::Import(x, _) = stmt
+                    && let (rhai::Expr::StringConstant(path, _), alias) = &**x
+                    && let Some((_, m)) = resolver.iter().find(|(p, _)| *p == path.as_str())
+                {
+                    imports.push((alias.name.clone(), m.clone()));
+                }
+            }
+        }
+        Program {
+            engine,
+            ast,
+            file,
+            imports,
+        }
+    }
+
+    /// Calls a script function or closure outside the top-level run, with
+    /// the script's functions and imports in reach.
+    fn call(&self, f: &FnPtr, mut args: Vec<Dynamic>) -> Result<Dynamic, Box<EvalAltResult>> {
+        let mut global = self.engine.new_global_runtime_state();
+        global.lib.push(self.ast.shared_lib().clone());
+        global.source = Some(self.file.clone().into());
+        for (alias, m) in &self.imports {
+            global.push_import(alias.clone(), m.clone());
+        }
+        let ctx = rhai::NativeCallContext::new_with_all_fields(
+            &self.engine,
+            f.fn_name(),
+            None,
+            &global,
+            rhai::Position::NONE,
+        );
+        f.call_raw(&ctx, None, &mut args)
+    }
+}
+
+/// Where an instance runs and what it may reach.
+pub struct InstanceCtx {
+    pub script: String,
+    pub codec_name: String,
+    pub codec: Codec,
+    pub codec_url: String,
+    /// Every configured codec by name (for `codecs["name"]`).
+    pub codecs: Arc<BTreeMap<String, Codec>>,
+    pub args: rhai::Map,
+    pub store: Arc<Store>,
+    pub rt: tokio::runtime::Handle,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    /// Cancels host calls in progress when the instance stops.
+    pub cancel: CancellationToken,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) closing: AtomicBool,
+    instance: Mutex<Weak<Instance>>,
+}
+
+/// A callback the script registered.
+pub(crate) struct Registered {
+    pub f: FnPtr,
+    pub once: bool,
+    pub task: Option<tokio::task::AbortHandle>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    next: u64,
+    pub items: HashMap<u64, Registered>,
+}
+
+/// Work for an instance.
+pub enum Job {
+    /// Run the script's top level.
+    Start,
+    /// Run callback `id` with these arguments (JSON, converted on the worker).
+    Call { id: u64, args: Vec<Value> },
+    /// Run `on_unload`, then report.
+    Unload(oneshot::Sender<()>),
+}
+
+struct Mailbox {
+    jobs: VecDeque<Job>,
+    scheduled: bool,
+    dropped: u64,
+}
+
+/// One running (script, codec) pair.
+pub struct Instance {
+    pub ctx: Arc<InstanceCtx>,
+    program: Arc<Program>,
+    mailbox: Mutex<Mailbox>,
+    pool: Arc<Pool>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
+    static DEADLINE: RefCell<Option<Instant>> = const { RefCell::new(None) };
+}
+
+/// The instance whose code this worker thread is running.
+pub fn current() -> Option<Arc<InstanceCtx>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Whether the running callback is past its wall-clock budget.
+pub fn past_deadline() -> bool {
+    DEADLINE.with(|d| d.borrow().is_some_and(|t| Instant::now() > t))
+}
+
+/// Runs `f` with `ctx` as the current instance (also used by `check`).
+pub fn with_current<T>(ctx: Option<Arc<InstanceCtx>>, f: impl FnOnce() -> T) -> T {
+    let prev = CURRENT.with(|c| c.replace(ctx));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = prev);
+    out
+}
+
+/// `file:line:col: message` for an error, pointing into the file (script or
+/// library) where it happened.
+pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
+    let mut file = default_file.to_string();
+    let mut e = err;
+    loop {
+        match e {
+            EvalAltResult::ErrorInModule(name, inner, _) => {
+                file = if name.ends_with(".rhai") {
+                    name.to_string()
+                } else {
+                    format!("{name}.rhai")
+                };
+                e = inner;
+            }
+            EvalAltResult::ErrorInFunctionCall(_, src, inner, _) => {
+                if !src.is_empty() {
+                    file = src.clone();
+                }
+                e = inner;
+            }
+            _ => break,
+        }
+    }
+    let pos = e.position();
+    let what = match e {
+        EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
+            let m = v.clone().cast::<rhai::Map>();
+            format!(
+                "uncaught error {}: {}",
+                m.get("code").map(|c| c.to_string()).unwrap_or_default(),
+                m.get("message").map(|c| c.to_string()).unwrap_or_default()
+            )
+        }
+        other => {
+            let text = other.to_string();
+            let suffix = format!(" ({pos})");
+            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+        }
+    };
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("{file}:{l}:{c}: {what}"),
+        (Some(l), None) => format!("{file}:{l}: {what}"),
+        _ => format!("{file}: {what}"),
+    }
+}
+
+impl InstanceCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        script: String,
+        codec_name: String,
+        codec: Codec,
+        codec_url: String,
+        codecs: Arc<BTreeMap<String, Codec>>,
+        args: rhai::Map,
+        store: Arc<Store>,
+        rt: tokio::runtime::Handle,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Arc<InstanceCtx> {
+        Arc::new(InstanceCtx {
+            script,
+            codec_name,
+            codec,
+            codec_url,
+            codecs,
+            args,
+            store,
+            rt,
+            clock,
+            limits,
+            cancel: CancellationToken::new(),
+            registry: Mutex::new(Registry::default()),
+            closing: AtomicBool::new(false),
+            instance: Mutex::new(Weak::new()),
+        })
+    }
+
+    pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a callback; `None` once the instance is stopping.
+    pub(crate) fn register(&self, f: FnPtr, once: bool) -> Option<u64> {
+        if self.closing.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut r = self.registry();
+        r.next += 1;
+        let id = r.next;
+        r.items.insert(
+            id,
+            Registered {
+                f,
+                once,
+                task: None,
+            },
+        );
+        Some(id)
+    }
+
+    /// Attaches the task that feeds callback `id` (aborted on `off`/stop).
+    pub(crate) fn attach_task(&self, id: u64, task: tokio::task::AbortHandle) {
+        match self.registry().items.get_mut(&id) {
+            Some(r) => r.task = Some(task),
+            None => task.abort(),
+        }
+    }
+
+    /// Removes a callback and stops what feeds it.
+    pub(crate) fn unregister(&self, id: u64) -> bool {
+        match self.registry().items.remove(&id) {
+            Some(r) => {
+                if let Some(t) = r.task {
+                    t.abort();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues a job for this instance (from any thread).
+    pub fn post(&self, job: Job) {
+        let inst = self
+            .instance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade();
+        if let Some(inst) = inst {
+            inst.post(job);
+        }
+    }
+
+    /// Log span fields.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("script", codec = %self.codec_name, script = %self.script)
+    }
+}
+
+impl Instance {
+    /// Creates an instance and queues its start.
+    pub fn start(ctx: Arc<InstanceCtx>, program: Arc<Program>) -> Arc<Instance> {
+        let inst = Arc::new(Instance {
+            ctx: ctx.clone(),
+            program,
+            mailbox: Mutex::new(Mailbox {
+                jobs: VecDeque::new(),
+                scheduled: false,
+                dropped: 0,
+            }),
+            pool: Pool::global(),
+        });
+        *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
+        inst.post(Job::Start);
+        inst
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Mailbox> {
+        self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a job; a full mailbox drops it and counts the drop.
+    pub fn post(self: &Arc<Self>, job: Job) {
+        let mut mb = self.lock();
+        let is_call = matches!(job, Job::Call { .. });
+        if is_call && self.ctx.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        if is_call && mb.jobs.len() >= self.ctx.limits.mailbox {
+            mb.dropped += 1;
+            if mb.dropped == 1 || mb.dropped.is_multiple_of(1000) {
+                let _g = self.ctx.span().entered();
+                warn!(
+                    "the script is not keeping up: {} event(s) dropped so far (mailbox of {})",
+                    mb.dropped, self.ctx.limits.mailbox
+                );
+            }
+            return;
+        }
+        mb.jobs.push_back(job);
+        if !mb.scheduled {
+            mb.scheduled = true;
+            drop(mb);
+            self.pool.schedule(self.clone());
+        }
+    }
+
+    /// Events dropped because the mailbox was full.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Stops the instance: subscriptions and timers go first, then
+    /// `on_unload` runs (bounded by the unload limit), then host calls still
+    /// in progress are cancelled.
+    pub async fn stop(self: &Arc<Self>) {
+        self.ctx.closing.store(true, Ordering::SeqCst);
+        let items: Vec<Registered> = self.ctx.registry().items.drain().map(|(_, r)| r).collect();
+        for r in items {
+            if let Some(t) = r.task {
+                t.abort();
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        {
+            // Queued work (even a start that never ran) is dropped.
+            self.lock().jobs.clear();
+        }
+        self.post(Job::Unload(tx));
+        if tokio::time::timeout(self.ctx.limits.unload + self.ctx.limits.budget, rx)
+            .await
+            .is_err()
+        {
+            let _g = self.ctx.span().entered();
+            warn!("did not stop in time; cancelling its host calls");
+        }
+        self.ctx.cancel.cancel();
+    }
+
+    fn run_job(&self, job: Job) {
+        let ctx = &self.ctx;
+        let engine = &self.program.engine;
+        let ast = &self.program.ast;
+        let file = &self.program.file;
+        let started = Instant::now();
+        let budget = match job {
+            Job::Unload(_) => ctx.limits.unload,
+            _ => ctx.limits.budget,
+        };
+        DEADLINE.with(|d| *d.borrow_mut() = Some(started + budget));
+        let (what, result): (&str, Result<(), Box<EvalAltResult>>) = match job {
+            Job::Start => {
+                let r = engine
+                    .run_ast_with_scope(&mut rhai::Scope::new(), ast)
+                    .map(|_| ());
+                if r.is_ok() {
+                    info!("started");
+                }
+                ("top level", r)
+            }
+            Job::Call { id, args } => {
+                let entry = {
+                    let mut reg = ctx.registry();
+                    match reg.items.get(&id) {
+                        Some(r) if r.once => reg.items.remove(&id).map(|r| r.f),
+                        Some(r) => Some(r.f.clone()),
+                        None => None,
+                    }
+                };
+                let Some(f) = entry else {
+                    DEADLINE.with(|d| *d.borrow_mut() = None);
+                    return;
+                };
+                ("callback", call_fnptr(&self.program, &f, args))
+            }
+            Job::Unload(done) => {
+                let has = ast
+                    .iter_functions()
+                    .any(|f| f.name == "on_unload" && f.params.is_empty());
+                let r = if has {
+                    FnPtr::new("on_unload")
+                        .and_then(|f| self.program.call(&f, Vec::new()))
+                        .map(|_| ())
+                } else {
+                    Ok(())
+                };
+                let _ = done.send(());
+                ("on_unload", r)
+            }
+        };
+        DEADLINE.with(|d| *d.borrow_mut() = None);
+        let took = started.elapsed();
+        match result {
+            Ok(()) if took > ctx.limits.slow => {
+                warn!(
+                    "{what} took {:.1}s (slow; the budget is {:?})",
+                    took.as_secs_f64(),
+                    budget
+                );
+            }
+            Ok(()) => {}
+            Err(e) => {
+                let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
+                    || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
+                let msg = describe_error(file, &e);
+                if stopped {
+                    error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
+                } else {
+                    error!("{what} failed: {msg}");
+                }
+            }
+        }
+    }
+}
+
+/// Calls a script callback with JSON arguments; a closure declared with
+/// fewer parameters than given (`|| ...` for a feedback callback) gets fewer.
+fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
+    let mut values: Vec<Dynamic> = Vec::with_capacity(args.len());
+    for a in args {
+        values.push(super::api::to_dynamic(&a)?);
+    }
+    let declared = program
+        .ast
+        .iter_functions()
+        .find(|m| m.name == f.fn_name())
+        .map(|m| m.params.len().saturating_sub(f.curry().len()));
+    if let Some(n) = declared {
+        values.truncate(n);
+    }
+    program.call(f, values).map(|_| ())
+}
+
+impl Runnable for Instance {
+    fn run_some(self: Arc<Self>) -> bool {
+        let _span = self.ctx.span().entered();
+        with_current(Some(self.ctx.clone()), || {
+            for _ in 0..64 {
+                let job = self.lock().jobs.pop_front();
+                match job {
+                    Some(j) => self.run_job(j),
+                    None => break,
+                }
+            }
+        });
+        let mut mb = self.lock();
+        if mb.jobs.is_empty() {
+            mb.scheduled = false;
+            false
+        } else {
+            true
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The threads scripts run on: never tokio's. Instances with work wait in
+//! one ready queue; a worker runs an instance's jobs for a while, then puts
+//! it back if more wait. When no worker is free (all are running a callback
+//! or blocked in a host call such as `get`), a new worker starts, so a slow
+//! or runaway script never delays another. Idle extra workers leave.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Something a worker can run a slice of.
+pub trait Runnable: Send + Sync + 'static {
+    /// Runs up to a few jobs; returns whether more are waiting.
+    fn run_some(self: Arc<Self>) -> bool;
+}
+
+struct Shared {
+    ready: VecDeque<Arc<dyn Runnable>>,
+    workers: usize,
+    idle: usize,
+}
+
+/// The pool.
+pub struct Pool {
+    shared: Mutex<Shared>,
+    wake: Condvar,
+    min: usize,
+    max: usize,
+}
+
+/// Native stack per worker: deep script recursion is stopped by the call
+/// depth limit well before this is used up.
+const STACK: usize = 8 << 20;
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+impl Pool {
+    fn new(min: usize, max: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            shared: Mutex::new(Shared {
+                ready: VecDeque::new(),
+                workers: 0,
+                idle: 0,
+            }),
+            wake: Condvar::new(),
+            min,
+            max,
+        })
+    }
+
+    /// The process-wide pool.
+    pub fn global() -> Arc<Pool> {
+        static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Pool::new(cores.max(2), 256)
+        })
+        .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `r` to run; starts a worker when none is free.
+    pub fn schedule(self: &Arc<Self>, r: Arc<dyn Runnable>) {
+        let mut s = self.lock();
+        s.ready.push_back(r);
+        if s.idle == 0 && s.workers < self.max {
+            s.workers += 1;
+            drop(s);
+            self.spawn_worker();
+        } else {
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Call around a blocking wait inside a job: lets the pool start another
+    /// worker if work is waiting meanwhile.
+    pub fn blocking<T>(self: &Arc<Self>, f: impl FnOnce() -> T) -> T {
+        {
+            let mut s = self.lock();
+            if !s.ready.is_empty() && s.idle == 0 && s.workers < self.max {
+                s.workers += 1;
+                drop(s);
+                self.spawn_worker();
+            }
+        }
+        f()
+    }
+
+    /// Worker threads now.
+    pub fn workers(&self) -> usize {
+        self.lock().workers
+    }
+
+    fn spawn_worker(self: &Arc<Self>) {
+        let pool = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("xmacro-script".into())
+            .stack_size(STACK)
+            .spawn(move || pool.work());
+        if spawned.is_err() {
+            self.lock().workers -= 1;
+            tracing::error!("could not start a script worker thread");
+        }
+    }
+
+    fn work(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut s = self.lock();
+                loop {
+                    if let Some(j) = s.ready.pop_front() {
+                        break Some(j);
+                    }
+                    s.idle += 1;
+                    let (guard, timeout) = self
+                        .wake
+                        .wait_timeout(s, IDLE_EXIT)
+                        .unwrap_or_else(|p| p.into_inner());
+                    s = guard;
+                    s.idle -= 1;
+                    if timeout.timed_out() && s.ready.is_empty() && s.workers > self.min {
+                        s.workers -= 1;
+                        break None;
+                    }
+                }
+            };
+            let Some(job) = job else { return };
+            let again = job.clone().run_some();
+            if again {
+                self.schedule(job);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Sleeper(AtomicUsize, Duration);
+
+    impl Runnable for Sleeper {
+        fn run_some(self: Arc<Self>) -> bool {
+            std::thread::sleep(self.1);
+            self.0.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    #[test]
+    fn a_blocked_worker_does_not_hold_up_others() {
+        let pool = Pool::new(1, 8);
+        let slow = Arc::new(Sleeper(AtomicUsize::new(0), Duration::from_millis(800)));
+        pool.schedule(slow.clone());
+        std::thread::sleep(Duration::from_millis(50));
+        let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
+        let t = std::time::Instant::now();
+        pool.schedule(quick.clone());
+        while quick.0.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "quick job waited for the slow one"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.workers() >= 2);
+    }
+}
