@@ -410,12 +410,15 @@ async fn keepalive_detects_a_half_open_link() {
         .await
         .ok("xSim/Freeze", json!({"Ms": 1500}))
         .await;
-    wait_state(
-        &codec,
-        |s| matches!(s, ConnState::Reconnecting { reason, .. } if reason.contains("half-open")),
-        "keepalive to notice",
-    )
+    // Wait on counters, not on a transient state a watch channel may skip.
+    within("keepalive to notice and reconnect", async {
+        while codec.connects() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
     .await;
+    let why = codec.last_drop().unwrap_or_default();
+    assert!(why.contains("half-open"), "{why}");
     wait_state(&codec, ConnState::is_connected, "the reconnect").await;
     assert_eq!(codec.get(&p("Status Audio Volume")).await.unwrap(), 50);
 }

@@ -181,7 +181,15 @@ pub(crate) enum Cmd {
     },
 }
 
+/// Counters the connection task keeps for everyone to read.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub connects: std::sync::atomic::AtomicU64,
+    pub last_drop: std::sync::Mutex<Option<String>>,
+}
+
 struct Inner {
+    stats: Arc<Stats>,
     name: String,
     timeout: Duration,
     feedback_buffer: usize,
@@ -232,7 +240,9 @@ impl Codec {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (unsub_tx, unsub_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
+        let stats = Arc::new(Stats::default());
         let inner = Inner {
+            stats: stats.clone(),
             name: config.name.clone(),
             timeout: config.request_timeout,
             feedback_buffer: config.feedback_buffer,
@@ -241,7 +251,7 @@ impl Codec {
             state: state_rx,
         };
         tokio::spawn(super::connection::run(
-            config, cmd_rx, unsub_rx, state_tx, first,
+            config, cmd_rx, unsub_rx, state_tx, stats, first,
         ));
         Codec {
             inner: Arc::new(inner),
@@ -261,6 +271,21 @@ impl Codec {
     /// A receiver that sees every state change.
     pub fn watch_state(&self) -> watch::Receiver<ConnState> {
         self.inner.state.clone()
+    }
+
+    /// Successful connections so far (1 after the first, +1 per reconnect).
+    pub fn connects(&self) -> u64 {
+        self.inner.stats.connects.load(Ordering::Relaxed)
+    }
+
+    /// Why the connection last dropped, if it ever did.
+    pub fn last_drop(&self) -> Option<String> {
+        self.inner
+            .stats
+            .last_drop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The default per-call timeout.

@@ -23,7 +23,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
-use super::client::{AuthMode, Cmd, CodecConfig, ConnState};
+use super::client::{AuthMode, Cmd, CodecConfig, ConnState, Stats};
 use super::error::{ConnectError, Error};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Call, Request, decode_incoming};
@@ -164,6 +164,7 @@ struct Task {
     queue: VecDeque<Queued>,
     backoff: Backoff,
     state: watch::Sender<ConnState>,
+    stats: Arc<Stats>,
 }
 
 /// Runs the connection until it is closed or every handle is gone.
@@ -172,6 +173,7 @@ pub(crate) async fn run(
     cmds: mpsc::Receiver<Cmd>,
     unsubs: mpsc::UnboundedReceiver<u64>,
     state: watch::Sender<ConnState>,
+    stats: Arc<Stats>,
     first: Option<oneshot::Sender<Result<(), ConnectError>>>,
 ) {
     let span = tracing::info_span!("codec", name = %config.name);
@@ -181,6 +183,7 @@ pub(crate) async fn run(
         manager: Manager::new(),
         queue: VecDeque::new(),
         state,
+        stats,
     };
     task.main(cmds, unsubs, first).instrument(span).await
 }
@@ -219,12 +222,20 @@ impl Task {
                         let _ = f.send(Ok(()));
                     }
                     info!("connected to {}", self.config.dial_url());
+                    self.stats
+                        .connects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
                     match self.session(ws, &mut cmds, &mut unsubs).await {
                         End::Closed => return self.closed(),
                         End::Lost(reason) => {
                             warn!("connection lost: {reason}");
+                            *self
+                                .stats
+                                .last_drop
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
                             self.manager.on_disconnected(&reason);
                             if since.elapsed() >= HEALTHY {
                                 self.backoff.reset();
