@@ -39,7 +39,6 @@ pub fn check_dir(dir: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<Stri
     for file in scripts.values() {
         if let Err(e) = loader::compile(&engine, dir, file) {
             problems.push(e.message);
-            continue;
         }
         if let Some(schema) = schema {
             let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();

@@ -117,7 +117,16 @@ struct Host {
 }
 
 /// Starts the host: connects every codec, loads every script.
-pub async fn start(opts: HostOptions) -> Result<HostHandle, HostError> {
+pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
+    // The watcher reports absolute paths; compare like with like.
+    if let Ok(abs) = std::fs::canonicalize(&opts.scripts_dir) {
+        opts.scripts_dir = abs;
+    }
+    if let Some(c) = &opts.config_file
+        && let Ok(abs) = std::fs::canonicalize(c)
+    {
+        opts.config_file = Some(abs);
+    }
     let dir = &opts.scripts_dir;
     let meta = std::fs::metadata(dir)
         .map_err(|e| HostError::ScriptsDir(dir.display().to_string(), e.to_string()))?;

@@ -223,3 +223,5 @@ impl Raw {
         }
     }
 }
+
+pub mod rig;
