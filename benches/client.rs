@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use xmacro::xows::path::Path;
 use xmacro::xows::{Codec, CodecConfig};
 
@@ -57,15 +56,8 @@ fn start_sim() -> SimProcess {
     SimProcess { child, url }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn bare(url: &str) -> Ws {
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", "Basic YWRtaW46".parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
+mod common;
+use common::{Ws, connect_admin as bare};
 
 async fn bare_get(ws: &mut Ws) -> Value {
     ws.send(Message::text(GET)).await.unwrap();

@@ -11,38 +11,12 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+mod common;
+use common::{connect_admin as connect, start_sim_thread as start_sim};
 
 const GET: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"xGet","params":{"Path":["Status","Audio","Volume"]}}"#;
-
-fn start_sim() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            xmacro::sim::run(listener, Default::default(), std::future::pending())
-                .await
-                .unwrap();
-        });
-    });
-    format!("ws://{}/ws", rx.recv().unwrap())
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(url: &str) -> Ws {
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", "Basic YWRtaW46".parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
 
 async fn sequential(url: &str, n: usize) -> f64 {
     let mut ws = connect(url).await;

@@ -53,7 +53,7 @@ impl HostOptions {
             config_file: None,
             clock: Arc::new(crate::clock::SystemClock),
             limits: Limits::default(),
-            debounce: Duration::from_millis(100),
+            debounce: Duration::from_millis(25),
             watch: true,
         }
     }
@@ -96,7 +96,6 @@ impl HostHandle {
 
 /// One instance slot: the instance once its codec is ready.
 struct Slot {
-    codec: String,
     instance: Arc<Mutex<Option<Arc<Instance>>>>,
     starter: tokio::task::JoinHandle<()>,
 }
@@ -482,7 +481,6 @@ impl Host {
                 )
             };
             slots.push(Slot {
-                codec: codec_name,
                 instance: cell,
                 starter,
             });
@@ -527,7 +525,6 @@ async fn stop_slots(slots: Vec<Slot>) {
         if let Some(inst) = inst {
             inst.stop().await;
         }
-        let _ = s.codec;
     });
     futures_util::future::join_all(stops).await;
 }

@@ -11,8 +11,14 @@
 //!   spaces; used by the simulator to check arguments.
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
 //!   and control methods for tests; `sim::run(listener, options, shutdown)`.
-//! - [`cli`], [`app`] and [`oneshot`]: the command line (clap definitions),
-//!   what each command does, and the one error type that picks the exit code.
+//! - [`script`]: the Rhai runtime (sandboxed engine, the `xapi` API,
+//!   instances and the threads they run on, the import-confined loader).
+//! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
+//!   [`clock`] are what scripts persist to and schedule by.
+//! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
+//! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
+//!   definitions), what each command does, and the one error type that
+//!   picks the exit code.
 //!
 //! The `xmacro` binary (`src/main.rs`) only parses arguments, starts tracing
 //! and hands over to [`app::run`].

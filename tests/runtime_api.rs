@@ -359,3 +359,40 @@ async fn connection_loss_and_recovery_reach_the_script() {
     );
     within("shutdown", host.shutdown()).await;
 }
+
+#[tokio::test]
+async fn log_functions_are_tagged_with_codec_and_script() {
+    let sim = rig::sim().await;
+    let mut reports = Reports::new(&sim).await;
+    let dir = TempDir::new("api-logs");
+    dir.write(
+        "chatty.rhai",
+        r#"
+print("print-mark-41");
+warn("warn-mark-42");
+error(#{ what: "error-mark-43" });
+xapi.Event.Sim.Ping.once(|e| { print(`proxy-once ${e.N}`); report(`proxy-once:${e.N}`); });
+report("ready");
+"#,
+    );
+    let host = rig::start(rig::options(&dir, vec![rig::codec("lobby", &sim)])).await;
+    reports.expect("ready").await;
+    for (level, mark) in [
+        ("INFO", "print-mark-41"),
+        ("WARN", "warn-mark-42"),
+        ("ERROR", "error-mark-43"),
+    ] {
+        let line = rig::wait_log(&[mark]).await;
+        assert!(line.contains(level), "{line}");
+        assert!(
+            line.contains("codec=lobby") && line.contains("script=chatty"),
+            "{line}"
+        );
+    }
+    emit(reports.raw(), "Ping", json!({"N": 1})).await;
+    reports.expect("proxy-once:1").await;
+    emit(reports.raw(), "Ping", json!({"N": 2})).await;
+    let later = reports.settle(Duration::from_millis(300)).await;
+    assert!(later.is_empty(), "once fires once: {later:?}");
+    within("shutdown", host.shutdown()).await;
+}

@@ -1,0 +1,35 @@
+//! Shared by the benchmarks: a simulator on its own thread and
+//! single-threaded runtime (one core), and a bare tokio-tungstenite client.
+#![allow(dead_code)]
+
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Starts a simulator on a thread of its own; returns its URL.
+pub fn start_sim_thread() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            xmacro::sim::run(listener, Default::default(), std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    format!("ws://{}/ws", rx.recv().unwrap())
+}
+
+/// A bare WebSocket to the simulator as admin with the empty password.
+pub async fn connect_admin(url: &str) -> Ws {
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", "Basic YWRtaW46".parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
