@@ -330,7 +330,16 @@ pub fn values_at(document: &Value, path: &[Segment]) -> Vec<Value> {
 
 fn collect_at(node: &Value, path: &[Segment], out: &mut Vec<Value>) {
     let Some((first, rest)) = path.split_first() else {
-        out.push(node.clone());
+        // A path that ends at an array of elements (`Status Call`) gives
+        // each changed element, as the on-device macros do.
+        match node {
+            Value::Array(items)
+                if !items.is_empty() && items.iter().all(|e| element_id(e).is_some()) =>
+            {
+                out.extend(items.iter().cloned())
+            }
+            _ => out.push(node.clone()),
+        }
         return;
     };
     match (node, first) {
@@ -529,6 +538,13 @@ mod tests {
         assert_eq!(
             values_at(&d, &p("Status Audio Volume")),
             Vec::<Value>::new()
+        );
+        assert_eq!(
+            values_at(&d, &p("Status Call")),
+            vec![
+                json!({"id":2,"Status":"Connected"}),
+                json!({"id":3,"ghost":"True"})
+            ]
         );
         let v = json!({"Status":{"Audio":{"Volume":60}}});
         assert_eq!(values_at(&v, &p("Status Audio Volume")), vec![json!(60)]);
