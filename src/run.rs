@@ -157,14 +157,18 @@ async fn demo_activity(cfg: CodecConfig) {
         )
         .await;
         pause().await;
-        info!(target: "xmacro::demo", "the call ends");
-        let _ = codec
-            .command(
-                &XPath::parse("Call Disconnect").expect("valid"),
-                Default::default(),
-                None,
-            )
-            .await;
+        info!(target: "xmacro::demo", "the calls end");
+        let disconnect = XPath::parse("Call Disconnect").expect("valid");
+        for _ in 0..8 {
+            // Answers "no active call" once none is left.
+            if codec
+                .command(&disconnect, Default::default(), None)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
         info!(target: "xmacro::demo", "the volume goes back to 45");
         call("xCommand/Audio/Volume/Set", json!({"Level": 45})).await;
         pause().await;
