@@ -162,6 +162,39 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // The same handle called from a plain OS thread through
+    // Handle::block_on, the way a script's host call reaches the runtime.
+    // The same handle called from a plain OS thread through
+    // Handle::block_on while this thread drives the runtime: the way a
+    // script's host call reaches the connection task.
+    let thread_lat = {
+        let handle = rt.handle().clone();
+        let url = sim.url.clone();
+        let n = rounds * block;
+        rt.block_on(async move {
+            let codec = Codec::connect(CodecConfig::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            let worker = std::thread::spawn(move || {
+                let path = Path::parse("Status Audio Volume").unwrap();
+                for _ in 0..500 {
+                    handle.block_on(codec.get(&path)).unwrap();
+                }
+                let mut t = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let s = Instant::now();
+                    handle.block_on(codec.get(&path)).unwrap();
+                    t.push(s.elapsed());
+                }
+                t.sort();
+                t
+            });
+            while !worker.is_finished() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            worker.join().unwrap()
+        })
+    };
     let (handle_lat, bare_lat) = rt.block_on(async {
         let codec = Codec::connect(CodecConfig::from_url(&sim.url).unwrap())
             .await
@@ -191,6 +224,7 @@ fn main() {
     });
     let (hm, h99) = (percentile(&handle_lat, 0.5), percentile(&handle_lat, 0.99));
     let (bm, b99) = (percentile(&bare_lat, 0.5), percentile(&bare_lat, 0.99));
+    let (tm, t99) = (percentile(&thread_lat, 0.5), percentile(&thread_lat, 0.99));
     let mem_handle = memory("handle", &sim.url, conns);
     let mem_bare = memory("bare", &sim.url, conns);
     println!(
@@ -211,6 +245,14 @@ fn main() {
         us(h99),
         us(b99),
         us(h99) / us(b99)
+    );
+    println!(
+        "| sequential get from another OS thread (as scripts call), median / p99 | {:.1} / {:.1} us | {:.1} / {:.1} us | {:.2}x | |",
+        us(tm),
+        us(t99),
+        us(bm),
+        us(b99),
+        us(tm) / us(bm)
     );
     println!(
         "| idle memory per connection ({conns} connections) | {:.1} KiB | {:.1} KiB | {:.2}x | <= 32 KiB |",

@@ -523,6 +523,7 @@ pub fn register(engine: &mut Engine) {
         .register_fn("set_timeout", |f: FnPtr, ms: INT| timer(f, ms, false))
         .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
         .register_fn("daily", daily)
+        .register_fn("now_us", || -> INT { crate::sim::control::now_us() as INT })
         .register_fn("warn", |d: Dynamic| warn!("{}", log_text(&d)))
         .register_fn("error", |d: Dynamic| error!("{}", log_text(&d)));
 

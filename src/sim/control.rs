@@ -14,9 +14,9 @@
 //! | `xSim/Freeze` | `Ms` | every session stops reading and writing for `Ms` (a half-open link) |
 //! | `xSim/Refuse` | `Method` (prefix), `Code`, `Message`?, `Data`?, `Count`? | answer matching requests with that error |
 //! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`? | send a malformed frame to this session |
-//! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`) | emit `Count` events `{Seq, SentUs}` as fast as possible; answers when all are queued |
+//! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`), `RatePerSec`? | emit `Count` events `{Seq, SentUs}` as fast as possible (or paced); answers when all are queued |
 //! | `xSim/Configure` | `MaxSubscriptions`? | change device limits |
-//! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent) |
+//! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts) |
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,7 +40,12 @@ pub enum Action {
     /// Send this frame to the caller (then answer `true`).
     Raw(Message),
     /// Emit a burst, then answer.
-    Burst { count: u64, path: Path },
+    Burst {
+        count: u64,
+        path: Path,
+        /// Events per second; `None` sends as fast as the writers take them.
+        rate: Option<u64>,
+    },
 }
 
 fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {
@@ -147,7 +152,11 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
             } else {
                 Path::parse("Event Sim Burst").expect("valid")
             };
-            return Action::Burst { count, path };
+            let rate = params
+                .get("RatePerSec")
+                .and_then(Value::as_u64)
+                .filter(|r| *r > 0);
+            return Action::Burst { count, path, rate };
         }
         "Configure" => {
             let mut st = device.lock();
@@ -165,6 +174,7 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
                 "Sessions": st.sessions.len(),
                 "Subscriptions": subscriptions,
                 "AuthFailures": st.auth_failures,
+                "Upgrades": st.upgrades,
                 "Closes": st.closes,
             }))
         }

@@ -88,6 +88,8 @@ pub struct State {
     pub(crate) auth_failures: u64,
     /// Close codes clients sent (the last 100).
     pub(crate) closes: VecDeque<u16>,
+    /// When upgrade attempts arrived (Unix ms, the last 10,000).
+    pub(crate) upgrades: VecDeque<u64>,
     booted: Instant,
 }
 
@@ -139,6 +141,7 @@ impl Device {
             pending_reboot: None,
             auth_failures: 0,
             closes: VecDeque::new(),
+            upgrades: VecDeque::new(),
             booted: Instant::now(),
         };
         Arc::new(Device {
@@ -153,9 +156,15 @@ impl Device {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether upgrades are refused with 502 (the device is booting).
-    pub fn is_down(&self) -> bool {
-        self.lock().down_until.is_some_and(|t| Instant::now() < t)
+    /// Notes an upgrade attempt; tells whether upgrades are refused with
+    /// 502 (the device is booting).
+    pub fn upgrade_attempt(&self) -> bool {
+        let mut st = self.lock();
+        if st.upgrades.len() == 10_000 {
+            st.upgrades.pop_front();
+        }
+        st.upgrades.push_back(super::control::now_us() / 1000);
+        st.down_until.is_some_and(|t| Instant::now() < t)
     }
 
     /// Registers a session; its writer reads `rx`.

@@ -140,7 +140,7 @@ where
         if req.uri().path() != "/ws" {
             return Err(reject(StatusCode::NOT_FOUND, "Not Found"));
         }
-        if device.is_down() {
+        if device.upgrade_attempt() {
             return Err(reject(StatusCode::BAD_GATEWAY, "Bad Gateway"));
         }
         let Some((creds, echo)) = credentials(req) else {
@@ -302,7 +302,9 @@ async fn handle_text(device: &Arc<Device>, session: u64, tx: &mpsc::Sender<Messa
                 let _ = tx.send(msg).await;
                 (Ok(Value::Bool(true)), Vec::new())
             }
-            Action::Burst { count, path } => (burst(device, count, &path).await, Vec::new()),
+            Action::Burst { count, path, rate } => {
+                (burst(device, count, &path, rate).await, Vec::new())
+            }
         },
         None => {
             let reply = device.handle(session, &req);
@@ -347,9 +349,17 @@ async fn burst(
     device: &Arc<Device>,
     count: u64,
     path: &crate::xows::path::Path,
+    rate: Option<u64>,
 ) -> Result<Value, crate::xows::protocol::RpcError> {
     let started = Instant::now();
     for seq in 0..count {
+        if let Some(rate) = rate {
+            // Paced: event `seq` leaves no earlier than seq / rate seconds in.
+            let due = started + std::time::Duration::from_secs_f64(seq as f64 / rate as f64);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
         let payload = serde_json::json!({ "Seq": seq, "SentUs": control::now_us() });
         let change = doc::wrap(&path.0, payload);
         let frames = device.lock().frames_for(&change);

@@ -57,8 +57,10 @@ impl Backoff {
     }
 
     /// The delay before the next attempt. `jitter` is uniform in [0, 1):
-    /// the delay is drawn from [d/2, d) for the exponential step d ("equal
-    /// jitter"), so a fleet dropped at once does not come back in lockstep.
+    /// the delay is drawn from the whole of [d/10, d) for the exponential
+    /// step d ("full jitter" with a small floor), so a fleet dropped at once
+    /// comes back spread over the step instead of in lockstep. After an
+    /// authentication failure the delay is at least half the step.
     pub fn next_delay(&mut self, auth_failure: bool, jitter: f64) -> Duration {
         let (base, cap, n) = if auth_failure {
             self.auth_failures += 1;
@@ -73,7 +75,12 @@ impl Backoff {
         };
         let step = base.saturating_mul(1u32 << n.min(20)).min(cap);
         let j = jitter.clamp(0.0, 1.0);
-        step / 2 + step.mul_f64(j / 2.0)
+        if auth_failure {
+            // Never sooner than half the step: the account may be locked.
+            step / 2 + step.mul_f64(j / 2.0)
+        } else {
+            step / 10 + step.mul_f64(0.9 * j)
+        }
     }
 }
 
@@ -84,16 +91,16 @@ mod tests {
     #[test]
     fn grows_then_caps_with_jitter_inside_bounds() {
         let mut b = Backoff::new(BackoffPolicy::default());
-        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(125));
-        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(250));
+        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(25));
+        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(50));
         assert_eq!(b.next_delay(false, 0.999_999).as_millis(), 999);
         for _ in 0..30 {
             let d = b.next_delay(false, 0.5);
             assert!(d <= Duration::from_secs(30));
         }
-        assert_eq!(b.next_delay(false, 0.0), Duration::from_secs(15));
+        assert_eq!(b.next_delay(false, 0.0), Duration::from_secs(3));
         b.reset();
-        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(125));
+        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(25));
     }
 
     #[test]
@@ -107,6 +114,6 @@ mod tests {
         }
         assert!(last >= Duration::from_secs(300) && last <= Duration::from_secs(600));
         // Ordinary failures keep their own, faster schedule.
-        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(125));
+        assert_eq!(b.next_delay(false, 0.0), Duration::from_millis(25));
     }
 }
