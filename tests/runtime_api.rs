@@ -337,8 +337,12 @@ async fn connection_loss_and_recovery_reach_the_script() {
         .raw()
         .ok("xSim/Reboot", json!({"Down": 0.3, "NotReady": 0}))
         .await;
-    // The reboot starts 50 ms after its answer; reconnect inside the outage.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The reboot starts 50 ms after its answer: wait for it to cut our
+    // session, then reconnect.
+    within("the reboot to cut the session", async {
+        while reports.raw().recv().await.is_some() {}
+    })
+    .await;
     let mut reports = within("the simulator back", async {
         loop {
             if let Ok(mut r) =

@@ -273,20 +273,17 @@ async fn daily_reboot_waits_for_calls_to_end() {
     );
     raw.ok("xCommand/Call/Disconnect", json!({})).await;
     clock.set(day.succ_opt().unwrap().and_hms_opt(3, 0, 0).unwrap());
-    let mut raw = within("the reboot", async {
+    // The reboot cuts every session: wait for ours to go, then come back.
+    within("the reboot to cut the session", async {
+        while raw.recv().await.is_some() {}
+    })
+    .await;
+    let mut raw = within("the simulator back", async {
         loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Ok(mut r) =
-                common::try_connect(&sim.url(), common::Auth::Basic("admin", "")).await
-            {
-                let a = r.call("xSim/Inspect", json!({})).await;
-                let booted = a["result"]["Commands"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["Command"] == "SystemUnit Boot"));
-                if booted {
-                    break r;
-                }
+            if let Ok(r) = common::try_connect(&sim.url(), common::Auth::Basic("admin", "")).await {
+                break r;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
