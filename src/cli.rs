@@ -9,7 +9,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Run RoomOS-style macros outside the codec, against one codec or a fleet.
 #[derive(Debug, Parser)]
-#[command(name = "xmacro", version, about, long_about = None)]
+#[command(
+    name = "xmacro",
+    version,
+    about,
+    long_about = None,
+    after_help = "Start here: `xmacro run --sim` runs the scripts in ./scripts against a simulated\n\
+        codec; edit one while it runs. docs/scripting.md describes the script API, and\n\
+        `xmacro <command> --help` shows examples for each command."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
