@@ -203,20 +203,22 @@ impl Path {
 }
 
 impl fmt::Display for Path {
-    /// Space separated, elements in brackets: `Status Video Input Connector[2] Connected`.
+    /// Space separated, an element id in brackets right after its name:
+    /// `Status Video Input Connector[2] Connected`. The text parses back to
+    /// the same path.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
+        let mut prev: Option<&Segment> = None;
         for s in &self.0 {
-            match s {
-                Segment::Index(i) if !first => write!(f, "[{i}]")?,
-                other => {
-                    if !first {
+            match (prev, s) {
+                (Some(Segment::Name(_)), Segment::Index(i)) => write!(f, "[{i}]")?,
+                (p, other) => {
+                    if p.is_some() {
                         f.write_str(" ")?;
                     }
                     f.write_str(&Path::segment_text(other))?;
                 }
             }
-            first = false;
+            prev = Some(s);
         }
         Ok(())
     }
@@ -250,6 +252,9 @@ fn parse_token(token: &str, segs: &mut Vec<Segment>) -> Result<(), PathError> {
     };
     if name.is_empty() {
         return Err(bad("a name must come before '['"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(bad("names start with a letter (digits alone select an element)"));
     }
     if !name
         .chars()
@@ -327,6 +332,8 @@ mod tests {
         assert!(Path::parse("Status Connector[1").is_err());
         assert!(Path::parse("Status [1]").is_err());
         assert!(Path::parse("Status Au$dio").is_err());
+        assert!(Path::parse("6[36]").is_err(), "found by the path fuzz target");
+        assert!(Path::parse("Status 2x").is_err());
         assert_eq!(Path::parse(" / ").unwrap_err(), PathError::Empty);
     }
 
@@ -341,6 +348,14 @@ mod tests {
         );
         assert!(Path::from_json(&serde_json::json!(["Status", true])).is_err());
         assert!(Path::from_json(&serde_json::json!("Status")).is_err());
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for text in ["Status Video Input Connector[1] Connected", "a 1 2", "** 1", "1", "Status ** 3 x"] {
+            let p = Path::parse(text).unwrap();
+            assert_eq!(Path::parse(&p.to_string()).unwrap(), p, "{text} shown as {p}");
+        }
     }
 
     #[test]
