@@ -254,7 +254,9 @@ fn parse_token(token: &str, segs: &mut Vec<Segment>) -> Result<(), PathError> {
         return Err(bad("a name must come before '['"));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err(bad("names start with a letter (digits alone select an element)"));
+        return Err(bad(
+            "names start with a letter (digits alone select an element)",
+        ));
     }
     if !name
         .chars()
@@ -332,7 +334,10 @@ mod tests {
         assert!(Path::parse("Status Connector[1").is_err());
         assert!(Path::parse("Status [1]").is_err());
         assert!(Path::parse("Status Au$dio").is_err());
-        assert!(Path::parse("6[36]").is_err(), "found by the path fuzz target");
+        assert!(
+            Path::parse("6[36]").is_err(),
+            "found by the path fuzz target"
+        );
         assert!(Path::parse("Status 2x").is_err());
         assert_eq!(Path::parse(" / ").unwrap_err(), PathError::Empty);
     }
@@ -352,9 +357,19 @@ mod tests {
 
     #[test]
     fn display_parses_back() {
-        for text in ["Status Video Input Connector[1] Connected", "a 1 2", "** 1", "1", "Status ** 3 x"] {
+        for text in [
+            "Status Video Input Connector[1] Connected",
+            "a 1 2",
+            "** 1",
+            "1",
+            "Status ** 3 x",
+        ] {
             let p = Path::parse(text).unwrap();
-            assert_eq!(Path::parse(&p.to_string()).unwrap(), p, "{text} shown as {p}");
+            assert_eq!(
+                Path::parse(&p.to_string()).unwrap(),
+                p,
+                "{text} shown as {p}"
+            );
         }
     }
 
