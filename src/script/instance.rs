@@ -504,9 +504,18 @@ impl Runnable for Instance {
         with_current(Some(self.ctx.clone()), || {
             for _ in 0..64 {
                 let job = self.lock().jobs.pop_front();
-                match job {
-                    Some(j) => self.run_job(j),
-                    None => break,
+                let Some(j) = job else { break };
+                // A panic in a host function must not take the worker, or
+                // this instance's schedule, with it.
+                let run = std::panic::AssertUnwindSafe(|| self.run_job(j));
+                if let Err(p) = std::panic::catch_unwind(run) {
+                    DEADLINE.with(|d| *d.borrow_mut() = None);
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    error!("callback failed: a host function panicked: {what}");
                 }
             }
         });
@@ -517,5 +526,41 @@ impl Runnable for Instance {
         } else {
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_host_function_does_not_stop_the_instance() {
+        let mut engine = Engine::new();
+        engine.register_fn("boom", || -> i64 { panic!("boom from a host function") });
+        let engine = Arc::new(engine);
+        let ast = Arc::new(engine.compile("boom();").unwrap());
+        let program = Arc::new(Program::new(engine, ast, "panic.rhai".into()));
+        let dir = std::env::temp_dir().join(format!("xmacro-panic-{}", std::process::id()));
+        let codec =
+            Codec::spawn(crate::xows::CodecConfig::from_url("ws://127.0.0.1:1/ws").unwrap());
+        let ctx = InstanceCtx::new(
+            "panic".into(),
+            "nowhere".into(),
+            codec.clone(),
+            "ws://127.0.0.1:1/ws".into(),
+            Arc::new(BTreeMap::new()),
+            rhai::Map::new(),
+            Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
+            tokio::runtime::Handle::current(),
+            Arc::new(crate::clock::SystemClock),
+            Limits::default(),
+        );
+        let inst = Instance::start(ctx, program);
+        // The start job panicked; the instance still runs its next job.
+        tokio::time::timeout(Duration::from_secs(5), inst.stop())
+            .await
+            .expect("the instance still answers after a panic");
+        codec.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

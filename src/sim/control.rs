@@ -13,7 +13,7 @@
 //! | `xSim/Delay` | `Ms` | delay every response by `Ms` (0 to stop) |
 //! | `xSim/Freeze` | `Ms` | every session stops reading and writing for `Ms` (a half-open link) |
 //! | `xSim/Refuse` | `Method` (prefix), `Code`, `Message`?, `Data`?, `Count`? | answer matching requests with that error |
-//! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`? | send a malformed frame to this session |
+//! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`?, `All`? | send a malformed frame to this session (or to every session) |
 //! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`), `RatePerSec`? | emit `Count` events `{Seq, SentUs}` as fast as possible (or paced); answers when all are queued |
 //! | `xSim/Configure` | `MaxSubscriptions`? | change device limits |
 //! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts) |
@@ -141,7 +141,19 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
             Ok(Value::Bool(true))
         }
         "Refuse" => refuse(device, params),
-        "SendRaw" => return raw(params),
+        "SendRaw" => {
+            let action = raw(params);
+            if params.get("All").and_then(Value::as_bool) == Some(true)
+                && let Action::Raw(msg) = &action
+            {
+                let st = device.lock();
+                for slot in st.sessions.values() {
+                    let _ = slot.tx.try_send(msg.clone());
+                }
+                return Action::Reply(Ok(json!({ "Sent": st.sessions.len() })));
+            }
+            return action;
+        }
         "Burst" => {
             let count = params.get("Count").and_then(Value::as_u64).unwrap_or(1);
             let path = if params.get("Path").is_some() {

@@ -102,11 +102,16 @@ async fn connect(
     tls: &Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Ws, ConnectError> {
     let req = upgrade_request(config)?;
+    // The configured size is a logical limit: a larger message is dropped
+    // and logged while the connection goes on. The transport's own limit,
+    // four times larger, bounds memory; only a message past that costs a
+    // reconnect.
+    let hard = config.max_message_size.saturating_mul(4);
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+        .max_message_size(Some(hard))
+        .max_frame_size(Some(hard));
     let connector = match (config.url.scheme(), tls) {
         ("wss", Some(tls)) => {
             if config.tls == TlsMode::Insecure {
@@ -387,6 +392,15 @@ impl Task {
                 frame = stream.next() => {
                     last_rx = Instant::now();
                     match frame {
+                        Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
+                            warn!(
+                                "dropped a message of {} bytes, over the limit of {} bytes: {}",
+                                text.len(),
+                                self.config.max_message_size,
+                                excerpt(text.as_str())
+                            );
+                            Vec::new()
+                        }
                         Some(Ok(Message::Text(text))) => {
                             trace!(target: "xmacro::wire", "<- {}", text.as_str());
                             match decode_incoming(text.as_str()) {

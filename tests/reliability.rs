@@ -1,0 +1,257 @@
+//! Hostile input from the codec, beyond what tests/client.rs covers: a
+//! message over the size limit, integers beyond 64 bits and legacy strings
+//! where numbers were expected. Each is logged or passed on, and the
+//! connection and the scripts go on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rig::{self, Reports, TempDir};
+use common::{Raw, Sim, within};
+use serde_json::json;
+use xmacro::sim::SimOptions;
+use xmacro::xows::path::Path;
+use xmacro::xows::{Codec, CodecConfig};
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_dropped_and_logged() {
+    rig::logs();
+    let s = Sim::start(SimOptions::default()).await;
+    let mut cfg = CodecConfig::from_url(&s.url()).unwrap();
+    cfg.name = "oversize-room".into();
+    cfg.max_message_size = 64 * 1024;
+    let c = within("connect", Codec::connect(cfg)).await.unwrap();
+    let raw_call = xmacro::xows::protocol::Call {
+        method: "xSim/SendRaw".into(),
+        params: json!({"Kind": "oversize", "Size": 100_000}),
+    };
+    c.call(raw_call, Duration::from_secs(3)).await.unwrap();
+    let line = rig::wait_log(&[
+        "oversize-room",
+        "dropped a message of",
+        "over the limit of 65536",
+    ])
+    .await;
+    assert!(line.contains("WARN"), "{line}");
+    assert_eq!(
+        c.get(&Path::parse("Status Audio Volume").unwrap())
+            .await
+            .unwrap(),
+        50
+    );
+    assert_eq!(c.connects(), 1, "no reconnect");
+    assert!(c.last_drop().is_none());
+}
+
+#[tokio::test]
+async fn huge_integers_and_legacy_strings_reach_scripts_without_harm() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("reliability-values");
+    dir.write(
+        "types.rhai",
+        r#"xapi.Status.Audio.Volume.on(|v| report(`volume ${type_of(v)} ${v}`)); report("ready");"#,
+    );
+    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
+    r.expect("ready").await;
+    // The host's session holds one subscription, Id 0: feed it by hand.
+    let mut raw = Raw::connect(&sim.url()).await;
+    for value in [json!(123456789012345678901234567890_f64), json!("55")] {
+        let frame = json!({"jsonrpc": "2.0", "method": "xFeedback/Event",
+            "params": {"Id": 0, "Status": {"Audio": {"Volume": value}}}});
+        raw.ok(
+            "xSim/SendRaw",
+            json!({"Kind": "text", "Text": frame.to_string(), "All": true}),
+        )
+        .await;
+    }
+    let big = "{\"jsonrpc\":\"2.0\",\"method\":\"xFeedback/Event\",\"params\":{\"Id\":0,\"Status\":{\"Audio\":{\"Volume\":123456789012345678901234567890123}}}}";
+    raw.ok(
+        "xSim/SendRaw",
+        json!({"Kind": "text", "Text": big, "All": true}),
+    )
+    .await;
+    r.expect("volume string 55").await;
+    within("the float reports", async {
+        while r
+            .seen
+            .iter()
+            .filter(|s| s.starts_with("volume f64"))
+            .count()
+            < 2
+        {
+            r.settle(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 44}))
+        .await;
+    r.expect("volume i64 44").await;
+    within("shutdown", host.shutdown()).await;
+}
+
+#[tokio::test]
+async fn permission_denied_reaches_the_script_as_a_catchable_error() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("reliability-denied");
+    dir.write(
+        "denied.rhai",
+        r#"
+xapi.Event.Sim.Try.on(|e| {
+    try { xapi.Command.Standby.Activate(); report("allowed"); }
+    catch (err) { report(`denied ${err.code} ${err.message}`); }
+});
+report("ready");
+"#,
+    );
+    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
+    r.expect("ready").await;
+    r.raw()
+        .ok(
+            "xSim/Refuse",
+            json!({"Method": "xCommand/Standby", "Code": -31999, "Message": "Permission denied", "Count": 1}),
+        )
+        .await;
+    rig::emit(r.raw(), "Try", json!({})).await;
+    r.expect("denied -31999 Permission denied").await;
+    rig::emit(r.raw(), "Try", json!({})).await;
+    r.expect("allowed").await;
+    within("shutdown", host.shutdown()).await;
+}
+
+#[tokio::test]
+async fn every_close_code_leads_to_a_reconnect() {
+    let s = Sim::start(SimOptions::default()).await;
+    let mut cfg = CodecConfig::from_url(&s.url()).unwrap();
+    cfg.backoff.initial = Duration::from_millis(20);
+    let c = within("connect", Codec::connect(cfg)).await.unwrap();
+    let mut sub = c
+        .subscribe(&Path::parse("Status Audio Volume").unwrap(), false)
+        .await
+        .unwrap();
+    let mut raw = Raw::connect(&s.url()).await;
+    // 1006 is "no close frame at all": a cut connection.
+    for (n, code) in [Some(1000u16), Some(1001), Some(1011), None]
+        .into_iter()
+        .enumerate()
+    {
+        let params = match code {
+            Some(c) => json!({"CloseCode": c, "Reason": "test"}),
+            None => json!({}),
+        };
+        raw = Raw::connect(&s.url()).await;
+        // The drop closes this session too, before any answer: send only.
+        let req =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "xSim/DropSessions", "params": params});
+        raw.send_text(&req.to_string()).await;
+        within("the reconnect", async {
+            while c.connects() < n as u64 + 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        let why = c.last_drop().unwrap_or_default();
+        match code {
+            Some(code) => assert!(why.contains(&format!("close code {code}")), "{why}"),
+            None => assert!(
+                why.contains("without a close frame") || why.contains("read failed"),
+                "{why}"
+            ),
+        }
+        // The subscription still delivers after each reconnect.
+        raw = within("the simulator", async {
+            loop {
+                if let Ok(r) = common::try_connect(&s.url(), common::Auth::Basic("admin", "")).await
+                {
+                    break r;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        let level = 60 + n as u64;
+        within("the subscription to be registered again", async {
+            loop {
+                raw.ok("xCommand/Audio/Volume/Set", json!({"Level": level}))
+                    .await;
+                if let Ok(Some(doc)) =
+                    tokio::time::timeout(Duration::from_millis(200), sub.next()).await
+                    && doc["Status"]["Audio"]["Volume"] == json!(level)
+                {
+                    break;
+                }
+                raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 1}))
+                    .await;
+            }
+        })
+        .await;
+    }
+    drop(raw);
+}
+
+#[tokio::test]
+async fn a_script_that_throws_in_every_callback_harms_nobody() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("reliability-throw");
+    dir.write(
+        "thrower.rhai",
+        r#"
+xapi.Event.Sim.Ping.on(|e| { throw `thrown ${e.N}`; });
+let n = 0;
+xapi.Event.Sim.Ping.on(|e| { n += 1; if n == 3 { report("thrower's counter reached 3"); } throw "again"; });
+set_interval(|| { throw "from a timer"; }, 20);
+report("thrower ready");
+"#,
+    );
+    dir.write(
+        "bystander.rhai",
+        r#"xapi.Event.Sim.Ping.on(|e| report(`bystander ${e.N}`)); report("bystander ready");"#,
+    );
+    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
+    r.expect("thrower ready").await;
+    r.expect("bystander ready").await;
+    for n in 1..=3 {
+        rig::emit(r.raw(), "Ping", json!({"N": n})).await;
+        r.expect(&format!("bystander {n}")).await;
+    }
+    r.expect("thrower's counter reached 3").await;
+    let line = rig::wait_log(&["script=thrower", "callback failed", "thrown 3"]).await;
+    assert!(line.contains("thrower.rhai:"), "{line}");
+    rig::wait_log(&["script=thrower", "from a timer"]).await;
+    within("shutdown", host.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_reload_storm_of_100_saves_in_a_second_settles_on_the_last() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("reliability-storm");
+    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
+    for i in 1..=100 {
+        dir.write("stormy.rhai", &format!("report(\"stormy {i}\");"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.expect("stormy 100").await;
+    r.settle(Duration::from_millis(400)).await;
+    assert_eq!(
+        r.seen.iter().filter(|s| *s == "stormy 100").count(),
+        1,
+        "{:?}",
+        r.seen
+    );
+    let last = r
+        .seen
+        .iter()
+        .rposition(|s| s.starts_with("stormy"))
+        .unwrap();
+    assert_eq!(r.seen[last], "stormy 100");
+    let runs = r.seen.iter().filter(|s| s.starts_with("stormy")).count();
+    assert!(
+        runs < 100,
+        "a storm is not replayed save by save ({runs} runs)"
+    );
+    within("shutdown", host.shutdown()).await;
+}
