@@ -255,3 +255,219 @@ async fn a_reload_storm_of_100_saves_in_a_second_settles_on_the_last() {
     );
     within("shutdown", host.shutdown()).await;
 }
+
+async fn through(proxy: &common::proxy::Proxy) -> Codec {
+    let mut cfg = CodecConfig::from_url(&proxy.url()).unwrap();
+    cfg.request_timeout = Duration::from_secs(4);
+    cfg.backoff.initial = Duration::from_millis(20);
+    within("connect through the proxy", Codec::connect(cfg))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_link_adds_latency_and_nothing_else() {
+    use common::proxy::{Mode, Proxy};
+    let s = Sim::start(SimOptions::default()).await;
+    let proxy = Proxy::start(s.addr).await;
+    let c = through(&proxy).await;
+    let mut sub = c
+        .subscribe(&Path::parse("Status Audio Volume").unwrap(), false)
+        .await
+        .unwrap();
+    proxy.set(Mode::Latency(Duration::from_millis(200)));
+    let t = std::time::Instant::now();
+    assert_eq!(
+        c.get(&Path::parse("Status Audio Volume").unwrap())
+            .await
+            .unwrap(),
+        50
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "both ways delayed: {:?}",
+        t.elapsed()
+    );
+    Raw::connect(&s.url())
+        .await
+        .ok("xCommand/Audio/Volume/Set", json!({"Level": 71}))
+        .await;
+    let doc = within("feedback over the slow link", sub.next())
+        .await
+        .unwrap();
+    assert_eq!(doc["Status"]["Audio"]["Volume"], 71);
+    assert_eq!(c.connects(), 1);
+}
+
+#[tokio::test]
+async fn a_byte_at_a_time_link_still_works() {
+    use common::proxy::{Mode, Proxy};
+    let s = Sim::start(SimOptions::default()).await;
+    let proxy = Proxy::start(s.addr).await;
+    proxy.set(Mode::ByteAtATime);
+    let c = through(&proxy).await;
+    let mut sub = c
+        .subscribe(&Path::parse("Status Audio Volume").unwrap(), false)
+        .await
+        .unwrap();
+    let q = c
+        .query(&Path::parse("Status ** DisplayName").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        q["Status"]["SystemUnit"]["Software"]["DisplayName"].is_string(),
+        "{q}"
+    );
+    Raw::connect(&s.url())
+        .await
+        .ok("xCommand/Audio/Volume/Set", json!({"Level": 72}))
+        .await;
+    let doc = within("feedback a byte at a time", sub.next())
+        .await
+        .unwrap();
+    assert_eq!(doc["Status"]["Audio"]["Volume"], 72);
+    assert_eq!(c.connects(), 1);
+}
+
+#[tokio::test]
+async fn a_link_cut_mid_frame_reconnects_and_resubscribes() {
+    use common::proxy::{Mode, Proxy};
+    rig::logs();
+    let s = Sim::start(SimOptions::default()).await;
+    let proxy = Proxy::start(s.addr).await;
+    let c = through(&proxy).await;
+    let mut sub = c
+        .subscribe(&Path::parse("Status Audio Volume").unwrap(), false)
+        .await
+        .unwrap();
+    proxy.set(Mode::CutAfter(20));
+    let mut raw = Raw::connect(&s.url()).await;
+    raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 73}))
+        .await;
+    within("the reconnect", async {
+        while c.connects() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // The change cut in half arrives once, from the resync.
+    let doc = match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(d) => d.unwrap(),
+        Err(_) => panic!(
+            "no change after the cut; logs:\n{}",
+            rig::logs().lock().unwrap()
+        ),
+    };
+    assert_eq!(doc["Status"]["Audio"]["Volume"], 73);
+    raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 74}))
+        .await;
+    let doc = within("a later change", sub.next()).await.unwrap();
+    assert_eq!(doc["Status"]["Audio"]["Volume"], 74);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sub.try_next(), None, "nothing twice");
+}
+
+#[tokio::test]
+async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer() {
+    let a = rig::sim().await;
+    let b = rig::sim().await;
+    let mut ra = Reports::new(&a).await;
+    let mut rb = Reports::new(&b).await;
+    let dir = TempDir::new("reliability-flood");
+    dir.write(
+        "stuck.rhai",
+        r#"xapi.Event.Sim.Burst.on(|e| { let t = timestamp(); while t.elapsed < 0.3 {} }); report("stuck ready");"#,
+    );
+    dir.write("lively.rhai", r#"xapi.Event.Sim.Ping.on(|e| report(`lively ${codec.name} ${e.N}`)); report("lively ready");"#);
+    let mut opts = rig::options(&dir, vec![rig::codec("a", &a), rig::codec("b", &b)]);
+    opts.limits.mailbox = 100;
+    opts.limits.max_operations = u64::MAX;
+    opts.scripts = rig::scripts_map(vec![(
+        "stuck",
+        rig::script_config(json!({}), Some(vec!["a"])),
+    )]);
+    let host = rig::start(opts).await;
+    ra.expect("stuck ready").await;
+    ra.expect("lively ready").await;
+    rb.expect("lively ready").await;
+    // 10,000 events a second for two seconds at a callback that takes 300 ms each.
+    let mut flood = Raw::connect(&a.url()).await;
+    flood
+        .send_text(r#"{"jsonrpc":"2.0","id":1,"method":"xSim/Burst","params":{"Count":20000,"RatePerSec":10000}}"#)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 1..=3 {
+        for (r, name) in [(&mut ra, "a"), (&mut rb, "b")] {
+            let t = std::time::Instant::now();
+            rig::emit(r.raw(), "Ping", json!({"N": n})).await;
+            r.expect(&format!("lively {name} {n}")).await;
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "{name} answered in {:?}",
+                t.elapsed()
+            );
+        }
+    }
+    let line = rig::wait_log(&["script=stuck", "not keeping up", "dropped"]).await;
+    assert!(line.contains("codec=a"), "{line}");
+    within("shutdown", host.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_changed_password_means_one_clear_error_and_a_long_wait() {
+    rig::logs();
+    let s = Sim::start(SimOptions {
+        password: "old".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = CodecConfig::from_url(&s.url()).unwrap();
+    cfg.name = "pw-change-room".into();
+    cfg.password = xmacro::xows::Password("old".into());
+    cfg.backoff.initial = Duration::from_millis(20);
+    let c = within("connect", Codec::connect(cfg)).await.unwrap();
+    let mut admin = common::try_connect(&s.url(), common::Auth::Basic("admin", "old"))
+        .await
+        .unwrap();
+    admin.ok("xSim/Configure", json!({"Password": "new"})).await;
+    let req = json!({"jsonrpc": "2.0", "id": 99, "method": "xSim/DropSessions", "params": {}});
+    admin.send_text(&req.to_string()).await;
+    within("the refusal", async {
+        loop {
+            if let xmacro::xows::ConnState::Reconnecting {
+                reason, retry_in, ..
+            } = c.state()
+                && reason.contains("authentication failed")
+            {
+                assert!(retry_in >= Duration::from_secs(30), "{retry_in:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut admin = common::try_connect(&s.url(), common::Auth::Basic("admin", "new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.ok("xSim/Inspect", json!({})).await["AuthFailures"],
+        1,
+        "no retry loop"
+    );
+    let logs = rig::logs().lock().unwrap().clone();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("pw-change-room") && l.contains("authentication failed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one clear error: {lines:?}");
+    assert!(
+        lines[0].contains("ERROR") && lines[0].contains("next attempt in"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !logs.contains("\"old\"") && !logs.contains(":old"),
+        "no password in logs"
+    );
+}

@@ -89,3 +89,23 @@ async fn sigterm_runs_on_unload_and_closes_cleanly() {
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_as_gracefully_as_sigterm() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("process-int");
+    dir.write(
+        "polite.rhai",
+        r#"fn on_unload() { report("interrupted"); } report("hi");"#,
+    );
+    let child = spawn_run(&dir, &sim.url());
+    r.expect("hi").await;
+    signal(&child, "-INT");
+    r.expect("interrupted").await;
+    let status = within("exit after Ctrl-C", child.wait_with_output())
+        .await
+        .unwrap()
+        .status;
+    assert_eq!(status.code(), Some(0));
+}

@@ -15,7 +15,7 @@
 //! | `xSim/Refuse` | `Method` (prefix), `Code`, `Message`?, `Data`?, `Count`? | answer matching requests with that error |
 //! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`?, `All`? | send a malformed frame to this session (or to every session) |
 //! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`), `RatePerSec`? | emit `Count` events `{Seq, SentUs}` as fast as possible (or paced); answers when all are queued |
-//! | `xSim/Configure` | `MaxSubscriptions`? | change device limits |
+//! | `xSim/Configure` | `MaxSubscriptions`?, `Password`? | change device limits, or the password new connections need |
 //! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts) |
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -174,6 +174,15 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
             let mut st = device.lock();
             if let Some(n) = params.get("MaxSubscriptions").and_then(Value::as_u64) {
                 st.max_subscriptions = n as usize;
+            }
+            if let Some(p) = params.get("Password").and_then(Value::as_str) {
+                let user = st
+                    .credentials
+                    .split(':')
+                    .next()
+                    .unwrap_or("admin")
+                    .to_string();
+                st.credentials = format!("{user}:{p}");
             }
             Ok(Value::Bool(true))
         }

@@ -86,6 +86,8 @@ pub struct State {
     pub(crate) pending_reboot: Option<(Duration, Duration)>,
     /// Upgrades refused for wrong credentials.
     pub(crate) auth_failures: u64,
+    /// `user:password` the upgrade accepts (changeable, as on a codec).
+    pub(crate) credentials: String,
     /// Close codes clients sent (the last 100).
     pub(crate) closes: VecDeque<u16>,
     /// When upgrade attempts arrived (Unix ms, the last 10,000).
@@ -140,6 +142,7 @@ impl Device {
             max_subscriptions: options.max_subscriptions,
             pending_reboot: None,
             auth_failures: 0,
+            credentials: String::new(),
             closes: VecDeque::new(),
             upgrades: VecDeque::new(),
             booted: Instant::now(),

@@ -32,6 +32,7 @@ pub async fn serve(
     options: SimOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    device.lock().credentials = format!("{}:{}", options.username, options.password);
     let options = Arc::new(options);
     let acceptor = match &options.tls {
         Some(id) => Some(tokio_rustls::TlsAcceptor::from(id.server_config()?)),
@@ -51,15 +52,14 @@ pub async fn serve(
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (device, options, acceptor, stop) =
-                    (device.clone(), options.clone(), acceptor.clone(), stop.clone());
+                let (device, acceptor, stop) = (device.clone(), acceptor.clone(), stop.clone());
                 tokio::spawn(async move {
                     let result = match acceptor {
                         Some(acc) => match acc.accept(tcp).await {
-                            Ok(tls) => connection(tls, device, options, stop).await,
+                            Ok(tls) => connection(tls, device, stop).await,
                             Err(e) => Err(format!("TLS handshake: {e}")),
                         },
-                        None => connection(tcp, device, options, stop).await,
+                        None => connection(tcp, device, stop).await,
                     };
                     if let Err(e) = result {
                         debug!("simulator: connection from {peer} ended: {e}");
@@ -128,14 +128,13 @@ fn credentials(req: &Request) -> Option<(String, Option<String>)> {
 async fn connection<S>(
     stream: S,
     device: Arc<Device>,
-    options: Arc<SimOptions>,
     stop: CancellationToken,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut upgrade = Upgrade::default();
-    let expected = format!("{}:{}", options.username, options.password);
+    let expected = device.lock().credentials.clone();
     let callback = |req: &Request, mut resp: Response| {
         if req.uri().path() != "/ws" {
             return Err(reject(StatusCode::NOT_FOUND, "Not Found"));

@@ -47,7 +47,12 @@ struct Entry {
     codec_id: Option<u64>,
     registering: bool,
     ever_registered: bool,
-    /// Last-known document (Status/Configuration queries only).
+    /// Times the codec accepted this subscription (1 until a reconnect).
+    registrations: u32,
+    /// Whether a read of the current state has completed.
+    seeded: bool,
+    /// Last-known document (Status/Configuration queries only), kept from
+    /// the first feedback on, before any read completes.
     state: Option<Value>,
     stateful: bool,
     sinks: Vec<Sink>,
@@ -133,7 +138,9 @@ impl Manager {
             codec_id: None,
             registering: false,
             ever_registered: false,
-            state: None,
+            registrations: 0,
+            seeded: false,
+            state: stateful.then(|| Value::Object(Default::default())),
             stateful,
             sinks: Vec::new(),
             waiters: Vec::new(),
@@ -145,7 +152,10 @@ impl Manager {
             got_current: false,
             dropped: 0,
         };
-        if wants_current && let Some(state) = &entry.state {
+        if wants_current
+            && entry.seeded
+            && let Some(state) = &entry.state
+        {
             if !is_empty(state) {
                 let _ = sink.tx.try_send(state.clone());
             }
@@ -336,6 +346,7 @@ impl Manager {
         };
         entry.codec_id = Some(codec_id);
         entry.ever_registered = true;
+        entry.registrations += 1;
         for w in entry.waiters.drain(..) {
             let _ = w.send(Ok(()));
         }
@@ -391,23 +402,29 @@ impl Manager {
                 };
             }
         };
-        let note = match &mut entry.state {
-            None => {
-                entry.state = Some(current.clone());
-                let note = if is_empty(&current) {
-                    None
-                } else {
-                    deliver(&mut entry.sinks, &current, |s| {
-                        s.wants_current && !s.got_current
-                    })
-                };
-                entry.sinks.iter_mut().for_each(|s| s.got_current = true);
-                note
-            }
-            Some(state) => match doc::reconcile(state, &current) {
-                Some(diff) => deliver(&mut entry.sinks, &diff, |_| true),
-                None => None,
-            },
+        let first = !entry.seeded && entry.registrations <= 1;
+        entry.seeded = true;
+        let state = entry
+            .state
+            .get_or_insert_with(|| Value::Object(Default::default()));
+        let diff = doc::reconcile(state, &current);
+        let note = if first {
+            // A fresh subscription: only those who asked see the current
+            // state; `on` fires on changes.
+            let note = if is_empty(&current) {
+                None
+            } else {
+                deliver(&mut entry.sinks, &current, |s| {
+                    s.wants_current && !s.got_current
+                })
+            };
+            entry.sinks.iter_mut().for_each(|s| s.got_current = true);
+            note
+        } else {
+            // After a reconnect (even one that lost the first read):
+            // everything that differs from what subscribers saw.
+            entry.sinks.iter_mut().for_each(|s| s.got_current = true);
+            diff.and_then(|d| deliver(&mut entry.sinks, &d, |_| true))
         };
         Handled {
             note,
@@ -635,6 +652,27 @@ mod tests {
         assert_eq!(
             rx.try_recv().unwrap(),
             json!({"Status":{"Audio":{"Volume":80}}})
+        );
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_lost_first_read_still_lets_the_resync_deliver() {
+        let mut m = Manager::new();
+        let (_a, mut rx, _w, reqs) = sub(&mut m, "Status Audio Volume", false, true);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
+        assert_eq!(h.send[0].method, "xQuery");
+        // The connection drops before the read's answer arrives.
+        m.on_disconnected("cut");
+        let reqs = m.on_connected();
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 2})));
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":73}}}),
+        ));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            json!({"Status":{"Audio":{"Volume":73}}})
         );
         assert!(rx.try_recv().is_err());
     }

@@ -224,4 +224,5 @@ impl Raw {
     }
 }
 
+pub mod proxy;
 pub mod rig;
