@@ -63,3 +63,26 @@ fn the_guide_lists_every_error_code_and_global() {
         assert!(guide.contains(name), "{name} missing from the guide");
     }
 }
+
+#[test]
+fn the_reliability_table_names_real_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/reliability.md")).unwrap();
+    let mut named = 0;
+    for piece in doc.split('`') {
+        let Some((file, test)) = piece.split_once("::") else {
+            continue;
+        };
+        if !(file.starts_with("tests/") || file.starts_with("src/")) || !file.ends_with(".rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("docs/reliability.md names {file}: {e}"));
+        assert!(
+            source.contains(&format!("fn {test}(")),
+            "docs/reliability.md names {file}::{test}, which does not exist"
+        );
+        named += 1;
+    }
+    assert!(named >= 30, "only {named} tests named");
+}

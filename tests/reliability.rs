@@ -471,3 +471,57 @@ async fn a_changed_password_means_one_clear_error_and_a_long_wait() {
         "no password in logs"
     );
 }
+
+#[tokio::test]
+async fn bad_frames_are_each_logged_once_with_context() {
+    rig::logs();
+    let s = Sim::start(SimOptions::default()).await;
+    let mut cfg = CodecConfig::from_url(&s.url()).unwrap();
+    cfg.name = "badframes-room".into();
+    let c = within("connect", Codec::connect(cfg)).await.unwrap();
+    let frames = [
+        (json!({"Kind": "nonjson"}), "this is not JSON {"),
+        (json!({"Kind": "binary"}), "ignored a binary frame"),
+        (json!({"Kind": "deep", "Depth": 100000}), "recursion limit"),
+        (
+            json!({"Kind": "text", "Text": r#"{"jsonrpc":"2.0","id":424242,"result":1}"#}),
+            "(id 424242)",
+        ),
+        (
+            json!({"Kind": "text", "Text": r#"{"jsonrpc":"2.0","id":null,"result":"nullid"}"#}),
+            "(id null)",
+        ),
+        (
+            json!({"Kind": "text", "Text": r#"{"jsonrpc":"2.0","id":5,"result":1,"error":{"code":1,"message":"x"}}"#}),
+            "both result and error",
+        ),
+        (
+            json!({"Kind": "text", "Text": r#"{"jsonrpc":"2.0","method":"xFeedback/Event","params":{"Id":777,"Status":{}}}"#}),
+            "unknown subscription Id 777",
+        ),
+    ];
+    for (frame, _) in &frames {
+        let call = xmacro::xows::protocol::Call {
+            method: "xSim/SendRaw".into(),
+            params: frame.clone(),
+        };
+        c.call(call, Duration::from_secs(3)).await.unwrap();
+    }
+    for (_, needle) in &frames {
+        rig::wait_log(&["badframes-room", needle]).await;
+        let count = rig::logs()
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("badframes-room") && l.contains(needle))
+            .count();
+        assert_eq!(count, 1, "{needle:?} logged {count} times");
+    }
+    assert_eq!(c.connects(), 1);
+    assert_eq!(
+        c.get(&Path::parse("Status Audio Volume").unwrap())
+            .await
+            .unwrap(),
+        50
+    );
+}
