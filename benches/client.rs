@@ -11,8 +11,7 @@
 //! shared machine hits both alike; each memory figure comes from a fresh
 //! child process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -24,40 +23,8 @@ use xmacro::xows::{Codec, CodecConfig};
 const GET: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"xGet","params":{"Path":["Status","Audio","Volume"]}}"#;
 
-struct SimProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim() -> SimProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xmacro"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("xmacro sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line gives the address")
-        .to_string();
-    SimProcess { child, url }
-}
-
 mod common;
-use common::{Ws, connect_admin as bare};
+use common::{Ws, connect_admin as bare, start_sim_process as start_sim};
 
 async fn bare_get(ws: &mut Ws) -> Value {
     ws.send(Message::text(GET)).await.unwrap();

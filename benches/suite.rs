@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -24,38 +24,9 @@ use xmacro::config::CodecEntry;
 use xmacro::host::{self, HostHandle, HostOptions};
 use xmacro::xows::CodecConfig;
 
-use common::{Ws, connect_admin};
+use common::{Ws, connect_admin, start_sim_process as start_sim};
 
 const REPORT: &str = "fn report(x) { xapi.Command.Message.Send(#{ Text: `${x}` }); }\n";
-
-struct SimProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim() -> SimProcess {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xmacro"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("xmacro sim starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().trim_start_matches("listening on ").to_string();
-    SimProcess { child, url }
-}
 
 /// A raw client: sends requests, collects what scripts report.
 struct Probe {

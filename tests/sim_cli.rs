@@ -5,11 +5,9 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -51,57 +49,6 @@ async fn first_line_is_the_address() {
     assert_eq!(c.get("Status Audio Volume").await, 50);
 }
 
-/// Accepts exactly one certificate, by its fingerprint, and still checks the
-/// handshake signature.
-#[derive(Debug)]
-struct Pin(String, Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for Pin {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if xmacro::xows::tls::fingerprint(end_entity) == self.0 {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("fingerprint mismatch".into()))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.1.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.1.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[tokio::test]
 async fn tls_prints_the_fingerprint_and_serves_wss() {
     let (_child, lines) = spawn_sim(&["--tls", "--password", "pw"]).await;
@@ -109,13 +56,9 @@ async fn tls_prints_the_fingerprint_and_serves_wss() {
     assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
     let fp = lines[1].strip_prefix("fingerprint ").unwrap().to_string();
     assert!(fp.starts_with("sha256:") && fp.len() == 7 + 95, "{fp}");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pin(fp, provider)))
-        .with_no_client_auth();
+    // xmacro's own pinning verifier (it checks handshake signatures too).
+    let pin = xmacro::xows::tls::parse_pin(&fp).unwrap();
+    let config = xmacro::xows::tls::client_config(&xmacro::xows::TlsMode::Pin(pin)).unwrap();
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", "Basic YWRtaW46cHc=".parse().unwrap()); // admin:pw
@@ -125,7 +68,7 @@ async fn tls_prints_the_fingerprint_and_serves_wss() {
             req,
             None,
             false,
-            Some(Connector::Rustls(Arc::new(config))),
+            Some(Connector::Rustls(config)),
         ),
     )
     .await

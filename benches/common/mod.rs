@@ -33,3 +33,39 @@ pub async fn connect_admin(url: &str) -> Ws {
         .insert("authorization", "Basic YWRtaW46".parse().unwrap());
     tokio_tungstenite::connect_async(req).await.unwrap().0
 }
+
+/// An `xmacro sim` process, killed on drop (its memory is not the
+/// benchmark's).
+pub struct SimProcess {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `xmacro sim` on a free port and reads its address.
+pub fn start_sim_process() -> SimProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("xmacro sim starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the first line gives the address")
+        .to_string();
+    SimProcess { child, url }
+}

@@ -79,11 +79,14 @@ pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, Connec
             Arc::new(Explained(webpki(roots, &provider)?))
         }
         TlsMode::Ca(file) => Arc::new(Explained(webpki(load_ca(file)?, &provider)?)),
-        TlsMode::Pin(pin) => Arc::new(Pinned {
-            pin: pin.clone(),
+        TlsMode::Pin(pin) => Arc::new(Checked {
+            check: CertCheck::Pin(pin.clone()),
             provider: provider.clone(),
         }),
-        TlsMode::Insecure => Arc::new(Insecure(provider.clone())),
+        TlsMode::Insecure => Arc::new(Checked {
+            check: CertCheck::Any,
+            provider: provider.clone(),
+        }),
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -173,15 +176,32 @@ impl ServerCertVerifier for Explained {
     }
 }
 
-/// Accepts exactly the pinned certificate (no name or date checks, as the
-/// pin says which certificate is meant); signatures are still verified.
+/// What a verifier checks about the certificate itself; handshake
+/// signatures are verified either way.
+enum CertCheck {
+    /// Exactly the certificate with this fingerprint (no name or date
+    /// checks: the pin says which certificate is meant).
+    Pin(String),
+    /// Any certificate.
+    Any,
+}
+
 #[derive(Debug)]
-struct Pinned {
-    pin: String,
+struct Checked {
+    check: CertCheck,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl std::fmt::Debug for CertCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertCheck::Pin(p) => write!(f, "Pin({p})"),
+            CertCheck::Any => f.write_str("Any"),
+        }
+    }
+}
+
+impl ServerCertVerifier for Checked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -190,15 +210,19 @@ impl ServerCertVerifier for Pinned {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = fingerprint(end_entity);
-        if presented == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: the codec presented {presented}, the pin is {}. \
-                 If the codec's certificate was replaced on purpose, update the pin to \"{presented}\"",
-                self.pin
-            )))
+        match &self.check {
+            CertCheck::Any => Ok(ServerCertVerified::assertion()),
+            CertCheck::Pin(pin) => {
+                let presented = fingerprint(end_entity);
+                if presented == *pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::General(format!(
+                        "certificate fingerprint mismatch: the codec presented {presented}, the pin is {pin}. \
+                         If the codec's certificate was replaced on purpose, update the pin to \"{presented}\""
+                    )))
+                }
+            }
         }
     }
 
@@ -234,56 +258,6 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// Accepts any certificate; signatures are still checked so the session is
-/// at least bound to the key the codec presented.
-#[derive(Debug)]
-struct Insecure(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Insecure {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
