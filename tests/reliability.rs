@@ -402,7 +402,7 @@ async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer()
             rig::emit(r.raw(), "Ping", json!({"N": n})).await;
             r.expect(&format!("lively {name} {n}")).await;
             assert!(
-                t.elapsed() < Duration::from_millis(500),
+                t.elapsed() < Duration::from_secs(1),
                 "{name} answered in {:?}",
                 t.elapsed()
             );

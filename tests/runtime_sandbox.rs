@@ -53,7 +53,7 @@ report("runaway ready");
         emit(r.raw(), "Check", json!({"N": n})).await;
         r.expect(&format!("healthy {n}")).await;
         assert!(
-            t.elapsed() < Duration::from_millis(500),
+            t.elapsed() < Duration::from_secs(1),
             "healthy answered in {:?}",
             t.elapsed()
         );
