@@ -376,7 +376,7 @@ async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer()
     let dir = TempDir::new("reliability-flood");
     dir.write(
         "stuck.rhai",
-        r#"xapi.Event.Sim.Burst.on(|e| { let t = timestamp(); while t.elapsed < 0.3 {} }); report("stuck ready");"#,
+        r#"xapi.Event.Sim.Burst.on(|e| { let t = timestamp(); while t.elapsed < 2.0 {} }); report("stuck ready");"#,
     );
     dir.write("lively.rhai", r#"xapi.Event.Sim.Ping.on(|e| report(`lively ${codec.name} ${e.N}`)); report("lively ready");"#);
     let mut opts = rig::options(&dir, vec![rig::codec("a", &a), rig::codec("b", &b)]);
@@ -390,7 +390,8 @@ async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer()
     ra.expect("stuck ready").await;
     ra.expect("lively ready").await;
     rb.expect("lively ready").await;
-    // 10,000 events a second for two seconds at a callback that takes 300 ms each.
+    // 10,000 events a second for two seconds at a callback that blocks for
+    // two seconds each time.
     let mut flood = Raw::connect(&a.url()).await;
     flood
         .send_text(r#"{"jsonrpc":"2.0","id":1,"method":"xSim/Burst","params":{"Count":20000,"RatePerSec":10000}}"#)
