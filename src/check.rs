@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::schema::{Entry, LookupError, Schema, nearest};
+use crate::schema::{Entry, Schema, nearest};
 use crate::script::{engine, loader};
 use crate::xows::path::{Path as XPath, Root, Segment};
 
@@ -383,10 +383,7 @@ fn check_path(
                     check_params(path, params, p, code, lits, report);
                 }
             }
-            Err(e) => report(
-                at,
-                format!("unknown command {}: {}", tail(path), explain(&e)),
-            ),
+            Err(e) => report(at, format!("unknown command {}: {}", tail(path), e)),
         },
         Root::Event => {
             // Deeper than an event's own path are its fields: fine.
@@ -403,12 +400,12 @@ fn check_path(
                 probe.0.pop();
             }
             if let Err(e) = schema.lookup(path) {
-                report(at, format!("unknown xAPI path {path}: {}", explain(&e)));
+                report(at, format!("unknown xAPI path {path}: {}", e));
             }
         }
         _ => {
             if let Err(e) = schema.lookup(path) {
-                report(at, format!("unknown xAPI path {path}: {}", explain(&e)));
+                report(at, format!("unknown xAPI path {path}: {}", e));
             }
         }
     }
@@ -416,10 +413,6 @@ fn check_path(
 
 fn tail(p: &XPath) -> String {
     XPath(p.tail().to_vec()).to_string()
-}
-
-fn explain(e: &LookupError) -> String {
-    e.to_string()
 }
 
 /// Parameter names of a literal `#{ ... }` at `at`, with their offsets.

@@ -161,16 +161,7 @@ async fn every_close_code_leads_to_a_reconnect() {
             ),
         }
         // The subscription still delivers after each reconnect.
-        raw = within("the simulator", async {
-            loop {
-                if let Ok(r) = common::try_connect(&s.url(), common::Auth::Basic("admin", "")).await
-                {
-                    break r;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
+        raw = common::connect_when_up(&s.url()).await;
         let level = 60 + n as u64;
         within("the subscription to be registered again", async {
             loop {

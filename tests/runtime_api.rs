@@ -343,18 +343,8 @@ async fn connection_loss_and_recovery_reach_the_script() {
         while reports.raw().recv().await.is_some() {}
     })
     .await;
-    let mut reports = within("the simulator back", async {
-        loop {
-            if let Ok(mut r) =
-                common::try_connect(&sim.url(), common::Auth::Basic("admin", "")).await
-            {
-                r.subscribe("Event Message Send").await;
-                break r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let mut reports = common::connect_when_up(&sim.url()).await;
+    reports.subscribe("Event Message Send").await;
     let f = reports.next_feedback().await;
     assert_eq!(f["Event"]["Message"]["Send"]["Text"], "up-again");
     assert_eq!(

@@ -278,15 +278,7 @@ async fn daily_reboot_waits_for_calls_to_end() {
         while raw.recv().await.is_some() {}
     })
     .await;
-    let mut raw = within("the simulator back", async {
-        loop {
-            if let Ok(r) = common::try_connect(&sim.url(), common::Auth::Basic("admin", "")).await {
-                break r;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let mut raw = common::connect_when_up(&sim.url()).await;
     let boot = wait_command(&mut raw, "SystemUnit Boot", |_| true).await;
     assert_eq!(boot["Params"]["Action"], "Restart");
     within("shutdown", host.shutdown()).await;

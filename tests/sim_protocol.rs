@@ -389,15 +389,7 @@ async fn reboot_cuts_then_502_then_not_ready_then_normal() {
         502
     );
     // After the Down phase: upgrades work, requests answer Not Ready.
-    let mut c = within("the device to come up", async {
-        loop {
-            match try_connect(&s.url(), Auth::Basic("admin", "")).await {
-                Ok(c) => break c,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    })
-    .await;
+    let mut c = common::connect_when_up(&s.url()).await;
     let e = c
         .err("xGet", json!({"Path":["Status","Audio","Volume"]}))
         .await;

@@ -372,11 +372,6 @@ impl Instance {
         }
     }
 
-    /// Events dropped because the mailbox was full.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped
-    }
-
     /// Stops the instance: subscriptions and timers go first, then
     /// `on_unload` runs (bounded by the unload limit), then host calls still
     /// in progress are cancelled.

@@ -120,11 +120,9 @@ impl From<Result<Value, RpcError>> for Reply {
 impl Device {
     /// A factory-new device.
     pub fn new(options: DeviceOptions) -> Arc<Device> {
-        let schema = options
-            .schema
-            .clone()
-            .unwrap_or_else(|| Arc::new(builtin::schema()));
-        let mut config = builtin::schema().default_configuration();
+        let builtin = Arc::new(builtin::schema());
+        let mut config = builtin.default_configuration();
+        let schema = options.schema.clone().unwrap_or(builtin);
         doc::merge(&mut config, &schema.default_configuration());
         let volume = config["Audio"]["DefaultVolume"].as_i64().unwrap_or(50);
         let state = State {

@@ -22,7 +22,6 @@ mod server;
 pub mod tls;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -60,10 +59,4 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let device = Device::new(options.device.clone());
     serve(listener, device, options, shutdown).await
-}
-
-/// A device shared by the caller and the server (for `run --sim`, where the
-/// host also drives demo activity on it).
-pub fn device(options: &SimOptions) -> Arc<Device> {
-    Device::new(options.device.clone())
 }

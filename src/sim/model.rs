@@ -12,6 +12,16 @@ fn p(text: &str) -> Vec<Segment> {
     Path::parse(text).expect("model paths are valid").0
 }
 
+/// `Status Call[id]`, or a leaf under it.
+fn call_path(id: u64, leaf: Option<&str>) -> Vec<Segment> {
+    let mut path = p("Status Call");
+    path.push(Segment::Index(id));
+    if let Some(l) = leaf {
+        path.push(Segment::Name(l.into()));
+    }
+    path
+}
+
 fn ok() -> Result<Value, RpcError> {
     Ok(json!({ "status": "OK" }))
 }
@@ -161,10 +171,7 @@ fn dial(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
     {
         call["CallType"] = json!(t);
     }
-    st.set(
-        &[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(),
-        call,
-    );
+    st.set(&call_path(id, None), call);
     count_calls(st);
     Ok(json!({ "CallId": id, "ConferenceId": id }))
 }
@@ -183,10 +190,7 @@ pub fn incoming(st: &mut State, number: &str, display: &str) -> u64 {
         "CallType": "Video",
         "Duration": 0,
     });
-    st.set(
-        &[p("Status Call").as_slice(), &[Segment::Index(id)]].concat(),
-        call,
-    );
+    st.set(&call_path(id, None), call);
     st.emit(
         &p("Event IncomingCallIndication"),
         json!({ "CallId": id, "RemoteURI": number, "DisplayNameValue": display }),
@@ -212,7 +216,7 @@ fn find_call(st: &State, id: Option<i64>) -> Result<Value, RpcError> {
 fn end_call(st: &mut State, id: Option<i64>, cause: &str) -> Result<Value, RpcError> {
     let call = find_call(st, id)?;
     let id = call["id"].as_u64().unwrap_or_default();
-    st.remove(&[p("Status Call").as_slice(), &[Segment::Index(id)]].concat());
+    st.remove(&call_path(id, None));
     st.emit(
         &p("Event CallDisconnect"),
         json!({
@@ -238,14 +242,7 @@ fn accept(st: &mut State, id: Option<i64>) -> Result<Value, RpcError> {
         return Err(command_error("The call is not ringing"));
     }
     let id = call["id"].as_u64().unwrap_or_default();
-    st.set(
-        &[
-            p("Status Call").as_slice(),
-            &[Segment::Index(id), Segment::Name("Status".into())],
-        ]
-        .concat(),
-        json!("Connected"),
-    );
+    st.set(&call_path(id, Some("Status")), json!("Connected"));
     count_calls(st);
     ok()
 }

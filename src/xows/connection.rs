@@ -233,7 +233,10 @@ impl Task {
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
                     match self.session(ws, &mut cmds, &mut unsubs).await {
-                        End::Closed => return self.closed(),
+                        End::Closed => {
+                            info!("connection closed");
+                            return;
+                        }
                         End::Lost(reason) => {
                             warn!("connection lost: {reason}");
                             *self
@@ -293,13 +296,6 @@ impl Task {
         }
     }
 
-    fn closed(mut self) {
-        self.fail_queue(|| Error::Closed);
-        self.manager.on_closed();
-        self.state.send_replace(ConnState::Closed);
-        info!("connection closed");
-    }
-
     fn fail_queue(&mut self, err: impl Fn() -> Error) {
         for q in self.queue.drain(..) {
             let _ = q.reply.send(Err(err()));
@@ -310,11 +306,11 @@ impl Task {
     fn offline(&mut self, cmd: Option<Cmd>) -> bool {
         match cmd {
             None => {
-                self.closed_inline();
+                self.closed();
                 false
             }
             Some(Cmd::Close { done }) => {
-                self.closed_inline();
+                self.closed();
                 let _ = done.send(());
                 false
             }
@@ -349,7 +345,7 @@ impl Task {
         }
     }
 
-    fn closed_inline(&mut self) {
+    fn closed(&mut self) {
         self.fail_queue(|| Error::Closed);
         self.manager.on_closed();
         self.state.send_replace(ConnState::Closed);
@@ -499,7 +495,7 @@ impl Task {
             })
             .await;
         }
-        self.closed_inline();
+        self.closed();
         if let Some(done) = done {
             let _ = done.send(());
         }

@@ -28,18 +28,6 @@ pub enum ConnectError {
     Config(String),
 }
 
-impl ConnectError {
-    /// Whether retrying soon makes sense (auth and TLS failures need a human).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ConnectError::Unavailable { .. }
-                | ConnectError::Network(_)
-                | ConnectError::Refused { .. }
-        )
-    }
-}
-
 /// Why a call did not return a result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {

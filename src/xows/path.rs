@@ -186,13 +186,6 @@ impl Path {
         }
     }
 
-    /// Appends a name.
-    pub fn child(&self, name: &str) -> Path {
-        let mut p = self.clone();
-        p.0.push(Segment::Name(name.to_string()));
-        p
-    }
-
     fn canonical_root(&mut self) {
         if let Some(Segment::Name(first)) = self.0.first_mut()
             && let Some(root) = Root::parse(first)

@@ -113,6 +113,20 @@ pub async fn try_connect(
     })
 }
 
+/// Connects as admin once the simulator accepts upgrades again (after a
+/// reboot or a restart), retrying until then.
+pub async fn connect_when_up(url: &str) -> Raw {
+    within("the simulator to accept connections", async {
+        loop {
+            match try_connect(url, Auth::Basic("admin", "")).await {
+                Ok(r) => break r,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+}
+
 /// The HTTP status a refused upgrade answered with.
 pub async fn refused_status(url: &str, auth: Auth<'_>) -> u16 {
     match try_connect(url, auth).await {

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use xmacro::clock::Clock;
 use xmacro::config::{CodecEntry, ScriptConfig};
 use xmacro::host::{self, HostHandle, HostOptions};
 use xmacro::sim::SimOptions;
@@ -213,10 +212,6 @@ pub fn script_config(args: Value, codecs: Option<Vec<&str>>) -> ScriptConfig {
 
 pub fn scripts_map(items: Vec<(&str, ScriptConfig)>) -> BTreeMap<String, ScriptConfig> {
     items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-pub fn clock(c: Arc<dyn Clock>) -> Arc<dyn Clock> {
-    c
 }
 
 /// A simulator with default options.
