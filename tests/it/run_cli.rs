@@ -1,7 +1,5 @@
 //! The README's main command and `xmacro check` on the bundled scripts.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ fn schema() -> String {
 
 #[tokio::test]
 async fn run_sim_shows_the_bundled_scripts_reacting() {
-    let state = common::rig::TempDir::new("run-sim");
+    let state = crate::common::rig::TempDir::new("run-sim");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
         .args(["run", "--sim", "--state"])
         .arg(state.state())
@@ -87,7 +85,7 @@ async fn check_passes_on_the_bundled_scripts() {
 
 #[tokio::test]
 async fn check_finds_errors_by_place_and_name() {
-    let dir = common::rig::TempDir::new("check");
+    let dir = crate::common::rig::TempDir::new("check");
     std::fs::write(dir.scripts().join("syntax.rhai"), "let a = 1;\nlet b = ;\n").unwrap();
     std::fs::write(
         dir.scripts().join("paths.rhai"),

@@ -3,12 +3,10 @@
 //! where numbers were expected. Each is logged or passed on, and the
 //! connection and the scripts go on.
 
-mod common;
-
 use std::time::Duration;
 
-use common::rig::{self, Reports, TempDir};
-use common::{Raw, Sim, within};
+use crate::common::rig::{self, Reports, TempDir};
+use crate::common::{Raw, Sim, within};
 use serde_json::json;
 use xmacro::sim::SimOptions;
 use xmacro::xows::path::Path;
@@ -161,7 +159,7 @@ async fn every_close_code_leads_to_a_reconnect() {
             ),
         }
         // The subscription still delivers after each reconnect.
-        raw = common::connect_when_up(&s.url()).await;
+        raw = crate::common::connect_when_up(&s.url()).await;
         let level = 60 + n as u64;
         within("the subscription to be registered again", async {
             loop {
@@ -247,7 +245,7 @@ async fn a_reload_storm_of_100_saves_in_a_second_settles_on_the_last() {
     within("shutdown", host.shutdown()).await;
 }
 
-async fn through(proxy: &common::proxy::Proxy) -> Codec {
+async fn through(proxy: &crate::common::proxy::Proxy) -> Codec {
     let mut cfg = CodecConfig::from_url(&proxy.url()).unwrap();
     cfg.request_timeout = Duration::from_secs(4);
     cfg.backoff.initial = Duration::from_millis(20);
@@ -258,7 +256,7 @@ async fn through(proxy: &common::proxy::Proxy) -> Codec {
 
 #[tokio::test]
 async fn a_slow_link_adds_latency_and_nothing_else() {
-    use common::proxy::{Mode, Proxy};
+    use crate::common::proxy::{Mode, Proxy};
     let s = Sim::start(SimOptions::default()).await;
     let proxy = Proxy::start(s.addr).await;
     let c = through(&proxy).await;
@@ -292,7 +290,7 @@ async fn a_slow_link_adds_latency_and_nothing_else() {
 
 #[tokio::test]
 async fn a_byte_at_a_time_link_still_works() {
-    use common::proxy::{Mode, Proxy};
+    use crate::common::proxy::{Mode, Proxy};
     let s = Sim::start(SimOptions::default()).await;
     let proxy = Proxy::start(s.addr).await;
     proxy.set(Mode::ByteAtATime);
@@ -322,7 +320,7 @@ async fn a_byte_at_a_time_link_still_works() {
 
 #[tokio::test]
 async fn a_link_cut_mid_frame_reconnects_and_resubscribes() {
-    use common::proxy::{Mode, Proxy};
+    use crate::common::proxy::{Mode, Proxy};
     rig::logs();
     let s = Sim::start(SimOptions::default()).await;
     let proxy = Proxy::start(s.addr).await;
@@ -418,9 +416,10 @@ async fn a_changed_password_means_one_clear_error_and_a_long_wait() {
     cfg.password = xmacro::xows::Password("old".into());
     cfg.backoff.initial = Duration::from_millis(20);
     let c = within("connect", Codec::connect(cfg)).await.unwrap();
-    let mut admin = common::try_connect(&s.url(), common::Auth::Basic("admin", "old"))
-        .await
-        .unwrap();
+    let mut admin =
+        crate::common::try_connect(&s.url(), crate::common::Auth::Basic("admin", "old"))
+            .await
+            .unwrap();
     admin.ok("xSim/Configure", json!({"Password": "new"})).await;
     let req = json!({"jsonrpc": "2.0", "id": 99, "method": "xSim/DropSessions", "params": {}});
     admin.send_text(&req.to_string()).await;
@@ -439,9 +438,10 @@ async fn a_changed_password_means_one_clear_error_and_a_long_wait() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let mut admin = common::try_connect(&s.url(), common::Auth::Basic("admin", "new"))
-        .await
-        .unwrap();
+    let mut admin =
+        crate::common::try_connect(&s.url(), crate::common::Auth::Basic("admin", "new"))
+            .await
+            .unwrap();
     assert_eq!(
         admin.ok("xSim/Inspect", json!({})).await["AuthFailures"],
         1,

@@ -3,14 +3,12 @@
 //! on a controllable clock; codecs[...]; caught errors; args; connection
 //! events.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::rig::{self, Reports, TempDir, emit};
+use crate::common::{Raw, within};
 use chrono::NaiveDate;
-use common::rig::{self, Reports, TempDir, emit};
-use common::{Raw, within};
 use serde_json::json;
 use xmacro::clock::ManualClock;
 
@@ -343,7 +341,7 @@ async fn connection_loss_and_recovery_reach_the_script() {
         while reports.raw().recv().await.is_some() {}
     })
     .await;
-    let mut reports = common::connect_when_up(&sim.url()).await;
+    let mut reports = crate::common::connect_when_up(&sim.url()).await;
     reports.subscribe("Event Message Send").await;
     let f = reports.next_feedback().await;
     assert_eq!(f["Event"]["Message"]["Send"]["Text"], "up-again");

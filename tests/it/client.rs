@@ -3,11 +3,9 @@
 //! keepalive, unexpected frames, and TLS with pin, CA, system roots and
 //! insecure mode.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Raw, Sim, within};
+use crate::common::{Raw, Sim, within};
 use serde_json::{Value, json};
 use xmacro::sim::{Identity, SimOptions};
 use xmacro::xows::backoff::BackoffPolicy;
@@ -367,7 +365,7 @@ async fn wrong_password_is_one_clear_error_without_a_retry_loop() {
         other => panic!("{other:?}"),
     }
     let inspect_right = || async {
-        common::try_connect(&s.url(), common::Auth::Basic("admin", "right"))
+        crate::common::try_connect(&s.url(), crate::common::Auth::Basic("admin", "right"))
             .await
             .unwrap()
             .ok("xSim/Inspect", json!({}))

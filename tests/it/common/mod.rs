@@ -2,7 +2,6 @@
 //! client over tokio-tungstenite (deliberately not xmacro's own client, so the
 //! simulator is checked against the wire format itself). Every wait has a
 //! timeout so a bug fails a test instead of hanging CI.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

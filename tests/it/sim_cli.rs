@@ -2,8 +2,6 @@
 //! (port 0 allowed); with --tls, wss with a fresh self-signed certificate
 //! whose fingerprint is the second line.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -45,7 +43,7 @@ async fn first_line_is_the_address() {
         "{url}"
     );
     assert!(!url.contains(":0/"), "a real port is printed: {url}");
-    let mut c = common::Raw::connect(url).await;
+    let mut c = crate::common::Raw::connect(url).await;
     assert_eq!(c.get("Status Audio Volume").await, 50);
 }
 

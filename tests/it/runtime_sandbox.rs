@@ -2,12 +2,10 @@
 //! stopped with a clear log line, escaping imports and eval are refused,
 //! and another script on the same codec keeps answering promptly.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::rig::{self, Reports, TempDir, emit, wait_log};
-use common::within;
+use crate::common::rig::{self, Reports, TempDir, emit, wait_log};
+use crate::common::within;
 use serde_json::json;
 
 #[tokio::test]

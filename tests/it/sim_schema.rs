@@ -3,11 +3,9 @@
 //! Configuration of the product exists with its default, and the built-in
 //! model's effects still happen.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Raw, Sim};
+use crate::common::{Raw, Sim};
 use serde_json::{Value, json};
 use xmacro::schema::Schema;
 use xmacro::sim::{DeviceOptions, SimOptions};

@@ -1,15 +1,13 @@
 //! One test per bundled script (scripts/): each runs the real file in a
 //! host against the simulator and asserts what it does to the room.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::rig::{self, TempDir};
+use crate::common::{Raw, Sim, within};
 use chrono::NaiveDate;
-use common::rig::{self, TempDir};
-use common::{Raw, Sim, within};
 use serde_json::{Value, json};
 use xmacro::clock::ManualClock;
 use xmacro::host::{HostHandle, HostOptions};
@@ -278,7 +276,7 @@ async fn daily_reboot_waits_for_calls_to_end() {
         while raw.recv().await.is_some() {}
     })
     .await;
-    let mut raw = common::connect_when_up(&sim.url()).await;
+    let mut raw = crate::common::connect_when_up(&sim.url()).await;
     let boot = wait_command(&mut raw, "SystemUnit Boot", |_| true).await;
     assert_eq!(boot["Params"]["Action"], "Restart");
     within("shutdown", host.shutdown()).await;

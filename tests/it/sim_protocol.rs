@@ -1,10 +1,8 @@
 //! The simulator reproduces every request/response shape of PROTOCOL.md.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Auth, Raw, Sim, refused_status, try_connect, within};
+use crate::common::{Auth, Raw, Sim, refused_status, try_connect, within};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use xmacro::sim::SimOptions;
@@ -389,7 +387,7 @@ async fn reboot_cuts_then_502_then_not_ready_then_normal() {
         502
     );
     // After the Down phase: upgrades work, requests answer Not Ready.
-    let mut c = common::connect_when_up(&s.url()).await;
+    let mut c = crate::common::connect_when_up(&s.url()).await;
     let e = c
         .err("xGet", json!({"Path":["Status","Audio","Volume"]}))
         .await;

@@ -1,24 +1,25 @@
 //! Cisco's official Node client, jsxapi 6, against the simulator: sub-protocol
 //! auth, a status read, a command, a configuration, status and event
 //! feedback, and a refused argument. `.ci/run` installs it (npm ci in
-//! tests/jsxapi); without it this test fails and says how to install it.
-
-mod common;
+//! tests/jsxapi). Without it the test is skipped with a note on a developer's
+//! machine, and fails under CI (`CI` set), where skipping would hide a gap.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::Sim;
+use crate::common::Sim;
 use xmacro::sim::SimOptions;
 
 #[tokio::test]
 async fn jsxapi_talks_to_the_simulator() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jsxapi");
-    assert!(
-        dir.join("node_modules/jsxapi").is_dir(),
-        "jsxapi is not installed: run `npm ci --prefix tests/jsxapi` (bash .ci/run does)"
-    );
+    if !dir.join("node_modules/jsxapi").is_dir() {
+        let how = "jsxapi is not installed: run `npm ci --prefix tests/jsxapi` (bash .ci/run does)";
+        assert!(std::env::var_os("CI").is_none(), "{how}");
+        eprintln!("skipped: {how}");
+        return;
+    }
     let sim = Sim::start(SimOptions::default()).await;
     let child = tokio::process::Command::new("node")
         .arg(dir.join("smoke.js"))

@@ -1,13 +1,11 @@
 //! `xmacro run` as a process: `store` survives a restart and `kill -9`, and
 //! SIGTERM stops gracefully (on_unload runs, close frames go out, exit 0).
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::rig::{self, Reports, TempDir, emit};
-use common::within;
+use crate::common::rig::{self, Reports, TempDir, emit};
+use crate::common::within;
 use serde_json::json;
 
 fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {

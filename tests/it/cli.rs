@@ -2,12 +2,10 @@
 //! simulator: every command, every exit code, both auth forms, legacy mode,
 //! --config names, and wss with a pin, a wrong pin, a CA and insecure mode.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Raw, Sim};
+use crate::common::{Raw, Sim};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use xmacro::sim::{Identity, SimOptions};
@@ -152,7 +150,7 @@ async fn get_query_set_command() {
     )
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut raw = common::try_connect(&url, common::Auth::Basic("admin", "pw"))
+    let mut raw = crate::common::try_connect(&url, crate::common::Auth::Basic("admin", "pw"))
         .await
         .unwrap();
     let log = raw.ok("xSim/Inspect", json!({})).await["Commands"].clone();
@@ -323,7 +321,7 @@ async fn exit_codes() {
         out.stderr
     );
     // 4: timeout.
-    common::try_connect(&u, common::Auth::Basic("admin", "pw"))
+    crate::common::try_connect(&u, crate::common::Auth::Basic("admin", "pw"))
         .await
         .unwrap()
         .ok("xSim/Delay", json!({"Ms": 3000}))

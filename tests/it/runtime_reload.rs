@@ -1,11 +1,9 @@
 //! Hot reload, case by case, through a real host watching a directory.
 
-mod common;
-
 use std::time::Duration;
 
-use common::rig::{self, Reports, TempDir, emit, wait_log};
-use common::within;
+use crate::common::rig::{self, Reports, TempDir, emit, wait_log};
+use crate::common::within;
 use serde_json::json;
 
 /// A script version that answers pings, ticks, and says when it unloads.
@@ -20,7 +18,7 @@ report("{tag} started");
     )
 }
 
-async fn host_with(dir: &TempDir, sim: &common::Sim) -> xmacro::host::HostHandle {
+async fn host_with(dir: &TempDir, sim: &crate::common::Sim) -> xmacro::host::HostHandle {
     rig::start(rig::options(dir, vec![rig::codec("room", sim)])).await
 }
 

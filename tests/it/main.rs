@@ -1,0 +1,21 @@
+//! The one integration-test binary: every end-to-end test is a module here,
+//! so the library is linked once and `tests/it/common` compiled once.
+//! Each module tests one area through the public API or the binary;
+//! `common` holds the rig (an in-process simulator on port 0, a raw XoWS
+//! client, a fault-injecting proxy and a host builder).
+
+mod cli;
+mod client;
+mod common;
+mod docs;
+mod jsxapi;
+mod reliability;
+mod run_cli;
+mod runtime_api;
+mod runtime_process;
+mod runtime_reload;
+mod runtime_sandbox;
+mod scripts;
+mod sim_cli;
+mod sim_protocol;
+mod sim_schema;
