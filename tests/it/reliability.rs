@@ -352,7 +352,13 @@ async fn a_link_cut_mid_frame_reconnects_and_resubscribes() {
         .await;
     let doc = within("a later change", sub.next()).await.unwrap();
     assert_eq!(doc["Status"]["Audio"]["Volume"], 74);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A round trip on the same connection dispatches every frame before it.
+    assert_eq!(
+        c.get(&Path::parse("Status Audio Volume").unwrap())
+            .await
+            .unwrap(),
+        74
+    );
     assert_eq!(sub.try_next(), None, "nothing twice");
 }
 
@@ -365,7 +371,7 @@ async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer()
     let dir = TempDir::new("reliability-flood");
     dir.write(
         "stuck.rhai",
-        r#"xapi.Event.Sim.Burst.on(|e| { let t = timestamp(); while t.elapsed < 2.0 {} }); report("stuck ready");"#,
+        r#"let first = true; xapi.Event.Sim.Burst.on(|e| { if first { first = false; report("stuck busy"); } let t = timestamp(); while t.elapsed < 2.0 {} }); report("stuck ready");"#,
     );
     dir.write("lively.rhai", r#"xapi.Event.Sim.Ping.on(|e| report(`lively ${codec.name} ${e.N}`)); report("lively ready");"#);
     let mut opts = rig::options(&dir, vec![rig::codec("a", &a), rig::codec("b", &b)]);
@@ -385,7 +391,7 @@ async fn a_blocked_callback_under_a_flood_drops_and_counts_while_others_answer()
     flood
         .send_text(r#"{"jsonrpc":"2.0","id":1,"method":"xSim/Burst","params":{"Count":20000,"RatePerSec":10000}}"#)
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    ra.expect("stuck busy").await;
     for n in 1..=3 {
         for (r, name) in [(&mut ra, "a"), (&mut rb, "b")] {
             let t = std::time::Instant::now();
@@ -437,7 +443,8 @@ async fn a_changed_password_means_one_clear_error_and_a_long_wait() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The state says the next attempt is at least 30 s away; the codec saw
+    // only the attempt that led to it.
     let mut admin =
         crate::common::try_connect(&s.url(), crate::common::Auth::Basic("admin", "new"))
             .await

@@ -85,7 +85,6 @@ async fn sigterm_runs_on_unload_and_closes_cleanly() {
         closes.as_array().unwrap().contains(&json!(1000)),
         "{closes}"
     );
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ async fn runaways_are_stopped_and_neighbours_keep_answering() {
     dir.write(
         "runaway.rhai",
         r#"
-xapi.Event.Sim.Spin.on(|e| { loop {} });
+xapi.Event.Sim.Spin.on(|e| { report("spinning"); loop {} });
 xapi.Event.Sim.Recurse.on(|e| { fn_deep(0); });
 fn fn_deep(n) { fn_deep(n + 1) }
 xapi.Event.Sim.Double.on(|e| { let s = "xx"; loop { s += s; } });
@@ -45,7 +45,7 @@ report("runaway ready");
 
     // A callback that never ends is stopped; the other script answers at once.
     emit(r.raw(), "Spin", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    r.expect("spinning").await;
     for n in 1..=3 {
         let t = Instant::now();
         emit(r.raw(), "Check", json!({"N": n})).await;

@@ -93,10 +93,20 @@ async fn volume_limit_caps_and_alerts() {
     .await;
     raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 55}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The script sees changes in order: once it has capped a later 90, it
+    // has long seen the 55, and must have left it alone.
+    raw.ok("xCommand/Audio/Volume/Set", json!({"Level": 90}))
+        .await;
+    wait_value(&mut raw, "Status Audio Volume", json!(60)).await;
+    let levels: Vec<Value> = commands(&mut raw)
+        .await
+        .into_iter()
+        .filter(|c| c["Command"] == "Audio Volume Set")
+        .map(|c| c["Params"]["Level"].clone())
+        .collect();
     assert_eq!(
-        raw.get("Status Audio Volume").await,
-        55,
+        levels,
+        vec![json!(80), json!(60), json!(55), json!(90), json!(60)],
         "below the cap stays"
     );
     within("shutdown", host.shutdown()).await;
@@ -153,7 +163,8 @@ async fn call_blocker_cuts_blocked_numbers_only() {
         p["Text"].as_str().unwrap_or("").contains("19005551234")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Feedback reaches the script in order, so the allowed call (dialled
+    // first) was seen before the blocked one was cut.
     let calls = raw.get("Status Call").await;
     assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
     assert_eq!(calls[0]["id"], allowed);
@@ -185,7 +196,7 @@ async fn auto_answer_answers_the_allow_list_only() {
         json!("Connected"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig::wait_log(&["not answering eve@elsewhere.example"]).await;
     assert_eq!(
         raw.get(&format!("Status Call[{stranger}] Status")).await,
         "Ringing"
@@ -206,14 +217,17 @@ async fn mute_on_entry_mutes_when_a_call_connects() {
         .ok("xSim/IncomingCall", json!({"Number": "b@example.com"}))
         .await["CallId"]
         .clone();
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(
-        raw.get("Status Audio Microphones Mute").await,
-        "Off",
-        "ringing is not connected"
-    );
+    assert_eq!(raw.get("Status Audio Microphones Mute").await, "Off");
     raw.ok("xCommand/Call/Accept", json!({"CallId": id})).await;
     wait_value(&mut raw, "Status Audio Microphones Mute", json!("On")).await;
+    // The script saw the ringing before the accepted call connected, so a
+    // mute for the ringing would be in the log before the one for the accept.
+    let mutes = commands(&mut raw)
+        .await
+        .into_iter()
+        .filter(|c| c["Command"] == "Audio Microphones Mute")
+        .count();
+    assert_eq!(mutes, 2, "ringing is not connected");
     within("shutdown", host.shutdown()).await;
 }
 

@@ -144,10 +144,10 @@ async fn feedback_subscribe_notify_and_unsubscribe() {
     );
     // No change, no feedback.
     c.ok("xCommand/Audio/Volume/Set", json!({"Level":60})).await;
-    c.no_feedback(Duration::from_millis(100)).await;
+    c.no_feedback().await;
     assert_eq!(c.ok("xFeedback/Unsubscribe", json!({"Id":id})).await, true);
     c.ok("xCommand/Audio/Volume/Set", json!({"Level":61})).await;
-    c.no_feedback(Duration::from_millis(100)).await;
+    c.no_feedback().await;
     let e = c.err("xFeedback/Unsubscribe", json!({"Id":id})).await;
     assert_eq!(
         e,
@@ -211,7 +211,7 @@ async fn overlapping_subscriptions_each_get_a_copy() {
     }
     ids.sort();
     assert_eq!(ids, vec![a, b, all]);
-    c.no_feedback(Duration::from_millis(100)).await;
+    c.no_feedback().await;
 }
 
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn vanished_elements_arrive_once_as_ghosts() {
         c.next_feedback().await,
         json!({"Status":{"Call":[{"id":call_id,"ghost":"True"}]},"Id":id})
     );
-    c.no_feedback(Duration::from_millis(100)).await;
+    c.no_feedback().await;
 }
 
 #[tokio::test]

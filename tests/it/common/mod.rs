@@ -226,13 +226,20 @@ impl Raw {
         }
     }
 
-    /// Asserts no feedback arrives within `quiet`.
-    pub async fn no_feedback(&mut self, quiet: Duration) {
+    /// A round trip on this session. The simulator queues feedback for
+    /// every session at the moment a change happens, on the same queue as
+    /// answers, so once this answer is here every frame caused by an earlier
+    /// change is here too.
+    pub async fn barrier(&mut self) {
+        self.call("xGet", json!({"Path": ["Status", "Audio", "Volume"]}))
+            .await;
+    }
+
+    /// Asserts that nothing done so far produced feedback not yet read.
+    pub async fn no_feedback(&mut self) {
+        self.barrier().await;
         if let Some(f) = self.feedback.pop_front() {
             panic!("unexpected feedback {f}");
-        }
-        if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(quiet, self.ws.next()).await {
-            panic!("unexpected frame {t}");
         }
     }
 }
