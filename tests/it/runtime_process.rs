@@ -2,7 +2,6 @@
 //! SIGTERM stops gracefully (on_unload runs, close frames go out, exit 0).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::common::rig::{self, Reports, TempDir, emit};
 use crate::common::within;
