@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, instance, loader};
+use super::{api, instance, loader, stdlib};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -46,7 +46,14 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     api::register(&mut engine);
+    stdlib::register(&mut engine, Arc::new(local_now));
     Arc::new(engine)
+}
+
+/// Local time on the running instance's clock (the host's, or a test's),
+/// or the machine's outside an instance.
+fn local_now() -> chrono::NaiveDateTime {
+    instance::current().map_or_else(|| chrono::Local::now().naive_local(), |c| c.clock.now())
 }
 
 #[cfg(test)]

@@ -1,0 +1,64 @@
+//! The small standard library on-device macros take from JavaScript and
+//! Rhai lacks: JSON of any value with catchable errors, local date and time,
+//! regular expressions and random numbers. Each part is plain functions over
+//! script values, registered on the engine and tested with `engine.eval`;
+//! none of them touches the codec or the instance, so the only thing passed
+//! in is where "now" comes from (the host's clock, so tests can drive it).
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
+
+pub mod json;
+pub mod random;
+pub mod regex;
+pub mod time;
+
+/// Where `now()` reads the local date and time.
+pub type NowFn = Arc<dyn Fn() -> chrono::NaiveDateTime + Send + Sync>;
+
+/// Registers every part on `engine`.
+pub fn register(engine: &mut Engine, now: NowFn) {
+    json::register(engine);
+    time::register(engine, now);
+    regex::register(engine);
+    random::register(engine);
+}
+
+/// A catchable error shaped like a codec error, `#{ code, message }`, so
+/// `catch (e) { print(e.message) }` works the same for every failure. The
+/// position is filled in by Rhai with the script's call site.
+pub(crate) fn error(code: &str, message: impl Into<String>) -> Box<EvalAltResult> {
+    let mut map = rhai::Map::new();
+    map.insert("code".into(), Dynamic::from(code.to_string()));
+    map.insert("message".into(), Dynamic::from(message.into()));
+    EvalAltResult::ErrorRuntime(map.into(), Position::NONE).into()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// An engine with only this library, its clock stopped at `at`.
+    pub fn engine_at(at: &str) -> Engine {
+        let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
+        let mut engine = Engine::new();
+        register(&mut engine, Arc::new(move || at));
+        engine
+    }
+
+    pub fn engine() -> Engine {
+        engine_at("2026-03-02 07:59:30")
+    }
+
+    /// The `message` of the error a script raised (caught or not).
+    pub fn message_of(e: &EvalAltResult) -> String {
+        match e {
+            EvalAltResult::ErrorRuntime(v, _) => v
+                .read_lock::<rhai::Map>()
+                .and_then(|m| m.get("message").map(|m| m.to_string()))
+                .unwrap_or_else(|| v.to_string()),
+            other => other.to_string(),
+        }
+    }
+}
