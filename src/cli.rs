@@ -193,8 +193,14 @@ pub struct PathArgs {
     #[command(flatten)]
     pub target: Target,
     /// The path, as words (Status Audio Volume), with slashes, or both;
-    /// elements as Connector[1] or Connector 1.
-    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    /// elements as Connector[1] or Connector 1. For `set`, the value is the
+    /// last word (negative numbers are values, not flags: `... Level -3`).
+    #[arg(
+        required = true,
+        num_args = 1..,
+        value_name = "PATH",
+        allow_negative_numbers = true
+    )]
     pub path: Vec<String>,
 }
 
@@ -203,7 +209,12 @@ pub struct CommandArgs {
     #[command(flatten)]
     pub target: Target,
     /// Command path words, then Name=Value arguments.
-    #[arg(required = true, num_args = 1.., value_name = "WORDS")]
+    #[arg(
+        required = true,
+        num_args = 1..,
+        value_name = "WORDS",
+        allow_negative_numbers = true
+    )]
     pub words: Vec<String>,
     /// The text of a multi-line command: a file, or - for stdin.
     #[arg(long, value_name = "FILE|-")]

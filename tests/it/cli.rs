@@ -553,3 +553,34 @@ async fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_negative_number_is_a_value_not_a_flag() {
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/xapi-schema/roomos-26.4.1.json");
+    let schema = xmacro::schema::Schema::load(&schema, Some("octavio")).unwrap();
+    let s = Sim::start(SimOptions {
+        device: xmacro::sim::DeviceOptions {
+            schema: Some(std::sync::Arc::new(schema)),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let u = &s.url();
+    let path = [
+        "Configuration",
+        "Cameras",
+        "Camera",
+        "ExposureCompensation",
+        "Level",
+    ];
+    let mut set = vec!["set", u];
+    set.extend(path);
+    set.extend(["-3", "-p", ""]);
+    assert_eq!(ok(&set).await, true);
+    let mut get = vec!["get", u];
+    get.extend(path);
+    get.extend(["-p", ""]);
+    assert_eq!(ok(&get).await, -3);
+}
