@@ -2,9 +2,14 @@
 //! schema, look up every literal xAPI path (proxy chains such as
 //! `xapi.Status.Audio.Volume` and string paths such as
 //! `xapi.get("Status Audio Volume")`) and the parameter names of literal
-//! command arguments, suggesting the nearest valid name.
+//! command arguments, suggesting the nearest valid name. Paths are read
+//! from Rhai's own AST (never a hand-made tokenizer), and a path computed at
+//! run time is skipped rather than flagged. `--product` narrows the schema
+//! to the device the scripts are for.
 
 use std::path::Path;
+
+use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
 
 use crate::schema::{Entry, Schema, nearest};
 use crate::script::{engine, loader};
@@ -78,284 +83,162 @@ fn libraries(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A string literal: where it starts and what it says.
-struct Literal {
-    start: usize,
-    end: usize,
-    text: String,
+/// One link of a dotted chain as the parser sees it: `xapi`, `.Status`,
+/// `[2]`, `.get(...)`.
+enum Link<'a> {
+    Var(&'a str, Position),
+    Prop(&'a str),
+    Index(&'a Expr),
+    Call(&'a FnCallExpr),
+    Other,
 }
 
-/// The source with comments and string contents blanked (same offsets), and
-/// the string literals found.
-fn mask(src: &str) -> (Vec<u8>, Vec<Literal>) {
-    let b = src.as_bytes();
-    let mut out = b.to_vec();
-    let mut lits = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    out[i] = b' ';
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        out[i] = b' ';
-                        out[i + 1] = b' ';
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        out[i] = b' ';
-                        out[i + 1] = b' ';
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                        continue;
-                    }
-                    if b[i] != b'\n' {
-                        out[i] = b' ';
-                    }
-                    i += 1;
-                }
-            }
-            q @ (b'"' | b'`') => {
-                let start = i;
-                let mut text = Vec::new();
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && i + 1 < b.len() {
-                        text.push(b[i + 1]);
-                        out[i] = b' ';
-                        out[i + 1] = b' ';
-                        i += 2;
-                        continue;
-                    }
-                    text.push(b[i]);
-                    if b[i] != b'\n' {
-                        out[i] = b' ';
-                    }
-                    i += 1;
-                }
-                lits.push(Literal {
-                    start,
-                    end: i,
-                    text: String::from_utf8_lossy(&text).into_owned(),
-                });
-                i += 1;
-            }
-            _ => i += 1,
+/// The links of a chain, left to right. Rhai nests chains to the right:
+/// `a.b[2].c()` is `Dot(a, Index(b, Dot(2, MethodCall c)))`.
+fn links<'a>(e: &'a Expr, out: &mut Vec<Link<'a>>) {
+    match e {
+        Expr::Dot(b, _, _) => {
+            out.push(link(&b.lhs));
+            links(&b.rhs, out);
         }
-    }
-    (out, lits)
-}
-
-fn line_col(src: &str, at: usize) -> (usize, usize) {
-    let before = &src[..at.min(src.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
-}
-
-fn is_ident(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
-}
-
-struct Cursor<'a> {
-    code: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn ws(&mut self) {
-        while self.pos < self.code.len() && self.code[self.pos].is_ascii_whitespace() {
-            self.pos += 1;
+        Expr::Index(b, _, _) => {
+            out.push(link(&b.lhs));
+            index_links(&b.rhs, out);
         }
+        other => out.push(link(other)),
     }
-    fn peek(&mut self) -> Option<u8> {
-        self.ws();
-        self.code.get(self.pos).copied()
-    }
-    fn ident(&mut self) -> Option<String> {
-        self.ws();
-        let s = self.pos;
-        while self.pos < self.code.len() && is_ident(self.code[self.pos]) {
-            self.pos += 1;
+}
+
+/// After `[`: the first element is the index, the rest continues the chain.
+fn index_links<'a>(e: &'a Expr, out: &mut Vec<Link<'a>>) {
+    match e {
+        Expr::Dot(b, _, _) => {
+            out.push(Link::Index(&b.lhs));
+            links(&b.rhs, out);
         }
-        (self.pos > s).then(|| String::from_utf8_lossy(&self.code[s..self.pos]).into_owned())
+        Expr::Index(b, _, _) => {
+            out.push(Link::Index(&b.lhs));
+            index_links(&b.rhs, out);
+        }
+        other => out.push(Link::Index(other)),
+    }
+}
+
+fn link(e: &Expr) -> Link<'_> {
+    match e {
+        Expr::Variable(v, _, pos) => Link::Var(v.1.as_str(), *pos),
+        Expr::Property(p, _) => Link::Prop(p.2.as_str()),
+        Expr::MethodCall(f, _) => Link::Call(f),
+        _ => Link::Other,
     }
 }
 
 const METHODS: &[&str] = &["get", "set", "query", "command", "on", "once"];
 
-/// Scans one file's text for xAPI paths and checks them.
+/// Scans one file for xAPI paths and checks them. It reads the script
+/// through Rhai's own parser, so strings, characters and comments are never
+/// mistaken for code; a path computed at run time (a variable index, an
+/// interpolated or concatenated string) is not guessed at. A file that does
+/// not parse yields nothing here: its compile error is reported apart.
 pub fn scan(file: &str, src: &str, schema: &Schema) -> Vec<Finding> {
-    let (code, lits) = mask(src);
-    let lit_at = |pos: usize| lits.iter().find(|l| l.start == pos);
+    let Ok(ast) = engine::parser().compile(src) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let mut report = |at: usize, message: String| {
-        let (line, col) = line_col(src, at);
+    let mut report = |at: Position, message: String| {
         out.push(Finding {
             file: file.to_string(),
-            line,
-            col,
+            line: at.line().unwrap_or(0),
+            col: at.position().unwrap_or(0),
             message,
         });
     };
-    let mut i = 0;
-    while i < code.len() {
-        let start = i;
-        let at_word = i == 0 || !is_ident(code[i - 1]) && code[i - 1] != b'.';
-        let head = if at_word
-            && code[i..].starts_with(b"xapi")
-            && !code.get(i + 4).is_some_and(|c| is_ident(*c))
-        {
-            Some(i + 4)
-        } else if at_word
-            && code[i..].starts_with(b"codecs")
-            && !code.get(i + 6).is_some_and(|c| is_ident(*c))
-        {
-            // codecs["name"] then a chain like xapi's
-            let mut c = Cursor {
-                code: &code,
-                pos: i + 6,
-            };
-            match c.peek() {
-                Some(b'[') => code[c.pos..]
-                    .iter()
-                    .position(|b| *b == b']')
-                    .map(|p| c.pos + p + 1),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let Some(after) = head else {
-            i += 1;
-            continue;
-        };
-        let mut c = Cursor {
-            code: &code,
-            pos: after,
-        };
-        let mut segs: Vec<Segment> = Vec::new();
-        let mut dynamic = false;
-        let mut call: Option<(String, usize)> = None;
-        loop {
-            match c.peek() {
-                Some(b'.') => {
-                    c.pos += 1;
-                    let Some(name) = c.ident() else { break };
-                    if c.peek() == Some(b'(') {
-                        call = Some((name, c.pos + 1));
-                        break;
-                    }
-                    segs.push(Segment::Name(name));
-                }
-                Some(b'[') => {
-                    c.pos += 1;
-                    let n = c.ident();
-                    match n.as_deref().and_then(|n| n.parse::<u64>().ok()) {
-                        Some(id) if c.peek() == Some(b']') => {
-                            c.pos += 1;
-                            segs.push(Segment::Index(id));
-                        }
-                        _ => {
-                            dynamic = true;
-                            break;
-                        }
-                    }
-                }
-                _ => break,
-            }
+    ast.walk(&mut |nodes: &[ASTNode]| {
+        if let Some(ASTNode::Expr(e @ (Expr::Dot(..) | Expr::Index(..)))) = nodes.last() {
+            let mut chain = Vec::new();
+            links(e, &mut chain);
+            check_chain(schema, &chain, &mut report);
         }
-        i = c.pos.max(start + 1);
-        if dynamic {
-            continue;
-        }
-        // Root spelling as scripts write it: Config means Configuration.
-        if let Some(Segment::Name(first)) = segs.first_mut()
-            && let Some(root) = Root::parse(first)
-        {
-            *first = root.as_str().to_string();
-        }
-        match call {
-            Some((method, args_at)) if segs.is_empty() && METHODS.contains(&method.as_str()) => {
-                // String form: the first argument is the path.
-                let mut a = Cursor {
-                    code: &code,
-                    pos: args_at,
-                };
-                a.ws();
-                let Some(lit) = lit_at(a.pos) else { continue };
-                let mut path = match XPath::parse(&lit.text) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        report(lit.start, format!("bad xAPI path {:?}: {e}", lit.text));
-                        continue;
-                    }
-                };
-                if method == "command" && path.root() != Some(Root::Command) {
-                    path.0.insert(0, Segment::Name("Command".into()));
-                }
-                let mut rest = Cursor {
-                    code: &code,
-                    pos: lit.end + 1,
-                };
-                let params_at = (rest.peek() == Some(b',')).then(|| {
-                    rest.pos += 1;
-                    rest.ws();
-                    rest.pos
-                });
-                check_path(
-                    schema,
-                    &path,
-                    lit.start,
-                    params_at,
-                    &code,
-                    &lits,
-                    &mut report,
-                );
+        true
+    });
+    out
+}
+
+/// Checks one chain that starts at `xapi` or `codecs[...]`.
+fn check_chain(schema: &Schema, chain: &[Link], report: &mut impl FnMut(Position, String)) {
+    let (start, rest) = match chain {
+        [Link::Var("xapi", at), rest @ ..] => (*at, rest),
+        [Link::Var("codecs", at), Link::Index(_), rest @ ..] => (*at, rest),
+        _ => return,
+    };
+    let mut segs: Vec<Segment> = Vec::new();
+    for l in rest {
+        match l {
+            Link::Prop(name) => segs.push(Segment::Name(name.to_string())),
+            Link::Index(Expr::IntegerConstant(n, _)) if *n >= 0 => {
+                segs.push(Segment::Index(*n as u64))
             }
-            Some((name, args_at)) if name.starts_with(|c: char| c.is_ascii_uppercase()) => {
-                segs.push(Segment::Name(name));
-                let mut a = Cursor {
-                    code: &code,
-                    pos: args_at,
-                };
-                a.ws();
-                check_path(
-                    schema,
-                    &XPath(segs),
-                    start,
-                    Some(a.pos),
-                    &code,
-                    &lits,
-                    &mut report,
-                );
+            // A computed index or anything unusual: not guessed at.
+            Link::Index(_) | Link::Var(..) | Link::Other => return,
+            Link::Call(f) => {
+                check_call(schema, segs, f, start, report);
+                return;
             }
-            _ if segs.is_empty() => {}
-            _ => check_path(schema, &XPath(segs), start, None, &code, &lits, &mut report),
         }
     }
-    out
+    if !segs.is_empty() {
+        check_path(schema, &rooted(segs), start, None, report);
+    }
+}
+
+/// Root spelling as scripts write it: Config means Configuration.
+fn rooted(mut segs: Vec<Segment>) -> XPath {
+    if let Some(Segment::Name(first)) = segs.first_mut()
+        && let Some(root) = Root::parse(first)
+    {
+        *first = root.as_str().to_string();
+    }
+    XPath(segs)
+}
+
+fn check_call(
+    schema: &Schema,
+    mut segs: Vec<Segment>,
+    f: &FnCallExpr,
+    start: Position,
+    report: &mut impl FnMut(Position, String),
+) {
+    let method = f.name.as_str();
+    if segs.is_empty() && METHODS.contains(&method) {
+        // String form: a literal first argument is the path.
+        let Some(Expr::StringConstant(text, at)) = f.args.first() else {
+            return;
+        };
+        let mut path = match XPath::parse(text) {
+            Ok(p) => p,
+            Err(e) => {
+                report(*at, format!("bad xAPI path {text:?}: {e}"));
+                return;
+            }
+        };
+        if method == "command" && path.root() != Some(Root::Command) {
+            path.0.insert(0, Segment::Name("Command".into()));
+        }
+        check_path(schema, &path, *at, f.args.get(1), report);
+    } else if method.starts_with(|c: char| c.is_ascii_uppercase()) {
+        segs.push(Segment::Name(method.to_string()));
+        check_path(schema, &rooted(segs), start, f.args.first(), report);
+    } else if !segs.is_empty() {
+        check_path(schema, &rooted(segs), start, None, report);
+    }
 }
 
 fn check_path(
     schema: &Schema,
     path: &XPath,
-    at: usize,
-    params_at: Option<usize>,
-    code: &[u8],
-    lits: &[Literal],
-    report: &mut impl FnMut(usize, String),
+    at: Position,
+    params: Option<&Expr>,
+    report: &mut impl FnMut(Position, String),
 ) {
     if path.has_wildcard() {
         let prefix: Vec<Segment> = path
@@ -365,7 +248,7 @@ fn check_path(
             .cloned()
             .collect();
         if prefix.len() > 1 {
-            check_path(schema, &XPath(prefix), at, None, code, lits, report);
+            check_path(schema, &XPath(prefix), at, None, report);
         }
         return;
     }
@@ -378,9 +261,9 @@ fn check_path(
     };
     match root {
         Root::Command if path.0.len() > 1 => match schema.command(path) {
-            Ok((params, _)) => {
-                if let Some(p) = params_at {
-                    check_params(path, params, p, code, lits, report);
+            Ok((known, _)) => {
+                if let Some(Expr::Map(map, at)) = params {
+                    check_params(path, known, &map.0, *at, report);
                 }
             }
             Err(e) => report(at, format!("unknown command {}: {}", tail(path), e)),
@@ -415,71 +298,33 @@ fn tail(p: &XPath) -> String {
     XPath(p.tail().to_vec()).to_string()
 }
 
-/// Parameter names of a literal `#{ ... }` at `at`, with their offsets.
-fn literal_keys(code: &[u8], lits: &[Literal], at: usize) -> Option<Vec<(String, usize)>> {
-    if !code[at..].starts_with(b"#{") {
-        return None;
-    }
-    let mut keys = Vec::new();
-    let mut i = at + 2;
-    let mut depth = 1;
-    let mut expect_key = true;
-    while i < code.len() && depth > 0 {
-        let ch = code[i];
-        match ch {
-            b'{' | b'[' | b'(' => depth += 1,
-            b'}' | b']' | b')' => depth -= 1,
-            b',' if depth == 1 => expect_key = true,
-            _ if ch.is_ascii_whitespace() => {}
-            b'"' if depth == 1 && expect_key => {
-                if let Some(l) = lits.iter().find(|l| l.start == i) {
-                    keys.push((l.text.clone(), i));
-                    i = l.end;
-                }
-                expect_key = false;
-            }
-            _ if depth == 1 && expect_key && is_ident(ch) => {
-                let s = i;
-                while i < code.len() && is_ident(code[i]) {
-                    i += 1;
-                }
-                keys.push((String::from_utf8_lossy(&code[s..i]).into_owned(), s));
-                expect_key = false;
-                continue;
-            }
-            _ if depth == 1 => expect_key = false,
-            _ => {}
-        }
-        i += 1;
-    }
-    Some(keys)
-}
-
 fn check_params(
     path: &XPath,
     params: &[crate::schema::Param],
-    at: usize,
-    code: &[u8],
-    lits: &[Literal],
-    report: &mut impl FnMut(usize, String),
+    keys: &[(Ident, Expr)],
+    at: Position,
+    report: &mut impl FnMut(Position, String),
 ) {
-    let Some(keys) = literal_keys(code, lits, at) else {
-        return;
-    };
-    for (k, pos) in &keys {
-        if !params.iter().any(|p| p.name.eq_ignore_ascii_case(k)) {
-            let hint = nearest(k, params.iter().map(|p| &p.name))
+    for (k, _) in keys {
+        let k_name = k.name.as_str();
+        if !params.iter().any(|p| p.name.eq_ignore_ascii_case(k_name)) {
+            let hint = nearest(k_name, params.iter().map(|p| &p.name))
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
             report(
-                *pos,
-                format!("command {}: unknown parameter {k:?}{hint}", tail(path)),
+                k.pos,
+                format!("command {}: unknown parameter {k_name:?}{hint}", tail(path)),
             );
         }
     }
     let missing: Vec<&str> = params
         .iter()
-        .filter(|p| p.required && !keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(&p.name)))
+        .filter(|p| {
+            p.required
+                && !keys
+                    .iter()
+                    .any(|(k, _)| k.name.as_str().eq_ignore_ascii_case(&p.name))
+        })
         .map(|p| p.name.as_str())
         .collect();
     if !missing.is_empty() {
@@ -568,6 +413,43 @@ let s = "xapi.Status.Nope inside a string";
             f.iter().any(|x| x.contains("unknown parameter \"Volume\"")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn computed_paths_are_not_flagged() {
+        let src = r#"
+let p = "Audio Volume";
+let kind = "Post";
+xapi.get(`Status ${p}`);
+xapi.command("HttpClient " + kind, #{ Url: "https://x" });
+xapi.on(`Event ${p}`, |e| ());
+let path = "Status Nope";
+xapi.get(path);
+"#;
+        assert_eq!(findings(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn strings_chars_and_comments_are_never_read_as_code() {
+        let src = r#"
+let quote = '"'; xapi.Status.Audio.Volume.get(); let q2 = '`';
+/* a block comment with xapi.Status.Nope and a " quote */
+let s = `template with xapi.Status.Nope and ${ "a \" quote" }`;
+xapi.Status.Audio.Volume.get(); // xapi.Status.Nope
+"#;
+        assert_eq!(findings(src), Vec::<String>::new());
+        let f = findings("let c = '\"'; xapi.Status.Audio.Volum.get();");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].starts_with("t.rhai:1:14: unknown xAPI path"), "{f:?}");
+    }
+
+    #[test]
+    fn paths_inside_functions_and_closures_are_checked() {
+        let f = findings("fn later() { set_timeout(|| xapi.Status.Audio.Volum.get(), 10); }");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("Status Audio Volum"), "{f:?}");
+        let f = findings("let c = codecs[\"b\"]; codecs[\"b\"].Status.Audio.Volum.get();");
+        assert_eq!(f.len(), 1, "{f:?}");
     }
 
     #[test]

@@ -141,6 +141,11 @@ pub struct CheckArgs {
     /// The public xAPI schema (JSON from roomos.cisco.com) to check paths against.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
+    /// Check against one product of the schema (as `sim --product`: barents,
+    /// octavio, ...), so a path the target device lacks is found; without
+    /// it a path any product has passes.
+    #[arg(long, value_name = "NAME", requires = "schema")]
+    pub product: Option<String>,
 }
 
 /// How credentials travel on the upgrade.

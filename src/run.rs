@@ -184,7 +184,9 @@ async fn demo_activity(cfg: CodecConfig) {
 pub async fn check(args: CheckArgs) -> Result<(), AppError> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("scripts"));
     let schema = match &args.schema {
-        Some(f) => Some(Schema::load(f, None).map_err(|e| AppError::Usage(e.to_string()))?),
+        Some(f) => Some(
+            Schema::load(f, args.product.as_deref()).map_err(|e| AppError::Usage(e.to_string()))?,
+        ),
         None => None,
     };
     let (count, problems) = check::check_dir(&dir, schema.as_ref()).map_err(AppError::Usage)?;

@@ -119,3 +119,38 @@ async fn check_finds_errors_by_place_and_name() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn check_with_a_product_finds_what_that_device_lacks_and_skips_computed_paths() {
+    let dir = crate::common::rig::TempDir::new("check-product");
+    std::fs::write(
+        dir.scripts().join("camera.rhai"),
+        concat!(
+            "xapi.Config.Cameras.Camera.ExposureCompensation.Level.set(-3);\n",
+            "let p = \"Audio Volume\";\n",
+            "let v = xapi.get(`Status ${p}`);\n",
+            "let kind = \"Post\";\n",
+            "try { xapi.command(\"HttpClient \" + kind, #{ Url: \"https://example.com\" }); } catch (e) {}\n",
+        ),
+    )
+    .unwrap();
+    let scripts = dir.scripts();
+    let s = scripts.to_str().unwrap();
+    let (code, out) = check(&[s, "--schema", &schema()]).await;
+    assert_eq!(
+        code, 0,
+        "any product has it, and computed paths pass: {out}"
+    );
+    let (code, out) = check(&[s, "--schema", &schema(), "--product", "octavio"]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = check(&[s, "--schema", &schema(), "--product", "barents"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "camera.rhai:1:1: unknown xAPI path Configuration Cameras Camera ExposureCompensation"
+        ),
+        "{out}"
+    );
+    let (code, out) = check(&[s, "--product", "barents"]).await;
+    assert_eq!(code, 2, "--product needs --schema: {out}");
+}
