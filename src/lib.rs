@@ -33,6 +33,7 @@ pub mod oneshot;
 pub mod run;
 pub mod schema;
 pub mod script;
+pub mod shard;
 pub mod sim;
 pub mod store;
 pub mod xows;
