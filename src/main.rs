@@ -1,16 +1,13 @@
-//! The `xmacro` binary: parse arguments, start tracing, run, pick the exit code.
-
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
+//! The `xmacro` binary: parse arguments, start logging, run, pick the exit code.
 
 #[tokio::main]
 async fn main() {
-    let cli = xmacro::cli::Cli::parse();
-    let level = cli.command.default_log_level();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = xmacro::cli::Cli::parse_args();
+    xmacro::logging::init(xmacro::logging::LogOptions {
+        color: cli.output.color,
+        format: cli.output.log_format,
+        default_level: cli.command.default_log_level(),
+    });
     if let Err(e) = xmacro::app::run(cli).await {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
