@@ -231,17 +231,25 @@ mod tests {
     fn a_refusal_does_not_repeat_itself() {
         let e = rpc(
             "Bad usage: Bad argument to parameter \"Level\".",
-            Some(json!("bad argument to parameter \"Level\": 500 is outside 0..100")),
+            Some(json!(
+                "bad argument to parameter \"Level\": 500 is outside 0..100"
+            )),
         );
         assert_eq!(
             refusal(&e),
             "Bad usage: bad argument to parameter \"Level\": 500 is outside 0..100 (code -32602)"
         );
-        let e = rpc("No match on Path argument", Some(json!("Status Audio Volumee")));
+        let e = rpc(
+            "No match on Path argument",
+            Some(json!("Status Audio Volumee")),
+        );
         assert_eq!(
             refusal(&e),
             "No match on Path argument (code -32602): Status Audio Volumee"
         );
-        assert_eq!(refusal(&rpc("Method not found.", None)), "Method not found. (code -32602)");
+        assert_eq!(
+            refusal(&rpc("Method not found.", None)),
+            "Method not found. (code -32602)"
+        );
     }
 }

@@ -26,7 +26,11 @@ impl std::fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
         }
     }
 }
@@ -265,9 +269,10 @@ impl Config {
             if let Some(list) = &r.codecs {
                 for sel in list {
                     let hint = match sel.strip_prefix("tag:") {
-                        Some(tag) if !tags.iter().any(|t| t == tag) => {
-                            Some(format!("no codec has the tag {tag:?}{}", did_you_mean(tag, tags.iter())))
-                        }
+                        Some(tag) if !tags.iter().any(|t| t == tag) => Some(format!(
+                            "no codec has the tag {tag:?}{}",
+                            did_you_mean(tag, tags.iter())
+                        )),
                         None if !seen.contains(sel) => Some(format!(
                             "no codec is named {sel:?}{}",
                             did_you_mean(sel, names.iter())
@@ -278,7 +283,9 @@ impl Config {
                         let place = key_offset(text, at, "codecs").unwrap_or(at);
                         return Err(err_at(
                             place,
-                            format!("[script.{sname}]: key codecs: {sel:?} matches no configured codec: {hint}"),
+                            format!(
+                                "[script.{sname}]: key codecs: {sel:?} matches no configured codec: {hint}"
+                            ),
                         ));
                     }
                 }
@@ -338,7 +345,10 @@ impl Config {
 /// (up to the next table header), if it is written there.
 fn key_offset(text: &str, table: usize, key: &str) -> Option<usize> {
     let start = table.min(text.len());
-    let mut offset = start + text[start..].find('\n').map_or(text.len() - start, |i| i + 1);
+    let mut offset = start
+        + text[start..]
+            .find('\n')
+            .map_or(text.len() - start, |i| i + 1);
     for line in text[offset.min(text.len())..].split_inclusive('\n') {
         let t = line.trim_start();
         if t.starts_with('[') {
@@ -596,10 +606,13 @@ args = { max = 60 }
 
     #[test]
     fn a_default_is_blamed_at_its_own_line_and_a_codec_key_at_its_own() {
-        let text = "[defaults]\npassword_env = \"NOPE\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n";
+        let text =
+            "[defaults]\npassword_env = \"NOPE\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n";
         let e = err(text);
         assert!(e.starts_with("/etc/xmacro/xmacro.toml:2:1:"), "{e}");
-        let e = err("[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"10.0.0.5/ws\"\n");
+        let e = err(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"10.0.0.5/ws\"\n",
+        );
         assert!(e.starts_with("/etc/xmacro/xmacro.toml:5:1:"), "{e}");
         assert!(e.contains("expected ws:// or wss://"), "{e}");
     }
@@ -609,7 +622,10 @@ args = { max = 60 }
         let e = err(&GOOD.replace("\"boardroom\", \"tag:floor3\"", "\"bordroom\""));
         assert!(e.contains("did you mean \"boardroom\"?"), "{e}");
         let e = err(&GOOD.replace("\"boardroom\", \"tag:floor3\"", "\"tag:flor3\""));
-        assert!(e.contains("no codec has the tag \"flor3\" (did you mean \"floor3\"?)"), "{e}");
+        assert!(
+            e.contains("no codec has the tag \"flor3\" (did you mean \"floor3\"?)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -621,12 +637,19 @@ args = { max = 60 }
             .to_string();
         assert!(e.starts_with("/etc/xmacro/xmacro.toml:20:1:"), "{e}");
         assert!(e.contains("did you mean \"volume-limit\"?"), "{e}");
-        assert!(parse(GOOD).unwrap().check_script_names(&["volume-limit".into()]).is_ok());
+        assert!(
+            parse(GOOD)
+                .unwrap()
+                .check_script_names(&["volume-limit".into()])
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_missing_file_says_so_without_a_position() {
-        let e = Config::load(Path::new("/no/such/xmacro.toml")).unwrap_err().to_string();
+        let e = Config::load(Path::new("/no/such/xmacro.toml"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "/no/such/xmacro.toml: the config file does not exist");
     }
 

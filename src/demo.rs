@@ -137,4 +137,3 @@ pub async fn activity(url: String) {
         pause().await;
     }
 }
-

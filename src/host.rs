@@ -310,7 +310,11 @@ impl Host {
         match Config::load(&file) {
             Ok(cfg) => {
                 // Only new names matter: --codec and --sim codecs are not in the file.
-                if cfg.codecs.iter().any(|c| !self.codecs.contains_key(&c.name)) {
+                if cfg
+                    .codecs
+                    .iter()
+                    .any(|c| !self.codecs.contains_key(&c.name))
+                {
                     warn!(
                         "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
                         file.display()

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 /// The files of a new project: path inside DIR, then content.
 pub const FILES: &[(&str, &str)] = &[
     ("xmacro.toml", include_str!("init/xmacro.toml")),
-    ("scripts/volume-watch.rhai", include_str!("init/volume-watch.rhai")),
+    (
+        "scripts/volume-watch.rhai",
+        include_str!("init/volume-watch.rhai"),
+    ),
     (
         "scripts/volume-watch.test.rhai",
         include_str!("init/volume-watch.test.rhai"),

@@ -14,7 +14,8 @@ use crate::xows::{AuthMode, Codec, CodecConfig, Password, TlsMode};
 
 /// Builds the codec settings from a URL or a configured name plus flags.
 fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
-    let is_url = target.codec.contains("://");
+    // "10.0.0.5/ws" or "codec:443" is a URL without its scheme, not a name.
+    let is_url = target.codec.contains(['/', ':']);
     let mut cfg = if is_url {
         CodecConfig::from_url(&target.codec).map_err(|e| AppError::Usage(e.to_string()))?
     } else {
@@ -149,7 +150,10 @@ pub async fn set(args: PathArgs) -> Result<(), AppError> {
         .ok_or_else(|| AppError::Usage("set needs a path and a value".into()))?;
     let path = parse_path(words, &[Root::Configuration], "the path")?;
     let codec = open(&args.target).await?;
-    codec.set(&path, Value::String(value.clone())).await.map_err(AppError::at(&path))?;
+    codec
+        .set(&path, Value::String(value.clone()))
+        .await
+        .map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&Value::Bool(true))
 }
@@ -210,7 +214,10 @@ pub async fn command(args: CommandArgs) -> Result<(), AppError> {
         ),
     };
     let codec = open(&args.target).await?;
-    let v = codec.command(&path, params, body).await.map_err(AppError::at(&path))?;
+    let v = codec
+        .command(&path, params, body)
+        .await
+        .map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&v)
 }
