@@ -599,7 +599,7 @@ args = { max = 60 }
             "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[script.x]\ncodecs = [\"b\"]\n",
         );
         assert!(
-            e.contains(":6:") && e.contains("[script.x]") && e.contains("\"b\""),
+            e.contains(":7:") && e.contains("[script.x]") && e.contains("\"b\""),
             "{e}"
         );
     }
