@@ -439,12 +439,15 @@ impl Host {
             stop_slots(old.slots).await;
         }
         let slots = self.start_instances(name, &program);
-        info!(
-            script = %name,
-            "{} on {} codec(s)",
-            if reloading { "reloaded" } else { "loaded" },
-            slots.len()
-        );
+        // At start each instance says "started" itself: one line per script
+        // and codec. A reload, or a script bound to no codec, is worth a line.
+        if reloading {
+            info!(script = %name, "reloaded on {} codec(s)", slots.len());
+        } else if slots.is_empty() {
+            warn!(script = %name, "loaded, but bound to no codec: not running");
+        } else {
+            tracing::debug!(script = %name, "loaded on {} codec(s)", slots.len());
+        }
         self.scripts.insert(
             name.to_string(),
             Loaded {

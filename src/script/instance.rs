@@ -17,7 +17,7 @@ use rhai::{AST, Dynamic, Engine, EvalAltResult, FnPtr};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, warn};
+use tracing::{error, info, warn};
 
 use super::pool::{Pool, Runnable};
 use crate::clock::Clock;
@@ -416,7 +416,7 @@ impl Instance {
                     .run_ast_with_scope(&mut rhai::Scope::new(), ast)
                     .map(|_| ());
                 if r.is_ok() {
-                    debug!("started");
+                    info!("started");
                 }
                 ("top level", r)
             }
