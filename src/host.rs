@@ -307,7 +307,13 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
-        match Config::load(&file) {
+        let loaded = Config::load(&file).and_then(|cfg| {
+            let known: Vec<String> = list_scripts(&self.opts.scripts_dir)
+                .map(|f| f.into_keys().collect())
+                .unwrap_or_default();
+            cfg.check_script_names(&known).map(|()| cfg)
+        });
+        match loaded {
             Ok(cfg) => {
                 // Only new names matter: --codec and --sim codecs are not in the file.
                 if cfg
