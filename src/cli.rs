@@ -14,9 +14,9 @@ use clap_complete::Shell;
     version,
     about,
     long_about = None,
-    after_help = "Start here: `xmacro run --sim` runs the scripts in ./scripts against a simulated\n\
-        codec; edit one while it runs. docs/scripting.md describes the script API, and\n\
-        `xmacro <command> --help` shows examples for each command; `xmacro init DIR` starts a project.\n\n\
+    after_help = "Start here: `xmacro init demo && cd demo && xmacro run --sim` makes a project and runs\n\
+        its example script against a simulated codec; edit the script while it runs.\n\
+        docs/scripting.md describes the script API; `xmacro <command> --help` shows examples.\n\n\
         Exit codes: 0 ok, 1 the codec refused (or check found problems), 2 usage or config\n\
         (including a --listen address that is taken), 3 connection, TLS or authentication, 4 timeout.\n\
         Config: --config FILE, else $XMACRO_CONFIG, else ./xmacro.toml when it exists."

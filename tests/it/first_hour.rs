@@ -264,6 +264,20 @@ async fn config_is_found_in_the_folder_or_through_xmacro_config() {
         "{}",
         out.stderr
     );
+    // ... and XMACRO_CONFIG from elsewhere (its scripts are found next to it).
+    let mut cmd = xmacro(Path::new(env!("CARGO_MANIFEST_DIR")));
+    cmd.arg("run")
+        .env("XMACRO_CONFIG", fresh.join("xmacro.toml"));
+    let out = finish(cmd).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{} has no [[codec]] table",
+            fresh.join("xmacro.toml").display()
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
