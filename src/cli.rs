@@ -356,3 +356,38 @@ pub fn color_from_args(args: &[std::ffi::OsString]) -> ColorChoice {
         .and_then(|v| ColorChoice::from_str(&v, true).ok())
         .unwrap_or(ColorChoice::Auto)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn the_color_flag_is_found_before_clap_parses() {
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "--color", "never", "run"])),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "run", "--color=always"])),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "run"])),
+            ColorChoice::Auto
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "command", "--", "--color", "never"])),
+            ColorChoice::Auto
+        );
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -114,7 +114,8 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             None => "no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into(),
         };
         return Err(AppError::Usage(format!(
-            "no codec to run against: {config}; give --codec URL, or --sim for a simulated codec"
+            "no codec to run against: {config}; give --codec URL, or --sim for a simulated codec \
+             (`xmacro init DIR` starts a project)"
         )));
     }
     let mut names = std::collections::HashSet::new();
