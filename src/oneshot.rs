@@ -84,7 +84,18 @@ fn url_names_user(text: &str) -> bool {
 
 async fn open(target: &Target) -> Result<Codec, AppError> {
     let cfg = resolve(target)?;
-    Codec::connect(cfg).await.map_err(AppError::from)
+    let empty = cfg.password.0.is_empty();
+    let user = cfg.username.clone();
+    Codec::connect(cfg).await.map_err(|e| match e {
+        // Tried as admin with an empty password: say how to give one.
+        crate::xows::Error::Connect(crate::xows::ConnectError::Auth { .. }) if empty => {
+            AppError::Connection(format!(
+                "{e} ({user} with an empty password was tried: give -p PASSWORD or \
+                 XMACRO_PASSWORD, or name the user in the URL to be asked)"
+            ))
+        }
+        e => e.into(),
+    })
 }
 
 fn parse_path(words: &[String], roots: &[Root], what: &str) -> Result<Path, AppError> {

@@ -442,6 +442,20 @@ async fn the_password_prompt_says_enter_means_empty_and_a_url_without_user_never
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    // A codec that wants a password: the error says how to give one.
+    let locked = Sim::start(xmacro::sim::SimOptions {
+        password: "pw".into(),
+        ..Default::default()
+    })
+    .await;
+    let out = output(&dir.0, &["get", &locked.url(), "Status", "Audio", "Volume"]).await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("admin with an empty password was tried: give -p PASSWORD"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
