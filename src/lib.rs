@@ -17,7 +17,8 @@
 //!   [`clock`] are what scripts persist to and schedule by.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
-//!   wanted); [`init`]: `xmacro init`, a new project from templates.
+//!   wanted); [`init`]: `xmacro init`, a new project from templates;
+//!   [`demo`]: the room activity `run --sim` plays on its simulator.
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions), what each command does, and the one error type that
 //!   picks the exit code.

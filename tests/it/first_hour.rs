@@ -615,6 +615,20 @@ async fn sim_exits_2_on_a_busy_port_and_listens_on_a_host_name() {
         "{}",
         out.stderr
     );
+    // With JSON logs the final error is a JSON line too.
+    let out = output(&dir.0, &["--log-format", "json", "sim", "--listen", &addr]).await;
+    assert_eq!(out.code, 2);
+    let v: Value =
+        serde_json::from_str(out.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    assert_eq!(
+        (v["level"].as_str(), v["exit_code"].as_i64()),
+        (Some("ERROR"), Some(2)),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("cannot listen"),
+        "{v}"
+    );
     let mut cmd = xmacro(&dir.0);
     cmd.args(["sim", "--listen", "localhost:0"]);
     let mut child = cmd.spawn().unwrap();
