@@ -240,7 +240,9 @@ pub async fn command(args: CommandArgs) -> Result<(), AppError> {
 /// (`Status Call[1]` with no call) is fine, and so are wildcards and events.
 async fn known_path(codec: &Codec, path: &Path) -> Result<(), AppError> {
     let concrete = !path.0.iter().any(|s| matches!(s, Segment::AnyDepth));
-    if !concrete || !matches!(path.root(), Some(Root::Status | Root::Configuration)) {
+    let below_root = path.0.len() > 1; // not worth fetching all of Status
+    if !concrete || !below_root || !matches!(path.root(), Some(Root::Status | Root::Configuration))
+    {
         return Ok(());
     }
     match codec.get(path).await {
