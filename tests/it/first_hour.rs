@@ -187,6 +187,25 @@ async fn logs_are_plain_off_a_terminal_coloured_on_request_local_time_and_json_l
     assert!(!line.contains("xmacro::"), "{line:?}");
     assert!(line.contains("+05:00  INFO simulator ready"), "{line:?}");
     plain.stop().await;
+    // Into a log file: the same plain text.
+    let file = dir.0.join("xmacro.log");
+    let mut cmd = xmacro(&dir.0);
+    cmd.args(["sim", "--listen", "127.0.0.1:0"])
+        .stderr(std::fs::File::create(&file).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let text = tokio::time::timeout(LONG, async {
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.contains("simulator ready") {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a log line in the file");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    child.kill().await.unwrap();
     // --color always forces colour, also after the command.
     let mut colour = start(&["--color", "always"], None);
     let line = colour.until("simulator ready").await;
