@@ -17,8 +17,11 @@ pub enum AppError {
     #[error("{0}")]
     Usage(String),
     /// The codec answered with an error (exit 1).
-    #[error("the codec refused: {0}")]
+    #[error("the codec refused: {}", refusal(.0))]
     Refused(RpcError),
+    /// The codec answered a request about this path with an error (exit 1).
+    #[error("the codec refused {path}: {}", refusal(.error))]
+    RefusedAt { path: String, error: RpcError },
     /// Could not reach or log in to the codec (exit 3).
     #[error("{0}")]
     Connection(String),
@@ -36,7 +39,10 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Refused(_) | AppError::Failed(_) | AppError::Findings(_) => 1,
+            AppError::Refused(_)
+            | AppError::RefusedAt { .. }
+            | AppError::Failed(_)
+            | AppError::Findings(_) => 1,
             AppError::Usage(_) => 2,
             AppError::Connection(_) => 3,
             AppError::Timeout(_) => 4,
@@ -58,6 +64,42 @@ impl From<xows::Error> for AppError {
     }
 }
 
+impl AppError {
+    /// Like `From<xows::Error>`, but a codec's refusal names the path asked about.
+    pub fn at(path: &impl std::fmt::Display) -> impl FnOnce(xows::Error) -> AppError {
+        let path = path.to_string();
+        move |e| match e {
+            xows::Error::Codec(error) => AppError::RefusedAt { path, error },
+            other => other.into(),
+        }
+    }
+}
+
+/// A codec error said once: codecs often repeat the message in `data`
+/// ("Bad argument to parameter \"Level\"." then "bad argument to parameter
+/// \"Level\": 500 is outside 0..100"); the detail then replaces the repeat.
+fn refusal(e: &RpcError) -> String {
+    let detail = match &e.data {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(d) => Some(d.to_string()),
+    };
+    let Some(detail) = detail else {
+        return format!("{} (code {})", e.message, e.code);
+    };
+    let message = e.message.trim_end_matches('.');
+    // The last clause of the message ("Bad usage: Bad argument ..." -> "Bad argument ...").
+    let (head, last) = match message.rfind(": ") {
+        Some(i) => (&message[..i + 2], &message[i + 2..]),
+        None => ("", message),
+    };
+    if !last.is_empty() && detail.to_lowercase().starts_with(&last.to_lowercase()) {
+        format!("{head}{detail} (code {})", e.code)
+    } else {
+        format!("{} (code {}): {detail}", e.message, e.code)
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
@@ -69,7 +111,36 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Set(args) => oneshot::set(args).await,
         Command::Command(args) => oneshot::command(args).await,
         Command::Feedback(args) => oneshot::feedback(args).await,
+        Command::Init(args) => init(&args.dir),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut cmd = crate::cli::Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "xmacro", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(crate::cli::Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| AppError::Failed(format!("writing the man page: {e}")))
+        }
     }
+}
+
+fn init(dir: &std::path::Path) -> Result<(), AppError> {
+    let written = crate::init::init(dir).map_err(|e| AppError::Usage(e.to_string()))?;
+    for f in &written {
+        println!("created {}", f.display());
+    }
+    let cd = if dir == std::path::Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", dir.display())
+    };
+    println!(
+        "next: {cd}xmacro run --sim    # runs scripts/ against a simulated codec; edit a script while it runs"
+    );
+    Ok(())
 }
 
 async fn run_sim(args: SimArgs) -> Result<(), AppError> {
@@ -87,9 +158,10 @@ async fn run_sim(args: SimArgs) -> Result<(), AppError> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    // A taken or unusable address is a usage problem (exit 2), not "the codec refused".
+    let listener = tokio::net::TcpListener::bind(args.listen.as_str())
         .await
-        .map_err(|e| AppError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| AppError::Failed(e.to_string()))?;
@@ -139,5 +211,45 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rpc(message: &str, data: Option<serde_json::Value>) -> RpcError {
+        RpcError {
+            code: -32602,
+            message: message.into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn a_refusal_does_not_repeat_itself() {
+        let e = rpc(
+            "Bad usage: Bad argument to parameter \"Level\".",
+            Some(json!(
+                "bad argument to parameter \"Level\": 500 is outside 0..100"
+            )),
+        );
+        assert_eq!(
+            refusal(&e),
+            "Bad usage: bad argument to parameter \"Level\": 500 is outside 0..100 (code -32602)"
+        );
+        let e = rpc(
+            "No match on Path argument",
+            Some(json!("Status Audio Volumee")),
+        );
+        assert_eq!(
+            refusal(&e),
+            "No match on Path argument (code -32602): Status Audio Volumee"
+        );
+        assert_eq!(
+            refusal(&rpc("Method not found.", None)),
+            "Method not found. (code -32602)"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! run time is skipped rather than flagged. `--product` narrows the schema
 //! to the device the scripts are for.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
@@ -37,26 +38,66 @@ impl std::fmt::Display for Finding {
 /// Checks every script in `dir`: compile errors (as plain lines, already
 /// `file:line:col`) and, with a schema, path findings.
 pub fn check_dir(dir: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<String>), String> {
-    let scripts = crate::host::list_scripts(dir)
-        .map_err(|e| format!("scripts directory {}: {e}", dir.display()))?;
+    check_in(dir, None, schema)
+}
+
+/// Checks one script file (with the libraries it imports, from its folder).
+pub fn check_file(file: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<String>), String> {
+    let (dir, name) = crate::host::split_script_file(file)?;
+    check_in(&dir, Some(&name), schema)
+}
+
+fn check_in(
+    dir: &Path,
+    only: Option<&str>,
+    schema: Option<&Schema>,
+) -> Result<(usize, Vec<String>), String> {
+    let scripts = scripts_in(dir, only)?;
     let engine = engine::build(dir.to_path_buf(), 1_000_000);
     let mut problems = Vec::new();
     for file in scripts.values() {
         if let Err(e) = loader::compile(&engine, dir, file) {
             problems.push(e.message);
         }
-        if let Some(schema) = schema {
-            let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-            problems.extend(scan(file, &text, schema).into_iter().map(|f| f.to_string()));
-        }
     }
     if let Some(schema) = schema {
-        for lib in libraries(dir) {
-            let text = std::fs::read_to_string(dir.join(&lib)).unwrap_or_default();
-            problems.extend(scan(&lib, &text, schema).into_iter().map(|f| f.to_string()));
-        }
+        problems.extend(schema_findings(dir, only, schema)?);
     }
     Ok((scripts.len(), problems))
+}
+
+/// The scripts of `dir` (only the one named `only`, if given), by name.
+fn scripts_in(dir: &Path, only: Option<&str>) -> Result<BTreeMap<String, String>, String> {
+    let mut scripts = crate::host::list_scripts(dir)
+        .map_err(|e| format!("scripts directory {}: {e}", dir.display()))?;
+    if let Some(only) = only {
+        scripts.retain(|name, _| name == only);
+    }
+    Ok(scripts)
+}
+
+/// Literal xAPI paths and command parameters that the schema does not
+/// know, in the scripts of `dir` (and its libraries, unless `only` names
+/// one script), as `file:line:col: ...` lines. `run --schema` warns with these.
+pub fn schema_findings(
+    dir: &Path,
+    only: Option<&str>,
+    schema: &Schema,
+) -> Result<Vec<String>, String> {
+    let mut files: Vec<String> = scripts_in(dir, only)?.into_values().collect();
+    if only.is_none() {
+        files.extend(libraries(dir));
+    }
+    Ok(files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            scan(file, &text, schema)
+                .into_iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect())
 }
 
 /// Library files (`*.rhai` below subdirectories), relative to `dir`.

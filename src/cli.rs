@@ -1,11 +1,11 @@
 //! Command-line definitions (clap derive) and nothing else: what the
 //! commands do lives in [`crate::app`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ColorChoice, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
 /// Run RoomOS-style macros outside the codec, against one codec or a fleet.
 #[derive(Debug, Parser)]
@@ -14,13 +14,40 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     long_about = None,
-    after_help = "Start here: `xmacro run --sim` runs the scripts in ./scripts against a simulated\n\
-        codec; edit one while it runs. docs/scripting.md describes the script API, and\n\
-        `xmacro <command> --help` shows examples for each command."
+    after_help = "Start here: `xmacro init demo && cd demo && xmacro run --sim` makes a project and runs\n\
+        its example script against a simulated codec; edit the script while it runs.\n\
+        docs/scripting.md describes the script API; `xmacro <command> --help` shows examples.\n\n\
+        Exit codes: 0 ok, 1 the codec refused (or check found problems), 2 usage or config\n\
+        (including a --listen address that is taken), 3 connection, TLS or authentication, 4 timeout.\n\
+        Config: --config FILE, else $XMACRO_CONFIG, else ./xmacro.toml when it exists."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How the log looks; accepted before or after the command.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Colour in the log and help: auto (only on a terminal, and not when
+    /// NO_COLOR is set), always, or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// The log format on stderr: text (local time, level, the script and
+    /// codec it comes from, the message) or json (one object per line).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, span).
+    Json,
 }
 
 impl Command {
@@ -45,7 +72,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         xmacro run --sim                                        # bundled scripts/ against a built-in simulated codec\n  \
         xmacro run scripts/ --codec wss://integrator@10.0.0.5/ws --fingerprint sha256:4F:2A:...\n  \
-        xmacro run --config xmacro.toml                         # a fleet, as the config describes it")]
+        xmacro run --config xmacro.toml                         # a fleet, as the config describes it\n  \
+        xmacro run scripts/volume-limit.rhai --sim              # one script file alone")]
     Run(RunArgs),
 
     /// Compile every script and report each error with file:line:col; with
@@ -53,7 +81,8 @@ pub enum Command {
     /// Exits 1 on any finding.
     #[command(after_help = "Examples:\n  \
         xmacro check scripts/\n  \
-        xmacro check scripts/ --schema roomos-26.4.1.json")]
+        xmacro check scripts/ --schema roomos-26.4.1.json\n  \
+        xmacro check scripts/volume-limit.rhai                 # one script file")]
     Check(CheckArgs),
 
     /// Serve a simulated codec (XoWS on /ws and /ws?legacy) to develop and test against.
@@ -61,10 +90,13 @@ pub enum Command {
     /// The first line on stdout is `listening on ws://ADDR/ws` (wss with
     /// --tls, then a second line with the certificate's fingerprint).
     /// Control methods `xSim/...` on the same socket drive the device and
-    /// inject faults; see the `sim::control` module docs.
+    /// inject faults (`xSim/SetStatus`, `xSim/EmitEvent`, `xSim/IncomingCall`,
+    /// `xSim/Delay`, ...; the README lists them). If the --listen address is
+    /// taken, it exits with code 2.
     #[command(after_help = "Examples:\n  \
         xmacro sim                                   # ws://127.0.0.1:8080/ws, admin with an empty password\n  \
         xmacro sim --listen 127.0.0.1:0              # any free port; read it from the first line\n  \
+        xmacro sim --listen localhost:9000           # a host name works too\n  \
         xmacro sim --tls --password secret           # wss with a fresh self-signed certificate\n  \
         xmacro sim --schema roomos-26.4.1.json --product barents")]
     Sim(SimArgs),
@@ -104,15 +136,56 @@ pub enum Command {
         xmacro feedback ws://127.0.0.1:8080/ws Event UserInterface Extensions Widget Action\n  \
         xmacro feedback ws://127.0.0.1:8080/ws '**' --current")]
     Feedback(FeedbackArgs),
+
+    /// Start a project: xmacro.toml, scripts/ with one example script and
+    /// its test, and a .gitignore. Refuses to overwrite existing files.
+    #[command(after_help = "Examples:\n  \
+        xmacro init demo && cd demo && xmacro run --sim\n  \
+        xmacro init .                                  # in the current (empty) folder")]
+    Init(InitArgs),
+
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:\n  \
+        xmacro completions bash > ~/.local/share/bash-completion/completions/xmacro\n  \
+        xmacro completions zsh > ~/.zfunc/_xmacro      # with fpath+=(~/.zfunc) in .zshrc\n  \
+        xmacro completions fish > ~/.config/fish/completions/xmacro.fish")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) to stdout.
+    #[command(after_help = "Examples:\n  \
+        xmacro man | man -l -\n  \
+        xmacro man > ~/.local/share/man/man1/xmacro.1")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create (or an empty existing one).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The scripts directory (default: the config's `scripts`, else ./scripts).
+    /// The scripts directory (default: the config's `scripts`, else
+    /// ./scripts), or one script file to run alone.
+    #[arg(value_name = "DIR|FILE")]
     pub dir: Option<PathBuf>,
-    /// A config file: codecs, script bindings and args, state directory.
-    #[arg(long, value_name = "FILE")]
+    /// A config file: codecs, script bindings and args, state directory
+    /// (default: $XMACRO_CONFIG, else ./xmacro.toml when it exists).
+    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The public xAPI schema (JSON from roomos.cisco.com): warn at load
+    /// about xAPI paths and parameters in the scripts that do not exist.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
     /// A codec URL to run against (repeatable), besides any in --config.
     #[arg(long = "codec", value_name = "URL")]
     pub codecs: Vec<String>,
@@ -136,7 +209,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The scripts directory (default ./scripts).
+    /// The scripts directory (default ./scripts), or one script file.
+    #[arg(value_name = "DIR|FILE")]
     pub dir: Option<PathBuf>,
     /// The public xAPI schema (JSON from roomos.cisco.com) to check paths against.
     #[arg(long, value_name = "FILE")]
@@ -163,11 +237,13 @@ pub struct Target {
     /// A codec URL (ws:// or wss://, user in the URL: wss://integrator@10.0.0.5/ws)
     /// or the name of a codec in --config.
     pub codec: String,
-    /// The password (else XMACRO_PASSWORD, else a prompt on a terminal, else empty).
+    /// The password (else XMACRO_PASSWORD; else, when the URL names a user,
+    /// a prompt on a terminal; else empty, as on a factory-new codec).
     #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
-    /// Config file whose [[codec]] names CODEC may be.
-    #[arg(long, value_name = "FILE")]
+    /// Config file whose [[codec]] names CODEC may be (default:
+    /// $XMACRO_CONFIG, else ./xmacro.toml when it exists).
+    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
     pub config: Option<PathBuf>,
     /// How long to wait for the answer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -240,9 +316,9 @@ pub struct FeedbackArgs {
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on, HOST:PORT (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
     /// The user the simulator accepts.
     #[arg(long, default_value = "admin")]
     pub username: String,
@@ -263,4 +339,71 @@ pub struct SimArgs {
     /// Feedback subscriptions one session may hold before -31998.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub max_subscriptions: usize,
+}
+
+impl Cli {
+    /// Parses the process arguments. `--color` is looked at first, so it
+    /// also governs clap's own help and error output.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let choice = color_from_args(&args);
+        let matches = Cli::command().color(choice).get_matches_from(args);
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// The `--color` value in raw arguments (before `--`), `auto` if absent or bad
+/// (clap reports a bad value itself).
+pub fn color_from_args(args: &[std::ffi::OsString]) -> ColorChoice {
+    let mut value = None;
+    let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = iter.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--color=") {
+            value = Some(v.to_string());
+        } else if a == "--color" {
+            value = iter.next().map(|v| v.into_owned());
+        }
+    }
+    value
+        .and_then(|v| ColorChoice::from_str(&v, true).ok())
+        .unwrap_or(ColorChoice::Auto)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn the_color_flag_is_found_before_clap_parses() {
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "--color", "never", "run"])),
+            ColorChoice::Never
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "run", "--color=always"])),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "run"])),
+            ColorChoice::Auto
+        );
+        assert_eq!(
+            color_from_args(&args(&["xmacro", "command", "--", "--color", "never"])),
+            ColorChoice::Auto
+        );
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

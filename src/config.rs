@@ -12,14 +12,45 @@ use toml::Spanned;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
-/// A config mistake: where and what.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}")]
+/// A config mistake: where and what (`line` 0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: String,
     pub line: usize,
     pub col: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The config file to use: the one given (`--config`, or `XMACRO_CONFIG`
+/// through clap), else `./xmacro.toml` when it exists.
+pub fn discover(given: Option<&Path>) -> Option<PathBuf> {
+    let here = Path::new("xmacro.toml");
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| here.is_file().then(|| here.to_path_buf()))
+}
+
+/// ` (did you mean "x"?)` for the candidate nearest to a likely typo, else "".
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+    crate::schema::nearest(word, candidates)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 /// One configured codec.
@@ -48,6 +79,8 @@ pub struct Config {
     pub state: PathBuf,
     pub codecs: Vec<CodecEntry>,
     pub script: BTreeMap<String, ScriptConfig>,
+    /// Where each `[script.NAME]` table starts (line, column).
+    pub script_at: BTreeMap<String, (usize, usize)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +166,10 @@ impl Config {
             file: file.display().to_string(),
             line: 0,
             col: 0,
-            message: format!("cannot read: {e}"),
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => "the config file does not exist".to_string(),
+                _ => format!("cannot read the config file: {e}"),
+            },
         })?;
         Config::parse(file, &text, &|k| std::env::var(k).ok())
     }
@@ -186,7 +222,23 @@ impl Config {
                     .map(|n| format!("{n:?}"))
                     .unwrap_or_default()
             );
-            let fail = |key: &str, why: String| err_at(at, format!("{what}: key {key}: {why}"));
+            // A key's own line: in this table, else in [defaults] when it came from there.
+            let fail = |key: &str, why: String| {
+                let place = key_offset(text, at, key)
+                    .or_else(|| {
+                        raw.defaults
+                            .as_ref()
+                            .and_then(|d| key_offset(text, d.span().start, key))
+                            .filter(|_| c.has(key) == Some(false))
+                    })
+                    .unwrap_or(at);
+                let from = if place != at && key_offset(text, at, key).is_none() {
+                    " (from [defaults])"
+                } else {
+                    ""
+                };
+                err_at(place, format!("{what}: key {key}{from}: {why}"))
+            };
             let name = c
                 .name
                 .clone()
@@ -207,20 +259,32 @@ impl Config {
             });
         }
         let mut script = BTreeMap::new();
+        let mut script_at = BTreeMap::new();
+        let names: Vec<String> = codecs.iter().map(|c| c.name.clone()).collect();
+        let tags: Vec<String> = codecs.iter().flat_map(|c| c.tags.clone()).collect();
         for (sname, s) in &raw.script {
             let at = s.span().start;
+            script_at.insert(sname.clone(), line_col(text, at));
             let r = s.get_ref();
             if let Some(list) = &r.codecs {
                 for sel in list {
-                    let known = match sel.strip_prefix("tag:") {
-                        Some(tag) => codecs.iter().any(|c| c.tags.iter().any(|t| t == tag)),
-                        None => seen.contains(sel),
+                    let hint = match sel.strip_prefix("tag:") {
+                        Some(tag) if !tags.iter().any(|t| t == tag) => Some(format!(
+                            "no codec has the tag {tag:?}{}",
+                            did_you_mean(tag, tags.iter())
+                        )),
+                        None if !seen.contains(sel) => Some(format!(
+                            "no codec is named {sel:?}{}",
+                            did_you_mean(sel, names.iter())
+                        )),
+                        _ => None,
                     };
-                    if !known {
+                    if let Some(hint) = hint {
+                        let place = key_offset(text, at, "codecs").unwrap_or(at);
                         return Err(err_at(
-                            at,
+                            place,
                             format!(
-                                "[script.{sname}]: key codecs: {sel:?} matches no configured codec"
+                                "[script.{sname}]: key codecs: {sel:?} matches no configured codec: {hint}"
                             ),
                         ));
                     }
@@ -240,12 +304,83 @@ impl Config {
             state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
             codecs,
             script,
+            script_at,
         })
+    }
+
+    /// Refuses a `[script.NAME]` table whose NAME is no script in `known`
+    /// (a typo would otherwise leave the real script running with default
+    /// args, everywhere).
+    pub fn check_script_names(&self, known: &[String]) -> Result<(), ConfigError> {
+        for name in self.script.keys() {
+            if !known.contains(name) {
+                let (line, col) = self.script_at.get(name).copied().unwrap_or((0, 0));
+                let list = if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                };
+                return Err(ConfigError {
+                    file: self.file.display().to_string(),
+                    line,
+                    col,
+                    message: format!(
+                        "[script.{name}]: there is no script {name:?} in {}{} (scripts: {list})",
+                        self.scripts.display(),
+                        did_you_mean(name, known.iter())
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The configured codec with this name.
     pub fn codec(&self, name: &str) -> Option<&CodecEntry> {
         self.codecs.iter().find(|c| c.name == name)
+    }
+}
+
+/// The offset of `key = ...` in the table whose header starts at `table`
+/// (up to the next table header), if it is written there.
+fn key_offset(text: &str, table: usize, key: &str) -> Option<usize> {
+    let start = table.min(text.len());
+    let mut offset = start
+        + text[start..]
+            .find('\n')
+            .map_or(text.len() - start, |i| i + 1);
+    for line in text[offset.min(text.len())..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        if let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(offset + (line.len() - t.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+impl RawCodec {
+    /// Whether this table sets `key` itself (None: not a codec key).
+    fn has(&self, key: &str) -> Option<bool> {
+        Some(match key {
+            "url" => self.url.is_some(),
+            "username" => self.username.is_some(),
+            "password_env" => self.password_env.is_some(),
+            "password_file" => self.password_file.is_some(),
+            "password" => self.password.is_some(),
+            "request_timeout" => self.request_timeout.is_some(),
+            "fingerprint" => self.fingerprint.is_some(),
+            "ca" => self.ca.is_some(),
+            "insecure" => self.insecure.is_some(),
+            "auth" => self.auth.is_some(),
+            "legacy" => self.legacy.is_some(),
+            _ => return None,
+        })
     }
 }
 
@@ -442,7 +577,7 @@ args = { max = 60 }
         let dup = "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://y/ws\"\n";
         let e = err(dup);
         assert!(
-            e.contains(":7:") && e.contains("duplicate codec name"),
+            e.contains(":8:") && e.contains("duplicate codec name"),
             "{e}"
         );
 
@@ -458,14 +593,64 @@ args = { max = 60 }
             "[defaults]\npassword_env = \"CODEC_PASSWORD\"\nrequest_timeout = \"10 parsecs\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n",
         );
         assert!(e.contains("request_timeout"), "{e}");
+        assert!(e.contains(":3:1:") && e.contains("from [defaults]"), "{e}");
 
         let e = err(
             "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[script.x]\ncodecs = [\"b\"]\n",
         );
         assert!(
-            e.contains(":6:") && e.contains("[script.x]") && e.contains("\"b\""),
+            e.contains(":7:") && e.contains("[script.x]") && e.contains("\"b\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_default_is_blamed_at_its_own_line_and_a_codec_key_at_its_own() {
+        let text =
+            "[defaults]\npassword_env = \"NOPE\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n";
+        let e = err(text);
+        assert!(e.starts_with("/etc/xmacro/xmacro.toml:2:1:"), "{e}");
+        let e = err(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"10.0.0.5/ws\"\n",
+        );
+        assert!(e.starts_with("/etc/xmacro/xmacro.toml:5:1:"), "{e}");
+        assert!(e.contains("expected ws:// or wss://"), "{e}");
+    }
+
+    #[test]
+    fn unknown_codec_and_tag_selectors_suggest_the_nearest() {
+        let e = err(&GOOD.replace("\"boardroom\", \"tag:floor3\"", "\"bordroom\""));
+        assert!(e.contains("did you mean \"boardroom\"?"), "{e}");
+        let e = err(&GOOD.replace("\"boardroom\", \"tag:floor3\"", "\"tag:flor3\""));
+        assert!(
+            e.contains("no codec has the tag \"flor3\" (did you mean \"floor3\"?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn script_tables_must_name_a_script() {
+        let c = parse(&GOOD.replace("[script.volume-limit]", "[script.volume-limt]")).unwrap();
+        let e = c
+            .check_script_names(&["volume-limit".into(), "speed-dial".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/xmacro/xmacro.toml:20:1:"), "{e}");
+        assert!(e.contains("did you mean \"volume-limit\"?"), "{e}");
+        assert!(
+            parse(GOOD)
+                .unwrap()
+                .check_script_names(&["volume-limit".into()])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_missing_file_says_so_without_a_position() {
+        let e = Config::load(Path::new("/no/such/xmacro.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "/no/such/xmacro.toml: the config file does not exist");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct HostOptions {
     pub debounce: Duration,
     /// Watch for changes (off for one-off runs in tests).
     pub watch: bool,
+    /// Run only the script of this name (`xmacro run FILE.rhai`).
+    pub only: Option<String>,
 }
 
 impl HostOptions {
@@ -55,6 +57,7 @@ impl HostOptions {
             limits: Limits::default(),
             debounce: Duration::from_millis(25),
             watch: true,
+            only: None,
         }
     }
 }
@@ -193,6 +196,11 @@ fn watch(
     let scripts = opts.scripts_dir.clone();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
+            // Reading a file (as a reload does) is no change: without this,
+            // each reload's own reads would trigger the next.
+            if matches!(ev.kind, notify::EventKind::Access(_)) {
+                return;
+            }
             let relevant = ev.paths.iter().any(|p| {
                 p.starts_with(&scripts)
                     || config
@@ -220,11 +228,36 @@ fn watch(
 }
 
 /// Whether a directory entry is a script (not an editor's temporary file).
+/// Tests (`*.test.rhai`, for `xmacro test`) are never run as scripts.
 pub fn is_script_file(name: &str) -> bool {
     name.ends_with(".rhai")
+        && !name.ends_with(".test.rhai")
         && !name.starts_with('.')
         && !name.starts_with('#')
         && name.len() > ".rhai".len()
+}
+
+/// Splits a script file given on the command line into its directory
+/// (the scripts root, for imports) and its name.
+pub fn split_script_file(file: &Path) -> Result<(PathBuf, String), String> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !is_script_file(&name) {
+        return Err(format!(
+            "{}: a script file ends in .rhai (and is not a *.test.rhai)",
+            file.display()
+        ));
+    }
+    if !file.is_file() {
+        return Err(format!("{}: no such script file", file.display()));
+    }
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, name.trim_end_matches(".rhai").to_string()))
 }
 
 /// The scripts in a directory, by name (file stem).
@@ -274,11 +307,20 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
-        match Config::load(&file) {
+        let loaded = Config::load(&file).and_then(|cfg| {
+            let known: Vec<String> = list_scripts(&self.opts.scripts_dir)
+                .map(|f| f.into_keys().collect())
+                .unwrap_or_default();
+            cfg.check_script_names(&known).map(|()| cfg)
+        });
+        match loaded {
             Ok(cfg) => {
-                let known: BTreeSet<&String> = self.codecs.keys().collect();
-                let now: BTreeSet<&String> = cfg.codecs.iter().map(|c| &c.name).collect();
-                if known != now {
+                // Only new names matter: --codec and --sim codecs are not in the file.
+                if cfg
+                    .codecs
+                    .iter()
+                    .any(|c| !self.codecs.contains_key(&c.name))
+                {
                     warn!(
                         "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
                         file.display()
@@ -307,7 +349,12 @@ impl Host {
     /// Compares the directory with what runs and brings them in line.
     async fn scan(&mut self) {
         let found = match list_scripts(&self.opts.scripts_dir) {
-            Ok(f) => f,
+            Ok(mut f) => {
+                if let Some(only) = &self.opts.only {
+                    f.retain(|name, _| name == only);
+                }
+                f
+            }
             Err(e) => {
                 error!(
                     "cannot read the scripts directory {}: {e}",
@@ -398,12 +445,15 @@ impl Host {
             stop_slots(old.slots).await;
         }
         let slots = self.start_instances(name, &program);
-        info!(
-            script = %name,
-            "{} on {} codec(s)",
-            if reloading { "reloaded" } else { "loaded" },
-            slots.len()
-        );
+        // At start each instance says "started" itself: one line per script
+        // and codec. A reload, or a script bound to no codec, is worth a line.
+        if reloading {
+            info!(script = %name, "reloaded on {} codec(s)", slots.len());
+        } else if slots.is_empty() {
+            warn!(script = %name, "loaded, but bound to no codec: not running");
+        } else {
+            tracing::debug!(script = %name, "loaded on {} codec(s)", slots.len());
+        }
         self.scripts.insert(
             name.to_string(),
             Loaded {
@@ -544,6 +594,7 @@ mod tests {
             ".rhai",
             "notes.txt",
             "volume.rhai.tmp",
+            "volume.test.rhai",
         ] {
             assert!(!is_script_file(name), "{name}");
         }

@@ -16,6 +16,9 @@
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
+//! - [`logging`]: stderr log lines (local-time text or JSON, colour when
+//!   wanted); [`init`]: `xmacro init`, a new project from templates;
+//!   [`demo`]: the room activity `run --sim` plays on its simulator.
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions), what each command does, and the one error type that
 //!   picks the exit code.
@@ -28,7 +31,10 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod host;
+pub mod init;
+pub mod logging;
 pub mod oneshot;
 pub mod run;
 pub mod schema;

@@ -1,18 +1,23 @@
-//! The `xmacro` binary: parse arguments, start tracing, run, pick the exit code.
+//! The `xmacro` binary: parse arguments, start logging, run, pick the exit code.
 
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use xmacro::cli::LogFormat;
 
 #[tokio::main]
 async fn main() {
-    let cli = xmacro::cli::Cli::parse();
-    let level = cli.command.default_log_level();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = xmacro::cli::Cli::parse_args();
+    let format = cli.output.log_format;
+    xmacro::logging::init(xmacro::logging::LogOptions {
+        color: cli.output.color,
+        format,
+        default_level: cli.command.default_log_level(),
+    });
     if let Err(e) = xmacro::app::run(cli).await {
-        eprintln!("error: {e}");
-        std::process::exit(e.exit_code());
+        let code = e.exit_code();
+        match format {
+            // With JSON logs, stderr stays all JSON lines.
+            LogFormat::Json => tracing::error!(exit_code = code, "{e}"),
+            LogFormat::Text => eprintln!("error: {e}"),
+        }
+        std::process::exit(code);
     }
 }

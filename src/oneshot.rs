@@ -8,31 +8,34 @@ use serde_json::{Map, Value};
 use crate::app::AppError;
 use crate::cli::{AuthArg, CommandArgs, FeedbackArgs, PathArgs, Target};
 use crate::config::Config;
-use crate::xows::path::{Path, Root};
+use crate::xows::path::{Path, Root, Segment};
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, Codec, CodecConfig, Password, TlsMode};
 
 /// Builds the codec settings from a URL or a configured name plus flags.
 fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
-    let is_url = target.codec.contains("://");
+    // "10.0.0.5/ws" or "codec:443" is a URL without its scheme, not a name.
+    let is_url = target.codec.contains(['/', ':']);
     let mut cfg = if is_url {
         CodecConfig::from_url(&target.codec).map_err(|e| AppError::Usage(e.to_string()))?
     } else {
-        let file = target.config.as_ref().ok_or_else(|| {
+        let file = crate::config::discover(target.config.as_deref()).ok_or_else(|| {
             AppError::Usage(format!(
-                "{:?} is not a URL (ws://... or wss://...), and no --config was given to look it up in",
+                "{:?} is not a URL (ws://... or wss://...), and there is no config to look it up in \
+                 (--config FILE, XMACRO_CONFIG, or ./xmacro.toml)",
                 target.codec
             ))
         })?;
-        let config = Config::load(file).map_err(|e| AppError::Usage(e.to_string()))?;
-        let names: Vec<&str> = config.codecs.iter().map(|c| c.name.as_str()).collect();
+        let config = Config::load(&file).map_err(|e| AppError::Usage(e.to_string()))?;
+        let names: Vec<String> = config.codecs.iter().map(|c| c.name.clone()).collect();
         config
             .codec(&target.codec)
             .ok_or_else(|| {
                 AppError::Usage(format!(
-                    "{}: no codec named {:?} (configured: {})",
+                    "{}: no codec named {:?}{} (configured: {})",
                     file.display(),
                     target.codec,
+                    crate::config::did_you_mean(&target.codec, names.iter()),
                     names.join(", ")
                 ))
             })?
@@ -56,8 +59,14 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
     }
     match &target.password {
         Some(p) => cfg.password = Password(p.clone()),
-        None if is_url && std::io::stdin().is_terminal() => {
-            let prompt = format!("Password for {} at {}: ", cfg.username, cfg.name);
+        // A URL without a user (ws://127.0.0.1:8080/ws) means admin with an
+        // empty password, as on a factory-new codec or the simulator: no
+        // prompt. A user named in the URL gets asked, on a terminal.
+        None if is_url && url_names_user(&target.codec) && std::io::stdin().is_terminal() => {
+            let prompt = format!(
+                "Password for {} at {} (Enter for an empty password): ",
+                cfg.username, cfg.name
+            );
             cfg.password = Password(
                 rpassword::prompt_password(prompt)
                     .map_err(|e| AppError::Usage(format!("reading the password: {e}")))?,
@@ -68,9 +77,25 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
     Ok(cfg)
 }
 
+/// Whether a codec URL names its user (`wss://integrator@10.0.0.5/ws`).
+fn url_names_user(text: &str) -> bool {
+    url::Url::parse(text).is_ok_and(|u| !u.username().is_empty())
+}
+
 async fn open(target: &Target) -> Result<Codec, AppError> {
     let cfg = resolve(target)?;
-    Codec::connect(cfg).await.map_err(AppError::from)
+    let empty = cfg.password.0.is_empty();
+    let user = cfg.username.clone();
+    Codec::connect(cfg).await.map_err(|e| match e {
+        // Tried as admin with an empty password: say how to give one.
+        crate::xows::Error::Connect(crate::xows::ConnectError::Auth { .. }) if empty => {
+            AppError::Connection(format!(
+                "{e} ({user} with an empty password was tried: give -p PASSWORD or \
+                 XMACRO_PASSWORD, or name the user in the URL to be asked)"
+            ))
+        }
+        e => e.into(),
+    })
 }
 
 fn parse_path(words: &[String], roots: &[Root], what: &str) -> Result<Path, AppError> {
@@ -90,8 +115,14 @@ fn parse_path(words: &[String], roots: &[Root], what: &str) -> Result<Path, AppE
 
 /// Prints a JSON value: pretty on a terminal, compact otherwise.
 fn print_json(v: &Value) -> Result<(), AppError> {
+    let pretty = std::io::stdout().is_terminal();
+    print_value(v, pretty)
+}
+
+/// Prints one JSON value, pretty or as one line.
+fn print_value(v: &Value, pretty: bool) -> Result<(), AppError> {
     let mut out = std::io::stdout().lock();
-    let text = if out.is_terminal() {
+    let text = if pretty {
         serde_json::to_string_pretty(v)
     } else {
         serde_json::to_string(v)
@@ -105,7 +136,7 @@ fn print_json(v: &Value) -> Result<(), AppError> {
 pub async fn get(args: PathArgs) -> Result<(), AppError> {
     let path = parse_path(&args.path, &[Root::Status, Root::Configuration], "the path")?;
     let codec = open(&args.target).await?;
-    let v = codec.get(&path).await?;
+    let v = codec.get(&path).await.map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&v)
 }
@@ -117,7 +148,7 @@ pub async fn query(args: PathArgs) -> Result<(), AppError> {
         "the query",
     )?;
     let codec = open(&args.target).await?;
-    let v = codec.query(&path).await?;
+    let v = codec.query(&path).await.map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&v)
 }
@@ -130,7 +161,10 @@ pub async fn set(args: PathArgs) -> Result<(), AppError> {
         .ok_or_else(|| AppError::Usage("set needs a path and a value".into()))?;
     let path = parse_path(words, &[Root::Configuration], "the path")?;
     let codec = open(&args.target).await?;
-    codec.set(&path, Value::String(value.clone())).await?;
+    codec
+        .set(&path, Value::String(value.clone()))
+        .await
+        .map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&Value::Bool(true))
 }
@@ -191,14 +225,57 @@ pub async fn command(args: CommandArgs) -> Result<(), AppError> {
         ),
     };
     let codec = open(&args.target).await?;
-    let v = codec.command(&path, params, body).await?;
+    let v = codec
+        .command(&path, params, body)
+        .await
+        .map_err(AppError::at(&path))?;
     codec.close().await;
     print_json(&v)
 }
 
+/// Before following a Status or Configuration path, makes sure the codec
+/// knows it: a typo would otherwise wait forever for feedback that never
+/// comes. A name missing under a node that exists (`Status Audio Volumee`)
+/// is refused with the nearest name; an element not present yet
+/// (`Status Call[1]` with no call) is fine, and so are wildcards and events.
+async fn known_path(codec: &Codec, path: &Path) -> Result<(), AppError> {
+    let concrete = !path.0.iter().any(|s| matches!(s, Segment::AnyDepth));
+    let below_root = path.0.len() > 1; // not worth fetching all of Status
+    if !concrete || !below_root || !matches!(path.root(), Some(Root::Status | Root::Configuration))
+    {
+        return Ok(());
+    }
+    match codec.get(path).await {
+        Ok(_) => return Ok(()),
+        Err(crate::xows::Error::Codec(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    for n in 2..=path.0.len() {
+        let prefix = Path(path.0[..n].to_vec());
+        match codec.get(&prefix).await {
+            Ok(_) => continue,
+            Err(crate::xows::Error::Codec(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Segment::Name(name) = &path.0[n - 1] else {
+            return Ok(()); // an element that may appear later
+        };
+        let parent = Path(path.0[..n - 1].to_vec());
+        let siblings: Vec<String> = match codec.get(&parent).await {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        return Err(AppError::Failed(format!(
+            "{path} does not exist on the codec: no {name:?} under {parent}{}; no feedback would ever come",
+            crate::config::did_you_mean(name, siblings.iter())
+        )));
+    }
+    Ok(())
+}
+
 pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
     let path = Path::from_words(&args.path).map_err(|e| AppError::Usage(e.to_string()))?;
-    let rooted = path.0.first() == Some(&crate::xows::path::Segment::AnyDepth)
+    let rooted = path.0.first() == Some(&Segment::AnyDepth)
         || matches!(
             path.root(),
             Some(Root::Status | Root::Configuration | Root::Event)
@@ -209,14 +286,19 @@ pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
         )));
     }
     let codec = open(&args.target).await?;
-    let mut sub = codec.subscribe(&path, args.current).await?;
+    known_path(&codec, &path).await?;
+    let mut sub = codec
+        .subscribe(&path, args.current)
+        .await
+        .map_err(AppError::at(&path))?;
     let stop = crate::app::shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             ev = sub.next() => match ev {
-                Some(doc) => print_json(&doc)?,
+                // JSON lines, on a terminal too: one event, one line.
+                Some(doc) => print_value(&doc, false)?,
                 None => break,
             },
         }

@@ -4,32 +4,56 @@
 //! gentle demo activity on it, so the bundled scripts visibly react.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use serde_json::json;
-use tracing::info;
+use tracing::{Instrument, info, warn};
 
 use crate::app::{AppError, shutdown_signal};
 use crate::cli::{CheckArgs, RunArgs};
 use crate::config::{CodecEntry, Config};
 use crate::host::{self, HostOptions};
 use crate::schema::Schema;
-use crate::xows::path::Path as XPath;
-use crate::xows::protocol::Call;
 use crate::xows::tls::parse_pin;
-use crate::xows::{Codec, CodecConfig, Password, TlsMode};
+use crate::xows::{CodecConfig, Password, TlsMode};
 use crate::{check, sim};
 
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
-    let config = match &args.config {
-        Some(f) => Some(Config::load(f).map_err(|e| AppError::Usage(e.to_string()))?),
+    let usage = |e: crate::config::ConfigError| AppError::Usage(e.to_string());
+    let config = match crate::config::discover(args.config.as_deref()) {
+        Some(f) => {
+            let c = Config::load(&f).map_err(usage)?;
+            info!("config {}", f.display());
+            Some(c)
+        }
         None => None,
     };
-    let scripts_dir = args
-        .dir
-        .clone()
-        .or_else(|| config.as_ref().map(|c| c.scripts.clone()))
-        .unwrap_or_else(|| PathBuf::from("scripts"));
+    // A script file runs alone, with its folder as the scripts root.
+    let (scripts_dir, only) = match &args.dir {
+        Some(p) if p.is_file() || p.extension().is_some_and(|e| e == "rhai") => {
+            let (dir, name) = host::split_script_file(p).map_err(AppError::Usage)?;
+            (dir, Some(name))
+        }
+        Some(d) => (d.clone(), None),
+        None => (
+            config
+                .as_ref()
+                .map_or_else(|| PathBuf::from("scripts"), |c| c.scripts.clone()),
+            None,
+        ),
+    };
+    if let Some(cfg) = &config
+        && let Ok(found) = host::list_scripts(&scripts_dir)
+    {
+        let known: Vec<String> = found.into_keys().collect();
+        cfg.check_script_names(&known).map_err(usage)?;
+    }
+    if let Some(file) = &args.schema {
+        let schema = Schema::load(file, None).map_err(|e| AppError::Usage(e.to_string()))?;
+        let findings = check::schema_findings(&scripts_dir, only.as_deref(), &schema)
+            .map_err(AppError::Usage)?;
+        for f in findings {
+            warn!("{f} (per {}; the script runs anyway)", file.display());
+        }
+    }
     let state_dir = args
         .state
         .clone()
@@ -77,7 +101,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         info!("simulated codec \"sim\" on {url} (user admin, empty password)");
         let mut cfg = CodecConfig::from_url(&url).map_err(|e| AppError::Failed(e.to_string()))?;
         cfg.name = "sim".into();
-        demo = Some(cfg.clone());
+        demo = Some(url);
         codecs.push(CodecEntry {
             name: "sim".into(),
             tags: vec!["sim".into()],
@@ -85,9 +109,14 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         });
     }
     if codecs.is_empty() {
-        return Err(AppError::Usage(
-            "no codec to run against: give --codec URL, --config FILE with [[codec]] tables, or --sim".into(),
-        ));
+        let config = match &config {
+            Some(c) => format!("{} has no [[codec]] table", c.file.display()),
+            None => "no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into(),
+        };
+        return Err(AppError::Usage(format!(
+            "no codec to run against: {config}; give --codec URL, or --sim for a simulated codec \
+             (`xmacro init DIR` starts a project)"
+        )));
     }
     let mut names = std::collections::HashSet::new();
     for c in &codecs {
@@ -99,11 +128,14 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         }
     }
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
+    opts.only = only;
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
     }
-    let demo_task = demo.map(|cfg| tokio::spawn(demo_activity(cfg)));
+    let demo_task = demo.map(|url| {
+        tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
+    });
     let result = host::run(opts, shutdown_signal())
         .await
         .map_err(|e| AppError::Usage(e.to_string()));
@@ -111,74 +143,6 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         t.abort();
     }
     result
-}
-
-/// Every few seconds, something a room would see: volume changes, a widget
-/// click, a call that connects and ends, people coming and going.
-async fn demo_activity(cfg: CodecConfig) {
-    let codec = Codec::spawn(cfg);
-    let call = |method: &str, params: serde_json::Value| {
-        let codec = codec.clone();
-        let call = Call {
-            method: method.to_string(),
-            params,
-        };
-        async move {
-            if let Err(e) = codec.call(call, Duration::from_secs(5)).await {
-                tracing::debug!("demo step failed: {e}");
-            }
-        }
-    };
-    let pause = || tokio::time::sleep(Duration::from_secs(3));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for round in 0u64.. {
-        info!(target: "xmacro::demo", "the room's volume is turned up to 85");
-        call("xCommand/Audio/Volume/Set", json!({"Level": 85})).await;
-        pause().await;
-        info!(target: "xmacro::demo", "someone taps the speed-dial button");
-        call(
-            "xSim/EmitEvent",
-            json!({"Path": "Event UserInterface Extensions Widget Action",
-                   "Value": {"WidgetId": "speeddial-1", "Type": "clicked", "Value": ""}}),
-        )
-        .await;
-        pause().await;
-        info!(target: "xmacro::demo", "{} people walk in", 3 + round % 6);
-        call(
-            "xSim/SetStatus",
-            json!({"Path": "Status RoomAnalytics PeopleCount Current", "Value": 3 + round % 6}),
-        )
-        .await;
-        pause().await;
-        info!(target: "xmacro::demo", "a call comes in");
-        call(
-            "xSim/IncomingCall",
-            json!({"Number": "alice@example.com", "DisplayName": "Alice"}),
-        )
-        .await;
-        pause().await;
-        info!(target: "xmacro::demo", "the calls end");
-        let disconnect = XPath::parse("Call Disconnect").expect("valid");
-        for _ in 0..8 {
-            // Answers "no active call" once none is left.
-            if codec
-                .command(&disconnect, Default::default(), None)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-        info!(target: "xmacro::demo", "the volume goes back to 45");
-        call("xCommand/Audio/Volume/Set", json!({"Level": 45})).await;
-        pause().await;
-        call(
-            "xSim/SetStatus",
-            json!({"Path": "Status RoomAnalytics PeopleCount Current", "Value": 0}),
-        )
-        .await;
-        pause().await;
-    }
 }
 
 pub async fn check(args: CheckArgs) -> Result<(), AppError> {
@@ -189,7 +153,12 @@ pub async fn check(args: CheckArgs) -> Result<(), AppError> {
         ),
         None => None,
     };
-    let (count, problems) = check::check_dir(&dir, schema.as_ref()).map_err(AppError::Usage)?;
+    let (count, problems) = if dir.is_file() || dir.extension().is_some_and(|e| e == "rhai") {
+        check::check_file(&dir, schema.as_ref())
+    } else {
+        check::check_dir(&dir, schema.as_ref())
+    }
+    .map_err(AppError::Usage)?;
     for p in &problems {
         println!("{p}");
     }

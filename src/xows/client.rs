@@ -82,6 +82,11 @@ impl CodecConfig {
             _ => text.to_string(),
         };
         let bad = |why: &str| ConnectError::Config(format!("codec URL {shown:?}: {why}"));
+        if !text.contains("://") {
+            return Err(bad(
+                "no scheme: expected ws:// or wss:// (as in wss://10.0.0.5/ws)",
+            ));
+        }
         let mut url = parsed.map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "ws" | "wss") {
             return Err(bad("the scheme must be ws:// or wss://"));

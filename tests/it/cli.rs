@@ -448,7 +448,8 @@ async fn codec_names_from_the_config() {
     .await;
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("ROOM_PW is not set") && out.stderr.contains(":4:"),
+        // Blamed where it is written: the [defaults] line, not the codec.
+        out.stderr.contains("ROOM_PW is not set") && out.stderr.contains(":2:1:"),
         "{}",
         out.stderr
     );

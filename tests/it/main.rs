@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod common;
 mod docs;
+mod first_hour;
 mod jsxapi;
 mod reliability;
 mod run_cli;
