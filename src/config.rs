@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config_bounds as bounds;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
@@ -129,12 +130,16 @@ impl Config {
     /// Reads and validates a config file. Environment variables named by
     /// `password_env` are read now.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        let unreadable = |message: String| ConfigError {
             file: file.display().to_string(),
             line: 0,
             col: 0,
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        let bytes = bounds::read_bounded(file, bounds::MAX_CONFIG_BYTES)
+            .map_err(|e| unreadable(format!("{e} (a config holds settings, not data)")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))?;
         Config::parse(file, &text, &|k| std::env::var(k).ok())
     }
 
@@ -154,6 +159,7 @@ impl Config {
                 message,
             }
         };
+        bounds::check_nesting(text).map_err(|(at, why)| err_at(at, why))?;
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             err_at(offset, e.message().trim().to_string())
@@ -171,6 +177,16 @@ impl Config {
             return Err(err_at(
                 defaults_at,
                 "[defaults]: name and url belong in a [[codec]] table".into(),
+            ));
+        }
+        if let Some(extra) = raw.codec.get(bounds::MAX_CODECS) {
+            return Err(err_at(
+                extra.span().start,
+                format!(
+                    "[[codec]] #{}: one host runs at most {} codecs; split the fleet across hosts",
+                    bounds::MAX_CODECS + 1,
+                    bounds::MAX_CODECS
+                ),
             ));
         }
         let mut codecs = Vec::new();
@@ -303,10 +319,12 @@ fn resolve_codec(
         ))?),
         (None, Some(f)) => {
             let path = rel(f);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let bytes = bounds::read_bounded(&path, bounds::MAX_PASSWORD_BYTES)
+                .map_err(|e| ("password_file", e))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
                 (
                     "password_file",
-                    format!("cannot read {}: {e}", path.display()),
+                    format!("{} is not UTF-8 text", path.display()),
                 )
             })?;
             Password(text.trim_end_matches(['\n', '\r']).to_string())
@@ -337,9 +355,12 @@ fn resolve_codec(
         cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| ("fingerprint", e))?);
     } else if let Some(ca) = &c.ca {
         let path = rel(ca);
-        std::fs::metadata(&path)
-            .map_err(|e| ("ca", format!("cannot read {}: {e}", path.display())))?;
-        cfg.tls = TlsMode::Ca(path);
+        // Read it now, bounded, so a directory or a file with no PEM
+        // certificate is a config error here and not a failure at run time.
+        bounds::read_bounded(&path, bounds::MAX_CA_BYTES).map_err(|e| ("ca", e))?;
+        let mode = TlsMode::Ca(path);
+        crate::xows::tls::client_config(&mode).map_err(|e| ("ca", e.to_string()))?;
+        cfg.tls = mode;
     } else if c.insecure == Some(true) {
         cfg.tls = TlsMode::Insecure;
     }

@@ -113,6 +113,10 @@ struct Host {
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: HashMap<(String, String), Arc<Store>>,
+    /// The config file as last read: a hash of its text (a save that
+    /// changes nothing, or a mistake already reported, is not acted on
+    /// again) and the codec names of the last good version.
+    config_seen: Option<(u64, BTreeSet<String>)>,
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -152,6 +156,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
+    let config_seen = opts.config_file.as_deref().and_then(|f| {
+        let text = std::fs::read(f).ok()?;
+        let names = Config::load(f)
+            .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        Some((hash_of(&text), names))
+    });
     let mut host = Host {
         opts,
         engine,
@@ -159,6 +170,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         urls,
         scripts: BTreeMap::new(),
         stores: HashMap::new(),
+        config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     host.scan().await;
@@ -193,12 +205,16 @@ fn watch(
     let scripts = opts.scripts_dir.clone();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
-            let relevant = ev.paths.iter().any(|p| {
-                p.starts_with(&scripts)
-                    || config
-                        .as_ref()
-                        .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
-            });
+            if !is_change(&ev) {
+                return;
+            }
+            let relevant = ev.need_rescan()
+                || ev.paths.iter().any(|p| {
+                    p.starts_with(&scripts)
+                        || config
+                            .as_ref()
+                            .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
+                });
             if relevant {
                 let _ = tx.send(());
             }
@@ -217,6 +233,28 @@ fn watch(
             .map_err(|e| HostError::Watch(dir.display().to_string(), e.to_string()))?;
     }
     Ok(w)
+}
+
+/// Whether a file event is a change of content or of the directory. Opens,
+/// reads and closes after reading are not: the host's own reads fire them,
+/// and acting on them would re-read everything for ever.
+pub fn is_change(ev: &notify::Event) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match ev.kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Other => ev.need_rescan(),
+    }
+}
+
+fn hash_of(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Whether a directory entry is a script (not an editor's temporary file).
@@ -274,10 +312,19 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
+        // Only a new content is acted on, so one save is one message.
+        let hash = std::fs::read(&file).map(|t| hash_of(&t)).unwrap_or(0);
+        if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
+            return;
+        }
+        let known = self
+            .config_seen
+            .take()
+            .map(|(_, names)| names)
+            .unwrap_or_default();
         match Config::load(&file) {
             Ok(cfg) => {
-                let known: BTreeSet<&String> = self.codecs.keys().collect();
-                let now: BTreeSet<&String> = cfg.codecs.iter().map(|c| &c.name).collect();
+                let now: BTreeSet<String> = cfg.codecs.iter().map(|c| c.name.clone()).collect();
                 if known != now {
                     warn!(
                         "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
@@ -285,8 +332,12 @@ impl Host {
                     );
                 }
                 self.opts.scripts = cfg.script;
+                self.config_seen = Some((hash, now));
             }
-            Err(e) => error!("config not reloaded, keeping the running one: {e}"),
+            Err(e) => {
+                error!("config not reloaded, keeping the running one: {e}");
+                self.config_seen = Some((hash, known));
+            }
         }
     }
 
@@ -398,10 +449,12 @@ impl Host {
             stop_slots(old.slots).await;
         }
         let slots = self.start_instances(name, &program);
+        // Each instance logs "started" once its codec is connected; this
+        // line promises only what is known now.
         info!(
             script = %name,
-            "{} on {} codec(s)",
-            if reloading { "reloaded" } else { "loaded" },
+            "{}; {} instance(s) start as their codecs connect",
+            if reloading { "reloaded" } else { "compiled" },
             slots.len()
         );
         self.scripts.insert(
@@ -469,7 +522,15 @@ impl Host {
                     async move {
                         // An instance starts once its codec is connected.
                         let mut state = codec.watch_state();
-                        while !state.borrow_and_update().is_connected() {
+                        loop {
+                            let now = state.borrow_and_update().clone();
+                            if now.is_connected() {
+                                break;
+                            }
+                            if let crate::xows::ConnState::Failed(why) = now {
+                                error!("not started: the codec cannot be used: {why}");
+                                return;
+                            }
                             if state.changed().await.is_err() {
                                 return;
                             }

@@ -104,13 +104,37 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         opts.config_file = Some(cfg.file);
     }
     let demo_task = demo.map(|cfg| tokio::spawn(demo_activity(cfg)));
-    let result = host::run(opts, shutdown_signal())
-        .await
-        .map_err(|e| AppError::Usage(e.to_string()));
+    let result = serve(opts).await;
     if let Some(t) = demo_task {
         t.abort();
     }
     result
+}
+
+/// Runs the host until a stop signal; SIGHUP reloads the config and every
+/// script. Signals are caught from the start of `main`, so one that came
+/// while the host was starting acts as soon as it has started (instances
+/// that started get their `on_unload`).
+async fn serve(opts: HostOptions) -> Result<(), AppError> {
+    crate::signals::hangup_reloads();
+    let mut hangups = crate::signals::hangups();
+    let handle = host::start(opts)
+        .await
+        .map_err(|e| AppError::Usage(e.to_string()))?;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Ok(()) = hangups.changed() => {
+                info!("SIGHUP: reloading the config and the scripts");
+                handle.rescan();
+            }
+        }
+    }
+    info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
 }
 
 /// Every few seconds, something a room would see: volume changes, a widget

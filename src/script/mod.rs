@@ -5,9 +5,11 @@
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
+//! - [`output`]: what scripts log, escaped and rate limited.
 
 pub mod api;
 pub mod engine;
 pub mod instance;
 pub mod loader;
+pub mod output;
 pub mod pool;
