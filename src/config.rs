@@ -499,4 +499,74 @@ args = { max = 60 }
         assert!(parse_duration("99999999999999999999999999999999999999h").is_err());
         assert!(parse_duration("8d").is_err());
     }
+
+    #[test]
+    fn a_ca_that_is_a_directory_or_not_pem_fails_the_check_with_its_key() {
+        let dir = std::env::temp_dir().join(format!("xmacro-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        for (ca, why) in [
+            ("/etc", "not a regular file"),
+            (not_pem.to_str().unwrap(), "no PEM certificate"),
+        ] {
+            let e = err(&format!(
+                "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n\n[[codec]]\nname = \"a\"\nurl = \"wss://x/ws\"\nca = \"{ca}\"\n"
+            ));
+            assert!(
+                e.starts_with("/etc/xmacro/xmacro.toml:4:")
+                    && e.contains("key ca")
+                    && e.contains(why),
+                "{e}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_5000_level_header_is_reported_with_its_line_and_key() {
+        let e = err(&format!(
+            "scripts = \"s\"\n[{}]\n",
+            vec!["deep"; 5000].join(".")
+        ));
+        assert!(
+            e.starts_with("/etc/xmacro/xmacro.toml:2:1: table header [deep.deep"),
+            "{e}"
+        );
+        assert!(e.contains("5000 levels"), "{e}");
+    }
+
+    #[test]
+    fn a_password_file_that_never_ends_is_refused_by_its_key() {
+        let e =
+            err("[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\npassword_file = \"/dev/zero\"\n");
+        assert!(
+            e.contains("key password_file") && e.contains("/dev/zero"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_fleet_beyond_one_hosts_bound_is_refused_before_it_costs_memory() {
+        let one = "[[codec]]\nname = \"c{i}\"\nurl = \"ws://x/ws\"\n";
+        let fleet = |n: usize| {
+            let mut t = String::from("[defaults]\npassword_env = \"CODEC_PASSWORD\"\n");
+            for i in 0..n {
+                t.push_str(&one.replace("{i}", &i.to_string()));
+            }
+            t
+        };
+        let e = err(&fleet(crate::config_bounds::MAX_CODECS + 1));
+        assert!(e.contains("at most 10000 codecs"), "{e}");
+        assert_eq!(parse(&fleet(100)).unwrap().codecs.len(), 100);
+
+        // 100,000 tables are over the size bound: refused before parsing.
+        let dir = std::env::temp_dir().join(format!("xmacro-fleet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("xmacro.toml");
+        std::fs::write(&file, fleet(100_000)).unwrap();
+        let e = Config::load(&file).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

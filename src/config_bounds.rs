@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// Largest config file read (a fleet of 10,000 codecs fits in ~2 MiB).
-pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// Most `[[codec]]` tables in one config (one host's fleet).
 pub const MAX_CODECS: usize = 10_000;
 /// Deepest nesting of table headers, dotted keys, arrays and inline tables.

@@ -8,6 +8,8 @@ mod cli;
 mod client;
 mod common;
 mod docs;
+mod hardening;
+mod hardening_sim;
 mod jsxapi;
 mod reliability;
 mod run_cli;
