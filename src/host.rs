@@ -41,6 +41,10 @@ pub struct HostOptions {
     pub debounce: Duration,
     /// Watch for changes (off for one-off runs in tests).
     pub watch: bool,
+    /// Cancelled when the process is asked to stop while the host starts:
+    /// the scripts not loaded yet are skipped, so the stop (with
+    /// `on_unload` for what started) comes at once.
+    pub cancel_start: tokio_util::sync::CancellationToken,
 }
 
 impl HostOptions {
@@ -55,6 +59,7 @@ impl HostOptions {
             limits: Limits::default(),
             debounce: Duration::from_millis(25),
             watch: true,
+            cancel_start: Default::default(),
         }
     }
 }
@@ -380,6 +385,10 @@ impl Host {
             }
         }
         for (name, file) in found {
+            if self.opts.cancel_start.is_cancelled() {
+                info!("asked to stop: the remaining scripts are not loaded");
+                return;
+            }
             let path = self.opts.scripts_dir.join(&file);
             let old_deps = self
                 .scripts

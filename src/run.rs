@@ -118,9 +118,14 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
 async fn serve(opts: HostOptions) -> Result<(), AppError> {
     crate::signals::hangup_reloads();
     let mut hangups = crate::signals::hangups();
-    let handle = host::start(opts)
-        .await
-        .map_err(|e| AppError::Usage(e.to_string()))?;
+    let early = opts.cancel_start.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown_signal().await;
+        early.cancel();
+    });
+    let handle = host::start(opts).await;
+    watcher.abort();
+    let handle = handle.map_err(|e| AppError::Usage(e.to_string()))?;
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {

@@ -99,8 +99,10 @@ pub async fn stopped() -> &'static str {
         return fallback().await;
     }
     let mut rx = channels().stop.subscribe();
-    match rx.wait_for(|s| s.is_some()).await {
+    let got = rx.wait_for(|s| s.is_some()).await.map(|s| *s);
+    match got {
         Ok(s) => s.unwrap_or("a signal"),
+        // The sender lives in a static: never dropped.
         Err(_) => std::future::pending().await,
     }
 }
