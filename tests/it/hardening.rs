@@ -550,7 +550,7 @@ async fn sighup_reloads_the_config_and_scripts_instead_of_killing() {
     let dir = TempDir::new("hup");
     dir.write(
         "polite.rhai",
-        &format!("fn on_unload() {{ report(`bye ${{args.n}}`); }} report(`hi ${{args.n}}`);"),
+        "fn on_unload() { report(`bye ${args.n}`); } report(`hi ${args.n}`);",
     );
     let config = write_config(&dir, &sim.url(), 1);
     let base = std::fs::read_to_string(&config).unwrap();
