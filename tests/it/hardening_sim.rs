@@ -52,12 +52,7 @@ impl SimProcess {
     }
 
     fn cpu_seconds(&self) -> f64 {
-        let pid = self.child.id().unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
+        super::hardening::cpu_seconds(self.child.id().unwrap())
     }
 }
 
