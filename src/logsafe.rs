@@ -63,36 +63,40 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Replaces the password of every `scheme://user:password@` in `text` with
-/// `***`; anything else is kept.
+/// Replaces the password of every `scheme://user:password@host` (or
+/// `user:password@host` without a scheme) in `text` with `***`; anything
+/// else is kept.
 pub fn redact_url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let is_break = |c: char| c.is_whitespace() || c == '"' || c == '\'';
     let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c == '"' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
+    while !rest.is_empty() {
+        let word_end = rest.find(is_break).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(word_end);
+        out.push_str(&redact_word(word));
+        let sep = tail.chars().next().map_or(0, char::len_utf8);
+        out.push_str(&tail[..sep]);
+        rest = &tail[sep..];
     }
-    out.push_str(rest);
     out
+}
+
+/// One whitespace- or quote-delimited word of [`redact_url`].
+fn redact_word(word: &str) -> String {
+    let start = word.find("://").map_or(0, |i| i + 3);
+    let Some(first_at) = word[start..].find('@').map(|i| start + i) else {
+        return word.to_string();
+    };
+    // The host ends at the path; a password may itself hold `@`.
+    let end = word[first_at..]
+        .find(['/', '?', '#'])
+        .map_or(word.len(), |i| first_at + i);
+    let at = word[..end].rfind('@').unwrap_or(first_at);
+    let user_start = word[start..at].rfind('/').map_or(start, |i| start + i + 1);
+    let Some(colon) = word[user_start..at].find(':').map(|i| user_start + i) else {
+        return word.to_string();
+    };
+    format!("{}:***{}", &word[..colon], &word[at..])
 }
 
 /// A [`MakeWriter`] whose writers keep every event on one line: newlines
@@ -195,6 +199,11 @@ mod tests {
         );
         assert_eq!(redact_url("ws://u:p@w@h/ws"), "ws://u:***@h/ws");
         assert_eq!(redact_url("no url here"), "no url here");
+        assert_eq!(
+            redact_url("\"admin:hunter2@10.0.0.5\" is not a URL; mail bob@x.org"),
+            "\"admin:***@10.0.0.5\" is not a URL; mail bob@x.org"
+        );
+        assert_eq!(redact_url("wss//a:b@h/ws ok"), "wss//a:***@h/ws ok");
     }
 
     #[test]

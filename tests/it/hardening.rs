@@ -385,6 +385,9 @@ async fn no_output_ever_shows_a_password_or_its_base64() {
     }
     run_one(&["get", &in_url, "Status", "Audio", "Volume"], None).await;
     run_one(&["get", &bad_port, "Status", "Audio", "Volume"], None).await;
+    let no_scheme = format!("admin:{SECRET}@127.0.0.1");
+    run_one(&["get", &no_scheme, "Status", "Audio", "Volume"], None).await;
+    run_one(&["run", scripts, "--codec", &no_scheme], None).await;
     run_one(
         &["command", "--auth", "subprotocol", &url, "Bogus", "Cmd"],
         None,
