@@ -6,7 +6,8 @@
 //!   xAPI paths, documents) and the client: a cloneable [`xows::Codec`]
 //!   handle over one task per socket, with timeouts, reconnect, resubscribe
 //!   and TLS pinning.
-//! - [`config`]: `xmacro.toml` read into a validated configuration.
+//! - [`config`]: `xmacro.toml` read into a validated configuration;
+//!   [`config_bounds`] bounds its size, nesting and the files it names.
 //! - [`schema`]: the public xAPI schema, read into a path trie with value
 //!   spaces; used by the simulator to check arguments.
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
@@ -16,6 +17,9 @@
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
+//! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
+//!   and at most a burst per source; [`signals`]: caught from `main`'s
+//!   first line.
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions), what each command does, and the one error type that
 //!   picks the exit code.
