@@ -194,24 +194,10 @@ async fn run_sim(args: SimArgs) -> Result<(), AppError> {
         .map_err(|e| AppError::Failed(e.to_string()))
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C or SIGTERM (and SIGHUP outside `run`); see
+/// [`crate::signals`].
 pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    crate::signals::stopped().await;
 }
 
 #[cfg(test)]

@@ -68,7 +68,8 @@ pub enum Command {
     ///
     /// Each script runs once per codec it is bound to ([script.NAME] codecs in
     /// the config; default every codec). Ctrl-C or SIGTERM stops every script
-    /// (on_unload runs) and closes every connection.
+    /// (on_unload runs) and closes every connection; SIGHUP reloads the config
+    /// and the scripts.
     #[command(after_help = "Examples:\n  \
         xmacro run --sim                                        # bundled scripts/ against a built-in simulated codec\n  \
         xmacro run scripts/ --codec wss://integrator@10.0.0.5/ws --fingerprint sha256:4F:2A:...\n  \

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config_bounds as bounds;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
@@ -162,15 +163,19 @@ impl Config {
     /// Reads and validates a config file. Environment variables named by
     /// `password_env` are read now.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        let unreadable = |message: String| ConfigError {
             file: file.display().to_string(),
             line: 0,
             col: 0,
-            message: match e.kind() {
-                std::io::ErrorKind::NotFound => "the config file does not exist".to_string(),
-                _ => format!("cannot read the config file: {e}"),
-            },
-        })?;
+            message,
+        };
+        if std::fs::metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Err(unreadable("the config file does not exist".to_string()));
+        }
+        let bytes = bounds::read_bounded(file, bounds::MAX_CONFIG_BYTES)
+            .map_err(|e| unreadable(format!("{e} (a config holds settings, not data)")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))?;
         Config::parse(file, &text, &|k| std::env::var(k).ok())
     }
 
@@ -190,6 +195,7 @@ impl Config {
                 message,
             }
         };
+        bounds::check_nesting(text).map_err(|(at, why)| err_at(at, why))?;
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             err_at(offset, e.message().trim().to_string())
@@ -207,6 +213,16 @@ impl Config {
             return Err(err_at(
                 defaults_at,
                 "[defaults]: name and url belong in a [[codec]] table".into(),
+            ));
+        }
+        if let Some(extra) = raw.codec.get(bounds::MAX_CODECS) {
+            return Err(err_at(
+                extra.span().start,
+                format!(
+                    "[[codec]] #{}: one host runs at most {} codecs; split the fleet across hosts",
+                    bounds::MAX_CODECS + 1,
+                    bounds::MAX_CODECS
+                ),
             ));
         }
         let mut codecs = Vec::new();
@@ -438,10 +454,12 @@ fn resolve_codec(
         ))?),
         (None, Some(f)) => {
             let path = rel(f);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let bytes = bounds::read_bounded(&path, bounds::MAX_PASSWORD_BYTES)
+                .map_err(|e| ("password_file", e))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
                 (
                     "password_file",
-                    format!("cannot read {}: {e}", path.display()),
+                    format!("{} is not UTF-8 text", path.display()),
                 )
             })?;
             Password(text.trim_end_matches(['\n', '\r']).to_string())
@@ -472,9 +490,12 @@ fn resolve_codec(
         cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| ("fingerprint", e))?);
     } else if let Some(ca) = &c.ca {
         let path = rel(ca);
-        std::fs::metadata(&path)
-            .map_err(|e| ("ca", format!("cannot read {}: {e}", path.display())))?;
-        cfg.tls = TlsMode::Ca(path);
+        // Read it now, bounded, so a directory or a file with no PEM
+        // certificate is a config error here and not a failure at run time.
+        bounds::read_bounded(&path, bounds::MAX_CA_BYTES).map_err(|e| ("ca", e))?;
+        let mode = TlsMode::Ca(path);
+        crate::xows::tls::client_config(&mode).map_err(|e| ("ca", e.to_string()))?;
+        cfg.tls = mode;
     } else if c.insecure == Some(true) {
         cfg.tls = TlsMode::Insecure;
     }
@@ -662,5 +683,75 @@ args = { max = 60 }
         // Found by the config fuzz target: this used to panic.
         assert!(parse_duration("99999999999999999999999999999999999999h").is_err());
         assert!(parse_duration("8d").is_err());
+    }
+
+    #[test]
+    fn a_ca_that_is_a_directory_or_not_pem_fails_the_check_with_its_key() {
+        let dir = std::env::temp_dir().join(format!("xmacro-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        for (ca, why) in [
+            ("/etc", "not a regular file"),
+            (not_pem.to_str().unwrap(), "no PEM certificate"),
+        ] {
+            let e = err(&format!(
+                "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n\n[[codec]]\nname = \"a\"\nurl = \"wss://x/ws\"\nca = \"{ca}\"\n"
+            ));
+            assert!(
+                e.starts_with("/etc/xmacro/xmacro.toml:7:")
+                    && e.contains("key ca")
+                    && e.contains(why),
+                "{e}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_5000_level_header_is_reported_with_its_line_and_key() {
+        let e = err(&format!(
+            "scripts = \"s\"\n[{}]\n",
+            vec!["deep"; 5000].join(".")
+        ));
+        assert!(
+            e.starts_with("/etc/xmacro/xmacro.toml:2:1: table header [deep.deep"),
+            "{e}"
+        );
+        assert!(e.contains("5000 levels"), "{e}");
+    }
+
+    #[test]
+    fn a_password_file_that_never_ends_is_refused_by_its_key() {
+        let e =
+            err("[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\npassword_file = \"/dev/zero\"\n");
+        assert!(
+            e.contains("key password_file") && e.contains("/dev/zero"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_fleet_beyond_one_hosts_bound_is_refused_before_it_costs_memory() {
+        let one = "[[codec]]\nname = \"c{i}\"\nurl = \"ws://x/ws\"\n";
+        let fleet = |n: usize| {
+            let mut t = String::from("[defaults]\npassword_env = \"CODEC_PASSWORD\"\n");
+            for i in 0..n {
+                t.push_str(&one.replace("{i}", &i.to_string()));
+            }
+            t
+        };
+        let e = err(&fleet(crate::config_bounds::MAX_CODECS + 1));
+        assert!(e.contains("at most 10000 codecs"), "{e}");
+        assert_eq!(parse(&fleet(100)).unwrap().codecs.len(), 100);
+
+        // 100,000 tables are over the size bound: refused before parsing.
+        let dir = std::env::temp_dir().join(format!("xmacro-fleet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("xmacro.toml");
+        std::fs::write(&file, fleet(100_000)).unwrap();
+        let e = Config::load(&file).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

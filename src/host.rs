@@ -43,6 +43,10 @@ pub struct HostOptions {
     pub watch: bool,
     /// Run only the script of this name (`xmacro run FILE.rhai`).
     pub only: Option<String>,
+    /// Cancelled when the process is asked to stop while the host starts:
+    /// the scripts not loaded yet are skipped, so the stop (with
+    /// `on_unload` for what started) comes at once.
+    pub cancel_start: tokio_util::sync::CancellationToken,
 }
 
 impl HostOptions {
@@ -58,6 +62,7 @@ impl HostOptions {
             debounce: Duration::from_millis(25),
             watch: true,
             only: None,
+            cancel_start: Default::default(),
         }
     }
 }
@@ -116,6 +121,10 @@ struct Host {
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: HashMap<(String, String), Arc<Store>>,
+    /// The config file as last read: a hash of its text (a save that
+    /// changes nothing, or a mistake already reported, is not acted on
+    /// again) and the codec names of the last good version.
+    config_seen: Option<(u64, BTreeSet<String>)>,
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -155,6 +164,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
+    let config_seen = opts.config_file.as_deref().and_then(|f| {
+        let text = std::fs::read(f).ok()?;
+        let names = Config::load(f)
+            .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        Some((hash_of(&text), names))
+    });
     let mut host = Host {
         opts,
         engine,
@@ -162,6 +178,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         urls,
         scripts: BTreeMap::new(),
         stores: HashMap::new(),
+        config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     host.scan().await;
@@ -196,17 +213,16 @@ fn watch(
     let scripts = opts.scripts_dir.clone();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
-            // Reading a file (as a reload does) is no change: without this,
-            // each reload's own reads would trigger the next.
-            if matches!(ev.kind, notify::EventKind::Access(_)) {
+            if !is_change(&ev) {
                 return;
             }
-            let relevant = ev.paths.iter().any(|p| {
-                p.starts_with(&scripts)
-                    || config
-                        .as_ref()
-                        .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
-            });
+            let relevant = ev.need_rescan()
+                || ev.paths.iter().any(|p| {
+                    p.starts_with(&scripts)
+                        || config
+                            .as_ref()
+                            .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
+                });
             if relevant {
                 let _ = tx.send(());
             }
@@ -225,6 +241,28 @@ fn watch(
             .map_err(|e| HostError::Watch(dir.display().to_string(), e.to_string()))?;
     }
     Ok(w)
+}
+
+/// Whether a file event is a change of content or of the directory. Opens,
+/// reads and closes after reading are not: the host's own reads fire them,
+/// and acting on them would re-read everything for ever.
+pub fn is_change(ev: &notify::Event) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match ev.kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Other => ev.need_rescan(),
+    }
+}
+
+fn hash_of(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Whether a directory entry is a script (not an editor's temporary file).
@@ -307,28 +345,38 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
+        // Only a new content is acted on, so one save is one message.
+        let hash = std::fs::read(&file).map(|t| hash_of(&t)).unwrap_or(0);
+        if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
+            return;
+        }
+        let known = self
+            .config_seen
+            .take()
+            .map(|(_, names)| names)
+            .unwrap_or_default();
         let loaded = Config::load(&file).and_then(|cfg| {
-            let known: Vec<String> = list_scripts(&self.opts.scripts_dir)
+            let scripts: Vec<String> = list_scripts(&self.opts.scripts_dir)
                 .map(|f| f.into_keys().collect())
                 .unwrap_or_default();
-            cfg.check_script_names(&known).map(|()| cfg)
+            cfg.check_script_names(&scripts).map(|()| cfg)
         });
         match loaded {
             Ok(cfg) => {
-                // Only new names matter: --codec and --sim codecs are not in the file.
-                if cfg
-                    .codecs
-                    .iter()
-                    .any(|c| !self.codecs.contains_key(&c.name))
-                {
+                let now: BTreeSet<String> = cfg.codecs.iter().map(|c| c.name.clone()).collect();
+                if known != now {
                     warn!(
                         "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
                         file.display()
                     );
                 }
                 self.opts.scripts = cfg.script;
+                self.config_seen = Some((hash, now));
             }
-            Err(e) => error!("config not reloaded, keeping the running one: {e}"),
+            Err(e) => {
+                error!("config not reloaded, keeping the running one: {e}");
+                self.config_seen = Some((hash, known));
+            }
         }
     }
 
@@ -376,6 +424,10 @@ impl Host {
             }
         }
         for (name, file) in found {
+            if self.opts.cancel_start.is_cancelled() {
+                info!("asked to stop: the remaining scripts are not loaded");
+                return;
+            }
             let path = self.opts.scripts_dir.join(&file);
             let old_deps = self
                 .scripts
@@ -445,14 +497,19 @@ impl Host {
             stop_slots(old.slots).await;
         }
         let slots = self.start_instances(name, &program);
-        // At start each instance says "started" itself: one line per script
-        // and codec. A reload, or a script bound to no codec, is worth a line.
+        // Each instance logs "started" once its codec is connected: one line
+        // per script and codec. A reload, or a script bound to no codec, is
+        // worth a line of its own.
         if reloading {
-            info!(script = %name, "reloaded on {} codec(s)", slots.len());
+            info!(script = %name, "reloaded; {} instance(s) restart", slots.len());
         } else if slots.is_empty() {
             warn!(script = %name, "loaded, but bound to no codec: not running");
         } else {
-            tracing::debug!(script = %name, "loaded on {} codec(s)", slots.len());
+            tracing::debug!(
+                script = %name,
+                "compiled; {} instance(s) start as their codecs connect",
+                slots.len()
+            );
         }
         self.scripts.insert(
             name.to_string(),
@@ -519,7 +576,15 @@ impl Host {
                     async move {
                         // An instance starts once its codec is connected.
                         let mut state = codec.watch_state();
-                        while !state.borrow_and_update().is_connected() {
+                        loop {
+                            let now = state.borrow_and_update().clone();
+                            if now.is_connected() {
+                                break;
+                            }
+                            if let crate::xows::ConnState::Failed(why) = now {
+                                error!("not started: the codec cannot be used: {why}");
+                                return;
+                            }
                             if state.changed().await.is_err() {
                                 return;
                             }

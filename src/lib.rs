@@ -6,7 +6,8 @@
 //!   xAPI paths, documents) and the client: a cloneable [`xows::Codec`]
 //!   handle over one task per socket, with timeouts, reconnect, resubscribe
 //!   and TLS pinning.
-//! - [`config`]: `xmacro.toml` read into a validated configuration.
+//! - [`config`]: `xmacro.toml` read into a validated configuration;
+//!   [`config_bounds`] bounds its size, nesting and the files it names.
 //! - [`schema`]: the public xAPI schema, read into a path trie with value
 //!   spaces; used by the simulator to check arguments.
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
@@ -19,6 +20,9 @@
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
 //!   wanted); [`init`]: `xmacro init`, a new project from templates;
 //!   [`demo`]: the room activity `run --sim` plays on its simulator.
+//! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
+//!   and at most a burst per source; [`signals`]: caught from `main`'s
+//!   first line.
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions), what each command does, and the one error type that
 //!   picks the exit code.
@@ -31,15 +35,19 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_bounds;
 pub mod demo;
 pub mod host;
 pub mod init;
 pub mod logging;
+pub mod logsafe;
 pub mod oneshot;
+pub mod ratelimit;
 pub mod run;
 pub mod schema;
 pub mod script;
 pub mod shard;
+pub mod signals;
 pub mod sim;
 pub mod store;
 pub mod xows;

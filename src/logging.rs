@@ -54,7 +54,7 @@ pub fn stderr_layer(opts: &LogOptions) -> Box<dyn Layer<Registry> + Send + Sync>
     );
     let timer = ChronoLocal::new(TIME_FORMAT.to_string());
     let base = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logsafe::OneLine(std::io::stderr))
         .with_timer(timer)
         .with_target(false);
     match opts.format {
@@ -74,10 +74,13 @@ pub fn filter(default_level: &str) -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level))
 }
 
-/// Installs the global subscriber. Call once, first thing in `main`.
+/// Installs the global subscriber. Call once, early in `main`. Every line
+/// goes through [`crate::logsafe`]: one event is one line, and callsites
+/// that would print credentials are never enabled, at any level.
 pub fn init(opts: LogOptions) {
     tracing_subscriber::registry()
         .with(stderr_layer(&opts).with_filter(filter(opts.default_level)))
+        .with(crate::logsafe::NoSecrets)
         .init();
 }
 

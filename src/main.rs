@@ -1,9 +1,11 @@
-//! The `xmacro` binary: parse arguments, start logging, run, pick the exit code.
+//! The `xmacro` binary: catch signals, parse arguments, start logging, run,
+//! pick the exit code.
 
-use xmacro::cli::LogFormat;
+use xmacro::cli::{Command, LogFormat};
 
 #[tokio::main]
 async fn main() {
+    let signal_problems = xmacro::signals::install();
     let cli = xmacro::cli::Cli::parse_args();
     let format = cli.output.log_format;
     xmacro::logging::init(xmacro::logging::LogOptions {
@@ -11,12 +13,29 @@ async fn main() {
         format,
         default_level: cli.command.default_log_level(),
     });
-    if let Err(e) = xmacro::app::run(cli).await {
+    for p in signal_problems {
+        tracing::warn!("{p}");
+    }
+    // These stop gracefully on a signal themselves; the others end here.
+    let graceful = matches!(
+        cli.command,
+        Command::Run(_) | Command::Sim(_) | Command::Feedback(_)
+    );
+    let result = if graceful {
+        xmacro::app::run(cli).await
+    } else {
+        tokio::select! {
+            r = xmacro::app::run(cli) => r,
+            sig = xmacro::signals::stopped() => std::process::exit(xmacro::signals::exit_code(sig)),
+        }
+    };
+    if let Err(e) = result {
         let code = e.exit_code();
+        let text = xmacro::logsafe::redact_url(&e.to_string());
         match format {
             // With JSON logs, stderr stays all JSON lines.
-            LogFormat::Json => tracing::error!(exit_code = code, "{e}"),
-            LogFormat::Text => eprintln!("error: {e}"),
+            LogFormat::Json => tracing::error!(exit_code = code, "{text}"),
+            LogFormat::Text => eprintln!("error: {text}"),
         }
         std::process::exit(code);
     }

@@ -136,13 +136,42 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
     });
-    let result = host::run(opts, shutdown_signal())
-        .await
-        .map_err(|e| AppError::Usage(e.to_string()));
+    let result = serve(opts).await;
     if let Some(t) = demo_task {
         t.abort();
     }
     result
+}
+
+/// Runs the host until a stop signal; SIGHUP reloads the config and every
+/// script. Signals are caught from the start of `main`, so one that came
+/// while the host was starting acts as soon as it has started (instances
+/// that started get their `on_unload`).
+async fn serve(opts: HostOptions) -> Result<(), AppError> {
+    crate::signals::hangup_reloads();
+    let mut hangups = crate::signals::hangups();
+    let early = opts.cancel_start.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown_signal().await;
+        early.cancel();
+    });
+    let handle = host::start(opts).await;
+    watcher.abort();
+    let handle = handle.map_err(|e| AppError::Usage(e.to_string()))?;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Ok(()) = hangups.changed() => {
+                info!("SIGHUP: reloading the config and the scripts");
+                handle.rescan();
+            }
+        }
+    }
+    info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
 }
 
 pub async fn check(args: CheckArgs) -> Result<(), AppError> {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Position};
 use serde_json::{Map, Value};
-use tracing::{error, info, warn};
 
 use super::instance::{InstanceCtx, Job, current};
 use super::pool::Pool;
@@ -524,10 +523,14 @@ pub fn register(engine: &mut Engine) {
         .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
         .register_fn("daily", daily)
         .register_fn("now_us", || -> INT { crate::sim::control::now_us() as INT })
-        .register_fn("warn", |d: Dynamic| warn!("{}", log_text(&d)))
-        .register_fn("error", |d: Dynamic| error!("{}", log_text(&d)));
+        .register_fn("warn", |d: Dynamic| {
+            super::output::line(tracing::Level::WARN, &log_text(&d))
+        })
+        .register_fn("error", |d: Dynamic| {
+            super::output::line(tracing::Level::ERROR, &log_text(&d))
+        });
 
-    engine.on_print(|text| info!("{text}"));
+    engine.on_print(|text| super::output::line(tracing::Level::INFO, text));
     engine.on_debug(|text, _src, pos| {
         tracing::debug!("{text} ({pos})");
     });

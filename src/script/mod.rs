@@ -6,10 +6,12 @@
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
+//! - [`output`]: what scripts log, escaped and rate limited.
 
 pub mod api;
 pub mod engine;
 pub mod instance;
 pub mod loader;
+pub mod output;
 pub mod pool;
 pub mod stdlib;

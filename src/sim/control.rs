@@ -231,8 +231,21 @@ fn refuse(device: &Device, params: &Value) -> Result<Value, RpcError> {
     Ok(Value::Bool(true))
 }
 
+/// Largest `Size` (bytes) or `Depth` a raw frame may ask for: enough to
+/// cross any client limit, small enough that the simulator survives.
+pub const MAX_RAW_BYTES: u64 = 128 << 20;
+
 fn raw(params: &Value) -> Action {
     let kind = params.get("Kind").and_then(Value::as_str).unwrap_or("text");
+    for key in ["Size", "Depth"] {
+        if let Some(n) = params.get(key).and_then(Value::as_u64)
+            && n > MAX_RAW_BYTES
+        {
+            return Action::Reply(Err(RpcError::invalid_params(format!(
+                "{key} {n} is over the limit of {MAX_RAW_BYTES}"
+            ))));
+        }
+    }
     let size = params
         .get("Size")
         .and_then(Value::as_u64)

@@ -3,7 +3,7 @@
 //! session.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::SimOptions;
 use super::control::{self, Action};
@@ -40,14 +40,28 @@ pub async fn serve(
     };
     let stop = CancellationToken::new();
     tokio::pin!(shutdown);
+    let mut accept_pause = ACCEPT_PAUSE_MIN;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let (tcp, peer) = match accepted {
-                    Ok(a) => a,
+                    Ok(a) => {
+                        accept_pause = ACCEPT_PAUSE_MIN;
+                        a
+                    }
                     Err(e) => {
-                        debug!("simulator: accept failed: {e}");
+                        // Out of file descriptors (EMFILE) and the like: the
+                        // next accept fails the same way at once, so pause
+                        // (growing) instead of spinning.
+                        if accept_pause == ACCEPT_PAUSE_MIN {
+                            warn!("simulator: accept failed, pausing: {e}");
+                        }
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = tokio::time::sleep(accept_pause) => {}
+                        }
+                        accept_pause = (accept_pause * 2).min(ACCEPT_PAUSE_MAX);
                         continue;
                     }
                 };
@@ -55,9 +69,10 @@ pub async fn serve(
                 let (device, acceptor, stop) = (device.clone(), acceptor.clone(), stop.clone());
                 tokio::spawn(async move {
                     let result = match acceptor {
-                        Some(acc) => match acc.accept(tcp).await {
-                            Ok(tls) => connection(tls, device, stop).await,
-                            Err(e) => Err(format!("TLS handshake: {e}")),
+                        Some(acc) => match tokio::time::timeout(UPGRADE_TIMEOUT, acc.accept(tcp)).await {
+                            Ok(Ok(tls)) => connection(tls, device, stop).await,
+                            Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                            Err(_) => Err(format!("no TLS handshake within {UPGRADE_TIMEOUT:?}")),
                         },
                         None => connection(tcp, device, stop).await,
                     };
@@ -74,6 +89,13 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// A connection that has not finished its TLS handshake and WebSocket
+/// upgrade by then is closed (idle sockets must not use up descriptors).
+pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first and the longest pause after a failed accept.
+const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// What the upgrade decided.
 #[derive(Default)]
@@ -164,8 +186,11 @@ where
         .read_buffer_size(8 * 1024)
         .write_buffer_size(32 * 1024)
         .max_message_size(Some(16 << 20));
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
+    let upgrade_done =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
+    let ws = tokio::time::timeout(UPGRADE_TIMEOUT, upgrade_done)
         .await
+        .map_err(|_| format!("no WebSocket upgrade within {UPGRADE_TIMEOUT:?}"))?
         .map_err(|e| format!("upgrade: {e}"))?;
     session(ws, device, upgrade.legacy, stop).await;
     Ok(())

@@ -79,7 +79,8 @@ impl CodecConfig {
                 let _ = u.set_password(Some("***"));
                 u.to_string()
             }
-            _ => text.to_string(),
+            // Unparsable, yet it may still hold `user:password@`.
+            _ => crate::logsafe::redact_url(text),
         };
         let bad = |why: &str| ConnectError::Config(format!("codec URL {shown:?}: {why}"));
         if !text.contains("://") {

@@ -28,6 +28,7 @@ use super::error::{ConnectError, Error};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Call, Request, decode_incoming};
 use super::tls::{TlsMode, client_config};
+use crate::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -38,6 +39,9 @@ const HEALTHY: Duration = Duration::from_secs(10);
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Wait before asking again when a registration met Not Ready.
 const NOT_READY_RETRY: Duration = Duration::from_millis(500);
+/// While a codec stays unreachable, say so again this often (the first
+/// failure is always said).
+const STILL_DOWN_EVERY: Duration = Duration::from_secs(300);
 
 /// Builds the upgrade request with credentials; never logged.
 fn upgrade_request(
@@ -170,6 +174,11 @@ struct Task {
     backoff: Backoff,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
+    /// Warnings about what the codec sends, limited per codec.
+    notes: RateLimit,
+    /// Failed attempts in a row, and when that was last said.
+    failures: u32,
+    last_warned: Option<Instant>,
 }
 
 /// Runs the connection until it is closed or every handle is gone.
@@ -189,6 +198,9 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         state,
         stats,
+        notes: RateLimit::default(),
+        failures: 0,
+        last_warned: None,
     };
     task.main(cmds, unsubs, first).instrument(span).await
 }
@@ -226,7 +238,14 @@ impl Task {
                     if let Some(f) = first.take() {
                         let _ = f.send(Ok(()));
                     }
-                    info!("connected to {}", self.config.dial_url());
+                    match std::mem::take(&mut self.failures) {
+                        0 => info!("connected to {}", self.config.dial_url()),
+                        n => info!(
+                            "connected to {} after {n} failed attempt(s)",
+                            self.config.dial_url()
+                        ),
+                    }
+                    self.last_warned = None;
                     self.stats
                         .connects
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -256,6 +275,7 @@ impl Task {
                     if first.is_some() {
                         return self.give_up(first, e);
                     }
+                    self.failures += 1;
                     let slow = matches!(e, ConnectError::Auth { .. } | ConnectError::Tls(_));
                     (e.to_string(), slow)
                 }
@@ -263,6 +283,11 @@ impl Task {
             let delay = self.backoff.next_delay(slow, rand::random::<f64>());
             if slow {
                 error!("{reason}; next attempt in {}s", delay.as_secs());
+            } else if self.failures > 0 && self.should_warn_outage() {
+                warn!(
+                    "{reason}; still retrying (attempt {}), next in {delay:.1?}",
+                    self.failures
+                );
             } else {
                 debug!("reconnecting in {delay:?}: {reason}");
             }
@@ -280,6 +305,31 @@ impl Task {
                     Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
                 }
             }
+        }
+    }
+
+    /// Whether an ongoing outage is said now: at its first failure, then
+    /// every [`STILL_DOWN_EVERY`].
+    fn should_warn_outage(&mut self) -> bool {
+        let due = self
+            .last_warned
+            .is_none_or(|t| t.elapsed() >= STILL_DOWN_EVERY);
+        if due {
+            self.last_warned = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Logs a warning about what the codec sent, within the codec's rate
+    /// limit; what the limit held back is counted in the next one.
+    fn note(&mut self, what: impl FnOnce() -> String) {
+        if let Verdict::Log { suppressed } = self.notes.check(std::time::Instant::now()) {
+            if suppressed > 0 {
+                warn!(
+                    "{suppressed} similar warning(s) about this codec were suppressed (more than {DEFAULT_BURST} a second)"
+                );
+            }
+            warn!("{}", what());
         }
     }
 
@@ -389,12 +439,12 @@ impl Task {
                     last_rx = Instant::now();
                     match frame {
                         Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
-                            warn!(
-                                "dropped a message of {} bytes, over the limit of {} bytes: {}",
+                            let limit = self.config.max_message_size;
+                            self.note(|| format!(
+                                "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
                                 text.len(),
-                                self.config.max_message_size,
                                 excerpt(text.as_str())
-                            );
+                            ));
                             Vec::new()
                         }
                         Some(Ok(Message::Text(text))) => {
@@ -403,7 +453,7 @@ impl Task {
                                 Ok(msg) => {
                                     let h = self.manager.on_incoming(msg);
                                     if let Some(note) = h.note {
-                                        warn!("{note}");
+                                        self.note(|| note);
                                     }
                                     if h.retry_registration {
                                         retry_at = Some(Instant::now() + NOT_READY_RETRY);
@@ -411,13 +461,13 @@ impl Task {
                                     h.send
                                 }
                                 Err(e) => {
-                                    warn!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str()));
+                                    self.note(|| format!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str())));
                                     Vec::new()
                                 }
                             }
                         }
                         Some(Ok(Message::Binary(b))) => {
-                            warn!("ignored a binary frame of {} bytes (XoWS is text only)", b.len());
+                            self.note(|| format!("ignored a binary frame of {} bytes (XoWS is text only)", b.len()));
                             Vec::new()
                         }
                         Some(Ok(Message::Close(frame))) => {

@@ -9,6 +9,8 @@ mod client;
 mod common;
 mod docs;
 mod first_hour;
+mod hardening;
+mod hardening_sim;
 mod jsxapi;
 mod reliability;
 mod run_cli;

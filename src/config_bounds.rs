@@ -1,0 +1,222 @@
+//! Bounds on what a config may ask of the host before it is parsed: its
+//! size, how deep its tables and values nest, how many codecs it names,
+//! and bounded reads of the files it points at (a password file that is
+//! `/dev/zero` must be refused, not read until memory runs out).
+//!
+//! The nesting scan is deliberately simple (strings and comments skipped,
+//! headers, dotted keys and brackets counted) so a 5,000-level header is
+//! reported with its line and key instead of the parser's bare "recursion
+//! limit" at line 1.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Largest config file read (a fleet of 10,000 codecs fits in ~2 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// Most `[[codec]]` tables in one config (one host's fleet).
+pub const MAX_CODECS: usize = 10_000;
+/// Deepest nesting of table headers, dotted keys, arrays and inline tables.
+pub const MAX_NESTING: usize = 64;
+/// Largest password file read.
+pub const MAX_PASSWORD_BYTES: u64 = 4096;
+/// Largest CA file read.
+pub const MAX_CA_BYTES: u64 = 1 << 20;
+
+/// Reads at most `limit` bytes of a regular file; anything larger, or not a
+/// regular file (a directory, a device, a pipe), is refused with the reason.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{shown} is larger than {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// Where the nesting goes too deep: a byte offset and what is wrong.
+pub fn check_nesting(text: &str) -> Result<(), (usize, String)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut line_start = true;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line_start = true;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' => {
+                i = skip_string(b, i);
+                line_start = false;
+                continue;
+            }
+            _ => {}
+        }
+        if line_start && depth == 0 {
+            line_start = false;
+            // A header or a key: count its dotted parts.
+            let start = i;
+            let header = c == b'[';
+            let (parts, end) = dotted_parts(b, i, header);
+            if parts > MAX_NESTING {
+                let what = if header { "table header" } else { "key" };
+                return Err((
+                    start,
+                    format!(
+                        "{what} {} nests {parts} levels; the limit is {MAX_NESTING}",
+                        abbreviate(&text[start..end])
+                    ),
+                ));
+            }
+            i = end;
+            continue;
+        }
+        line_start = false;
+        match c {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err((
+                        i,
+                        format!("a value nests more than {MAX_NESTING} arrays or tables deep"),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Skips a quoted string (basic, literal, or their multi-line forms)
+/// starting at `i`; returns the index after it.
+fn skip_string(b: &[u8], i: usize) -> usize {
+    let q = b[i];
+    let triple = b.len() >= i + 3 && b[i + 1] == q && b[i + 2] == q;
+    let mut j = if triple { i + 3 } else { i + 1 };
+    while j < b.len() {
+        if q == b'"' && b[j] == b'\\' {
+            j += 2;
+            continue;
+        }
+        if !triple && b[j] == b'\n' {
+            return j;
+        }
+        if b[j] == q && (!triple || (b.len() >= j + 3 && b[j + 1] == q && b[j + 2] == q)) {
+            return if triple { j + 3 } else { j + 1 };
+        }
+        j += 1;
+    }
+    j
+}
+
+/// Counts the dotted parts of a header (`[a.b]`, `[[a.b]]`) or a key
+/// (`a.b = 1`) starting at `i`; returns the count and where it ends.
+fn dotted_parts(b: &[u8], mut i: usize, header: bool) -> (usize, usize) {
+    let mut parts = 1;
+    if header {
+        while i < b.len() && b[i] == b'[' {
+            i += 1;
+        }
+    }
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            b'.' => parts += 1,
+            b']' if header => break,
+            b'=' if !header => break,
+            b'\n' => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    (parts, i)
+}
+
+fn abbreviate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= 40 {
+        s.to_string()
+    } else {
+        format!("{}...", &s[..s.floor_char_boundary(40)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_headers_keys_and_values_are_found_with_their_place() {
+        let deep = format!("x = 1\n\n[{}]\ny = 2\n", vec!["a"; 5000].join("."));
+        let (at, why) = check_nesting(&deep).unwrap_err();
+        assert_eq!(at, 7);
+        assert!(
+            why.contains("table header [a.a.a") && why.contains("5000 levels"),
+            "{why}"
+        );
+
+        let key = format!("{} = 1\n", vec!["k"; 100].join("."));
+        assert!(check_nesting(&key).unwrap_err().1.starts_with("key k.k.k"));
+
+        let value = format!("v = {}{}\n", "[".repeat(100), "]".repeat(100));
+        assert_eq!(check_nesting(&value).unwrap_err().0, 4 + MAX_NESTING);
+    }
+
+    #[test]
+    fn ordinary_configs_and_strings_with_brackets_pass() {
+        let ok = "scripts = \"s\"  # [[[[\n[defaults]\npassword_env = \"A.B.C[[[{{\"\n\
+                  [[codec]]\nname = 'a.b.c'\nurl = \"ws://x/ws\"\ntags = [\"a\", \"b\"]\n\
+                  [script.\"x.y\"]\nargs = { max = [1, [2, {a = 3}]], s = \"\"\"\n]]]]\"\"\" }\n";
+        check_nesting(ok).unwrap();
+    }
+
+    #[test]
+    fn bounded_reads_refuse_devices_directories_and_big_files() {
+        let e = read_bounded(Path::new("/dev/zero"), 4096).unwrap_err();
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let e = read_bounded(Path::new("/etc"), 4096).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = std::env::temp_dir().join(format!("xmacro-bounds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'x'; 5000]).unwrap();
+        assert!(
+            read_bounded(&big, 4096)
+                .unwrap_err()
+                .contains("larger than 4096")
+        );
+        assert_eq!(read_bounded(&big, 5000).unwrap().len(), 5000);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,32 @@
+//! What scripts log (`print`, `warn`, `error`): escaped so a script cannot
+//! forge a log line, and rate limited per instance so a print loop cannot
+//! fill the disk; what the limit holds back is counted in the next line.
+
+use std::sync::{Arc, LazyLock};
+
+use tracing::{Level, error, info, warn};
+
+use crate::logsafe::escape;
+use crate::ratelimit::{DEFAULT_BURST, Keyed, Verdict};
+
+/// One limit per running instance, keyed by its context's address.
+static LIMITS: LazyLock<Keyed<usize>> = LazyLock::new(|| Keyed::new(DEFAULT_BURST));
+
+/// Logs one line of script output at `level`, within the instance's limit.
+pub fn line(level: Level, text: &str) {
+    let key = super::instance::current().map_or(0, |c| Arc::as_ptr(&c) as usize);
+    let Verdict::Log { suppressed } = LIMITS.check(&key) else {
+        return;
+    };
+    if suppressed > 0 {
+        warn!(
+            "{suppressed} line(s) of this script's output were suppressed (more than {DEFAULT_BURST} a second)"
+        );
+    }
+    let text = escape(text);
+    match level {
+        Level::ERROR => error!("{text}"),
+        Level::WARN => warn!("{text}"),
+        _ => info!("{text}"),
+    }
+}
