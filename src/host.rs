@@ -8,7 +8,7 @@
 //! saves and atomic renames settle on the final content, and a library
 //! change reloads the scripts that import it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use crate::config::{CodecEntry, Config, ScriptConfig};
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::script::loader;
-use crate::store::Store;
+use crate::store::{Store, Stores};
 use crate::xows::Codec;
 
 /// What the host runs.
@@ -41,6 +41,8 @@ pub struct HostOptions {
     pub debounce: Duration,
     /// Watch for changes (off for one-off runs in tests).
     pub watch: bool,
+    /// Bytes each instance's store may hold.
+    pub store_quota: u64,
 }
 
 impl HostOptions {
@@ -55,6 +57,7 @@ impl HostOptions {
             limits: Limits::default(),
             debounce: Duration::from_millis(25),
             watch: true,
+            store_quota: crate::store::DEFAULT_QUOTA,
         }
     }
 }
@@ -66,6 +69,9 @@ pub enum HostError {
     ScriptsDir(String, String),
     #[error("watching {0}: {1}")]
     Watch(String, String),
+    /// The state directory is locked by another host, or unusable.
+    #[error(transparent)]
+    State(#[from] crate::store::StoreError),
 }
 
 /// A running host; dropping it does not stop it, `shutdown` does.
@@ -112,7 +118,7 @@ struct Host {
     codecs: Arc<BTreeMap<String, Codec>>,
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
-    stores: HashMap<(String, String), Arc<Store>>,
+    stores: Stores,
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -135,6 +141,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             "not a directory".into(),
         ));
     }
+    let stores = Stores::open_dir(&opts.state_dir, opts.store_quota)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
         Some(watch(&opts, reload_tx.clone())?)
@@ -158,7 +165,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         codecs: Arc::new(codecs),
         urls,
         scripts: BTreeMap::new(),
-        stores: HashMap::new(),
+        stores,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     host.scan().await;
@@ -489,13 +496,7 @@ impl Host {
     }
 
     fn store(&mut self, script: &str, codec: &str) -> Result<Arc<Store>, crate::store::StoreError> {
-        let key = (script.to_string(), codec.to_string());
-        if let Some(s) = self.stores.get(&key) {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(Store::open(&self.opts.state_dir, codec, script)?);
-        self.stores.insert(key, s.clone());
-        Ok(s)
+        self.stores.instance(codec, script)
     }
 
     async fn shutdown(&mut self) {

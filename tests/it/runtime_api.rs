@@ -289,9 +289,8 @@ report("ready");
         .raw()
         .ok("xSim/Reboot", json!({"Down": 1.5, "NotReady": 0}))
         .await;
-    let file = dir.state().join("room").join("errors.json");
     within("the disconnect to be caught", async {
-        while rig::read_json(&file)["down"] != json!(-32001) {
+        while rig::stored(&dir.state(), "room", "errors", "down") != json!(-32001) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -345,10 +344,7 @@ async fn connection_loss_and_recovery_reach_the_script() {
     reports.subscribe("Event Message Send").await;
     let f = reports.next_feedback().await;
     assert_eq!(f["Event"]["Message"]["Send"]["Text"], "up-again");
-    assert_eq!(
-        rig::read_json(&dir.state().join("room/conn.json"))["down-seen"],
-        true
-    );
+    assert_eq!(rig::stored(&dir.state(), "room", "conn", "down-seen"), true);
     within("shutdown", host.shutdown()).await;
 }
 

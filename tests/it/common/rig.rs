@@ -219,6 +219,11 @@ pub async fn sim() -> Sim {
     Sim::start(SimOptions::default()).await
 }
 
-pub fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default()).unwrap_or(Value::Null)
+/// What `script` on `codec` has stored under `key` in the state directory
+/// `state` (read beside a running host), or null.
+pub fn stored(state: &Path, codec: &str, script: &str, key: &str) -> Value {
+    xmacro::store::read(state, codec, script)
+        .ok()
+        .and_then(|mut m| m.remove(key))
+        .unwrap_or(Value::Null)
 }
