@@ -102,6 +102,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
+        opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
     }
     let demo_task = demo.map(|cfg| tokio::spawn(demo_activity(cfg)));
     let result = host::run(opts, shutdown_signal())

@@ -14,6 +14,7 @@ mod backend;
 mod contract;
 mod lock;
 mod names;
+mod quota;
 mod sqlite;
 mod value;
 
@@ -27,6 +28,7 @@ use tracing::warn;
 pub use backend::{Backend, InstanceId, Row};
 pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
+pub use quota::parse_quota;
 pub use sqlite::{DB_FILE, SqliteBackend};
 pub use value::MAX_DEPTH;
 
