@@ -65,7 +65,7 @@ mod tests {
     fn depth_counts_containers_without_recursing() {
         assert_eq!(depth(&json!(3)), 0);
         assert_eq!(depth(&json!({"a": [1, {"b": []}]})), 4);
-        assert_eq!(depth(&nested(5_000)), 5_000);
+        assert_eq!(depth(&nested(1_000)), 1_000);
     }
 
     #[test]
