@@ -12,6 +12,7 @@
 mod backend;
 #[cfg(test)]
 mod contract;
+mod legacy;
 mod lock;
 mod names;
 mod quota;
@@ -60,6 +61,7 @@ impl Stores {
     pub fn open_dir(dir: &Path, quota: u64) -> Result<Stores, StoreError> {
         let lock = StateLock::acquire(dir)?;
         let backend = SqliteBackend::open(&dir.join(DB_FILE))?;
+        legacy::import(dir, &backend)?;
         let mut stores = Stores::with_backend(Arc::new(backend), quota);
         stores._lock = Some(lock);
         Ok(stores)
@@ -261,6 +263,24 @@ pub(crate) mod tests {
             read(&d, "boardroom", "remember-volume").unwrap()["v"],
             json!(42)
         );
+    }
+
+    #[test]
+    fn files_from_an_earlier_version_are_imported_once_and_kept() {
+        let d = temp("legacy");
+        std::fs::create_dir_all(d.join("boardroom")).unwrap();
+        let old = d.join("boardroom").join("remember-volume.json");
+        std::fs::write(&old, r#"{"volume": 37, "deep": [[[1]]]}"#).unwrap();
+        std::fs::write(d.join("boardroom").join("x.json.tmp"), "{").unwrap();
+        let s = open(&d).instance("boardroom", "remember-volume").unwrap();
+        assert_eq!(s.get("volume"), Some(json!(37)));
+        assert_eq!(s.get("deep"), Some(json!([[[1]]])));
+        assert!(!old.exists());
+        assert!(d.join("boardroom/remember-volume.json.imported").exists());
+        s.remove("volume").unwrap();
+        drop(s);
+        let s = open(&d).instance("boardroom", "remember-volume").unwrap();
+        assert_eq!(s.get("volume"), None, "imported again");
     }
 
     #[test]
