@@ -18,6 +18,7 @@ mod names;
 mod quota;
 mod sqlite;
 mod value;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -3,7 +3,9 @@
 //! pages appended to the write-ahead log, fsynced) instead of rewriting a
 //! whole file, names are columns rather than file names (so no escaping can
 //! collide), a damaged row does not take its neighbours with it, and the
-//! shape is the one a server database backend will have.
+//! shape is the one a server database backend will have. Writes that
+//! arrive together share a commit ([`Writer`]); reads use their own
+//! connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -15,6 +17,7 @@ use tracing::warn;
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
+use super::writer::{Change, Writer};
 
 /// The database's name inside the state directory.
 pub const DB_FILE: &str = "store.sqlite3";
@@ -26,7 +29,10 @@ const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug)]
 pub struct SqliteBackend {
     file: PathBuf,
+    /// For `load`.
     conn: Mutex<Connection>,
+    /// For `put` and `delete`; none when opened read-only.
+    writer: Option<Writer>,
 }
 
 impl SqliteBackend {
@@ -74,9 +80,13 @@ impl SqliteBackend {
              PRAGMA user_version = 1;",
         )
         .map_err(fail)?;
+        let reader = Connection::open(file).map_err(fail)?;
+        reader.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        let writer = Writer::new(conn);
         Ok(SqliteBackend {
             file: file.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Mutex::new(reader),
+            writer: Some(writer),
         })
     }
 
@@ -93,7 +103,22 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             file: file.to_path_buf(),
             conn: Mutex::new(conn),
+            writer: None,
         })
+    }
+
+    /// Transactions committed so far (several changes that arrive
+    /// together share one).
+    pub fn commits(&self) -> u64 {
+        self.writer.as_ref().map_or(0, Writer::commits)
+    }
+
+    fn write(&self, change: Change) -> Result<(), StoreError> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| error(&self.file, "opened read-only".into()))?;
+        writer.apply(change).map_err(|why| error(&self.file, why))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -143,22 +168,18 @@ impl Backend for SqliteBackend {
     }
 
     fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO entries (codec, script, key, value) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (codec, script, key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut s| s.execute(params![id.codec, id.script, key, value]))
-            .map(drop)
-            .map_err(|e| self.fail(e))
+        self.write(Change::Put {
+            id: id.clone(),
+            key: key.to_string(),
+            value: value.to_string(),
+        })
     }
 
     fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("DELETE FROM entries WHERE codec = ?1 AND script = ?2 AND key = ?3")
-            .and_then(|mut s| s.execute(params![id.codec, id.script, key]))
-            .map(drop)
-            .map_err(|e| self.fail(e))
+        self.write(Change::Delete {
+            id: id.clone(),
+            key: key.to_string(),
+        })
     }
 }
 
@@ -171,6 +192,39 @@ mod tests {
         let dir = super::super::tests::temp("sqlite-contract");
         let file = dir.join(DB_FILE);
         super::super::contract::check(&|| Box::new(SqliteBackend::open(&file).unwrap()));
+    }
+
+    #[test]
+    fn writers_at_once_share_commits_and_each_write_is_there() {
+        let dir = super::super::tests::temp("sqlite-group");
+        let b = std::sync::Arc::new(SqliteBackend::open(&dir.join(DB_FILE)).unwrap());
+        let threads: Vec<_> = (0..32)
+            .map(|t| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let id = InstanceId::new(&format!("c{t}"), "s");
+                    for i in 0..20 {
+                        b.put(&id, &format!("k{i}"), &i.to_string()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let commits = b.commits();
+        assert!(commits < 32 * 20, "{commits} commits for 640 writes");
+        drop(b);
+        let b = SqliteBackend::open_read_only(&dir.join(DB_FILE)).unwrap();
+        for t in 0..32 {
+            assert_eq!(
+                b.load(&InstanceId::new(&format!("c{t}"), "s"))
+                    .unwrap()
+                    .len(),
+                20
+            );
+        }
+        assert!(b.put(&InstanceId::new("c", "s"), "k", "1").is_err());
     }
 
     #[test]
