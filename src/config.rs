@@ -78,6 +78,8 @@ pub struct Config {
     pub file: PathBuf,
     pub scripts: PathBuf,
     pub state: PathBuf,
+    /// `store_quota`: bytes each instance's store may hold, if set.
+    pub store_quota: Option<u64>,
     pub codecs: Vec<CodecEntry>,
     pub script: BTreeMap<String, ScriptConfig>,
     /// Where each `[script.NAME]` table starts (line, column).
@@ -89,6 +91,7 @@ pub struct Config {
 struct RawFile {
     scripts: Option<String>,
     state: Option<String>,
+    store_quota: Option<Spanned<String>>,
     defaults: Option<Spanned<RawCodec>>,
     #[serde(default)]
     codec: Vec<Spanned<RawCodec>>,
@@ -225,6 +228,13 @@ impl Config {
                 ),
             ));
         }
+        let store_quota = match &raw.store_quota {
+            Some(q) => Some(
+                crate::store::parse_quota(q.get_ref())
+                    .map_err(|why| err_at(q.span().start, format!("key store_quota: {why}")))?,
+            ),
+            None => None,
+        };
         let mut codecs = Vec::new();
         let mut seen = HashSet::new();
         for (i, spanned) in raw.codec.iter().enumerate() {
@@ -262,6 +272,7 @@ impl Config {
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(fail("name", format!("{name:?} must be one word")));
             }
+            crate::store::check_codec_name(&name).map_err(|why| fail("name", why))?;
             if !seen.insert(name.clone()) {
                 return Err(fail("name", format!("duplicate codec name {name:?}")));
             }
@@ -318,6 +329,7 @@ impl Config {
             file: file.to_path_buf(),
             scripts: rel(raw.scripts.as_deref().unwrap_or("scripts")),
             state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
+            store_quota,
             codecs,
             script,
             script_at,

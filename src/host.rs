@@ -8,7 +8,7 @@
 //! saves and atomic renames settle on the final content, and a library
 //! change reloads the scripts that import it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use crate::config::{CodecEntry, Config, ScriptConfig};
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::script::loader;
-use crate::store::Store;
+use crate::store::{Store, Stores};
 use crate::xows::Codec;
 
 /// What the host runs.
@@ -47,6 +47,8 @@ pub struct HostOptions {
     /// the scripts not loaded yet are skipped, so the stop (with
     /// `on_unload` for what started) comes at once.
     pub cancel_start: tokio_util::sync::CancellationToken,
+    /// Bytes each instance's store may hold.
+    pub store_quota: u64,
 }
 
 impl HostOptions {
@@ -63,6 +65,7 @@ impl HostOptions {
             watch: true,
             only: None,
             cancel_start: Default::default(),
+            store_quota: crate::store::DEFAULT_QUOTA,
         }
     }
 }
@@ -74,6 +77,9 @@ pub enum HostError {
     ScriptsDir(String, String),
     #[error("watching {0}: {1}")]
     Watch(String, String),
+    /// The state directory is locked by another host, or unusable.
+    #[error(transparent)]
+    State(#[from] crate::store::StoreError),
 }
 
 /// A running host; dropping it does not stop it, `shutdown` does.
@@ -120,7 +126,7 @@ struct Host {
     codecs: Arc<BTreeMap<String, Codec>>,
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
-    stores: HashMap<(String, String), Arc<Store>>,
+    stores: Stores,
     /// The config file as last read: a hash of its text (a save that
     /// changes nothing, or a mistake already reported, is not acted on
     /// again) and the codec names of the last good version.
@@ -147,6 +153,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             "not a directory".into(),
         ));
     }
+    let stores = Stores::open_dir(&opts.state_dir, opts.store_quota)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
         Some(watch(&opts, reload_tx.clone())?)
@@ -177,7 +184,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         codecs: Arc::new(codecs),
         urls,
         scripts: BTreeMap::new(),
-        stores: HashMap::new(),
+        stores,
         config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -604,13 +611,7 @@ impl Host {
     }
 
     fn store(&mut self, script: &str, codec: &str) -> Result<Arc<Store>, crate::store::StoreError> {
-        let key = (script.to_string(), codec.to_string());
-        if let Some(s) = self.stores.get(&key) {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(Store::open(&self.opts.state_dir, codec, script)?);
-        self.stores.insert(key, s.clone());
-        Ok(s)
+        self.stores.instance(codec, script)
     }
 
     async fn shutdown(&mut self) {

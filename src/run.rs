@@ -132,6 +132,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
+        opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
     }
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))

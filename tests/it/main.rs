@@ -22,3 +22,4 @@ mod scripts;
 mod sim_cli;
 mod sim_protocol;
 mod sim_schema;
+mod store;

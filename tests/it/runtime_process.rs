@@ -1,27 +1,9 @@
 //! `xmacro run` as a process: `store` survives a restart and `kill -9`, and
 //! SIGTERM stops gracefully (on_unload runs, close frames go out, exit 0).
 
-use std::process::Stdio;
-
-use crate::common::rig::{self, Reports, TempDir, emit};
+use crate::common::rig::{self, Reports, TempDir, emit, spawn_run};
 use crate::common::within;
 use serde_json::json;
-
-fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
-        .arg("run")
-        .arg(dir.scripts())
-        .args(["--codec", url, "--state"])
-        .arg(dir.state())
-        .env("XMACRO_PASSWORD", "")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
 
 fn signal(child: &tokio::process::Child, sig: &str) {
     let pid = child.id().unwrap().to_string();

@@ -243,7 +243,7 @@ async fn remember_volume_survives_a_restart() {
     wait_value(&mut raw, "Configuration Audio DefaultVolume", json!(37)).await;
     within("shutdown", host.shutdown()).await;
     assert_eq!(
-        rig::read_json(&dir.state().join("room/remember-volume.json"))["volume"],
+        rig::stored(&dir.state(), "room", "remember-volume", "volume"),
         37
     );
     raw.ok(

@@ -219,6 +219,35 @@ pub async fn sim() -> Sim {
     Sim::start(SimOptions::default()).await
 }
 
-pub fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default()).unwrap_or(Value::Null)
+/// What `script` on `codec` has stored under `key` in the state directory
+/// `state` (read beside a running host), or null.
+pub fn stored(state: &Path, codec: &str, script: &str, key: &str) -> Value {
+    xmacro::store::read(state, codec, script)
+        .ok()
+        .and_then(|mut m| m.remove(key))
+        .unwrap_or(Value::Null)
+}
+
+/// `xmacro run` on `dir`'s scripts and state against `url` (empty password,
+/// warnings and errors only, killed when dropped).
+pub fn xmacro_run(dir: &TempDir, url: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    cmd.arg("run")
+        .arg(dir.scripts())
+        .args(["--codec", url, "--state"])
+        .arg(dir.state())
+        .env("XMACRO_PASSWORD", "")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// [`xmacro_run`] in the background, its log on the test's stderr.
+pub fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {
+    xmacro_run(dir, url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap()
 }

@@ -1,0 +1,48 @@
+//! The boundary between the store's logic (limits, the in-memory view,
+//! errors a script can catch) and where entries durably live. A backend
+//! keeps rows of (codec, script, key) -> encoded value, keyed by the exact
+//! names, and makes each `put`/`delete` durable before returning. The
+//! contract every backend must meet is tested in `contract.rs`.
+
+use super::StoreError;
+
+/// Whose store: the exact codec and script names, never rewritten, so two
+/// different pairs never share entries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId {
+    pub codec: String,
+    pub script: String,
+}
+
+impl InstanceId {
+    pub fn new(codec: &str, script: &str) -> Self {
+        InstanceId {
+            codec: codec.to_string(),
+            script: script.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "store of {:?} on {:?}", self.script, self.codec)
+    }
+}
+
+/// One stored entry as found, its value not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// Durable rows, one writer at a time per instance (the store serializes).
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Every entry of `id`, in any order. An entry that cannot be read at
+    /// all is left out (and logged) rather than failing the rest.
+    fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError>;
+    /// Creates or replaces one entry; durable when it returns `Ok`.
+    fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Deletes one entry (no error if absent); durable when it returns `Ok`.
+    fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,86 @@
+//! What every [`Backend`] must do, as one check any backend's tests can
+//! run: `open` gives a new handle on the same storage each time it is
+//! called (so what one handle wrote, a later one must read), and the
+//! storage starts empty.
+
+use super::backend::{Backend, InstanceId, Row};
+
+/// Pairs of names a careless mapping to file names would merge.
+pub const LOOKALIKES: &[(&str, &str)] = &[
+    ("会议室", "大厅室"),
+    ("a b", "a_b"),
+    ("room/1", "room_1"),
+    ("..", "__"),
+    ("x.json", "x"),
+    ("Room", "room"),
+];
+
+fn sorted(mut rows: Vec<Row>) -> Vec<(String, String)> {
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows.into_iter()
+        .map(|r| (r.key, String::from_utf8(r.value).unwrap()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs every promise of the backend contract; panics on the first broken.
+pub fn check(open: &dyn Fn() -> Box<dyn Backend>) {
+    let b = open();
+    let id = InstanceId::new("boardroom", "volume");
+    assert_eq!(b.load(&id).unwrap(), vec![], "a new store is empty");
+
+    b.put(&id, "n", "1").unwrap();
+    b.put(&id, "m", r#"{"a":[1,2]}"#).unwrap();
+    b.put(&id, "n", "2").unwrap();
+    b.put(&id, "", r#""empty key""#).unwrap();
+    b.put(&id, "ключ \"'", r#""unicode""#).unwrap();
+    let big = format!("\"{}\"", "x".repeat(1 << 20));
+    b.put(&id, "big", &big).unwrap();
+    b.delete(&id, "m").unwrap();
+    b.delete(&id, "never-there").unwrap();
+    drop(b);
+
+    let b = open();
+    let want = pairs(&[
+        ("", r#""empty key""#),
+        ("big", &big),
+        ("n", "2"),
+        ("ключ \"'", r#""unicode""#),
+    ]);
+    assert_eq!(
+        sorted(b.load(&id).unwrap()),
+        want,
+        "what was acknowledged is read again"
+    );
+
+    for (i, (x, y)) in LOOKALIKES.iter().enumerate() {
+        let as_scripts = [InstanceId::new("c", x), InstanceId::new("c", y)];
+        let as_codecs = [InstanceId::new(x, "s"), InstanceId::new(y, "s")];
+        for [p, q] in [as_scripts, as_codecs] {
+            b.put(&p, "k", &format!("\"{x}{i}\"")).unwrap();
+            b.put(&q, "k", &format!("\"{y}{i}\"")).unwrap();
+        }
+    }
+    drop(b);
+    let b = open();
+    for (i, (x, y)) in LOOKALIKES.iter().enumerate() {
+        for (codec, script, who) in [("c", *x, x), ("c", *y, y), (*x, "s", x), (*y, "s", y)] {
+            let rows = b.load(&InstanceId::new(codec, script)).unwrap();
+            assert_eq!(
+                sorted(rows),
+                pairs(&[("k", &format!("\"{who}{i}\""))]),
+                "{codec:?}/{script:?} shares storage with a lookalike"
+            );
+        }
+    }
+    assert_eq!(
+        sorted(b.load(&id).unwrap()),
+        want,
+        "other instances' writes do not touch this one"
+    );
+}

@@ -1,0 +1,242 @@
+//! The store on SQLite: one database file in the state directory, one row
+//! per entry. Chosen over files because a `set` then writes one row (a few
+//! pages appended to the write-ahead log, fsynced) instead of rewriting a
+//! whole file, names are columns rather than file names (so no escaping can
+//! collide), a damaged row does not take its neighbours with it, and the
+//! shape is the one a server database backend will have. Writes that
+//! arrive together share a commit ([`Writer`]); reads use their own
+//! connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, params};
+use tracing::warn;
+
+use super::StoreError;
+use super::backend::{Backend, InstanceId, Row};
+use super::writer::{Change, Writer};
+
+/// The database's name inside the state directory.
+pub const DB_FILE: &str = "store.sqlite3";
+
+/// The schema this build writes; a newer one is refused, not guessed at.
+const SCHEMA_VERSION: i64 = 1;
+
+/// A store database.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    file: PathBuf,
+    /// For `load`.
+    conn: Mutex<Connection>,
+    /// For `put` and `delete`; none when opened read-only.
+    writer: Option<Writer>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database `file` for reading and
+    /// writing. The caller holds the state directory's lock.
+    pub fn open(file: &Path) -> Result<SqliteBackend, StoreError> {
+        let fail = |e: rusqlite::Error| error(file, e.to_string());
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| error(file, format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(file).map_err(fail)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        // Durable at commit: the log is fsynced on every transaction.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(error(
+                file,
+                format!("cannot use a write-ahead log (got {mode})"),
+            ));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(fail)?;
+        if version > SCHEMA_VERSION {
+            return Err(error(
+                file,
+                format!(
+                    "written by a newer xmacro (schema {version}, this one knows {SCHEMA_VERSION})"
+                ),
+            ));
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS entries (
+                 codec  TEXT NOT NULL,
+                 script TEXT NOT NULL,
+                 key    TEXT NOT NULL,
+                 value  TEXT NOT NULL,
+                 PRIMARY KEY (codec, script, key)
+             );
+             PRAGMA user_version = 1;",
+        )
+        .map_err(fail)?;
+        let reader = Connection::open(file).map_err(fail)?;
+        reader.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        let writer = Writer::new(conn);
+        Ok(SqliteBackend {
+            file: file.to_path_buf(),
+            conn: Mutex::new(reader),
+            writer: Some(writer),
+        })
+    }
+
+    /// Opens an existing database only to read it (no lock needed: for
+    /// looking at a running host's data).
+    pub fn open_read_only(file: &Path) -> Result<SqliteBackend, StoreError> {
+        let conn = Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| error(file, e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| error(file, e.to_string()))?;
+        Ok(SqliteBackend {
+            file: file.to_path_buf(),
+            conn: Mutex::new(conn),
+            writer: None,
+        })
+    }
+
+    /// Transactions committed so far (several changes that arrive
+    /// together share one).
+    pub fn commits(&self) -> u64 {
+        self.writer.as_ref().map_or(0, Writer::commits)
+    }
+
+    fn write(&self, change: Change) -> Result<(), StoreError> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| error(&self.file, "opened read-only".into()))?;
+        writer.apply(change).map_err(|why| error(&self.file, why))
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, e: rusqlite::Error) -> StoreError {
+        error(&self.file, e.to_string())
+    }
+}
+
+fn error(file: &Path, why: String) -> StoreError {
+    StoreError {
+        what: format!("store database {}", file.display()),
+        why,
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT key, value FROM entries WHERE codec = ?1 AND script = ?2")
+            .map_err(|e| self.fail(e))?;
+        let mut rows = stmt
+            .query(params![id.codec, id.script])
+            .map_err(|e| self.fail(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
+            let key = match row.get_ref(0) {
+                Ok(ValueRef::Text(k)) => std::str::from_utf8(k).ok().map(str::to_string),
+                _ => None,
+            };
+            let value = match row.get_ref(1) {
+                Ok(ValueRef::Text(v) | ValueRef::Blob(v)) => Some(v.to_vec()),
+                _ => None,
+            };
+            match (key, value) {
+                (Some(key), Some(value)) => out.push(Row { key, value }),
+                (key, _) => warn!(
+                    "{id}: an entry in {} cannot be read (key {key:?}); left out",
+                    self.file.display()
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError> {
+        self.write(Change::Put {
+            id: id.clone(),
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError> {
+        self.write(Change::Delete {
+            id: id.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_backend_meets_the_contract() {
+        let dir = super::super::tests::temp("sqlite-contract");
+        let file = dir.join(DB_FILE);
+        super::super::contract::check(&|| Box::new(SqliteBackend::open(&file).unwrap()));
+    }
+
+    #[test]
+    fn writers_at_once_share_commits_and_each_write_is_there() {
+        let dir = super::super::tests::temp("sqlite-group");
+        let b = std::sync::Arc::new(SqliteBackend::open(&dir.join(DB_FILE)).unwrap());
+        let threads: Vec<_> = (0..32)
+            .map(|t| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let id = InstanceId::new(&format!("c{t}"), "s");
+                    for i in 0..20 {
+                        b.put(&id, &format!("k{i}"), &i.to_string()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let commits = b.commits();
+        assert!(commits < 32 * 20, "{commits} commits for 640 writes");
+        drop(b);
+        let b = SqliteBackend::open_read_only(&dir.join(DB_FILE)).unwrap();
+        for t in 0..32 {
+            assert_eq!(
+                b.load(&InstanceId::new(&format!("c{t}"), "s"))
+                    .unwrap()
+                    .len(),
+                20
+            );
+        }
+        assert!(b.put(&InstanceId::new("c", "s"), "k", "1").is_err());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_xmacro_is_refused() {
+        let dir = super::super::tests::temp("sqlite-newer");
+        let file = dir.join(DB_FILE);
+        drop(SqliteBackend::open(&file).unwrap());
+        Connection::open(&file)
+            .unwrap()
+            .pragma_update(None, "user_version", 9)
+            .unwrap();
+        let e = SqliteBackend::open(&file).unwrap_err().to_string();
+        assert!(e.contains("newer") && e.contains(DB_FILE), "{e}");
+    }
+}
