@@ -20,6 +20,7 @@ mod runtime_sandbox;
 mod scripts;
 mod sim_cli;
 mod sim_control;
+mod sim_ctl;
 mod sim_device;
 mod sim_protocol;
 mod sim_schema;
