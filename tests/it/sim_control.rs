@@ -126,6 +126,21 @@ async fn http_response_answers_matching_requests_and_the_log_keeps_them() {
     assert_eq!(log[2]["Body"], "x");
     let empty = c.ok("xSim/HttpRequests", json!({})).await;
     assert_eq!(empty["Requests"], json!([]));
+    c.ok(
+        "xSet",
+        json!({"Path": ["Configuration", "HttpClient", "AllowHTTP"], "Value": "False"}),
+    )
+    .await;
+    let e = c
+        .err(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "http://api.test/plain"}),
+        )
+        .await;
+    assert!(
+        e["data"]["Reason"].as_str().unwrap().contains("AllowHTTP"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -120,6 +120,14 @@ pub fn execute(st: &mut State, verb: &str, args: &Map<String, Value>) -> Result<
     }
     let method = verb.to_ascii_uppercase();
     let url = text(args, "Url").to_string();
+    if url.starts_with("http://")
+        && st.get(&p("Configuration HttpClient AllowHTTP")) == Some(json!("False"))
+    {
+        return Err(command_error(
+            cause::FAILED,
+            "http:// is not allowed (Configuration HttpClient AllowHTTP is False)",
+        ));
+    }
     let headers = match args.get("Header") {
         Some(Value::Array(a)) => a.clone(),
         Some(v) => vec![v.clone()],
