@@ -236,8 +236,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "", hide_default_value = true)]
     pub password: String,
     /// The public xAPI schema (JSON from roomos.cisco.com): every
-    /// Configuration of the product exists with its default, and values and
-    /// command arguments are checked as a codec checks them.
+    /// Configuration of the product exists with its default, every Status
+    /// path with a plausible value, every event can be emitted, xDoc
+    /// describes them, and values and command arguments are checked as a
+    /// codec checks them.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
     /// Which product of the schema to simulate.

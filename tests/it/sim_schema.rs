@@ -269,6 +269,10 @@ async fn every_event_path_of_the_product_can_be_emitted() {
         }
         assert!(!at.is_null(), "{path}: {f}");
     }
+    eprintln!(
+        "every one of the {} event paths of barents was emitted",
+        paths.len()
+    );
     let f = {
         c.ok("xSim/Event", json!({ "Path": "Event CallSuccessful" }))
             .await;

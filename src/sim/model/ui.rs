@@ -65,15 +65,18 @@ fn show(st: &mut State, kind: &str, action: &str, args: &Map<String, Value>) {
     entry.insert("Seq".into(), json!(st.room.ui_seq));
     entry.insert("Kind".into(), json!(kind));
     entry.insert("Action".into(), json!(action));
-    let title = text(args, "Title");
+    let title = match text(args, "Title") {
+        "" => String::new(),
+        t => format!("[{t}] "),
+    };
     let body = text(args, "Text");
     let options: Vec<&str> = (1..=5)
         .filter_map(|n| args.get(&format!("Option.{n}")).and_then(Value::as_str))
         .collect();
     match action {
-        "Display" if options.is_empty() => info!("room: {kind} shown: [{title}] {body}"),
+        "Display" if options.is_empty() => info!("room: {kind} shown: {title}{body}"),
         "Display" => info!(
-            "room: {kind} shown: [{title}] {body} (options: {})",
+            "room: {kind} shown: {title}{body} (options: {})",
             options.join(" / ")
         ),
         _ => info!("room: {kind} {}", action.to_ascii_lowercase()),
