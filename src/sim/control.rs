@@ -125,6 +125,9 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
                 return Action::Reply(Ok(Value::Bool(true)));
             }
             http::Rule::from_params(params).map(|rule| {
+                if st.room.http_rules.len() == model::LOG_LIMIT {
+                    st.room.http_rules.remove(0);
+                }
                 st.room.http_rules.push(rule);
                 Value::Bool(true)
             })

@@ -260,6 +260,7 @@ pub fn end(st: &mut State, c: &Value, cause_type: &str, cause_string: &str) -> V
         "Count": 1,
     });
     st.room.history.insert(0, entry);
+    st.room.history.truncate(super::LOG_LIMIT);
     info!(
         "room: call {id} with {} ended ({cause_type})",
         c["DisplayName"].as_str().unwrap_or_default()

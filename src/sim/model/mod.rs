@@ -59,7 +59,8 @@ pub struct Room {
     pub(crate) bookings: Vec<Value>,
 }
 
-/// How many HTTP requests and UI actions are remembered.
+/// How many HTTP requests, UI actions, call history entries and scripted
+/// HTTP responses are kept (the oldest go first).
 pub const LOG_LIMIT: usize = 1000;
 
 /// Appends to a bounded log.
