@@ -115,6 +115,38 @@ pub fn schema() -> Schema {
     schema
 }
 
+/// Status leaves whose values are literals (the rest are integers or strings
+/// by their initial value), with RoomOS 26.4.1's value spaces.
+const STATUS_LITERALS: &[(&str, &str)] = &[
+    ("Audio VolumeMute", "On|Off"),
+    ("Audio Microphones Mute", "On|Off"),
+    (
+        "Call[n] Status",
+        "Idle|Dialling|Ringing|Connecting|Connected|Disconnecting|OnHold|EarlyMedia|Preserved|RemotePreserved",
+    ),
+    ("Call[n] Direction", "Incoming|Outgoing"),
+    (
+        "Call[n] AnswerState",
+        "Unanswered|Ignored|Autoanswered|Answered",
+    ),
+    ("Conference DoNotDisturb", "Active|Inactive"),
+    ("Conference Presentation Mode", "Off|Receiving|Sending"),
+    (
+        "Conference Presentation LocalInstance[n] SendingMode",
+        "LocalOnly|LocalRemote|Off",
+    ),
+    ("Standby State", "Standby|EnteringStandby|Halfwake|Off"),
+    ("Video Selfview Mode", "On|Off"),
+    ("Video Selfview FullscreenMode", "On|Off"),
+    ("Video Selfview OnMonitorRole", "First|Second|Third"),
+    (
+        "Video Selfview PIPPosition",
+        "CenterLeft|CenterRight|LowerLeft|LowerRight|UpperCenter|UpperLeft|UpperRight",
+    ),
+    ("RoomAnalytics PeoplePresence", "Yes|No|Unknown"),
+    ("Bookings Availability Status", "Free|FreeUntil|BookedUntil"),
+];
+
 /// Adds a Status entry for every leaf of `doc` (arrays become `Name[n]`).
 fn status_entries(doc: &Value, at: &mut Vec<String>, schema: &mut Schema) {
     match doc {
@@ -137,7 +169,13 @@ fn status_entries(doc: &Value, at: &mut Vec<String>, schema: &mut Schema) {
             }
         }
         leaf => {
+            let path = at.join(" ");
+            let literal = STATUS_LITERALS.iter().find(|(p, _)| *p == path);
             let valuespace = match leaf {
+                _ if literal.is_some() => {
+                    let values = literal.map_or("", |(_, v)| v);
+                    ValueSpace::Literal(values.split('|').map(str::to_string).collect())
+                }
                 Value::Number(_) => ValueSpace::Integer {
                     min: i64::MIN,
                     max: i64::MAX,
@@ -148,7 +186,7 @@ fn status_entries(doc: &Value, at: &mut Vec<String>, schema: &mut Schema) {
                 },
             };
             schema
-                .insert(Kind::Status, &at.join(" "), Entry::Status { valuespace })
+                .insert(Kind::Status, &path, Entry::Status { valuespace })
                 .expect("status shape paths are valid");
         }
     }
@@ -414,6 +452,18 @@ mod tests {
             "Event CallDisconnect",
         ] {
             assert!(s.lookup(&Path::parse(p).unwrap()).is_ok(), "{p}");
+        }
+        let state = s
+            .lookup(&Path::parse("Status Standby State").unwrap())
+            .unwrap();
+        assert!(matches!(
+            &state.entry,
+            Some(Entry::Status { valuespace: ValueSpace::Literal(v) }) if v.contains(&"Halfwake".to_string())
+        ));
+        // Every literal listed names a status the model has.
+        for (path, _) in STATUS_LITERALS {
+            let p = Path::parse(&format!("Status {}", path.replace("[n]", ""))).unwrap();
+            assert!(s.lookup(&p).is_ok(), "{path}");
         }
     }
 }

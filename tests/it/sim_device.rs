@@ -32,6 +32,10 @@ async fn xdoc_describes_each_kind_of_path_from_the_built_in_model() {
         status["Audio"]["Volume"]["ValueSpace"]["type"], "Integer",
         "{status}"
     );
+    assert_eq!(
+        status["Standby"]["State"]["ValueSpace"]["Value"],
+        json!(["Standby", "EnteringStandby", "Halfwake", "Off"])
+    );
     assert!(
         status["Call"].as_array().is_some_and(|a| a.len() == 1),
         "status arrays hold one element: {}",
