@@ -144,6 +144,12 @@ fn init(dir: &std::path::Path) -> Result<(), AppError> {
 }
 
 async fn run_sim(args: SimArgs) -> Result<(), AppError> {
+    if let Some(crate::cli::SimCommand::Ctl(ctl)) = args.command {
+        return sim::ctl::run(ctl).await.map_err(|e| match e {
+            sim::ctl::CtlError::Usage(u) => AppError::Usage(u),
+            sim::ctl::CtlError::Codec(c) => AppError::from(c),
+        });
+    }
     let schema = match &args.schema {
         Some(file) => Some(Arc::new(
             Schema::load(file, Some(&args.product)).map_err(|e| AppError::Usage(e.to_string()))?,

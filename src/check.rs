@@ -314,7 +314,8 @@ fn check_path(
             let mut probe = path.clone();
             loop {
                 if let Ok(n) = schema.lookup(&probe)
-                    && (matches!(n.entry, Some(Entry::Event)) || probe.0.len() == path.0.len())
+                    && (matches!(n.entry, Some(Entry::Event { .. }))
+                        || probe.0.len() == path.0.len())
                 {
                     return;
                 }

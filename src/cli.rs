@@ -99,7 +99,9 @@ pub enum Command {
         xmacro sim --listen 127.0.0.1:0              # any free port; read it from the first line\n  \
         xmacro sim --listen localhost:9000           # a host name works too\n  \
         xmacro sim --tls --password secret           # wss with a fresh self-signed certificate\n  \
-        xmacro sim --schema roomos-26.4.1.json --product barents")]
+        xmacro sim --schema roomos-26.4.1.json --product barents
+  \
+        xmacro sim ctl ws://127.0.0.1:8080/ws incoming-call alice@example.com   # act on a running one")]
     Sim(SimArgs),
 
     /// Read a status or configuration value (xGet), printed as JSON.
@@ -327,8 +329,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "", hide_default_value = true)]
     pub password: String,
     /// The public xAPI schema (JSON from roomos.cisco.com): every
-    /// Configuration of the product exists with its default, and values and
-    /// command arguments are checked as a codec checks them.
+    /// Configuration of the product exists with its default, every Status
+    /// path with a plausible value, every event can be emitted, xDoc
+    /// describes them, and values and command arguments are checked as a
+    /// codec checks them.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
     /// Which product of the schema to simulate.
@@ -340,6 +344,16 @@ pub struct SimArgs {
     /// Feedback subscriptions one session may hold before -31998.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub max_subscriptions: usize,
+    #[command(subcommand)]
+    pub command: Option<SimCommand>,
+}
+
+/// What `xmacro sim` does besides serving.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Act on a running simulator: an incoming call, a widget click, people,
+    /// HTTP answers, status, events, or a scenario file with timings.
+    Ctl(crate::sim::ctl::CtlArgs),
 }
 
 impl Cli {

@@ -210,7 +210,11 @@ pub enum Entry {
         params: Vec<Param>,
         multiline: bool,
     },
-    Event,
+    /// An event; `children` is the schema's description of its payload
+    /// (`{"Name": {"valuespace": "string", ...}, ...}`).
+    Event {
+        children: Value,
+    },
 }
 
 /// A node of the path trie.
@@ -489,7 +493,9 @@ fn entry_from_json(kind: Kind, attrs: &Value) -> Entry {
                 .map(str::to_string),
         },
         Kind::Status => Entry::Status { valuespace: vs() },
-        Kind::Event => Entry::Event,
+        Kind::Event => Entry::Event {
+            children: attrs.get("children").cloned().unwrap_or(Value::Null),
+        },
         Kind::Command => Entry::Command {
             params: attrs
                 .get("params")

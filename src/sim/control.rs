@@ -5,6 +5,15 @@
 //! | method | params | effect |
 //! | --- | --- | --- |
 //! | `xSim/SetStatus` | `Path`, `Value` | set a status value or sub-document, with feedback |
+//! | `xSim/Event` | `Path` (starts with `Event`), `Value`? | emit an event; fields the schema (or the built-in model) gives it and `Value` lacks get plausible values |
+//! | `xSim/CommandResult` | `Command` (path words or array), `Result`, or `Error` {`Cause`, `Reason`}; neither clears | what the command answers from now on, instead of its own (and without its effects) |
+//! | `xSim/HttpResponse` | `Method`? (any when absent), `Url` (exact or glob with `*`, `?`), `StatusCode`?, `Headers`? (object or `"Key: Value"` list), `Body`?; or `Clear` | what HttpClient answers for matching requests (the latest match wins) |
+//! | `xSim/HttpRequests` | `Clear`? | `Requests`: every HttpClient request (`Method`, `Url`, `Headers`, `Body`, `Time`) in order |
+//! | `xSim/UiLog` | `Clear`? | `Entries`: alerts, prompts, text lines and inputs shown or cleared, in order (`Seq`, `Kind`, `Action`, the command's arguments) |
+//! | `xSim/People` | `Count` | people count and presence; people entering a sleeping room wake it to halfwake |
+//! | `xSim/WidgetAction` | `WidgetId`, `Type`? (default: pressed, released, clicked), `Value`? | someone uses a UI extension widget |
+//! | `xSim/PanelClick` | `PanelId` | someone opens a UI extension panel (`Event UserInterface Extensions Panel Clicked`) |
+//! | `xSim/Hangup` | `CallId`? | the far end ends a call (`CallDisconnect` with `RemoteDisconnect`) |
 //! | `xSim/RemoveStatus` | `Path` (ends with an element id) | remove an element; its ghost is sent |
 //! | `xSim/EmitEvent` | `Path` (starts with `Event`), `Value` | emit an event |
 //! | `xSim/IncomingCall` | `Number`, `DisplayName`? | a ringing call plus `Event IncomingCallIndication`; answers `CallId` |
@@ -26,8 +35,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::device::{Device, Refusal};
-use super::model;
-use crate::xows::path::{Path, Root};
+use super::model::{self, calls, http, ui};
+use super::status;
+use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::RpcError;
 
 /// Prefix of every control method.
@@ -48,15 +58,21 @@ pub enum Action {
     },
 }
 
-fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {
+/// The path in `params[key]`, written as words (`"Status Audio Volume"`)
+/// or as the wire's array.
+pub(crate) fn path_param(params: &Value, key: &str) -> Result<Path, RpcError> {
     let raw = params
-        .get("Path")
-        .ok_or_else(|| RpcError::invalid_params("missing Path"))?;
-    let path = match raw {
+        .get(key)
+        .ok_or_else(|| RpcError::invalid_params(format!("missing {key}")))?;
+    match raw {
         Value::String(s) => Path::parse(s),
         other => Path::from_json(other),
     }
-    .map_err(|e| RpcError::invalid_params(format!("Path: {e}")))?;
+    .map_err(|e| RpcError::invalid_params(format!("{key}: {e}")))
+}
+
+fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {
+    let path = path_param(params, "Path")?;
     if path.root() != Some(root) || path.has_wildcard() {
         return Err(RpcError::invalid_params(format!(
             "Path must start with {} and hold no **",
@@ -95,6 +111,75 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
                 Err(RpcError::invalid_params(format!("no element at {path}")))
             }
         }),
+        "Event" => path_arg(params, Root::Event).map(|path| {
+            let given = params.get("Value").cloned().unwrap_or(json!({}));
+            let value = status::fill_event(&device.schema, &path, given);
+            device.lock().emit(&path.0, value);
+            Value::Bool(true)
+        }),
+        "CommandResult" => command_result(device, params),
+        "HttpResponse" => {
+            let mut st = device.lock();
+            if clear(params) {
+                st.room.http_rules.clear();
+                return Action::Reply(Ok(Value::Bool(true)));
+            }
+            http::Rule::from_params(params).map(|rule| {
+                if st.room.http_rules.len() == model::LOG_LIMIT {
+                    st.room.http_rules.remove(0);
+                }
+                st.room.http_rules.push(rule);
+                Value::Bool(true)
+            })
+        }
+        "HttpRequests" => {
+            let mut st = device.lock();
+            let requests: Vec<Value> = st.room.http_log.iter().cloned().collect();
+            if clear(params) {
+                st.room.http_log.clear();
+            }
+            Ok(json!({ "Requests": requests }))
+        }
+        "UiLog" => {
+            let mut st = device.lock();
+            let entries: Vec<Value> = st.room.ui_log.iter().cloned().collect();
+            if clear(params) {
+                st.room.ui_log.clear();
+            }
+            Ok(json!({ "Entries": entries }))
+        }
+        "People" => match params.get("Count").and_then(Value::as_u64) {
+            Some(n) => {
+                model::room::people(&mut device.lock(), n);
+                Ok(Value::Bool(true))
+            }
+            None => Err(RpcError::invalid_params("Count must be a number of people")),
+        },
+        "WidgetAction" => match params.get("WidgetId").and_then(Value::as_str) {
+            Some(w) => {
+                let kind = params.get("Type").and_then(Value::as_str);
+                let value = params.get("Value").and_then(Value::as_str).unwrap_or("");
+                ui::widget_action(&mut device.lock(), w, kind, value);
+                Ok(Value::Bool(true))
+            }
+            None => Err(RpcError::invalid_params("missing WidgetId")),
+        },
+        "PanelClick" => match params.get("PanelId").and_then(Value::as_str) {
+            Some(id) => {
+                device.lock().emit(
+                    &Path::parse("Event UserInterface Extensions Panel Clicked")
+                        .expect("valid")
+                        .0,
+                    json!({ "PanelId": id, "Origin": "OSD" }),
+                );
+                Ok(Value::Bool(true))
+            }
+            None => Err(RpcError::invalid_params("missing PanelId")),
+        },
+        "Hangup" => {
+            let id = params.get("CallId").and_then(Value::as_i64);
+            calls::remote_hangup(&mut device.lock(), id)
+        }
         "EmitEvent" => path_arg(params, Root::Event).map(|path| {
             let value = params.get("Value").cloned().unwrap_or(json!({}));
             device.lock().emit(&path.0, value);
@@ -202,6 +287,42 @@ pub fn handle(device: &Device, method: &str, params: &Value) -> Action {
         _ => Err(RpcError::method_not_found()),
     };
     Action::Reply(result)
+}
+
+fn clear(params: &Value) -> bool {
+    params.get("Clear").and_then(Value::as_bool) == Some(true)
+}
+
+/// `xSim/CommandResult`: scripts (or, with neither `Result` nor `Error`,
+/// forgets) what a command answers.
+fn command_result(device: &Device, params: &Value) -> Result<Value, RpcError> {
+    let mut path = path_param(params, "Command")?;
+    if path.0.first() == Some(&Segment::Name("Command".into())) {
+        path.0.remove(0);
+    }
+    device
+        .schema
+        .command(&path)
+        .map_err(|e| RpcError::invalid_params(format!("Command {path}: {e}")))?;
+    let name = path.to_string();
+    let answer = match (params.get("Result"), params.get("Error")) {
+        (_, Some(err)) => {
+            let cause = err.get("Cause").and_then(Value::as_u64).unwrap_or(1) as u32;
+            let reason = err
+                .get("Reason")
+                .and_then(Value::as_str)
+                .unwrap_or("Command returned an error.");
+            Some(Err(model::command_error(cause, reason)))
+        }
+        (Some(result), None) => Some(Ok(result.clone())),
+        (None, None) => None,
+    };
+    let mut st = device.lock();
+    st.room.scripted.retain(|(c, _)| *c != name);
+    if let Some(a) = answer {
+        st.room.scripted.push((name, a));
+    }
+    Ok(Value::Bool(true))
 }
 
 fn refuse(device: &Device, params: &Value) -> Result<Value, RpcError> {

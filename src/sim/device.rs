@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{builtin, model};
+use super::{builtin, model, query, status, xdoc};
 use crate::schema::{Entry, ParamError, Schema, check_params};
 use crate::xows::doc;
 use crate::xows::path::{Path, Root, Segment};
@@ -93,12 +93,16 @@ pub struct State {
     /// When upgrade attempts arrived (Unix ms, the last 10,000).
     pub(crate) upgrades: VecDeque<u64>,
     booted: Instant,
+    /// The room beyond the Status document (calls, UI, HTTP, bookings).
+    pub(crate) room: model::Room,
+    /// The Status document after a boot.
+    initial_status: Arc<Value>,
 }
 
 /// The simulated device.
 pub struct Device {
     state: Mutex<State>,
-    schema: Arc<Schema>,
+    pub(crate) schema: Arc<Schema>,
     pub(crate) options: DeviceOptions,
 }
 
@@ -125,8 +129,24 @@ impl Device {
         let schema = options.schema.clone().unwrap_or(builtin);
         doc::merge(&mut config, &schema.default_configuration());
         let volume = config["Audio"]["DefaultVolume"].as_i64().unwrap_or(50);
+        let (bookings, booking_status) = model::bookings::initial(chrono::Utc::now());
+        let mut template = match &options.schema {
+            Some(product) => status::template(product),
+            None => json!({}),
+        };
+        status::overlay(&mut template, &builtin::status_shape());
+        let mut initial = template.clone();
+        status::overlay(&mut initial, &builtin::initial_status(volume));
+        status::overlay(&mut initial, &json!({ "Bookings": booking_status }));
+        let room = model::Room {
+            template,
+            bookings,
+            ..Default::default()
+        };
         let state = State {
-            doc: json!({ "Status": builtin::initial_status(volume), "Configuration": config }),
+            room,
+            initial_status: Arc::new(initial.clone()),
+            doc: json!({ "Status": initial, "Configuration": config }),
             sessions: HashMap::new(),
             next_session: 1,
             next_call_id: 1,
@@ -150,6 +170,11 @@ impl Device {
             schema,
             options,
         })
+    }
+
+    /// Runs the model's work that waits for an answer to be sent.
+    pub fn run_deferred(&self) {
+        model::run_deferred(&mut self.lock());
     }
 
     /// The device's lock (poisoning is ignored: the state stays usable).
@@ -213,6 +238,7 @@ impl Device {
             method::SET => st.x_set(&self.schema, &req.params).into(),
             method::SUBSCRIBE => st.subscribe(session, &req.params),
             method::UNSUBSCRIBE => st.unsubscribe(session, &req.params).into(),
+            "xDoc" => xdoc::answer(&self.schema, &req.params).into(),
             m => match m.strip_prefix(method::COMMAND_PREFIX) {
                 Some(cmd) => self.command(&mut st, session, cmd, &req.params).into(),
                 None => Err(RpcError::method_not_found()).into(),
@@ -302,6 +328,9 @@ impl State {
         if let Some(v) = self.doc.pointer_mut("/Status/SystemUnit/Uptime") {
             *v = Value::from(up);
         }
+        if let Some(v) = self.doc.pointer_mut("/Status/Time/SystemTime") {
+            *v = Value::from(model::now_text());
+        }
     }
 
     fn x_get(&mut self, params: &Value) -> Result<Value, RpcError> {
@@ -323,7 +352,7 @@ impl State {
             ));
         }
         self.refresh_uptime();
-        Ok(doc::select(&self.doc, &q.0).unwrap_or_else(|| json!({})))
+        Ok(query::select(&self.doc, &q.0).unwrap_or_else(|| json!({})))
     }
 
     fn x_set(&mut self, schema: &Schema, params: &Value) -> Result<Value, RpcError> {
@@ -384,7 +413,7 @@ impl State {
         let mut after = Vec::new();
         if notify {
             self.refresh_uptime();
-            if let Some(Value::Object(mut current)) = doc::select(&self.doc, &q.0) {
+            if let Some(Value::Object(mut current)) = query::select(&self.doc, &q.0) {
                 if legacy {
                     current.values_mut().for_each(doc::stringify);
                 }
@@ -466,7 +495,7 @@ impl State {
         let mut out = Vec::new();
         for slot in self.sessions.values() {
             for (id, q) in &slot.subs {
-                if let Some(Value::Object(mut part)) = doc::select(change, &q.0) {
+                if let Some(Value::Object(mut part)) = query::select(change, &q.0) {
                     if slot.legacy {
                         part.values_mut().for_each(doc::stringify);
                     }
@@ -497,7 +526,10 @@ impl State {
             .pointer("/Configuration/Audio/DefaultVolume")
             .and_then(Value::as_i64)
             .unwrap_or(50);
-        self.doc["Status"] = builtin::initial_status(volume);
+        let mut status = (*self.initial_status).clone();
+        status::overlay(&mut status, &builtin::initial_status(volume));
+        self.doc["Status"] = status;
+        self.room.call_started.clear();
         self.booted = now + down;
     }
 }

@@ -1,7 +1,9 @@
 //! The simulated codec: an XoWS server on `/ws` and `/ws?legacy` that
 //! behaves like a RoomOS device (authentication, every method, feedback,
-//! ghosts, errors), with a built-in device model, optional schema checks and
-//! control methods for fault injection ([`control`]).
+//! ghosts, errors), with a built-in device model ([`model`]), the public
+//! schema's Status and events when given ([`status`], [`xdoc`]), control
+//! methods to script answers and inject faults ([`control`]) and a command
+//! line to drive a running simulator ([`ctl`]).
 //!
 //! Tests start it in-process on port 0:
 //!
@@ -16,10 +18,15 @@
 
 pub mod builtin;
 pub mod control;
+pub mod ctl;
 pub mod device;
+pub mod lenient;
 pub mod model;
+pub mod query;
 mod server;
+pub mod status;
 pub mod tls;
+pub mod xdoc;
 
 use std::future::Future;
 

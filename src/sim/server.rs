@@ -312,7 +312,14 @@ async fn writer<S>(
 }
 
 async fn handle_text(device: &Arc<Device>, session: u64, tx: &mpsc::Sender<Message>, text: &str) {
-    let req = match decode_request(text) {
+    let decoded = decode_request(text).or_else(|first| {
+        // A codec accepts a comma before a closing brace; so do we.
+        match super::lenient::strip_trailing_commas(text) {
+            Some(fixed) => decode_request(&fixed).map_err(|_| first),
+            None => Err(first),
+        }
+    });
+    let req = match decoded {
         Ok(r) => r,
         Err((id, e)) => {
             let _ = tx.send(Message::text(error_text(&id, &e))).await;
@@ -355,14 +362,17 @@ async fn handle_text(device: &Arc<Device>, session: u64, tx: &mpsc::Sender<Messa
         for f in after {
             let _ = tx.send(Message::text(f)).await;
         }
+        device.run_deferred();
     } else {
         let tx = tx.clone();
+        let device = device.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _ = tx.send(Message::text(frame)).await;
             for f in after {
                 let _ = tx.send(Message::text(f)).await;
             }
+            device.run_deferred();
         });
     }
 }

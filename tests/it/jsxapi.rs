@@ -1,6 +1,8 @@
 //! Cisco's official Node client, jsxapi 6, against the simulator: sub-protocol
 //! auth, a status read, a command, a configuration, status and event
-//! feedback, and a refused argument. `.ci/run` installs it (npm ci in
+//! feedback, a refused argument, listeners on arrays (every call, one
+//! connector by id, ghosts) and `xapi.doc` read by jsxapi's own schema
+//! generator. `.ci/run` installs it (npm ci in
 //! tests/jsxapi). Without it the test is skipped with a note on a developer's
 //! machine, and fails under CI (`CI` set), where skipping would hide a gap.
 
@@ -46,6 +48,10 @@ async fn jsxapi_talks_to_the_simulator() {
         "config",
         "event-feedback",
         "refused",
+        "array-listener",
+        "element-listener",
+        "doc",
+        "doc-generate",
     ] {
         assert!(
             stdout.contains(&format!("\"step\":\"{step}\"")),

@@ -196,7 +196,7 @@ async fn auto_answer_answers_the_allow_list_only() {
         json!("Connected"),
     )
     .await;
-    rig::wait_log(&["not answering eve@elsewhere.example"]).await;
+    rig::wait_log(&["not answering", "eve@elsewhere.example"]).await;
     assert_eq!(
         raw.get(&format!("Status Call[{stranger}] Status")).await,
         "Ringing"

@@ -201,3 +201,113 @@ async fn builtin_effects_still_happen_with_the_schema() {
     c.ok("xCommand/Audio/Volume/SetToDefault", json!({})).await;
     assert_eq!(c.get("Status Audio Volume").await, 65);
 }
+
+#[tokio::test]
+async fn every_status_path_of_the_product_exists_with_a_plausible_value() {
+    let (s, schema) = sim_with_schema().await;
+    let mut c = Raw::connect(&s.url()).await;
+    // Call[n] paths exist while a call does, as on a device.
+    c.ok("xCommand/Dial", json!({"Number": "x@example.com"}))
+        .await;
+    // So do a presentation's and a widget's.
+    c.ok("xCommand/Presentation/Start", json!({})).await;
+    c.ok(
+        "xCommand/UserInterface/Extensions/Widget/SetValue",
+        json!({"WidgetId": "w", "Value": "1"}),
+    )
+    .await;
+    let paths = xmacro::sim::status::paths(&schema, "Status");
+    assert!(paths.len() > 500, "only {} status paths", paths.len());
+    let mut missing = Vec::new();
+    let mut implausible = Vec::new();
+    for path in &paths {
+        let a = c.call("xGet", json!({ "Path": path.to_json() })).await;
+        let Some(value) = a.get("result") else {
+            missing.push(path.to_string());
+            continue;
+        };
+        let Ok(node) = schema.lookup(path) else {
+            continue;
+        };
+        if let Some(xmacro::schema::Entry::Status { valuespace }) = &node.entry {
+            // Leaves under arrays come back per element: check each.
+            let mut leaves = Vec::new();
+            scalars(value, &mut leaves);
+            for leaf in leaves {
+                if let Err(why) = valuespace.check(leaf) {
+                    implausible.push(format!("{path}: {why}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} Status paths missing: {missing:?}",
+        missing.len(),
+        paths.len()
+    );
+    assert!(implausible.is_empty(), "{implausible:#?}");
+    eprintln!(
+        "every one of the {} Status paths of barents answers xGet",
+        paths.len()
+    );
+}
+
+#[tokio::test]
+async fn every_event_path_of_the_product_can_be_emitted() {
+    let (s, schema) = sim_with_schema().await;
+    let mut c = Raw::connect(&s.url()).await;
+    c.subscribe("Event").await;
+    let paths = xmacro::sim::status::paths(&schema, "Event");
+    assert!(paths.len() > 100, "only {} event paths", paths.len());
+    for path in &paths {
+        c.ok("xSim/Event", json!({ "Path": path.to_json() })).await;
+        let f = c.next_feedback().await;
+        let mut at = &f;
+        for seg in path.to_json().as_array().unwrap() {
+            at = &at[seg.as_str().unwrap()];
+        }
+        assert!(!at.is_null(), "{path}: {f}");
+    }
+    eprintln!(
+        "every one of the {} event paths of barents was emitted",
+        paths.len()
+    );
+    let f = {
+        c.ok("xSim/Event", json!({ "Path": "Event CallSuccessful" }))
+            .await;
+        c.next_feedback().await
+    };
+    let payload = &f["Event"]["CallSuccessful"];
+    for field in ["CallId", "Protocol", "Direction", "RemoteURI", "CallRate"] {
+        assert!(!payload[field].is_null(), "{field} filled in: {f}");
+    }
+}
+
+#[tokio::test]
+async fn xdoc_serves_the_products_schema() {
+    let (s, _) = sim_with_schema().await;
+    let mut c = Raw::connect(&s.url()).await;
+    let d = c
+        .ok(
+            "xDoc",
+            json!({"Path": ["Status", "Standby", "State"], "Type": "Schema"}),
+        )
+        .await;
+    assert_eq!(
+        d["ValueSpace"],
+        json!({"type": "Literal", "Value": ["Standby", "EnteringStandby", "Halfwake", "Off"]})
+    );
+}
+
+/// Every scalar in `v` except element ids.
+fn scalars<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| *k != "id")
+            .for_each(|(_, v)| scalars(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
+        leaf => out.push(leaf),
+    }
+}

@@ -6,7 +6,7 @@ const jsxapi = require('jsxapi');
 
 const url = process.argv[2];
 const fail = (why) => { console.error('FAIL: ' + why); process.exit(1); };
-setTimeout(() => fail('timed out'), 15000).unref();
+setTimeout(() => fail("timed out"), 25000).unref();
 const step = (name, value) => console.log(JSON.stringify({ step: name, value }));
 const until = (pred, what) => new Promise((resolve) => {
   const t = setInterval(() => { if (pred()) { clearInterval(t); resolve(); } }, 10);
@@ -47,6 +47,38 @@ xapi.on('ready', async () => {
     try { await xapi.Command.Audio.Volume.Set({ Level: 101 }); } catch (e) { refused = e; }
     step('refused', refused && { code: refused.code, message: refused.message });
     if (!refused) fail('out-of-range Level was accepted');
+
+    // Listeners on arrays: every call element, and one element by id.
+    const calls = [];
+    xapi.Status.Call.on((c) => calls.push(c));
+    const connected = [];
+    xapi.Status.Video.Input.Connector[2].Connected.on((v) => connected.push(v));
+    await new Promise((r) => setTimeout(r, 200));
+    const dial = await xapi.Command.Dial({ Number: 'bob@example.com' });
+    await until(() => calls.some((c) => c.id === dial.CallId && c.Status === 'Connected'),
+      'Status Call feedback for a connected call');
+    await xapi.Command.Call.Disconnect({ CallId: dial.CallId });
+    await until(() => calls.some((c) => c.id === dial.CallId && c.ghost === 'True'),
+      'the ghost of the ended call');
+    step('array-listener', calls.map((c) => c.Status || ('ghost:' + c.ghost)));
+    await xapi.execute('xSim/SetStatus', { Path: 'Status Video Input Connector 2 Connected', Value: 'True' });
+    await until(() => connected.includes('True'), 'feedback on Connector[2]');
+    step('element-listener', connected);
+
+    // xapi.doc, and jsxapi's own schema generator reading what it returns.
+    const docs = {};
+    for (const root of ['Command', 'Configuration', 'Event', 'Status']) {
+      docs[root === 'Status' ? 'StatusSchema' : root] = await xapi.doc(root);
+    }
+    const vol = await xapi.doc('Configuration Audio DefaultVolume');
+    step('doc', vol);
+    if (vol.ValueSpace.type !== 'Integer' || vol.ValueSpace.Max !== '100') fail('xDoc of DefaultVolume');
+    const generate = require('jsxapi/lib/schema/generate').default;
+    const ts = generate([docs]);
+    step('doc-generate', ts.length);
+    for (const want of ['Dial', 'DefaultVolume', 'CallDisconnect', 'Selfview']) {
+      if (!ts.includes(want)) fail('generated typings lack ' + want);
+    }
 
     console.log('OK');
     xapi.close();

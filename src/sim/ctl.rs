@@ -1,0 +1,373 @@
+//! `xmacro sim ctl URL ACTION`: drive a running simulator from the shell
+//! (a call comes in, someone clicks a widget, people walk in, an HTTP API
+//! answers) or replay a scenario file with timings. Each action is one
+//! `xSim/...` control method on the simulator's own socket; its answer is
+//! printed as one JSON line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::xows::path::Path;
+use crate::xows::protocol::Call;
+use crate::xows::{Codec, CodecConfig, Password};
+
+/// Why a `sim ctl` action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    /// Bad arguments or a bad scenario line (names the file and line).
+    #[error("{0}")]
+    Usage(String),
+    /// The simulator could not be reached or refused the action.
+    #[error(transparent)]
+    Codec(#[from] crate::xows::Error),
+}
+
+/// Act on a running simulator.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws incoming-call alice@example.com --name 'Alice'\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws hangup\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws widget-click speed-dial\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws widget-click volume --type changed --value 70\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws people 5\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws http-response 'https://api.example.com/prices*' --body '{\"price\": 12}'\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws status Status Audio Volume 70\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws event Event UserInterface Message Prompt Response --json '{\"FeedbackId\":\"q\",\"OptionId\":1}'\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws command-result Bookings List --json '{\"Booking\": []}'\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws ui-log          # what the room showed, in order\n  \
+    xmacro sim ctl ws://127.0.0.1:8080/ws scenario morning.txt\n\n\
+A scenario file has one action per line after the second it runs at, counted\n\
+from the start; blank lines and lines starting with # are skipped:\n  \
+    0    people 3\n  \
+    1.5  incoming-call alice@example.com --name Alice\n  \
+    10   hangup\n  \
+    12   people 0")]
+pub struct CtlArgs {
+    /// The simulator's URL, as `xmacro sim` printed it (ws://127.0.0.1:8080/ws).
+    pub url: String,
+    /// The simulator's password (its --password; empty by default).
+    #[arg(
+        short = 'p',
+        long,
+        env = "XMACRO_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub password: String,
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// One thing to do to the simulator.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Action {
+    /// A call rings from NUMBER (Event IncomingCallIndication; answer it with Call Accept).
+    IncomingCall {
+        number: String,
+        /// The caller's display name (default: the number).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The far end hangs up (the first call, or --call-id).
+    Hangup {
+        #[arg(long)]
+        call_id: Option<u64>,
+    },
+    /// Someone clicks a UI extension widget (pressed, released, clicked).
+    WidgetClick {
+        widget_id: String,
+        /// Another action type instead (changed, pressed, released).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// The widget's value (sliders, toggles, group buttons).
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Someone opens a UI extension panel.
+    PanelClick { panel_id: String },
+    /// N people are in the room (count and presence).
+    People { count: u64 },
+    /// What HttpClient answers for URL (exact, or a glob with *).
+    HttpResponse {
+        url: String,
+        /// Only for this method (GET, POST, ...); any when absent.
+        #[arg(long)]
+        method: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+        /// A response header, "Key: Value" (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// The response body.
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        /// The response body, read from a file.
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+    },
+    /// Set a status value: path words, then the value (JSON or text).
+    Status {
+        #[arg(required = true, num_args = 2..)]
+        words: Vec<String>,
+    },
+    /// Emit an event (fields the schema gives it get plausible values).
+    Event {
+        #[arg(required = true, num_args = 1..)]
+        path: Vec<String>,
+        /// The event's fields as a JSON object.
+        #[arg(long)]
+        json: Option<String>,
+    },
+    /// What a command answers from now on (no --json: its own answer again).
+    CommandResult {
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+        /// The result as JSON.
+        #[arg(long)]
+        json: Option<String>,
+    },
+    /// Print the alerts, prompts and text lines shown, in order.
+    UiLog,
+    /// Print the HttpClient requests made, in order.
+    HttpRequests,
+    /// Replay a scenario file (see the examples below).
+    Scenario { file: PathBuf },
+}
+
+/// One scenario line's action, parsed with the same grammar.
+#[derive(Debug, Parser)]
+#[command(name = "scenario-line", no_binary_name = true)]
+struct Line {
+    #[command(subcommand)]
+    action: Action,
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, CtlError> {
+    serde_json::from_str(text).map_err(|e| CtlError::Usage(format!("{what}: not JSON: {e}")))
+}
+
+fn path_text(words: &[String]) -> Result<String, CtlError> {
+    Path::from_words(words)
+        .map(|p| p.to_string())
+        .map_err(|e| CtlError::Usage(e.to_string()))
+}
+
+/// The control call an action makes (`None` for a scenario).
+pub fn control_call(action: &Action) -> Result<Option<Call>, CtlError> {
+    let call = |method: &str, params: Value| {
+        Ok(Some(Call {
+            method: format!("xSim/{method}"),
+            params,
+        }))
+    };
+    match action {
+        Action::IncomingCall { number, name } => call(
+            "IncomingCall",
+            json!({ "Number": number, "DisplayName": name.as_deref().unwrap_or(number) }),
+        ),
+        Action::Hangup { call_id } => call("Hangup", json!({ "CallId": call_id })),
+        Action::WidgetClick {
+            widget_id,
+            kind,
+            value,
+        } => call(
+            "WidgetAction",
+            json!({ "WidgetId": widget_id, "Type": kind, "Value": value.as_deref().unwrap_or("") }),
+        ),
+        Action::PanelClick { panel_id } => call("PanelClick", json!({ "PanelId": panel_id })),
+        Action::People { count } => call("People", json!({ "Count": count })),
+        Action::HttpResponse {
+            url,
+            method,
+            status,
+            headers,
+            body,
+            body_file,
+        } => {
+            let body = match (body, body_file) {
+                (Some(b), _) => b.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .map_err(|e| CtlError::Usage(format!("{}: {e}", f.display())))?,
+                (None, None) => String::new(),
+            };
+            call(
+                "HttpResponse",
+                json!({ "Url": url, "Method": method, "StatusCode": status,
+                        "Headers": headers, "Body": body }),
+            )
+        }
+        Action::Status { words } => {
+            let (value, path) = words.split_last().expect("clap requires two words");
+            let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+            call(
+                "SetStatus",
+                json!({ "Path": path_text(path)?, "Value": value }),
+            )
+        }
+        Action::Event { path, json } => {
+            let value = match json {
+                Some(t) => parse_json("--json", t)?,
+                None => json!({}),
+            };
+            call("Event", json!({ "Path": path_text(path)?, "Value": value }))
+        }
+        Action::CommandResult { command, json } => {
+            let mut params = json!({ "Command": path_text(command)? });
+            if let Some(t) = json {
+                params["Result"] = parse_json("--json", t)?;
+            }
+            call("CommandResult", params)
+        }
+        Action::UiLog => call("UiLog", json!({})),
+        Action::HttpRequests => call("HttpRequests", json!({})),
+        Action::Scenario { .. } => Ok(None),
+    }
+}
+
+/// A scenario: (seconds from the start, action), in file order.
+pub fn parse_scenario(file: &std::path::Path, text: &str) -> Result<Vec<(f64, Action)>, CtlError> {
+    let mut steps = Vec::new();
+    let mut last = 0.0;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |why: String| CtlError::Usage(format!("{}:{}: {why}", file.display(), n + 1));
+        let words = split_words(line).map_err(|w| at(w.to_string()))?;
+        let (time, rest) = words.split_first().ok_or_else(|| at("empty line".into()))?;
+        let secs: f64 = time
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| at(format!("{time:?} is not a time in seconds")))?;
+        if secs < last {
+            return Err(at(format!(
+                "{secs} s comes before the line above ({last} s)"
+            )));
+        }
+        last = secs;
+        let parsed =
+            Line::try_parse_from(rest).map_err(|e| at(e.to_string().trim().to_string()))?;
+        if matches!(parsed.action, Action::Scenario { .. }) {
+            return Err(at("a scenario cannot run another scenario".into()));
+        }
+        steps.push((secs, parsed.action));
+    }
+    Ok(steps)
+}
+
+/// Splits on whitespace, keeping 'single' or "double" quoted runs together.
+fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("unclosed quote");
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Runs `xmacro sim ctl`.
+pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
+    let steps = match &args.action {
+        Action::Scenario { file } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| CtlError::Usage(format!("{}: {e}", file.display())))?;
+            parse_scenario(file, &text)?
+        }
+        other => vec![(0.0, other.clone())],
+    };
+    let calls = steps
+        .iter()
+        .map(|(at, a)| Ok((*at, control_call(a)?.expect("scenarios are flattened"))))
+        .collect::<Result<Vec<_>, CtlError>>()?;
+    let mut config =
+        CodecConfig::from_url(&args.url).map_err(|e| CtlError::Usage(e.to_string()))?;
+    config.password = Password(args.password.clone());
+    let codec = Codec::connect(config).await?;
+    let start = tokio::time::Instant::now();
+    for (at, call) in calls {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
+        let method = call.method.clone();
+        let result = codec.call(call, Duration::from_secs(10)).await?;
+        println!(
+            "{}",
+            json!({ "at": at, "method": method, "result": result })
+        );
+    }
+    codec.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_lines_parse_with_their_times() {
+        let text = "# demo\n0 people 3\n1.5 incoming-call alice@example.com --name 'Alice A'\n\n2 hangup\n";
+        let steps = parse_scenario(std::path::Path::new("s.txt"), text).unwrap();
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[1].0, 1.5);
+        let call = control_call(&steps[1].1).unwrap().unwrap();
+        assert_eq!(call.method, "xSim/IncomingCall");
+        assert_eq!(call.params["DisplayName"], "Alice A");
+    }
+
+    #[test]
+    fn bad_scenario_lines_name_file_and_line() {
+        let e = parse_scenario(std::path::Path::new("s.txt"), "0 people 3\nsoon people 2\n")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("s.txt:2:"), "{e}");
+        let e = parse_scenario(std::path::Path::new("s.txt"), "1 fly-away\n").unwrap_err();
+        assert!(e.to_string().starts_with("s.txt:1:"), "{e}");
+        let e =
+            parse_scenario(std::path::Path::new("s.txt"), "2 people 1\n1 people 2\n").unwrap_err();
+        assert!(e.to_string().contains("before"), "{e}");
+    }
+
+    #[test]
+    fn status_values_are_json_when_they_can_be() {
+        let a = Action::Status {
+            words: vec![
+                "Status".into(),
+                "Audio".into(),
+                "Volume".into(),
+                "70".into(),
+            ],
+        };
+        let call = control_call(&a).unwrap().unwrap();
+        assert_eq!(
+            call.params,
+            json!({"Path": "Status Audio Volume", "Value": 70})
+        );
+    }
+}

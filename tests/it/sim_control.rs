@@ -1,0 +1,231 @@
+//! The scripting control methods tests and demos rely on, by their names:
+//! `xSim/CommandResult`, `xSim/HttpResponse` with `xSim/HttpRequests`,
+//! `xSim/SetStatus`, `xSim/Event` and `xSim/UiLog`.
+
+use crate::common::{Raw, Sim};
+use serde_json::json;
+use xmacro::sim::SimOptions;
+
+async fn client() -> (Sim, Raw) {
+    let sim = Sim::start(SimOptions::default()).await;
+    let raw = Raw::connect(&sim.url()).await;
+    (sim, raw)
+}
+
+#[tokio::test]
+async fn command_result_replaces_what_a_command_answers_until_cleared() {
+    let (_s, mut c) = client().await;
+    c.ok(
+        "xSim/CommandResult",
+        json!({"Command": ["Bookings", "List"], "Result": {"status": "OK", "Booking": []}}),
+    )
+    .await;
+    assert_eq!(
+        c.ok("xCommand/Bookings/List", json!({})).await,
+        json!({"status": "OK", "Booking": []})
+    );
+    c.ok(
+        "xSim/CommandResult",
+        json!({"Command": "Dial", "Error": {"Cause": 4, "Reason": "Busy"}}),
+    )
+    .await;
+    let e = c.err("xCommand/Dial", json!({"Number": "a@b.c"})).await;
+    assert_eq!(e["data"], json!({"Cause": 4, "Reason": "Busy"}));
+    assert_eq!(e["message"], "Busy");
+    c.ok(
+        "xSim/CommandResult",
+        json!({"Command": ["Bookings", "List"]}),
+    )
+    .await;
+    let own = c.ok("xCommand/Bookings/List", json!({})).await;
+    assert_eq!(own["ResultInfo"]["TotalRows"], 2, "its own answer again");
+    let e = c
+        .err(
+            "xSim/CommandResult",
+            json!({"Command": ["No", "Such"], "Result": {}}),
+        )
+        .await;
+    assert_eq!(e["code"], -32602, "unknown commands are named: {e}");
+}
+
+#[tokio::test]
+async fn http_response_answers_matching_requests_and_the_log_keeps_them() {
+    let (_s, mut c) = client().await;
+    c.ok(
+        "xSet",
+        json!({"Path": ["Configuration", "HttpClient", "Mode"], "Value": "On"}),
+    )
+    .await;
+    c.ok(
+        "xSim/HttpResponse",
+        json!({"Method": "GET", "Url": "https://api.test/price*", "StatusCode": 200,
+               "Headers": {"Content-Type": "application/json"}, "Body": "{\"eur\":0.12}"}),
+    )
+    .await;
+    c.ok(
+        "xSim/HttpResponse",
+        json!({"Url": "https://api.test/missing", "StatusCode": 404, "Body": "no such thing"}),
+    )
+    .await;
+    let r = c
+        .ok(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "https://api.test/prices?day=1", "ResultBody": "PlainText",
+                   "Header": ["Accept: application/json"]}),
+        )
+        .await;
+    assert_eq!(r["StatusCode"], 200);
+    assert_eq!(r["Body"], "{\"eur\":0.12}");
+    assert_eq!(
+        r["Headers"],
+        json!([{"id": 1, "Key": "Content-Type", "Value": "application/json"}])
+    );
+    let r = c
+        .ok(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "https://api.test/prices"}),
+        )
+        .await;
+    assert!(r.get("Body").is_none(), "no body without ResultBody: {r}");
+    let e = c
+        .err(
+            "xCommand/HttpClient/Post",
+            json!({"Url": "https://api.test/missing", "ResultBody": "PlainText", "body": "x"}),
+        )
+        .await;
+    assert_eq!(e["code"], 1);
+    assert_eq!(e["data"]["StatusCode"], 404, "{e}");
+    assert_eq!(e["data"]["Body"], "no such thing");
+    // The method filter: a POST to the price URL is not the GET rule's.
+    let r = c
+        .ok(
+            "xCommand/HttpClient/Post",
+            json!({"Url": "https://api.test/prices", "ResultBody": "PlainText", "body": "{}"}),
+        )
+        .await;
+    assert_eq!(r["Body"], "");
+    for verb in ["Put", "Patch", "Delete"] {
+        c.ok(
+            &format!("xCommand/HttpClient/{verb}"),
+            json!({"Url": "https://api.test/any"}),
+        )
+        .await;
+    }
+    let log = c.ok("xSim/HttpRequests", json!({"Clear": true})).await["Requests"].clone();
+    let methods: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["GET", "GET", "POST", "POST", "PUT", "PATCH", "DELETE"]
+    );
+    assert_eq!(log[0]["Headers"], json!(["Accept: application/json"]));
+    assert_eq!(log[2]["Body"], "x");
+    let empty = c.ok("xSim/HttpRequests", json!({})).await;
+    assert_eq!(empty["Requests"], json!([]));
+    c.ok(
+        "xSet",
+        json!({"Path": ["Configuration", "HttpClient", "AllowHTTP"], "Value": "False"}),
+    )
+    .await;
+    let e = c
+        .err(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "http://api.test/plain"}),
+        )
+        .await;
+    assert!(
+        e["data"]["Reason"].as_str().unwrap().contains("AllowHTTP"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn set_status_and_event_reach_subscribers() {
+    let (_s, mut c) = client().await;
+    let id = c.subscribe("Status RoomAnalytics").await;
+    c.ok(
+        "xSim/SetStatus",
+        json!({"Path": "Status RoomAnalytics AmbientNoise Level A", "Value": 55}),
+    )
+    .await;
+    assert_eq!(
+        c.next_feedback().await,
+        json!({"Status": {"RoomAnalytics": {"AmbientNoise": {"Level": {"A": 55}}}}, "Id": id})
+    );
+    let ev = c.subscribe("Event CallDisconnect").await;
+    c.ok(
+        "xSim/Event",
+        json!({"Path": ["Event", "CallDisconnect"], "Value": {"CauseType": "RemoteBusy"}}),
+    )
+    .await;
+    let f = c.next_feedback().await;
+    let payload = &f["Event"]["CallDisconnect"];
+    assert_eq!(f["Id"], ev);
+    assert_eq!(payload["CauseType"], "RemoteBusy");
+    assert_eq!(
+        payload["CallId"], 0,
+        "fields not given get plausible values: {f}"
+    );
+    assert_eq!(payload["CauseOrigin"], "Internal");
+    let e = c
+        .err(
+            "xSim/Event",
+            json!({"Path": "Status Audio Volume", "Value": 1}),
+        )
+        .await;
+    assert_eq!(e["code"], -32602);
+}
+
+#[tokio::test]
+async fn the_ui_log_holds_what_the_room_showed_in_order() {
+    let (_s, mut c) = client().await;
+    c.ok(
+        "xCommand/UserInterface/Message/Alert/Display",
+        json!({"Title": "Hi", "Text": "Welcome", "Duration": 5}),
+    )
+    .await;
+    c.ok(
+        "xCommand/UserInterface/Message/Prompt/Display",
+        json!({"Text": "Rate the call", "FeedbackId": "q", "Option.1": "Good", "Option.2": "Bad"}),
+    )
+    .await;
+    c.ok(
+        "xCommand/UserInterface/Message/TextLine/Display",
+        json!({"Text": "Meeting ends in 5 minutes"}),
+    )
+    .await;
+    c.ok("xCommand/UserInterface/Message/Alert/Clear", json!({}))
+        .await;
+    let log = c.ok("xSim/UiLog", json!({"Clear": true})).await["Entries"].clone();
+    let kinds: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["Kind"].as_str().unwrap().to_string(),
+                e["Action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Alert".into(), "Display".into()),
+            ("Prompt".into(), "Display".into()),
+            ("TextLine".into(), "Display".into()),
+            ("Alert".into(), "Clear".into()),
+        ]
+    );
+    assert_eq!(log[0]["Text"], "Welcome");
+    assert_eq!(log[1]["Option.2"], "Bad");
+    assert_eq!(
+        c.ok("xSim/UiLog", json!({})).await["Entries"],
+        json!([]),
+        "cleared"
+    );
+}
