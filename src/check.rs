@@ -41,20 +41,26 @@ pub fn check_dir(dir: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<Stri
             problems.push(e.message);
         }
         if let Some(schema) = schema {
-            let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            let text = loader::read_confined(dir, file).unwrap_or_default();
             problems.extend(scan(file, &text, schema).into_iter().map(|f| f.to_string()));
         }
     }
     if let Some(schema) = schema {
         for lib in libraries(dir) {
-            let text = std::fs::read_to_string(dir.join(&lib)).unwrap_or_default();
-            problems.extend(scan(&lib, &text, schema).into_iter().map(|f| f.to_string()));
+            match loader::read_confined(dir, &lib) {
+                Ok(text) => {
+                    problems.extend(scan(&lib, &text, schema).into_iter().map(|f| f.to_string()))
+                }
+                Err(e) => problems.push(e),
+            }
         }
     }
     Ok((scripts.len(), problems))
 }
 
-/// Library files (`*.rhai` below subdirectories), relative to `dir`.
+/// Library files (`*.rhai` below subdirectories), relative to `dir`;
+/// symlinked directories are not followed (a link may lead anywhere, or in
+/// a circle).
 fn libraries(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -64,7 +70,7 @@ fn libraries(dir: &Path) -> Vec<String> {
         };
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(p);
             } else if d != dir
                 && crate::host::is_script_file(&e.file_name().to_string_lossy())

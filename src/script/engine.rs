@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, instance, loader};
+use super::{api, budget, loader};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -29,8 +29,8 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         .disable_symbol("eval")
         .set_module_resolver(loader::SandboxResolver::new(scripts_dir));
     engine.on_progress(|ops| {
-        if ops % 512 == 0 && instance::past_deadline() {
-            Some("the callback ran past its wall-clock budget".into())
+        if ops % 512 == 0 && budget::past_deadline() {
+            Some(budget::exceeded_message().into())
         } else {
             None
         }

@@ -1,12 +1,14 @@
 //! The Rhai runtime: one module per concern.
 //!
 //! - [`engine`]: the sandboxed engine shared by every script.
+//! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 
 pub mod api;
+pub mod budget;
 pub mod engine;
 pub mod instance;
 pub mod loader;
