@@ -135,16 +135,11 @@ fn block<T>(
             tokio::select! {
                 r = fut => r.map_err(|e| throw(e.to_rpc())),
                 _ = cancel.cancelled() => Err(throw(RpcError::new(local_code::CLOSED, "the script is stopping"))),
-                _ = interrupt.cancelled() => Err(stopping()),
+                _ = interrupt.cancelled() => Err(budget::stopping()),
                 _ = expired => Err(budget::exceeded()),
             }
         })
     })
-}
-
-/// The uncatchable error that ends a callback when its instance stops.
-fn stopping() -> Box<EvalAltResult> {
-    EvalAltResult::ErrorTerminated("the script is stopping".into(), Position::NONE).into()
 }
 
 /// `sleep(seconds)`: Rhai's own would hold the thread past every budget.
@@ -164,7 +159,7 @@ fn sleep(want: Duration) -> RhaiResult<()> {
                 })
             });
             if interrupted {
-                return Err(stopping());
+                return Err(budget::stopping());
             }
         }
         None => std::thread::sleep(wait),

@@ -57,6 +57,18 @@ pub fn exceeded() -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(Dynamic::from(exceeded_message()), Position::NONE).into()
 }
 
+const STOPPING: &str = "the script is stopping";
+
+/// The (uncatchable) error that ends a wait when its instance stops.
+pub fn stopping() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(STOPPING.into(), Position::NONE).into()
+}
+
+/// Whether `e` is the error of [`stopping`] (a normal end, not a fault).
+pub fn is_stopping(e: &EvalAltResult) -> bool {
+    matches!(e, EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().is_ok_and(|s| s == STOPPING))
+}
+
 /// How long a blocking wait of `want` may take, and whether it is cut short
 /// by the deadline (then the wait ends with [`exceeded`]).
 pub fn bound(want: Duration) -> (Duration, bool) {

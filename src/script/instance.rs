@@ -244,6 +244,7 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
     let pos = e.position();
     let what = match e {
         EvalAltResult::ErrorTerminated(v, _) if v.is_string() => format!("terminated: {v}"),
+        EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
         EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
             let m = v.clone().cast::<rhai::Map>();
             format!(
@@ -501,6 +502,9 @@ impl Instance {
                 );
             }
             Ok(()) => {}
+            Err(e) if super::budget::is_stopping(&e) => {
+                info!("{what} ended early: the script is stopping");
+            }
             Err(e) => {
                 let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));

@@ -272,9 +272,13 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
                 deps,
             })
         }
-        Err(e) => Err(CompileError {
-            message: super::instance::describe_error(file, &e),
-        }),
+        Err(e) => {
+            let mut message = super::instance::describe_error(file, &e);
+            if !message.starts_with(&format!("{file}:")) {
+                message.push_str(&format!(" (imported by {file})"));
+            }
+            Err(CompileError { message })
+        }
     }
 }
 

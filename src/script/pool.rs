@@ -195,4 +195,41 @@ mod tests {
         }
         assert!(pool.workers() >= 2);
     }
+
+    struct BlockedSleeper(Arc<Pool>, AtomicUsize, Duration);
+
+    impl Runnable for BlockedSleeper {
+        fn run_some(self: Arc<Self>) -> bool {
+            self.0.blocking(|| std::thread::sleep(self.2));
+            self.1.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    #[test]
+    fn workers_blocked_in_a_wait_do_not_count_against_the_cap() {
+        let pool = Pool::new(1, 2);
+        let sleepers: Vec<_> = (0..4)
+            .map(|_| {
+                Arc::new(BlockedSleeper(
+                    pool.clone(),
+                    AtomicUsize::new(0),
+                    Duration::from_secs(3),
+                ))
+            })
+            .collect();
+        for s in &sleepers {
+            pool.schedule(s.clone());
+        }
+        let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
+        let t = std::time::Instant::now();
+        pool.schedule(quick.clone());
+        while quick.0.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "four sleepers used up a pool of two"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

@@ -8,7 +8,7 @@ use crate::common::rig::{self, Reports, TempDir, emit};
 use crate::common::within;
 use serde_json::json;
 
-fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {
+pub(crate) fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
         .arg("run")
         .arg(dir.scripts())
@@ -24,7 +24,7 @@ fn spawn_run(dir: &TempDir, url: &str) -> tokio::process::Child {
         .unwrap()
 }
 
-fn signal(child: &tokio::process::Child, sig: &str) {
+pub(crate) fn signal(child: &tokio::process::Child, sig: &str) {
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args([sig, &pid])
