@@ -103,6 +103,9 @@ pub fn from_dynamic(d: &Dynamic) -> RhaiResult<Value> {
     if d.is::<FnPtr>() {
         return Err(usage("a function cannot be sent to the codec or stored"));
     }
+    if super::depth::too_deep(d) {
+        return Err(usage(super::depth::message("sent to the codec or stored")));
+    }
     rhai::serde::from_dynamic(d)
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, loader};
+use super::{api, budget, depth, loader};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -46,6 +46,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     api::register(&mut engine);
+    depth::register(&mut engine);
     Arc::new(engine)
 }
 
@@ -97,5 +98,58 @@ mod tests {
         // Outside an instance `xapi` is just an unknown variable.
         let e = engine().run("xapi.Status").unwrap_err();
         assert!(e.to_string().contains("xapi"), "{e}");
+    }
+
+    #[test]
+    fn printing_keeps_rhai_s_format() {
+        let plain = Engine::new();
+        for v in [
+            r#"[1, "a", #{b: [2.5, ()]}, 'c', true]"#,
+            r#"#{x: [1, [2]], "y z": "w"}"#,
+        ] {
+            let ours: String = engine().eval(&format!("`${{{v}}}`")).unwrap();
+            let theirs: String = plain.eval(&format!("`${{{v}}}`")).unwrap();
+            assert_eq!(ours, theirs);
+            let ours: String = engine().eval(&format!("({v}).to_debug()")).unwrap();
+            let theirs: String = plain.eval(&format!("({v}).to_debug()")).unwrap();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn a_twelve_thousand_deep_value_is_refused_when_printed_or_sent() {
+        let run = || {
+            let mut deep = rhai::Dynamic::from_array(vec![]);
+            for _ in 0..12_000 {
+                deep = rhai::Dynamic::from_array(vec![deep]);
+            }
+            let e = engine();
+            for shared in [false, true] {
+                let mut scope = rhai::Scope::new();
+                let value = if shared {
+                    deep.clone().into_shared()
+                } else {
+                    deep.clone()
+                };
+                scope.push("a", value);
+                let err = e.run_with_scope(&mut scope, "print(a)").unwrap_err();
+                assert!(err.to_string().contains("nested deeper than"), "{err}");
+                let err = e.run_with_scope(&mut scope, "debug(a)").unwrap_err();
+                assert!(err.to_string().contains("nested deeper than"), "{err}");
+                let text: String = e.eval_with_scope(&mut scope, "`x ${a}`").unwrap();
+                assert!(text.contains("nested deeper than"), "{text}");
+                let text: String = e.eval_with_scope(&mut scope, "a.to_string()").unwrap();
+                assert!(text.contains("nested deeper than"), "{text}");
+            }
+            let err = api::from_dynamic(&deep).unwrap_err();
+            assert!(err.to_string().contains("nested deeper than"), "{err}");
+        };
+        // On a thread like a script worker.
+        std::thread::Builder::new()
+            .stack_size(super::super::pool::STACK)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

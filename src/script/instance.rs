@@ -128,6 +128,8 @@ pub struct InstanceCtx {
     /// Ends the waits (`sleep`, host calls) of the job running when a stop
     /// begins; `on_unload` gets a fresh one.
     interrupt: Mutex<CancellationToken>,
+    /// Callbacks removed by a stop, dropped by the `on_unload` job.
+    retired: Mutex<Vec<FnPtr>>,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
@@ -293,6 +295,7 @@ impl InstanceCtx {
             limits,
             cancel: CancellationToken::new(),
             interrupt: Mutex::new(CancellationToken::new()),
+            retired: Mutex::new(Vec::new()),
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
@@ -457,11 +460,16 @@ impl Instance {
         // A callback asleep or waiting on the codec ends now.
         self.ctx.interrupt().cancel();
         let items = self.ctx.registry().drain();
+        let mut callbacks = Vec::with_capacity(items.len());
         for r in items {
             if let Some(t) = r.task {
                 t.abort();
             }
+            callbacks.push(r.f);
         }
+        // What the callbacks captured may be deeply nested: it is dropped on
+        // a worker's big stack, not on this runtime thread.
+        *self.ctx.retired.lock().unwrap_or_else(|p| p.into_inner()) = callbacks;
         let (tx, rx) = oneshot::channel();
         {
             // Queued work (even a start that never ran) is dropped.
@@ -550,6 +558,9 @@ impl Instance {
                 ("callback", call_fnptr(&self.program, &f, args))
             }
             Job::Unload(done) => {
+                drop(std::mem::take(
+                    &mut *ctx.retired.lock().unwrap_or_else(|p| p.into_inner()),
+                ));
                 let has = ast
                     .iter_functions()
                     .any(|f| f.name == "on_unload" && f.params.is_empty());

@@ -2,6 +2,7 @@
 //!
 //! - [`engine`]: the sandboxed engine shared by every script.
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
+//! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
@@ -9,6 +10,7 @@
 
 pub mod api;
 pub mod budget;
+pub mod depth;
 pub mod engine;
 pub mod instance;
 pub mod loader;

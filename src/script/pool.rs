@@ -37,9 +37,11 @@ pub struct Pool {
     hard_max: usize,
 }
 
-/// Native stack per worker: deep script recursion is stopped by the call
-/// depth limit well before this is used up.
-const STACK: usize = 8 << 20;
+/// Native stack per worker (reserved, touched only as used): deep script
+/// recursion is stopped by the call depth limit well before this is used
+/// up, and Rhai clones and drops nested values recursively, which for the
+/// deepest values the size limits allow needs tens of megabytes.
+pub const STACK: usize = 64 << 20;
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// Threads at most, blocked or not.
 const HARD_MAX: usize = 8192;
