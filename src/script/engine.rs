@@ -1,13 +1,14 @@
 //! The sandboxed Rhai engine every script shares: limits on operations,
-//! call depth and value sizes, a wall-clock budget per callback, no `eval`,
-//! imports only from inside the scripts directory, and the registered API.
+//! call depth and value sizes, a wall-clock budget per callback, a memory
+//! budget per instance, no `eval`, imports only from inside the scripts
+//! directory, and the registered API.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, depth, loader};
+use super::{api, budget, depth, loader, memory};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -29,6 +30,11 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         .disable_symbol("eval")
         .set_module_resolver(loader::SandboxResolver::new(scripts_dir));
     engine.on_progress(|ops| {
+        if ops % 4 == 0
+            && let Some(limit) = memory::over_budget()
+        {
+            return Some(memory::exceeded_message(limit).into());
+        }
         if ops % 512 == 0 && budget::past_deadline() {
             Some(budget::exceeded_message().into())
         } else {

@@ -42,6 +42,8 @@ pub struct Limits {
     pub max_timers: usize,
     /// The shortest interval: `set_interval(f, 1)` ticks at this pace.
     pub min_interval: Duration,
+    /// Bytes one instance may hold; past it the instance is stopped.
+    pub memory: u64,
 }
 
 impl Default for Limits {
@@ -54,6 +56,7 @@ impl Default for Limits {
             unload: Duration::from_secs(3),
             max_timers: 256,
             min_interval: Duration::from_millis(10),
+            memory: 64 << 20,
         }
     }
 }
@@ -200,6 +203,8 @@ pub struct Instance {
     program: Arc<Program>,
     mailbox: Mutex<Mailbox>,
     pool: Arc<Pool>,
+    /// What this instance's jobs allocate is counted here.
+    account: super::memory::Account,
 }
 
 thread_local! {
@@ -414,6 +419,7 @@ impl Instance {
                 dropped: 0,
             }),
             pool: Pool::global(),
+            account: super::memory::Account::new(),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -513,6 +519,13 @@ impl Instance {
             Err(e) if super::budget::is_stopping(&e) => {
                 info!("{what} ended early: the script is stopping");
             }
+            Err(e) if super::memory::is_exceeded(&e) => {
+                error!(
+                    "{what} stopped: {}; the script stays stopped until it is reloaded",
+                    describe_error(file, &e)
+                );
+                self.stop_over_budget();
+            }
             Err(e) => {
                 let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
@@ -524,6 +537,20 @@ impl Instance {
                 }
             }
         }
+    }
+
+    /// Ends an instance over its memory budget: no more events or timers,
+    /// and what its callbacks held is freed (here, on the worker).
+    fn stop_over_budget(&self) {
+        self.ctx.closing.store(true, Ordering::SeqCst);
+        let items = self.ctx.registry().drain();
+        for r in &items {
+            if let Some(t) = &r.task {
+                t.abort();
+            }
+        }
+        drop(items);
+        self.lock().jobs.retain(|j| matches!(j, Job::Unload(_)));
     }
 
     /// Runs one job's script code; `None` when there was nothing to run.
@@ -599,22 +626,25 @@ fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<
 impl Runnable for Instance {
     fn run_some(self: Arc<Self>) -> bool {
         let _span = self.ctx.span().entered();
-        with_current(Some(self.ctx.clone()), || {
-            for _ in 0..64 {
-                let job = self.lock().jobs.pop_front();
-                let Some(j) = job else { break };
-                // A panic in a host function must not take the worker, or
-                // this instance's schedule, with it.
-                let run = std::panic::AssertUnwindSafe(|| self.run_job(j));
-                if let Err(p) = std::panic::catch_unwind(run) {
-                    let what = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    error!("callback failed: a host function panicked: {what}");
+        let budget = self.ctx.limits.memory;
+        self.account.enter(budget, || {
+            with_current(Some(self.ctx.clone()), || {
+                for _ in 0..64 {
+                    let job = self.lock().jobs.pop_front();
+                    let Some(j) = job else { break };
+                    // A panic in a host function must not take the worker, or
+                    // this instance's schedule, with it.
+                    let run = std::panic::AssertUnwindSafe(|| self.run_job(j));
+                    if let Err(p) = std::panic::catch_unwind(run) {
+                        let what = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        error!("callback failed: a host function panicked: {what}");
+                    }
                 }
-            }
+            })
         });
         let mut mb = self.lock();
         if mb.jobs.is_empty() {

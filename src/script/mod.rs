@@ -3,6 +3,7 @@
 //! - [`engine`]: the sandboxed engine shared by every script.
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`depth`]: the depth bound on values the host prints or converts.
+//! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
@@ -14,4 +15,5 @@ pub mod depth;
 pub mod engine;
 pub mod instance;
 pub mod loader;
+pub mod memory;
 pub mod pool;

@@ -256,3 +256,104 @@ async fn imports_through_a_symlink_leading_outside_are_refused_in_run_and_check(
     );
     host.shutdown().await;
 }
+
+/// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test]
+async fn a_script_growing_without_bound_is_stopped_while_the_host_and_others_go_on() {
+    use tokio::io::AsyncBufReadExt;
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("memory-hog");
+    dir.write("healthy.rhai", HEALTHY);
+    // 400 distinct 1 MB strings at most, so a host without a budget fails
+    // this test instead of eating the machine.
+    dir.write(
+        "hog.rhai",
+        r#"
+let kept = #{};
+xapi.Event.Sim.Grow.on(|e| {
+    let s = "";
+    s.pad(1000000, 'x');
+    for i in 0..400 { kept[`k${i}`] = s + i; }
+    report(`hog kept ${kept.len()}`);
+});
+xapi.Event.Sim.Hello.on(|e| report("hog answers"));
+report("hog ready");
+"#,
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .arg("run")
+        .arg(dir.scripts())
+        .args(["--codec", &sim.url(), "--state"])
+        .arg(dir.state())
+        .env("XMACRO_PASSWORD", "")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = stderr.next_line().await {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    r.expect("hog ready").await;
+    r.expect("healthy ready").await;
+    emit(r.raw(), "Grow", json!({})).await;
+    let line = within("the hog to be stopped", async {
+        loop {
+            let found = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains("memory budget"))
+                .cloned();
+            if let Some(l) = found {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(line.contains("hog.rhai"), "{line}");
+    assert!(line.contains("memory budget of 64 MB"), "{line}");
+    // The host and the other script go on; the hog is stopped.
+    healthy_answers(&mut r).await;
+    emit(r.raw(), "Hello", json!({})).await;
+    r.settle(Duration::from_millis(300)).await;
+    assert!(
+        !r.seen
+            .iter()
+            .any(|s| s == "hog answers" || s.starts_with("hog kept")),
+        "{:?}",
+        r.seen
+    );
+    let peak = proc_status_bytes(pid, "VmHWM");
+    assert!(peak < (64 + 100) << 20, "peak RSS {} MB", peak >> 20);
+    eprintln!(
+        "memory hog: peak RSS {} MB, now {} MB",
+        peak >> 20,
+        proc_status_bytes(pid, "VmRSS") >> 20
+    );
+    child.kill().await.unwrap();
+}
