@@ -20,6 +20,9 @@ use rhai::{AST, Engine, EvalAltResult, Module, Position, Scope};
 
 /// How long one compile may take, libraries' top-level code included.
 pub const COMPILE_BUDGET: Duration = Duration::from_secs(5);
+/// Memory a compile may allocate and keep, libraries' top-level code
+/// included (the same as a running instance's default budget).
+pub const COMPILE_MEMORY: u64 = 64 << 20;
 /// Distinct libraries one script may pull in, directly or not.
 pub const MAX_LIBRARIES: usize = 64;
 /// `import` statements one compile may resolve (each library is evaluated
@@ -257,9 +260,12 @@ pub fn compile(engine: &Engine, root: &Path, file: &str) -> Result<Compiled, Com
 /// within [`COMPILE_BUDGET`] and the import limits.
 pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled, CompileError> {
     let outer = SESSION.with(|s| s.replace(Some(Session::default())));
+    let account = super::memory::Account::new();
     let result = super::instance::with_current(None, || {
-        super::budget::with_budget(COMPILE_BUDGET, || {
-            engine.compile_into_self_contained(&Scope::new(), text)
+        account.enter(COMPILE_MEMORY, || {
+            super::budget::with_budget(COMPILE_BUDGET, || {
+                engine.compile_into_self_contained(&Scope::new(), text)
+            })
         })
     });
     let session = SESSION.with(|s| s.replace(outer)).unwrap_or_default();
@@ -450,6 +456,25 @@ mod tests {
         let engine = super::super::engine::build(d.clone(), 100_000);
         let e = compile_text(&engine, "a.rhai", &main).unwrap_err();
         assert!(e.message.contains("too many libraries"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_library_whose_top_level_hoards_memory_is_stopped_by_the_compile_budget() {
+        let d = tree("hoard");
+        std::fs::write(
+            d.join("lib/hoard.rhai"),
+            "let s = \"\"; s.pad(1000000, 'x'); let m = #{}; for i in 0..1000 { m[`k${i}`] = s + i; }",
+        )
+        .unwrap();
+        let engine = super::super::engine::build(d.clone(), u64::MAX);
+        let e = compile_text(&engine, "a.rhai", "import \"lib/hoard\" as h;").unwrap_err();
+        assert!(e.message.starts_with("lib/hoard.rhai:"), "{}", e.message);
+        assert!(
+            e.message.contains("memory budget of 64 MB"),
+            "{}",
+            e.message
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 }
