@@ -170,6 +170,16 @@ fn sleep(want: Duration) -> RhaiResult<()> {
     if cut { Err(budget::exceeded()) } else { Ok(()) }
 }
 
+/// Gives an error without a place the place of the call.
+fn at<T>(pos: Position, r: RhaiResult<T>) -> RhaiResult<T> {
+    r.map_err(|mut e| {
+        if e.position().is_none() {
+            e.set_position(pos);
+        }
+        e
+    })
+}
+
 fn parse_path(text: &str) -> RhaiResult<Path> {
     Path::parse(text).map_err(|e| usage(format!("path {text:?}: {e}")))
 }
@@ -577,8 +587,12 @@ pub fn register(engine: &mut Engine) {
         .register_fn("set_timeout", |f: FnPtr, ms: INT| timer(f, ms, false))
         .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
         .register_fn("daily", daily)
-        .register_fn("sleep", |s: INT| sleep(budget::int_seconds(s)?))
-        .register_fn("sleep", |s: rhai::FLOAT| sleep(budget::sleep_seconds(s)?))
+        .register_fn("sleep", |ctx: rhai::NativeCallContext, s: INT| {
+            at(ctx.call_position(), sleep(budget::int_seconds(s)?))
+        })
+        .register_fn("sleep", |ctx: rhai::NativeCallContext, s: rhai::FLOAT| {
+            at(ctx.call_position(), sleep(budget::sleep_seconds(s)?))
+        })
         .register_fn("now_us", || -> INT { crate::sim::control::now_us() as INT })
         .register_fn("warn", |d: Dynamic| warn!("{}", log_text(&d)))
         .register_fn("error", |d: Dynamic| error!("{}", log_text(&d)));
