@@ -4,8 +4,12 @@
 //! A callback runs to completion before the next job of the same instance.
 //! Feedback and timers post jobs into a bounded mailbox and never wait on
 //! the script; on overflow the newest job is dropped and counted. Stopping
-//! an instance removes every subscription and timer first, then runs
-//! `on_unload`, so nothing keeps firing into a dead script.
+//! an instance removes every subscription and timer first, ends a wait the
+//! running callback is in, then runs `on_unload`, so nothing keeps firing
+//! into a dead script. Timers are capped per instance and a timer never has
+//! two ticks queued. Each job runs within a wall-clock budget and the
+//! instance's memory account; an instance over its memory budget is
+//! stopped for good (until reloaded).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -92,7 +92,7 @@ impl Pool {
 
     /// Whether a new worker may start for waiting work.
     fn may_grow(&self, s: &Shared) -> bool {
-        s.idle == 0 && s.workers - s.blocked < self.max && s.workers < self.hard_max
+        s.idle == 0 && s.workers.saturating_sub(s.blocked) < self.max && s.workers < self.hard_max
     }
 
     /// Call around a blocking wait inside a job: the worker stops counting
