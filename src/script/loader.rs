@@ -203,12 +203,26 @@ impl rhai::ModuleResolver for SandboxResolver {
             return Ok(m);
         }
         let text = read_confined(&self.root, &rel).map_err(refuse)?;
+        let file = self.root.join(&rel);
         SESSION.with(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
-                s.deps.insert(self.root.join(&rel));
+                s.deps.insert(file.clone());
             }
         });
+        let version = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&text, &mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        if let Some(why) = stopped_before(&file, version) {
+            let e = EvalAltResult::ErrorTerminated(
+                format!("{why} (when compiled before; it runs again once it changes)").into(),
+                Position::NONE,
+            );
+            return Err(EvalAltResult::ErrorInModule(rel, e.into(), pos).into());
+        }
         STACK.with(|s| s.borrow_mut().push((rel.clone(), 1)));
+        let started = std::time::Instant::now();
         let result = (|| {
             let mut ast = engine
                 .compile(&text)
@@ -219,6 +233,14 @@ impl rhai::ModuleResolver for SandboxResolver {
             Ok(Arc::new(module))
         })();
         let size = STACK.with(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
+        // Remembered only when this library itself spent most of the
+        // budget, not when others before it in the compile did.
+        if let Err(EvalAltResult::ErrorInModule(_, inner, _)) = &result
+            && let EvalAltResult::ErrorTerminated(why, _) = &**inner
+            && started.elapsed() >= COMPILE_BUDGET / 2
+        {
+            remember_stopped(file, version, why.to_string());
+        }
         let module = result.map_err(|e: EvalAltResult| Box::new(e))?;
         SESSION.with(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
@@ -229,6 +251,28 @@ impl rhai::ModuleResolver for SandboxResolver {
         add_to_importer(size).map_err(refuse)?;
         Ok(module)
     }
+}
+
+/// Library versions (file, content hash) whose top level was stopped by a
+/// budget: importing them again fails at once instead of spending a whole
+/// compile budget on every compile that imports them.
+static STOPPED: std::sync::Mutex<Option<HashMap<PathBuf, (u64, String)>>> =
+    std::sync::Mutex::new(None);
+
+fn stopped_before(file: &Path, version: u64) -> Option<String> {
+    let stopped = STOPPED.lock().unwrap_or_else(|p| p.into_inner());
+    match stopped.as_ref()?.get(file) {
+        Some((v, why)) if *v == version => Some(why.clone()),
+        _ => None,
+    }
+}
+
+fn remember_stopped(file: PathBuf, version: u64, why: String) {
+    STOPPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(file, (version, why));
 }
 
 /// Counts an imported module tree of `size` into the library importing it.
@@ -442,6 +486,15 @@ mod tests {
             .unwrap_err();
         assert!(e.message.starts_with("lib/spin.rhai:"), "{}", e.message);
         assert!(e.message.contains("budget"), "{}", e.message);
+        // The next compile that imports it fails at once; a changed
+        // library runs again.
+        let engine = super::super::engine::build(d.clone(), u64::MAX);
+        let t = std::time::Instant::now();
+        let e = compile_text(&engine, "b.rhai", "import \"lib/spin\" as s;").unwrap_err();
+        assert!(t.elapsed() < COMPILE_BUDGET, "{:?}", t.elapsed());
+        assert!(e.message.contains("when compiled before"), "{}", e.message);
+        std::fs::write(d.join("lib/spin.rhai"), "fn f() { 1 }").unwrap();
+        compile_text(&engine, "b.rhai", "import \"lib/spin\" as s; s::f();").unwrap();
         let _ = std::fs::remove_dir_all(d);
     }
 
