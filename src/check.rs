@@ -90,17 +90,19 @@ pub fn schema_findings(
     }
     Ok(files
         .iter()
-        .flat_map(|file| {
-            let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-            scan(file, &text, schema)
+        .flat_map(|file| match loader::read_confined(dir, file) {
+            Ok(text) => scan(file, &text, schema)
                 .into_iter()
                 .map(|f| f.to_string())
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            Err(e) => vec![e],
         })
         .collect())
 }
 
-/// Library files (`*.rhai` below subdirectories), relative to `dir`.
+/// Library files (`*.rhai` below subdirectories), relative to `dir`;
+/// symlinked directories are not followed (a link may lead anywhere, or in
+/// a circle).
 fn libraries(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -110,7 +112,7 @@ fn libraries(dir: &Path) -> Vec<String> {
         };
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(p);
             } else if d != dir
                 && crate::host::is_script_file(&e.file_name().to_string_lossy())

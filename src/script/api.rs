@@ -6,11 +6,13 @@
 //! script as catchable maps `#{ code, message, data }`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Position};
 use serde_json::{Map, Value};
 
+use super::budget;
 use super::instance::{InstanceCtx, Job, current};
 use super::pool::Pool;
 use crate::xows::doc::values_at;
@@ -100,6 +102,9 @@ pub fn from_dynamic(d: &Dynamic) -> RhaiResult<Value> {
     if d.is::<FnPtr>() {
         return Err(usage("a function cannot be sent to the codec or stored"));
     }
+    if super::depth::too_deep(d) {
+        return Err(usage(super::depth::message("sent to the codec or stored")));
+    }
     rhai::serde::from_dynamic(d)
 }
 
@@ -109,24 +114,69 @@ fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
     })
 }
 
-/// Runs a host call for the current instance: blocks this instance only,
-/// ends when the instance stops.
+/// Runs a host call for the current instance: blocks this instance only
+/// (its worker does not count against the pool's cap meanwhile), counts
+/// against the callback's wall-clock budget, and ends when the instance
+/// stops.
 fn block<T>(
     ctx: &InstanceCtx,
     fut: impl std::future::Future<Output = Result<T, crate::xows::Error>>,
 ) -> RhaiResult<T> {
     let cancel = ctx.cancel.clone();
+    let interrupt = ctx.interrupt();
+    let left = budget::remaining();
     let rt = ctx.rt.clone();
-    Pool::global()
-        .blocking(|| {
-            rt.block_on(async {
-                tokio::select! {
-                    r = fut => r.map_err(|e| e.to_rpc()),
-                    _ = cancel.cancelled() => Err(RpcError::new(local_code::CLOSED, "the script is stopping")),
+    Pool::global().blocking(|| {
+        rt.block_on(async {
+            let expired = async {
+                match left {
+                    Some(left) => tokio::time::sleep(left).await,
+                    None => std::future::pending().await,
                 }
-            })
+            };
+            tokio::select! {
+                r = fut => r.map_err(|e| throw(e.to_rpc())),
+                _ = cancel.cancelled() => Err(throw(RpcError::new(local_code::CLOSED, "the script is stopping"))),
+                _ = interrupt.cancelled() => Err(budget::stopping()),
+                _ = expired => Err(budget::exceeded()),
+            }
         })
-        .map_err(throw)
+    })
+}
+
+/// `sleep(seconds)`: Rhai's own would hold the thread past every budget.
+/// This one ends at the deadline (then the callback stops) or when the
+/// instance stops, and lets the pool run others meanwhile.
+fn sleep(want: Duration) -> RhaiResult<()> {
+    let (wait, cut) = budget::bound(want);
+    match current() {
+        Some(ctx) => {
+            let interrupt = ctx.interrupt();
+            let interrupted = Pool::global().blocking(|| {
+                ctx.rt.block_on(async {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => false,
+                        _ = interrupt.cancelled() => true,
+                    }
+                })
+            });
+            if interrupted {
+                return Err(budget::stopping());
+            }
+        }
+        None => std::thread::sleep(wait),
+    }
+    if cut { Err(budget::exceeded()) } else { Ok(()) }
+}
+
+/// Gives an error without a place the place of the call.
+fn at<T>(pos: Position, r: RhaiResult<T>) -> RhaiResult<T> {
+    r.map_err(|mut e| {
+        if e.position().is_none() {
+            e.set_position(pos);
+        }
+        e
+    })
 }
 
 fn parse_path(text: &str) -> RhaiResult<Path> {
@@ -275,9 +325,7 @@ fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx()?;
-    let Some(id) = ctx.register(f, once) else {
-        return Err(usage("the script is stopping"));
-    };
+    let id = ctx.register(f, once).map_err(|e| usage(e.to_string()))?;
     let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
         Ok(s) => s,
         Err(e) => {
@@ -309,9 +357,7 @@ fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
 
 fn on_connection(p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
     let ctx = ctx()?;
-    let Some(id) = ctx.register(f, false) else {
-        return Err(usage("the script is stopping"));
-    };
+    let id = ctx.register(f, false).map_err(|e| usage(e.to_string()))?;
     let weak = Arc::downgrade(&ctx);
     let mut state = p.codec.watch_state();
     let task = ctx.rt.spawn(async move {
@@ -336,6 +382,20 @@ fn on_connection(p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
     })
 }
 
+/// Posts a timer's tick unless the previous one still waits to run.
+fn tick(weak: &std::sync::Weak<InstanceCtx>, id: u64, pending: &AtomicBool) -> bool {
+    let Some(ctx) = weak.upgrade() else {
+        return false;
+    };
+    if !pending.swap(true, Ordering::SeqCst) && !ctx.post(Job::Call { id, args: vec![] }) {
+        pending.store(false, Ordering::SeqCst);
+    }
+    true
+}
+
+/// `set_timeout` / `set_interval`: at most `max_timers` per instance; an
+/// interval ticks no faster than `min_interval`, and a tick that finds the
+/// previous one still queued is skipped.
 fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     if ms < 0 {
         return Err(usage(format!(
@@ -343,21 +403,24 @@ fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx()?;
-    let Some(id) = ctx.register(f, !repeat) else {
-        return Err(usage("the script is stopping"));
-    };
+    let (id, pending) = ctx
+        .register_timer(f, !repeat)
+        .map_err(|e| usage(e.to_string()))?;
     let weak = Arc::downgrade(&ctx);
-    let every = Duration::from_millis(ms as u64);
+    let delay = Duration::from_millis(ms as u64);
+    let every = delay.max(ctx.limits.min_interval);
     let task = ctx.rt.spawn(async move {
-        let mut next = tokio::time::Instant::now() + every;
+        tokio::time::sleep(if repeat { every } else { delay }).await;
+        if !tick(&weak, id, &pending) || !repeat {
+            return;
+        }
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep_until(next).await;
-            let Some(ctx) = weak.upgrade() else { break };
-            ctx.post(Job::Call { id, args: vec![] });
-            if !repeat {
+            ticks.tick().await;
+            if !tick(&weak, id, &pending) {
                 break;
             }
-            next += every.max(Duration::from_millis(1));
         }
     });
     ctx.attach_task(id, task.abort_handle());
@@ -374,9 +437,9 @@ fn daily(at: &str, f: FnPtr) -> RhaiResult<Handle> {
         ))
     })?;
     let ctx = ctx()?;
-    let Some(id) = ctx.register(f, false) else {
-        return Err(usage("the script is stopping"));
-    };
+    let (id, pending) = ctx
+        .register_timer(f, false)
+        .map_err(|e| usage(e.to_string()))?;
     let weak = Arc::downgrade(&ctx);
     let clock = ctx.clock.clone();
     let task = ctx.rt.spawn(async move {
@@ -384,8 +447,9 @@ fn daily(at: &str, f: FnPtr) -> RhaiResult<Handle> {
         loop {
             let now = clock.now();
             if now >= next {
-                let Some(ctx) = weak.upgrade() else { break };
-                ctx.post(Job::Call { id, args: vec![] });
+                if !tick(&weak, id, &pending) {
+                    break;
+                }
                 next = crate::clock::next_daily(now, time);
                 continue;
             }
@@ -522,6 +586,12 @@ pub fn register(engine: &mut Engine) {
         .register_fn("set_timeout", |f: FnPtr, ms: INT| timer(f, ms, false))
         .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
         .register_fn("daily", daily)
+        .register_fn("sleep", |ctx: rhai::NativeCallContext, s: INT| {
+            at(ctx.call_position(), sleep(budget::int_seconds(s)?))
+        })
+        .register_fn("sleep", |ctx: rhai::NativeCallContext, s: rhai::FLOAT| {
+            at(ctx.call_position(), sleep(budget::sleep_seconds(s)?))
+        })
         .register_fn("now_us", || -> INT { crate::sim::control::now_us() as INT })
         .register_fn("warn", |d: Dynamic| {
             super::output::line(tracing::Level::WARN, &log_text(&d))

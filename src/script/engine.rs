@@ -1,13 +1,14 @@
 //! The sandboxed Rhai engine every script shares: limits on operations,
-//! call depth and value sizes, a wall-clock budget per callback, no `eval`,
-//! imports only from inside the scripts directory, and the registered API.
+//! call depth and value sizes, a wall-clock budget per callback, a memory
+//! budget per instance, no `eval`, imports only from inside the scripts
+//! directory, and the registered API.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, instance, loader, stdlib};
+use super::{api, budget, depth, instance, loader, memory, stdlib};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -29,8 +30,13 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         .disable_symbol("eval")
         .set_module_resolver(loader::SandboxResolver::new(scripts_dir));
     engine.on_progress(|ops| {
-        if ops % 512 == 0 && instance::past_deadline() {
-            Some("the callback ran past its wall-clock budget".into())
+        if ops % 4 == 0
+            && let Some(limit) = memory::over_budget()
+        {
+            return Some(memory::exceeded_message(limit).into());
+        }
+        if ops % 512 == 0 && budget::past_deadline() {
+            Some(budget::exceeded_message().into())
         } else {
             None
         }
@@ -46,6 +52,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     api::register(&mut engine);
+    depth::register(&mut engine);
     stdlib::register(&mut engine, Arc::new(local_now));
     Arc::new(engine)
 }
@@ -116,5 +123,58 @@ mod tests {
         // Outside an instance `xapi` is just an unknown variable.
         let e = engine().run("xapi.Status").unwrap_err();
         assert!(e.to_string().contains("xapi"), "{e}");
+    }
+
+    #[test]
+    fn printing_keeps_rhai_s_format() {
+        let plain = Engine::new();
+        for v in [
+            r#"[1, "a", #{b: [2.5, ()]}, 'c', true]"#,
+            r#"#{x: [1, [2]], "y z": "w"}"#,
+        ] {
+            let ours: String = engine().eval(&format!("`${{{v}}}`")).unwrap();
+            let theirs: String = plain.eval(&format!("`${{{v}}}`")).unwrap();
+            assert_eq!(ours, theirs);
+            let ours: String = engine().eval(&format!("({v}).to_debug()")).unwrap();
+            let theirs: String = plain.eval(&format!("({v}).to_debug()")).unwrap();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn a_twelve_thousand_deep_value_is_refused_when_printed_or_sent() {
+        let run = || {
+            let mut deep = rhai::Dynamic::from_array(vec![]);
+            for _ in 0..12_000 {
+                deep = rhai::Dynamic::from_array(vec![deep]);
+            }
+            let e = engine();
+            for shared in [false, true] {
+                let mut scope = rhai::Scope::new();
+                let value = if shared {
+                    deep.clone().into_shared()
+                } else {
+                    deep.clone()
+                };
+                scope.push("a", value);
+                let err = e.run_with_scope(&mut scope, "print(a)").unwrap_err();
+                assert!(err.to_string().contains("nested deeper than"), "{err}");
+                let err = e.run_with_scope(&mut scope, "debug(a)").unwrap_err();
+                assert!(err.to_string().contains("nested deeper than"), "{err}");
+                let text: String = e.eval_with_scope(&mut scope, "`x ${a}`").unwrap();
+                assert!(text.contains("nested deeper than"), "{text}");
+                let text: String = e.eval_with_scope(&mut scope, "a.to_string()").unwrap();
+                assert!(text.contains("nested deeper than"), "{text}");
+            }
+            let err = api::from_dynamic(&deep).unwrap_err();
+            assert!(err.to_string().contains("nested deeper than"), "{err}");
+        };
+        // On a thread like a script worker.
+        std::thread::Builder::new()
+            .stack_size(super::super::pool::STACK)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

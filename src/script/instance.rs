@@ -4,8 +4,12 @@
 //! A callback runs to completion before the next job of the same instance.
 //! Feedback and timers post jobs into a bounded mailbox and never wait on
 //! the script; on overflow the newest job is dropped and counted. Stopping
-//! an instance removes every subscription and timer first, then runs
-//! `on_unload`, so nothing keeps firing into a dead script.
+//! an instance removes every subscription and timer first, ends a wait the
+//! running callback is in, then runs `on_unload`, so nothing keeps firing
+//! into a dead script. Timers are capped per instance and a timer never has
+//! two ticks queued. Each job runs within a wall-clock budget and the
+//! instance's memory account; an instance over its memory budget is
+//! stopped for good (until reloaded).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -37,6 +41,13 @@ pub struct Limits {
     pub mailbox: usize,
     /// How long `on_unload` may take.
     pub unload: Duration,
+    /// Timers (`set_timeout`, `set_interval`, `daily`) one instance may
+    /// hold at once; one more is a catchable error.
+    pub max_timers: usize,
+    /// The shortest interval: `set_interval(f, 1)` ticks at this pace.
+    pub min_interval: Duration,
+    /// Bytes one instance may hold; past it the instance is stopped.
+    pub memory: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +58,9 @@ impl Default for Limits {
             slow: Duration::from_secs(1),
             mailbox: 4096,
             unload: Duration::from_secs(3),
+            max_timers: 256,
+            min_interval: Duration::from_millis(10),
+            memory: 64 << 20,
         }
     }
 }
@@ -118,6 +132,11 @@ pub struct InstanceCtx {
     pub limits: Limits,
     /// Cancels host calls in progress when the instance stops.
     pub cancel: CancellationToken,
+    /// Ends the waits (`sleep`, host calls) of the job running when a stop
+    /// begins; `on_unload` gets a fresh one.
+    interrupt: Mutex<CancellationToken>,
+    /// Callbacks removed by a stop, dropped by the `on_unload` job.
+    retired: Mutex<Vec<FnPtr>>,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
@@ -128,12 +147,42 @@ pub(crate) struct Registered {
     pub f: FnPtr,
     pub once: bool,
     pub task: Option<tokio::task::AbortHandle>,
+    /// For timers: set while a tick waits in the mailbox, so a timer never
+    /// queues a second tick behind the first (ticks that find it set are
+    /// skipped).
+    pub pending: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Default)]
 pub(crate) struct Registry {
     next: u64,
-    pub items: HashMap<u64, Registered>,
+    items: HashMap<u64, Registered>,
+    /// How many of `items` are timers.
+    timers: usize,
+}
+
+impl Registry {
+    fn remove(&mut self, id: u64) -> Option<Registered> {
+        let r = self.items.remove(&id)?;
+        if r.pending.is_some() {
+            self.timers -= 1;
+        }
+        Some(r)
+    }
+
+    fn drain(&mut self) -> Vec<Registered> {
+        self.timers = 0;
+        self.items.drain().map(|(_, r)| r).collect()
+    }
+}
+
+/// Why a callback could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the script is stopping")]
+    Stopping,
+    #[error("too many timers: a script may hold {0} at once (cancel some with .cancel())")]
+    TooManyTimers(usize),
 }
 
 /// Work for an instance.
@@ -158,21 +207,17 @@ pub struct Instance {
     program: Arc<Program>,
     mailbox: Mutex<Mailbox>,
     pool: Arc<Pool>,
+    /// What this instance's jobs allocate is counted here.
+    account: super::memory::Account,
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
-    static DEADLINE: RefCell<Option<Instant>> = const { RefCell::new(None) };
 }
 
 /// The instance whose code this worker thread is running.
 pub fn current() -> Option<Arc<InstanceCtx>> {
     CURRENT.with(|c| c.borrow().clone())
-}
-
-/// Whether the running callback is past its wall-clock budget.
-pub fn past_deadline() -> bool {
-    DEADLINE.with(|d| d.borrow().is_some_and(|t| Instant::now() > t))
 }
 
 /// Runs `f` with `ctx` as the current instance (also used by `check`).
@@ -209,6 +254,8 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
     }
     let pos = e.position();
     let what = match e {
+        EvalAltResult::ErrorTerminated(v, _) if v.is_string() => format!("terminated: {v}"),
+        EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
         EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
             let m = v.clone().cast::<rhai::Map>();
             format!(
@@ -256,22 +303,63 @@ impl InstanceCtx {
             clock,
             limits,
             cancel: CancellationToken::new(),
+            interrupt: Mutex::new(CancellationToken::new()),
+            retired: Mutex::new(Vec::new()),
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
         })
     }
 
+    /// The token that ends the running job's waits when a stop begins.
+    pub fn interrupt(&self) -> CancellationToken {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn fresh_interrupt(&self) {
+        *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = CancellationToken::new();
+    }
+
     pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a callback; `None` once the instance is stopping.
-    pub(crate) fn register(&self, f: FnPtr, once: bool) -> Option<u64> {
+    /// Registers a callback; refused once the instance is stopping.
+    pub(crate) fn register(&self, f: FnPtr, once: bool) -> Result<u64, RegisterError> {
+        self.add(f, once, None)
+    }
+
+    /// Registers a timer callback, within the timer cap; the flag is its
+    /// "tick pending" mark.
+    pub(crate) fn register_timer(
+        &self,
+        f: FnPtr,
+        once: bool,
+    ) -> Result<(u64, Arc<AtomicBool>), RegisterError> {
+        let pending = Arc::new(AtomicBool::new(false));
+        let id = self.add(f, once, Some(pending.clone()))?;
+        Ok((id, pending))
+    }
+
+    fn add(
+        &self,
+        f: FnPtr,
+        once: bool,
+        pending: Option<Arc<AtomicBool>>,
+    ) -> Result<u64, RegisterError> {
         if self.closing.load(Ordering::SeqCst) {
-            return None;
+            return Err(RegisterError::Stopping);
         }
         let mut r = self.registry();
+        if pending.is_some() {
+            if r.timers >= self.limits.max_timers {
+                return Err(RegisterError::TooManyTimers(self.limits.max_timers));
+            }
+            r.timers += 1;
+        }
         r.next += 1;
         let id = r.next;
         r.items.insert(
@@ -280,9 +368,10 @@ impl InstanceCtx {
                 f,
                 once,
                 task: None,
+                pending,
             },
         );
-        Some(id)
+        Ok(id)
     }
 
     /// Attaches the task that feeds callback `id` (aborted on `off`/stop).
@@ -295,7 +384,7 @@ impl InstanceCtx {
 
     /// Removes a callback and stops what feeds it.
     pub(crate) fn unregister(&self, id: u64) -> bool {
-        match self.registry().items.remove(&id) {
+        match self.registry().remove(id) {
             Some(r) => {
                 if let Some(t) = r.task {
                     t.abort();
@@ -306,16 +395,14 @@ impl InstanceCtx {
         }
     }
 
-    /// Queues a job for this instance (from any thread).
-    pub fn post(&self, job: Job) {
+    /// Queues a job for this instance (from any thread); whether it was.
+    pub fn post(&self, job: Job) -> bool {
         let inst = self
             .instance
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .upgrade();
-        if let Some(inst) = inst {
-            inst.post(job);
-        }
+        inst.is_some_and(|inst| inst.post(job))
     }
 
     /// Log span fields.
@@ -336,6 +423,7 @@ impl Instance {
                 dropped: 0,
             }),
             pool: Pool::global(),
+            account: super::memory::Account::new(),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -346,12 +434,13 @@ impl Instance {
         self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a job; a full mailbox drops it and counts the drop.
-    pub fn post(self: &Arc<Self>, job: Job) {
+    /// Queues a job; a full mailbox drops it and counts the drop. Returns
+    /// whether the job was queued.
+    pub fn post(self: &Arc<Self>, job: Job) -> bool {
         let mut mb = self.lock();
         let is_call = matches!(job, Job::Call { .. });
         if is_call && self.ctx.closing.load(Ordering::SeqCst) {
-            return;
+            return false;
         }
         if is_call && mb.jobs.len() >= self.ctx.limits.mailbox {
             mb.dropped += 1;
@@ -362,7 +451,7 @@ impl Instance {
                     mb.dropped, self.ctx.limits.mailbox
                 );
             }
-            return;
+            return false;
         }
         mb.jobs.push_back(job);
         if !mb.scheduled {
@@ -370,6 +459,7 @@ impl Instance {
             drop(mb);
             self.pool.schedule(self.clone());
         }
+        true
     }
 
     /// Stops the instance: subscriptions and timers go first, then
@@ -377,12 +467,19 @@ impl Instance {
     /// in progress are cancelled.
     pub async fn stop(self: &Arc<Self>) {
         self.ctx.closing.store(true, Ordering::SeqCst);
-        let items: Vec<Registered> = self.ctx.registry().items.drain().map(|(_, r)| r).collect();
+        // A callback asleep or waiting on the codec ends now.
+        self.ctx.interrupt().cancel();
+        let items = self.ctx.registry().drain();
+        let mut callbacks = Vec::with_capacity(items.len());
         for r in items {
             if let Some(t) = r.task {
                 t.abort();
             }
+            callbacks.push(r.f);
         }
+        // What the callbacks captured may be deeply nested: it is dropped on
+        // a worker's big stack, not on this runtime thread.
+        *self.ctx.retired.lock().unwrap_or_else(|p| p.into_inner()) = callbacks;
         let (tx, rx) = oneshot::channel();
         {
             // Queued work (even a start that never ran) is dropped.
@@ -401,16 +498,71 @@ impl Instance {
 
     fn run_job(&self, job: Job) {
         let ctx = &self.ctx;
-        let engine = &self.program.engine;
-        let ast = &self.program.ast;
         let file = &self.program.file;
         let started = Instant::now();
         let budget = match job {
-            Job::Unload(_) => ctx.limits.unload,
+            Job::Unload(_) => {
+                ctx.fresh_interrupt();
+                ctx.limits.unload
+            }
             _ => ctx.limits.budget,
         };
-        DEADLINE.with(|d| *d.borrow_mut() = Some(started + budget));
-        let (what, result): (&str, Result<(), Box<EvalAltResult>>) = match job {
+        let Some((what, result)) = super::budget::with_budget(budget, || self.run_body(job)) else {
+            return;
+        };
+        let took = started.elapsed();
+        match result {
+            Ok(()) if took > ctx.limits.slow => {
+                warn!(
+                    "{what} took {:.1}s (slow; the budget is {:?})",
+                    took.as_secs_f64(),
+                    budget
+                );
+            }
+            Ok(()) => {}
+            Err(e) if super::budget::is_stopping(&e) => {
+                info!("{what} ended early: the script is stopping");
+            }
+            Err(e) if super::memory::is_exceeded(&e) => {
+                error!(
+                    "{what} stopped: {}; the script stays stopped until it is reloaded",
+                    describe_error(file, &e)
+                );
+                self.stop_over_budget();
+            }
+            Err(e) => {
+                let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
+                    || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
+                let msg = describe_error(file, &e);
+                if stopped {
+                    error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
+                } else {
+                    error!("{what} failed: {msg}");
+                }
+            }
+        }
+    }
+
+    /// Ends an instance over its memory budget: no more events or timers,
+    /// and what its callbacks held is freed (here, on the worker).
+    fn stop_over_budget(&self) {
+        self.ctx.closing.store(true, Ordering::SeqCst);
+        let items = self.ctx.registry().drain();
+        for r in &items {
+            if let Some(t) = &r.task {
+                t.abort();
+            }
+        }
+        drop(items);
+        self.lock().jobs.retain(|j| matches!(j, Job::Unload(_)));
+    }
+
+    /// Runs one job's script code; `None` when there was nothing to run.
+    fn run_body(&self, job: Job) -> Option<(&'static str, Result<(), Box<EvalAltResult>>)> {
+        let ctx = &self.ctx;
+        let engine = &self.program.engine;
+        let ast = &self.program.ast;
+        Some(match job {
             Job::Start => {
                 let r = engine
                     .run_ast_with_scope(&mut rhai::Scope::new(), ast)
@@ -421,21 +573,25 @@ impl Instance {
                 ("top level", r)
             }
             Job::Call { id, args } => {
-                let entry = {
+                let f = {
                     let mut reg = ctx.registry();
                     match reg.items.get(&id) {
-                        Some(r) if r.once => reg.items.remove(&id).map(|r| r.f),
-                        Some(r) => Some(r.f.clone()),
+                        Some(r) if r.once => reg.remove(id).map(|r| r.f),
+                        Some(r) => {
+                            if let Some(p) = &r.pending {
+                                p.store(false, Ordering::SeqCst);
+                            }
+                            Some(r.f.clone())
+                        }
                         None => None,
                     }
-                };
-                let Some(f) = entry else {
-                    DEADLINE.with(|d| *d.borrow_mut() = None);
-                    return;
-                };
+                }?;
                 ("callback", call_fnptr(&self.program, &f, args))
             }
             Job::Unload(done) => {
+                drop(std::mem::take(
+                    &mut *ctx.retired.lock().unwrap_or_else(|p| p.into_inner()),
+                ));
                 let has = ast
                     .iter_functions()
                     .any(|f| f.name == "on_unload" && f.params.is_empty());
@@ -449,29 +605,7 @@ impl Instance {
                 let _ = done.send(());
                 ("on_unload", r)
             }
-        };
-        DEADLINE.with(|d| *d.borrow_mut() = None);
-        let took = started.elapsed();
-        match result {
-            Ok(()) if took > ctx.limits.slow => {
-                warn!(
-                    "{what} took {:.1}s (slow; the budget is {:?})",
-                    took.as_secs_f64(),
-                    budget
-                );
-            }
-            Ok(()) => {}
-            Err(e) => {
-                let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
-                    || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
-                let msg = describe_error(file, &e);
-                if stopped {
-                    error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
-                } else {
-                    error!("{what} failed: {msg}");
-                }
-            }
-        }
+        })
     }
 }
 
@@ -496,23 +630,25 @@ fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<
 impl Runnable for Instance {
     fn run_some(self: Arc<Self>) -> bool {
         let _span = self.ctx.span().entered();
-        with_current(Some(self.ctx.clone()), || {
-            for _ in 0..64 {
-                let job = self.lock().jobs.pop_front();
-                let Some(j) = job else { break };
-                // A panic in a host function must not take the worker, or
-                // this instance's schedule, with it.
-                let run = std::panic::AssertUnwindSafe(|| self.run_job(j));
-                if let Err(p) = std::panic::catch_unwind(run) {
-                    DEADLINE.with(|d| *d.borrow_mut() = None);
-                    let what = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    error!("callback failed: a host function panicked: {what}");
+        let budget = self.ctx.limits.memory;
+        self.account.enter(budget, || {
+            with_current(Some(self.ctx.clone()), || {
+                for _ in 0..64 {
+                    let job = self.lock().jobs.pop_front();
+                    let Some(j) = job else { break };
+                    // A panic in a host function must not take the worker, or
+                    // this instance's schedule, with it.
+                    let run = std::panic::AssertUnwindSafe(|| self.run_job(j));
+                    if let Err(p) = std::panic::catch_unwind(run) {
+                        let what = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        error!("callback failed: a host function panicked: {what}");
+                    }
                 }
-            }
+            })
         });
         let mut mb = self.lock();
         if mb.jobs.is_empty() {

@@ -2,19 +2,89 @@
 //! (no `..`, no absolute paths) and are compiled in, so a script that
 //! compiles is complete; the libraries each script uses are recorded so a
 //! library change reloads exactly the scripts that import it.
+//!
+//! Confinement holds on real paths: a symlink that leads outside the
+//! scripts directory is refused. A compile is bounded: a time budget that
+//! libraries' top-level code counts against, a cap on distinct libraries
+//! and on import statements, a size cap per file, and each library is
+//! evaluated once per compile however often it is imported.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::{AST, Engine, EvalAltResult, Module, Position, Scope};
 
+/// How long one compile may take, libraries' top-level code included.
+pub const COMPILE_BUDGET: Duration = Duration::from_secs(5);
+/// Memory a compile may allocate and keep, libraries' top-level code
+/// included (the same as a running instance's default budget).
+pub const COMPILE_MEMORY: u64 = 64 << 20;
+/// Distinct libraries one script may pull in, directly or not.
+pub const MAX_LIBRARIES: usize = 64;
+/// `import` statements one compile may resolve (each library is evaluated
+/// once per compile; later imports of it reuse that module).
+pub const MAX_IMPORTS: usize = 4096;
+/// Modules one library's tree may hold, counting a library each time it is
+/// imported: Rhai keeps imports as nested sub-modules and indexes the
+/// whole tree, so libraries that import each other twice at every level
+/// would grow exponentially.
+pub const MAX_MODULE_TREE: u64 = 4096;
+/// Bytes of one script or library file.
+pub const MAX_SOURCE: u64 = 4 << 20;
+
+/// What the compile running on this thread has resolved so far.
+#[derive(Default)]
+struct Session {
+    /// Library files read (for reloads).
+    deps: BTreeSet<PathBuf>,
+    /// Each library's module, evaluated once.
+    modules: HashMap<String, Arc<Module>>,
+    /// Import statements resolved.
+    imports: usize,
+    /// Each library's module tree size (see [`MAX_MODULE_TREE`]).
+    sizes: HashMap<String, u64>,
+}
+
 thread_local! {
-    /// Library files read during the compile running on this thread.
-    static DEPS: RefCell<Option<BTreeSet<PathBuf>>> = const { RefCell::new(None) };
-    /// Imports being resolved, to report cycles.
-    static STACK: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The compile running on this thread.
+    static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
+    /// Imports being resolved (to report cycles), each with the size of
+    /// the module tree it has gathered so far.
+    static STACK: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads `<root>/<rel>` if its real path (symlinks resolved) is inside the
+/// real scripts directory, and it is not too big.
+pub fn read_confined(root: &Path, rel: &str) -> Result<String, String> {
+    let path = root.join(rel);
+    let real_root = root
+        .canonicalize()
+        .map_err(|e| format!("scripts directory {}: {e}", root.display()))?;
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "{rel} refused: it resolves to {}, outside the scripts directory",
+            real.display()
+        ));
+    }
+    let file = std::fs::File::open(&real).map_err(|e| format!("cannot read {rel}: {e}"))?;
+    let mut text = String::new();
+    file.take(MAX_SOURCE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {rel}: {e}"))?;
+    if text.len() as u64 > MAX_SOURCE {
+        return Err(format!(
+            "{rel} refused: larger than {} MB",
+            MAX_SOURCE >> 20
+        ));
+    }
+    Ok(text)
 }
 
 /// A compile failure, with its place.
@@ -93,19 +163,66 @@ impl rhai::ModuleResolver for SandboxResolver {
         } else {
             format!("{path}.rhai")
         };
-        let file = self.root.join(&rel);
-        if STACK.with(|s| s.borrow().contains(&rel)) {
-            let chain = STACK.with(|s| s.borrow().join(" -> "));
+        if STACK.with(|s| s.borrow().iter().any(|(r, _)| *r == rel)) {
+            let chain = STACK.with(|s| {
+                s.borrow()
+                    .iter()
+                    .map(|(r, _)| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            });
             return Err(refuse(format!("import cycle: {chain} -> {rel}")));
         }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| refuse(format!("cannot read {}: {e}", file.display())))?;
-        DEPS.with(|d| {
-            if let Some(set) = d.borrow_mut().as_mut() {
-                set.insert(file.clone());
+        let cached = SESSION.with(|s| -> Result<Option<Arc<Module>>, String> {
+            let mut s = s.borrow_mut();
+            let Some(s) = s.as_mut() else { return Ok(None) };
+            s.imports += 1;
+            if s.imports > MAX_IMPORTS {
+                return Err(format!(
+                    "too many imports: more than {MAX_IMPORTS} in one script and its libraries"
+                ));
+            }
+            if let Some(m) = s.modules.get(&rel) {
+                return Ok(Some(m.clone()));
+            }
+            if s.modules.len() >= MAX_LIBRARIES {
+                return Err(format!(
+                    "too many libraries: a script may use at most {MAX_LIBRARIES}"
+                ));
+            }
+            Ok(None)
+        });
+        if let Some(m) = cached.map_err(refuse)? {
+            let size = SESSION.with(|s| {
+                s.borrow()
+                    .as_ref()
+                    .and_then(|s| s.sizes.get(&rel).copied())
+                    .unwrap_or(1)
+            });
+            add_to_importer(size).map_err(refuse)?;
+            return Ok(m);
+        }
+        let text = read_confined(&self.root, &rel).map_err(refuse)?;
+        let file = self.root.join(&rel);
+        SESSION.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                s.deps.insert(file.clone());
             }
         });
-        STACK.with(|s| s.borrow_mut().push(rel.clone()));
+        let version = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&text, &mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        if let Some(why) = stopped_before(&file, version) {
+            let e = EvalAltResult::ErrorTerminated(
+                format!("{why} (when compiled before; it runs again once it changes)").into(),
+                Position::NONE,
+            );
+            return Err(EvalAltResult::ErrorInModule(rel, e.into(), pos).into());
+        }
+        STACK.with(|s| s.borrow_mut().push((rel.clone(), 1)));
+        let started = std::time::Instant::now();
         let result = (|| {
             let mut ast = engine
                 .compile(&text)
@@ -115,29 +232,88 @@ impl rhai::ModuleResolver for SandboxResolver {
                 .map_err(|e| EvalAltResult::ErrorInModule(rel.clone(), e, pos))?;
             Ok(Arc::new(module))
         })();
-        STACK.with(|s| {
-            s.borrow_mut().pop();
+        let size = STACK.with(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
+        // Remembered only when this library itself spent most of the
+        // budget, not when others before it in the compile did.
+        if let Err(EvalAltResult::ErrorInModule(_, inner, _)) = &result
+            && let EvalAltResult::ErrorTerminated(why, _) = &**inner
+            && started.elapsed() >= COMPILE_BUDGET / 2
+        {
+            remember_stopped(file, version, why.to_string());
+        }
+        let module = result.map_err(|e: EvalAltResult| Box::new(e))?;
+        SESSION.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                s.modules.insert(rel.clone(), module.clone());
+                s.sizes.insert(rel, size);
+            }
         });
-        result.map_err(|e: EvalAltResult| e.into())
+        add_to_importer(size).map_err(refuse)?;
+        Ok(module)
     }
+}
+
+/// Library versions (file, content hash) whose top level was stopped by a
+/// budget: importing them again fails at once instead of spending a whole
+/// compile budget on every compile that imports them.
+static STOPPED: std::sync::Mutex<Option<HashMap<PathBuf, (u64, String)>>> =
+    std::sync::Mutex::new(None);
+
+fn stopped_before(file: &Path, version: u64) -> Option<String> {
+    let stopped = STOPPED.lock().unwrap_or_else(|p| p.into_inner());
+    match stopped.as_ref()?.get(file) {
+        Some((v, why)) if *v == version => Some(why.clone()),
+        _ => None,
+    }
+}
+
+fn remember_stopped(file: PathBuf, version: u64, why: String) {
+    STOPPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(file, (version, why));
+}
+
+/// Counts an imported module tree of `size` into the library importing it.
+fn add_to_importer(size: u64) -> Result<(), String> {
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some((importer, total)) = s.last_mut() else {
+            return Ok(());
+        };
+        *total = total.saturating_add(size);
+        if *total > MAX_MODULE_TREE {
+            return Err(format!(
+                "imports nest too widely: {importer} would hold more than {MAX_MODULE_TREE} modules (counting a library each time it is imported)"
+            ));
+        }
+        Ok(())
+    })
 }
 
 /// Compiles `<root>/<file>`; imports are resolved and compiled in now.
 pub fn compile(engine: &Engine, root: &Path, file: &str) -> Result<Compiled, CompileError> {
-    let path = root.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| CompileError {
-        message: format!("{file}: cannot read: {e}"),
+    let text = read_confined(root, file).map_err(|e| CompileError {
+        message: format!("{file}: {e}"),
     })?;
     compile_text(engine, file, &text)
 }
 
-/// Compiles script text that came from `file` (relative name, for messages).
+/// Compiles script text that came from `file` (relative name, for messages),
+/// within [`COMPILE_BUDGET`] and the import limits.
 pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled, CompileError> {
-    DEPS.with(|d| *d.borrow_mut() = Some(BTreeSet::new()));
+    let outer = SESSION.with(|s| s.replace(Some(Session::default())));
+    let account = super::memory::Account::new();
     let result = super::instance::with_current(None, || {
-        engine.compile_into_self_contained(&Scope::new(), text)
+        account.enter(COMPILE_MEMORY, || {
+            super::budget::with_budget(COMPILE_BUDGET, || {
+                engine.compile_into_self_contained(&Scope::new(), text)
+            })
+        })
     });
-    let deps = DEPS.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    let session = SESSION.with(|s| s.replace(outer)).unwrap_or_default();
+    let deps = session.deps;
     match result {
         Ok(mut ast) => {
             ast.set_source(file.to_string());
@@ -146,9 +322,13 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
                 deps,
             })
         }
-        Err(e) => Err(CompileError {
-            message: super::instance::describe_error(file, &e),
-        }),
+        Err(e) => {
+            let mut message = super::instance::describe_error(file, &e);
+            if !message.starts_with(&format!("{file}:")) {
+                message.push_str(&format!(" (imported by {file})"));
+            }
+            Err(CompileError { message })
+        }
     }
 }
 
@@ -210,6 +390,144 @@ mod tests {
         assert!(e.message.contains("refused"), "{}", e.message);
         let e = compile_text(&engine, "a.rhai", "import \"/etc/hosts\" as s;").unwrap_err();
         assert!(e.message.contains("absolute"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_symlink_leading_outside_the_scripts_directory_is_refused() {
+        let d = tree("symlink");
+        let outside = d.with_extension("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("evil.rhai"), "fn f() { 1 }").unwrap();
+        let scripts = d.join("scripts");
+        std::fs::create_dir_all(scripts.join("lib")).unwrap();
+        std::os::unix::fs::symlink(outside.join("evil.rhai"), scripts.join("lib/evil.rhai"))
+            .unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", scripts.join("lib/passwd.rhai")).unwrap();
+        std::os::unix::fs::symlink(outside.join("evil.rhai"), scripts.join("top.rhai")).unwrap();
+        // A link that stays inside is fine.
+        std::fs::write(scripts.join("lib/real.rhai"), "fn g() { 2 }").unwrap();
+        std::os::unix::fs::symlink(
+            scripts.join("lib/real.rhai"),
+            scripts.join("lib/alias.rhai"),
+        )
+        .unwrap();
+        let engine = super::super::engine::build(scripts.clone(), 100_000);
+        for lib in ["lib/evil", "lib/passwd"] {
+            let e =
+                compile_text(&engine, "a.rhai", &format!("import \"{lib}\" as x;")).unwrap_err();
+            assert!(
+                e.message.contains("outside the scripts directory"),
+                "{}",
+                e.message
+            );
+        }
+        let e = compile(&engine, &scripts, "top.rhai").unwrap_err();
+        assert!(
+            e.message.contains("outside the scripts directory"),
+            "{}",
+            e.message
+        );
+        compile_text(&engine, "a.rhai", "import \"lib/alias\" as x; x::g();").unwrap();
+        let _ = std::fs::remove_dir_all(d);
+        let _ = std::fs::remove_dir_all(outside);
+    }
+
+    #[test]
+    fn libraries_imported_twice_at_every_level_are_bounded() {
+        let d = tree("fanout");
+        for i in 0..25 {
+            let body = if i < 24 {
+                format!(
+                    "import \"lib/l{n}\" as a;\nimport \"lib/l{n}\" as b;\nfn f{i}() {{ {i} }}",
+                    n = i + 1
+                )
+            } else {
+                "fn f24() { 24 }".to_string()
+            };
+            std::fs::write(d.join(format!("lib/l{i}.rhai")), body).unwrap();
+        }
+        let engine = super::super::engine::build(d.clone(), 100_000);
+        // Evaluated naively this is 2^25 library runs; in a thread so a
+        // regression fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = d.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(compile_text(
+                &engine,
+                "a.rhai",
+                "import \"lib/l0\" as l; l::f0();",
+            ));
+        });
+        let e = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the compile finishes")
+            .unwrap_err();
+        assert!(e.message.contains("nest too widely"), "{}", e.message);
+        // Ten levels of the same shape are fine, each library read once.
+        let engine = super::super::engine::build(root.clone(), 100_000);
+        let c = compile_text(&engine, "a.rhai", "import \"lib/l14\" as l; l::f14();").unwrap();
+        assert_eq!(c.deps.len(), 11);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_library_whose_top_level_never_ends_is_stopped_by_the_compile_budget() {
+        let d = tree("toplevel");
+        std::fs::write(d.join("lib/spin.rhai"), "loop { sleep(1); }").unwrap();
+        let engine = super::super::engine::build(d.clone(), u64::MAX);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(compile_text(&engine, "a.rhai", "import \"lib/spin\" as s;"));
+        });
+        let e = rx
+            .recv_timeout(COMPILE_BUDGET * 10)
+            .expect("the compile ends")
+            .unwrap_err();
+        assert!(e.message.starts_with("lib/spin.rhai:"), "{}", e.message);
+        assert!(e.message.contains("budget"), "{}", e.message);
+        // The next compile that imports it fails at once; a changed
+        // library runs again.
+        let engine = super::super::engine::build(d.clone(), u64::MAX);
+        let t = std::time::Instant::now();
+        let e = compile_text(&engine, "b.rhai", "import \"lib/spin\" as s;").unwrap_err();
+        assert!(t.elapsed() < COMPILE_BUDGET, "{:?}", t.elapsed());
+        assert!(e.message.contains("when compiled before"), "{}", e.message);
+        std::fs::write(d.join("lib/spin.rhai"), "fn f() { 1 }").unwrap();
+        compile_text(&engine, "b.rhai", "import \"lib/spin\" as s; s::f();").unwrap();
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn too_many_libraries_are_refused() {
+        let d = tree("many");
+        let mut main = String::new();
+        for i in 0..=MAX_LIBRARIES {
+            std::fs::write(d.join(format!("lib/m{i}.rhai")), "fn f() { 1 }").unwrap();
+            main.push_str(&format!("import \"lib/m{i}\" as m{i};\n"));
+        }
+        let engine = super::super::engine::build(d.clone(), 100_000);
+        let e = compile_text(&engine, "a.rhai", &main).unwrap_err();
+        assert!(e.message.contains("too many libraries"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_library_whose_top_level_hoards_memory_is_stopped_by_the_compile_budget() {
+        let d = tree("hoard");
+        std::fs::write(
+            d.join("lib/hoard.rhai"),
+            "let s = \"\"; s.pad(1000000, 'x'); let m = #{}; for i in 0..1000 { m[`k${i}`] = s + i; }",
+        )
+        .unwrap();
+        let engine = super::super::engine::build(d.clone(), u64::MAX);
+        let e = compile_text(&engine, "a.rhai", "import \"lib/hoard\" as h;").unwrap_err();
+        assert!(e.message.starts_with("lib/hoard.rhai:"), "{}", e.message);
+        assert!(
+            e.message.contains("memory budget of 64 MB"),
+            "{}",
+            e.message
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 }

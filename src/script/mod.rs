@@ -1,6 +1,9 @@
 //! The Rhai runtime: one module per concern.
 //!
 //! - [`engine`]: the sandboxed engine shared by every script.
+//! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
+//! - [`depth`]: the depth bound on values the host prints or converts.
+//! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
@@ -9,9 +12,12 @@
 //! - [`output`]: what scripts log, escaped and rate limited.
 
 pub mod api;
+pub mod budget;
+pub mod depth;
 pub mod engine;
 pub mod instance;
 pub mod loader;
+pub mod memory;
 pub mod output;
 pub mod pool;
 pub mod stdlib;

@@ -3,6 +3,12 @@
 //! it back if more wait. When no worker is free (all are running a callback
 //! or blocked in a host call such as `get`), a new worker starts, so a slow
 //! or runaway script never delays another. Idle extra workers leave.
+//!
+//! The cap counts workers that can run script code; a worker blocked in a
+//! wait (`sleep`, a host call) does not count, so scripts that sleep cannot
+//! use up the pool and starve the others. Each instance runs one job at a
+//! time, so blocked workers never outnumber instances; a hard cap on all
+//! threads stays as the last resort.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -18,6 +24,8 @@ struct Shared {
     ready: VecDeque<Arc<dyn Runnable>>,
     workers: usize,
     idle: usize,
+    /// Workers inside [`Pool::blocking`].
+    blocked: usize,
 }
 
 /// The pool.
@@ -26,12 +34,17 @@ pub struct Pool {
     wake: Condvar,
     min: usize,
     max: usize,
+    hard_max: usize,
 }
 
-/// Native stack per worker: deep script recursion is stopped by the call
-/// depth limit well before this is used up.
-const STACK: usize = 8 << 20;
+/// Native stack per worker (reserved, touched only as used): deep script
+/// recursion is stopped by the call depth limit well before this is used
+/// up, and Rhai clones and drops nested values recursively, which for the
+/// deepest values the size limits allow needs tens of megabytes.
+pub const STACK: usize = 64 << 20;
 const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// Threads at most, blocked or not.
+const HARD_MAX: usize = 8192;
 
 impl Pool {
     fn new(min: usize, max: usize) -> Arc<Pool> {
@@ -40,10 +53,12 @@ impl Pool {
                 ready: VecDeque::new(),
                 workers: 0,
                 idle: 0,
+                blocked: 0,
             }),
             wake: Condvar::new(),
             min,
             max,
+            hard_max: HARD_MAX.max(max),
         })
     }
 
@@ -65,7 +80,7 @@ impl Pool {
     pub fn schedule(self: &Arc<Self>, r: Arc<dyn Runnable>) {
         let mut s = self.lock();
         s.ready.push_back(r);
-        if s.idle == 0 && s.workers < self.max {
+        if self.may_grow(&s) {
             s.workers += 1;
             drop(s);
             self.spawn_worker();
@@ -75,17 +90,30 @@ impl Pool {
         }
     }
 
-    /// Call around a blocking wait inside a job: lets the pool start another
-    /// worker if work is waiting meanwhile.
+    /// Whether a new worker may start for waiting work.
+    fn may_grow(&self, s: &Shared) -> bool {
+        s.idle == 0 && s.workers.saturating_sub(s.blocked) < self.max && s.workers < self.hard_max
+    }
+
+    /// Call around a blocking wait inside a job: the worker stops counting
+    /// against the cap while it waits, and another starts if work is waiting.
     pub fn blocking<T>(self: &Arc<Self>, f: impl FnOnce() -> T) -> T {
+        struct Unblock<'a>(&'a Pool);
+        impl Drop for Unblock<'_> {
+            fn drop(&mut self) {
+                self.0.lock().blocked -= 1;
+            }
+        }
         {
             let mut s = self.lock();
-            if !s.ready.is_empty() && s.idle == 0 && s.workers < self.max {
+            s.blocked += 1;
+            if !s.ready.is_empty() && self.may_grow(&s) {
                 s.workers += 1;
                 drop(s);
                 self.spawn_worker();
             }
         }
+        let _unblock = Unblock(self);
         f()
     }
 
@@ -168,5 +196,42 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(pool.workers() >= 2);
+    }
+
+    struct BlockedSleeper(Arc<Pool>, AtomicUsize, Duration);
+
+    impl Runnable for BlockedSleeper {
+        fn run_some(self: Arc<Self>) -> bool {
+            self.0.blocking(|| std::thread::sleep(self.2));
+            self.1.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    #[test]
+    fn workers_blocked_in_a_wait_do_not_count_against_the_cap() {
+        let pool = Pool::new(1, 2);
+        let sleepers: Vec<_> = (0..4)
+            .map(|_| {
+                Arc::new(BlockedSleeper(
+                    pool.clone(),
+                    AtomicUsize::new(0),
+                    Duration::from_secs(3),
+                ))
+            })
+            .collect();
+        for s in &sleepers {
+            pool.schedule(s.clone());
+        }
+        let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
+        let t = std::time::Instant::now();
+        pool.schedule(quick.clone());
+        while quick.0.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "four sleepers used up a pool of two"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

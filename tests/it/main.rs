@@ -20,6 +20,7 @@ mod runtime_api;
 mod runtime_process;
 mod runtime_reload;
 mod runtime_sandbox;
+mod script_limits;
 mod scripts;
 mod sim_cli;
 mod sim_control;

@@ -5,7 +5,7 @@ use crate::common::rig::{self, Reports, TempDir, emit, spawn_run};
 use crate::common::within;
 use serde_json::json;
 
-fn signal(child: &tokio::process::Child, sig: &str) {
+pub(crate) fn signal(child: &tokio::process::Child, sig: &str) {
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args([sig, &pid])
