@@ -70,12 +70,18 @@ pub enum HostError {
 
 /// A running host; dropping it does not stop it, `shutdown` does.
 pub struct HostHandle {
+    codecs: Arc<BTreeMap<String, Codec>>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl HostHandle {
+    /// Every configured codec by name (what the status page shows).
+    pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
+        self.codecs.clone()
+    }
+
     /// Rescans now, as if a file had changed.
     pub fn rescan(&self) {
         let _ = self.reload.send(());
@@ -161,12 +167,14 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         stores: HashMap::new(),
     };
     let (stop_tx, stop_rx) = oneshot::channel();
+    let codecs = host.codecs.clone();
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
         host.run(reload_rx, stop_rx).await;
     });
     Ok(HostHandle {
+        codecs,
         stop: Some(stop_tx),
         reload: reload_tx,
         task,
@@ -178,7 +186,18 @@ pub async fn run(
     opts: HostOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), HostError> {
+    run_with(opts, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `started` once the host runs (the status server
+/// attaches to it there).
+pub async fn run_with(
+    opts: HostOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+    started: impl FnOnce(&HostHandle),
+) -> Result<(), HostError> {
     let handle = start(opts).await?;
+    started(&handle);
     shutdown.await;
     info!("shutting down");
     handle.shutdown().await;
@@ -325,6 +344,7 @@ impl Host {
         for name in gone {
             if let Some(old) = self.scripts.remove(&name) {
                 stop_slots(old.slots).await;
+                crate::telemetry::board().removed(&name);
                 info!(script = %name, "stopped: its file was removed");
             }
         }
@@ -363,6 +383,7 @@ impl Host {
         let compiled = match compiled {
             Ok(c) => c,
             Err(e) => {
+                crate::telemetry::board().compile_failed(name, file, &e.message);
                 if reloading {
                     error!(script = %name, "compile error, the running version stays: {}", e.message);
                     // Remember this content so the same broken save is reported once.
@@ -397,6 +418,7 @@ impl Host {
         if let Some(old) = self.scripts.remove(name) {
             stop_slots(old.slots).await;
         }
+        crate::telemetry::board().loaded(name, file, fingerprint, &self.targets(name));
         let slots = self.start_instances(name, &program);
         info!(
             script = %name,

@@ -15,6 +15,10 @@
 //!   instances and the threads they run on, the import-confined loader).
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
+//! - [`telemetry`]: counters, histograms and what each script is doing,
+//!   written by the client, runtime and host; [`ops`] serves them over
+//!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
+//!   `xmacro status` prints them.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions), what each command does, and the one error type that
@@ -30,9 +34,11 @@ pub mod clock;
 pub mod config;
 pub mod host;
 pub mod oneshot;
+pub mod ops;
 pub mod run;
 pub mod schema;
 pub mod script;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod xows;

@@ -2,14 +2,22 @@
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
 
 #[tokio::main]
 async fn main() {
     let cli = xmacro::cli::Cli::parse();
     let level = cli.command.default_log_level();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .with_writer(std::io::stderr)
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        // Script log lines for the status page, whatever RUST_LOG says.
+        .with(xmacro::telemetry::logtap::LogTap.with_filter(LevelFilter::INFO))
         .init();
     if let Err(e) = xmacro::app::run(cli).await {
         eprintln!("error: {e}");

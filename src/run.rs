@@ -98,15 +98,30 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             )));
         }
     }
+    let http = crate::ops::command::http_options(
+        args.http,
+        args.http_token_file.clone(),
+        config.as_ref().map(|c| &c.http),
+        args.sim,
+    )?;
+    let ops = match http {
+        Some(h) => Some(crate::ops::command::start_server(h).await?),
+        None => None,
+    };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
     }
+    let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
     let demo_task = demo.map(|cfg| tokio::spawn(demo_activity(cfg)));
-    let result = host::run(opts, shutdown_signal())
-        .await
-        .map_err(|e| AppError::Usage(e.to_string()));
+    let result = host::run_with(opts, shutdown_signal(), |h| {
+        if let Some(ops) = &ops {
+            ops.attach(h.codecs(), &entries, &state);
+        }
+    })
+    .await
+    .map_err(|e| AppError::Usage(e.to_string()));
     if let Some(t) = demo_task {
         t.abort();
     }

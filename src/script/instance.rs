@@ -354,6 +354,7 @@ impl Instance {
             return;
         }
         if is_call && mb.jobs.len() >= self.ctx.limits.mailbox {
+            crate::telemetry::metrics().feedback_dropped_mailbox.inc();
             mb.dropped += 1;
             if mb.dropped == 1 || mb.dropped.is_multiple_of(1000) {
                 let _g = self.ctx.span().entered();
@@ -452,19 +453,27 @@ impl Instance {
         };
         DEADLINE.with(|d| *d.borrow_mut() = None);
         let took = started.elapsed();
+        let report = crate::telemetry::board::JobReport {
+            script: &ctx.script,
+            codec: &ctx.codec_name,
+            top_level: what == "top level",
+            took,
+        };
         match result {
             Ok(()) if took > ctx.limits.slow => {
+                report.ok();
                 warn!(
                     "{what} took {:.1}s (slow; the budget is {:?})",
                     took.as_secs_f64(),
                     budget
                 );
             }
-            Ok(()) => {}
+            Ok(()) => report.ok(),
             Err(e) => {
                 let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
                 let msg = describe_error(file, &e);
+                report.failed(stopped, &msg);
                 if stopped {
                     error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
                 } else {
