@@ -9,6 +9,7 @@ mod client;
 mod common;
 mod docs;
 mod jsxapi;
+mod ops;
 mod reliability;
 mod run_cli;
 mod runtime_api;
