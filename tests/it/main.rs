@@ -10,6 +10,7 @@ mod common;
 mod docs;
 mod jsxapi;
 mod ops;
+mod ops_browser;
 mod reliability;
 mod run_cli;
 mod runtime_api;
