@@ -186,18 +186,7 @@ pub async fn run(
     opts: HostOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), HostError> {
-    run_with(opts, shutdown, |_| {}).await
-}
-
-/// [`run`], calling `started` once the host runs (the status server
-/// attaches to it there).
-pub async fn run_with(
-    opts: HostOptions,
-    shutdown: impl std::future::Future<Output = ()>,
-    started: impl FnOnce(&HostHandle),
-) -> Result<(), HostError> {
     let handle = start(opts).await?;
-    started(&handle);
     shutdown.await;
     info!("shutting down");
     handle.shutdown().await;

@@ -115,13 +115,18 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     }
     let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
     let demo_task = demo.map(|cfg| tokio::spawn(demo_activity(cfg)));
-    let result = host::run_with(opts, shutdown_signal(), |h| {
-        if let Some(ops) = &ops {
-            ops.attach(h.codecs(), &entries, &state);
+    let result = match host::start(opts).await {
+        Ok(handle) => {
+            if let Some(ops) = &ops {
+                ops.attach(handle.codecs(), &entries, &state);
+            }
+            shutdown_signal().await;
+            info!("shutting down");
+            handle.shutdown().await;
+            Ok(())
         }
-    })
-    .await
-    .map_err(|e| AppError::Usage(e.to_string()));
+        Err(e) => Err(AppError::Usage(e.to_string())),
+    };
     if let Some(t) = demo_task {
         t.abort();
     }

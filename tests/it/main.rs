@@ -7,6 +7,7 @@
 mod cli;
 mod client;
 mod common;
+mod deploy;
 mod docs;
 mod jsxapi;
 mod ops;
