@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::snapshot::{ErrorStatus, Filter, Status};
+use super::snapshot::{ErrorStatus, Filter, InstanceStatus, Status};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -146,8 +146,9 @@ pub fn main(s: &Status) -> String {
         } else if let Some(e) = &sc.last_error {
             let _ = write!(o, "<p>last error:</p>{}", error_line(e));
         }
+        let (shown, hidden) = instances_to_show(&sc.instances);
         o.push_str(r#"<div class="wrap"><table><tr><th>codec</th><th>state</th><th>since</th><th>errors</th><th>last error</th></tr>"#);
-        for i in &sc.instances {
+        for i in shown {
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -162,6 +163,12 @@ pub fn main(s: &Status) -> String {
             );
         }
         o.push_str("</table></div>");
+        if hidden > 0 {
+            let _ = write!(
+                o,
+                "<p><small>and {hidden} more running without errors; filter by codec or tag to see them</small></p>"
+            );
+        }
         if !sc.logs.is_empty() {
             let _ = write!(
                 o,
@@ -200,9 +207,47 @@ pub fn main(s: &Status) -> String {
     o
 }
 
+/// Instance rows a page shows at most; a fleet's healthy instances beyond
+/// it are counted, not listed (the troubled ones always come first).
+pub const INSTANCE_ROWS: usize = 50;
+
+/// The instances worth a row, troubled first, and how many were left out.
+fn instances_to_show(all: &[InstanceStatus]) -> (Vec<&InstanceStatus>, usize) {
+    if all.len() <= INSTANCE_ROWS {
+        return (all.iter().collect(), 0);
+    }
+    let troubled = |i: &&InstanceStatus| i.state != "running" || i.errors > 0;
+    let mut rows: Vec<&InstanceStatus> = all.iter().filter(troubled).collect();
+    rows.extend(all.iter().filter(|i| !troubled(i)));
+    rows.truncate(INSTANCE_ROWS);
+    let hidden = all.len() - rows.len();
+    (rows, hidden)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fleet_shows_troubled_instances_first_and_counts_the_rest() {
+        let inst = |n: usize, state: &str| InstanceStatus {
+            codec: format!("c{n:04}"),
+            state: state.into(),
+            since: String::new(),
+            errors: 0,
+            last_error: None,
+        };
+        let mut all: Vec<InstanceStatus> = (0..1000).map(|n| inst(n, "running")).collect();
+        all[700].state = "failed".into();
+        all[900].errors = 2;
+        let (shown, hidden) = instances_to_show(&all);
+        assert_eq!(shown.len(), INSTANCE_ROWS);
+        assert_eq!(hidden, 1000 - INSTANCE_ROWS);
+        assert_eq!(shown[0].codec, "c0700");
+        assert_eq!(shown[1].codec, "c0900");
+        let few: Vec<InstanceStatus> = (0..3).map(|n| inst(n, "running")).collect();
+        assert_eq!(instances_to_show(&few), (few.iter().collect(), 0));
+    }
 
     #[test]
     fn text_is_escaped() {
