@@ -266,14 +266,29 @@ async fn the_page_shows_every_codec_and_script_and_updates_live_when_a_script_fa
             json!({"format": "png", "captureBeyondViewport": true}),
         )
         .await;
+    save_png(&shot, "ops-status-page.png");
+    // The same on a phone-sized screen.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .await;
+    let phone = cdp
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    save_png(&phone, "ops-status-page-phone.png");
+    assert!(!host.seen.contains(TOKEN));
+}
+
+/// Writes a captured screenshot into the target directory and says where.
+fn save_png(shot: &Value, name: &str) {
     let png = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         shot["data"].as_str().unwrap(),
     )
     .unwrap();
     assert!(png.starts_with(b"\x89PNG"));
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ops-status-page.png");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot: {}", path.display());
-    assert!(!host.seen.contains(TOKEN));
 }
