@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::server::{HttpOptions, Ops, read_token_file};
+use super::access::{HttpOptions, read_token_file};
+use super::server::Ops;
 use super::snapshot::Status;
 use crate::app::AppError;
 use crate::cli::StatusArgs;

@@ -8,11 +8,13 @@
 //! - [`prometheus`]: the metrics in Prometheus text format.
 //! - [`page`]: the HTML page, rendered on the server (readable without
 //!   JavaScript; a few lines of script swap in fresh HTML from `/events`).
-//! - [`server`]: the axum routes, the token check, readiness.
+//! - [`access`]: who may ask (loopback, or the token on every request).
+//! - [`server`]: the axum routes, readiness, live updates.
 //! - [`http`]: the small HTTP/1.1 client `xmacro status` uses.
 //! - [`table`]: `xmacro status` output and its exit code.
 //! - [`command`]: `xmacro status`, and how `xmacro run` starts the server.
 
+pub mod access;
 pub mod command;
 pub mod http;
 pub mod page;
@@ -21,5 +23,6 @@ pub mod server;
 pub mod snapshot;
 pub mod table;
 
-pub use server::{HttpOptions, Ops};
+pub use access::HttpOptions;
+pub use server::Ops;
 pub use snapshot::{Filter, Status};
