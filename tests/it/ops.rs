@@ -259,11 +259,17 @@ pub async fn click(raw: &mut Raw, widget: &str) {
 }
 
 async fn status_command(base: &str, token_file: &Path) -> (i32, String) {
+    let file = token_file.to_str().unwrap();
+    xmacro_status(&["--http", base, "--token-file", file]).await
+}
+
+/// Runs `xmacro status ARGS`: (exit code, stdout).
+async fn xmacro_status(args: &[&str]) -> (i32, String) {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
-            .args(["status", "--http", base, "--token-file"])
-            .arg(token_file)
+            .arg("status")
+            .args(args)
             .output(),
     )
     .await
@@ -473,6 +479,8 @@ async fn readyz_says_503_until_every_codec_was_tried_once() {
     let a = host.get("/readyz").await;
     assert_eq!(a.status, 503, "{}", a.body);
     assert!(a.body.contains("not tried yet"), "{}", a.body);
+    let (code, out) = xmacro_status(&["--ready", "--http", &host.base]).await;
+    assert_eq!(code, 1, "{out}");
     assert_eq!(host.get("/healthz").await.status, 200, "alive all the same");
     let m = host.metrics().await;
     assert_eq!(m.get("xmacro_ready"), 0.0);
@@ -489,6 +497,8 @@ async fn readyz_says_503_until_every_codec_was_tried_once() {
         assert!(tokio::time::Instant::now() < deadline, "{}", a.body);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let (code, out) = xmacro_status(&["--ready", "--http", &host.base]).await;
+    assert_eq!((code, out.as_str()), (0, "ready\n"));
     let s = host.status().await;
     assert_eq!(s["ready"], true);
     assert_ne!(s["codecs"][0]["state"], "connected");
@@ -544,4 +554,13 @@ async fn run_sim_serves_the_status_page_on_a_free_port() {
         .await;
     assert_eq!(codec(&s, "sim")["state"], "connected");
     assert!(script(&s, "speed-dial")["version"].is_string());
+}
+
+#[tokio::test]
+async fn status_says_how_it_failed_in_its_exit_code() {
+    // Nothing listens on port 1: unreachable is exit 3.
+    let (code, _) = xmacro_status(&["--http", "http://127.0.0.1:1"]).await;
+    assert_eq!(code, 3);
+    let (code, _) = xmacro_status(&["--http", "https://127.0.0.1:1"]).await;
+    assert_eq!(code, 2, "only http:// is spoken");
 }
