@@ -4,7 +4,7 @@
 //! table. docs/ops.md documents the endpoints and the JSON.
 //!
 //! - [`snapshot`]: the status as plain data, gathered from the codec handles
-//!   and the [telemetry board](crate::telemetry::board); filters.
+//!   and the [telemetry board](mod@crate::telemetry::board); filters.
 //! - [`prometheus`]: the metrics in Prometheus text format.
 //! - [`page`]: the HTML page, rendered on the server (readable without
 //!   JavaScript; a few lines of script swap in fresh HTML from `/events`).

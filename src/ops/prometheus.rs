@@ -1,5 +1,5 @@
 //! `/metrics` in the Prometheus text exposition format (version 0.0.4):
-//! the process counters from [`crate::telemetry::metrics`] plus gauges read
+//! the process counters from [`crate::telemetry::metrics`](mod@crate::telemetry::metrics) plus gauges read
 //! from the status at scrape time. docs/ops.md lists every metric.
 
 use std::fmt::Write as _;

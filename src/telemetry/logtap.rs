@@ -1,6 +1,6 @@
 //! A `tracing` layer that keeps the lines logged inside a script instance's
 //! span (`script{codec, script}`: the script's own `log`/`print` calls and
-//! what the runtime says about it) on the [`board`](super::board), so the
+//! what the runtime says about it) on the [`board`](mod@super::board), so the
 //! status page shows each script's recent lines without reading log files.
 //!
 //! Install it beside the usual formatter:

@@ -1,5 +1,5 @@
 //! Counters and histograms kept as atomics, cheap enough for the request
-//! and callback paths, and read by [`crate::ops::metrics`] into Prometheus
+//! and callback paths, and read by [`crate::ops::prometheus`] into Prometheus
 //! text. A fixed set of named fields, not a dynamic registry: every metric
 //! is known at compile time and documented in docs/ops.md.
 

@@ -1,6 +1,6 @@
 //! Process-wide telemetry that the client, the script runtime and the host
 //! write into and [`crate::ops`] reads: counters and histograms
-//! ([`metrics`]), what each script is doing ([`board`]), and the script log
+//! ([`metrics`](mod@metrics)), what each script is doing ([`board`](mod@board)), and the script log
 //! lines kept for the status page ([`logtap`]).
 //!
 //! This module imports nothing else from the crate, so every other module
