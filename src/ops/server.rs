@@ -36,7 +36,13 @@ pub struct Ops {
     started: SystemTime,
     token: Option<String>,
     host: RwLock<Option<HostView>>,
+    /// The state directory's size and when it was measured: walking
+    /// thousands of store files for every page update would be waste.
+    store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
+
+/// How long a measured state directory size is reused.
+const STORE_BYTES_TTL: Duration = Duration::from_secs(10);
 
 impl Ops {
     pub fn new(token: Option<String>) -> Arc<Ops> {
@@ -44,6 +50,7 @@ impl Ops {
             started: SystemTime::now(),
             token,
             host: RwLock::new(None),
+            store_bytes: std::sync::Mutex::new(None),
         })
     }
 
@@ -113,7 +120,7 @@ impl Ops {
                             snapshot::codec_status(name, c, &url, &tags)
                         })
                         .collect();
-                    (codecs, snapshot::dir_bytes(&h.state_dir))
+                    (codecs, self.store_bytes(&h.state_dir))
                 }
                 None => (Vec::new(), 0),
             }
@@ -131,6 +138,18 @@ impl Ops {
             codecs,
             scripts,
             reloads,
+        }
+    }
+
+    fn store_bytes(&self, dir: &Path) -> u64 {
+        let mut cached = self.store_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        match *cached {
+            Some((at, n)) if at.elapsed() < STORE_BYTES_TTL => n,
+            _ => {
+                let n = snapshot::dir_bytes(dir);
+                *cached = Some((std::time::Instant::now(), n));
+                n
+            }
         }
     }
 
