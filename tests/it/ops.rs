@@ -564,3 +564,68 @@ async fn status_says_how_it_failed_in_its_exit_code() {
     let (code, _) = xmacro_status(&["--http", "https://127.0.0.1:1"]).await;
     assert_eq!(code, 2, "only http:// is spoken");
 }
+
+/// Every key of a JSON value, recursively.
+fn keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                out.push(k.clone());
+                keys(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_ops_guide_names_every_metric_and_every_status_field() {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap();
+    // A status with one of everything, from a running host.
+    let sim = Sim::start(SimOptions::default()).await;
+    let dir = TempDir::new("ops-guide");
+    std::fs::write(dir.scripts().join("widgets.rhai"), WIDGET_SCRIPT).unwrap();
+    let mut host = Host::start(
+        &[
+            dir.scripts().to_str().unwrap(),
+            "--state",
+            dir.state().to_str().unwrap(),
+            "--codec",
+            &sim.url(),
+            "--http",
+            "127.0.0.1:0",
+        ],
+        &[],
+        None,
+    )
+    .await;
+    let mut raw = Raw::connect(&sim.url()).await;
+    host.wait_status("the script running", |s| {
+        s["scripts"][0]["instances"][0]["state"] == "running"
+    })
+    .await;
+    click(&mut raw, "break").await;
+    let s = host
+        .wait_status("an error", |s| !s["scripts"][0]["last_error"].is_null())
+        .await;
+    let mut all = Vec::new();
+    keys(&s, &mut all);
+    assert!(all.len() > 40, "{all:?}");
+    for k in all {
+        assert!(
+            guide.contains(&format!("\"{k}\"")) || guide.contains(&format!("`{k}`")),
+            "docs/ops.md does not mention the status field {k}"
+        );
+    }
+    let metrics = host.get("/metrics").await.body;
+    assert!(metrics.matches("# TYPE ").count() >= 15, "{metrics}");
+    for line in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = line.split(' ').next().unwrap();
+        assert!(
+            guide.contains(&format!("`{name}")),
+            "docs/ops.md does not list the metric {name}"
+        );
+    }
+}
