@@ -106,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Sim(args) => run_sim(args).await,
         Command::Run(args) => crate::run::run(args).await,
         Command::Check(args) => crate::run::check(args).await,
+        Command::Status(args) => crate::ops::command::status(args).await,
         Command::Get(args) => oneshot::get(args).await,
         Command::Query(args) => oneshot::query(args).await,
         Command::Set(args) => oneshot::set(args).await,

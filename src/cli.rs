@@ -104,6 +104,18 @@ pub enum Command {
         xmacro sim ctl ws://127.0.0.1:8080/ws incoming-call alice@example.com   # act on a running one")]
     Sim(SimArgs),
 
+    /// Ask a running host (`run --http`) how it is: codecs, scripts, errors.
+    ///
+    /// Prints the codecs and scripts as tables. Exits 0 when every codec is
+    /// connected and every script runs without errors, 1 when not (or not
+    /// ready yet), 3 when the host cannot be reached.
+    #[command(after_help = "Examples:\n  \
+        xmacro status                                    # the host on http://127.0.0.1:9090\n  \
+        xmacro status --http http://10.0.0.2:9090 --token-file /etc/xmacro/http-token\n  \
+        xmacro status --tag floor3 --script volume       # narrow it down\n  \
+        xmacro status --ready                            # exit 0 once /readyz says ready")]
+    Status(StatusArgs),
+
     /// Read a status or configuration value (xGet), printed as JSON.
     #[command(after_help = "Examples:\n  \
         xmacro get ws://127.0.0.1:8080/ws Status Audio Volume\n  \
@@ -208,6 +220,43 @@ pub struct RunArgs {
     /// Where `store` keeps its files (default: the config's `state`, else .xmacro/state).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Serve the status page, /api/status, /metrics, /healthz and /readyz
+    /// here (default: the config's [http] listen; with --sim a free port on
+    /// 127.0.0.1). An address other than loopback needs --http-token-file.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// A file holding the token every HTTP request must present (Bearer, or
+    /// as the Basic password in a browser).
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The host's status server (`run --http`).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub http: String,
+    /// The token file, if the server wants one.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Only codecs whose name contains this.
+    #[arg(long, value_name = "NAME")]
+    pub codec: Option<String>,
+    /// Only codecs with this tag.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Only scripts whose name contains this.
+    #[arg(long, value_name = "NAME")]
+    pub script: Option<String>,
+    /// Print the JSON of /api/status instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Only ask /readyz: exit 0 once ready (a container health check).
+    #[arg(long, conflicts_with = "json")]
+    pub ready: bool,
+    /// How long to wait for the answer.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,17 @@ pub struct Config {
     pub script: BTreeMap<String, ScriptConfig>,
     /// Where each `[script.NAME]` table starts (line, column).
     pub script_at: BTreeMap<String, (usize, usize)>,
+    /// The `[http]` table: the status server.
+    pub http: HttpConfig,
+}
+
+/// The `[http]` table: where `xmacro run` serves its status page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpConfig {
+    /// `listen = "127.0.0.1:9090"`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `token_file = "FILE"` (relative to the config file).
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +108,14 @@ struct RawFile {
     codec: Vec<Spanned<RawCodec>>,
     #[serde(default)]
     script: BTreeMap<String, Spanned<RawScript>>,
+    http: Option<Spanned<RawHttp>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+    token_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -325,7 +344,23 @@ impl Config {
                 },
             );
         }
+        let mut http = HttpConfig::default();
+        if let Some(h) = &raw.http {
+            if let Some(l) = &h.get_ref().listen {
+                let addr = l.parse().map_err(|_| {
+                    err_at(
+                        h.span().start,
+                        format!(
+                            "[http]: key listen: {l:?} is not an address like \"127.0.0.1:9090\""
+                        ),
+                    )
+                })?;
+                http.listen = Some(addr);
+            }
+            http.token_file = h.get_ref().token_file.as_deref().map(rel);
+        }
         Ok(Config {
+            http,
             file: file.to_path_buf(),
             scripts: rel(raw.scripts.as_deref().unwrap_or("scripts")),
             state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
@@ -578,6 +613,21 @@ args = { max = 60 }
         assert_eq!(b.tags, vec!["floor3"]);
         let s = &c.script["volume-limit"];
         assert_eq!(s.args["max"].as_integer(), Some(60));
+        assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn the_http_table_gives_the_status_server_address_and_token_file() {
+        let c = parse("[http]\nlisten = \"0.0.0.0:9090\"\ntoken_file = \"http-token\"\n").unwrap();
+        assert_eq!(c.http.listen, Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(
+            c.http.token_file,
+            Some(PathBuf::from("/etc/xmacro/http-token"))
+        );
+        let e = err("\n[http]\nlisten = \"localhost\"\n");
+        assert!(e.contains(":2:") && e.contains("key listen"), "{e}");
+        let e = err("[http]\nport = 1\n");
+        assert!(e.contains("port"), "{e}");
     }
 
     fn err(text: &str) -> String {

@@ -84,12 +84,18 @@ pub enum HostError {
 
 /// A running host; dropping it does not stop it, `shutdown` does.
 pub struct HostHandle {
+    codecs: Arc<BTreeMap<String, Codec>>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl HostHandle {
+    /// Every configured codec by name (what the status page shows).
+    pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
+        self.codecs.clone()
+    }
+
     /// Rescans now, as if a file had changed.
     pub fn rescan(&self) {
         let _ = self.reload.send(());
@@ -188,12 +194,14 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
+    let codecs = host.codecs.clone();
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
         host.run(reload_rx, stop_rx).await;
     });
     Ok(HostHandle {
+        codecs,
         stop: Some(stop_tx),
         reload: reload_tx,
         task,
@@ -427,6 +435,7 @@ impl Host {
         for name in gone {
             if let Some(old) = self.scripts.remove(&name) {
                 stop_slots(old.slots).await;
+                crate::telemetry::board().removed(&name);
                 info!(script = %name, "stopped: its file was removed");
             }
         }
@@ -469,6 +478,7 @@ impl Host {
         let compiled = match compiled {
             Ok(c) => c,
             Err(e) => {
+                crate::telemetry::board().compile_failed(name, file, &e.message);
                 if reloading {
                     error!(script = %name, "compile error, the running version stays: {}", e.message);
                     // Remember this content so the same broken save is reported once.
@@ -503,6 +513,7 @@ impl Host {
         if let Some(old) = self.scripts.remove(name) {
             stop_slots(old.slots).await;
         }
+        crate::telemetry::board().loaded(name, file, fingerprint, &self.targets(name));
         let slots = self.start_instances(name, &program);
         // Each instance logs "started" once its codec is connected: one line
         // per script and codec. A reload, or a script bound to no codec, is

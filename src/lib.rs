@@ -16,6 +16,10 @@
 //!   instances and the threads they run on, the import-confined loader).
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
+//! - [`telemetry`]: counters, histograms and what each script is doing,
+//!   written by the client, runtime and host; [`ops`] serves them over
+//!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
+//!   `xmacro status` prints them.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
 //!   wanted); [`init`]: `xmacro init`, a new project from templates;
@@ -42,6 +46,7 @@ pub mod init;
 pub mod logging;
 pub mod logsafe;
 pub mod oneshot;
+pub mod ops;
 pub mod ratelimit;
 pub mod run;
 pub mod schema;
@@ -50,4 +55,5 @@ pub mod shard;
 pub mod signals;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod xows;

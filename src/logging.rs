@@ -13,6 +13,7 @@
 use std::io::IsTerminal;
 
 use clap::ColorChoice;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::time::ChronoLocal;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -80,6 +81,8 @@ pub fn filter(default_level: &str) -> EnvFilter {
 pub fn init(opts: LogOptions) {
     tracing_subscriber::registry()
         .with(stderr_layer(&opts).with_filter(filter(opts.default_level)))
+        // Script log lines for the status page, whatever RUST_LOG says.
+        .with(crate::telemetry::logtap::LogTap.with_filter(LevelFilter::INFO))
         .with(crate::logsafe::NoSecrets)
         .init();
 }

@@ -127,6 +127,16 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             )));
         }
     }
+    let http = crate::ops::command::http_options(
+        args.http,
+        args.http_token_file.clone(),
+        config.as_ref().map(|c| &c.http),
+        args.sim,
+    )?;
+    let ops = match http {
+        Some(h) => Some(crate::ops::command::start_server(h).await?),
+        None => None,
+    };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
     opts.only = only;
     if let Some(cfg) = config {
@@ -137,7 +147,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
     });
-    let result = serve(opts).await;
+    let result = serve(opts, ops.as_deref()).await;
     if let Some(t) = demo_task {
         t.abort();
     }
@@ -148,8 +158,9 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
 /// script. Signals are caught from the start of `main`, so one that came
 /// while the host was starting acts as soon as it has started (instances
 /// that started get their `on_unload`).
-async fn serve(opts: HostOptions) -> Result<(), AppError> {
+async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), AppError> {
     crate::signals::hangup_reloads();
+    let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
     let mut hangups = crate::signals::hangups();
     let early = opts.cancel_start.clone();
     let watcher = tokio::spawn(async move {
@@ -159,6 +170,9 @@ async fn serve(opts: HostOptions) -> Result<(), AppError> {
     let handle = host::start(opts).await;
     watcher.abort();
     let handle = handle.map_err(|e| AppError::Usage(e.to_string()))?;
+    if let Some(ops) = ops {
+        ops.attach(handle.codecs(), &entries, &state);
+    }
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {

@@ -443,6 +443,7 @@ impl Instance {
             return false;
         }
         if is_call && mb.jobs.len() >= self.ctx.limits.mailbox {
+            crate::telemetry::metrics().feedback_dropped_mailbox.inc();
             mb.dropped += 1;
             if mb.dropped == 1 || mb.dropped.is_multiple_of(1000) {
                 let _g = self.ctx.span().entered();
@@ -511,29 +512,36 @@ impl Instance {
             return;
         };
         let took = started.elapsed();
+        let report = crate::telemetry::board::JobReport {
+            script: &ctx.script,
+            codec: &ctx.codec_name,
+            top_level: what == "top level",
+            took,
+        };
         match result {
             Ok(()) if took > ctx.limits.slow => {
+                report.ok();
                 warn!(
                     "{what} took {:.1}s (slow; the budget is {:?})",
                     took.as_secs_f64(),
                     budget
                 );
             }
-            Ok(()) => {}
+            Ok(()) => report.ok(),
             Err(e) if super::budget::is_stopping(&e) => {
                 info!("{what} ended early: the script is stopping");
             }
             Err(e) if super::memory::is_exceeded(&e) => {
-                error!(
-                    "{what} stopped: {}; the script stays stopped until it is reloaded",
-                    describe_error(file, &e)
-                );
+                let msg = describe_error(file, &e);
+                report.failed(true, &msg);
+                error!("{what} stopped: {msg}; the script stays stopped until it is reloaded");
                 self.stop_over_budget();
             }
             Err(e) => {
                 let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
                 let msg = describe_error(file, &e);
+                report.failed(stopped, &msg);
                 if stopped {
                     error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
                 } else {

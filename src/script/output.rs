@@ -16,6 +16,7 @@ static LIMITS: LazyLock<Keyed<usize>> = LazyLock::new(|| Keyed::new(DEFAULT_BURS
 pub fn line(level: Level, text: &str) {
     let key = super::instance::current().map_or(0, |c| Arc::as_ptr(&c) as usize);
     let Verdict::Log { suppressed } = LIMITS.check(&key) else {
+        crate::telemetry::metrics().log_lines_suppressed.add(1);
         return;
     };
     if suppressed > 0 {

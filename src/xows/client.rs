@@ -15,6 +15,7 @@ use super::error::{ConnectError, Error};
 use super::path::Path;
 use super::protocol::{Call, code};
 use super::tls::TlsMode;
+use crate::telemetry::metrics::Outcome;
 
 /// A password that never shows in `Debug` output or logs.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -192,6 +193,10 @@ pub(crate) enum Cmd {
 pub(crate) struct Stats {
     pub connects: std::sync::atomic::AtomicU64,
     pub last_drop: std::sync::Mutex<Option<String>>,
+    /// When the current connection came up (for the status page).
+    pub connected_at: std::sync::Mutex<Option<std::time::SystemTime>>,
+    /// The last answered request's round trip, in microseconds (0: none yet).
+    pub rtt_us: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -294,6 +299,27 @@ impl Codec {
             .clone()
     }
 
+    /// When the current connection came up (`None` while not connected).
+    pub fn connected_since(&self) -> Option<std::time::SystemTime> {
+        if !self.state().is_connected() {
+            return None;
+        }
+        *self
+            .inner
+            .stats
+            .connected_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The round trip of the last request the codec answered.
+    pub fn round_trip(&self) -> Option<Duration> {
+        match self.inner.stats.rtt_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
     /// The default per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
@@ -346,6 +372,31 @@ impl Codec {
     }
 
     async fn call_once(
+        &self,
+        call: Call,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        let started = std::time::Instant::now();
+        let result = self.call_inner(call, deadline, timeout).await;
+        let took = started.elapsed();
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(Error::Codec(_)) => Outcome::CodecError,
+            Err(Error::Timeout { .. }) => Outcome::Timeout,
+            Err(Error::Disconnected { .. } | Error::Connect(_)) => Outcome::Disconnected,
+            Err(Error::Closed) => Outcome::Closed,
+            Err(Error::Protocol(_)) => Outcome::Protocol,
+        };
+        if matches!(outcome, Outcome::Ok | Outcome::CodecError) {
+            let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+            self.inner.stats.rtt_us.store(us, Ordering::Relaxed);
+        }
+        crate::telemetry::metrics().request(outcome, took);
+        result
+    }
+
+    async fn call_inner(
         &self,
         call: Call,
         deadline: tokio::time::Instant,

@@ -249,6 +249,11 @@ impl Task {
                     self.stats
                         .connects
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    *self
+                        .stats
+                        .connected_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(std::time::SystemTime::now());
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
                     match self.session(ws, &mut cmds, &mut unsubs).await {

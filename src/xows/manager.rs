@@ -454,8 +454,10 @@ fn truncate(s: &str) -> String {
 /// a drop (reported on the first and every 1000th).
 fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
     let mut note = None;
+    let m = crate::telemetry::metrics();
     for s in sinks.iter_mut().filter(|s| choose(s)) {
         if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(document.clone()) {
+            m.feedback_dropped_subscriber.inc();
             s.dropped += 1;
             if s.dropped == 1 || s.dropped.is_multiple_of(1000) {
                 note = Some(format!(
@@ -463,6 +465,8 @@ fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool)
                     s.dropped
                 ));
             }
+        } else {
+            m.feedback_in.inc();
         }
     }
     note

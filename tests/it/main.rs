@@ -7,12 +7,15 @@
 mod cli;
 mod client;
 mod common;
+mod deploy;
 mod docs;
 mod first_hour;
 mod hardening;
 mod hardening_sim;
 mod jsxapi;
 mod macro_http;
+mod ops;
+mod ops_browser;
 mod pyxows;
 mod reliability;
 mod run_cli;

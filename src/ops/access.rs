@@ -1,0 +1,178 @@
+//! Who may ask: a public address needs a token, and a token, once set, is
+//! checked on every request. Tokens come from a file so they never sit on
+//! a command line or in the config text.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(
+        "--http {0} is not a loopback address: anyone who reaches it could read the fleet's status; give a token with --http-token-file FILE (or [http] token_file), or listen on 127.0.0.1"
+    )]
+    NeedsToken(SocketAddr),
+    #[error("token file {0}: {1}")]
+    TokenFile(String, String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, String),
+}
+
+/// Where to listen and the token, if any.
+#[derive(Clone)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl HttpOptions {
+    /// Refuses a non-loopback address without a token.
+    pub fn check(&self) -> Result<(), OpsError> {
+        if !self.listen.ip().is_loopback() && self.token.is_none() {
+            return Err(OpsError::NeedsToken(self.listen));
+        }
+        Ok(())
+    }
+
+    /// Checks, then binds.
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, OpsError> {
+        self.check()?;
+        tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| OpsError::Bind(self.listen, e.to_string()))
+    }
+}
+
+/// Reads a token file (one line; surrounding whitespace ignored).
+pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
+    let bad = |why: String| OpsError::TokenFile(path.display().to_string(), why);
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    if token.len() < 16 {
+        return Err(bad(
+            "the token is shorter than 16 characters; make a long random one (openssl rand -hex 32)"
+                .into(),
+        ));
+    }
+    Ok(token.to_string())
+}
+
+/// Whether the request presents `token`, as `Bearer TOKEN` or as the
+/// password of HTTP Basic (any user name).
+pub fn presents(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let presented = if let Some(t) = given.strip_prefix("Bearer ") {
+        t.trim().to_string()
+    } else if let Some(b) = given.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .unwrap_or_default();
+        decoded
+            .split_once(':')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default()
+    } else {
+        return false;
+    };
+    constant_time_eq(presented.as_bytes(), token.as_bytes())
+}
+
+/// Compares without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_address_without_a_token_is_refused() {
+        let public = HttpOptions {
+            listen: "0.0.0.0:9090".parse().unwrap(),
+            token: None,
+        };
+        let e = public.check().unwrap_err().to_string();
+        assert!(e.contains("--http-token-file"), "{e}");
+        let with_token = HttpOptions {
+            token: Some("0123456789abcdef0123".into()),
+            ..public.clone()
+        };
+        assert!(with_token.check().is_ok());
+        assert!(!format!("{with_token:?}").contains("0123456789abcdef"));
+        let loopback = HttpOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token: None,
+        };
+        assert!(loopback.check().is_ok());
+        let v6 = HttpOptions {
+            listen: "[::1]:0".parse().unwrap(),
+            token: None,
+        };
+        assert!(v6.check().is_ok());
+    }
+
+    #[test]
+    fn a_short_or_empty_token_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("xmacro-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("token");
+        std::fs::write(&f, "short\n").unwrap();
+        assert!(read_token_file(&f).unwrap_err().to_string().contains("16"));
+        std::fs::write(&f, "\n").unwrap();
+        assert!(
+            read_token_file(&f)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+        std::fs::write(&f, "0123456789abcdef0123\n").unwrap();
+        assert_eq!(read_token_file(&f).unwrap(), "0123456789abcdef0123");
+        let e = read_token_file(&dir.join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_token_is_presented_as_bearer_or_basic_password() {
+        let token = "s3cret-token-0123456789";
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            presents(&h, token)
+        };
+        assert!(with("Bearer s3cret-token-0123456789"));
+        assert!(!with("Bearer s3cret-token-012345678"));
+        let basic = base64::engine::general_purpose::STANDARD.encode("ops:s3cret-token-0123456789");
+        assert!(with(&format!("Basic {basic}")));
+        assert!(!with("Basic bm9wZTpub3Bl"));
+        assert!(!presents(&HeaderMap::new(), token));
+    }
+}

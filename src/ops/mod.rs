@@ -1,0 +1,28 @@
+//! Operating a running host: a read-only HTTP server in the same process
+//! (`run --http ADDR`) with a live status page, the same as JSON, Prometheus
+//! metrics and health checks, and `xmacro status`, which prints it as a
+//! table. docs/ops.md documents the endpoints and the JSON.
+//!
+//! - [`snapshot`]: the status as plain data, gathered from the codec handles
+//!   and the [telemetry board](mod@crate::telemetry::board); filters.
+//! - [`prometheus`]: the metrics in Prometheus text format.
+//! - [`page`]: the HTML page, rendered on the server (readable without
+//!   JavaScript; a few lines of script swap in fresh HTML from `/events`).
+//! - [`access`]: who may ask (loopback, or the token on every request).
+//! - [`server`]: the axum routes, readiness, live updates.
+//! - [`http`]: the small HTTP/1.1 client `xmacro status` uses.
+//! - [`table`]: `xmacro status` output and its exit code.
+//! - [`command`]: `xmacro status`, and how `xmacro run` starts the server.
+
+pub mod access;
+pub mod command;
+pub mod http;
+pub mod page;
+pub mod prometheus;
+pub mod server;
+pub mod snapshot;
+pub mod table;
+
+pub use access::HttpOptions;
+pub use server::Ops;
+pub use snapshot::{Filter, Status};

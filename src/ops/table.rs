@@ -1,0 +1,174 @@
+//! `xmacro status`: the status as aligned text tables for a terminal, and
+//! the exit code that says how healthy the host is.
+
+use super::snapshot::Status;
+
+/// Columns padded to the widest cell; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn short_time(t: &str) -> String {
+    // 2026-11-21T21:40:00.123Z -> 2026-11-21 21:40:00
+    t.get(..19).unwrap_or(t).replace('T', " ")
+}
+
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// The tables.
+pub fn render(s: &Status) -> String {
+    let mut out = format!(
+        "xmacro {} · {} · {} · up {} · stores {} bytes\n",
+        s.version,
+        s.health,
+        if s.ready {
+            "ready".to_string()
+        } else {
+            format!("not ready ({})", s.ready_reason)
+        },
+        duration(s.uptime_seconds),
+        s.store_bytes
+    );
+    let mut rows = vec![
+        [
+            "CODEC",
+            "STATE",
+            "CONNECTED SINCE",
+            "RTT",
+            "RECONNECTS",
+            "LAST ERROR",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for c in &s.codecs {
+        rows.push(vec![
+            c.name.clone(),
+            c.state.clone(),
+            c.connected_since
+                .as_deref()
+                .map(short_time)
+                .unwrap_or_else(|| "-".into()),
+            c.rtt_ms
+                .map(|ms| format!("{ms:.1} ms"))
+                .unwrap_or_else(|| "-".into()),
+            c.reconnects.to_string(),
+            clip(c.last_error.as_deref().unwrap_or(""), 60),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    let mut rows = vec![
+        [
+            "SCRIPT",
+            "STATE",
+            "VERSION",
+            "INSTANCES",
+            "ERRORS",
+            "LAST ERROR",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for sc in &s.scripts {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for i in &sc.instances {
+            match counts.iter_mut().find(|(k, _)| *k == i.state) {
+                Some(c) => c.1 += 1,
+                None => counts.push((i.state.clone(), 1)),
+            }
+        }
+        let instances = counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let err = sc
+            .compile_error
+            .as_ref()
+            .or(sc.last_error.as_ref())
+            .map(|e| clip(&e.message, 60))
+            .unwrap_or_default();
+        rows.push(vec![
+            sc.name.clone(),
+            sc.state.clone(),
+            sc.version
+                .as_deref()
+                .map(|v| v.chars().take(8).collect())
+                .unwrap_or_else(|| "-".into()),
+            if instances.is_empty() {
+                "-".into()
+            } else {
+                instances
+            },
+            sc.errors.to_string(),
+            err,
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    out
+}
+
+/// 0 when healthy, 1 when degraded or not ready.
+pub fn exit_code(s: &Status) -> i32 {
+    if s.health == "ok" { 0 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up() {
+        let t = table(&[
+            vec!["A".into(), "B".into(), "C".into()],
+            vec!["long-name".into(), "x".into(), "tail".into()],
+        ]);
+        assert_eq!(t, "A          B  C\nlong-name  x  tail\n");
+        assert_eq!(duration(3725), "1h2m");
+        assert_eq!(
+            short_time("2026-11-21T21:40:00.123Z"),
+            "2026-11-21 21:40:00"
+        );
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+}
