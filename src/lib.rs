@@ -41,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod config_bounds;
 pub mod demo;
+pub mod error;
 pub mod host;
 pub mod init;
 pub mod logging;

@@ -5,9 +5,9 @@ use std::io::{IsTerminal, Read, Write};
 
 use serde_json::{Map, Value};
 
-use crate::app::AppError;
 use crate::cli::{AuthArg, CommandArgs, FeedbackArgs, PathArgs, Target};
 use crate::config::Config;
+use crate::error::AppError;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, Codec, CodecConfig, Password, TlsMode};
@@ -291,7 +291,7 @@ pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
         .subscribe(&path, args.current)
         .await
         .map_err(AppError::at(&path))?;
-    let stop = crate::app::shutdown_signal();
+    let stop = crate::signals::shutdown();
     tokio::pin!(stop);
     loop {
         tokio::select! {

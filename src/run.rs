@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use tracing::{Instrument, info, warn};
 
-use crate::app::{AppError, shutdown_signal};
 use crate::cli::{CheckArgs, RunArgs};
 use crate::config::{CodecEntry, Config};
+use crate::error::AppError;
 use crate::host::{self, HostOptions};
 use crate::schema::Schema;
 use crate::xows::tls::parse_pin;
@@ -164,7 +164,7 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     let mut hangups = crate::signals::hangups();
     let early = opts.cancel_start.clone();
     let watcher = tokio::spawn(async move {
-        shutdown_signal().await;
+        crate::signals::shutdown().await;
         early.cancel();
     });
     let handle = host::start(opts).await;
@@ -173,7 +173,7 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     if let Some(ops) = ops {
         ops.attach(handle.codecs(), &entries, &state);
     }
-    let stop = shutdown_signal();
+    let stop = crate::signals::shutdown();
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -91,6 +91,12 @@ pub fn hangups() -> watch::Receiver<u64> {
     channels().hangups.subscribe()
 }
 
+/// Resolves when the process is asked to stop (Ctrl-C, SIGTERM, and SIGHUP
+/// outside `run`): the shutdown future servers and hosts take.
+pub async fn shutdown() {
+    stopped().await;
+}
+
 /// Resolves with the signal's name once a stop was asked for (at once if it
 /// already was). Without [`install`] (the library used on its own), it
 /// listens for Ctrl-C and SIGTERM from the moment it is first polled.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::access::{HttpOptions, read_token_file};
 use super::server::Ops;
 use super::snapshot::Status;
-use crate::app::AppError;
 use crate::cli::StatusArgs;
 use crate::config::HttpConfig;
+use crate::error::AppError;
 
 /// Where `run` serves, from its flags and the config: `--http` wins over
 /// `[http] listen`; `--sim` alone serves on a free loopback port.

@@ -4,6 +4,7 @@
 //! `common` holds the rig (an in-process simulator on port 0, a raw XoWS
 //! client, a fault-injecting proxy and a host builder).
 
+mod architecture;
 mod cli;
 mod client;
 mod common;
