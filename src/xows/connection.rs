@@ -23,10 +23,11 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
-use super::client::{AuthMode, Cmd, CodecConfig, ConnState, Stats};
 use super::error::{ConnectError, Error};
+use super::link::{Cmd, ConnState, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Call, Request, decode_incoming};
+use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
 use crate::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
 

@@ -3,6 +3,8 @@
 //!
 //! - [`protocol`], [`path`], [`doc`]: messages, paths, documents; no I/O.
 //! - [`manager`], [`backoff`]: the client's bookkeeping; plain data.
+//! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
+//!   connection task exchange.
 //! - [`connection`]: the task that owns the socket.
 //! - [`client`]: the cloneable [`Codec`] handle and [`Subscription`].
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
@@ -12,11 +14,15 @@ pub mod client;
 pub mod connection;
 pub mod doc;
 pub mod error;
+pub mod link;
 pub mod manager;
 pub mod path;
 pub mod protocol;
+pub mod settings;
 pub mod tls;
 
-pub use client::{AuthMode, Codec, CodecConfig, ConnState, Password, Subscription};
+pub use client::{Codec, Subscription};
 pub use error::{ConnectError, Error};
+pub use link::ConnState;
+pub use settings::{AuthMode, CodecConfig, Password};
 pub use tls::TlsMode;

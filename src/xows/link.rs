@@ -1,0 +1,70 @@
+//! What passes between the handle and the connection task: commands one
+//! way ([`Cmd`]), the connection's state and counters the other
+//! ([`ConnState`], [`Stats`]). Neither side's logic lives here, so both can
+//! depend on it without depending on each other.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::Error;
+use super::path::Path;
+use super::protocol::Call;
+
+/// What the connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnState {
+    /// The first attempt is under way.
+    Connecting,
+    Connected,
+    /// The link is down; the next attempt is scheduled.
+    Reconnecting {
+        reason: String,
+        attempt: u32,
+        retry_in: Duration,
+    },
+    /// The first connection failed and the handle gave up (only with
+    /// [`Codec::connect`]).
+    Failed(String),
+    /// [`Codec::close`] was called.
+    Closed,
+}
+
+impl ConnState {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnState::Connected)
+    }
+}
+
+/// Work for the connection task.
+pub(crate) enum Cmd {
+    Call {
+        call: Call,
+        reply: oneshot::Sender<Result<Value, Error>>,
+        sent: Arc<AtomicBool>,
+    },
+    Subscribe {
+        query: Path,
+        wants_current: bool,
+        tx: mpsc::Sender<Value>,
+        waiter: oneshot::Sender<Result<(), Error>>,
+        local: oneshot::Sender<u64>,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Counters the connection task keeps for everyone to read.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub connects: std::sync::atomic::AtomicU64,
+    pub last_drop: std::sync::Mutex<Option<String>>,
+    /// When the current connection came up (for the status page).
+    pub connected_at: std::sync::Mutex<Option<std::time::SystemTime>>,
+    /// The last answered request's round trip, in microseconds (0: none yet).
+    pub rtt_us: std::sync::atomic::AtomicU64,
+}
