@@ -448,7 +448,7 @@ async fn floor_burst(url: &str, events: u64, rate: Option<u64>) -> (f64, Vec<u64
     let (mut got, mut lat) = (0u64, Vec::new());
     while got < events {
         if let Some(Ok(Message::Text(t))) = floor.next().await {
-            let now = xmacro::sim::control::now_us();
+            let now = xmacro::clock::now_us();
             let v: Value = serde_json::from_str(&t).unwrap();
             let b = &v["params"]["Event"]["Sim"]["Burst"];
             if let Some(seq) = b["Seq"].as_u64() {
@@ -709,7 +709,7 @@ async fn fleet_rows(url: &str, dir: &Path, fleet: usize, quick: bool) -> (Vec<Ro
     let before = probe.call("xSim/Inspect", json!({})).await["Upgrades"]
         .as_array()
         .map_or(0, |a| a.len());
-    let t0_ms = xmacro::sim::control::now_us() / 1000;
+    let t0_ms = xmacro::clock::now_us() / 1000;
     let t0 = Instant::now();
     let _ = probe.send("xSim/DropSessions", json!({})).await;
     drop(probe);

@@ -48,6 +48,15 @@ impl Clock for ManualClock {
     }
 }
 
+/// Microseconds since the Unix epoch (wall clock), as burst events carry
+/// and scripts read with `now_us()` to measure latency.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// The next time after `now` that the wall clock reads `at`.
 pub fn next_daily(now: NaiveDateTime, at: chrono::NaiveTime) -> NaiveDateTime {
     let today = now.date().and_time(at);

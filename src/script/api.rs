@@ -92,20 +92,12 @@ fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
 }
 
-/// JSON to a script value (integers stay `INT`, decimals `FLOAT`).
-pub fn to_dynamic(v: &Value) -> RhaiResult<Dynamic> {
-    rhai::serde::to_dynamic(v)
-}
+pub use super::convert::{from_dynamic, to_dynamic};
 
-/// A script value to JSON (for arguments, values and the store).
-pub fn from_dynamic(d: &Dynamic) -> RhaiResult<Value> {
-    if d.is::<FnPtr>() {
-        return Err(usage("a function cannot be sent to the codec or stored"));
-    }
-    if super::depth::too_deep(d) {
-        return Err(usage(super::depth::message("sent to the codec or stored")));
-    }
-    rhai::serde::from_dynamic(d)
+/// One line of script output, limited per instance (see [`super::output`]).
+fn say(level: tracing::Level, text: &str) {
+    let source = current().map_or(0, |c| Arc::as_ptr(&c) as usize);
+    super::output::line(source, level, text);
 }
 
 fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
@@ -592,15 +584,15 @@ pub fn register(engine: &mut Engine) {
         .register_fn("sleep", |ctx: rhai::NativeCallContext, s: rhai::FLOAT| {
             at(ctx.call_position(), sleep(budget::sleep_seconds(s)?))
         })
-        .register_fn("now_us", || -> INT { crate::sim::control::now_us() as INT })
+        .register_fn("now_us", || -> INT { crate::clock::now_us() as INT })
         .register_fn("warn", |d: Dynamic| {
-            super::output::line(tracing::Level::WARN, &log_text(&d))
+            say(tracing::Level::WARN, &log_text(&d))
         })
         .register_fn("error", |d: Dynamic| {
-            super::output::line(tracing::Level::ERROR, &log_text(&d))
+            say(tracing::Level::ERROR, &log_text(&d))
         });
 
-    engine.on_print(|text| super::output::line(tracing::Level::INFO, text));
+    engine.on_print(|text| say(tracing::Level::INFO, text));
     engine.on_debug(|text, _src, pos| {
         tracing::debug!("{text} ({pos})");
     });

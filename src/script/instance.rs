@@ -622,7 +622,7 @@ impl Instance {
 fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
     let mut values: Vec<Dynamic> = Vec::with_capacity(args.len());
     for a in args {
-        values.push(super::api::to_dynamic(&a)?);
+        values.push(super::convert::to_dynamic(&a)?);
     }
     let declared = program
         .ast

@@ -5,6 +5,7 @@
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
+//! - [`convert`]: script values to JSON and back.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod budget;
+pub mod convert;
 pub mod depth;
 pub mod engine;
 pub mod instance;

@@ -2,7 +2,7 @@
 //! forge a log line, and rate limited per instance so a print loop cannot
 //! fill the disk; what the limit holds back is counted in the next line.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use tracing::{Level, error, info, warn};
 
@@ -12,10 +12,10 @@ use crate::ratelimit::{DEFAULT_BURST, Keyed, Verdict};
 /// One limit per running instance, keyed by its context's address.
 static LIMITS: LazyLock<Keyed<usize>> = LazyLock::new(|| Keyed::new(DEFAULT_BURST));
 
-/// Logs one line of script output at `level`, within the instance's limit.
-pub fn line(level: Level, text: &str) {
-    let key = super::instance::current().map_or(0, |c| Arc::as_ptr(&c) as usize);
-    let Verdict::Log { suppressed } = LIMITS.check(&key) else {
+/// Logs one line of script output at `level`, within the limit of its
+/// `source` (a number that tells instances apart, 0 outside one).
+pub fn line(source: usize, level: Level, text: &str) {
+    let Verdict::Log { suppressed } = LIMITS.check(&source) else {
         crate::telemetry::metrics().log_lines_suppressed.add(1);
         return;
     };

@@ -27,7 +27,7 @@
 //! | `xSim/Configure` | `MaxSubscriptions`?, `Password`? | change device limits, or the password new connections need |
 //! | `xSim/Inspect` | | `Commands` run (last 1000), `Panels`, `Sessions`, `Subscriptions`, `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts) |
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -395,12 +395,4 @@ fn raw(params: &Value) -> Action {
         }
     };
     Action::Raw(msg)
-}
-
-/// Microseconds since the Unix epoch, as carried in burst events.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }

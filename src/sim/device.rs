@@ -189,7 +189,7 @@ impl Device {
         if st.upgrades.len() == 10_000 {
             st.upgrades.pop_front();
         }
-        st.upgrades.push_back(super::control::now_us() / 1000);
+        st.upgrades.push_back(crate::clock::now_us() / 1000);
         st.down_until.is_some_and(|t| Instant::now() < t)
     }
 

@@ -394,7 +394,7 @@ async fn burst(
                 tokio::time::sleep_until(due.into()).await;
             }
         }
-        let payload = serde_json::json!({ "Seq": seq, "SentUs": control::now_us() });
+        let payload = serde_json::json!({ "Seq": seq, "SentUs": crate::clock::now_us() });
         let change = doc::wrap(&path.0, payload);
         let frames = device.lock().frames_for(&change);
         for (tx, text, _) in frames {

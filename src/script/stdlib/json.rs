@@ -34,7 +34,7 @@ pub fn parse(text: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
             ),
         )
     })?;
-    Ok(to_dynamic(&value))
+    crate::script::convert::to_dynamic(&value)
 }
 
 fn describe(e: &serde_json::Error) -> String {
@@ -43,24 +43,6 @@ fn describe(e: &serde_json::Error) -> String {
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),
         None => s,
-    }
-}
-
-fn to_dynamic(v: &Value) -> Dynamic {
-    match v {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => (*b).into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => (i as INT).into(),
-            None => n.as_f64().unwrap_or(f64::NAN).into(),
-        },
-        Value::String(s) => s.clone().into(),
-        Value::Array(a) => a.iter().map(to_dynamic).collect::<rhai::Array>().into(),
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
-            .collect::<rhai::Map>()
-            .into(),
     }
 }
 
