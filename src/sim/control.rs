@@ -34,11 +34,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::device::model::{self, calls, http, ui};
 use super::device::{Device, Refusal};
-use super::model::{self, calls, http, ui};
 use super::status;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::RpcError;
+use crate::xows::protocol::path_param;
 
 /// Prefix of every control method.
 pub const PREFIX: &str = "xSim/";
@@ -56,19 +57,6 @@ pub enum Action {
         /// Events per second; `None` sends as fast as the writers take them.
         rate: Option<u64>,
     },
-}
-
-/// The path in `params[key]`, written as words (`"Status Audio Volume"`)
-/// or as the wire's array.
-pub(crate) fn path_param(params: &Value, key: &str) -> Result<Path, RpcError> {
-    let raw = params
-        .get(key)
-        .ok_or_else(|| RpcError::invalid_params(format!("missing {key}")))?;
-    match raw {
-        Value::String(s) => Path::parse(s),
-        other => Path::from_json(other),
-    }
-    .map_err(|e| RpcError::invalid_params(format!("{key}: {e}")))
 }
 
 fn path_arg(params: &Value, root: Root) -> Result<Path, RpcError> {

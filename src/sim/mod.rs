@@ -21,7 +21,6 @@ pub mod control;
 pub mod ctl;
 pub mod device;
 pub mod lenient;
-pub mod model;
 pub mod query;
 mod server;
 pub mod status;

@@ -17,7 +17,7 @@ const MAX_IDS: u64 = 16;
 
 /// Answers `xDoc` with `Path` and `Type` (`Schema` is the only type served).
 pub fn answer(schema: &Schema, params: &Value) -> Result<Value, RpcError> {
-    let path = crate::sim::control::path_param(params, "Path")?;
+    let path = crate::xows::protocol::path_param(params, "Path")?;
     let ty = params
         .get("Type")
         .and_then(Value::as_str)

@@ -328,6 +328,19 @@ pub fn feedback_text(subscription: u64, document: &Map<String, Value>) -> String
     json!({ "jsonrpc": "2.0", "method": method::FEEDBACK_EVENT, "params": params }).to_string()
 }
 
+/// The path in `params[key]`, written as words (`"Status Audio Volume"`)
+/// or as the wire's array (what the simulator's methods accept).
+pub fn path_param(params: &Value, key: &str) -> Result<Path, RpcError> {
+    let raw = params
+        .get(key)
+        .ok_or_else(|| RpcError::invalid_params(format!("missing {key}")))?;
+    match raw {
+        Value::String(s) => Path::parse(s),
+        other => Path::from_json(other),
+    }
+    .map_err(|e| RpcError::invalid_params(format!("{key}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-use super::device::{Device, State};
+use super::{Device, State};
 use crate::xows::path::{Path, Segment};
 use crate::xows::protocol::{RpcError, code};
 

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{builtin, model, query, status, xdoc};
+use super::{builtin, query, status, xdoc};
+
+pub mod model;
 use crate::schema::{Entry, ParamError, Schema, check_params};
 use crate::xows::doc;
 use crate::xows::path::{Path, Root, Segment};
