@@ -5,19 +5,25 @@
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
+//! - [`home`]: the library a callback was made in, to call it there.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
+//! - [`send`]: fire-and-forget commands whose refusal is logged.
+//! - [`steps`]: pauses between commands that hold no worker.
 //! - [`output`]: what scripts log, escaped and rate limited.
 
 pub mod api;
 pub mod budget;
 pub mod depth;
 pub mod engine;
+pub mod home;
 pub mod instance;
 pub mod loader;
 pub mod memory;
 pub mod output;
 pub mod pool;
+pub mod send;
 pub mod stdlib;
+pub mod steps;
