@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rhai::{AST, Module};
+use rhai::{AST, Module, Position};
 
 /// Every library module a compiled script reaches, directly or through
 /// other libraries, each once.
@@ -24,6 +24,8 @@ pub struct Home<'a> {
     pub module: Option<&'a Arc<Module>>,
     /// Declared parameters (curried ones included).
     pub params: usize,
+    /// Where its body starts in its file.
+    pub body: Position,
 }
 
 impl Libraries {
@@ -52,23 +54,24 @@ impl Libraries {
     /// Finds function `name`: the script's own first, then each library.
     /// With `arity`, only a function taking that many parameters counts.
     pub fn find<'a>(&'a self, ast: &AST, name: &str, arity: Option<usize>) -> Option<Home<'a>> {
-        let fits = |n: usize| arity.is_none_or(|a| a == n);
-        if let Some(f) = ast
-            .iter_functions()
-            .find(|f| f.name == name && fits(f.params.len()))
-        {
+        let in_module = |m: &Module| {
+            m.iter_script_fn_info()
+                .find(|(_, _, n, p, _)| *n == name && arity.is_none_or(|a| a == *p))
+                .map(|(_, _, _, p, def)| (p, def.body.start_position()))
+        };
+        if let Some((params, body)) = in_module(ast.shared_lib()) {
             return Some(Home {
                 module: None,
-                params: f.params.len(),
+                params,
+                body,
             });
         }
         self.modules.iter().find_map(|m| {
-            m.iter_script_fn_info()
-                .find(|(_, _, n, p, _)| *n == name && fits(*p))
-                .map(|(_, _, _, p, _)| Home {
-                    module: Some(m),
-                    params: p,
-                })
+            in_module(m).map(|(params, body)| Home {
+                module: Some(m),
+                params,
+                body,
+            })
         })
     }
 }

@@ -111,11 +111,12 @@ impl Program {
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let mut global = self.engine.new_global_runtime_state();
         let arity = f.curry().len() + args.len();
-        match self
-            .libraries
-            .find(&self.ast, f.fn_name(), Some(arity))
-            .and_then(|h| h.module)
-        {
+        let home = self.libraries.find(&self.ast, f.fn_name(), Some(arity));
+        // Rhai gives an error that stops a function (a budget, a size
+        // limit) the place of the call, and a callback has none: the place
+        // of the callback in the script is the nearest one known.
+        let mut place = None;
+        match home.as_ref().and_then(|h| h.module) {
             Some(m) => {
                 global.lib.push(m.clone());
                 global.source = m.id().map(Into::into);
@@ -123,6 +124,7 @@ impl Program {
             None => {
                 global.lib.push(self.ast.shared_lib().clone());
                 global.source = Some(self.file.clone().into());
+                place = home.map(|h| h.body);
             }
         }
         for (alias, m) in &self.imports {
@@ -135,7 +137,15 @@ impl Program {
             &global,
             rhai::Position::NONE,
         );
-        f.call_raw(&ctx, None, &mut args)
+        f.call_raw(&ctx, None, &mut args).map_err(|mut e| {
+            if let Some(at) = place
+                && e.is_system_exception()
+                && e.position().is_none()
+            {
+                e.set_position(at);
+            }
+            e
+        })
     }
 }
 

@@ -246,3 +246,30 @@ fn summary() { `${this.count}:${this.names}` }
     reports.expect("3:[\"a\", \"b\", \"c\"]").await;
     within("shutdown", host.shutdown()).await;
 }
+
+#[tokio::test]
+async fn a_budget_or_size_error_in_a_callback_names_the_callbacks_place() {
+    let sim = rig::sim().await;
+    let mut reports = Reports::new(&sim).await;
+    let dir = TempDir::new("idiom-budget");
+    dir.write(
+        "spin.rhai",
+        r#"
+set_timeout(|| {
+    loop { }
+}, 0);
+set_timeout(|| {
+    let s = "x";
+    s.pad(10000000, 'y');
+}, 0);
+report("ready");
+"#,
+    );
+    let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
+    opts.limits.budget = Duration::from_millis(300);
+    let host = rig::start(opts).await;
+    reports.expect("ready").await;
+    wait_log(&["spin.rhai:3:16:", "wall-clock budget"]).await;
+    wait_log(&["spin.rhai:6:16:", "too large"]).await;
+    within("shutdown", host.shutdown()).await;
+}
