@@ -61,7 +61,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    fn off(&mut self) -> bool {
+    pub(crate) fn off(&mut self) -> bool {
         self.ctx.upgrade().is_some_and(|c| c.unregister(self.id))
     }
 }

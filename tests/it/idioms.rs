@@ -41,7 +41,7 @@ async fn run(
 const LIB_REPORT: &str = "fn report(x) { xapi.Command.Message.Send(#{ Text: `${x}` }); }\n";
 
 #[tokio::test]
-async fn closures_made_in_a_library_fire_from_set_timeout_on_and_daily() {
+async fn closures_made_in_a_library_fire_from_set_timeout_on_daily_and_steps() {
     let sim = rig::sim().await;
     let mut reports = Reports::new(&sim).await;
     let dir = TempDir::new("idiom-libclosure");
@@ -53,6 +53,7 @@ fn listen() {{ xapi.Event.Sim.Ping.on(|e| report(tag(`on:${{e.N}}`))); }}
 fn morning() {{ daily("07:30", || report(tag("daily"))); }}
 fn named() {{ set_timeout(fired, 10); }}
 fn fired() {{ report(tag("named")); }}
+fn sequence() {{ steps([|| report(tag("step1")), 10, || report(tag("step2"))]); }}
 "#
     );
     dir.write("lib/l.rhai", &lib);
@@ -63,6 +64,7 @@ l::later();
 l::listen();
 l::morning();
 l::named();
+l::sequence();
 report("ready");
 "#,
     );
@@ -74,6 +76,8 @@ report("ready");
     reports.expect("ready").await;
     reports.expect("lib:timeout:7").await;
     reports.expect("lib:named").await;
+    reports.expect("lib:step1").await;
+    reports.expect("lib:step2").await;
     emit(reports.raw(), "Ping", json!({"N": 3})).await;
     reports.expect("lib:on:3").await;
     clock.set(day.and_hms_opt(7, 30, 0).unwrap());
@@ -198,6 +202,8 @@ xapi.Event.Sim.Go.on(|e| {
     report("go-returned");
 });
 xapi.Event.Sim.Ping.on(|e| report(`ping:${xapi.Status.Audio.Volume.get()}`));
+let dropped = steps([100, || report("cancelled-step")]);
+dropped.cancel();
 report("ready");
 "#,
         )],
@@ -219,6 +225,8 @@ report("ready");
         .cloned()
         .collect();
     assert_eq!(order, ["dipped", "ping:10", "dtmf", "restored:50"]);
+    // Cancelled steps never run (they were due long before the restore).
+    assert!(!reports.seen.iter().any(|s| s == "cancelled-step"));
     volume_reaches(&mut reports, 50).await;
     within("shutdown", host.shutdown()).await;
 }
