@@ -194,7 +194,7 @@ xapi.Event.Sim.Go.on(|e| {
     volume = xapi.Status.Audio.Volume.get();
     steps([
         || { xapi.Command.Audio.Volume.Set(#{ Level: 10 }); report("dipped"); },
-        400,
+        1500,
         || report("dtmf"),
         400,
         || { xapi.Command.Audio.Volume.Set(#{ Level: volume }); report(`restored:${volume}`); },
