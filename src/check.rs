@@ -176,7 +176,7 @@ fn link(e: &Expr) -> Link<'_> {
     }
 }
 
-const METHODS: &[&str] = &["get", "set", "query", "command", "on", "once"];
+const METHODS: &[&str] = &["get", "set", "query", "command", "send", "on", "once"];
 
 /// Scans one file for xAPI paths and checks them. It reads the script
 /// through Rhai's own parser, so strings, characters and comments are never
@@ -264,12 +264,15 @@ fn check_call(
                 return;
             }
         };
-        if method == "command" && path.root() != Some(Root::Command) {
+        if matches!(method, "command" | "send") && path.root() != Some(Root::Command) {
             path.0.insert(0, Segment::Name("Command".into()));
         }
         check_path(schema, &path, *at, f.args.get(1), report);
     } else if method.starts_with(|c: char| c.is_ascii_uppercase()) {
         segs.push(Segment::Name(method.to_string()));
+        check_path(schema, &rooted(segs), start, f.args.first(), report);
+    } else if method == "send" && !segs.is_empty() {
+        // `xapi.Command.X.Y.send(#{...})`: a command sent without waiting.
         check_path(schema, &rooted(segs), start, f.args.first(), report);
     } else if !segs.is_empty() {
         check_path(schema, &rooted(segs), start, None, report);
@@ -457,6 +460,23 @@ let s = "xapi.Status.Nope inside a string";
             f.iter().any(|x| x.contains("unknown parameter \"Volume\"")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn commands_sent_without_waiting_are_checked_like_commands() {
+        assert_eq!(
+            findings(
+                "xapi.Command.Audio.Volume.Set.send(#{ Level: 3 });\nxapi.send(\"Audio Volume Set\", #{ Level: 3 });"
+            ),
+            Vec::<String>::new()
+        );
+        let f = findings("xapi.Command.Audio.Volume.Set.send(#{ Levl: 3 });");
+        assert!(
+            f.iter().any(|x| x.contains("unknown parameter \"Levl\"")),
+            "{f:?}"
+        );
+        let f = findings("xapi.send(\"Audio Volume Sett\", #{ Level: 3 });");
+        assert!(f.iter().any(|x| x.contains("Audio Volume Sett")), "{f:?}");
     }
 
     #[test]

@@ -29,6 +29,10 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 pub struct XPath {
     pub codec: Codec,
     pub path: Path,
+    /// Where in the script the last part of the path was written, so a
+    /// proxy-style command (`xapi.Command.X.Y(...)`, dispatched without a
+    /// place of its own) fails at its place.
+    pub pos: Position,
 }
 
 impl XPath {
@@ -36,10 +40,11 @@ impl XPath {
         XPath {
             codec,
             path: Path::default(),
+            pos: Position::NONE,
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.path.0.is_empty() {
             "xapi".into()
         } else {
@@ -56,7 +61,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    fn off(&mut self) -> bool {
+    pub(crate) fn off(&mut self) -> bool {
         self.ctx.upgrade().is_some_and(|c| c.unregister(self.id))
     }
 }
@@ -88,7 +93,7 @@ fn throw(e: RpcError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(error_map(&e), Position::NONE).into()
 }
 
-fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
+pub(crate) fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
 }
 
@@ -100,7 +105,7 @@ fn say(level: tracing::Level, text: &str) {
     super::output::line(source, level, text);
 }
 
-fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
+pub(crate) fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
     current().ok_or_else(|| {
         usage("the xapi API works inside a running script (not at a library's top level)")
     })
@@ -161,6 +166,14 @@ fn sleep(want: Duration) -> RhaiResult<()> {
     if cut { Err(budget::exceeded()) } else { Ok(()) }
 }
 
+/// A path that remembers where it was written.
+fn placed(c: rhai::NativeCallContext, p: RhaiResult<XPath>) -> RhaiResult<XPath> {
+    p.map(|mut p| {
+        p.pos = c.call_position();
+        p
+    })
+}
+
 /// Gives an error without a place the place of the call.
 fn at<T>(pos: Position, r: RhaiResult<T>) -> RhaiResult<T> {
     r.map_err(|mut e| {
@@ -192,6 +205,7 @@ fn need_root(p: &XPath, roots: &[Root], what: &str) -> RhaiResult<()> {
 
 fn child_name(p: &mut XPath, name: &str) -> RhaiResult<XPath> {
     let mut next = p.clone();
+    next.pos = Position::NONE;
     if p.path.0.is_empty() {
         let root = Root::parse(name).ok_or_else(|| {
             usage(format!(
@@ -213,6 +227,7 @@ fn child_index(p: &mut XPath, index: INT) -> RhaiResult<XPath> {
         )));
     }
     let mut next = p.clone();
+    next.pos = Position::NONE;
     next.path.0.push(Segment::Index(index as u64));
     Ok(next)
 }
@@ -261,7 +276,7 @@ fn command(p: &XPath, params: Option<rhai::Map>, body: Option<String>) -> RhaiRe
     to_dynamic(&v)
 }
 
-fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
+pub(crate) fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
     let mut c = relative(p, text)?;
     if c.path.root() != Some(Root::Command) {
         c.path.0.insert(0, Segment::Name("Command".into()));
@@ -280,6 +295,10 @@ pub fn dispatch_command(name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Opt
         return Ok(None);
     }
     let base = Dynamic::clone(first).cast::<XPath>();
+    at(base.pos, dispatch_to(base, name, args)).map(Some)
+}
+
+fn dispatch_to(base: XPath, name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Dynamic> {
     if base.path.root() != Some(Root::Command) {
         return Err(usage(format!(
             "{}.{name}(): commands live under xapi.Command (as in xapi.Command.Dial(#{{ Number: \"...\" }}))",
@@ -302,7 +321,7 @@ pub fn dispatch_command(name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Opt
             )));
         }
     }
-    command(&target, params, body).map(Some)
+    command(&target, params, body)
 }
 
 fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
@@ -388,7 +407,7 @@ fn tick(weak: &std::sync::Weak<InstanceCtx>, id: u64, pending: &AtomicBool) -> b
 /// `set_timeout` / `set_interval`: at most `max_timers` per instance; an
 /// interval ticks no faster than `min_interval`, and a tick that finds the
 /// previous one still queued is skipped.
-fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
+pub(crate) fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     if ms < 0 {
         return Err(usage(format!(
             "a timer needs a delay of 0 ms or more, not {ms}"
@@ -486,8 +505,12 @@ pub fn global(name: &str) -> Option<Dynamic> {
 pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<XPath>("xapi path")
-        .register_indexer_get(child_name)
-        .register_indexer_get(child_index)
+        .register_indexer_get(|c: rhai::NativeCallContext, p: &mut XPath, name: &str| {
+            placed(c, child_name(p, name))
+        })
+        .register_indexer_get(|c: rhai::NativeCallContext, p: &mut XPath, i: INT| {
+            placed(c, child_index(p, i))
+        })
         .register_fn("to_string", |p: &mut XPath| p.describe())
         .register_fn("to_debug", |p: &mut XPath| p.describe())
         .register_fn("get", get)

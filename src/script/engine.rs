@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, depth, instance, loader, memory, stdlib};
+use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -52,6 +52,8 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     api::register(&mut engine);
+    send::register(&mut engine);
+    steps::register(&mut engine);
     depth::register(&mut engine);
     stdlib::register(&mut engine, Arc::new(local_now));
     Arc::new(engine)

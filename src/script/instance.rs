@@ -74,6 +74,8 @@ pub struct Program {
     /// The script's top-level imports (alias, module), so callbacks that run
     /// later still see `ui::alert(...)`.
     imports: Vec<(rhai::ImmutableString, Arc<rhai::Module>)>,
+    /// The libraries compiled in, where callbacks made in them live.
+    libraries: super::home::Libraries,
 }
 
 impl Program {
@@ -89,20 +91,42 @@ impl Program {
                 }
             }
         }
+        let libraries = super::home::Libraries::of(&ast);
         Program {
             engine,
             ast,
             file,
             imports,
+            libraries,
         }
     }
 
     /// Calls a script function or closure outside the top-level run, with
-    /// the script's functions and imports in reach.
-    fn call(&self, f: &FnPtr, mut args: Vec<Dynamic>) -> Result<Dynamic, Box<EvalAltResult>> {
+    /// the script's functions and imports in reach; one made in a library
+    /// runs in that library's environment.
+    pub(crate) fn call(
+        &self,
+        f: &FnPtr,
+        mut args: Vec<Dynamic>,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
         let mut global = self.engine.new_global_runtime_state();
-        global.lib.push(self.ast.shared_lib().clone());
-        global.source = Some(self.file.clone().into());
+        let arity = f.curry().len() + args.len();
+        let home = self.libraries.find(&self.ast, f.fn_name(), Some(arity));
+        // Rhai gives an error that stops a function (a budget, a size
+        // limit) the place of the call, and a callback has none: the place
+        // of the callback in the script is the nearest one known.
+        let mut place = None;
+        match home.as_ref().and_then(|h| h.module) {
+            Some(m) => {
+                global.lib.push(m.clone());
+                global.source = m.id().map(Into::into);
+            }
+            None => {
+                global.lib.push(self.ast.shared_lib().clone());
+                global.source = Some(self.file.clone().into());
+                place = home.map(|h| h.body);
+            }
+        }
         for (alias, m) in &self.imports {
             global.push_import(alias.clone(), m.clone());
         }
@@ -113,7 +137,15 @@ impl Program {
             &global,
             rhai::Position::NONE,
         );
-        f.call_raw(&ctx, None, &mut args)
+        f.call_raw(&ctx, None, &mut args).map_err(|mut e| {
+            if let Some(at) = place
+                && e.is_system_exception()
+                && e.position().is_none()
+            {
+                e.set_position(at);
+            }
+            e
+        })
     }
 }
 
@@ -213,6 +245,30 @@ pub struct Instance {
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
+    /// The program whose job this worker thread is running.
+    static PROGRAM: RefCell<Option<Arc<Program>>> = const { RefCell::new(None) };
+}
+
+/// Calls a script function or closure the way callbacks are called (in
+/// the library it was made in), from host code running a job.
+pub(crate) fn call_in_program(
+    f: &FnPtr,
+    args: Vec<Dynamic>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let program = PROGRAM.with(|p| p.borrow().clone()).ok_or_else(|| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            "this works inside a running script".into(),
+            rhai::Position::NONE,
+        ))
+    })?;
+    program.call(f, args)
+}
+
+fn with_program<T>(program: &Arc<Program>, f: impl FnOnce() -> T) -> T {
+    let prev = PROGRAM.with(|p| p.replace(Some(program.clone())));
+    let out = f();
+    PROGRAM.with(|p| *p.borrow_mut() = prev);
+    out
 }
 
 /// The instance whose code this worker thread is running.
@@ -233,6 +289,9 @@ pub fn with_current<T>(ctx: Option<Arc<InstanceCtx>>, f: impl FnOnce() -> T) -> 
 pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
     let mut file = default_file.to_string();
     let mut e = err;
+    // The innermost call site with a place, for errors Rhai raises
+    // without one (a data race).
+    let mut call_site = None;
     loop {
         match e {
             EvalAltResult::ErrorInModule(name, inner, _) => {
@@ -243,7 +302,10 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
                 };
                 e = inner;
             }
-            EvalAltResult::ErrorInFunctionCall(_, src, inner, _) => {
+            EvalAltResult::ErrorInFunctionCall(_, src, inner, at) => {
+                if !at.is_none() {
+                    call_site = Some((file.clone(), *at));
+                }
                 if !src.is_empty() {
                     file = src.clone();
                 }
@@ -252,8 +314,16 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
             _ => break,
         }
     }
-    let pos = e.position();
+    let mut pos = e.position();
+    if pos.is_none()
+        && let Some((f, at)) = call_site
+    {
+        (file, pos) = (f, at);
+    }
     let what = match e {
+        EvalAltResult::ErrorDataRace(..) => format!(
+            "{e}: a closure read or called the variable it is running from (as `f.call()` inside `f`); call it as `call(f)` or schedule it with `set_timeout(f, 0)`"
+        ),
         EvalAltResult::ErrorTerminated(v, _) if v.is_string() => format!("terminated: {v}"),
         EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
         EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
@@ -508,7 +578,9 @@ impl Instance {
             }
             _ => ctx.limits.budget,
         };
-        let Some((what, result)) = super::budget::with_budget(budget, || self.run_body(job)) else {
+        let Some((what, result)) = super::budget::with_budget(budget, || {
+            with_program(&self.program, || self.run_body(job))
+        }) else {
             return;
         };
         let took = started.elapsed();
@@ -625,10 +697,9 @@ fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<
         values.push(super::convert::to_dynamic(&a)?);
     }
     let declared = program
-        .ast
-        .iter_functions()
-        .find(|m| m.name == f.fn_name())
-        .map(|m| m.params.len().saturating_sub(f.curry().len()));
+        .libraries
+        .find(&program.ast, f.fn_name(), None)
+        .map(|h| h.params.saturating_sub(f.curry().len()));
     if let Some(n) = declared {
         values.truncate(n);
     }

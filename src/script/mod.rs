@@ -6,10 +6,13 @@
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
+//! - [`home`]: the library a callback was made in, to call it there.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
+//! - [`send`]: fire-and-forget commands whose refusal is logged.
+//! - [`steps`]: pauses between commands that hold no worker.
 //! - [`output`]: what scripts log, escaped and rate limited.
 
 pub mod api;
@@ -17,9 +20,12 @@ pub mod budget;
 pub mod convert;
 pub mod depth;
 pub mod engine;
+pub mod home;
 pub mod instance;
 pub mod loader;
 pub mod memory;
 pub mod output;
 pub mod pool;
+pub mod send;
 pub mod stdlib;
+pub mod steps;

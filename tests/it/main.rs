@@ -13,6 +13,7 @@ mod docs;
 mod first_hour;
 mod hardening;
 mod hardening_sim;
+mod idioms;
 mod jsxapi;
 mod macro_http;
 mod ops;
