@@ -13,7 +13,8 @@
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
 //!   and control methods for tests; `sim::run(listener, options, shutdown)`.
 //! - [`script`]: the Rhai runtime (sandboxed engine, the `xapi` API,
-//!   instances and the threads they run on, the import-confined loader).
+//!   instances and the threads they run on, the import-confined loader,
+//!   budgets for time, memory and depth, and a small standard library).
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
 //! - [`telemetry`]: counters, histograms and what each script is doing,
@@ -27,12 +28,18 @@
 //! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
 //!   and at most a burst per source; [`signals`]: caught from `main`'s
 //!   first line.
+//! - [`shard`]: which of N processes serves a codec (rendezvous hashing).
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
-//!   definitions), what each command does, and the one error type that
-//!   picks the exit code.
+//!   definitions) and what each command does; [`error`]: the one error type
+//!   of the commands and the exit code it picks.
 //!
-//! The `xmacro` binary (`src/main.rs`) only parses arguments, starts tracing
-//! and hands over to [`app::run`].
+//! Data flows one way: protocol and paths at the bottom, then the client,
+//! schema, simulator, store and runtime, then the host, then the commands.
+//! `tests/it/architecture.rs` checks that no two modules import each other
+//! around a loop.
+//!
+//! The `xmacro` binary (`src/main.rs`) catches signals, parses arguments,
+//! starts logging and hands over to [`app::run`].
 
 pub mod app;
 pub mod check;
