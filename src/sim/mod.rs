@@ -1,6 +1,6 @@
 //! The simulated codec: an XoWS server on `/ws` and `/ws?legacy` that
 //! behaves like a RoomOS device (authentication, every method, feedback,
-//! ghosts, errors), with a built-in device model ([`model`]), the public
+//! ghosts, errors), with a built-in device model ([`device::model`]), the public
 //! schema's Status and events when given ([`status`], [`xdoc`]), control
 //! methods to script answers and inject faults ([`control`]) and a command
 //! line to drive a running simulator ([`ctl`]).

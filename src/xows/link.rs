@@ -27,9 +27,9 @@ pub enum ConnState {
         retry_in: Duration,
     },
     /// The first connection failed and the handle gave up (only with
-    /// [`Codec::connect`]).
+    /// [`super::Codec::connect`]).
     Failed(String),
-    /// [`Codec::close`] was called.
+    /// [`super::Codec::close`] was called.
     Closed,
 }
 
