@@ -50,4 +50,6 @@ pub mod shard;
 pub mod signals;
 pub mod sim;
 pub mod store;
+pub mod testrun;
+pub mod vclock;
 pub mod xows;

@@ -140,7 +140,12 @@ pub struct InstanceCtx {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
+    /// Where this instance's log lines also go (`xmacro test` keeps them).
+    log_sink: std::sync::OnceLock<LogSink>,
 }
+
+/// Receives an instance's log lines: level ("info", "warn", "error"), text.
+pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// A callback the script registered.
 pub(crate) struct Registered {
@@ -199,6 +204,8 @@ struct Mailbox {
     jobs: VecDeque<Job>,
     scheduled: bool,
     dropped: u64,
+    /// Jobs queued so far (the test runner's idle check compares it).
+    posted: u64,
 }
 
 /// One running (script, codec) pair.
@@ -308,7 +315,20 @@ impl InstanceCtx {
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
+            log_sink: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends this instance's log lines (and callback errors) to `sink` too.
+    pub fn set_log_sink(&self, sink: LogSink) {
+        let _ = self.log_sink.set(sink);
+    }
+
+    /// Hands a log line to the sink, if any.
+    pub(crate) fn note(&self, level: &str, text: &str) {
+        if let Some(sink) = self.log_sink.get() {
+            sink(level, text);
+        }
     }
 
     /// The token that ends the running job's waits when a stop begins.
@@ -421,6 +441,7 @@ impl Instance {
                 jobs: VecDeque::new(),
                 scheduled: false,
                 dropped: 0,
+                posted: 0,
             }),
             pool: Pool::global(),
             account: super::memory::Account::new(),
@@ -454,12 +475,21 @@ impl Instance {
             return false;
         }
         mb.jobs.push_back(job);
+        mb.posted += 1;
         if !mb.scheduled {
             mb.scheduled = true;
             drop(mb);
             self.pool.schedule(self.clone());
         }
         true
+    }
+
+    /// Whether no job waits or runs (a running job may be in a codec
+    /// call), with the count of jobs queued so far: two equal idle readings
+    /// around a round trip mean nothing happened in between.
+    pub fn idle(&self) -> (bool, u64) {
+        let mb = self.lock();
+        (!mb.scheduled && mb.jobs.is_empty(), mb.posted)
     }
 
     /// Stops the instance: subscriptions and timers go first, then
@@ -524,16 +554,19 @@ impl Instance {
                 info!("{what} ended early: the script is stopping");
             }
             Err(e) if super::memory::is_exceeded(&e) => {
-                error!(
+                let msg = format!(
                     "{what} stopped: {}; the script stays stopped until it is reloaded",
                     describe_error(file, &e)
                 );
+                ctx.note("error", &msg);
+                error!("{msg}");
                 self.stop_over_budget();
             }
             Err(e) => {
                 let stopped = matches!(*e, EvalAltResult::ErrorTerminated(..))
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
                 let msg = describe_error(file, &e);
+                ctx.note("error", &format!("{what} failed: {msg}"));
                 if stopped {
                     error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
                 } else {
