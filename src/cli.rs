@@ -56,6 +56,8 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Sim(_) | Command::Run(_) => "info",
+            // Scripts' lines show with a failing test; alone they are noise.
+            Command::Test(_) => "off",
             _ => "warn",
         }
     }
@@ -333,6 +335,10 @@ pub struct FeedbackArgs {
     /// Print the current state first.
     #[arg(long)]
     pub current: bool,
+    /// Also write each feedback document with its time to FILE (JSON
+    /// lines), for `room.replay("FILE")` in `xmacro test`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -246,6 +246,29 @@ fn observe(ctx: &NativeCallContext, r: &RoomRef, method: &str, key: &str) -> Rha
     dynamic_of(ctx, out.get(key).unwrap_or(&Value::Null))
 }
 
+fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> RhaiResult<INT> {
+    let room = room(ctx, r)?;
+    let timed = match opts.get("timed") {
+        None => false,
+        Some(v) => v.as_bool().map_err(|_| {
+            err(ctx, "room.replay(file, #{ timed: true|false })".to_string())
+        })?,
+    };
+    state::with(|t| {
+        let entries = super::record::read(&t.dir.join(file))?;
+        let start = t.clock.elapsed_ms();
+        for e in &entries {
+            if timed {
+                t.advance_to(start + e.ms)?;
+            }
+            room.inject(&e.feedback)?;
+            t.settle()?;
+        }
+        Ok(entries.len() as INT)
+    })
+    .map_err(|e| err(ctx, e))
+}
+
 fn advance(ctx: &NativeCallContext, ms: u64) -> RhaiResult<()> {
     state::with(|t| t.advance_to(t.clock.elapsed_ms().saturating_add(ms))).map_err(|e| err(ctx, e))
 }
@@ -362,6 +385,18 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
             |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
                 let params = json_of(&ctx, &m.into())?;
                 control(&ctx, r, "HttpResponse", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str| {
+                replay(&ctx, r, file, rhai::Map::new())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str, o: rhai::Map| {
+                replay(&ctx, r, file, o)
             },
         )
         .register_fn(

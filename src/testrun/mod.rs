@@ -7,12 +7,14 @@
 //!
 //! - [`api`]: what test files call.
 //! - [`cli`]: the command line and its output.
+//! - [`record`]: recorded feedback files (`feedback --record`, `room.replay`).
 //! - [`room`]: one simulated room and the scripts loaded on it.
 //! - [`state`]: the running test's state and the idle rule.
 //! - [`report`]: text lines, the summary and JUnit XML.
 
 pub mod api;
 pub mod cli;
+pub mod record;
 pub mod report;
 pub mod room;
 pub mod state;

@@ -87,6 +87,26 @@ impl Room {
         out
     }
 
+    /// Plays one feedback document into the room: Status and
+    /// Configuration change the model (with feedback), events are emitted.
+    pub fn inject(&self, feedback: &Value) -> Result<(), String> {
+        let Value::Object(parts) = feedback else {
+            return Err("a feedback document is a JSON object".into());
+        };
+        {
+            let mut st = self.device.lock();
+            for (root, v) in parts {
+                match root.as_str() {
+                    "Event" => st.publish(&json!({ "Event": v })),
+                    "Status" | "Configuration" => st.set(&[], json!({ root: v })),
+                    _ => {} // the subscription id and such
+                }
+            }
+        }
+        self.device.run_deferred();
+        Ok(())
+    }
+
     /// A value from the device's model (`"Status Audio Volume"`).
     pub fn get(&self, path: &str) -> Result<Value, String> {
         let p = Path::parse(path).map_err(|e| format!("room.get({path:?}): {e}"))?;
