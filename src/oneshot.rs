@@ -292,9 +292,10 @@ pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
         .await
         .map_err(AppError::at(&path))?;
     let mut record = match &args.record {
-        Some(file) => Some(crate::testrun::record::Recorder::create(file).map_err(|e| {
-            AppError::Usage(format!("--record {}: {e}", file.display()))
-        })?),
+        Some(file) => Some(
+            crate::testrun::record::Recorder::create(file)
+                .map_err(|e| AppError::Usage(format!("--record {}: {e}", file.display())))?,
+        ),
         None => None,
     };
     let stop = crate::app::shutdown_signal();

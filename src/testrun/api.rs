@@ -250,9 +250,9 @@ fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> 
     let room = room(ctx, r)?;
     let timed = match opts.get("timed") {
         None => false,
-        Some(v) => v.as_bool().map_err(|_| {
-            err(ctx, "room.replay(file, #{ timed: true|false })".to_string())
-        })?,
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| err(ctx, "room.replay(file, #{ timed: true|false })".to_string()))?,
     };
     state::with(|t| {
         let entries = super::record::read(&t.dir.join(file))?;

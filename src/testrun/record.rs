@@ -79,8 +79,10 @@ mod tests {
     fn a_recording_reads_back_in_order() {
         let path = std::env::temp_dir().join(format!("xmacro-rec-{}.jsonl", std::process::id()));
         let mut r = Recorder::create(&path).unwrap();
-        r.write(&json!({"Status": {"Audio": {"Volume": 50}}})).unwrap();
-        r.write(&json!({"Event": {"CallDisconnect": {"CallId": 1}}})).unwrap();
+        r.write(&json!({"Status": {"Audio": {"Volume": 50}}}))
+            .unwrap();
+        r.write(&json!({"Event": {"CallDisconnect": {"CallId": 1}}}))
+            .unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].feedback["Event"]["CallDisconnect"]["CallId"], 1);

@@ -1,0 +1,371 @@
+//! `xmacro test`: the bundled scripts' tests, a broken script's failure
+//! (file:line:col, both values, exit 1, JUnit that parses), the virtual
+//! clock's order (timeouts, intervals, daily across midnight and DST), idle
+//! detection through chained callbacks, replay of a recording, and one
+//! test run 1000 times in a loop.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use xmacro::testrun::report::{Outcome, Summary};
+use xmacro::testrun::{TestOptions, run};
+
+use crate::common::rig::TempDir;
+
+/// Liveness bound of one run (far above what it needs).
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs the tests in `dir` in-process, on a thread bounded by [`LIMIT`].
+fn run_dir(dir: &Path, filter: Option<&str>) -> Summary {
+    let opts = TestOptions {
+        dir: dir.to_path_buf(),
+        filter: filter.map(str::to_string),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(run(&opts, |_| {}).map_err(|e| e.to_string()));
+    });
+    rx.recv_timeout(LIMIT)
+        .expect("the test run ended in time")
+        .expect("the tests ran")
+}
+
+fn failures(s: &Summary) -> String {
+    s.results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Passed)
+        .map(|r| format!("{} > {}: {:?}", r.file, r.name, r.outcome))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_all_passed(s: &Summary, at_least: usize) {
+    assert_eq!(s.failed(), 0, "{}", failures(s));
+    assert!(
+        s.passed() >= at_least,
+        "only {} test(s) ran, expected {at_least}",
+        s.passed()
+    );
+}
+
+fn xmacro_test(dir: &Path, extra: &[&str]) -> Output {
+    let (tx, rx) = mpsc::channel();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    cmd.arg("test").arg(dir).args(extra).env("NO_COLOR", "1");
+    std::thread::spawn(move || {
+        let _ = tx.send(cmd.output());
+    });
+    rx.recv_timeout(LIMIT)
+        .expect("xmacro test ended in time")
+        .unwrap()
+}
+
+fn write(dir: &TempDir, rel: &str, text: &str) {
+    std::fs::write(dir.scripts().join(rel), text).unwrap();
+}
+
+#[test]
+fn the_bundled_scripts_pass_their_own_tests_with_one_or_more_per_script() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    for entry in std::fs::read_dir(&scripts).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if xmacro::host::is_script_file(&name) {
+            let test = scripts.join(name.replace(".rhai", ".test.rhai"));
+            assert!(test.is_file(), "{name} has no {}", test.display());
+        }
+    }
+    let out = xmacro_test(&scripts, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with(" passed, 0 failed"), "{stdout}");
+    for script in ["daily-reboot", "call-survey"] {
+        assert!(
+            stdout.contains(&format!("ok     {script}.test.rhai >")),
+            "{stdout}"
+        );
+    }
+}
+
+const WATCH: &str = r#"
+let max = args.max ?? 70;
+xapi.Status.Audio.Volume.on(|volume| {
+    if volume > max {
+        print(`turning ${volume} down`);
+        xapi.Command.Audio.Volume.Set(#{ Level: max + 1 });
+    }
+});
+"#;
+
+const WATCH_TEST: &str = r#"
+test("a loud room is turned down", || {
+    let room = sim();
+    room.load("watch", #{ max: 60 });
+    room.status("Audio Volume", 85);
+    assert_eq(room.get("Status Audio Volume"), 60);
+});
+
+test("a quiet room is left alone", || {
+    let room = sim();
+    room.load("watch", #{ max: 60 });
+    room.status("Audio Volume", 20);
+    assert_eq(room.commands().len(), 0);
+});
+"#;
+
+#[test]
+fn a_broken_script_fails_its_test_with_the_place_and_both_values() {
+    let dir = TempDir::new("testrun-broken");
+    write(&dir, "watch.rhai", WATCH);
+    write(&dir, "watch.test.rhai", WATCH_TEST);
+    let out = xmacro_test(&dir.scripts(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("watch.test.rhai:6:5: assertion failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("actual:   61"), "{stdout}");
+    assert!(stdout.contains("expected: 60"), "{stdout}");
+    assert!(
+        stdout.contains("turning 85 down"),
+        "the script's log: {stdout}"
+    );
+    assert!(
+        stdout.contains("ok     watch.test.rhai > a quiet room"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().last(), Some("1 passed, 1 failed"));
+
+    let out = xmacro_test(&dir.scripts(), &["--format", "junit"]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit output is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("2"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a <failure>");
+    assert!(failure.text().unwrap_or_default().contains("expected: 60"));
+
+    let out = xmacro_test(&dir.scripts(), &["--filter", "quiet"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().last(), Some("1 passed, 0 failed"));
+}
+
+#[test]
+fn a_script_that_does_not_compile_exits_2_and_says_where() {
+    let dir = TempDir::new("testrun-compile");
+    write(&dir, "watch.rhai", "let x = ;\n");
+    write(&dir, "watch.test.rhai", WATCH_TEST);
+    let out = xmacro_test(&dir.scripts(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("watch.rhai:1:"), "{stdout}");
+    let out = xmacro_test(&dir.scripts().join("missing"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
+fn timeouts_and_intervals_fire_in_time_order_on_the_virtual_clock() {
+    let dir = TempDir::new("testrun-order");
+    write(
+        &dir,
+        "timers.rhai",
+        r#"
+set_timeout(|| print("t300"), 300);
+set_timeout(|| print("t100"), 100);
+set_timeout(|| print("t100b"), 100);
+let n = 0;
+let h = set_interval(|| { n += 1; print(`i${n}`); }, 250);
+set_timeout(|| { h.cancel(); print("stop"); }, 800);
+"#,
+    );
+    write(
+        &dir,
+        "timers.test.rhai",
+        r#"
+test("timers fire in order and only when the clock moves", || {
+    let room = sim();
+    room.load("timers");
+    assert_eq(room.logs(), []);
+    advance(99);
+    assert_eq(room.logs(), []);
+    advance("1s");
+    assert_eq(room.logs(), ["t100", "t100b", "i1", "t300", "i2", "i3", "stop"]);
+    advance("1h");
+    assert_eq(room.logs().len(), 7);
+});
+"#,
+    );
+    assert_all_passed(&run_dir(&dir.scripts(), None), 1);
+}
+
+#[test]
+fn daily_fires_across_midnight_and_daylight_saving_changes_once_a_day() {
+    let dir = TempDir::new("testrun-daily");
+    write(
+        &dir,
+        "daily.rhai",
+        r#"
+daily(args.at, || print(now().format("%Y-%m-%d %H:%M")));
+"#,
+    );
+    write(
+        &dir,
+        "daily.test.rhai",
+        r#"
+test("across midnight", || {
+    set_time("2026-03-02 23:50");
+    let room = sim();
+    room.load("daily", #{ at: "00:05" });
+    advance("14m");
+    assert_eq(room.logs(), []);
+    advance("1m");
+    assert_eq(room.logs(), ["2026-03-03 00:05"]);
+    advance("2d");
+    assert_eq(room.logs(), ["2026-03-03 00:05", "2026-03-04 00:05", "2026-03-05 00:05"]);
+});
+
+test("a time the spring-forward change skips fires at the end of the gap", || {
+    set_zone("Europe/Oslo");
+    set_time("2026-03-28 12:00");
+    let room = sim();
+    room.load("daily", #{ at: "02:30" });
+    advance("2d");
+    assert_eq(room.logs(), ["2026-03-29 03:00", "2026-03-30 02:30"]);
+});
+
+test("a time the fall-back change repeats fires once", || {
+    set_zone("Europe/Oslo");
+    set_time("2026-10-24 12:00");
+    let room = sim();
+    room.load("daily", #{ at: "02:30" });
+    advance("2d");
+    assert_eq(room.logs(), ["2026-10-25 02:30", "2026-10-26 02:30"]);
+});
+
+test("setting the time skips what lies between", || {
+    set_time("2026-03-02 07:00");
+    let room = sim();
+    room.load("daily", #{ at: "08:00" });
+    set_time("2026-03-02 09:00");
+    assert_eq(room.logs(), []);
+    advance("23h");
+    assert_eq(room.logs(), ["2026-03-03 08:00"]);
+});
+"#,
+    );
+    assert_all_passed(&run_dir(&dir.scripts(), None), 4);
+}
+
+const CHAIN: &str = r#"
+xapi.Status.Audio.Volume.on(|v| {
+    xapi.Config.Audio.DefaultVolume.set(v);
+});
+xapi.Config.Audio.DefaultVolume.on(|v| {
+    set_timeout(|| {
+        xapi.Command.Audio.Microphones.Mute();
+        let level = xapi.Status.Audio.Volume.get();
+        set_timeout(|| xapi.Command.Message.Send(#{ Text: `done ${level}` }), 0);
+    }, 0);
+});
+"#;
+
+const CHAIN_TEST: &str = r#"
+fn check() {
+    let room = sim();
+    room.load("chain");
+    room.status("Audio Volume", 33);
+    assert_eq(room.get("Configuration Audio DefaultVolume"), 33);
+    let paths = room.commands().map(|c| c.path);
+    assert_eq(paths.len(), 2);
+    assert(paths[0].contains("Mute"), `first ${paths[0]}`);
+    assert_eq(room.commands()[1].params.Text, "done 33");
+}
+
+test("one action waits for every chained callback", || check());
+"#;
+
+#[test]
+fn an_action_returns_only_when_chained_callbacks_are_done() {
+    let dir = TempDir::new("testrun-chain");
+    write(&dir, "chain.rhai", CHAIN);
+    write(&dir, "chain.test.rhai", CHAIN_TEST);
+    assert_all_passed(&run_dir(&dir.scripts(), None), 1);
+}
+
+#[test]
+fn the_same_test_passes_1000_times_in_a_loop() {
+    let dir = TempDir::new("testrun-repeat");
+    write(&dir, "chain.rhai", CHAIN);
+    write(
+        &dir,
+        "chain.test.rhai",
+        &format!("{CHAIN_TEST}\nfor i in 0..1000 {{ test(`run ${{i}}`, || check()); }}\n"),
+    );
+    let s = run_dir(&dir.scripts(), Some("run "));
+    assert_all_passed(&s, 1000);
+}
+
+#[test]
+fn a_recorded_feedback_file_replays_into_a_test_at_clock_speed_or_at_once() {
+    let dir = TempDir::new("testrun-replay");
+    // What `xmacro feedback ... --record` writes.
+    let path = dir.scripts().join("morning.jsonl");
+    let mut rec = xmacro::testrun::record::Recorder::create(&path).unwrap();
+    rec.write(&serde_json::json!({"Status": {"Audio": {"Volume": 80}}}))
+        .unwrap();
+    rec.write(&serde_json::json!({"Event": {"UserInterface": {"Extensions": {"Panel": {"Clicked": {"PanelId": "p"}}}}}}))
+        .unwrap();
+    drop(rec);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Spread the two in time, as a real recording would be.
+    let lines: Vec<&str> = text.lines().collect();
+    let second = lines[1].replacen(
+        &format!(
+            "\"ms\":{}",
+            serde_json::from_str::<serde_json::Value>(lines[1]).unwrap()["ms"]
+        ),
+        "\"ms\":60000",
+        1,
+    );
+    std::fs::write(&path, format!("{}\n{second}\n", lines[0])).unwrap();
+    write(
+        &dir,
+        "react.rhai",
+        r#"
+xapi.Status.Audio.Volume.on(|v| print(`volume ${v}`));
+xapi.Event.UserInterface.Extensions.Panel.Clicked.on(|e| print(`clicked ${e.PanelId}`));
+set_interval(|| print("tick"), 30000);
+"#,
+    );
+    write(
+        &dir,
+        "react.test.rhai",
+        r#"
+test("at once", || {
+    let room = sim();
+    room.load("react");
+    assert_eq(room.replay("morning.jsonl"), 2);
+    assert_eq(room.logs(), ["volume 80", "clicked p"]);
+    assert_eq(room.get("Status Audio Volume"), 80);
+});
+
+test("at clock speed, timers interleave", || {
+    let room = sim();
+    room.load("react");
+    room.replay("morning.jsonl", #{ timed: true });
+    assert_eq(room.logs(), ["volume 80", "tick", "tick", "clicked p"]);
+});
+"#,
+    );
+    assert_all_passed(&run_dir(&dir.scripts(), None), 2);
+}
