@@ -294,9 +294,18 @@ fn set_time(ctx: &NativeCallContext, text: &str) -> RhaiResult<()> {
     })
 }
 
-/// Registers the test API into the engine that runs test files; `tests`
-/// collects what `test(...)` declares.
+/// The test's local time (for `now()` in test files), or the machine's
+/// outside a test.
+fn local_now() -> chrono::NaiveDateTime {
+    state::with(|t| Ok(crate::clock::Clock::now(&*t.clock)))
+        .unwrap_or_else(|_| chrono::Local::now().naive_local())
+}
+
+/// Registers the test API into the engine that runs test files (with the
+/// scripts' JSON, time, regex and random functions; `now()` reads the
+/// test's clock); `tests` collects what `test(...)` declares.
 pub fn register(engine: &mut Engine, tests: Declarations) {
+    crate::script::stdlib::register(engine, Arc::new(local_now));
     engine.register_fn(
         "test",
         move |ctx: NativeCallContext, name: &str, body: FnPtr| -> RhaiResult<()> {
@@ -475,14 +484,6 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
                 let local = crate::clock::Clock::now(&*t.clock);
                 t.clock = Arc::new(crate::vclock::VirtualClock::new(local, tz));
                 Ok(())
-            })
-            .map_err(|e| err(&ctx, e))
-        })
-        .register_fn("now", |ctx: NativeCallContext| -> RhaiResult<String> {
-            state::with(|t| {
-                Ok(crate::clock::Clock::now(&*t.clock)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string())
             })
             .map_err(|e| err(&ctx, e))
         })

@@ -369,3 +369,42 @@ test("at clock speed, timers interleave", || {
     );
     assert_all_passed(&run_dir(&dir.scripts(), None), 2);
 }
+
+#[test]
+fn the_testing_guide_examples_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/testing.md")).unwrap();
+    let dir = TempDir::new("testrun-guide");
+    // The guide's first example tests a bundled script.
+    std::fs::copy(
+        root.join("scripts/volume-limit.rhai"),
+        dir.scripts().join("volume-limit.rhai"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("scripts/lib/ui.rhai"),
+        dir.scripts().join("lib/ui.rhai"),
+    )
+    .unwrap();
+    let mut current: Option<(String, String)> = None;
+    let mut files = 0;
+    for line in guide.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, l) if l.starts_with("```rhai file=") => {
+                current = Some((l["```rhai file=".len()..].to_string(), String::new()));
+            }
+            (Some((name, code)), "```") => {
+                write(&dir, name, code);
+                files += 1;
+                current = None;
+            }
+            (Some((_, code)), l) => {
+                code.push_str(l);
+                code.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(files >= 5, "only {files} example files in docs/testing.md");
+    assert_all_passed(&run_dir(&dir.scripts(), None), 6);
+}
