@@ -408,3 +408,89 @@ fn the_testing_guide_examples_pass() {
     assert!(files >= 5, "only {files} example files in docs/testing.md");
     assert_all_passed(&run_dir(&dir.scripts(), None), 6);
 }
+
+#[tokio::test]
+async fn feedback_recorded_from_a_codec_replays_in_a_test() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let sim = crate::common::Sim::start(xmacro::sim::SimOptions::default()).await;
+    let dir = TempDir::new("testrun-record");
+    let file = dir.scripts().join("rec.jsonl");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .args([
+            "feedback",
+            &sim.url(),
+            "Status",
+            "Audio",
+            "Volume",
+            "--record",
+        ])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut raw = crate::common::Raw::connect(&sim.url()).await;
+    // The recorder is subscribed once the simulator counts its subscription.
+    crate::common::within("the recorder's subscription", async {
+        while raw.ok("xSim/Inspect", serde_json::json!({})).await["Subscriptions"] == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    raw.ok(
+        "xSim/SetStatus",
+        serde_json::json!({ "Path": "Status Audio Volume", "Value": 77 }),
+    )
+    .await;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed = crate::common::within("the printed feedback", lines.next_line())
+        .await
+        .unwrap()
+        .expect("a feedback line");
+    assert!(printed.contains("77"), "{printed}");
+    child.kill().await.unwrap();
+    let entries = xmacro::testrun::record::read(&file).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].feedback["Status"]["Audio"]["Volume"], 77);
+
+    write(
+        &dir,
+        "loud.rhai",
+        "xapi.Status.Audio.Volume.on(|v| if v > 70 { xapi.Command.Audio.Volume.Set(#{ Level: 70 }); });\n",
+    );
+    write(
+        &dir,
+        "loud.test.rhai",
+        r#"
+test("the recorded volume is capped", || {
+    let room = sim();
+    room.load("loud");
+    room.replay("rec.jsonl");
+    assert_eq(room.get("Status Audio Volume"), 70);
+});
+"#,
+    );
+    let scripts = dir.scripts();
+    let s = tokio::task::spawn_blocking(move || run_dir(&scripts, None))
+        .await
+        .unwrap();
+    assert_all_passed(&s, 1);
+}
+
+#[test]
+fn the_example_init_writes_passes_its_test() {
+    let dir = TempDir::new("testrun-init");
+    let project = dir.0.join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .arg("init")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = xmacro_test(&project.join("scripts"), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"));
+}
