@@ -218,6 +218,10 @@ pub struct Instance {
     account: super::memory::Account,
 }
 
+/// Signalled whenever an instance has run its last queued job (the test
+/// runner waits on it instead of polling).
+pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
 }
@@ -686,6 +690,8 @@ impl Runnable for Instance {
         let mut mb = self.lock();
         if mb.jobs.is_empty() {
             mb.scheduled = false;
+            drop(mb);
+            WENT_IDLE.notify_waiters();
             false
         } else {
             true

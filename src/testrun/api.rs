@@ -195,6 +195,7 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
             program,
             args,
             t.clock.clone(),
+            t.stores.clone(),
             crate::script::instance::Limits::default(),
             &t.logs,
             Arc::new(codecs),
@@ -227,8 +228,7 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
                 .map_err(|e| format!("sim(): {e}"))?;
             options.schema = Some(Arc::new(schema));
         }
-        let dir = t.state_dir.join(&name);
-        let room = t.block(Room::start(&name, options, dir))?;
+        let room = t.block(Room::start(&name, options))?;
         t.rooms.push(Arc::new(room));
         Ok(RoomRef(t.rooms.len() - 1))
     })

@@ -7,6 +7,7 @@
 //!
 //! - [`api`]: what test files call.
 //! - [`cli`]: the command line and its output.
+//! - [`memstore`]: the scripts' stores, in memory.
 //! - [`record`]: recorded feedback files (`feedback --record`, `room.replay`).
 //! - [`room`]: one simulated room and the scripts loaded on it.
 //! - [`state`]: the running test's state and the idle rule.
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod memstore;
 pub mod record;
 pub mod report;
 pub mod room;
@@ -137,8 +139,6 @@ pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summ
     Ok(summary)
 }
 
-static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 fn run_one(
     rt: &Arc<tokio::runtime::Runtime>,
     scripts: &Arc<Engine>,
@@ -149,8 +149,6 @@ fn run_one(
     t: &api::Declared,
 ) -> TestResult {
     let started = Instant::now();
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let state_dir = std::env::temp_dir().join(format!("xmacro-test-{}-{seq}", std::process::id()));
     let start = chrono::NaiveDateTime::parse_from_str(START, "%Y-%m-%d %H:%M").unwrap_or_default();
     let logs: room::Logs = Arc::new(Mutex::new(Vec::new()));
     state::swap(Some(TestState {
@@ -160,7 +158,7 @@ fn run_one(
         logs: logs.clone(),
         dir: dir.to_path_buf(),
         engine: scripts.clone(),
-        state_dir: state_dir.clone(),
+        stores: Arc::new(memstore::MemoryBackend::default()),
         script_error: false,
     }));
     let result = t.body.call::<rhai::Dynamic>(engine, ast, ());
@@ -175,7 +173,6 @@ fn run_one(
             }
         });
     }
-    let _ = std::fs::remove_dir_all(&state_dir);
     let outcome = match result {
         Ok(_) => Outcome::Passed,
         Err(e) => {

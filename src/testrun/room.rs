@@ -4,7 +4,6 @@
 //! methods; the scripts see the effect over their socket, as on a codec.
 
 use std::collections::BTreeMap;
-use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use crate::clock::Clock;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::sim::control::{self, Action};
 use crate::sim::{Device, DeviceOptions, SimOptions};
-use crate::store::Store;
+use crate::store::{Backend, DEFAULT_QUOTA, InstanceId, Store};
 use crate::xows::path::Path;
 use crate::xows::{Codec, CodecConfig};
 
@@ -37,16 +36,11 @@ pub struct Room {
     url: String,
     server: Mutex<Option<oneshot::Sender<()>>>,
     instances: Mutex<Vec<Arc<Instance>>>,
-    state_dir: PathBuf,
 }
 
 impl Room {
     /// Starts a simulator and connects the host to it.
-    pub async fn start(
-        name: &str,
-        options: DeviceOptions,
-        state_dir: PathBuf,
-    ) -> Result<Room, String> {
+    pub async fn start(name: &str, options: DeviceOptions) -> Result<Room, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("sim(): cannot listen on 127.0.0.1: {e}"))?;
@@ -73,7 +67,6 @@ impl Room {
             url,
             server: Mutex::new(Some(stop)),
             instances: Mutex::new(Vec::new()),
-            state_dir,
         })
     }
 
@@ -121,11 +114,12 @@ impl Room {
         program: Arc<Program>,
         args: rhai::Map,
         clock: Arc<dyn Clock>,
+        stores: Arc<dyn Backend>,
         limits: Limits,
         logs: &Logs,
         codecs: Arc<BTreeMap<String, Codec>>,
     ) -> Result<(), String> {
-        let store = Store::open(&self.state_dir, &self.name, script)
+        let store = Store::load(InstanceId::new(&self.name, script), stores, DEFAULT_QUOTA)
             .map_err(|e| format!("room.load({script:?}): its store: {e}"))?;
         let ctx = InstanceCtx::new(
             script.to_string(),
@@ -223,10 +217,5 @@ impl Room {
         if let Some(s) = server {
             let _ = s.send(());
         }
-    }
-
-    /// Where this room's stores live.
-    pub fn state_dir(&self) -> &FsPath {
-        &self.state_dir
     }
 }

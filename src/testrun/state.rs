@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rhai::Engine;
 
 use super::room::{Logs, Room};
+use crate::script::instance::WENT_IDLE;
 use crate::vclock::VirtualClock;
 
 /// How long the scripts may stay busy after one action before the test
@@ -27,8 +28,8 @@ pub struct TestState {
     /// The scripts directory (`room.load` compiles from here).
     pub dir: PathBuf,
     pub engine: Arc<Engine>,
-    /// Stores of this test's scripts; removed when the test ends.
-    pub state_dir: PathBuf,
+    /// Stores of this test's scripts (in memory, for the whole test).
+    pub stores: Arc<super::memstore::MemoryBackend>,
     /// Set when a script under test did not compile (exit code 2).
     pub script_error: bool,
 }
@@ -61,6 +62,9 @@ pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
         for _ in 0..16 {
             tokio::task::yield_now().await;
         }
+        let went_idle = WENT_IDLE.notified();
+        tokio::pin!(went_idle);
+        went_idle.as_mut().enable();
         let (idle, posted) = rooms.iter().fold((true, 0), |(all, sum), r| {
             let (i, n) = r.idle();
             (all && i, sum + n)
@@ -73,8 +77,9 @@ pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
                     SETTLE_LIMIT.as_secs()
                 ));
             }
-            // A job runs on a worker thread: look again shortly.
-            tokio::time::sleep(Duration::from_micros(200)).await;
+            // A job runs on a worker thread: look again when one ends (or
+            // shortly, as the signal is shared by every instance).
+            let _ = tokio::time::timeout(Duration::from_millis(5), went_idle).await;
             continue;
         }
         if confirmed == Some(posted) {
