@@ -224,9 +224,18 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
         if let Some(file) = get("schema") {
             let path = t.dir.join(&file);
             let product = get("product").unwrap_or_else(|| "barents".into());
-            let schema = crate::schema::Schema::load(&path, Some(&product))
-                .map_err(|e| format!("sim(): {e}"))?;
-            options.schema = Some(Arc::new(schema));
+            let mut cache = t.schemas.lock().unwrap_or_else(|p| p.into_inner());
+            let schema = match cache.get(&(path.clone(), product.clone())) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = crate::schema::Schema::load(&path, Some(&product))
+                        .map_err(|e| format!("sim(): {e}"))?;
+                    let s = Arc::new(s);
+                    cache.insert((path, product), s.clone());
+                    s
+                }
+            };
+            options.schema = Some(schema);
         }
         let room = t.block(Room::start(&name, options))?;
         t.rooms.push(Arc::new(room));

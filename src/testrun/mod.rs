@@ -108,6 +108,7 @@ pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summ
         crate::script::instance::Limits::default().max_operations,
     );
     let mut summary = Summary::default();
+    let schemas = state::Schemas::default();
     for file in files {
         let declared: api::Declarations = Arc::default();
         let engine = test_engine(declared.clone());
@@ -131,7 +132,14 @@ pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summ
             if !wanted {
                 continue;
             }
-            let r = run_one(&rt, &scripts_engine, &opts.dir, &engine, &ast, &file, &t);
+            let r = run_one(
+                &rt,
+                &scripts_engine,
+                &schemas,
+                &opts.dir,
+                (&engine, &ast, &file),
+                &t,
+            );
             each(&r);
             summary.results.push(r);
         }
@@ -142,10 +150,9 @@ pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summ
 fn run_one(
     rt: &Arc<tokio::runtime::Runtime>,
     scripts: &Arc<Engine>,
+    schemas: &state::Schemas,
     dir: &Path,
-    engine: &Engine,
-    ast: &rhai::AST,
-    file: &str,
+    (engine, ast, file): (&Engine, &rhai::AST, &str),
     t: &api::Declared,
 ) -> TestResult {
     let started = Instant::now();
@@ -159,6 +166,7 @@ fn run_one(
         dir: dir.to_path_buf(),
         engine: scripts.clone(),
         stores: Arc::new(memstore::MemoryBackend::default()),
+        schemas: schemas.clone(),
         script_error: false,
     }));
     let result = t.body.call::<rhai::Dynamic>(engine, ast, ());

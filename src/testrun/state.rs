@@ -19,6 +19,10 @@ use crate::vclock::VirtualClock;
 /// fails (a liveness bound, far above anything a test should need).
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
+/// Schemas a run loaded, kept for the next test that names them.
+pub type Schemas =
+    Arc<std::sync::Mutex<std::collections::HashMap<(PathBuf, String), Arc<crate::schema::Schema>>>>;
+
 /// What a test's actions reach.
 pub struct TestState {
     pub rt: Arc<tokio::runtime::Runtime>,
@@ -30,6 +34,8 @@ pub struct TestState {
     pub engine: Arc<Engine>,
     /// Stores of this test's scripts (in memory, for the whole test).
     pub stores: Arc<super::memstore::MemoryBackend>,
+    /// Schemas loaded so far in this run, by file and product.
+    pub schemas: Schemas,
     /// Set when a script under test did not compile (exit code 2).
     pub script_error: bool,
 }

@@ -494,3 +494,40 @@ fn the_example_init_writes_passes_its_test() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"));
 }
+
+#[test]
+fn a_room_from_the_public_schema_runs_scripts_and_rejects_unknown_options() {
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/xapi-schema/roomos-26.4.1.json");
+    let dir = TempDir::new("testrun-schema");
+    write(
+        &dir,
+        "cap.rhai",
+        "xapi.Status.Audio.Volume.on(|v| if v > 60 { xapi.Command.Audio.Volume.Set(#{ Level: 60 }); });\n",
+    );
+    let test = r#"
+test("a schema room", || {
+    let room = sim(#{ schema: "SCHEMA", product: "barents" });
+    room.load("cap");
+    room.status("Audio Volume", 85);
+    assert_eq(room.get("Status Audio Volume"), 60);
+    assert_eq(room.get("Status SystemUnit ProductId"), "Cisco Codec Pro");
+});
+test("a second one reuses the loaded schema", || {
+    let room = sim(#{ schema: "SCHEMA", product: "barents" });
+    assert_eq(room.get("Status SystemUnit ProductId"), "Cisco Codec Pro");
+});
+test("a misspelt option", || { sim(#{ nme: "x" }); });
+"#
+    .replace("SCHEMA", &schema.display().to_string());
+    write(&dir, "cap.test.rhai", &test);
+    let s = run_dir(&dir.scripts(), None);
+    assert_eq!(s.passed(), 2, "{}", failures(&s));
+    let Outcome::Failed(why) = &s.results[2].outcome else {
+        panic!("{:?}", s.results[2]);
+    };
+    assert!(
+        why.contains("cap.test.rhai:13:32: sim(#{...}): unknown option \"nme\""),
+        "{why}"
+    );
+}
