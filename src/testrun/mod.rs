@@ -115,9 +115,13 @@ pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summ
         let path = opts.dir.join(&file);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| TestError::Dir(path.display().to_string(), e.to_string()))?;
-        let ast = engine
-            .compile(&text)
-            .map_err(|e| TestError::Compile(format!("{file}: {e}")))?;
+        let ast = engine.compile(&text).map_err(|e| {
+            let at = match (e.1.line(), e.1.position()) {
+                (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
+                _ => file.clone(),
+            };
+            TestError::Compile(format!("{at}: {}", e.0))
+        })?;
         if let Err(e) = engine.run_ast(&ast) {
             return Err(TestError::Compile(crate::script::instance::describe_error(
                 &file, &e,

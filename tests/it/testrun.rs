@@ -168,6 +168,11 @@ fn a_script_that_does_not_compile_exits_2_and_says_where() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("watch.rhai:1:"), "{stdout}");
+    write(&dir, "watch.test.rhai", "test(\"x\", || { let a = ; });\n");
+    let out = xmacro_test(&dir.scripts(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("watch.test.rhai:1:24: "), "{stderr}");
     let out = xmacro_test(&dir.scripts().join("missing"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
