@@ -24,8 +24,9 @@ pub struct TestArgs {
     /// (default: the config's scripts directory, else ./scripts).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// A config file whose `scripts` directory holds the tests.
-    #[arg(long, value_name = "FILE")]
+    /// A config file whose `scripts` directory holds the tests (default:
+    /// $XMACRO_CONFIG, else ./xmacro.toml when it exists).
+    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
     pub config: Option<PathBuf>,
     /// Run only the tests whose name or file contains TEXT.
     #[arg(long, value_name = "TEXT")]
@@ -38,9 +39,10 @@ pub struct TestArgs {
 /// Runs the tests on a thread of their own; the exit code (0 all passed,
 /// 1 a test failed, 2 a script under test does not compile).
 pub async fn run(args: TestArgs) -> Result<i32, TestError> {
-    let dir = match (&args.dir, &args.config) {
+    let config = crate::config::discover(args.config.as_deref());
+    let dir = match (&args.dir, config) {
         (Some(d), _) => d.clone(),
-        (None, Some(cfg)) => crate::config::Config::load(cfg)
+        (None, Some(cfg)) => crate::config::Config::load(&cfg)
             .map(|c| c.scripts)
             .map_err(|e| TestError::Dir(cfg.display().to_string(), e.to_string()))?,
         (None, None) => PathBuf::from("scripts"),

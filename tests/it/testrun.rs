@@ -50,16 +50,21 @@ fn assert_all_passed(s: &Summary, at_least: usize) {
     );
 }
 
-fn xmacro_test(dir: &Path, extra: &[&str]) -> Output {
+/// Runs a command, bounded by [`LIMIT`].
+fn output_within(mut cmd: std::process::Command) -> Output {
     let (tx, rx) = mpsc::channel();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
-    cmd.arg("test").arg(dir).args(extra).env("NO_COLOR", "1");
     std::thread::spawn(move || {
         let _ = tx.send(cmd.output());
     });
     rx.recv_timeout(LIMIT)
-        .expect("xmacro test ended in time")
+        .expect("xmacro ended in time")
         .unwrap()
+}
+
+fn xmacro_test(dir: &Path, extra: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    cmd.arg("test").arg(dir).args(extra).env("NO_COLOR", "1");
+    output_within(cmd)
 }
 
 fn write(dir: &TempDir, rel: &str, text: &str) {
@@ -488,16 +493,22 @@ test("the recorded volume is capped", || {
 fn the_example_init_writes_passes_its_test() {
     let dir = TempDir::new("testrun-init");
     let project = dir.0.join("demo");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
-        .arg("init")
-        .arg(&project)
-        .output()
-        .unwrap();
+    let mut init = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    init.arg("init").arg(&project);
+    let out = output_within(init);
     assert!(out.status.success(), "{out:?}");
     let out = xmacro_test(&project.join("scripts"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"));
+    // Without a directory, the config in the current directory says where.
+    let mut here = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    here.arg("test")
+        .current_dir(&project)
+        .env_remove("XMACRO_CONFIG");
+    let out = output_within(here);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"), "{out:?}");
 }
 
 #[test]
