@@ -213,6 +213,12 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
             ));
         }
     }
+    if opts.contains_key("product") && !opts.contains_key("schema") {
+        return Err(err(
+            ctx,
+            "sim(#{...}): product needs a schema (sim(#{ schema: \"roomos.json\", product: \"barents\" }))".into(),
+        ));
+    }
     state::with(|t| {
         let name = get("name").unwrap_or_else(|| format!("room-{}", t.rooms.len() + 1));
         if t.rooms.iter().any(|r| r.name == name) {
