@@ -15,6 +15,14 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Run(args) => crate::run::run(args).await,
         Command::Check(args) => crate::run::check(args).await,
         Command::Status(args) => crate::ops::command::status(args).await,
+        Command::Test(args) => match crate::testrun::cli::run(args).await {
+            Ok(0) => Ok(()),
+            Ok(2) => Err(AppError::Usage(
+                "a script under test does not compile (see above)".into(),
+            )),
+            Ok(_) => Err(AppError::Failed("some tests failed (see above)".into())),
+            Err(e) => Err(AppError::Usage(e.to_string())),
+        },
         Command::Get(args) => oneshot::get(args).await,
         Command::Query(args) => oneshot::query(args).await,
         Command::Set(args) => oneshot::set(args).await,

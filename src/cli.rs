@@ -56,6 +56,8 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Sim(_) | Command::Run(_) => "info",
+            // Scripts' lines show with a failing test; alone they are noise.
+            Command::Test(_) => "off",
             _ => "warn",
         }
     }
@@ -85,6 +87,24 @@ pub enum Command {
         xmacro check scripts/ --schema roomos-26.4.1.json\n  \
         xmacro check scripts/volume-limit.rhai                 # one script file")]
     Check(CheckArgs),
+
+    /// Run the *.test.rhai files in a directory: each test gets simulated
+    /// rooms on a virtual clock and loads the scripts it tests. Prints one
+    /// line per test and `N passed, M failed`; exits 0 when all passed, 1
+    /// when a test failed, 2 on bad usage or a script that does not compile.
+    #[command(after_help = "Examples:\n  \
+        xmacro test                                # every scripts/**/*.test.rhai\n  \
+        xmacro test scripts --filter volume        # only tests whose name or file says volume\n  \
+        xmacro test scripts --format junit > report.xml\n\n\
+        A test file:\n  \
+        test(\"a loud room is turned down\", || {\n      \
+            let room = sim();\n      \
+            room.load(\"volume-limit\", #{ max: 60 });\n      \
+            room.status(\"Audio Volume\", 85);\n      \
+            assert_eq(room.get(\"Status Audio Volume\"), 60);\n  \
+        });\n\
+        docs/testing.md has the guide.")]
+    Test(crate::testrun::cli::TestArgs),
 
     /// Serve a simulated codec (XoWS on /ws and /ws?legacy) to develop and test against.
     ///
@@ -364,6 +384,10 @@ pub struct FeedbackArgs {
     /// Print the current state first.
     #[arg(long)]
     pub current: bool,
+    /// Also write each feedback document with its time to FILE (JSON
+    /// lines), for `room.replay("FILE")` in `xmacro test`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

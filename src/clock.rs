@@ -1,16 +1,42 @@
-//! Local wall-clock time for `daily` schedules, replaceable in tests.
+//! Time for scripts: the local wall clock `daily` reads, and the waits of
+//! timers and `daily`, replaceable so `xmacro test` runs them on a virtual
+//! clock ([`crate::vclock`]) that only moves when a test says so.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-/// Where `daily` reads the local time.
+/// A wait handed out by a clock.
+pub type Wait<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How a wait for a local time ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalWake {
+    /// The local time was reached.
+    Reached,
+    /// The clock was set to another time: look again from the new time.
+    Moved,
+}
+
+/// Where `daily` reads the local time, and what timers wait on.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The local date and time now.
     fn now(&self) -> NaiveDateTime;
     /// How often a schedule looks at the clock while waiting.
     fn poll(&self) -> Duration;
+    /// Waits `d` on this clock (tokio's timer unless overridden).
+    fn sleep(&self, d: Duration) -> Wait<()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+    /// Waits until the local time reads `at` or later, when this clock can
+    /// tell exactly; `None` means: poll [`Clock::now`] every [`Clock::poll`].
+    fn wait_local(&self, at: NaiveDateTime) -> Option<Wait<LocalWake>> {
+        let _ = at;
+        None
+    }
 }
 
 /// The machine's local time.

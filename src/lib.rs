@@ -64,4 +64,6 @@ pub mod signals;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod testrun;
+pub mod vclock;
 pub mod xows;

@@ -291,6 +291,13 @@ pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
         .subscribe(&path, args.current)
         .await
         .map_err(AppError::at(&path))?;
+    let mut record = match &args.record {
+        Some(file) => Some(
+            crate::testrun::record::Recorder::create(file)
+                .map_err(|e| AppError::Usage(format!("--record {}: {e}", file.display())))?,
+        ),
+        None => None,
+    };
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);
     loop {
@@ -298,7 +305,13 @@ pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
             _ = &mut stop => break,
             ev = sub.next() => match ev {
                 // JSON lines, on a terminal too: one event, one line.
-                Some(doc) => print_value(&doc, false)?,
+                Some(doc) => {
+                    if let Some(r) = record.as_mut() {
+                        r.write(&doc)
+                            .map_err(|e| AppError::Failed(format!("writing the recording: {e}")))?;
+                    }
+                    print_value(&doc, false)?
+                }
                 None => break,
             },
         }

@@ -172,7 +172,12 @@ pub struct InstanceCtx {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
+    /// Where this instance's log lines also go (`xmacro test` keeps them).
+    log_sink: std::sync::OnceLock<LogSink>,
 }
+
+/// Receives an instance's log lines: level ("info", "warn", "error"), text.
+pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// A callback the script registered.
 pub(crate) struct Registered {
@@ -231,6 +236,8 @@ struct Mailbox {
     jobs: VecDeque<Job>,
     scheduled: bool,
     dropped: u64,
+    /// Jobs queued so far (the test runner's idle check compares it).
+    posted: u64,
 }
 
 /// One running (script, codec) pair.
@@ -242,6 +249,10 @@ pub struct Instance {
     /// What this instance's jobs allocate is counted here.
     account: super::memory::Account,
 }
+
+/// Signalled whenever an instance has run its last queued job (the test
+/// runner waits on it instead of polling).
+pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
@@ -378,7 +389,20 @@ impl InstanceCtx {
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
+            log_sink: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends this instance's log lines (and callback errors) to `sink` too.
+    pub fn set_log_sink(&self, sink: LogSink) {
+        let _ = self.log_sink.set(sink);
+    }
+
+    /// Hands a log line to the sink, if any.
+    pub(crate) fn note(&self, level: &str, text: &str) {
+        if let Some(sink) = self.log_sink.get() {
+            sink(level, text);
+        }
     }
 
     /// The token that ends the running job's waits when a stop begins.
@@ -491,6 +515,7 @@ impl Instance {
                 jobs: VecDeque::new(),
                 scheduled: false,
                 dropped: 0,
+                posted: 0,
             }),
             pool: Pool::global(),
             account: super::memory::Account::new(),
@@ -525,12 +550,21 @@ impl Instance {
             return false;
         }
         mb.jobs.push_back(job);
+        mb.posted += 1;
         if !mb.scheduled {
             mb.scheduled = true;
             drop(mb);
             self.pool.schedule(self.clone());
         }
         true
+    }
+
+    /// Whether no job waits or runs (a running job may be in a codec
+    /// call), with the count of jobs queued so far: two equal idle readings
+    /// around a round trip mean nothing happened in between.
+    pub fn idle(&self) -> (bool, u64) {
+        let mb = self.lock();
+        (!mb.scheduled && mb.jobs.is_empty(), mb.posted)
     }
 
     /// Stops the instance: subscriptions and timers go first, then
@@ -606,7 +640,10 @@ impl Instance {
             Err(e) if super::memory::is_exceeded(&e) => {
                 let msg = describe_error(file, &e);
                 report.failed(true, &msg);
-                error!("{what} stopped: {msg}; the script stays stopped until it is reloaded");
+                let line =
+                    format!("{what} stopped: {msg}; the script stays stopped until it is reloaded");
+                ctx.note("error", &line);
+                error!("{line}");
                 self.stop_over_budget();
             }
             Err(e) => {
@@ -614,6 +651,7 @@ impl Instance {
                     || matches!(*e, EvalAltResult::ErrorTooManyOperations(..));
                 let msg = describe_error(file, &e);
                 report.failed(stopped, &msg);
+                ctx.note("error", &format!("{what} failed: {msg}"));
                 if stopped {
                     error!("{what} stopped after {:.1}s: {msg}", took.as_secs_f64());
                 } else {
@@ -732,6 +770,8 @@ impl Runnable for Instance {
         let mut mb = self.lock();
         if mb.jobs.is_empty() {
             mb.scheduled = false;
+            drop(mb);
+            WENT_IDLE.notify_waiters();
             false
         } else {
             true

@@ -25,6 +25,9 @@ pub fn line(source: usize, level: Level, text: &str) {
         );
     }
     let text = escape(text);
+    if let Some(ctx) = super::instance::current() {
+        ctx.note(level.as_str(), &text);
+    }
     match level {
         Level::ERROR => error!("{text}"),
         Level::WARN => warn!("{text}"),

@@ -34,3 +34,4 @@ mod sim_device;
 mod sim_protocol;
 mod sim_schema;
 mod store;
+mod testrun;

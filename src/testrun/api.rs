@@ -1,0 +1,551 @@
+//! What a `*.test.rhai` file can call: `test`, `sim`, the room's methods
+//! (acting as the room and observing it), `advance`, `set_time`,
+//! `set_zone`, `assert` and `assert_eq`. Every action waits for the
+//! scripts to be idle before it returns.
+
+use std::sync::{Arc, Mutex};
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext, Position};
+use serde_json::{Value, json};
+
+use super::room::Room;
+use super::state::{self, TestState};
+use crate::script::api::{from_dynamic, to_dynamic};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Marks an assertion failure (not a script or usage error).
+pub const FAILED: &str = "assertion failed";
+/// Marks a script under test that does not compile.
+pub const SCRIPT_ERROR: &str = "script error";
+
+/// A test declared by `test("name", || ...)`.
+#[derive(Clone)]
+pub struct Declared {
+    pub name: String,
+    pub body: FnPtr,
+    pub line: usize,
+}
+
+/// Tests a file declared, in order.
+pub type Declarations = Arc<Mutex<Vec<Declared>>>;
+
+/// `sim()`'s value: one room of the running test.
+#[derive(Clone)]
+pub struct RoomRef(usize);
+
+fn fail(pos: Position, text: String) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(text.into(), pos).into()
+}
+
+fn err(ctx: &NativeCallContext, text: String) -> Box<EvalAltResult> {
+    fail(ctx.call_position(), text)
+}
+
+fn room(ctx: &NativeCallContext, r: &RoomRef) -> RhaiResult<Arc<Room>> {
+    state::with(|t| {
+        t.rooms
+            .get(r.0)
+            .cloned()
+            .ok_or_else(|| "this room belongs to another test".to_string())
+    })
+    .map_err(|e| err(ctx, e))
+}
+
+/// Runs an action with the test's state, then waits for the scripts.
+fn act<T>(
+    ctx: &NativeCallContext,
+    f: impl FnOnce(&mut TestState) -> Result<T, String>,
+) -> RhaiResult<T> {
+    state::with(|t| {
+        let out = f(t)?;
+        t.settle()?;
+        Ok(out)
+    })
+    .map_err(|e| err(ctx, e))
+}
+
+fn json_of(ctx: &NativeCallContext, d: &Dynamic) -> RhaiResult<Value> {
+    from_dynamic(d).map_err(|e| err(ctx, e.to_string()))
+}
+
+fn dynamic_of(ctx: &NativeCallContext, v: &Value) -> RhaiResult<Dynamic> {
+    to_dynamic(v).map_err(|e| err(ctx, e.to_string()))
+}
+
+fn rooted(root: &str, path: &str) -> String {
+    let path = path.trim();
+    if path
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(root))
+    {
+        path.to_string()
+    } else {
+        format!("{root} {path}")
+    }
+}
+
+/// Parses `"10m"`, `"1h30m"`, `"45s"`, `"250ms"`, `"2d"` into milliseconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("{text:?} is not a duration: write \"500ms\", \"30s\", \"10m\", \"2h\" or \"1d\"")
+    };
+    let mut total: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(n.saturating_mul(unit));
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn shown(d: &Dynamic) -> String {
+    match from_dynamic(d) {
+        Ok(v) => v.to_string(),
+        Err(_) => format!("{d:?}"),
+    }
+}
+
+fn assert_eq(ctx: &NativeCallContext, a: &Dynamic, b: &Dynamic, msg: &str) -> RhaiResult<()> {
+    let same = match (from_dynamic(a), from_dynamic(b)) {
+        (Ok(x), Ok(y)) => values_equal(&x, &y),
+        _ => a.to_string() == b.to_string() && a.type_name() == b.type_name(),
+    };
+    if same {
+        return Ok(());
+    }
+    let what = if msg.is_empty() {
+        String::new()
+    } else {
+        format!(": {msg}")
+    };
+    Err(err(
+        ctx,
+        format!(
+            "{FAILED}: assert_eq{what}\n  actual:   {}\n  expected: {}",
+            shown(a),
+            shown(b)
+        ),
+    ))
+}
+
+fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> RhaiResult<()> {
+    let room = room(ctx, r)?;
+    let name = name.trim_end_matches(".rhai").to_string();
+    act(ctx, |t| {
+        let file = format!("{name}.rhai");
+        if !crate::host::is_script_file(&file) {
+            return Err(format!("room.load({name:?}): not a script name"));
+        }
+        let compiled = crate::script::loader::compile(&t.engine, &t.dir, &file).map_err(|e| {
+            t.script_error = true;
+            format!("{SCRIPT_ERROR}: {}", e.message)
+        })?;
+        let program = Arc::new(crate::script::instance::Program::new(
+            t.engine.clone(),
+            compiled.ast,
+            file,
+        ));
+        let codecs = t
+            .rooms
+            .iter()
+            .map(|r| (r.name.clone(), r.codec.clone()))
+            .collect();
+        let _guard = t.rt.enter();
+        room.load(
+            &name,
+            program,
+            args,
+            t.clock.clone(),
+            t.stores.clone(),
+            crate::script::instance::Limits::default(),
+            &t.logs,
+            Arc::new(codecs),
+        )
+    })
+}
+
+fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
+    let get = |k: &str| opts.get(k).map(|v| v.to_string());
+    for k in opts.keys() {
+        if !["schema", "product", "name"].contains(&k.as_str()) {
+            return Err(err(
+                ctx,
+                format!("sim(#{{...}}): unknown option {k:?} (known: schema, product, name)"),
+            ));
+        }
+    }
+    if opts.contains_key("product") && !opts.contains_key("schema") {
+        return Err(err(
+            ctx,
+            "sim(#{...}): product needs a schema (sim(#{ schema: \"roomos.json\", product: \"barents\" }))".into(),
+        ));
+    }
+    state::with(|t| {
+        let name = get("name").unwrap_or_else(|| format!("room-{}", t.rooms.len() + 1));
+        if t.rooms.iter().any(|r| r.name == name) {
+            return Err(format!(
+                "sim(): this test already has a room named {name:?}"
+            ));
+        }
+        let mut options = crate::sim::DeviceOptions::default();
+        if let Some(file) = get("schema") {
+            let path = t.dir.join(&file);
+            let product = get("product").unwrap_or_else(|| "barents".into());
+            let mut cache = t.schemas.lock().unwrap_or_else(|p| p.into_inner());
+            let schema = match cache.get(&(path.clone(), product.clone())) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = crate::schema::Schema::load(&path, Some(&product))
+                        .map_err(|e| format!("sim(): {e}"))?;
+                    let s = Arc::new(s);
+                    cache.insert((path, product), s.clone());
+                    s
+                }
+            };
+            options.schema = Some(schema);
+        }
+        let room = t.block(Room::start(&name, options))?;
+        t.rooms.push(Arc::new(room));
+        Ok(RoomRef(t.rooms.len() - 1))
+    })
+    .map_err(|e| err(ctx, e))
+}
+
+fn control(ctx: &NativeCallContext, r: &RoomRef, method: &str, params: Value) -> RhaiResult<Value> {
+    let room = room(ctx, r)?;
+    act(ctx, |_| room.control(method, params))
+}
+
+fn observe(ctx: &NativeCallContext, r: &RoomRef, method: &str, key: &str) -> RhaiResult<Dynamic> {
+    let room = room(ctx, r)?;
+    let out = room.control(method, json!({})).map_err(|e| err(ctx, e))?;
+    dynamic_of(ctx, out.get(key).unwrap_or(&Value::Null))
+}
+
+fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> RhaiResult<INT> {
+    let room = room(ctx, r)?;
+    let timed = match opts.get("timed") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| err(ctx, "room.replay(file, #{ timed: true|false })".to_string()))?,
+    };
+    state::with(|t| {
+        let entries = super::record::read(&t.dir.join(file))?;
+        let start = t.clock.elapsed_ms();
+        for e in &entries {
+            if timed {
+                t.advance_to(start + e.ms)?;
+            }
+            room.inject(&e.feedback)?;
+            t.settle()?;
+        }
+        Ok(entries.len() as INT)
+    })
+    .map_err(|e| err(ctx, e))
+}
+
+fn advance(ctx: &NativeCallContext, ms: u64) -> RhaiResult<()> {
+    state::with(|t| t.advance_to(t.clock.elapsed_ms().saturating_add(ms))).map_err(|e| err(ctx, e))
+}
+
+fn set_time(ctx: &NativeCallContext, text: &str) -> RhaiResult<()> {
+    let at = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text.trim(), f).ok())
+    .ok_or_else(|| {
+        err(
+            ctx,
+            format!("set_time({text:?}): write the local time as \"2026-03-02 07:59\""),
+        )
+    })?;
+    act(ctx, |t| {
+        t.clock.set_time(at);
+        Ok(())
+    })
+}
+
+/// The test's local time (for `now()` in test files), or the machine's
+/// outside a test.
+fn local_now() -> chrono::NaiveDateTime {
+    state::with(|t| Ok(crate::clock::Clock::now(&*t.clock)))
+        .unwrap_or_else(|_| chrono::Local::now().naive_local())
+}
+
+/// Registers the test API into the engine that runs test files (with the
+/// scripts' JSON, time, regex and random functions; `now()` reads the
+/// test's clock); `tests` collects what `test(...)` declares.
+pub fn register(engine: &mut Engine, tests: Declarations) {
+    crate::script::stdlib::register(engine, Arc::new(local_now));
+    engine.register_fn(
+        "test",
+        move |ctx: NativeCallContext, name: &str, body: FnPtr| -> RhaiResult<()> {
+            let mut all = tests.lock().unwrap_or_else(|p| p.into_inner());
+            if all.iter().any(|t| t.name == name) {
+                return Err(err(
+                    &ctx,
+                    format!("a test named {name:?} is declared twice"),
+                ));
+            }
+            all.push(Declared {
+                name: name.to_string(),
+                body,
+                line: ctx.call_position().line().unwrap_or(0),
+            });
+            Ok(())
+        },
+    );
+    engine
+        .register_type_with_name::<RoomRef>("room")
+        .register_fn("sim", |ctx: NativeCallContext| sim(&ctx, rhai::Map::new()))
+        .register_fn("sim", |ctx: NativeCallContext, o: rhai::Map| sim(&ctx, o))
+        .register_fn(
+            "load",
+            |ctx: NativeCallContext, r: &mut RoomRef, name: &str| {
+                load(&ctx, r, name, rhai::Map::new())
+            },
+        )
+        .register_fn(
+            "load",
+            |ctx: NativeCallContext, r: &mut RoomRef, name: &str, args: rhai::Map| {
+                load(&ctx, r, name, args)
+            },
+        )
+        .register_fn(
+            "status",
+            |ctx: NativeCallContext, r: &mut RoomRef, path: &str, v: Dynamic| -> RhaiResult<()> {
+                let value = json_of(&ctx, &v)?;
+                let params = json!({ "Path": rooted("Status", path), "Value": value });
+                control(&ctx, r, "SetStatus", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "event",
+            |ctx: NativeCallContext, r: &mut RoomRef, path: &str| -> RhaiResult<()> {
+                let params = json!({ "Path": rooted("Event", path) });
+                control(&ctx, r, "Event", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "event",
+            |ctx: NativeCallContext, r: &mut RoomRef, path: &str, v: Dynamic| -> RhaiResult<()> {
+                let value = json_of(&ctx, &v)?;
+                let params = json!({ "Path": rooted("Event", path), "Value": value });
+                control(&ctx, r, "Event", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "incoming_call",
+            |ctx: NativeCallContext, r: &mut RoomRef, number: &str| -> RhaiResult<Dynamic> {
+                let out = control(&ctx, r, "IncomingCall", json!({ "Number": number }))?;
+                dynamic_of(&ctx, out.get("CallId").unwrap_or(&Value::Null))
+            },
+        )
+        .register_fn(
+            "hangup",
+            |ctx: NativeCallContext, r: &mut RoomRef| -> RhaiResult<()> {
+                control(&ctx, r, "Hangup", json!({})).map(|_| ())
+            },
+        )
+        .register_fn(
+            "people",
+            |ctx: NativeCallContext, r: &mut RoomRef, n: INT| -> RhaiResult<()> {
+                control(&ctx, r, "People", json!({ "Count": n.max(0) })).map(|_| ())
+            },
+        )
+        .register_fn(
+            "widget",
+            |ctx: NativeCallContext, r: &mut RoomRef, id: &str, kind: &str| -> RhaiResult<()> {
+                let params = json!({ "WidgetId": id, "Type": kind });
+                control(&ctx, r, "WidgetAction", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "http_response",
+            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
+                let params = json_of(&ctx, &m.into())?;
+                control(&ctx, r, "HttpResponse", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str| {
+                replay(&ctx, r, file, rhai::Map::new())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str, o: rhai::Map| {
+                replay(&ctx, r, file, o)
+            },
+        )
+        .register_fn(
+            "command_result",
+            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
+                let params = json_of(&ctx, &m.into())?;
+                control(&ctx, r, "CommandResult", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "get",
+            |ctx: NativeCallContext, r: &mut RoomRef, path: &str| -> RhaiResult<Dynamic> {
+                let v = room(&ctx, r)?.get(path).map_err(|e| err(&ctx, e))?;
+                dynamic_of(&ctx, &v)
+            },
+        )
+        .register_fn(
+            "commands",
+            |ctx: NativeCallContext, r: &mut RoomRef| -> RhaiResult<Dynamic> {
+                let all = Value::Array(room(&ctx, r)?.commands());
+                dynamic_of(&ctx, &all)
+            },
+        )
+        .register_fn("ui", |ctx: NativeCallContext, r: &mut RoomRef| {
+            observe(&ctx, r, "UiLog", "Entries")
+        })
+        .register_fn(
+            "http_requests",
+            |ctx: NativeCallContext, r: &mut RoomRef| observe(&ctx, r, "HttpRequests", "Requests"),
+        )
+        .register_fn(
+            "logs",
+            |ctx: NativeCallContext, r: &mut RoomRef| -> RhaiResult<rhai::Array> {
+                let room = room(&ctx, r)?;
+                let suffix = format!("@{}", room.name);
+                state::with(|t| {
+                    let logs = t.logs.lock().unwrap_or_else(|p| p.into_inner());
+                    Ok(logs
+                        .iter()
+                        .filter(|l| l.script.ends_with(&suffix))
+                        .map(|l| Dynamic::from(l.text.clone()))
+                        .collect())
+                })
+                .map_err(|e| err(&ctx, e))
+            },
+        )
+        .register_fn("name", |r: &mut RoomRef| -> RhaiResult<String> {
+            state::with(|t| Ok(t.rooms.get(r.0).map(|r| r.name.clone()).unwrap_or_default()))
+                .map_err(|e| fail(Position::NONE, e))
+        });
+    engine
+        .register_fn("advance", |ctx: NativeCallContext, ms: INT| {
+            if ms < 0 {
+                return Err(err(&ctx, format!("advance({ms}): time only moves forward")));
+            }
+            advance(&ctx, ms as u64)
+        })
+        .register_fn("advance", |ctx: NativeCallContext, d: &str| {
+            let ms = parse_duration(d).map_err(|e| err(&ctx, e))?;
+            advance(&ctx, ms)
+        })
+        .register_fn("set_time", |ctx: NativeCallContext, at: &str| {
+            set_time(&ctx, at)
+        })
+        .register_fn("set_zone", |ctx: NativeCallContext, zone: &str| {
+            let tz: chrono_tz::Tz = zone.parse().map_err(|_| {
+                err(
+                    &ctx,
+                    format!("set_zone({zone:?}): not a time zone name such as \"Europe/Oslo\""),
+                )
+            })?;
+            state::with(|t| {
+                if t.rooms.iter().any(|r| r.idle().1 > 0) {
+                    return Err("set_zone(): call it before room.load(...)".into());
+                }
+                let local = crate::clock::Clock::now(&*t.clock);
+                t.clock = Arc::new(crate::vclock::VirtualClock::new(local, tz));
+                Ok(())
+            })
+            .map_err(|e| err(&ctx, e))
+        })
+        .register_fn("assert", |ctx: NativeCallContext, cond: bool| {
+            if cond {
+                Ok(())
+            } else {
+                Err(err(&ctx, format!("{FAILED}: assert")))
+            }
+        })
+        .register_fn("assert", |ctx: NativeCallContext, cond: bool, msg: &str| {
+            if cond {
+                Ok(())
+            } else {
+                Err(err(&ctx, format!("{FAILED}: {msg}")))
+            }
+        })
+        .register_fn(
+            "assert_eq",
+            |ctx: NativeCallContext, a: Dynamic, b: Dynamic| assert_eq(&ctx, &a, &b, ""),
+        )
+        .register_fn(
+            "assert_eq",
+            |ctx: NativeCallContext, a: Dynamic, b: Dynamic, msg: &str| {
+                assert_eq(&ctx, &a, &b, msg)
+            },
+        );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("10m"), Ok(600_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("2d"), Ok(172_800_000));
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn numbers_compare_by_value_whatever_their_type() {
+        assert!(values_equal(&json!(60), &json!(60.0)));
+        assert!(!values_equal(&json!(60), &json!("60")));
+        assert!(values_equal(&json!({"a": [1, 2]}), &json!({"a": [1.0, 2]})));
+    }
+}

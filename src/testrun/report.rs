@@ -1,0 +1,190 @@
+//! How test results are shown: one line per test and a summary
+//! `N passed, M failed` for people, or JUnit XML for CI systems.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How one test ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// An assertion failed or a script call threw: `file:line:col: ...`.
+    Failed(String),
+    /// A script under test (or the test file) does not compile.
+    Error(String),
+}
+
+/// One test's result.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// The test file, relative to the directory given.
+    pub file: String,
+    pub name: String,
+    pub outcome: Outcome,
+    pub took: Duration,
+}
+
+/// All results of a run.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub results: Vec<TestResult>,
+}
+
+impl Summary {
+    pub fn passed(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Passed)
+            .count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.passed()
+    }
+
+    /// 0 all passed, 2 a script or test file did not compile, else 1.
+    pub fn exit_code(&self) -> i32 {
+        if self
+            .results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Error(_)))
+        {
+            2
+        } else if self.failed() > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The closing line.
+    pub fn line(&self) -> String {
+        format!("{} passed, {} failed", self.passed(), self.failed())
+    }
+}
+
+/// The line shown for one test as it ends (with the failure's detail).
+pub fn text_line(r: &TestResult) -> String {
+    let ms = r.took.as_millis();
+    match &r.outcome {
+        Outcome::Passed => format!("ok     {} > {} ({ms} ms)", r.file, r.name),
+        Outcome::Failed(why) => {
+            format!("FAILED {} > {} ({ms} ms)\n{}", r.file, r.name, indent(why))
+        }
+        Outcome::Error(why) => format!("ERROR  {} > {}\n{}", r.file, r.name, indent(why)),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one `<testsuite>` per test file.
+pub fn junit(summary: &Summary) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total: f64 = summary.results.iter().map(|r| r.took.as_secs_f64()).sum();
+    let errors = summary
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Error(_)))
+        .count();
+    let failures = summary.failed() - errors;
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"xmacro test\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">",
+        summary.results.len()
+    );
+    let mut files: Vec<&str> = summary.results.iter().map(|r| r.file.as_str()).collect();
+    files.dedup();
+    for file in files {
+        let here: Vec<&TestResult> = summary.results.iter().filter(|r| r.file == file).collect();
+        let fails = here
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+            .count();
+        let errs = here
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Error(_)))
+            .count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errs}\">",
+            xml_escape(file),
+            here.len()
+        );
+        for r in here {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                xml_escape(file),
+                xml_escape(&r.name),
+                r.took.as_secs_f64()
+            );
+            match &r.outcome {
+                Outcome::Passed => out.push_str("/>\n"),
+                Outcome::Failed(why) | Outcome::Error(why) => {
+                    let tag = if matches!(r.outcome, Outcome::Failed(_)) {
+                        "failure"
+                    } else {
+                        "error"
+                    };
+                    let first = why.lines().next().unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
+                        xml_escape(first),
+                        xml_escape(why)
+                    );
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_escapes_what_xml_cannot_hold() {
+        let s = Summary {
+            results: vec![TestResult {
+                file: "a&b.test.rhai".into(),
+                name: "<quoted> \"name\"".into(),
+                outcome: Outcome::Failed("x < y\u{1}".into()),
+                took: Duration::from_millis(3),
+            }],
+        };
+        let x = junit(&s);
+        assert!(x.contains("a&amp;b.test.rhai"));
+        assert!(x.contains("&lt;quoted&gt; &quot;name&quot;"));
+        assert!(!x.contains('\u{1}'));
+        assert_eq!(s.exit_code(), 1);
+        assert_eq!(s.line(), "0 passed, 1 failed");
+    }
+}

@@ -1,0 +1,126 @@
+//! The state of the test that is running: its virtual clock, its rooms, the
+//! scripts' log, and the runtime that drives the simulators and the
+//! scripts' codec calls. Also the one rule every action follows: after it,
+//! wait until the scripts are idle (no job queued or running, no feedback
+//! in flight), then fire the timers that are due, one at a time.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::Engine;
+
+use super::room::{Logs, Room};
+use crate::script::instance::WENT_IDLE;
+use crate::vclock::VirtualClock;
+
+/// How long the scripts may stay busy after one action before the test
+/// fails (a liveness bound, far above anything a test should need).
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Schemas a run loaded, kept for the next test that names them.
+pub type Schemas =
+    Arc<std::sync::Mutex<std::collections::HashMap<(PathBuf, String), Arc<crate::schema::Schema>>>>;
+
+/// What a test's actions reach.
+pub struct TestState {
+    pub rt: Arc<tokio::runtime::Runtime>,
+    pub clock: Arc<VirtualClock>,
+    pub rooms: Vec<Arc<Room>>,
+    pub logs: Logs,
+    /// The scripts directory (`room.load` compiles from here).
+    pub dir: PathBuf,
+    pub engine: Arc<Engine>,
+    /// Stores of this test's scripts (in memory, for the whole test).
+    pub stores: Arc<super::memstore::MemoryBackend>,
+    /// Schemas loaded so far in this run, by file and product.
+    pub schemas: Schemas,
+    /// Set when a script under test did not compile (exit code 2).
+    pub script_error: bool,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<TestState>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the running test's state.
+pub fn with<T>(f: impl FnOnce(&mut TestState) -> Result<T, String>) -> Result<T, String> {
+    CURRENT.with(|c| match c.borrow_mut().as_mut() {
+        Some(t) => f(t),
+        None => Err("this works inside a test(\"name\", || { ... }) only".into()),
+    })
+}
+
+/// Installs a test's state (or removes it with `None`), giving back the old.
+pub fn swap(state: Option<TestState>) -> Option<TestState> {
+    CURRENT.with(|c| c.replace(state))
+}
+
+/// Waits until every script of these rooms is idle and nothing the
+/// simulators queued for them is still in flight.
+pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
+    let started = Instant::now();
+    let mut confirmed: Option<u64> = None;
+    loop {
+        // Tasks woken by feedback or a fired timer post their jobs here
+        // (they share this thread's runtime).
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        let went_idle = WENT_IDLE.notified();
+        tokio::pin!(went_idle);
+        went_idle.as_mut().enable();
+        let (idle, posted) = rooms.iter().fold((true, 0), |(all, sum), r| {
+            let (i, n) = r.idle();
+            (all && i, sum + n)
+        });
+        if !idle {
+            confirmed = None;
+            if started.elapsed() > SETTLE_LIMIT {
+                return Err(format!(
+                    "the scripts were still busy after {}s",
+                    SETTLE_LIMIT.as_secs()
+                ));
+            }
+            // A job runs on a worker thread: look again when one ends (or
+            // shortly, as the signal is shared by every instance).
+            let _ = tokio::time::timeout(Duration::from_millis(5), went_idle).await;
+            continue;
+        }
+        if confirmed == Some(posted) {
+            return Ok(());
+        }
+        // A round trip flushes feedback the simulator queued before it.
+        for r in rooms {
+            r.barrier().await;
+        }
+        confirmed = Some(posted);
+    }
+}
+
+impl TestState {
+    /// Runs `fut` on the test's runtime.
+    pub fn block<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
+    /// Waits for the scripts, then fires what is due now, reacting to each.
+    pub fn settle(&self) -> Result<(), String> {
+        self.advance_to(self.clock.elapsed_ms())
+    }
+
+    /// Moves the clock to `target` ms, firing every timer due on the way in
+    /// order and letting the scripts react to each before the next.
+    pub fn advance_to(&self, target: u64) -> Result<(), String> {
+        let rooms = self.rooms.clone();
+        let clock = self.clock.clone();
+        self.block(async move {
+            quiet(&rooms).await?;
+            while clock.fire_next(target) {
+                quiet(&rooms).await?;
+            }
+            Ok(())
+        })
+    }
+}
