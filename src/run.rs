@@ -127,12 +127,23 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             )));
         }
     }
+    let shard = match &args.shard {
+        Some(s) => Some(
+            crate::shard::Shard::parse(s, &crate::shard::host_name())
+                .map_err(|e| AppError::Usage(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
+    opts.shard = shard;
     opts.only = only;
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
         opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
+        if args.state.is_none() {
+            opts.postgres = cfg.postgres;
+        }
     }
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
@@ -161,9 +172,16 @@ async fn serve(opts: HostOptions) -> Result<(), AppError> {
     let handle = handle.map_err(|e| AppError::Usage(e.to_string()))?;
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    let lost = handle.lost();
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = lost.cancelled() => {
+                handle.shutdown().await;
+                return Err(AppError::Connection(
+                    "lost the store database, and with it the codec locks: stopped so no two hosts act for one codec".into(),
+                ));
+            }
             Ok(()) = hangups.changed() => {
                 info!("SIGHUP: reloading the config and the scripts");
                 handle.rescan();
