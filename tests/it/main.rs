@@ -22,6 +22,7 @@ mod runtime_reload;
 mod runtime_sandbox;
 mod script_limits;
 mod scripts;
+mod shard;
 mod sim_cli;
 mod sim_control;
 mod sim_ctl;
