@@ -7,6 +7,7 @@
 mod cli;
 mod client;
 mod common;
+mod deploy_fleet;
 mod docs;
 mod first_hour;
 mod hardening;
