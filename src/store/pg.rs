@@ -16,7 +16,8 @@
 //! is alone.
 
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
@@ -27,6 +28,10 @@ use super::backend::{Backend, InstanceId, Row};
 /// Taken (for the length of a transaction) while creating the table, so
 /// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
 const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
+
+/// How often an idle connection is checked, so a lost one (and its locks)
+/// is noticed even when no script writes.
+const PING_EVERY: Duration = Duration::from_secs(2);
 
 type Reply<T> = Sender<Result<T, String>>;
 
@@ -104,7 +109,9 @@ impl PgBackend {
         if let Some(o) = &target.options {
             config.options(o);
         }
-        config.application_name("xmacro");
+        if config.get_application_name().is_none() {
+            config.application_name("xmacro");
+        }
         let (ready_tx, ready_rx) = channel();
         let (jobs, rx) = channel();
         let lost = CancellationToken::new();
@@ -197,9 +204,15 @@ fn serve(mut client: postgres::Client, rx: Receiver<Job>, lost: CancellationToke
     loop {
         let job = match next.take() {
             Some(j) => j,
-            None => match rx.recv() {
+            None => match rx.recv_timeout(PING_EVERY) {
                 Ok(j) => j,
-                Err(_) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    if client.simple_query("").is_err() || client.is_closed() {
+                        return lose(&lost);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             },
         };
         match job {
@@ -227,11 +240,16 @@ fn serve(mut client: postgres::Client, rx: Receiver<Job>, lost: CancellationToke
                 commit_batch(&mut client, batch);
             }
         }
-        if client.is_closed() && !lost.is_cancelled() {
-            error!("the store database connection is lost, and with it this host's codec locks");
-            lost.cancel();
+        if client.is_closed() {
+            return lose(&lost);
         }
     }
+}
+
+/// Says the connection is gone; the thread ends, so later jobs fail.
+fn lose(lost: &CancellationToken) {
+    error!("the store database connection is lost, and with it this host's codec locks");
+    lost.cancel();
 }
 
 fn load(client: &mut postgres::Client, id: &InstanceId) -> Result<Vec<Row>, String> {

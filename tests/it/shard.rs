@@ -254,6 +254,39 @@ async fn a_codec_locked_by_another_host_is_reported_and_taken_over_when_it_goes(
 }
 
 #[tokio::test]
+async fn a_host_whose_database_session_ends_stops_with_exit_3() {
+    let Some(db) = fresh_database("lost") else {
+        return;
+    };
+    let app = format!("xm_lost_{}", std::process::id());
+    let db_app = format!("{db}&application_name={app}");
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("shard-lost");
+    dir.write("up.rhai", r#"report("up");"#);
+    let config = write_config(&dir, &db_app, &["sim".to_string()], &sim.url(), "");
+    let mut h = Host::spawn(host(&config, None));
+    r.expect("up").await;
+    let url = xmacro::store::test_url().unwrap();
+    let ended: i64 = off_runtime(|| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0)
+    });
+    assert_eq!(ended, 1);
+    h.expect(&["lost the store database"]).await;
+    let status = tokio::time::timeout(FLEET_WAIT, h.child.wait())
+        .await
+        .expect("the host to stop")
+        .unwrap();
+    assert_eq!(status.code(), Some(3));
+}
+
+#[tokio::test]
 async fn a_database_password_in_the_config_is_refused_and_never_echoed() {
     let text = "state = \"postgres://xm:hunter2@db/fleet\"\n";
     let e = xmacro::config::Config::parse(std::path::Path::new("x.toml"), text, &|_| None)
