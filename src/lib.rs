@@ -16,6 +16,10 @@
 //!   instances and the threads they run on, the import-confined loader).
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
 //!   [`clock`] are what scripts persist to and schedule by.
+//! - [`shard`] and [`fleet`]: which of N hosts serves a codec (rendezvous
+//!   hashing, `run --shard I/N`, printed by [`shard_cmd`]) and the codecs
+//!   this host acts for (its shard's, whose database lock it holds);
+//!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
 //!   wanted); [`init`]: `xmacro init`, a new project from templates;
