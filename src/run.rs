@@ -145,6 +145,12 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             opts.postgres = cfg.postgres;
         }
     }
+    if let (Some(shard), None) = (opts.shard, &opts.postgres) {
+        warn!(
+            "--shard {shard} with the store in a local directory ({}): a codec that moves to another shard starts there without its stored state, and nothing stops two hosts serving one codec; set state = \"postgres://...\" (docs/scaling.md)",
+            opts.state_dir.display()
+        );
+    }
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
     });
