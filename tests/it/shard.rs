@@ -58,6 +58,20 @@ fn entries_now(url: &str, script: &str, key: &str) -> BTreeMap<String, serde_jso
     .collect()
 }
 
+/// Open sessions named `app`.
+fn sessions(app: &str) -> i64 {
+    let url = xmacro::store::test_url().unwrap();
+    off_runtime(|| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0)
+    })
+}
+
 /// Waits until `ok` holds for what the database holds.
 async fn wait_db(what: &str, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -156,7 +170,14 @@ async fn three_hosts_serve_each_of_300_codecs_once_and_state_follows_codecs_to_t
     let dir = TempDir::new("shard-fleet");
     dir.write("visit.rhai", VISIT);
     let names: Vec<String> = (0..300).map(|i| format!("room-{i:03}")).collect();
-    let config = write_config(&dir, &db, &names, &sim.url(), "");
+    let app = format!("xm_fleet_{}", std::process::id());
+    let config = write_config(
+        &dir,
+        &format!("{db}&application_name={app}"),
+        &names,
+        &sim.url(),
+        "",
+    );
 
     let mut hosts: Vec<Host> = (0..3)
         .map(|i| Host::spawn(host(&config, Some(&format!("{i}/3")))))
@@ -188,9 +209,19 @@ async fn three_hosts_serve_each_of_300_codecs_once_and_state_follows_codecs_to_t
     for h in hosts.drain(..) {
         h.kill().await;
     }
-    let hosts: Vec<Host> = (0..2)
+    // Their sessions (and codec locks) end with them; a new host starting
+    // before the database noticed would rightly wait for the lock.
+    wait_db("the stopped hosts' sessions to end", || sessions(&app) == 0).await;
+    let mut hosts: Vec<Host> = (0..2)
         .map(|i| Host::spawn(host(&config, Some(&format!("{i}/2")))))
         .collect();
+    let mut total = 0;
+    for (i, h) in hosts.iter_mut().enumerate() {
+        let line = h.expect(&[&format!("shard {i}/2: serving")]).await;
+        assert!(!line.contains("waiting"), "{line}");
+        total += serving(&line);
+    }
+    assert_eq!(total, 300, "the two shards split the codecs between them");
     wait_db("every codec's script to start a second time", || {
         entries(&db, "visit", "starts")
             .values()
@@ -324,7 +355,15 @@ if n == () {
 }
 "#,
     );
-    let config = write_config(&dir, &db, &["sim".to_string()], &sim.url(), "");
+    // The restarted host takes the codec as soon as the killed one's
+    // session has ended.
+    let config = write_config(
+        &dir,
+        &db,
+        &["sim".to_string()],
+        &sim.url(),
+        "[store]\nlock_retry = \"100ms\"\n",
+    );
     let h = Host::spawn(host(&config, None));
     r.expect("fresh").await;
     rig::emit(r.raw(), "Write", serde_json::json!({})).await;
