@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Command(args) => oneshot::command(args).await,
         Command::Feedback(args) => oneshot::feedback(args).await,
         Command::Init(args) => init(&args.dir),
+        Command::Shard(args) => crate::shard_cmd::print_assignment(args),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut cmd = crate::cli::Cli::command();

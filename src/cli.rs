@@ -186,11 +186,32 @@ pub enum Command {
         xmacro completions fish > ~/.config/fish/completions/xmacro.fish")]
     Completions(CompletionsArgs),
 
+    /// Print which shard of N serves each codec of a config, and how many
+    /// each shard gets: what `run --shard I/N` hosts will do.
+    ///
+    /// Shards are chosen by rendezvous hashing of the codec name, so every
+    /// host agrees without talking to the others, and going from N to N+1
+    /// shards moves only about 1/(N+1) of the codecs (all to the new one).
+    #[command(after_help = "Examples:\n  \
+        xmacro shard --config xmacro.toml --of 3\n  \
+        xmacro shard --config xmacro.toml --of 4 | grep -c ' -> 3$'   # codecs the new 4th host takes")]
+    Shard(ShardArgs),
+
     /// Print the man page (roff) to stdout.
     #[command(after_help = "Examples:\n  \
         xmacro man | man -l -\n  \
         xmacro man > ~/.local/share/man/man1/xmacro.1")]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// The config whose [[codec]] tables are split.
+    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The number of shards (hosts).
+    #[arg(long, value_name = "N")]
+    pub of: u32,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +270,13 @@ pub struct RunArgs {
     /// as the Basic password in a browser).
     #[arg(long, value_name = "FILE")]
     pub http_token_file: Option<PathBuf>,
+    /// Serve only shard I of N: the codecs whose name hashes to I, as one
+    /// of N identical hosts sharing one config (see `xmacro shard`).
+    /// `auto/N` takes I from the host name's last number (StatefulSet pod
+    /// xmacro-3 is shard 3). Pair it with a PostgreSQL store (`state =
+    /// "postgres://..."`) so a codec's state follows it to another host.
+    #[arg(long, value_name = "I/N", env = "XMACRO_SHARD")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]

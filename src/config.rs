@@ -78,6 +78,9 @@ pub struct Config {
     pub file: PathBuf,
     pub scripts: PathBuf,
     pub state: PathBuf,
+    /// A PostgreSQL store (`state = "postgres://..."` or `[store]`), in
+    /// place of the state directory.
+    pub postgres: Option<crate::config_store::PgSettings>,
     /// `store_quota`: bytes each instance's store may hold, if set.
     pub store_quota: Option<u64>,
     pub codecs: Vec<CodecEntry>,
@@ -103,6 +106,7 @@ struct RawFile {
     scripts: Option<String>,
     state: Option<String>,
     store_quota: Option<Spanned<String>>,
+    store: Option<Spanned<crate::config_store::RawStore>>,
     defaults: Option<Spanned<RawCodec>>,
     #[serde(default)]
     codec: Vec<Spanned<RawCodec>>,
@@ -254,6 +258,22 @@ impl Config {
             ),
             None => None,
         };
+        let store_at = raw.store.as_ref().map_or(0, |s| s.span().start);
+        let postgres = crate::config_store::resolve(
+            raw.state.as_deref(),
+            raw.store.as_ref().map(|s| s.get_ref()),
+            &rel,
+            env,
+            &parse_duration,
+        )
+        .map_err(|(key, why)| {
+            let at = if key == "state" { 0 } else { store_at };
+            let table = if key == "state" { "" } else { "[store]: " };
+            err_at(
+                key_offset(text, at, key).unwrap_or(at),
+                format!("{table}key {key}: {why}"),
+            )
+        })?;
         let mut codecs = Vec::new();
         let mut seen = HashSet::new();
         for (i, spanned) in raw.codec.iter().enumerate() {
@@ -364,6 +384,7 @@ impl Config {
             file: file.to_path_buf(),
             scripts: rel(raw.scripts.as_deref().unwrap_or("scripts")),
             state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
+            postgres,
             store_quota,
             codecs,
             script,

@@ -20,10 +20,12 @@ use tracing::{Instrument, error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::{CodecEntry, Config, ScriptConfig};
+use crate::config_store::DEFAULT_LOCK_RETRY;
+use crate::fleet::Serving;
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::script::loader;
-use crate::store::{Store, Stores};
+use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
 
 /// What the host runs.
@@ -49,6 +51,11 @@ pub struct HostOptions {
     pub cancel_start: tokio_util::sync::CancellationToken,
     /// Bytes each instance's store may hold.
     pub store_quota: u64,
+    /// Serve only this shard's codecs (`--shard I/N`).
+    pub shard: Option<crate::shard::Shard>,
+    /// Keep the store in PostgreSQL (and lock each codec served there)
+    /// instead of the state directory.
+    pub postgres: Option<crate::config_store::PgSettings>,
 }
 
 impl HostOptions {
@@ -66,6 +73,8 @@ impl HostOptions {
             only: None,
             cancel_start: Default::default(),
             store_quota: crate::store::DEFAULT_QUOTA,
+            shard: None,
+            postgres: None,
         }
     }
 }
@@ -88,12 +97,19 @@ pub struct HostHandle {
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
+    lost: tokio_util::sync::CancellationToken,
 }
 
 impl HostHandle {
     /// Every configured codec by name (what the status page shows).
     pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
         self.codecs.clone()
+    }
+
+    /// Cancelled when the store database's connection is lost: the host
+    /// no longer holds its codec locks and must stop.
+    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
+        self.lost.clone()
     }
 
     /// Rescans now, as if a file had changed.
@@ -121,6 +137,8 @@ struct Slot {
 }
 
 struct Loaded {
+    /// What runs, for instances started later (a codec taken over).
+    program: Option<Arc<Program>>,
     fingerprint: u64,
     deps: BTreeSet<PathBuf>,
     slots: Vec<Slot>,
@@ -133,6 +151,7 @@ struct Host {
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: Stores,
+    serving: Serving,
     /// The config file as last read: a hash of its text (a save that
     /// changes nothing, or a mistake already reported, is not acted on
     /// again) and the codec names of the last good version.
@@ -159,7 +178,26 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             "not a directory".into(),
         ));
     }
-    let stores = Stores::open_dir(&opts.state_dir, opts.store_quota)?;
+    let lost = tokio_util::sync::CancellationToken::new();
+    let (stores, locks, retry) = match &opts.postgres {
+        Some(pg) => {
+            let db = Arc::new(PgBackend::open(&pg.target)?);
+            let stores = Stores::with_backend(db.clone(), opts.store_quota);
+            let l = db.lost();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                l.cancelled().await;
+                lost.cancel();
+            });
+            (stores, Some(db), pg.lock_retry)
+        }
+        None => (
+            Stores::open_dir(&opts.state_dir, opts.store_quota)?,
+            None,
+            DEFAULT_LOCK_RETRY,
+        ),
+    };
+    let serving = Serving::take(&opts.codecs, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
         Some(watch(&opts, reload_tx.clone())?)
@@ -169,6 +207,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     let codecs: BTreeMap<String, Codec> = opts
         .codecs
         .iter()
+        .filter(|c| serving.serves(&c.name))
         .map(|c| (c.name.clone(), Codec::spawn(c.config.clone())))
         .collect();
     let urls = opts
@@ -191,6 +230,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         urls,
         scripts: BTreeMap::new(),
         stores,
+        serving,
         config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -205,6 +245,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         stop: Some(stop_tx),
         reload: reload_tx,
         task,
+        lost,
     })
 }
 
@@ -332,8 +373,16 @@ impl Host {
         mut reload: mpsc::UnboundedReceiver<()>,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
+        let mut retry = tokio::time::interval(self.serving.retry);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retry.reset();
         loop {
             tokio::select! {
+                _ = retry.tick(), if self.serving.has_waiting() => {
+                    for codec in self.serving.retry_waiting() {
+                        self.take_over(&codec);
+                    }
+                }
                 done = &mut stop => {
                     self.shutdown().await;
                     if let Ok(done) = done {
@@ -494,6 +543,7 @@ impl Host {
                     self.scripts.insert(
                         name.to_string(),
                         Loaded {
+                            program: None,
                             fingerprint: fp,
                             deps: BTreeSet::new(),
                             slots: Vec::new(),
@@ -514,7 +564,7 @@ impl Host {
             stop_slots(old.slots).await;
         }
         crate::telemetry::board().loaded(name, file, fingerprint, &self.targets(name));
-        let slots = self.start_instances(name, &program);
+        let slots = self.start_instances(name, &program, None);
         // Each instance logs "started" once its codec is connected: one line
         // per script and codec. A reload, or a script bound to no codec, is
         // worth a line of its own.
@@ -532,6 +582,7 @@ impl Host {
         self.scripts.insert(
             name.to_string(),
             Loaded {
+                program: Some(program),
                 fingerprint,
                 deps: compiled.deps,
                 slots,
@@ -544,6 +595,7 @@ impl Host {
         self.opts
             .codecs
             .iter()
+            .filter(|c| self.serving.serves(&c.name))
             .filter(|c| match &selectors {
                 None => true,
                 Some(sel) => sel.iter().any(|s| match s.strip_prefix("tag:") {
@@ -555,7 +607,34 @@ impl Host {
             .collect()
     }
 
-    fn start_instances(&mut self, name: &str, program: &Arc<Program>) -> Vec<Slot> {
+    /// Connects to a codec this host now serves and starts the instances
+    /// bound to it.
+    fn take_over(&mut self, codec: &str) {
+        let Some(entry) = self.opts.codecs.iter().find(|c| c.name == codec) else {
+            return;
+        };
+        let mut codecs = (*self.codecs).clone();
+        codecs.insert(codec.to_string(), Codec::spawn(entry.config.clone()));
+        self.codecs = Arc::new(codecs);
+        let names: Vec<String> = self.scripts.keys().cloned().collect();
+        for name in names {
+            let Some(program) = self.scripts[&name].program.clone() else {
+                continue;
+            };
+            let slots = self.start_instances(&name, &program, Some(codec));
+            if let Some(l) = self.scripts.get_mut(&name) {
+                l.slots.extend(slots);
+            }
+        }
+    }
+
+    /// Starts `name` on each codec it is bound to (or only on `only`).
+    fn start_instances(
+        &mut self,
+        name: &str,
+        program: &Arc<Program>,
+        only: Option<&str>,
+    ) -> Vec<Slot> {
         let args: rhai::Map = self
             .opts
             .scripts
@@ -564,7 +643,8 @@ impl Host {
             .and_then(|d| d.try_cast::<rhai::Map>())
             .unwrap_or_default();
         let mut slots = Vec::new();
-        for codec_name in self.targets(name) {
+        let targets = self.targets(name);
+        for codec_name in targets.into_iter().filter(|c| only.is_none_or(|o| o == c)) {
             let store = match self.store(name, &codec_name) {
                 Ok(s) => s,
                 Err(e) => {

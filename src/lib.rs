@@ -21,6 +21,10 @@
 //!   written by the client, runtime and host; [`ops`] serves them over
 //!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
 //!   `xmacro status` prints them.
+//! - [`shard`] and [`fleet`]: which of N hosts serves a codec (rendezvous
+//!   hashing, `run --shard I/N`, printed by [`shard_cmd`]) and the codecs
+//!   this host acts for (its shard's, whose database lock it holds);
+//!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
 //! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
 //!   wanted); [`init`]: `xmacro init`, a new project from templates;
@@ -47,8 +51,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod config_bounds;
+pub mod config_store;
 pub mod demo;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod init;
 pub mod logging;
@@ -60,6 +66,7 @@ pub mod run;
 pub mod schema;
 pub mod script;
 pub mod shard;
+pub mod shard_cmd;
 pub mod signals;
 pub mod sim;
 pub mod store;

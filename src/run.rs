@@ -137,12 +137,29 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         Some(h) => Some(crate::ops::command::start_server(h).await?),
         None => None,
     };
+    let shard = match &args.shard {
+        Some(s) => Some(
+            crate::shard::Shard::parse(s, &crate::shard::host_name())
+                .map_err(|e| AppError::Usage(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
+    opts.shard = shard;
     opts.only = only;
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
         opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
+        if args.state.is_none() {
+            opts.postgres = cfg.postgres;
+        }
+    }
+    if let (Some(shard), None) = (opts.shard, &opts.postgres) {
+        warn!(
+            "--shard {shard} with the store in a local directory ({}): a codec that moves to another shard starts there without its stored state, and nothing stops two hosts serving one codec; set state = \"postgres://...\" (docs/scaling.md)",
+            opts.state_dir.display()
+        );
     }
     let demo_task = demo.map(|url| {
         tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
@@ -175,9 +192,16 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     }
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);
+    let lost = handle.lost();
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = lost.cancelled() => {
+                handle.shutdown().await;
+                return Err(AppError::Connection(
+                    "lost the store database, and with it the codec locks: stopped so no two hosts act for one codec".into(),
+                ));
+            }
             Ok(()) = hangups.changed() => {
                 info!("SIGHUP: reloading the config and the scripts");
                 handle.rescan();

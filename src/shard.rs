@@ -75,6 +75,17 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// This host's name, for `auto/N`: `HOSTNAME` (set in every Kubernetes
+/// pod to the pod's name), else the kernel's host name.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The number after the last `-` of a host name (`xmacro-3` -> 3).
 fn ordinal(host_name: &str) -> Option<u32> {
     let (_, n) = host_name.trim().rsplit_once('-')?;

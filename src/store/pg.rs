@@ -1,0 +1,424 @@
+//! The store on PostgreSQL, for a fleet sharded across hosts: any host can
+//! reach it, so a codec that moves to another host keeps its scripts'
+//! state. One connection per host, owned by a thread of its own (the
+//! synchronous `postgres` client blocks, and must not run on the async
+//! runtime): callers hand it jobs and wait for the answer. Writes that
+//! queue up meanwhile share one transaction, and a write is acknowledged
+//! only after PostgreSQL committed it (`synchronous_commit` as the server
+//! has it, on by default).
+//!
+//! The same session holds the per-codec advisory locks ([`CodecLocks`]):
+//! a host acts for a codec only while it holds that codec's lock, so two
+//! hosts never both run scripts for one codec. The locks belong to the
+//! session, so they go when the process dies (even by `kill -9`) or the
+//! connection is lost; on a lost connection the host is told
+//! ([`PgBackend::lost`]) and must stop, since it can no longer be sure it
+//! is alone.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::StoreError;
+use super::backend::{Backend, InstanceId, Row};
+
+/// Taken (for the length of a transaction) while creating the table, so
+/// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
+const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
+
+/// How often an idle connection is checked, so a lost one (and its locks)
+/// is noticed even when no script writes.
+const PING_EVERY: Duration = Duration::from_secs(2);
+
+type Reply<T> = Sender<Result<T, String>>;
+
+enum Job {
+    Load(InstanceId, Reply<Vec<Row>>),
+    Write(Write, Reply<()>),
+    TryLock(String, Reply<bool>),
+}
+
+enum Write {
+    Put(InstanceId, String, String),
+    Delete(InstanceId, String),
+}
+
+/// The store in a PostgreSQL database (table `xmacro_entries`).
+#[derive(Debug)]
+pub struct PgBackend {
+    what: String,
+    jobs: Mutex<Sender<Job>>,
+    lost: CancellationToken,
+}
+
+/// Where a PostgreSQL store is and how to log in.
+#[derive(Clone)]
+pub struct PgTarget {
+    /// `postgres://user@host[:port]/db[?options]`, without a password.
+    pub url: String,
+    /// From `password_env` or `password_file`; never logged.
+    pub password: Option<String>,
+    /// Extra session options (`-c search_path=...`), for tests.
+    pub options: Option<String>,
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgTarget({})", self.url)
+    }
+}
+
+impl PgTarget {
+    pub fn new(url: &str) -> PgTarget {
+        PgTarget {
+            url: url.to_string(),
+            password: None,
+            options: None,
+        }
+    }
+}
+
+/// Advisory-lock key of a codec: 64 bits of SHA-256 of a prefixed name, so
+/// 100,000 codecs do not collide and other users of the database's
+/// advisory locks are not hit.
+pub fn lock_key(codec: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("xmacro codec {codec}").as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+impl PgBackend {
+    /// Connects, creates the table if missing, and starts the connection's
+    /// thread.
+    pub fn open(target: &PgTarget) -> Result<PgBackend, StoreError> {
+        let what = format!("store database {}", target.url);
+        let fail = |why: String| StoreError {
+            what: what.clone(),
+            why,
+        };
+        let mut config: postgres::Config = target
+            .url
+            .parse()
+            .map_err(|e: postgres::Error| fail(format!("not a PostgreSQL URL: {e}")))?;
+        if let Some(p) = &target.password {
+            config.password(p);
+        }
+        if let Some(o) = &target.options {
+            config.options(o);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("xmacro");
+        }
+        let (ready_tx, ready_rx) = channel();
+        let (jobs, rx) = channel();
+        let lost = CancellationToken::new();
+        let lost2 = lost.clone();
+        std::thread::Builder::new()
+            .name("xmacro-postgres".into())
+            .spawn(move || match connect(&config) {
+                Ok(client) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(client, rx, lost2);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| fail(format!("cannot start its thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| fail("its thread ended".into()))?
+            .map_err(fail)?;
+        Ok(PgBackend {
+            what,
+            jobs: Mutex::new(jobs),
+            lost,
+        })
+    }
+
+    /// Cancelled when the connection (and with it every advisory lock) is
+    /// lost.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let fail = |why: String| StoreError {
+            what: self.what.clone(),
+            why,
+        };
+        let (tx, rx) = channel();
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job(tx))
+            .map_err(|_| fail("the connection is closed".into()))?;
+        rx.recv()
+            .map_err(|_| fail("the connection is closed".into()))?
+            .map_err(fail)
+    }
+
+    /// Takes the advisory lock of `codec` for this session, if no other
+    /// session holds it: `Ok(false)` when one does.
+    pub fn try_lock_codec(&self, codec: &str) -> Result<bool, StoreError> {
+        self.ask(|r| Job::TryLock(codec.to_string(), r))
+    }
+}
+
+/// Rows of a PostgreSQL error worth showing: its message and detail.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
+    let mut client = config
+        .connect(postgres::NoTls)
+        .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+    let mut tx = client.transaction().map_err(|e| describe(&e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
+        .map_err(|e| describe(&e))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS xmacro_entries (
+             codec  TEXT NOT NULL,
+             script TEXT NOT NULL,
+             key    TEXT NOT NULL,
+             value  TEXT NOT NULL,
+             PRIMARY KEY (codec, script, key)
+         )",
+    )
+    .map_err(|e| format!("cannot create the table xmacro_entries: {}", describe(&e)))?;
+    tx.commit().map_err(|e| describe(&e))?;
+    Ok(client)
+}
+
+/// The connection's thread: one job at a time, consecutive writes in one
+/// transaction.
+fn serve(mut client: postgres::Client, rx: Receiver<Job>, lost: CancellationToken) {
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(j) => j,
+            None => match rx.recv_timeout(PING_EVERY) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Timeout) => {
+                    if client.simple_query("").is_err() || client.is_closed() {
+                        return lose(&lost);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        match job {
+            Job::Load(id, reply) => {
+                let _ = reply.send(load(&mut client, &id));
+            }
+            Job::TryLock(codec, reply) => {
+                let got = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(&codec)])
+                    .and_then(|r| r.try_get::<_, bool>(0))
+                    .map_err(|e| describe(&e));
+                let _ = reply.send(got);
+            }
+            Job::Write(w, reply) => {
+                let mut batch = vec![(w, reply)];
+                while let Ok(j) = rx.try_recv() {
+                    match j {
+                        Job::Write(w, r) => batch.push((w, r)),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+                commit_batch(&mut client, batch);
+            }
+        }
+        if client.is_closed() {
+            return lose(&lost);
+        }
+    }
+}
+
+/// Says the connection is gone; the thread ends, so later jobs fail.
+fn lose(lost: &CancellationToken) {
+    error!("the store database connection is lost, and with it this host's codec locks");
+    lost.cancel();
+}
+
+fn load(client: &mut postgres::Client, id: &InstanceId) -> Result<Vec<Row>, String> {
+    let rows = client
+        .query(
+            "SELECT key, value FROM xmacro_entries WHERE codec = $1 AND script = $2",
+            &[&id.codec, &id.script],
+        )
+        .map_err(|e| describe(&e))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        match (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) {
+            (Ok(key), Ok(value)) => out.push(Row {
+                key,
+                value: value.into_bytes(),
+            }),
+            (key, _) => warn!("{id}: an entry cannot be read (key {key:?}); left out"),
+        }
+    }
+    Ok(out)
+}
+
+fn apply(tx: &mut postgres::Transaction<'_>, w: &Write) -> Result<(), postgres::Error> {
+    match w {
+        Write::Put(id, key, value) => tx.execute(
+            "INSERT INTO xmacro_entries (codec, script, key, value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (codec, script, key) DO UPDATE SET value = excluded.value",
+            &[&id.codec, &id.script, key, value],
+        ),
+        Write::Delete(id, key) => tx.execute(
+            "DELETE FROM xmacro_entries WHERE codec = $1 AND script = $2 AND key = $3",
+            &[&id.codec, &id.script, key],
+        ),
+    }
+    .map(|_| ())
+}
+
+fn commit(client: &mut postgres::Client, writes: &[&Write]) -> Result<(), String> {
+    let mut tx = client.transaction().map_err(|e| describe(&e))?;
+    for w in writes {
+        apply(&mut tx, w).map_err(|e| describe(&e))?;
+    }
+    tx.commit().map_err(|e| describe(&e))
+}
+
+/// Commits `batch` in one transaction or, if that fails, each write on its
+/// own (so one bad write does not fail the others).
+fn commit_batch(client: &mut postgres::Client, batch: Vec<(Write, Reply<()>)>) {
+    if batch.len() > 1 {
+        let all: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
+        if commit(client, &all).is_ok() {
+            for (_, reply) in batch {
+                let _ = reply.send(Ok(()));
+            }
+            return;
+        }
+    }
+    for (w, reply) in batch {
+        let _ = reply.send(commit(client, &[&w]));
+    }
+}
+
+impl Backend for PgBackend {
+    fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
+        self.ask(|r| Job::Load(id.clone(), r))
+    }
+
+    fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError> {
+        self.ask(|r| Job::Write(Write::Put(id.clone(), key.into(), value.into()), r))
+    }
+
+    fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError> {
+        self.ask(|r| Job::Write(Write::Delete(id.clone(), key.into()), r))
+    }
+}
+
+/// The test database from `XMACRO_TEST_POSTGRES`, or `None` (with a note)
+/// outside CI; in CI (`CI` set) its absence fails the test.
+pub fn test_url() -> Option<String> {
+    match std::env::var("XMACRO_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but XMACRO_TEST_POSTGRES is not: .ci/run starts PostgreSQL")
+        }
+        _ => {
+            eprintln!("skipped: no PostgreSQL (export XMACRO_TEST_POSTGRES=$(.ci/postgres))");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target whose tables live in a schema of their own, made empty.
+    fn fresh(url: &str, tag: &str) -> PgTarget {
+        let schema = format!("t_{tag}_{}", std::process::id());
+        let c: postgres::Config = url.parse().unwrap();
+        let mut client = c.connect(postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .unwrap();
+        PgTarget {
+            url: url.to_string(),
+            password: None,
+            options: Some(format!("-c search_path={schema}")),
+        }
+    }
+
+    #[test]
+    fn the_postgres_backend_meets_the_contract() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "contract");
+        super::super::contract::check(&|| Box::new(PgBackend::open(&t).unwrap()));
+    }
+
+    #[test]
+    fn a_codec_lock_is_held_by_one_session_until_it_ends() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "locks");
+        let a = PgBackend::open(&t).unwrap();
+        let b = PgBackend::open(&t).unwrap();
+        assert!(a.try_lock_codec("room-1").unwrap());
+        assert!(
+            a.try_lock_codec("room-1").unwrap(),
+            "re-entrant for its holder"
+        );
+        assert!(!b.try_lock_codec("room-1").unwrap());
+        assert!(b.try_lock_codec("room-2").unwrap());
+        drop(a);
+        // The session ends when its thread sees the channel close; wait on it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !b.try_lock_codec("room-1").unwrap() {
+            assert!(std::time::Instant::now() < deadline, "lock never released");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn writes_from_many_threads_all_land() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "many");
+        let b = std::sync::Arc::new(PgBackend::open(&t).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    for k in 0..25 {
+                        b.put(&InstanceId::new("c", &format!("s{i}")), &k.to_string(), "1")
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(b);
+        let b = PgBackend::open(&t).unwrap();
+        for i in 0..8 {
+            assert_eq!(
+                b.load(&InstanceId::new("c", &format!("s{i}")))
+                    .unwrap()
+                    .len(),
+                25
+            );
+        }
+    }
+}
