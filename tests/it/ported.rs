@@ -378,7 +378,12 @@ async fn book_room_asks_when_people_use_an_unbooked_room_and_books_on_yes() {
     )
     .await;
     wait_command(&mut raw, "Bookings Book", |p| {
-        p["Duration"] == 15 && p["Title"] == "Personal Meeting Room"
+        // An absolute start time, as toISOString gives: with the UTC offset.
+        let start = p["StartTime"].as_str().unwrap_or_default();
+        p["Duration"] == 15
+            && p["Title"] == "Personal Meeting Room"
+            && start.len() == 25
+            && matches!(&start[19..20], "+" | "-")
     })
     .await;
     shutdown(host).await;
