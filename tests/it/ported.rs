@@ -407,3 +407,25 @@ async fn check_finds_every_path_of_the_ports_in_their_products_schema() {
         "{stdout}\n{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_fn_reads_top_level_constants_as_global_names_in_callbacks_too() {
+    let sim = rig::sim().await;
+    let mut reports = rig::Reports::new(&sim).await;
+    let dir = TempDir::new("ported-global-const");
+    dir.write(
+        "consts.rhai",
+        r#"const K = "constant";
+fn label(x) { `${x}:${global::K}` }
+report(label("top"));
+set_timeout(|| report(label("timer")), 10);
+xapi.Event.Sim.Ping.on(|e| report(label("on")));
+"#,
+    );
+    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
+    reports.expect("top:constant").await;
+    reports.expect("timer:constant").await;
+    rig::emit(reports.raw(), "Ping", json!({})).await;
+    reports.expect("on:constant").await;
+    shutdown(host).await;
+}
