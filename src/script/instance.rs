@@ -130,6 +130,7 @@ impl Program {
         for (alias, m) in &self.imports {
             global.push_import(alias.clone(), m.clone());
         }
+        global.constants = CONSTANTS.with(|c| c.borrow().clone());
         let ctx = rhai::NativeCallContext::new_with_all_fields(
             &self.engine,
             f.fn_name(),
@@ -248,16 +249,24 @@ pub struct Instance {
     pool: Arc<Pool>,
     /// What this instance's jobs allocate is counted here.
     account: super::memory::Account,
+    /// The top-level `const`s, for `global::NAME` in `fn`s that callbacks
+    /// call (the top-level run fills it).
+    constants: Constants,
 }
 
 /// Signalled whenever an instance has run its last queued job (the test
 /// runner waits on it instead of polling).
 pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
+/// The script's top-level constants, as Rhai's `global::` reads them.
+type Constants = Arc<std::sync::RwLock<BTreeMap<rhai::ImmutableString, Dynamic>>>;
+
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
     /// The program whose job this worker thread is running.
     static PROGRAM: RefCell<Option<Arc<Program>>> = const { RefCell::new(None) };
+    /// The top-level constants of the instance whose job this worker runs.
+    static CONSTANTS: RefCell<Option<Constants>> = const { RefCell::new(None) };
 }
 
 /// Calls a script function or closure the way callbacks are called (in
@@ -519,6 +528,7 @@ impl Instance {
             }),
             pool: Pool::global(),
             account: super::memory::Account::new(),
+            constants: Constants::default(),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -613,7 +623,12 @@ impl Instance {
             _ => ctx.limits.budget,
         };
         let Some((what, result)) = super::budget::with_budget(budget, || {
-            with_program(&self.program, || self.run_body(job))
+            with_program(&self.program, || {
+                let prev = CONSTANTS.with(|c| c.replace(Some(self.constants.clone())));
+                let out = self.run_body(job);
+                CONSTANTS.with(|c| *c.borrow_mut() = prev);
+                out
+            })
         }) else {
             return;
         };
@@ -682,9 +697,15 @@ impl Instance {
         let ast = &self.program.ast;
         Some(match job {
             Job::Start => {
-                let r = engine
-                    .run_ast_with_scope(&mut rhai::Scope::new(), ast)
-                    .map(|_| ());
+                let mut scope = rhai::Scope::new();
+                let r = engine.run_ast_with_scope(&mut scope, ast).map(|_| ());
+                let mut constants = self.constants.write().unwrap_or_else(|p| p.into_inner());
+                for (name, constant, value) in scope.iter() {
+                    if constant {
+                        constants.insert(name.into(), value);
+                    }
+                }
+                drop(constants);
                 if r.is_ok() {
                     info!("started");
                 }

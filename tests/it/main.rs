@@ -19,6 +19,7 @@ mod jsxapi;
 mod macro_http;
 mod ops;
 mod ops_browser;
+mod ported;
 mod pyxows;
 mod reliability;
 mod run_cli;

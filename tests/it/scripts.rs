@@ -45,7 +45,7 @@ async fn start_with(opts: HostOptions, name: &str) -> HostHandle {
 }
 
 /// Commands the simulator ran, newest last.
-async fn commands(raw: &mut Raw) -> Vec<Value> {
+pub(crate) async fn commands(raw: &mut Raw) -> Vec<Value> {
     raw.ok("xSim/Inspect", json!({})).await["Commands"]
         .as_array()
         .cloned()
@@ -53,7 +53,11 @@ async fn commands(raw: &mut Raw) -> Vec<Value> {
 }
 
 /// Waits for a command by name whose parameters satisfy `pred`.
-async fn wait_command(raw: &mut Raw, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_command(
+    raw: &mut Raw,
+    name: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     within(&format!("command {name}"), async {
         loop {
             if let Some(c) = commands(raw)
@@ -70,7 +74,7 @@ async fn wait_command(raw: &mut Raw, name: &str, pred: impl Fn(&Value) -> bool) 
 }
 
 /// Waits until `path` reads `want`.
-async fn wait_value(raw: &mut Raw, path: &str, want: Value) {
+pub(crate) async fn wait_value(raw: &mut Raw, path: &str, want: Value) {
     within(&format!("{path} to be {want}"), async {
         while raw.get(path).await != want {
             tokio::time::sleep(Duration::from_millis(20)).await;

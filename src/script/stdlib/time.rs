@@ -4,7 +4,9 @@
 //! `"HH:MM"` and `"YYYY-MM-DD HH:MM"`, and `unix_ms()` for durations.
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{Datelike, NaiveDateTime, NaiveTime, Timelike};
+use std::fmt::Write as _;
+
+use chrono::{Datelike, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use rhai::{Engine, EvalAltResult, INT};
 
 use super::{NowFn, error};
@@ -29,7 +31,21 @@ impl DateTime {
                 ),
             ));
         }
-        Ok(self.0.format_with_items(items.into_iter()).to_string())
+        // An offset (`%z`, `%:z`) is the host's local one, as for
+        // JavaScript's `toISOString` partners; a time the zone skips (a DST
+        // gap) or another failure is an error, never a panic.
+        let mut out = String::new();
+        let written = match chrono::Local.from_local_datetime(&self.0).earliest() {
+            Some(local) => write!(out, "{}", local.format_with_items(items.into_iter())),
+            None => write!(out, "{}", self.0.format_with_items(items.into_iter())),
+        };
+        written.map_err(|_| {
+            error(
+                "time",
+                format!("format({pattern:?}): this time cannot be written with that pattern"),
+            )
+        })?;
+        Ok(out)
     }
 
     fn plus(&self, seconds: INT) -> Result<DateTime, Box<EvalAltResult>> {
@@ -153,6 +169,7 @@ pub fn register(engine: &mut Engine, now: NowFn) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{engine, engine_at, message_of};
+    use chrono::TimeZone;
     use rhai::INT;
 
     #[test]
@@ -174,6 +191,26 @@ mod tests {
         assert_eq!(s, "Monday 02.03. 07:59");
         let e = engine().run(r#"now().format("%Q");"#).unwrap_err();
         assert!(message_of(&e).contains("strftime"), "{e}");
+    }
+
+    #[test]
+    fn an_offset_in_a_pattern_is_the_local_one_and_never_a_panic() {
+        let s: String = engine()
+            .eval(r#"let s = ""; try { s = now().format("%Y-%m-%dT%H:%M:%S%:z"); } catch (e) { s = e.message; } s"#)
+            .unwrap();
+        let offset = chrono::Local
+            .from_local_datetime(
+                &chrono::NaiveDate::from_ymd_opt(2026, 3, 2)
+                    .unwrap()
+                    .and_hms_opt(7, 59, 30)
+                    .unwrap(),
+            )
+            .earliest()
+            .map(|t| t.format("%:z").to_string());
+        match offset {
+            Some(z) => assert_eq!(s, format!("2026-03-02T07:59:30{z}")),
+            None => assert!(s.contains("cannot be written"), "{s}"),
+        }
     }
 
     #[test]
