@@ -509,37 +509,17 @@ fn resolve_codec(
             "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\"".into(),
         ));
     }
-    cfg.password = match (&c.password_env, &c.password_file) {
-        (Some(_), Some(_)) => {
-            return Err((
-                "password_env",
-                "give password_env or password_file, not both".into(),
-            ));
-        }
-        (Some(var), None) => Password(env(var).ok_or((
-            "password_env",
-            format!("environment variable {var} is not set"),
-        ))?),
-        (None, Some(f)) => {
-            let path = rel(f);
-            let bytes = bounds::read_bounded(&path, bounds::MAX_PASSWORD_BYTES)
-                .map_err(|e| ("password_file", e))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                (
-                    "password_file",
-                    format!("{} is not UTF-8 text", path.display()),
-                )
-            })?;
-            Password(text.trim_end_matches(['\n', '\r']).to_string())
-        }
-        (None, None) => {
-            return Err((
-                "password_env",
-                "no password source: set password_env or password_file (here or in [defaults])"
-                    .into(),
-            ));
-        }
-    };
+    cfg.password =
+        match bounds::password_from(c.password_env.as_ref(), c.password_file.as_ref(), rel, env)? {
+            Some(p) => Password(p),
+            None => {
+                return Err((
+                    "password_env",
+                    "no password source: set password_env or password_file (here or in [defaults])"
+                        .into(),
+                ));
+            }
+        };
     if let Some(t) = &c.request_timeout {
         cfg.request_timeout = parse_duration(t).map_err(|e| ("request_timeout", e))?;
     }

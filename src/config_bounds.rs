@@ -169,6 +169,41 @@ fn abbreviate(s: &str) -> String {
     }
 }
 
+/// The password named by `password_env` or `password_file` (one of them,
+/// not both; `None` when neither is set), read without trusting the file's
+/// size. An error names the key it is about. Codecs and the PostgreSQL
+/// store both take their passwords this way.
+pub fn password_from(
+    password_env: Option<&String>,
+    password_file: Option<&String>,
+    rel: &dyn Fn(&str) -> std::path::PathBuf,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, (&'static str, String)> {
+    match (password_env, password_file) {
+        (Some(_), Some(_)) => Err((
+            "password_env",
+            "give password_env or password_file, not both".into(),
+        )),
+        (Some(var), None) => env(var).map(Some).ok_or((
+            "password_env",
+            format!("environment variable {var} is not set"),
+        )),
+        (None, Some(f)) => {
+            let path = rel(f);
+            let bytes =
+                read_bounded(&path, MAX_PASSWORD_BYTES).map_err(|e| ("password_file", e))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                (
+                    "password_file",
+                    format!("{} is not UTF-8 text", path.display()),
+                )
+            })?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,31 +81,8 @@ pub fn resolve(
         ));
     }
     let mut target = PgTarget::new(url);
-    target.password = match (&s.password_env, &s.password_file) {
-        (Some(_), Some(_)) => {
-            return Err((
-                "password_env",
-                "give password_env or password_file, not both".into(),
-            ));
-        }
-        (Some(var), None) => Some(env(var).ok_or((
-            "password_env",
-            format!("environment variable {var} is not set"),
-        ))?),
-        (None, Some(f)) => {
-            let path = rel(f);
-            let bytes = bounds::read_bounded(&path, bounds::MAX_PASSWORD_BYTES)
-                .map_err(|e| ("password_file", e))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                (
-                    "password_file",
-                    format!("{} is not UTF-8 text", path.display()),
-                )
-            })?;
-            Some(text.trim_end_matches(['\n', '\r']).to_string())
-        }
-        (None, None) => None,
-    };
+    target.password =
+        bounds::password_from(s.password_env.as_ref(), s.password_file.as_ref(), rel, env)?;
     let lock_retry = match &s.lock_retry {
         Some(t) => parse_duration(t).map_err(|e| ("lock_retry", e))?,
         None => DEFAULT_LOCK_RETRY,

@@ -32,6 +32,7 @@
 //! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
 //!   and at most a burst per source; [`signals`]: caught from `main`'s
 //!   first line.
+//! - [`markup`]: text escaped for the status page and JUnit reports.
 //! - [`shard`]: which of N processes serves a codec (rendezvous hashing).
 //! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
 //!   definitions) and what each command does; [`error`]: the one error type
@@ -59,6 +60,7 @@ pub mod host;
 pub mod init;
 pub mod logging;
 pub mod logsafe;
+pub mod markup;
 pub mod oneshot;
 pub mod ops;
 pub mod ratelimit;

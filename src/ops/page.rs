@@ -7,20 +7,9 @@ use std::fmt::Write as _;
 
 use super::snapshot::{ErrorStatus, Filter, InstanceStatus, Status};
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values (see [`crate::markup`]).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::markup::escape(s)
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:.5em 1em;max-width:70em;color:#222}\

@@ -82,25 +82,6 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JUnit XML: one `<testsuite>` per test file.
 pub fn junit(summary: &Summary) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -131,15 +112,15 @@ pub fn junit(summary: &Summary) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errs}\">",
-            xml_escape(file),
+            crate::markup::escape(file),
             here.len()
         );
         for r in here {
             let _ = write!(
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                xml_escape(file),
-                xml_escape(&r.name),
+                crate::markup::escape(file),
+                crate::markup::escape(&r.name),
                 r.took.as_secs_f64()
             );
             match &r.outcome {
@@ -154,8 +135,8 @@ pub fn junit(summary: &Summary) -> String {
                     let _ = writeln!(
                         out,
                         ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
-                        xml_escape(first),
-                        xml_escape(why)
+                        crate::markup::escape(first),
+                        crate::markup::escape(why)
                     );
                 }
             }

@@ -5,16 +5,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::Out;
 use crate::common::{Raw, Sim};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use xmacro::sim::{Identity, SimOptions};
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 async fn xmacro(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
@@ -38,11 +33,7 @@ async fn xmacro(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out
         .await
         .expect("xmacro did not finish")
         .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 async fn ok(args: &[&str]) -> Value {

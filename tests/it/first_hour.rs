@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
+use crate::common::Out;
 use crate::common::rig::TempDir;
 use crate::common::{Auth, Sim, try_connect};
 
@@ -40,22 +41,12 @@ fn xmacro(dir: &Path) -> Command {
     cmd
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn finish(mut cmd: Command) -> Out {
     let out = tokio::time::timeout(LONG, cmd.output())
         .await
         .expect("xmacro did not finish")
         .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 async fn output(dir: &Path, args: &[&str]) -> Out {

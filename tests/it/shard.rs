@@ -335,26 +335,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write_on_postgres() {
     let sim = rig::sim().await;
     let mut r = Reports::new(&sim).await;
     let dir = TempDir::new("shard-kill");
-    dir.write(
-        "writer.rhai",
-        r#"
-xapi.Event.Sim.Write.on(|e| {
-    for i in 0..1000000 {
-        store.set(`k${i}`, i);
-        store.set("n", i);
-        if i % 50 == 0 { report(`acked:${i}`); }
-    }
-});
-let n = store.get("n");
-if n == () {
-    report("fresh");
-} else {
-    let intact = true;
-    for j in 0..n + 1 { if store.get(`k${j}`) != j { intact = false; } }
-    report(if n >= 100 && intact { "intact" } else { `lost:${n}:${intact}` });
-}
-"#,
-    );
+    dir.write("writer.rhai", crate::store::KILL_WRITER);
     // The restarted host takes the codec as soon as the killed one's
     // session has ended.
     let config = write_config(

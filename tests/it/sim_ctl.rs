@@ -4,16 +4,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::Out;
 use crate::common::rig::TempDir;
 use crate::common::{Raw, Sim};
 use serde_json::{Value, json};
 use xmacro::sim::SimOptions;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 async fn ctl(url: &str, args: &[&str]) -> Out {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
@@ -29,11 +24,7 @@ async fn ctl(url: &str, args: &[&str]) -> Out {
         .await
         .expect("xmacro sim ctl did not finish")
         .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 async fn ok(url: &str, args: &[&str]) -> Vec<Value> {

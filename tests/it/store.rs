@@ -177,14 +177,10 @@ catch (e) { report(if `${e}`.contains("quota of 100000 bytes") { `stopped after 
     assert_eq!(kept.keys().collect::<Vec<_>>(), ["k0"]);
 }
 
-#[tokio::test]
-async fn kill_9_in_the_middle_of_a_stream_of_writes_loses_no_acknowledged_write() {
-    let sim = rig::sim().await;
-    let mut r = Reports::new(&sim).await;
-    let dir = TempDir::new("store-kill-stream");
-    dir.write(
-        "writer.rhai",
-        r#"
+/// A script that writes as fast as it can when `Event Sim Write` comes, and
+/// on start says whether every write it made before is there (`intact`):
+/// the kill -9 tests of both store backends run it.
+pub(crate) const KILL_WRITER: &str = r#"
 xapi.Event.Sim.Write.on(|e| {
     for i in 0..1000000 {
         store.set(`k${i}`, i);
@@ -200,8 +196,14 @@ if n == () {
     for j in 0..n + 1 { if store.get(`k${j}`) != j { intact = false; } }
     report(if n >= 100 && intact { "intact" } else { `lost:${n}:${intact}` });
 }
-"#,
-    );
+"#;
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_stream_of_writes_loses_no_acknowledged_write() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("store-kill-stream");
+    dir.write("writer.rhai", KILL_WRITER);
     let mut child = spawn_run(&dir, &sim.url());
     r.expect("fresh").await;
     rig::emit(r.raw(), "Write", serde_json::json!({})).await;

@@ -244,5 +244,23 @@ impl Raw {
     }
 }
 
+/// What a finished `xmacro` process left: its exit code (-1 when a signal
+/// ended it) and its output as text.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Out {
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 pub mod proxy;
 pub mod rig;
