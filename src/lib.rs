@@ -22,21 +22,23 @@
 //!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
 //!   `xmacro status` prints them.
 //! - [`shard`] and [`fleet`]: which of N hosts serves a codec (rendezvous
-//!   hashing, `run --shard I/N`, printed by [`shard_cmd`]) and the codecs
+//!   hashing, `run --shard I/N`, printed by `xmacro shard`) and the codecs
 //!   this host acts for (its shard's, whose database lock it holds);
 //!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
-//! - [`check`]: `xmacro check`, compile plus schema lookups of literal paths.
+//! - [`check`]: the checker behind `xmacro check` and `run --schema`:
+//!   compile plus schema lookups of literal paths.
+//! - [`testrun`]: the test runner of `xmacro test` (virtual clock,
+//!   simulated rooms, JUnit, record and replay); [`vclock`] its clock.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
-//!   wanted); [`init`]: `xmacro init`, a new project from templates;
-//!   [`demo`]: the room activity `run --sim` plays on its simulator.
+//!   wanted).
 //! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
 //!   and at most a burst per source; [`signals`]: caught from `main`'s
 //!   first line.
 //! - [`markup`]: text escaped for the status page and JUnit reports.
-//! - [`shard`]: which of N processes serves a codec (rendezvous hashing).
-//! - [`cli`], [`app`], [`oneshot`] and [`run`]: the command line (clap
-//!   definitions) and what each command does; [`error`]: the one error type
-//!   of the commands and the exit code it picks.
+//! - [`cli`]: the command line (clap definitions); [`app`]: the dispatch
+//!   to [`cmd`], one module per command (`run`, `check`, `test`, `sim`,
+//!   the one-shots, `init`, `shard`, completions and man); [`error`]: the
+//!   one error type of the commands and the one place picking exit codes.
 //!
 //! Data flows one way: protocol and paths at the bottom, then the client,
 //! schema, simulator, store and runtime, then the host, then the commands.
@@ -50,25 +52,21 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod config_bounds;
 pub mod config_store;
-pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod host;
-pub mod init;
 pub mod logging;
 pub mod logsafe;
 pub mod markup;
-pub mod oneshot;
 pub mod ops;
 pub mod ratelimit;
-pub mod run;
 pub mod schema;
 pub mod script;
 pub mod shard;
-pub mod shard_cmd;
 pub mod signals;
 pub mod sim;
 pub mod store;

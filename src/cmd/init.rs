@@ -1,8 +1,10 @@
 //! `xmacro init DIR`: a new project that runs as it is, so a newcomer's
 //! first `xmacro run --sim` shows a script reacting. The files are
-//! templates under `src/init/`, written only if none of them exists yet.
+//! templates under `src/cmd/init/`, written only if none of them exists yet.
 
 use std::path::{Path, PathBuf};
+
+use crate::error::AppError;
 
 /// The files of a new project: path inside DIR, then content.
 pub const FILES: &[(&str, &str)] = &[
@@ -47,6 +49,23 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// `xmacro init DIR`: creates the project and says what to do next.
+pub fn run(dir: &Path) -> Result<(), AppError> {
+    let written = init(dir).map_err(|e| AppError::Usage(e.to_string()))?;
+    for f in &written {
+        println!("created {}", f.display());
+    }
+    let cd = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", dir.display())
+    };
+    println!(
+        "next: {cd}xmacro run --sim    # runs scripts/ against a simulated codec; edit a script while it runs"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! `xmacro run` and `xmacro check`: resolve the scripts directory, codecs
-//! and settings from flags and config, then hand over to the host (or the
-//! checker). `--sim` starts a simulated codec in this process and drives
-//! gentle demo activity on it, so the bundled scripts visibly react.
+//! `xmacro run`: resolve the scripts directory, codecs and settings from
+//! flags and config, then hand over to the host until a stop signal.
+//! `--sim` starts a simulated codec in this process and drives gentle demo
+//! activity ([`super::demo`]) on it, so the bundled scripts visibly react.
 
 use std::path::PathBuf;
 
 use tracing::{Instrument, info, warn};
 
-use crate::cli::{CheckArgs, RunArgs};
+use crate::cli::RunArgs;
 use crate::config::{CodecEntry, Config};
 use crate::error::AppError;
 use crate::host::{self, HostOptions};
@@ -16,6 +16,7 @@ use crate::xows::tls::parse_pin;
 use crate::xows::{CodecConfig, Password, TlsMode};
 use crate::{check, sim};
 
+/// Runs the scripts until a stop signal.
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let usage = |e: crate::config::ConfigError| AppError::Usage(e.to_string());
     let config = match crate::config::discover(args.config.as_deref()) {
@@ -162,7 +163,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         );
     }
     let demo_task = demo.map(|url| {
-        tokio::spawn(crate::demo::activity(url).instrument(tracing::info_span!("demo")))
+        tokio::spawn(super::demo::activity(url).instrument(tracing::info_span!("demo")))
     });
     let result = serve(opts, ops.as_deref()).await;
     if let Some(t) = demo_task {
@@ -211,37 +212,4 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     info!("shutting down");
     handle.shutdown().await;
     Ok(())
-}
-
-pub async fn check(args: CheckArgs) -> Result<(), AppError> {
-    let dir = args.dir.unwrap_or_else(|| PathBuf::from("scripts"));
-    let schema = match &args.schema {
-        Some(f) => Some(
-            Schema::load(f, args.product.as_deref()).map_err(|e| AppError::Usage(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let (count, problems) = if dir.is_file() || dir.extension().is_some_and(|e| e == "rhai") {
-        check::check_file(&dir, schema.as_ref())
-    } else {
-        check::check_dir(&dir, schema.as_ref())
-    }
-    .map_err(AppError::Usage)?;
-    for p in &problems {
-        println!("{p}");
-    }
-    if problems.is_empty() {
-        println!(
-            "{count} script(s) in {} compiled{}",
-            dir.display(),
-            if schema.is_some() {
-                "; every literal xAPI path and parameter exists in the schema"
-            } else {
-                ""
-            }
-        );
-        Ok(())
-    } else {
-        Err(AppError::Findings(problems.len()))
-    }
 }

@@ -1,0 +1,23 @@
+//! What each command does, one module per command: the commands sit on top
+//! of every library layer (config, host, client, simulator, checker) and
+//! nothing below imports them. [`crate::app`] picks the one to run.
+//!
+//! - [`run`]: `xmacro run`, the host until a stop signal (with [`demo`],
+//!   the room activity `run --sim` plays on its simulator).
+//! - [`check`]: `xmacro check`, compile and schema findings printed.
+//! - [`test`]: `xmacro test`, the test runner's outcome as an exit code.
+//! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
+//! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
+//! - [`init`]: `xmacro init`, a new project from templates.
+//! - [`shard`]: `xmacro shard`, which host serves each codec.
+//! - [`manual`]: `xmacro completions` and `xmacro man`.
+
+pub mod check;
+pub mod demo;
+pub mod init;
+pub mod manual;
+pub mod oneshot;
+pub mod run;
+pub mod shard;
+pub mod sim;
+pub mod test;
