@@ -2,9 +2,16 @@
 //! the process exit code: 0 ok, 1 the codec refused (or `check` found
 //! problems), 2 usage or config, 3 connection, TLS or authentication, 4
 //! timeout. Library layers have their own typed errors (`xows::Error`,
-//! `ConfigError`, ...); they become an [`AppError`] only here.
+//! `ConfigError`, `HostError`, ...); a command's error carries them as
+//! sources, and [`AppError::exit_code`] is the only place choosing a code.
 
+use crate::config::ConfigError;
+use crate::host::HostError;
+use crate::schema::SchemaError;
+use crate::shard::ShardError;
+use crate::testrun::TestError;
 use crate::xows;
+use crate::xows::path::PathError;
 use crate::xows::protocol::RpcError;
 
 /// Why a command failed; [`AppError::exit_code`] maps it to the exit code:
@@ -12,16 +19,42 @@ use crate::xows::protocol::RpcError;
 /// authentication, 4 timeout.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Bad arguments or configuration (exit 2).
+    /// Bad arguments (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// The codec answered with an error (exit 1).
-    #[error("the codec refused: {}", refusal(.0))]
-    Refused(RpcError),
+    /// A config file mistake, with its file, line and key (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An unreadable xAPI schema file (exit 2).
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// A bad `--shard` (exit 2).
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    /// A bad xAPI path on the command line (exit 2).
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The host could not start: scripts directory, watcher or store (exit 2).
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// `xmacro test` could not run its tests (exit 2).
+    #[error(transparent)]
+    Test(#[from] TestError),
+    /// The codec client failed: refused (1), no answer in time (4), could
+    /// not connect or log in (3), bad codec settings (2).
+    #[error("{}", codec_message(.0))]
+    Codec(#[from] xows::Error),
     /// The codec answered a request about this path with an error (exit 1).
     #[error("the codec refused {path}: {}", refusal(.error))]
     RefusedAt { path: String, error: RpcError },
-    /// Could not reach or log in to the codec (exit 3).
+    /// Logging in failed after an empty password was tried, which is
+    /// usually a password not given (exit 3).
+    #[error(
+        "{source} ({user} with an empty password was tried: give -p PASSWORD or \
+         XMACRO_PASSWORD, or name the user in the URL to be asked)"
+    )]
+    EmptyPassword { user: String, source: xows::Error },
+    /// Could not reach or log in to a server (exit 3).
     #[error("{0}")]
     Connection(String),
     /// No answer in time (exit 4).
@@ -36,34 +69,29 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The process exit code: the one place that chooses it.
     pub fn exit_code(&self) -> i32 {
+        use xows::{ConnectError, Error as X};
         match self {
-            AppError::Refused(_)
+            AppError::Codec(X::Codec(_) | X::Protocol(_))
             | AppError::RefusedAt { .. }
             | AppError::Failed(_)
             | AppError::Findings(_) => 1,
-            AppError::Usage(_) => 2,
-            AppError::Connection(_) => 3,
-            AppError::Timeout(_) => 4,
+            AppError::Usage(_)
+            | AppError::Config(_)
+            | AppError::Schema(_)
+            | AppError::Shard(_)
+            | AppError::Path(_)
+            | AppError::Host(_)
+            | AppError::Test(_)
+            | AppError::Codec(X::Connect(ConnectError::Config(_))) => 2,
+            AppError::Codec(X::Connect(_) | X::Disconnected { .. } | X::Closed)
+            | AppError::EmptyPassword { .. }
+            | AppError::Connection(_) => 3,
+            AppError::Codec(X::Timeout { .. }) | AppError::Timeout(_) => 4,
         }
     }
-}
 
-impl From<xows::Error> for AppError {
-    fn from(e: xows::Error) -> Self {
-        match e {
-            xows::Error::Codec(rpc) => AppError::Refused(rpc),
-            xows::Error::Timeout { .. } => AppError::Timeout(e.to_string()),
-            xows::Error::Connect(xows::ConnectError::Config(c)) => AppError::Usage(c),
-            xows::Error::Connect(_) | xows::Error::Disconnected { .. } | xows::Error::Closed => {
-                AppError::Connection(e.to_string())
-            }
-            xows::Error::Protocol(_) => AppError::Failed(e.to_string()),
-        }
-    }
-}
-
-impl AppError {
     /// Like `From<xows::Error>`, but a codec's refusal names the path asked about.
     pub fn at(path: &impl std::fmt::Display) -> impl FnOnce(xows::Error) -> AppError {
         let path = path.to_string();
@@ -71,6 +99,15 @@ impl AppError {
             xows::Error::Codec(error) => AppError::RefusedAt { path, error },
             other => other.into(),
         }
+    }
+}
+
+/// What a client error says to the user: a refusal said once, anything
+/// else in the client's words.
+fn codec_message(e: &xows::Error) -> String {
+    match e {
+        xows::Error::Codec(rpc) => format!("the codec refused: {}", refusal(rpc)),
+        other => other.to_string(),
     }
 }
 

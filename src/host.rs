@@ -82,10 +82,18 @@ impl HostOptions {
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("scripts directory {0}: {1}")]
-    ScriptsDir(String, String),
-    #[error("watching {0}: {1}")]
-    Watch(String, String),
+    /// The scripts directory cannot be read.
+    #[error("scripts directory {}: {source}", dir.display())]
+    ScriptsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// The scripts directory is a file (or something else).
+    #[error("scripts directory {}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The file watcher could not watch a directory.
+    #[error("watching {}: {source}", dir.display())]
+    Watch { dir: PathBuf, source: notify::Error },
     /// The state directory is locked by another host, or unusable.
     #[error(transparent)]
     State(#[from] crate::store::StoreError),
@@ -170,13 +178,12 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         opts.config_file = Some(abs);
     }
     let dir = &opts.scripts_dir;
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| HostError::ScriptsDir(dir.display().to_string(), e.to_string()))?;
+    let meta = std::fs::metadata(dir).map_err(|source| HostError::ScriptsDir {
+        dir: dir.clone(),
+        source,
+    })?;
     if !meta.is_dir() {
-        return Err(HostError::ScriptsDir(
-            dir.display().to_string(),
-            "not a directory".into(),
-        ));
+        return Err(HostError::NotADirectory(dir.clone()));
     }
     let lost = tokio_util::sync::CancellationToken::new();
     let (stores, locks, retry) = match &opts.postgres {
@@ -284,9 +291,9 @@ fn watch(
             }
         }
     })
-    .map_err(|e| HostError::Watch(opts.scripts_dir.display().to_string(), e.to_string()))?;
+    .map_err(watch_failed(&opts.scripts_dir))?;
     w.watch(&opts.scripts_dir, notify::RecursiveMode::Recursive)
-        .map_err(|e| HostError::Watch(opts.scripts_dir.display().to_string(), e.to_string()))?;
+        .map_err(watch_failed(&opts.scripts_dir))?;
     if let Some(dir) = opts.config_file.as_ref().and_then(|c| c.parent()) {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -294,9 +301,15 @@ fn watch(
             dir
         };
         w.watch(dir, notify::RecursiveMode::NonRecursive)
-            .map_err(|e| HostError::Watch(dir.display().to_string(), e.to_string()))?;
+            .map_err(watch_failed(dir))?;
     }
     Ok(w)
+}
+
+/// A watcher error about `dir`, as a [`HostError`].
+fn watch_failed(dir: &Path) -> impl FnOnce(notify::Error) -> HostError {
+    let dir = dir.to_path_buf();
+    move |source| HostError::Watch { dir, source }
 }
 
 /// Whether a file event is a change of content or of the directory. Opens,

@@ -13,9 +13,7 @@ use crate::schema::Schema;
 pub async fn run(args: CheckArgs) -> Result<(), AppError> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("scripts"));
     let schema = match &args.schema {
-        Some(f) => Some(
-            Schema::load(f, args.product.as_deref()).map_err(|e| AppError::Usage(e.to_string()))?,
-        ),
+        Some(f) => Some(Schema::load(f, args.product.as_deref())?),
         None => None,
     };
     let (count, problems) = if dir.is_file() || dir.extension().is_some_and(|e| e == "rhai") {

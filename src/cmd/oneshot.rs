@@ -26,7 +26,7 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
                 target.codec
             ))
         })?;
-        let config = Config::load(&file).map_err(|e| AppError::Usage(e.to_string()))?;
+        let config = Config::load(&file)?;
         let names: Vec<String> = config.codecs.iter().map(|c| c.name.clone()).collect();
         config
             .codec(&target.codec)
@@ -89,17 +89,14 @@ async fn open(target: &Target) -> Result<Codec, AppError> {
     Codec::connect(cfg).await.map_err(|e| match e {
         // Tried as admin with an empty password: say how to give one.
         crate::xows::Error::Connect(crate::xows::ConnectError::Auth { .. }) if empty => {
-            AppError::Connection(format!(
-                "{e} ({user} with an empty password was tried: give -p PASSWORD or \
-                 XMACRO_PASSWORD, or name the user in the URL to be asked)"
-            ))
+            AppError::EmptyPassword { user, source: e }
         }
         e => e.into(),
     })
 }
 
 fn parse_path(words: &[String], roots: &[Root], what: &str) -> Result<Path, AppError> {
-    let path = Path::from_words(words).map_err(|e| AppError::Usage(e.to_string()))?;
+    let path = Path::from_words(words)?;
     match path.root() {
         Some(r) if roots.contains(&r) => Ok(path),
         _ => Err(AppError::Usage(format!(
@@ -201,7 +198,7 @@ pub fn command_args(words: &[String]) -> Result<(Path, Map<String, Value>), AppE
     if path_words.is_empty() {
         return Err(AppError::Usage("no command path given".into()));
     }
-    let path = Path::from_words(&path_words).map_err(|e| AppError::Usage(e.to_string()))?;
+    let path = Path::from_words(&path_words)?;
     if matches!(path.root(), Some(r) if r != Root::Command) {
         return Err(AppError::Usage(format!("{path} is not a command path")));
     }
@@ -274,7 +271,7 @@ async fn known_path(codec: &Codec, path: &Path) -> Result<(), AppError> {
 }
 
 pub async fn feedback(args: FeedbackArgs) -> Result<(), AppError> {
-    let path = Path::from_words(&args.path).map_err(|e| AppError::Usage(e.to_string()))?;
+    let path = Path::from_words(&args.path)?;
     let rooted = path.0.first() == Some(&Segment::AnyDepth)
         || matches!(
             path.root(),

@@ -18,10 +18,9 @@ use crate::{check, sim};
 
 /// Runs the scripts until a stop signal.
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
-    let usage = |e: crate::config::ConfigError| AppError::Usage(e.to_string());
     let config = match crate::config::discover(args.config.as_deref()) {
         Some(f) => {
-            let c = Config::load(&f).map_err(usage)?;
+            let c = Config::load(&f)?;
             info!("config {}", f.display());
             Some(c)
         }
@@ -45,10 +44,10 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         && let Ok(found) = host::list_scripts(&scripts_dir)
     {
         let known: Vec<String> = found.into_keys().collect();
-        cfg.check_script_names(&known).map_err(usage)?;
+        cfg.check_script_names(&known)?;
     }
     if let Some(file) = &args.schema {
-        let schema = Schema::load(file, None).map_err(|e| AppError::Usage(e.to_string()))?;
+        let schema = Schema::load(file, None)?;
         let findings = check::schema_findings(&scripts_dir, only.as_deref(), &schema)
             .map_err(AppError::Usage)?;
         for f in findings {
@@ -139,10 +138,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         None => None,
     };
     let shard = match &args.shard {
-        Some(s) => Some(
-            crate::shard::Shard::parse(s, &crate::shard::host_name())
-                .map_err(|e| AppError::Usage(e.to_string()))?,
-        ),
+        Some(s) => Some(crate::shard::Shard::parse(s, &crate::shard::host_name())?),
         None => None,
     };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
@@ -187,7 +183,7 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     });
     let handle = host::start(opts).await;
     watcher.abort();
-    let handle = handle.map_err(|e| AppError::Usage(e.to_string()))?;
+    let handle = handle?;
     if let Some(ops) = ops {
         ops.attach(handle.codecs(), &entries, &state);
     }

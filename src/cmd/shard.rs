@@ -17,7 +17,7 @@ pub fn print_assignment(args: ShardArgs) -> Result<(), AppError> {
     let file = crate::config::discover(args.config.as_deref()).ok_or_else(|| {
         AppError::Usage("no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into())
     })?;
-    let config = Config::load(&file).map_err(|e| AppError::Usage(e.to_string()))?;
+    let config = Config::load(&file)?;
     print!(
         "{}",
         assignment(config.codecs.iter().map(|c| c.name.as_str()), args.of)

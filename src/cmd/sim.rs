@@ -18,9 +18,7 @@ pub async fn run(args: SimArgs) -> Result<(), AppError> {
         });
     }
     let schema = match &args.schema {
-        Some(file) => Some(Arc::new(
-            Schema::load(file, Some(&args.product)).map_err(|e| AppError::Usage(e.to_string()))?,
-        )),
+        Some(file) => Some(Arc::new(Schema::load(file, Some(&args.product))?)),
         None => None,
     };
     let tls = if args.tls {

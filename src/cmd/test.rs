@@ -13,6 +13,6 @@ pub async fn run(args: TestArgs) -> Result<(), AppError> {
             "a script under test does not compile (see above)".into(),
         )),
         Ok(_) => Err(AppError::Failed("some tests failed (see above)".into())),
-        Err(e) => Err(AppError::Usage(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
