@@ -86,7 +86,7 @@ pub fn check_nesting(text: &str) -> Result<(), (usize, String)> {
                     start,
                     format!(
                         "{what} {} nests {parts} levels; the limit is {MAX_NESTING}",
-                        abbreviate(&text[start..end])
+                        crate::logsafe::excerpt(text[start..end].trim(), 40)
                     ),
                 ));
             }
@@ -158,15 +158,6 @@ fn dotted_parts(b: &[u8], mut i: usize, header: bool) -> (usize, usize) {
         i += 1;
     }
     (parts, i)
-}
-
-fn abbreviate(s: &str) -> String {
-    let s = s.trim();
-    if s.len() <= 40 {
-        s.to_string()
-    } else {
-        format!("{}...", &s[..s.floor_char_boundary(40)])
-    }
 }
 
 /// The password named by `password_env` or `password_file` (one of them,

@@ -6,8 +6,9 @@
 //! - [`OneLine`], a writer wrapper that escapes newlines and control
 //!   characters inside an event, so one event is always one line and a
 //!   script or a file name cannot forge a log line;
-//! - [`escape`] for text from outside (script output) and [`redact_url`]
-//!   for text that may hold `user:password@`.
+//! - [`escape`] for text from outside (script output), [`redact_url`]
+//!   for text that may hold `user:password@`, and [`excerpt`] for text
+//!   too long to show whole (a frame, a value, a config line).
 //!
 //! A subscriber composes them: `fmt().with_writer(OneLine(stderr)).finish()
 //! .with(NoSecrets)`.
@@ -61,6 +62,21 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The first `max` bytes of `text` (cut at a character boundary) with
+/// `... (N bytes)` when it is longer, so a long frame or value reaches a
+/// log or an error as a readable head.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        text.to_string()
+    } else {
+        format!(
+            "{}... ({} bytes)",
+            &text[..text.floor_char_boundary(max)],
+            text.len()
+        )
+    }
 }
 
 /// Replaces the password of every `scheme://user:password@host` (or

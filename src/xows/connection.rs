@@ -29,6 +29,7 @@ use super::manager::{Manager, PendingCall};
 use super::protocol::{Call, Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
+use crate::logsafe::excerpt;
 use crate::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -449,7 +450,7 @@ impl Task {
                             self.note(|| format!(
                                 "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
                                 text.len(),
-                                excerpt(text.as_str())
+                                excerpt(text.as_str(), 200)
                             ));
                             Vec::new()
                         }
@@ -467,7 +468,7 @@ impl Task {
                                     h.send
                                 }
                                 Err(e) => {
-                                    self.note(|| format!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str())));
+                                    self.note(|| format!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str(), 200)));
                                     Vec::new()
                                 }
                             }
@@ -581,16 +582,4 @@ async fn send_all(
             .map_err(|e| format!("write failed: {e}"))?;
     }
     sink.flush().await.map_err(|e| format!("write failed: {e}"))
-}
-
-fn excerpt(text: &str) -> String {
-    if text.len() <= 200 {
-        text.to_string()
-    } else {
-        format!(
-            "{}... ({} bytes)",
-            &text[..text.floor_char_boundary(200)],
-            text.len()
-        )
-    }
 }

@@ -18,6 +18,7 @@ use super::doc;
 use super::error::Error;
 use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
+use crate::logsafe::excerpt;
 
 /// A caller waiting for an answer.
 pub struct PendingCall {
@@ -298,7 +299,7 @@ impl Manager {
         let numeric = id.as_u64().or_else(|| id.as_str()?.parse().ok());
         let Some(purpose) = numeric.and_then(|n| self.pending.remove(&n)) else {
             let what = match &result {
-                Ok(r) => format!("result {}", truncate(&r.to_string())),
+                Ok(r) => format!("result {}", excerpt(&r.to_string(), 200)),
                 Err(e) => format!("error {e}"),
             };
             return Handled {
@@ -440,14 +441,6 @@ fn subscription_id(result: &Value) -> Option<u64> {
 
 fn is_empty(v: &Value) -> bool {
     v.as_object().is_some_and(|m| m.is_empty()) || v.is_null()
-}
-
-fn truncate(s: &str) -> String {
-    if s.len() > 200 {
-        format!("{}...", &s[..s.floor_char_boundary(200)])
-    } else {
-        s.to_string()
-    }
 }
 
 /// Hands a document to the chosen sinks without waiting; a full sink counts
