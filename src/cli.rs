@@ -242,18 +242,12 @@ pub struct RunArgs {
     /// about xAPI paths and parameters in the scripts that do not exist.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
-    /// A codec URL to run against (repeatable), besides any in --config.
+    /// A codec URL to run against (repeatable), besides any in --config;
+    /// the connection flags below apply to these.
     #[arg(long = "codec", value_name = "URL")]
     pub codecs: Vec<String>,
-    /// The password for --codec URLs.
-    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Pin the certificate of --codec URLs (sha256:AB:CD:...).
-    #[arg(long, value_name = "SHA256")]
-    pub fingerprint: Option<String>,
-    /// Accept any certificate from --codec URLs (logged loudly).
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Also start a simulated codec in this process (named "sim"), with
     /// gentle demo activity so the scripts have something to react to.
     #[arg(long)]
@@ -337,10 +331,6 @@ pub struct Target {
     /// A codec URL (ws:// or wss://, user in the URL: wss://integrator@10.0.0.5/ws)
     /// or the name of a codec in --config.
     pub codec: String,
-    /// The password (else XMACRO_PASSWORD; else, when the URL names a user,
-    /// a prompt on a terminal; else empty, as on a factory-new codec).
-    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
     /// Config file whose [[codec]] names CODEC may be (default:
     /// $XMACRO_CONFIG, else ./xmacro.toml when it exists).
     #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
@@ -348,9 +338,23 @@ pub struct Target {
     /// How long to wait for the answer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// How credentials are sent.
-    #[arg(long, value_enum, default_value_t = AuthArg::Basic)]
-    pub auth: AuthArg,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How to connect to a codec named by URL: the same flags for every
+/// command that connects (`run --codec` and the one-shots). For a codec
+/// from --config they override what its table says.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connecting")]
+pub struct ConnectArgs {
+    /// The password (else XMACRO_PASSWORD; for a one-shot whose URL names
+    /// a user, a prompt on a terminal; else empty, as on a factory-new codec).
+    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// How credentials are sent (default basic).
+    #[arg(long, value_enum, value_name = "FORM")]
+    pub auth: Option<AuthArg>,
     /// Use /ws?legacy: every value comes back as a string.
     #[arg(long)]
     pub legacy: bool,

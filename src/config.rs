@@ -10,8 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config_bounds as bounds;
-use crate::xows::tls::parse_pin;
-use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
+use crate::xows::{CodecConfig, Password};
 
 /// A config mistake: where and what (`line` 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +37,11 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The scripts folder when neither the command line nor the config names one.
+pub const DEFAULT_SCRIPTS: &str = "scripts";
+/// Where `store` keeps its files when neither `--state` nor the config says.
+pub const DEFAULT_STATE: &str = ".xmacro/state";
+
 /// The config file to use: the one given (`--config`, or `XMACRO_CONFIG`
 /// through clap), else `./xmacro.toml` when it exists.
 pub fn discover(given: Option<&Path>) -> Option<PathBuf> {
@@ -60,6 +64,33 @@ pub struct CodecEntry {
     pub name: String,
     pub tags: Vec<String>,
     pub config: CodecConfig,
+}
+
+/// An entry of `[script.NAME] codecs`: a codec's name, or `tag:T` for
+/// every codec tagged T. The config checks each picks some codec; the host
+/// binds the script to those it picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector<'a> {
+    Name(&'a str),
+    Tag(&'a str),
+}
+
+impl<'a> Selector<'a> {
+    /// Reads one entry as written.
+    pub fn parse(text: &'a str) -> Selector<'a> {
+        match text.strip_prefix("tag:") {
+            Some(tag) => Selector::Tag(tag),
+            None => Selector::Name(text),
+        }
+    }
+
+    /// Whether this entry picks `codec`.
+    pub fn picks(&self, codec: &CodecEntry) -> bool {
+        match *self {
+            Selector::Name(n) => codec.name == n,
+            Selector::Tag(t) => codec.tags.iter().any(|x| x == t),
+        }
+    }
 }
 
 /// One `[script.NAME]` table.
@@ -334,18 +365,18 @@ impl Config {
             let r = s.get_ref();
             if let Some(list) = &r.codecs {
                 for sel in list {
-                    let hint = match sel.strip_prefix("tag:") {
-                        Some(tag) if !tags.iter().any(|t| t == tag) => Some(format!(
-                            "no codec has the tag {tag:?}{}",
-                            did_you_mean(tag, tags.iter())
-                        )),
-                        None if !seen.contains(sel) => Some(format!(
-                            "no codec is named {sel:?}{}",
-                            did_you_mean(sel, names.iter())
-                        )),
-                        _ => None,
-                    };
-                    if let Some(hint) = hint {
+                    let selector = Selector::parse(sel);
+                    if !codecs.iter().any(|c| selector.picks(c)) {
+                        let hint = match selector {
+                            Selector::Tag(tag) => format!(
+                                "no codec has the tag {tag:?}{}",
+                                did_you_mean(tag, tags.iter())
+                            ),
+                            Selector::Name(name) => format!(
+                                "no codec is named {name:?}{}",
+                                did_you_mean(name, names.iter())
+                            ),
+                        };
                         let place = key_offset(text, at, "codecs").unwrap_or(at);
                         return Err(err_at(
                             place,
@@ -382,8 +413,8 @@ impl Config {
         Ok(Config {
             http,
             file: file.to_path_buf(),
-            scripts: rel(raw.scripts.as_deref().unwrap_or("scripts")),
-            state: rel(raw.state.as_deref().unwrap_or(".xmacro/state")),
+            scripts: rel(raw.scripts.as_deref().unwrap_or(DEFAULT_SCRIPTS)),
+            state: rel(raw.state.as_deref().unwrap_or(DEFAULT_STATE)),
             postgres,
             store_quota,
             codecs,
@@ -500,16 +531,13 @@ fn resolve_codec(
     let url = c.url.as_deref().ok_or(("url", "missing".to_string()))?;
     let mut cfg = CodecConfig::from_url(url).map_err(|e| ("url", e.to_string()))?;
     cfg.name = name.to_string();
-    if let Some(u) = &c.username {
-        cfg.username = u.clone();
-    }
     if c.password.is_some() {
         return Err((
             "password",
             "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\"".into(),
         ));
     }
-    cfg.password =
+    let password =
         match bounds::password_from(c.password_env.as_ref(), c.password_file.as_ref(), rel, env)? {
             Some(p) => Password(p),
             None => {
@@ -520,57 +548,30 @@ fn resolve_codec(
                 ));
             }
         };
-    if let Some(t) = &c.request_timeout {
-        cfg.request_timeout = parse_duration(t).map_err(|e| ("request_timeout", e))?;
-    }
-    let modes = [
-        c.fingerprint.is_some(),
-        c.ca.is_some(),
-        c.insecure == Some(true),
-    ];
-    if modes.iter().filter(|m| **m).count() > 1 {
-        return Err((
-            "fingerprint",
-            "choose one of fingerprint, ca and insecure".into(),
-        ));
-    }
-    if let Some(fp) = &c.fingerprint {
-        cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| ("fingerprint", e))?);
-    } else if let Some(ca) = &c.ca {
-        let path = rel(ca);
-        // Read it now, bounded, so a directory or a file with no PEM
-        // certificate is a config error here and not a failure at run time.
-        bounds::read_bounded(&path, bounds::MAX_CA_BYTES).map_err(|e| ("ca", e))?;
-        let mode = TlsMode::Ca(path);
-        crate::xows::tls::client_config(&mode).map_err(|e| ("ca", e.to_string()))?;
-        cfg.tls = mode;
-    } else if c.insecure == Some(true) {
-        cfg.tls = TlsMode::Insecure;
-    }
-    if cfg.url.scheme() == "ws" && (c.fingerprint.is_some() || c.ca.is_some()) {
-        return Err(("url", "fingerprint and ca need a wss:// URL".into()));
-    }
-    if let Some(a) = &c.auth {
-        cfg.auth = match a.as_str() {
-            "basic" => AuthMode::Basic,
-            "subprotocol" => AuthMode::SubProtocol,
-            other => {
-                return Err((
-                    "auth",
-                    format!("{other:?}: use \"basic\" or \"subprotocol\""),
-                ));
-            }
-        };
-    }
-    if let Some(l) = c.legacy {
-        cfg.legacy = l;
-    }
+    let choices = crate::connect::Choices {
+        username: c.username.clone(),
+        password: Some(password),
+        request_timeout: match &c.request_timeout {
+            Some(t) => Some(parse_duration(t).map_err(|e| ("request_timeout", e))?),
+            None => None,
+        },
+        fingerprint: c.fingerprint.clone(),
+        ca: c.ca.as_deref().map(rel),
+        insecure: c.insecure == Some(true),
+        auth: match &c.auth {
+            Some(a) => Some(crate::connect::parse_auth(a).map_err(|e| (e.key, e.why))?),
+            None => None,
+        },
+        legacy: c.legacy,
+    };
+    crate::connect::apply(&mut cfg, &choices).map_err(|e| (e.key, e.why))?;
     Ok(cfg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xows::TlsMode;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         let env = |k: &str| (k == "CODEC_PASSWORD").then(|| "pw".to_string());

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, error, info, warn};
 
 use crate::clock::Clock;
-use crate::config::{CodecEntry, Config, ScriptConfig};
+use crate::config::{CodecEntry, Config, ScriptConfig, Selector};
 use crate::config_store::DEFAULT_LOCK_RETRY;
 use crate::fleet::Serving;
 use crate::script::engine;
@@ -611,10 +611,7 @@ impl Host {
             .filter(|c| self.serving.serves(&c.name))
             .filter(|c| match &selectors {
                 None => true,
-                Some(sel) => sel.iter().any(|s| match s.strip_prefix("tag:") {
-                    Some(tag) => c.tags.iter().any(|t| t == tag),
-                    None => *s == c.name,
-                }),
+                Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(c)),
             })
             .map(|c| c.name.clone())
             .collect()

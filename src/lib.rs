@@ -7,7 +7,9 @@
 //!   handle over one task per socket, with timeouts, reconnect, resubscribe
 //!   and TLS pinning.
 //! - [`config`]: `xmacro.toml` read into a validated configuration;
-//!   [`config_bounds`] bounds its size, nesting and the files it names.
+//!   [`config_bounds`] bounds its size, nesting and the files it names;
+//!   [`connect`] turns a codec table or command-line flags into client
+//!   settings, the same way for both.
 //! - [`schema`]: the public xAPI schema, read into a path trie with value
 //!   spaces; used by the simulator to check arguments.
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
@@ -56,6 +58,7 @@ pub mod cmd;
 pub mod config;
 pub mod config_bounds;
 pub mod config_store;
+pub mod connect;
 pub mod error;
 pub mod fleet;
 pub mod host;

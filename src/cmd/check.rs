@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use crate::check;
 use crate::cli::CheckArgs;
+use crate::config::DEFAULT_SCRIPTS;
 use crate::error::AppError;
 use crate::schema::Schema;
 
 /// Checks a scripts directory or one script file.
 pub async fn run(args: CheckArgs) -> Result<(), AppError> {
-    let dir = args.dir.unwrap_or_else(|| PathBuf::from("scripts"));
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SCRIPTS));
     let schema = match &args.schema {
         Some(f) => Some(Schema::load(f, args.product.as_deref())?),
         None => None,

@@ -11,8 +11,10 @@
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
+//! - [`connect`]: the connection flags `run` and the one-shots share.
 
 pub mod check;
+pub mod connect;
 pub mod demo;
 pub mod init;
 pub mod manual;

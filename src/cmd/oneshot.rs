@@ -5,19 +5,18 @@ use std::io::{IsTerminal, Read, Write};
 
 use serde_json::{Map, Value};
 
-use crate::cli::{AuthArg, CommandArgs, FeedbackArgs, PathArgs, Target};
+use crate::cli::{CommandArgs, FeedbackArgs, PathArgs, Target};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::xows::path::{Path, Root, Segment};
-use crate::xows::tls::parse_pin;
-use crate::xows::{AuthMode, Codec, CodecConfig, Password, TlsMode};
+use crate::xows::{Codec, CodecConfig, Password};
 
 /// Builds the codec settings from a URL or a configured name plus flags.
 fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
     // "10.0.0.5/ws" or "codec:443" is a URL without its scheme, not a name.
     let is_url = target.codec.contains(['/', ':']);
     let mut cfg = if is_url {
-        CodecConfig::from_url(&target.codec).map_err(|e| AppError::Usage(e.to_string()))?
+        CodecConfig::from_url(&target.codec).map_err(crate::xows::Error::from)?
     } else {
         let file = crate::config::discover(target.config.as_deref()).ok_or_else(|| {
             AppError::Usage(format!(
@@ -44,35 +43,23 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
     };
     cfg.request_timeout = target.timeout;
     cfg.connect_timeout = target.timeout;
-    if target.auth == AuthArg::Subprotocol {
-        cfg.auth = AuthMode::SubProtocol;
-    }
-    if target.legacy {
-        cfg.legacy = true;
-    }
-    if let Some(fp) = &target.fingerprint {
-        cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(AppError::Usage)?);
-    } else if let Some(ca) = &target.ca {
-        cfg.tls = TlsMode::Ca(ca.clone());
-    } else if target.insecure {
-        cfg.tls = TlsMode::Insecure;
-    }
-    match &target.password {
-        Some(p) => cfg.password = Password(p.clone()),
-        // A URL without a user (ws://127.0.0.1:8080/ws) means admin with an
-        // empty password, as on a factory-new codec or the simulator: no
-        // prompt. A user named in the URL gets asked, on a terminal.
-        None if is_url && url_names_user(&target.codec) && std::io::stdin().is_terminal() => {
-            let prompt = format!(
-                "Password for {} at {} (Enter for an empty password): ",
-                cfg.username, cfg.name
-            );
-            cfg.password = Password(
-                rpassword::prompt_password(prompt)
-                    .map_err(|e| AppError::Usage(format!("reading the password: {e}")))?,
-            );
-        }
-        None => {}
+    super::connect::apply(&mut cfg, &target.connect)?;
+    // Without -p: a URL without a user (ws://127.0.0.1:8080/ws) means admin
+    // with an empty password, as on a factory-new codec or the simulator: no
+    // prompt. A user named in the URL gets asked, on a terminal.
+    if target.connect.password.is_none()
+        && is_url
+        && url_names_user(&target.codec)
+        && std::io::stdin().is_terminal()
+    {
+        let prompt = format!(
+            "Password for {} at {} (Enter for an empty password): ",
+            cfg.username, cfg.name
+        );
+        cfg.password = Password(
+            rpassword::prompt_password(prompt)
+                .map_err(|e| AppError::Usage(format!("reading the password: {e}")))?,
+        );
     }
     Ok(cfg)
 }

@@ -8,12 +8,11 @@ use std::path::PathBuf;
 use tracing::{Instrument, info, warn};
 
 use crate::cli::RunArgs;
-use crate::config::{CodecEntry, Config};
+use crate::config::{CodecEntry, Config, DEFAULT_SCRIPTS, DEFAULT_STATE};
 use crate::error::AppError;
 use crate::host::{self, HostOptions};
 use crate::schema::Schema;
-use crate::xows::tls::parse_pin;
-use crate::xows::{CodecConfig, Password, TlsMode};
+use crate::xows::CodecConfig;
 use crate::{check, sim};
 
 /// Runs the scripts until a stop signal.
@@ -36,7 +35,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         None => (
             config
                 .as_ref()
-                .map_or_else(|| PathBuf::from("scripts"), |c| c.scripts.clone()),
+                .map_or_else(|| PathBuf::from(DEFAULT_SCRIPTS), |c| c.scripts.clone()),
             None,
         ),
     };
@@ -58,21 +57,14 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         .state
         .clone()
         .or_else(|| config.as_ref().map(|c| c.state.clone()))
-        .unwrap_or_else(|| PathBuf::from(".xmacro/state"));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
     let mut codecs: Vec<CodecEntry> = config
         .as_ref()
         .map(|c| c.codecs.clone())
         .unwrap_or_default();
     for url in &args.codecs {
-        let mut cfg = CodecConfig::from_url(url).map_err(|e| AppError::Usage(e.to_string()))?;
-        if let Some(p) = &args.password {
-            cfg.password = Password(p.clone());
-        }
-        if let Some(fp) = &args.fingerprint {
-            cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(AppError::Usage)?);
-        } else if args.insecure {
-            cfg.tls = TlsMode::Insecure;
-        }
+        let mut cfg = CodecConfig::from_url(url).map_err(crate::xows::Error::from)?;
+        super::connect::apply(&mut cfg, &args.connect)?;
         let name = match cfg.url.port() {
             Some(p) => format!("{}:{p}", cfg.name),
             None => cfg.name.clone(),

@@ -45,7 +45,7 @@ pub async fn run(args: TestArgs) -> Result<i32, TestError> {
         (None, Some(cfg)) => crate::config::Config::load(&cfg)
             .map(|c| c.scripts)
             .map_err(|e| TestError::Dir(cfg.display().to_string(), e.to_string()))?,
-        (None, None) => PathBuf::from("scripts"),
+        (None, None) => PathBuf::from(crate::config::DEFAULT_SCRIPTS),
     };
     if !dir.is_dir() {
         return Err(TestError::Dir(

@@ -8,6 +8,7 @@ mod architecture;
 mod cli;
 mod client;
 mod common;
+mod connect_flags;
 mod deploy;
 mod deploy_fleet;
 mod docs;
