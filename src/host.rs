@@ -7,6 +7,10 @@
 //! `args` and `codecs`), so saves that change nothing do nothing, bursts of
 //! saves and atomic renames settle on the final content, and a library
 //! change reloads the scripts that import it.
+//!
+//! [`HostHandle::idle`] tells when nothing is under way (no reload waiting,
+//! every instance's mailbox empty, feedback in flight handled), so a test
+//! waits for that instead of a quiet period.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -104,6 +108,7 @@ pub struct HostHandle {
     codecs: Arc<BTreeMap<String, Codec>>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
+    probe: mpsc::UnboundedSender<oneshot::Sender<Activity>>,
     task: tokio::task::JoinHandle<()>,
     lost: tokio_util::sync::CancellationToken,
 }
@@ -125,6 +130,30 @@ impl HostHandle {
         let _ = self.reload.send(());
     }
 
+    /// Waits until the host is idle: no reload waiting, no instance still
+    /// starting on a codec that is up or on its first attempt, no job queued or running in any
+    /// instance, and the same reading again after a round trip to every
+    /// connected codec (so feedback the codec sent before it has been
+    /// handled too). Timers not due yet do not count: this is what "nothing
+    /// more will happen unless something new comes" means. Returns at once
+    /// once the host has stopped.
+    pub async fn idle(&self) {
+        let read = async || {
+            let (tx, rx) = oneshot::channel();
+            self.probe.send(tx).ok()?;
+            let now = rx.await.ok()?;
+            Some((!now.busy, now.mark))
+        };
+        let flush = async || {
+            for codec in self.codecs.values() {
+                if codec.watch_state().borrow().is_connected() {
+                    round_trip(codec).await;
+                }
+            }
+        };
+        let _ = crate::idle::wait(read, flush, Duration::MAX).await;
+    }
+
     /// Stops every instance (`on_unload` runs), closes every codec with
     /// close code 1000, and waits for that.
     pub async fn shutdown(mut self) {
@@ -138,10 +167,41 @@ impl HostHandle {
     }
 }
 
+/// What [`HostHandle::idle`] reads from the host: whether anything is
+/// under way, and a mark that changes whenever anything was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Activity {
+    busy: bool,
+    /// Reloads handled, instances, and jobs ever queued to them.
+    mark: (u64, usize, u64),
+}
+
+/// A request answered by the codec: when it returns, everything the codec
+/// sent before it has been received.
+pub async fn round_trip(codec: &Codec) {
+    if let Ok(p) = crate::xows::path::Path::parse("Status SystemUnit ProductId") {
+        let _ = codec.get(&p).await;
+    }
+}
+
 /// One instance slot: the instance once its codec is ready.
 struct Slot {
     instance: Arc<Mutex<Option<Arc<Instance>>>>,
     starter: tokio::task::JoinHandle<()>,
+    /// The codec it waits for.
+    codec: Codec,
+}
+
+impl Slot {
+    /// Whether its codec is up or on its first attempt: the instance is
+    /// about to start (not waiting for a codec that is down).
+    fn codec_coming(&self) -> bool {
+        use crate::xows::ConnState;
+        matches!(
+            *self.codec.watch_state().borrow(),
+            ConnState::Connecting | ConnState::Connected
+        )
+    }
 }
 
 struct Loaded {
@@ -160,6 +220,8 @@ struct Host {
     scripts: BTreeMap<String, Loaded>,
     stores: Stores,
     serving: Serving,
+    /// Reloads and take-overs handled (part of the idle mark).
+    generation: u64,
     /// The config file as last read: a hash of its text (a save that
     /// changes nothing, or a mistake already reported, is not acted on
     /// again) and the codec names of the last good version.
@@ -206,6 +268,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     };
     let serving = Serving::take(&opts.codecs, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
         Some(watch(&opts, reload_tx.clone())?)
     } else {
@@ -238,6 +301,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         scripts: BTreeMap::new(),
         stores,
         serving,
+        generation: 0,
         config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -245,12 +309,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
-        host.run(reload_rx, stop_rx).await;
+        host.run(reload_rx, probe_rx, stop_rx).await;
     });
     Ok(HostHandle {
         codecs,
         stop: Some(stop_tx),
         reload: reload_tx,
+        probe: probe_tx,
         task,
         lost,
     })
@@ -384,6 +449,7 @@ impl Host {
     async fn run(
         mut self,
         mut reload: mpsc::UnboundedReceiver<()>,
+        mut probe: mpsc::UnboundedReceiver<oneshot::Sender<Activity>>,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
         let mut retry = tokio::time::interval(self.serving.retry);
@@ -403,6 +469,9 @@ impl Host {
                     }
                     return;
                 }
+                Some(reply) = probe.recv() => {
+                    let _ = reply.send(self.activity(!reload.is_empty()));
+                }
                 Some(()) = reload.recv() => {
                     // Debounce: wait for a quiet moment, then look once.
                     loop {
@@ -413,6 +482,7 @@ impl Host {
                     }
                     self.reload_config();
                     self.scan().await;
+                    self.generation += 1;
                 }
             }
         }
@@ -619,7 +689,30 @@ impl Host {
 
     /// Connects to a codec this host now serves and starts the instances
     /// bound to it.
+    /// What is under way now (see [`HostHandle::idle`]).
+    fn activity(&self, reload_waiting: bool) -> Activity {
+        let mut busy = reload_waiting;
+        let (mut instances, mut posted) = (0, 0);
+        for slot in self.scripts.values().flat_map(|l| &l.slots) {
+            match &*slot.instance.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some(i) => {
+                    let (idle, n) = i.idle();
+                    busy |= !idle;
+                    instances += 1;
+                    posted += n;
+                }
+                // Not started yet: busy while its codec is coming up.
+                None => busy |= !slot.starter.is_finished() && slot.codec_coming(),
+            }
+        }
+        Activity {
+            busy,
+            mark: (self.generation, instances, posted),
+        }
+    }
+
     fn take_over(&mut self, codec: &str) {
+        self.generation += 1;
         let Some(entry) = self.opts.codecs.iter().find(|c| c.name == codec) else {
             return;
         };
@@ -706,6 +799,7 @@ impl Host {
             slots.push(Slot {
                 instance: cell,
                 starter,
+                codec: self.codecs[&codec_name].clone(),
             });
         }
         slots

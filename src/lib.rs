@@ -18,7 +18,9 @@
 //!   instances and the threads they run on, the import-confined loader,
 //!   budgets for time, memory and depth, and a small standard library).
 //! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
-//!   [`clock`] are what scripts persist to and schedule by.
+//!   [`clock`] are what scripts persist to and schedule by; [`idle`]: the
+//!   wait until scripts have nothing left to do (the host's barrier for
+//!   tests, and `xmacro test` between actions).
 //! - [`telemetry`]: counters, histograms and what each script is doing,
 //!   written by the client, runtime and host; [`ops`] serves them over
 //!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
@@ -62,6 +64,7 @@ pub mod connect;
 pub mod error;
 pub mod fleet;
 pub mod host;
+pub mod idle;
 pub mod logging;
 pub mod logsafe;
 pub mod markup;

@@ -164,9 +164,7 @@ impl Room {
     /// A round trip on the host's connection: when it returns, everything
     /// the simulator queued for the host before it has been received.
     pub async fn barrier(&self) {
-        if let Ok(p) = Path::parse("Status SystemUnit ProductId") {
-            let _ = self.codec.get(&p).await;
-        }
+        crate::host::round_trip(&self.codec).await;
     }
 
     /// Commands the scripts sent, in order: `#{ path, params }`.

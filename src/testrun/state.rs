@@ -7,12 +7,11 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rhai::Engine;
 
 use super::room::{Logs, Room};
-use crate::script::instance::WENT_IDLE;
 use crate::vclock::VirtualClock;
 
 /// How long the scripts may stay busy after one action before the test
@@ -60,43 +59,25 @@ pub fn swap(state: Option<TestState>) -> Option<TestState> {
 /// Waits until every script of these rooms is idle and nothing the
 /// simulators queued for them is still in flight.
 pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
-    let started = Instant::now();
-    let mut confirmed: Option<u64> = None;
-    loop {
-        // Tasks woken by feedback or a fired timer post their jobs here
-        // (they share this thread's runtime).
-        for _ in 0..16 {
-            tokio::task::yield_now().await;
-        }
-        let went_idle = WENT_IDLE.notified();
-        tokio::pin!(went_idle);
-        went_idle.as_mut().enable();
-        let (idle, posted) = rooms.iter().fold((true, 0), |(all, sum), r| {
+    let read = async || {
+        Some(rooms.iter().fold((true, 0), |(all, sum), r| {
             let (i, n) = r.idle();
             (all && i, sum + n)
-        });
-        if !idle {
-            confirmed = None;
-            if started.elapsed() > SETTLE_LIMIT {
-                return Err(format!(
-                    "the scripts were still busy after {}s",
-                    SETTLE_LIMIT.as_secs()
-                ));
-            }
-            // A job runs on a worker thread: look again when one ends (or
-            // shortly, as the signal is shared by every instance).
-            let _ = tokio::time::timeout(Duration::from_millis(5), went_idle).await;
-            continue;
-        }
-        if confirmed == Some(posted) {
-            return Ok(());
-        }
-        // A round trip flushes feedback the simulator queued before it.
+        }))
+    };
+    let flush = async || {
         for r in rooms {
             r.barrier().await;
         }
-        confirmed = Some(posted);
-    }
+    };
+    crate::idle::wait(read, flush, SETTLE_LIMIT)
+        .await
+        .map_err(|_| {
+            format!(
+                "the scripts were still busy after {}s",
+                SETTLE_LIMIT.as_secs()
+            )
+        })
 }
 
 impl TestState {

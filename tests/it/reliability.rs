@@ -79,7 +79,7 @@ async fn huge_integers_and_legacy_strings_reach_scripts_without_harm() {
             .count()
             < 2
         {
-            r.settle(Duration::from_millis(50)).await;
+            r.next().await;
         }
     })
     .await;
@@ -224,7 +224,7 @@ async fn a_reload_storm_of_100_saves_in_a_second_settles_on_the_last() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     r.expect("stormy 100").await;
-    r.settle(Duration::from_millis(400)).await;
+    r.idle(&host).await;
     assert_eq!(
         r.seen.iter().filter(|s| *s == "stormy 100").count(),
         1,

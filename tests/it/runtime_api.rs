@@ -11,6 +11,7 @@ use crate::common::{Raw, within};
 use chrono::NaiveDate;
 use serde_json::json;
 use xmacro::clock::ManualClock;
+use xmacro::vclock::VirtualClock;
 
 #[tokio::test]
 async fn both_styles_at_top_level_in_closures_and_fns() {
@@ -101,7 +102,7 @@ report("ready");
     );
     let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
     reports.expect("ready").await;
-    let extra = reports.settle(Duration::from_millis(200)).await;
+    let extra = reports.idle(&host).await;
     assert!(
         !extra.iter().any(|s| s.starts_with("volume:")),
         "on() does not send the current value: {extra:?}"
@@ -124,7 +125,7 @@ report("ready");
     emit(reports.raw(), "Stop", json!({})).await;
     reports.expect("off").await;
     emit(reports.raw(), "Ping", json!({"N": 3})).await;
-    let later = reports.settle(Duration::from_millis(300)).await;
+    let later = reports.idle(&host).await;
     assert!(
         !later
             .iter()
@@ -143,7 +144,7 @@ report("ready");
 }
 
 #[tokio::test]
-async fn timers_fire_and_cancel() {
+async fn timers_fire_in_time_order_and_cancelled_ones_never_fire() {
     let sim = rig::sim().await;
     let mut reports = Reports::new(&sim).await;
     let dir = TempDir::new("api-timers");
@@ -160,15 +161,23 @@ fn later() { set_timeout(|| report("from-fn"), 10); }
 later();
 "#,
     );
-    let host = rig::start(rig::options(&dir, vec![rig::codec("room", &sim)])).await;
-    for r in ["from-fn", "timeout", "tick:1", "tick:2", "tick:3"] {
-        reports.expect(r).await;
-    }
-    let later = reports.settle(Duration::from_millis(400)).await;
-    assert!(
-        !later.iter().any(|s| s == "tick:4" || s == "never"),
-        "{later:?}"
+    let start = NaiveDate::from_ymd_opt(2026, 11, 21)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    let clock = Arc::new(VirtualClock::new(start, chrono_tz::UTC));
+    let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
+    opts.clock = clock.clone();
+    let host = rig::start(opts).await;
+    // A second of virtual time: the interval would tick at 120 ms and the
+    // cancelled timeout fire at 100 ms, were they not cancelled.
+    rig::advance(&host, &clock, 1000).await;
+    reports.idle(&host).await;
+    assert_eq!(
+        reports.seen,
+        ["from-fn", "tick:1", "timeout", "tick:2", "tick:3"]
     );
+    assert_eq!(clock.pending(), 0, "nothing is left to fire");
     within("shutdown", host.shutdown()).await;
 }
 
@@ -187,18 +196,15 @@ async fn daily_follows_the_clock() {
     opts.clock = clock.clone();
     let host = rig::start(opts).await;
     reports.expect("ready").await;
-    assert!(reports.settle(Duration::from_millis(150)).await.is_empty());
+    assert!(reports.idle(&host).await.is_empty());
     clock.set(day.and_hms_opt(7, 30, 0).unwrap());
     reports.expect("daily").await;
     clock.set(day.and_hms_opt(12, 0, 0).unwrap());
-    assert!(
-        reports.settle(Duration::from_millis(150)).await.is_empty(),
-        "once a day"
-    );
+    assert!(reports.idle(&host).await.is_empty(), "once a day");
     clock.set(day.succ_opt().unwrap().and_hms_opt(7, 30, 5).unwrap());
     within("the second day", async {
         while reports.seen.iter().filter(|s| *s == "daily").count() < 2 {
-            reports.settle(Duration::from_millis(50)).await;
+            reports.next().await;
         }
     })
     .await;
@@ -378,7 +384,7 @@ report("ready");
     emit(reports.raw(), "Ping", json!({"N": 1})).await;
     reports.expect("proxy-once:1").await;
     emit(reports.raw(), "Ping", json!({"N": 2})).await;
-    let later = reports.settle(Duration::from_millis(300)).await;
+    let later = reports.idle(&host).await;
     assert!(later.is_empty(), "once fires once: {later:?}");
     within("shutdown", host.shutdown()).await;
 }

@@ -43,7 +43,7 @@ async fn an_edit_replaces_the_old_version_completely() {
     );
     emit(r.raw(), "Ping", json!({})).await;
     r.expect("v2 ping").await;
-    r.settle(Duration::from_millis(300)).await;
+    r.idle(&host).await;
     let after: Vec<&String> = r.seen[started..]
         .iter()
         .filter(|s| s.starts_with("v1"))
@@ -65,7 +65,7 @@ async fn unchanged_content_does_nothing() {
     r.expect("same started").await;
     dir.write("same.rhai", r#"report("same started");"#);
     host.rescan();
-    let later = r.settle(Duration::from_millis(400)).await;
+    let later = r.idle(&host).await;
     assert!(later.is_empty(), "{later:?}");
     within("shutdown", host.shutdown()).await;
 }
@@ -104,7 +104,7 @@ async fn a_library_change_reloads_its_importers_only() {
     r.expect("bystander started").await;
     dir.write("lib/tag.rhai", r#"fn tag() { "L2" }"#);
     r.expect("importer L2").await;
-    r.settle(Duration::from_millis(300)).await;
+    r.idle(&host).await;
     assert_eq!(
         r.seen.iter().filter(|s| *s == "bystander started").count(),
         1
@@ -123,9 +123,9 @@ async fn delete_stops_and_create_starts() {
     std::fs::remove_file(dir.scripts().join("doomed.rhai")).unwrap();
     r.expect("doomed unload").await;
     wait_log(&["doomed", "stopped: its file was removed"]).await;
-    r.settle(Duration::from_millis(200)).await;
+    r.idle(&host).await;
     emit(r.raw(), "Ping", json!({})).await;
-    let later = r.settle(Duration::from_millis(300)).await;
+    let later = r.idle(&host).await;
     assert!(later.is_empty(), "{later:?}");
     dir.write("newborn.rhai", r#"report("newborn started");"#);
     r.expect("newborn started").await;
@@ -162,7 +162,7 @@ async fn editor_files_renames_and_bursts_settle_on_the_final_content() {
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     r.expect("burst 30 started").await;
-    r.settle(Duration::from_millis(400)).await;
+    r.idle(&host).await;
     assert_eq!(
         r.seen.iter().filter(|s| *s == "burst 30 started").count(),
         1,
@@ -208,7 +208,7 @@ async fn an_args_change_in_the_config_reloads_that_script_alone() {
     r.expect("steady y=1").await;
     write_config(2);
     r.expect("tuned x=2").await;
-    r.settle(Duration::from_millis(300)).await;
+    r.idle(&host).await;
     assert_eq!(
         r.seen.iter().filter(|s| s.starts_with("steady")).count(),
         1,

@@ -75,7 +75,7 @@ report("runaway ready");
             .count()
             < 2
         {
-            r.settle(Duration::from_millis(50)).await;
+            r.next().await;
         }
     })
     .await;
@@ -89,7 +89,7 @@ report("runaway ready");
     ])
     .await;
     wait_log(&["evil", "compile error", "eval"]).await;
-    let all = r.settle(Duration::from_millis(200)).await;
+    let all = r.idle(&host).await;
     assert!(
         !r.seen
             .iter()

@@ -24,7 +24,7 @@ async fn healthy_answers(r: &mut Reports) {
                 if let Some(s) = r.seen.iter().find(|s| s.starts_with(&prefix)) {
                     return s.clone();
                 }
-                r.settle(Duration::from_millis(20)).await;
+                r.next().await;
             }
         })
         .await;
@@ -62,14 +62,14 @@ async fn two_hundred_sixty_sleeping_scripts_do_not_starve_a_neighbour() {
     let count = |r: &Reports, what: &str| r.seen.iter().filter(|s| *s == what).count();
     within("every script to start", async {
         while count(&r, "sleeper ready") < 260 || count(&r, "healthy ready") < 1 {
-            r.settle(Duration::from_millis(50)).await;
+            r.next().await;
         }
     })
     .await;
     emit(r.raw(), "Nap", json!({})).await;
     within("all 260 scripts to fall asleep at once", async {
         while count(&r, "asleep") < 260 {
-            r.settle(Duration::from_millis(50)).await;
+            r.next().await;
         }
     })
     .await;
@@ -184,7 +184,7 @@ try {
             if let Some(s) = r.seen.iter().find(|s| s.starts_with("flood")) {
                 return s.clone();
             }
-            r.settle(Duration::from_millis(50)).await;
+            r.next().await;
         }
     })
     .await;
@@ -247,7 +247,7 @@ async fn imports_through_a_symlink_leading_outside_are_refused_in_run_and_check(
     r.expect("fine ran").await;
     wait_log(&["escaper", "compile error", "lib/evil.rhai refused"]).await;
     wait_log(&["reader", "compile error", "lib/passwd.rhai refused"]).await;
-    r.settle(Duration::from_millis(200)).await;
+    r.idle(&host).await;
     assert!(
         !r.seen
             .iter()
@@ -340,8 +340,17 @@ report("hog ready");
     assert!(line.contains("memory budget of 64 MB"), "{line}");
     // The host and the other script go on; the hog is stopped.
     healthy_answers(&mut r).await;
+    // A marker after Hello: once the healthy script answered it, a hog
+    // still listening has had Hello first.
     emit(r.raw(), "Hello", json!({})).await;
-    r.settle(Duration::from_millis(300)).await;
+    emit(r.raw(), "Check", json!({"N": 4})).await;
+    within("the healthy script to answer after Hello", async {
+        while !r.seen.iter().any(|s| s.starts_with("healthy 4 ")) {
+            r.next().await;
+        }
+    })
+    .await;
+    r.flush().await;
     assert!(
         !r.seen
             .iter()

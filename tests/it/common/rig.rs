@@ -1,6 +1,9 @@
 //! A host running scripts from a temporary directory against in-process
 //! simulators. Scripts report with `report(x)` (a Message Send command the
 //! test watches), so every assertion is about behaviour seen on the codec.
+//! A test that asserts something did *not* happen waits for the host to be
+//! idle ([`Reports::idle`]), or moves a virtual clock ([`advance`]); it
+//! never waits a quiet period.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,7 @@ use serde_json::{Value, json};
 use xmacro::config::{CodecEntry, ScriptConfig};
 use xmacro::host::{self, HostHandle, HostOptions};
 use xmacro::sim::SimOptions;
+use xmacro::vclock::VirtualClock;
 use xmacro::xows::CodecConfig;
 
 use super::{Raw, Sim, WAIT, within};
@@ -120,19 +124,19 @@ impl Reports {
         }
     }
 
-    async fn pull(&mut self, wait: Duration) -> bool {
-        let next = tokio::time::timeout(wait, self.raw.next_feedback()).await;
-        match next {
-            Ok(f) => {
-                let t = f["Event"]["Message"]["Send"]["Text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                self.seen.push(t);
-                true
-            }
-            Err(_) => false,
-        }
+    /// Records one feedback document's report text.
+    fn record(&mut self, f: &Value) {
+        let t = f["Event"]["Message"]["Send"]["Text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.seen.push(t);
+    }
+
+    /// Waits for the next report (callers bound the wait with `within`).
+    pub async fn next(&mut self) {
+        let f = self.raw.next_feedback().await;
+        self.record(&f);
     }
 
     /// Waits for a report equal to `text`.
@@ -140,27 +144,52 @@ impl Reports {
         if self.seen.iter().any(|s| s == text) {
             return;
         }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::time::Instant::now() < deadline {
-            if self.pull(Duration::from_millis(100)).await && self.seen.last().unwrap() == text {
-                return;
+        let found = tokio::time::timeout(WAIT, async {
+            while self.seen.last().map(String::as_str) != Some(text) {
+                self.next().await;
             }
-        }
-        panic!("no report {text:?}; seen {:?}", self.seen);
+        })
+        .await;
+        assert!(found.is_ok(), "no report {text:?}; seen {:?}", self.seen);
     }
 
-    /// Collects reports until none came for `quiet` (or for at most ten
-    /// times that, when something keeps reporting) and returns the new ones.
-    pub async fn settle(&mut self, quiet: Duration) -> Vec<String> {
+    /// The reports already sent, without waiting for more: a round trip on
+    /// this socket brings every report the simulator queued before it.
+    /// Returns the new ones.
+    pub async fn flush(&mut self) -> Vec<String> {
         let from = self.seen.len();
-        let cap = tokio::time::Instant::now() + quiet * 10;
-        while tokio::time::Instant::now() < cap && self.pull(quiet).await {}
+        self.raw.barrier().await;
+        while let Some(f) = self.raw.feedback.pop_front() {
+            self.record(&f["params"]);
+        }
+        self.seen[from..].to_vec()
+    }
+
+    /// Waits until `host` is idle (every script done with what it was
+    /// given, feedback in flight handled), then returns the reports that
+    /// came since the last look: what scripts said in reaction to what the
+    /// test did, and nothing more can come without something new.
+    pub async fn idle(&mut self, host: &HostHandle) -> Vec<String> {
+        let from = self.seen.len();
+        within("the host to be idle", host.idle()).await;
+        self.flush().await;
         self.seen[from..].to_vec()
     }
 
     /// The raw client (to drive the simulator).
     pub fn raw(&mut self) -> &mut Raw {
         &mut self.raw
+    }
+}
+
+/// Moves a virtual clock `ms` ahead, firing what falls due one wait at a
+/// time in time order and letting the host settle after each (so a timer
+/// set by a callback fires in the same move when it is due).
+pub async fn advance(host: &HostHandle, clock: &VirtualClock, ms: u64) {
+    let until = clock.elapsed_ms() + ms;
+    host.idle().await;
+    while clock.fire_next(until) {
+        within("the host to be idle", host.idle()).await;
     }
 }
 
