@@ -18,6 +18,13 @@ use xmacro::sim::SimOptions;
 /// A long wait for slow, loaded machines (a liveness bound).
 const LONG: Duration = Duration::from_secs(120);
 
+/// Fails the test if `f` does not finish within [`LONG`].
+async fn within_long<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LONG, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
 /// `xmacro` as a child process whose output (stdout and stderr) is kept.
 struct Proc {
     child: tokio::process::Child,
@@ -167,9 +174,20 @@ async fn an_idle_host_with_1000_codecs_opens_no_file_and_uses_little_cpu() {
         &dir.0,
     );
     p.wait_for("started", 3000, LONG).await;
-    // Let the start-up settle, then count opens of every file the host
-    // knows (config, scripts, state) and its CPU for five idle seconds.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Once the start-up work is over (a quarter second under the bound),
+    // count opens of every file the host knows (config, scripts, state)
+    // and its CPU for five idle seconds.
+    within_long("the start-up to end", async {
+        loop {
+            let (c0, t0) = (cpu_seconds(p.pid()), std::time::Instant::now());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let cpu = (cpu_seconds(p.pid()) - c0) / t0.elapsed().as_secs_f64() * 100.0;
+            if cpu < 20.0 {
+                break;
+            }
+        }
+    })
+    .await;
     let opens = Arc::new(Mutex::new(Vec::new()));
     let seen = opens.clone();
     let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
@@ -184,15 +202,31 @@ async fn an_idle_host_with_1000_codecs_opens_no_file_and_uses_little_cpu() {
     .unwrap();
     std::fs::create_dir_all(dir.state()).unwrap();
     w.watch(&dir.0, notify::RecursiveMode::Recursive).unwrap();
-    // Adding the watches opens the directories itself: let that pass.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Adding the watches opens the directories itself: those events come
+    // before the marker's, so once one of the marker's is seen they are
+    // over (the marker's own are not counted).
+    let marker = dir.0.join("marker");
+    std::fs::write(&marker, "m").unwrap();
+    std::fs::read(&marker).unwrap();
+    within_long("the watcher to see the marker", async {
+        while !opens.lock().unwrap().iter().any(|o| o.contains("marker")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     opens.lock().unwrap().clear();
     let cpu0 = cpu_seconds(p.pid());
     let t0 = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let cpu = (cpu_seconds(p.pid()) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
     drop(w);
-    let opens = opens.lock().unwrap().clone();
+    let opens: Vec<String> = opens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|o| !o.contains("marker"))
+        .cloned()
+        .collect();
     println!(
         "idle host, 1000 codecs x 3 scripts: {cpu:.2} % of a core, {} file access event(s)",
         opens.len()
@@ -280,18 +314,20 @@ set_timeout(|| { print("after the flood"); report("printed"); }, 1500);
             .await;
     }
     p.wait_for("unknown subscription Id 424242", 1, LONG).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    r.raw()
-        .ok(
-            "xSim/SendRaw",
-            json!({"Kind": "text", "Text": frame, "All": true}),
-        )
-        .await;
-    p.wait_for(
-        "similar warning(s) about this codec were suppressed",
-        1,
-        LONG,
-    )
+    // The summary of what was held comes with the first frame of a new
+    // window: send one now and then until it does.
+    let summary = "similar warning(s) about this codec were suppressed";
+    within_long("the summary of suppressed warnings", async {
+        while p.count(summary) == 0 {
+            r.raw()
+                .ok(
+                    "xSim/SendRaw",
+                    json!({"Kind": "text", "Text": frame, "All": true}),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
     .await;
     let lines = p.lines();
     let warned = lines
