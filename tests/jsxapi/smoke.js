@@ -13,6 +13,15 @@ const until = (pred, what) => new Promise((resolve) => {
   setTimeout(() => { clearInterval(t); fail('no ' + what); }, 5000).unref();
 });
 
+// Waits until the simulator holds at least `n` feedback subscriptions.
+const subscribed = async (n, what) => {
+  for (;;) {
+    const s = await xapi.execute('xSim/Inspect', {});
+    if (s.Subscriptions >= n) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
 const xapi = jsxapi.connect(url, { username: 'admin', password: '' });
 xapi.on('error', (e) => fail('connection error: ' + e));
 xapi.on('ready', async () => {
@@ -25,8 +34,8 @@ xapi.on('ready', async () => {
     xapi.Status.Audio.Volume.on((v) => seen.push(v));
     const events = [];
     xapi.Event.Message.Send.on((e) => events.push(e));
-    // Let both subscriptions register before causing the changes.
-    await new Promise((r) => setTimeout(r, 200));
+    // Both subscriptions are registered before the changes are caused.
+    await subscribed(2, 'the Volume and Message Send subscriptions');
 
     const res = await xapi.Command.Audio.Volume.Set({ Level: 33 });
     step('command', res);
@@ -53,7 +62,7 @@ xapi.on('ready', async () => {
     xapi.Status.Call.on((c) => calls.push(c));
     const connected = [];
     xapi.Status.Video.Input.Connector[2].Connected.on((v) => connected.push(v));
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribed(4, 'the Call and Connector[2] subscriptions');
     const dial = await xapi.Command.Dial({ Number: 'bob@example.com' });
     await until(() => calls.some((c) => c.id === dial.CallId && c.Status === 'Connected'),
       'Status Call feedback for a connected call');
