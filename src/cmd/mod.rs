@@ -5,7 +5,7 @@
 //! - [`run`]: `xmacro run`, the host until a stop signal (with [`demo`],
 //!   the room activity `run --sim` plays on its simulator).
 //! - [`check`]: `xmacro check`, compile and schema findings printed.
-//! - [`test`]: `xmacro test`, the test runner's outcome as an exit code.
+//! - [`test`](mod@test): `xmacro test`, the test runner's outcome as an exit code.
 //! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
