@@ -10,7 +10,10 @@ use crate::common::rig::{self, Reports, TempDir, emit};
 use crate::common::{Raw, within};
 use chrono::NaiveDate;
 use serde_json::json;
-use xmacro::clock::ManualClock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::NaiveDateTime;
+use xmacro::clock::{Clock, ManualClock};
 use xmacro::vclock::VirtualClock;
 
 #[tokio::test]
@@ -181,6 +184,40 @@ later();
     within("shutdown", host.shutdown()).await;
 }
 
+/// A [`ManualClock`] that counts how often the time was read, so a test
+/// can wait until a polling schedule has looked at a time it set.
+#[derive(Debug)]
+struct CountingClock {
+    inner: ManualClock,
+    reads: AtomicU64,
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> NaiveDateTime {
+        let now = self.inner.now();
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        now
+    }
+    fn poll(&self) -> Duration {
+        self.inner.poll()
+    }
+}
+
+impl CountingClock {
+    /// Sets the time, then waits until it has been read after the set (a
+    /// read counted after this look began started after the set).
+    async fn set_and_seen(&self, at: NaiveDateTime) {
+        self.inner.set(at);
+        let n = self.reads.load(Ordering::SeqCst);
+        within("the schedule to read the clock", async {
+            while self.reads.load(Ordering::SeqCst) < n + 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn daily_follows_the_clock() {
     let sim = rig::sim().await;
@@ -191,17 +228,25 @@ async fn daily_follows_the_clock() {
         r#"daily("07:30", || report("daily")); report("ready");"#,
     );
     let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-    let clock = Arc::new(ManualClock::new(day.and_hms_opt(7, 29, 0).unwrap()));
+    let clock = Arc::new(CountingClock {
+        inner: ManualClock::new(day.and_hms_opt(7, 29, 0).unwrap()),
+        reads: AtomicU64::new(0),
+    });
     let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
     opts.clock = clock.clone();
     let host = rig::start(opts).await;
     reports.expect("ready").await;
-    assert!(reports.idle(&host).await.is_empty());
-    clock.set(day.and_hms_opt(7, 30, 0).unwrap());
+    clock
+        .set_and_seen(day.and_hms_opt(7, 29, 30).unwrap())
+        .await;
+    assert!(reports.idle(&host).await.is_empty(), "not before 07:30");
+    clock.set_and_seen(day.and_hms_opt(7, 30, 0).unwrap()).await;
     reports.expect("daily").await;
-    clock.set(day.and_hms_opt(12, 0, 0).unwrap());
+    clock.set_and_seen(day.and_hms_opt(12, 0, 0).unwrap()).await;
     assert!(reports.idle(&host).await.is_empty(), "once a day");
-    clock.set(day.succ_opt().unwrap().and_hms_opt(7, 30, 5).unwrap());
+    clock
+        .set_and_seen(day.succ_opt().unwrap().and_hms_opt(7, 30, 5).unwrap())
+        .await;
     within("the second day", async {
         while reports.seen.iter().filter(|s| *s == "daily").count() < 2 {
             reports.next().await;
