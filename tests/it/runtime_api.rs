@@ -4,15 +4,13 @@
 //! events.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::common::rig::{self, Reports, TempDir, emit};
 use crate::common::{Raw, within};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use chrono::NaiveDateTime;
 use xmacro::clock::{Clock, ManualClock};
 use xmacro::vclock::VirtualClock;
 
