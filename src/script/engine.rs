@@ -42,7 +42,9 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     #[allow(deprecated)]
-    engine.on_var(|name, _, _| Ok(api::global(name)));
+    engine.on_var(|name, _, mut ctx| {
+        Ok(api::global(name).or_else(|| instance::resolve_top_level(name, &mut ctx)))
+    });
     #[allow(deprecated)]
     engine.on_missing_function(|name, args, is_method, _ctx| {
         if is_method {

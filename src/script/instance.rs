@@ -76,10 +76,14 @@ pub struct Program {
     imports: Vec<(rhai::ImmutableString, Arc<rhai::Module>)>,
     /// The libraries compiled in, where callbacks made in them live.
     libraries: super::home::Libraries,
+    /// The names the top level defines (shared with `fn`s and callbacks).
+    shape: super::toplevel::Shape,
 }
 
 impl Program {
     pub fn new(engine: Arc<Engine>, ast: Arc<AST>, file: String) -> Program {
+        let (prepared, shape) = super::toplevel::prepare(&ast);
+        let ast = Arc::new(prepared);
         let mut imports = Vec::new();
         if let Some(resolver) = ast.resolver() {
             for stmt in ast.statements() {
@@ -98,6 +102,7 @@ impl Program {
             file,
             imports,
             libraries,
+            shape,
         }
     }
 
@@ -173,6 +178,8 @@ pub struct InstanceCtx {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
+    /// The top-level variables' cells, shared with `fn`s and callbacks.
+    top_level: super::toplevel::Cells,
     /// Where this instance's log lines also go (`xmacro test` keeps them).
     log_sink: std::sync::OnceLock<LogSink>,
 }
@@ -291,6 +298,14 @@ fn with_program<T>(program: &Arc<Program>, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The variable resolver's part for the running script's top-level
+/// variables (see [`super::toplevel`]).
+pub(crate) fn resolve_top_level(name: &str, ctx: &mut rhai::EvalContext) -> Option<Dynamic> {
+    let program = PROGRAM.with(|p| p.borrow().clone())?;
+    let inst = current()?;
+    super::toplevel::resolve(&program.shape, &inst.top_level, name, ctx)
+}
+
 /// The instance whose code this worker thread is running.
 pub fn current() -> Option<Arc<InstanceCtx>> {
     CURRENT.with(|c| c.borrow().clone())
@@ -342,7 +357,7 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
     }
     let what = match e {
         EvalAltResult::ErrorDataRace(..) => format!(
-            "{e}: a closure read or called the variable it is running from (as `f.call()` inside `f`); call it as `call(f)` or schedule it with `set_timeout(f, 0)`"
+            "{e}: a closure used a variable that the method running it holds (as `list.map(|x| list.len())`); copy it to a local first (`let n = list.len();`) and use the copy in the closure"
         ),
         EvalAltResult::ErrorTerminated(v, _) if v.is_string() => format!("terminated: {v}"),
         EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
@@ -398,6 +413,7 @@ impl InstanceCtx {
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
+            top_level: super::toplevel::Cells::default(),
             log_sink: std::sync::OnceLock::new(),
         })
     }
