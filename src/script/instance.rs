@@ -129,8 +129,10 @@ impl Program {
             None => {
                 global.lib.push(self.ast.shared_lib().clone());
                 global.source = Some(self.file.clone().into());
-                place = home.map(|h| h.body);
             }
+        }
+        if let Some(h) = &home {
+            place = Some(h.body);
         }
         for (alias, m) in &self.imports {
             global.push_import(alias.clone(), m.clone());
@@ -152,6 +154,17 @@ impl Program {
             }
             e
         })
+    }
+}
+
+impl Program {
+    /// The file errors of callback `f` are reported in: the library it was
+    /// made in, or the script.
+    fn file_of(&self, f: &FnPtr) -> String {
+        self.libraries
+            .find(&self.ast, f.fn_name(), None)
+            .and_then(|h| h.module.and_then(|m| m.id()))
+            .map_or_else(|| self.file.clone(), str::to_string)
     }
 }
 
@@ -638,7 +651,7 @@ impl Instance {
             }
             _ => ctx.limits.budget,
         };
-        let Some((what, result)) = super::budget::with_budget(budget, || {
+        let Some((what, place, result)) = super::budget::with_budget(budget, || {
             with_program(&self.program, || {
                 let prev = CONSTANTS.with(|c| c.replace(Some(self.constants.clone())));
                 let out = self.run_body(job);
@@ -648,6 +661,7 @@ impl Instance {
         }) else {
             return;
         };
+        let file = place.as_deref().unwrap_or(file);
         let took = started.elapsed();
         let report = crate::telemetry::board::JobReport {
             script: &ctx.script,
@@ -706,8 +720,10 @@ impl Instance {
         self.lock().jobs.retain(|j| matches!(j, Job::Unload(_)));
     }
 
-    /// Runs one job's script code; `None` when there was nothing to run.
-    fn run_body(&self, job: Job) -> Option<(&'static str, Result<(), Box<EvalAltResult>>)> {
+    /// Runs one job's script code: what ran, the file its errors are
+    /// reported in when not the script, and how it ended; `None` when there
+    /// was nothing to run.
+    fn run_body(&self, job: Job) -> Option<JobOutcome> {
         let ctx = &self.ctx;
         let engine = &self.program.engine;
         let ast = &self.program.ast;
@@ -725,7 +741,7 @@ impl Instance {
                 if r.is_ok() {
                     info!("started");
                 }
-                ("top level", r)
+                ("top level", None, r)
             }
             Job::Call { id, args } => {
                 let f = {
@@ -741,7 +757,8 @@ impl Instance {
                         None => None,
                     }
                 }?;
-                ("callback", call_fnptr(&self.program, &f, args))
+                let file = self.program.file_of(&f);
+                ("callback", Some(file), call_fnptr(&self.program, &f, args))
             }
             Job::Unload(done) => {
                 drop(std::mem::take(
@@ -758,11 +775,15 @@ impl Instance {
                     Ok(())
                 };
                 let _ = done.send(());
-                ("on_unload", r)
+                ("on_unload", None, r)
             }
         })
     }
 }
+
+/// What a job ran, the file its errors are reported in (when not the
+/// script), and how it ended.
+type JobOutcome = (&'static str, Option<String>, Result<(), Box<EvalAltResult>>);
 
 /// Calls a script callback with JSON arguments; a closure declared with
 /// fewer parameters than given (`|| ...` for a feedback callback) gets fewer.

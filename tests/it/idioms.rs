@@ -299,7 +299,7 @@ fn summary() { `${this.count}:${this.names}` }
 }
 
 #[tokio::test]
-async fn a_budget_or_size_error_in_a_callback_names_the_callbacks_place() {
+async fn a_budget_or_size_error_in_a_callback_names_the_callbacks_place_in_the_script_or_library() {
     let sim = rig::sim().await;
     let mut reports = Reports::new(&sim).await;
     let dir = TempDir::new("idiom-budget");
@@ -313,7 +313,22 @@ set_timeout(|| {
     let s = "x";
     s.pad(10000000, 'y');
 }, 0);
+import "lib/slow" as slow;
+slow::start();
 report("ready");
+"#,
+    );
+    dir.write(
+        "lib/slow.rhai",
+        r#"fn start() {
+    set_timeout(|| {
+        loop { }
+    }, 0);
+    xapi.Event.Sim.Big.on(|e| {
+        let s = "x";
+        s.pad(10000000, 'y');
+    });
+}
 "#,
     );
     let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
@@ -322,5 +337,9 @@ report("ready");
     reports.expect("ready").await;
     wait_log(&["spin.rhai:3:16:", "wall-clock budget"]).await;
     wait_log(&["spin.rhai:6:16:", "too large"]).await;
+    // A callback made in a library names the library's file and place.
+    wait_log(&["lib/slow.rhai:2:20:", "wall-clock budget"]).await;
+    emit(reports.raw(), "Big", json!({})).await;
+    wait_log(&["lib/slow.rhai:5:31:", "too large"]).await;
     within("shutdown", host.shutdown()).await;
 }
