@@ -493,8 +493,7 @@ fn log_text(d: &Dynamic) -> String {
 }
 
 /// The value `name` stands for in every script (on_var).
-pub fn global(name: &str) -> Option<Dynamic> {
-    let ctx = current()?;
+pub fn global(ctx: &InstanceCtx, name: &str) -> Option<Dynamic> {
     Some(match name {
         "xapi" => Dynamic::from(XPath::root(ctx.codec.clone())),
         "codec" => {

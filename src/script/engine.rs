@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps};
+use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps, toplevel};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -43,7 +43,19 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
     });
     #[allow(deprecated)]
     engine.on_var(|name, _, mut ctx| {
-        Ok(api::global(name).or_else(|| instance::resolve_top_level(name, &mut ctx)))
+        // Outside a job (a library's top level at compile time, `check`)
+        // there is no instance: `xapi` is then an unknown variable.
+        let Some(job) = instance::JobCtx::of(ctx.tag()) else {
+            return Ok(None);
+        };
+        Ok(api::global(&job.instance, name).or_else(|| {
+            toplevel::resolve(
+                job.program.shape(),
+                job.instance.top_level(),
+                name,
+                &mut ctx,
+            )
+        }))
     });
     #[allow(deprecated)]
     engine.on_missing_function(|name, args, is_method, _ctx| {

@@ -59,7 +59,12 @@ impl Steps {
 
 /// Runs the functions from `from` up to the next pause, then schedules the
 /// rest after that pause.
-fn run(steps: &Steps, list: Arc<Array>, mut from: usize) -> RhaiResult<Dynamic> {
+fn run(
+    c: &NativeCallContext,
+    steps: &Steps,
+    list: Arc<Array>,
+    mut from: usize,
+) -> RhaiResult<Dynamic> {
     while let Some(item) = list.get(from) {
         if steps.lock().cancelled {
             break;
@@ -69,7 +74,7 @@ fn run(steps: &Steps, list: Arc<Array>, mut from: usize) -> RhaiResult<Dynamic> 
             return Ok(Dynamic::UNIT);
         }
         let f = item.clone_cast::<FnPtr>();
-        let _ = call_in_program(&f, Vec::new())?;
+        let _ = call_in_program(c, &f, Vec::new())?;
         from += 1;
     }
     Ok(Dynamic::UNIT)
@@ -81,8 +86,8 @@ fn schedule(steps: &Steps, list: Arc<Array>, from: usize, ms: INT) -> RhaiResult
     }
     let me = steps.clone();
     #[allow(deprecated)] // volatile, not deprecated (see its note)
-    let next = FnPtr::from_fn("steps", move |_: NativeCallContext, _| {
-        run(&me, list.clone(), from)
+    let next = FnPtr::from_fn("steps", move |c: NativeCallContext, _| {
+        run(&c, &me, list.clone(), from)
     })?;
     let handle = timer(next, ms, false)?;
     steps.lock().next = Some(handle);
