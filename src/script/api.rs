@@ -492,6 +492,9 @@ fn log_text(d: &Dynamic) -> String {
     }
 }
 
+/// The names [`global`] answers; they win over a script's own variables.
+pub const GLOBAL_NAMES: [&str; 5] = ["xapi", "codec", "codecs", "args", "store"];
+
 /// The value `name` stands for in every script (on_var).
 pub fn global(ctx: &InstanceCtx, name: &str) -> Option<Dynamic> {
     Some(match name {

@@ -43,6 +43,12 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
     });
     #[allow(deprecated)]
     engine.on_var(|name, _, mut ctx| {
+        // A plain local or a shared variable needs no instance (most reads).
+        if !api::GLOBAL_NAMES.contains(&name)
+            && let Some(answer) = toplevel::local(name, &ctx)
+        {
+            return Ok(answer);
+        }
         // Outside a job (a library's top level at compile time, `check`)
         // there is no instance: `xapi` is then an unknown variable.
         let Some(job) = instance::JobCtx::of(ctx.tag()) else {

@@ -75,10 +75,26 @@ impl Cells {
     }
 }
 
+/// The resolver's answer when it needs no instance: `Some(answer)` for a
+/// variable in scope that is shared (read through its cell) or plainly
+/// local, `None` when the script's top-level cells decide (see
+/// [`resolve`]). Most variable reads end here, cheaply.
+pub fn local(name: &str, ctx: &EvalContext) -> Option<Option<Dynamic>> {
+    let v = ctx.scope().get(name)?;
+    if v.is_shared() {
+        return Some(Some(v.clone()));
+    }
+    (!at_top_level(ctx)).then_some(None)
+}
+
+fn at_top_level(ctx: &EvalContext) -> bool {
+    ctx.call_level() == 0 && ctx.global_runtime_state().scope_level == 0
+}
+
 /// The variable resolver's part: `Some(cell)` when `name` is a shared
 /// variable in reach, `None` to let Rhai look it up as usual.
 pub fn resolve(shape: &Shape, cells: &Cells, name: &str, ctx: &mut EvalContext) -> Option<Dynamic> {
-    let top_level = ctx.call_level() == 0 && ctx.global_runtime_state().scope_level == 0;
+    let top_level = at_top_level(ctx);
     if let Some(v) = ctx.scope().get(name) {
         if v.is_shared() {
             return Some(v.clone());
