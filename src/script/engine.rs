@@ -93,8 +93,11 @@ pub fn parser() -> Engine {
 
 /// Local time on the running instance's clock (the host's, or a test's),
 /// or the machine's outside an instance.
-fn local_now() -> chrono::NaiveDateTime {
-    instance::current().map_or_else(|| chrono::Local::now().naive_local(), |c| c.clock.now())
+fn local_now(tag: Option<&rhai::Dynamic>) -> chrono::NaiveDateTime {
+    tag.and_then(instance::JobCtx::of).map_or_else(
+        || chrono::Local::now().naive_local(),
+        |j| j.instance.clock.now(),
+    )
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@
 //!
 //! What a job runs in (its program, instance and top-level constants)
 //! travels with each call in Rhai's tag (see [`JobCtx`]). One
-//! thread-local stays, `CURRENT`: Rhai calls the `print`/`debug` hooks, the
-//! progress hook (memory and time budgets) and the stdlib's `now()` clock
-//! without any context, and they need the running instance; the API's host
-//! functions read it through `api::ctx()` too.
+//! thread-local stays, `CURRENT`: Rhai calls the `print`/`debug` hooks and
+//! the progress hook (memory and time budgets) without any context, and
+//! they need the running instance; the API's host functions read it
+//! through `api::ctx()` too.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -327,8 +327,8 @@ pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 thread_local! {
     /// The instance whose code this worker thread runs, for the hooks Rhai
-    /// calls without a context (`print`, the progress hook, `now()`) and the
-    /// host functions that read it through [`super::api`].
+    /// calls without a context (`print`, the progress hook) and the host
+    /// functions that read it through [`super::api`].
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
 }
 

@@ -16,8 +16,9 @@ pub mod regex;
 pub mod text;
 pub mod time;
 
-/// Where `now()` reads the local date and time.
-pub type NowFn = Arc<dyn Fn() -> chrono::NaiveDateTime + Send + Sync>;
+/// Where `now()` reads the local date and time, given the call's tag (which
+/// carries the running job, whose clock may be a test's).
+pub type NowFn = Arc<dyn Fn(Option<&Dynamic>) -> chrono::NaiveDateTime + Send + Sync>;
 
 /// Registers every part on `engine`.
 pub fn register(engine: &mut Engine, now: NowFn) {
@@ -46,7 +47,7 @@ pub(crate) mod testing {
     pub fn engine_at(at: &str) -> Engine {
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let mut engine = Engine::new();
-        register(&mut engine, Arc::new(move || at));
+        register(&mut engine, Arc::new(move |_| at));
         engine
     }
 
