@@ -745,6 +745,7 @@ impl Instance {
             }
         }
         drop(items);
+        self.ctx.top_level.clear();
         self.lock().jobs.retain(|j| matches!(j, Job::Unload(_)));
     }
 
@@ -819,6 +820,9 @@ impl Instance {
                 } else {
                     Ok(())
                 };
+                // The script's variables go with it, dropped here on the
+                // worker's big stack.
+                ctx.top_level.clear();
                 let _ = done.send(());
                 ("on_unload", None, r)
             }

@@ -70,6 +70,13 @@ struct Cell {
 }
 
 impl Cells {
+    /// Empties the cells, so what they hold is dropped by the caller (a
+    /// worker, whose stack takes a deeply nested value).
+    pub fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ImmutableString, Cell>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
