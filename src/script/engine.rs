@@ -64,9 +64,9 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }))
     });
     #[allow(deprecated)]
-    engine.on_missing_function(|name, args, is_method, _ctx| {
+    engine.on_missing_function(|name, args, is_method, ctx| {
         if is_method {
-            api::dispatch_command(name, args)
+            api::dispatch_command(Some(ctx.tag()), name, args)
         } else {
             Ok(None)
         }

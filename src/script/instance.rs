@@ -15,8 +15,8 @@
 //! travels with each call in Rhai's tag (see [`JobCtx`]). One
 //! thread-local stays, `CURRENT`: Rhai calls the `print`/`debug` hooks and
 //! the progress hook (memory and time budgets) without any context, and
-//! they need the running instance; the API's host functions read it
-//! through `api::ctx()` too.
+//! they need the running instance. Host functions read the instance from
+//! the tag (`api::ctx`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -327,8 +327,7 @@ pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 thread_local! {
     /// The instance whose code this worker thread runs, for the hooks Rhai
-    /// calls without a context (`print`, the progress hook) and the host
-    /// functions that read it through [`super::api`].
+    /// calls without a context (`print`, the progress hook).
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
 }
 
@@ -823,6 +822,8 @@ impl Instance {
                 // The script's variables go with it, dropped here on the
                 // worker's big stack.
                 ctx.top_level.clear();
+                // Nothing of the job holds the instance once it reports.
+                drop(job_ctx);
                 let _ = done.send(());
                 ("on_unload", None, r)
             }

@@ -70,7 +70,7 @@ fn run(
             break;
         }
         if let Ok(ms) = item.as_int() {
-            schedule(steps, list.clone(), from + 1, ms)?;
+            schedule(c.tag(), steps, list.clone(), from + 1, ms)?;
             return Ok(Dynamic::UNIT);
         }
         let f = item.clone_cast::<FnPtr>();
@@ -80,7 +80,13 @@ fn run(
     Ok(Dynamic::UNIT)
 }
 
-fn schedule(steps: &Steps, list: Arc<Array>, from: usize, ms: INT) -> RhaiResult<()> {
+fn schedule(
+    tag: Option<&Dynamic>,
+    steps: &Steps,
+    list: Arc<Array>,
+    from: usize,
+    ms: INT,
+) -> RhaiResult<()> {
     if from >= list.len() {
         return Ok(());
     }
@@ -89,7 +95,7 @@ fn schedule(steps: &Steps, list: Arc<Array>, from: usize, ms: INT) -> RhaiResult
     let next = FnPtr::from_fn("steps", move |c: NativeCallContext, _| {
         run(&c, &me, list.clone(), from)
     })?;
-    let handle = timer(next, ms, false)?;
+    let handle = timer(tag, next, ms, false)?;
     steps.lock().next = Some(handle);
     Ok(())
 }
@@ -99,10 +105,13 @@ pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<Steps>("steps")
         .register_fn("cancel", Steps::cancel)
-        .register_fn("steps", |list: Array| -> RhaiResult<Steps> {
-            validate(&list)?;
-            let steps = Steps(Arc::default());
-            schedule(&steps, Arc::new(list), 0, 0)?;
-            Ok(steps)
-        });
+        .register_fn(
+            "steps",
+            |c: NativeCallContext, list: Array| -> RhaiResult<Steps> {
+                validate(&list)?;
+                let steps = Steps(Arc::default());
+                schedule(c.tag(), &steps, Arc::new(list), 0, 0)?;
+                Ok(steps)
+            },
+        );
 }
