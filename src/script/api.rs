@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, Position};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString, NativeCallContext, Position,
+};
 use serde_json::{Map, Value};
 
 use super::budget;
-use super::instance::{InstanceCtx, Job, current};
+use super::instance::{InstanceCtx, Job, JobCtx, current};
 use super::pool::Pool;
 use crate::xows::doc::values_at;
 use crate::xows::error::local_code;
@@ -105,8 +107,12 @@ fn say(level: tracing::Level, text: &str) {
     super::output::line(source, level, text);
 }
 
-pub(crate) fn ctx() -> RhaiResult<Arc<InstanceCtx>> {
-    current().ok_or_else(|| {
+/// The call's tag: it carries the running job (see [`JobCtx`]).
+pub(crate) type Tag<'a> = Option<&'a Dynamic>;
+
+/// The instance of the job a call runs in, from the call's tag.
+pub(crate) fn ctx(tag: Tag) -> RhaiResult<Arc<InstanceCtx>> {
+    tag.and_then(JobCtx::of).map(|j| j.instance).ok_or_else(|| {
         usage("the xapi API works inside a running script (not at a library's top level)")
     })
 }
@@ -144,9 +150,9 @@ fn block<T>(
 /// `sleep(seconds)`: Rhai's own would hold the thread past every budget.
 /// This one ends at the deadline (then the callback stops) or when the
 /// instance stops, and lets the pool run others meanwhile.
-fn sleep(want: Duration) -> RhaiResult<()> {
+fn sleep(tag: Tag, want: Duration) -> RhaiResult<()> {
     let (wait, cut) = budget::bound(want);
-    match current() {
+    match ctx(tag).ok() {
         Some(ctx) => {
             let interrupt = ctx.interrupt();
             let interrupted = Pool::global().blocking(|| {
@@ -243,34 +249,39 @@ fn relative(p: &XPath, text: &str) -> RhaiResult<XPath> {
     Ok(next)
 }
 
-fn get(p: &mut XPath) -> RhaiResult<Dynamic> {
+fn get(tag: Tag, p: &mut XPath) -> RhaiResult<Dynamic> {
     need_root(p, &[Root::Status, Root::Configuration], "get()")?;
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     let v = block(&ctx, p.codec.get(&p.path))?;
     to_dynamic(&v)
 }
 
-fn query(p: &mut XPath, text: &str) -> RhaiResult<Dynamic> {
+fn query(tag: Tag, p: &mut XPath, text: &str) -> RhaiResult<Dynamic> {
     let q = relative(p, text)?;
     need_root(&q, &[Root::Status, Root::Configuration], "query()")?;
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     let v = block(&ctx, q.codec.query(&q.path))?;
     to_dynamic(&v)
 }
 
-fn set(p: &mut XPath, value: Dynamic) -> RhaiResult<()> {
+fn set(tag: Tag, p: &mut XPath, value: Dynamic) -> RhaiResult<()> {
     need_root(p, &[Root::Configuration], "set()")?;
     let v = from_dynamic(&value)?;
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     block(&ctx, p.codec.set(&p.path, v))
 }
 
-fn command(p: &XPath, params: Option<rhai::Map>, body: Option<String>) -> RhaiResult<Dynamic> {
+fn command(
+    tag: Tag,
+    p: &XPath,
+    params: Option<rhai::Map>,
+    body: Option<String>,
+) -> RhaiResult<Dynamic> {
     let mut map = Map::new();
     for (k, v) in params.unwrap_or_default() {
         map.insert(k.to_string(), from_dynamic(&v)?);
     }
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     let call = Call::command(&p.path, map, body);
     let v = block(&ctx, p.codec.call(call, p.codec.timeout()))?;
     to_dynamic(&v)
@@ -287,7 +298,11 @@ pub(crate) fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
 /// `xapi.Command.Audio.Volume.Set(#{...})`: method calls with capitalised
 /// names on a Command path are commands (wired up as the engine's
 /// missing-function handler).
-pub fn dispatch_command(name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Option<Dynamic>> {
+pub fn dispatch_command(
+    tag: Tag,
+    name: &str,
+    args: &mut [&mut Dynamic],
+) -> RhaiResult<Option<Dynamic>> {
     let Some(first) = args.first() else {
         return Ok(None);
     };
@@ -295,10 +310,15 @@ pub fn dispatch_command(name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Opt
         return Ok(None);
     }
     let base = Dynamic::clone(first).cast::<XPath>();
-    at(base.pos, dispatch_to(base, name, args)).map(Some)
+    at(base.pos, dispatch_to(tag, base, name, args)).map(Some)
 }
 
-fn dispatch_to(base: XPath, name: &str, args: &mut [&mut Dynamic]) -> RhaiResult<Dynamic> {
+fn dispatch_to(
+    tag: Tag,
+    base: XPath,
+    name: &str,
+    args: &mut [&mut Dynamic],
+) -> RhaiResult<Dynamic> {
     if base.path.root() != Some(Root::Command) {
         return Err(usage(format!(
             "{}.{name}(): commands live under xapi.Command (as in xapi.Command.Dial(#{{ Number: \"...\" }}))",
@@ -321,10 +341,10 @@ fn dispatch_to(base: XPath, name: &str, args: &mut [&mut Dynamic]) -> RhaiResult
             )));
         }
     }
-    command(&target, params, body)
+    command(tag, &target, params, body)
 }
 
-fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
+fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
     let rooted = matches!(
         p.path.root(),
         Some(Root::Status | Root::Configuration | Root::Event)
@@ -335,7 +355,7 @@ fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
             p.describe()
         )));
     }
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     let id = ctx.register(f, once).map_err(|e| usage(e.to_string()))?;
     let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
         Ok(s) => s,
@@ -366,8 +386,8 @@ fn subscribe(p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
     })
 }
 
-fn on_connection(p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
-    let ctx = ctx()?;
+fn on_connection(c: NativeCallContext, p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
+    let ctx = ctx(c.tag())?;
     let id = ctx.register(f, false).map_err(|e| usage(e.to_string()))?;
     let weak = Arc::downgrade(&ctx);
     let mut state = p.codec.watch_state();
@@ -407,13 +427,13 @@ fn tick(weak: &std::sync::Weak<InstanceCtx>, id: u64, pending: &AtomicBool) -> b
 /// `set_timeout` / `set_interval`: at most `max_timers` per instance; an
 /// interval ticks no faster than `min_interval`, and a tick that finds the
 /// previous one still queued is skipped.
-pub(crate) fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
+pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     if ms < 0 {
         return Err(usage(format!(
             "a timer needs a delay of 0 ms or more, not {ms}"
         )));
     }
-    let ctx = ctx()?;
+    let ctx = ctx(tag)?;
     let (id, pending) = ctx
         .register_timer(f, !repeat)
         .map_err(|e| usage(e.to_string()))?;
@@ -441,13 +461,13 @@ pub(crate) fn timer(f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     })
 }
 
-fn daily(at: &str, f: FnPtr) -> RhaiResult<Handle> {
+fn daily(c: NativeCallContext, at: &str, f: FnPtr) -> RhaiResult<Handle> {
     let time = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M").map_err(|_| {
         usage(format!(
             "daily({at:?}, ...): the time must be HH:MM, as \"07:30\""
         ))
     })?;
-    let ctx = ctx()?;
+    let ctx = ctx(c.tag())?;
     let (id, pending) = ctx
         .register_timer(f, false)
         .map_err(|e| usage(e.to_string()))?;
@@ -492,9 +512,11 @@ fn log_text(d: &Dynamic) -> String {
     }
 }
 
+/// The names [`global`] answers; they win over a script's own variables.
+pub const GLOBAL_NAMES: [&str; 5] = ["xapi", "codec", "codecs", "args", "store"];
+
 /// The value `name` stands for in every script (on_var).
-pub fn global(name: &str) -> Option<Dynamic> {
-    let ctx = current()?;
+pub fn global(ctx: &InstanceCtx, name: &str) -> Option<Dynamic> {
     Some(match name {
         "xapi" => Dynamic::from(XPath::root(ctx.codec.clone())),
         "codec" => {
@@ -522,39 +544,63 @@ pub fn register(engine: &mut Engine) {
         })
         .register_fn("to_string", |p: &mut XPath| p.describe())
         .register_fn("to_debug", |p: &mut XPath| p.describe())
-        .register_fn("get", get)
-        .register_fn("get", |p: &mut XPath, path: &str| {
-            get(&mut relative(p, path)?)
+        .register_fn("get", |c: NativeCallContext, p: &mut XPath| get(c.tag(), p))
+        .register_fn("get", |c: NativeCallContext, p: &mut XPath, path: &str| {
+            get(c.tag(), &mut relative(p, path)?)
         })
-        .register_fn("query", query)
-        .register_fn("set", set)
-        .register_fn("set", |p: &mut XPath, path: &str, v: Dynamic| {
-            set(&mut relative(p, path)?, v)
+        .register_fn("query", |c: NativeCallContext, p: &mut XPath, q: &str| {
+            query(c.tag(), p, q)
         })
-        .register_fn("command", |p: &mut XPath, path: &str| {
-            command(&command_path(p, path)?, None, None)
-        })
-        .register_fn("command", |p: &mut XPath, path: &str, params: rhai::Map| {
-            command(&command_path(p, path)?, Some(params), None)
+        .register_fn("set", |c: NativeCallContext, p: &mut XPath, v: Dynamic| {
+            set(c.tag(), p, v)
         })
         .register_fn(
+            "set",
+            |c: NativeCallContext, p: &mut XPath, path: &str, v: Dynamic| {
+                set(c.tag(), &mut relative(p, path)?, v)
+            },
+        )
+        .register_fn(
             "command",
-            |p: &mut XPath, path: &str, params: rhai::Map, body: &str| {
+            |c: NativeCallContext, p: &mut XPath, path: &str| {
+                command(c.tag(), &command_path(p, path)?, None, None)
+            },
+        )
+        .register_fn(
+            "command",
+            |c: NativeCallContext, p: &mut XPath, path: &str, params: rhai::Map| {
+                command(c.tag(), &command_path(p, path)?, Some(params), None)
+            },
+        )
+        .register_fn(
+            "command",
+            |c: NativeCallContext, p: &mut XPath, path: &str, params: rhai::Map, body: &str| {
                 command(
+                    c.tag(),
                     &command_path(p, path)?,
                     Some(params),
                     Some(body.to_string()),
                 )
             },
         )
-        .register_fn("on", |p: &mut XPath, f: FnPtr| subscribe(p, f, false))
-        .register_fn("once", |p: &mut XPath, f: FnPtr| subscribe(p, f, true))
-        .register_fn("on", |p: &mut XPath, path: &str, f: FnPtr| {
-            subscribe(&relative(p, path)?, f, false)
+        .register_fn("on", |c: NativeCallContext, p: &mut XPath, f: FnPtr| {
+            subscribe(c.tag(), p, f, false)
         })
-        .register_fn("once", |p: &mut XPath, path: &str, f: FnPtr| {
-            subscribe(&relative(p, path)?, f, true)
+        .register_fn("once", |c: NativeCallContext, p: &mut XPath, f: FnPtr| {
+            subscribe(c.tag(), p, f, true)
         })
+        .register_fn(
+            "on",
+            |c: NativeCallContext, p: &mut XPath, path: &str, f: FnPtr| {
+                subscribe(c.tag(), &relative(p, path)?, f, false)
+            },
+        )
+        .register_fn(
+            "once",
+            |c: NativeCallContext, p: &mut XPath, path: &str, f: FnPtr| {
+                subscribe(c.tag(), &relative(p, path)?, f, true)
+            },
+        )
         .register_fn("on_connection", on_connection);
 
     engine
@@ -564,19 +610,28 @@ pub fn register(engine: &mut Engine) {
 
     engine
         .register_type_with_name::<Codecs>("codecs")
-        .register_indexer_get(|_: &mut Codecs, name: &str| -> RhaiResult<XPath> {
-            let ctx = ctx()?;
-            match ctx.codecs.get(name) {
-                Some(c) => Ok(XPath::root(c.clone())),
-                None => Err(usage(format!(
-                    "codecs[{name:?}]: no such codec (configured: {})",
-                    ctx.codecs.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))),
-            }
-        })
-        .register_fn("keys", |_: &mut Codecs| -> RhaiResult<rhai::Array> {
-            Ok(ctx()?.codecs.keys().map(|k| k.clone().into()).collect())
-        });
+        .register_indexer_get(
+            |c: NativeCallContext, _: &mut Codecs, name: &str| -> RhaiResult<XPath> {
+                let ctx = ctx(c.tag())?;
+                match ctx.codecs.get(name) {
+                    Some(c) => Ok(XPath::root(c.clone())),
+                    None => Err(usage(format!(
+                        "codecs[{name:?}]: no such codec (configured: {})",
+                        ctx.codecs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            },
+        )
+        .register_fn(
+            "keys",
+            |c: NativeCallContext, _: &mut Codecs| -> RhaiResult<rhai::Array> {
+                Ok(ctx(c.tag())?
+                    .codecs
+                    .keys()
+                    .map(|k| k.clone().into())
+                    .collect())
+            },
+        );
 
     engine
         .register_type_with_name::<StoreHandle>("store")
@@ -607,14 +662,24 @@ pub fn register(engine: &mut Engine) {
         });
 
     engine
-        .register_fn("set_timeout", |f: FnPtr, ms: INT| timer(f, ms, false))
-        .register_fn("set_interval", |f: FnPtr, ms: INT| timer(f, ms, true))
+        .register_fn("set_timeout", |c: NativeCallContext, f: FnPtr, ms: INT| {
+            timer(c.tag(), f, ms, false)
+        })
+        .register_fn("set_interval", |c: NativeCallContext, f: FnPtr, ms: INT| {
+            timer(c.tag(), f, ms, true)
+        })
         .register_fn("daily", daily)
         .register_fn("sleep", |ctx: rhai::NativeCallContext, s: INT| {
-            at(ctx.call_position(), sleep(budget::int_seconds(s)?))
+            at(
+                ctx.call_position(),
+                sleep(ctx.tag(), budget::int_seconds(s)?),
+            )
         })
         .register_fn("sleep", |ctx: rhai::NativeCallContext, s: rhai::FLOAT| {
-            at(ctx.call_position(), sleep(budget::sleep_seconds(s)?))
+            at(
+                ctx.call_position(),
+                sleep(ctx.tag(), budget::sleep_seconds(s)?),
+            )
         })
         .register_fn("now_us", || -> INT { crate::clock::now_us() as INT })
         .register_fn("warn", |d: Dynamic| {

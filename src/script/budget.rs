@@ -2,6 +2,10 @@
 //! callback, `on_unload`, or a compile with its libraries' top-level code),
 //! checked by the engine's progress hook and by every blocking wait
 //! (`sleep`, host calls), so no script holds a thread past its budget.
+//!
+//! The deadline is a thread-local because the engine's progress hook, which
+//! enforces it, is called by Rhai with the operation count only: there is
+//! no context to carry it in.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps};
+use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps, toplevel};
 
 /// Size limits of script values.
 pub const MAX_STRING: usize = 1 << 20;
@@ -42,11 +42,31 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
     });
     #[allow(deprecated)]
-    engine.on_var(|name, _, _| Ok(api::global(name)));
+    engine.on_var(|name, _, mut ctx| {
+        // A plain local or a shared variable needs no instance (most reads).
+        if !api::GLOBAL_NAMES.contains(&name)
+            && let Some(answer) = toplevel::local(name, &ctx)
+        {
+            return Ok(answer);
+        }
+        // Outside a job (a library's top level at compile time, `check`)
+        // there is no instance: `xapi` is then an unknown variable.
+        let Some(job) = instance::JobCtx::of(ctx.tag()) else {
+            return Ok(None);
+        };
+        Ok(api::global(&job.instance, name).or_else(|| {
+            toplevel::resolve(
+                job.program.shape(),
+                job.instance.top_level(),
+                name,
+                &mut ctx,
+            )
+        }))
+    });
     #[allow(deprecated)]
-    engine.on_missing_function(|name, args, is_method, _ctx| {
+    engine.on_missing_function(|name, args, is_method, ctx| {
         if is_method {
-            api::dispatch_command(name, args)
+            api::dispatch_command(Some(ctx.tag()), name, args)
         } else {
             Ok(None)
         }
@@ -73,8 +93,11 @@ pub fn parser() -> Engine {
 
 /// Local time on the running instance's clock (the host's, or a test's),
 /// or the machine's outside an instance.
-fn local_now() -> chrono::NaiveDateTime {
-    instance::current().map_or_else(|| chrono::Local::now().naive_local(), |c| c.clock.now())
+fn local_now(tag: Option<&rhai::Dynamic>) -> chrono::NaiveDateTime {
+    tag.and_then(instance::JobCtx::of).map_or_else(
+        || chrono::Local::now().naive_local(),
+        |j| j.instance.clock.now(),
+    )
 }
 
 #[cfg(test)]

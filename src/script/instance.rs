@@ -10,6 +10,13 @@
 //! two ticks queued. Each job runs within a wall-clock budget and the
 //! instance's memory account; an instance over its memory budget is
 //! stopped for good (until reloaded).
+//!
+//! What a job runs in (its program, instance and top-level constants)
+//! travels with each call in Rhai's tag (see [`JobCtx`]). One
+//! thread-local stays, `CURRENT`: Rhai calls the `print`/`debug` hooks and
+//! the progress hook (memory and time budgets) without any context, and
+//! they need the running instance. Host functions read the instance from
+//! the tag (`api::ctx`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -76,10 +83,14 @@ pub struct Program {
     imports: Vec<(rhai::ImmutableString, Arc<rhai::Module>)>,
     /// The libraries compiled in, where callbacks made in them live.
     libraries: super::home::Libraries,
+    /// The names the top level defines (shared with `fn`s and callbacks).
+    shape: super::toplevel::Shape,
 }
 
 impl Program {
     pub fn new(engine: Arc<Engine>, ast: Arc<AST>, file: String) -> Program {
+        let (prepared, shape) = super::toplevel::prepare(&ast);
+        let ast = Arc::new(prepared);
         let mut imports = Vec::new();
         if let Some(resolver) = ast.resolver() {
             for stmt in ast.statements() {
@@ -98,6 +109,7 @@ impl Program {
             file,
             imports,
             libraries,
+            shape,
         }
     }
 
@@ -106,10 +118,12 @@ impl Program {
     /// runs in that library's environment.
     pub(crate) fn call(
         &self,
+        job: &JobCtx,
         f: &FnPtr,
         mut args: Vec<Dynamic>,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let mut global = self.engine.new_global_runtime_state();
+        global.tag = job.tag();
         let arity = f.curry().len() + args.len();
         let home = self.libraries.find(&self.ast, f.fn_name(), Some(arity));
         // Rhai gives an error that stops a function (a budget, a size
@@ -124,13 +138,15 @@ impl Program {
             None => {
                 global.lib.push(self.ast.shared_lib().clone());
                 global.source = Some(self.file.clone().into());
-                place = home.map(|h| h.body);
             }
+        }
+        if let Some(h) = &home {
+            place = Some(h.body);
         }
         for (alias, m) in &self.imports {
             global.push_import(alias.clone(), m.clone());
         }
-        global.constants = CONSTANTS.with(|c| c.borrow().clone());
+        global.constants = Some(job.constants.clone());
         let ctx = rhai::NativeCallContext::new_with_all_fields(
             &self.engine,
             f.fn_name(),
@@ -147,6 +163,49 @@ impl Program {
             }
             e
         })
+    }
+}
+
+impl Program {
+    /// What the script's top level defines.
+    pub(crate) fn shape(&self) -> &super::toplevel::Shape {
+        &self.shape
+    }
+
+    /// The file errors of callback `f` are reported in: the library it was
+    /// made in, or the script.
+    fn file_of(&self, f: &FnPtr) -> String {
+        self.libraries
+            .find(&self.ast, f.fn_name(), None)
+            .and_then(|h| h.module.and_then(|m| m.id()))
+            .map_or_else(|| self.file.clone(), str::to_string)
+    }
+}
+
+/// The script's top-level constants, as Rhai's `global::` reads them.
+pub type Constants = Arc<std::sync::RwLock<BTreeMap<rhai::ImmutableString, Dynamic>>>;
+
+/// What one job runs in, passed per call: Rhai carries a `tag` in every
+/// call's runtime state (`CallFnOptions::with_tag` for the top level, the
+/// global state built for each callback), and host code reads it back from
+/// `NativeCallContext::tag()` or `EvalContext::tag()`.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub instance: Arc<InstanceCtx>,
+    pub program: Arc<Program>,
+    pub constants: Constants,
+}
+
+impl JobCtx {
+    /// The tag that carries this context through Rhai's calls.
+    pub fn tag(&self) -> Dynamic {
+        Dynamic::from(self.clone())
+    }
+
+    /// The context a tag carries (`None` outside a job, as in `check` or a
+    /// unit test's engine).
+    pub fn of(tag: &Dynamic) -> Option<JobCtx> {
+        tag.read_lock::<JobCtx>().map(|j| j.clone())
     }
 }
 
@@ -173,6 +232,8 @@ pub struct InstanceCtx {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) closing: AtomicBool,
     instance: Mutex<Weak<Instance>>,
+    /// The top-level variables' cells, shared with `fn`s and callbacks.
+    top_level: super::toplevel::Cells,
     /// Where this instance's log lines also go (`xmacro test` keeps them).
     log_sink: std::sync::OnceLock<LogSink>,
 }
@@ -254,41 +315,36 @@ pub struct Instance {
     constants: Constants,
 }
 
+/// The name of the function the top-level run asks for after the
+/// statements: none has it, so "not found" there means the top level ran
+/// through (Rhai runs an AST with a per-call tag only on the way to a
+/// function).
+const AFTER_TOP_LEVEL: &str = "$top level done$";
+
 /// Signalled whenever an instance has run its last queued job (the test
 /// runner waits on it instead of polling).
 pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// The script's top-level constants, as Rhai's `global::` reads them.
-type Constants = Arc<std::sync::RwLock<BTreeMap<rhai::ImmutableString, Dynamic>>>;
-
 thread_local! {
+    /// The instance whose code this worker thread runs, for the hooks Rhai
+    /// calls without a context (`print`, the progress hook).
     static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
-    /// The program whose job this worker thread is running.
-    static PROGRAM: RefCell<Option<Arc<Program>>> = const { RefCell::new(None) };
-    /// The top-level constants of the instance whose job this worker runs.
-    static CONSTANTS: RefCell<Option<Constants>> = const { RefCell::new(None) };
 }
 
 /// Calls a script function or closure the way callbacks are called (in
 /// the library it was made in), from host code running a job.
 pub(crate) fn call_in_program(
+    c: &rhai::NativeCallContext,
     f: &FnPtr,
     args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let program = PROGRAM.with(|p| p.borrow().clone()).ok_or_else(|| {
+    let job = c.tag().and_then(JobCtx::of).ok_or_else(|| {
         Box::new(EvalAltResult::ErrorRuntime(
             "this works inside a running script".into(),
             rhai::Position::NONE,
         ))
     })?;
-    program.call(f, args)
-}
-
-fn with_program<T>(program: &Arc<Program>, f: impl FnOnce() -> T) -> T {
-    let prev = PROGRAM.with(|p| p.replace(Some(program.clone())));
-    let out = f();
-    PROGRAM.with(|p| *p.borrow_mut() = prev);
-    out
+    job.program.call(&job, f, args)
 }
 
 /// The instance whose code this worker thread is running.
@@ -342,7 +398,7 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
     }
     let what = match e {
         EvalAltResult::ErrorDataRace(..) => format!(
-            "{e}: a closure read or called the variable it is running from (as `f.call()` inside `f`); call it as `call(f)` or schedule it with `set_timeout(f, 0)`"
+            "{e}: a closure used a variable that the method running it holds (as `list.map(|x| list.len())`); copy it to a local first (`let n = list.len();`) and use the copy in the closure"
         ),
         EvalAltResult::ErrorTerminated(v, _) if v.is_string() => format!("terminated: {v}"),
         EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
@@ -398,8 +454,14 @@ impl InstanceCtx {
             registry: Mutex::new(Registry::default()),
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
+            top_level: super::toplevel::Cells::default(),
             log_sink: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The cells of the script's top-level variables.
+    pub(crate) fn top_level(&self) -> &super::toplevel::Cells {
+        &self.top_level
     }
 
     /// Sends this instance's log lines (and callback errors) to `sink` too.
@@ -622,16 +684,11 @@ impl Instance {
             }
             _ => ctx.limits.budget,
         };
-        let Some((what, result)) = super::budget::with_budget(budget, || {
-            with_program(&self.program, || {
-                let prev = CONSTANTS.with(|c| c.replace(Some(self.constants.clone())));
-                let out = self.run_body(job);
-                CONSTANTS.with(|c| *c.borrow_mut() = prev);
-                out
-            })
-        }) else {
+        let Some((what, place, result)) = super::budget::with_budget(budget, || self.run_body(job))
+        else {
             return;
         };
+        let file = place.as_deref().unwrap_or(file);
         let took = started.elapsed();
         let report = crate::telemetry::board::JobReport {
             script: &ctx.script,
@@ -687,18 +744,38 @@ impl Instance {
             }
         }
         drop(items);
+        self.ctx.top_level.clear();
         self.lock().jobs.retain(|j| matches!(j, Job::Unload(_)));
     }
 
-    /// Runs one job's script code; `None` when there was nothing to run.
-    fn run_body(&self, job: Job) -> Option<(&'static str, Result<(), Box<EvalAltResult>>)> {
+    /// Runs one job's script code: what ran, the file its errors are
+    /// reported in when not the script, and how it ended; `None` when there
+    /// was nothing to run.
+    fn run_body(&self, job: Job) -> Option<JobOutcome> {
         let ctx = &self.ctx;
+        let job_ctx = JobCtx {
+            instance: ctx.clone(),
+            program: self.program.clone(),
+            constants: self.constants.clone(),
+        };
         let engine = &self.program.engine;
         let ast = &self.program.ast;
         Some(match job {
             Job::Start => {
                 let mut scope = rhai::Scope::new();
-                let r = engine.run_ast_with_scope(&mut scope, ast).map(|_| ());
+                let options = rhai::CallFnOptions::new()
+                    .eval_ast(true)
+                    .rewind_scope(false)
+                    .with_tag(job_ctx.tag());
+                let r = engine
+                    .call_fn_with_options::<Dynamic>(options, &mut scope, ast, AFTER_TOP_LEVEL, ())
+                    .map(|_| ())
+                    .or_else(|e| match *e {
+                        EvalAltResult::ErrorFunctionNotFound(ref f, _) if f == AFTER_TOP_LEVEL => {
+                            Ok(())
+                        }
+                        _ => Err(e),
+                    });
                 let mut constants = self.constants.write().unwrap_or_else(|p| p.into_inner());
                 for (name, constant, value) in scope.iter() {
                     if constant {
@@ -709,7 +786,7 @@ impl Instance {
                 if r.is_ok() {
                     info!("started");
                 }
-                ("top level", r)
+                ("top level", None, r)
             }
             Job::Call { id, args } => {
                 let f = {
@@ -725,7 +802,8 @@ impl Instance {
                         None => None,
                     }
                 }?;
-                ("callback", call_fnptr(&self.program, &f, args))
+                let file = self.program.file_of(&f);
+                ("callback", Some(file), call_fnptr(&job_ctx, &f, args))
             }
             Job::Unload(done) => {
                 drop(std::mem::take(
@@ -736,21 +814,31 @@ impl Instance {
                     .any(|f| f.name == "on_unload" && f.params.is_empty());
                 let r = if has {
                     FnPtr::new("on_unload")
-                        .and_then(|f| self.program.call(&f, Vec::new()))
+                        .and_then(|f| self.program.call(&job_ctx, &f, Vec::new()))
                         .map(|_| ())
                 } else {
                     Ok(())
                 };
+                // The script's variables go with it, dropped here on the
+                // worker's big stack.
+                ctx.top_level.clear();
+                // Nothing of the job holds the instance once it reports.
+                drop(job_ctx);
                 let _ = done.send(());
-                ("on_unload", r)
+                ("on_unload", None, r)
             }
         })
     }
 }
 
+/// What a job ran, the file its errors are reported in (when not the
+/// script), and how it ended.
+type JobOutcome = (&'static str, Option<String>, Result<(), Box<EvalAltResult>>);
+
 /// Calls a script callback with JSON arguments; a closure declared with
 /// fewer parameters than given (`|| ...` for a feedback callback) gets fewer.
-fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
+fn call_fnptr(job: &JobCtx, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
+    let program = &job.program;
     let mut values: Vec<Dynamic> = Vec::with_capacity(args.len());
     for a in args {
         values.push(super::convert::to_dynamic(&a)?);
@@ -762,7 +850,7 @@ fn call_fnptr(program: &Program, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<
     if let Some(n) = declared {
         values.truncate(n);
     }
-    program.call(f, values).map(|_| ())
+    program.call(job, f, values).map(|_| ())
 }
 
 impl Runnable for Instance {

@@ -8,6 +8,12 @@
 //! libraries' top-level code counts against, a cap on distinct libraries
 //! and on import statements, a size cap per file, and each library is
 //! evaluated once per compile however often it is imported.
+//!
+//! The compile session (libraries read, modules built, the import stack) is a
+//! thread-local: Rhai calls the module resolver from inside
+//! `compile_into_self_contained`, with the engine's default tag rather than a
+//! per-call one, and one engine serves every compile, so nothing of ours
+//! reaches the resolver but the thread.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};

@@ -10,6 +10,9 @@
 //! The record is a 16-byte header in front of each block (more for blocks
 //! aligned beyond 16 bytes); blocks allocated outside any instance belong
 //! to account 0, which is not counted.
+//!
+//! The current account is a thread-local because allocator hooks cannot take
+//! a context: `GlobalAlloc::alloc` knows only the layout.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

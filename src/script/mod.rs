@@ -7,6 +7,7 @@
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
 //! - [`home`]: the library a callback was made in, to call it there.
+//! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
@@ -29,3 +30,4 @@ pub mod pool;
 pub mod send;
 pub mod stdlib;
 pub mod steps;
+pub mod toplevel;

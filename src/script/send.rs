@@ -46,7 +46,7 @@ fn send(
     for (k, v) in params.unwrap_or_default() {
         map.insert(k.to_string(), from_dynamic(&v)?);
     }
-    let ctx = ctx()?;
+    let ctx = ctx(c.tag())?;
     let where_ = place(&c, &format!("{}.rhai", ctx.script));
     let what = Path(p.path.tail().to_vec()).to_string();
     let codec = p.codec.clone();

@@ -59,32 +59,43 @@ impl Steps {
 
 /// Runs the functions from `from` up to the next pause, then schedules the
 /// rest after that pause.
-fn run(steps: &Steps, list: Arc<Array>, mut from: usize) -> RhaiResult<Dynamic> {
+fn run(
+    c: &NativeCallContext,
+    steps: &Steps,
+    list: Arc<Array>,
+    mut from: usize,
+) -> RhaiResult<Dynamic> {
     while let Some(item) = list.get(from) {
         if steps.lock().cancelled {
             break;
         }
         if let Ok(ms) = item.as_int() {
-            schedule(steps, list.clone(), from + 1, ms)?;
+            schedule(c.tag(), steps, list.clone(), from + 1, ms)?;
             return Ok(Dynamic::UNIT);
         }
         let f = item.clone_cast::<FnPtr>();
-        let _ = call_in_program(&f, Vec::new())?;
+        let _ = call_in_program(c, &f, Vec::new())?;
         from += 1;
     }
     Ok(Dynamic::UNIT)
 }
 
-fn schedule(steps: &Steps, list: Arc<Array>, from: usize, ms: INT) -> RhaiResult<()> {
+fn schedule(
+    tag: Option<&Dynamic>,
+    steps: &Steps,
+    list: Arc<Array>,
+    from: usize,
+    ms: INT,
+) -> RhaiResult<()> {
     if from >= list.len() {
         return Ok(());
     }
     let me = steps.clone();
     #[allow(deprecated)] // volatile, not deprecated (see its note)
-    let next = FnPtr::from_fn("steps", move |_: NativeCallContext, _| {
-        run(&me, list.clone(), from)
+    let next = FnPtr::from_fn("steps", move |c: NativeCallContext, _| {
+        run(&c, &me, list.clone(), from)
     })?;
-    let handle = timer(next, ms, false)?;
+    let handle = timer(tag, next, ms, false)?;
     steps.lock().next = Some(handle);
     Ok(())
 }
@@ -94,10 +105,13 @@ pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<Steps>("steps")
         .register_fn("cancel", Steps::cancel)
-        .register_fn("steps", |list: Array| -> RhaiResult<Steps> {
-            validate(&list)?;
-            let steps = Steps(Arc::default());
-            schedule(&steps, Arc::new(list), 0, 0)?;
-            Ok(steps)
-        });
+        .register_fn(
+            "steps",
+            |c: NativeCallContext, list: Array| -> RhaiResult<Steps> {
+                validate(&list)?;
+                let steps = Steps(Arc::default());
+                schedule(c.tag(), &steps, Arc::new(list), 0, 0)?;
+                Ok(steps)
+            },
+        );
 }

@@ -311,7 +311,7 @@ fn set_time(ctx: &NativeCallContext, text: &str) -> RhaiResult<()> {
 
 /// The test's local time (for `now()` in test files), or the machine's
 /// outside a test.
-fn local_now() -> chrono::NaiveDateTime {
+fn local_now(_tag: Option<&rhai::Dynamic>) -> chrono::NaiveDateTime {
     state::with(|t| Ok(crate::clock::Clock::now(&*t.clock)))
         .unwrap_or_else(|_| chrono::Local::now().naive_local())
 }

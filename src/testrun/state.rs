@@ -3,6 +3,12 @@
 //! scripts' codec calls. Also the one rule every action follows: after it,
 //! wait until the scripts are idle (no job queued or running, no feedback
 //! in flight), then fire the timers that are due, one at a time.
+//!
+//! The running test's state is a thread-local: the test script's functions
+//! (`room.load`, `advance`, ...) are host functions on the shared engine that
+//! mutate it, and the runner owns it for the length of one test on its own
+//! thread. (It could travel in Rhai's per-call tag as an instance's context
+//! does, see `script::job`, behind a lock.)
 
 use std::cell::RefCell;
 use std::path::PathBuf;

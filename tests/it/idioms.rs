@@ -86,39 +86,82 @@ report("ready");
 }
 
 #[tokio::test]
-async fn a_closure_reschedules_itself_and_a_data_race_names_its_place_and_way_out() {
+async fn a_closure_reschedules_and_calls_itself_in_the_javascript_form() {
     let (_sim, mut reports, _dir, host) = run(
         "idiom-resched",
         &[(
             "resched.rhai",
             r#"
 let n = 0;
-let tick = ();
-tick = || {
+let tick = || {
     n += 1;
     report(`tick:${n}`);
     if n < 3 { set_timeout(tick, 10); }
 };
 set_timeout(tick, 10);
 let poll = 0;
-let again = ();
-again = || { poll += 1; if poll < 2 { call(again); } else { report(`direct:${poll}`); } };
-call(again);
-let looped = ();
-looped = || { poll += 1; looped.call(); };
-set_timeout(|| looped.call(), 0);
+let again = || { poll += 1; if poll < 3 { again.call(); } else { report(`direct:${poll}`); } };
+again.call();
+let beats = 0;
+fn beat() {
+    beats += 1;
+    report(`beat:${beats}`);
+    if beats < 2 { set_timeout(beat, 10); }
+}
+beat();
+let seen = [1, 2];
+xapi.Event.Sim.Race.on(|e| report(`${seen.map(|x| x + seen.len())}`));
 "#,
         )],
     )
     .await;
-    for r in ["direct:2", "tick:1", "tick:2", "tick:3"] {
+    for r in ["direct:3", "beat:1", "tick:1", "tick:2", "tick:3", "beat:2"] {
         reports.expect(r).await;
     }
-    // `f.call()` inside `f` locks `f`: the error names the place and the
-    // way out.
+    // A method that holds its array while a closure reads it still races:
+    // the error names the place and the way out.
+    emit(reports.raw(), "Race", json!({})).await;
     let line = wait_log(&["script=resched", "Data race"]).await;
-    assert!(line.contains("resched.rhai:17:"), "{line}");
-    assert!(line.contains("call(f)"), "{line}");
+    assert!(line.contains("resched.rhai:21:"), "{line}");
+    assert!(line.contains("copy"), "{line}");
+    within("shutdown", host.shutdown()).await;
+}
+
+#[tokio::test]
+async fn fns_read_and_write_the_scripts_variables_from_callbacks_and_timers() {
+    let (_sim, mut reports, _dir, host) = run(
+        "idiom-toplevel",
+        &[(
+            "state.rhai",
+            r#"
+const LABEL = "room";
+let room = #{ count: 0, names: [] };
+let sharing = false;
+fn add(name) { room.names.push(name); room.count += 1; }
+fn summary() { `${LABEL}:${room.count}:${room.names}:${sharing}` }
+fn start_sharing() {
+    sharing = true;
+    set_timeout(stop_sharing, 20);
+}
+fn stop_sharing() { sharing = false; room.count += 100; report(`stopped ${summary()}`); }
+fn grow() { this.count += 1000; set_timeout(|| { room.count += 1; report(`later ${summary()}`); }, 10); }
+add("a");
+xapi.Event.Sim.Add.on(|e| { add(e.Name); report(summary()); });
+xapi.Event.Sim.Share.on(|e| { start_sharing(); report(summary()); });
+xapi.Event.Sim.Grow.on(|e| room.grow());
+report(summary());
+"#,
+        )],
+    )
+    .await;
+    reports.expect(r#"room:1:["a"]:false"#).await;
+    emit(reports.raw(), "Add", json!({"Name": "b"})).await;
+    reports.expect(r#"room:2:["a", "b"]:false"#).await;
+    emit(reports.raw(), "Share", json!({})).await;
+    reports.expect(r#"room:2:["a", "b"]:true"#).await;
+    reports.expect(r#"stopped room:102:["a", "b"]:false"#).await;
+    emit(reports.raw(), "Grow", json!({})).await;
+    reports.expect(r#"later room:1103:["a", "b"]:false"#).await;
     within("shutdown", host.shutdown()).await;
 }
 
@@ -256,7 +299,7 @@ fn summary() { `${this.count}:${this.names}` }
 }
 
 #[tokio::test]
-async fn a_budget_or_size_error_in_a_callback_names_the_callbacks_place() {
+async fn a_budget_or_size_error_in_a_callback_names_the_callbacks_place_in_the_script_or_library() {
     let sim = rig::sim().await;
     let mut reports = Reports::new(&sim).await;
     let dir = TempDir::new("idiom-budget");
@@ -270,7 +313,22 @@ set_timeout(|| {
     let s = "x";
     s.pad(10000000, 'y');
 }, 0);
+import "lib/slow" as slow;
+slow::start();
 report("ready");
+"#,
+    );
+    dir.write(
+        "lib/slow.rhai",
+        r#"fn start() {
+    set_timeout(|| {
+        loop { }
+    }, 0);
+    xapi.Event.Sim.Big.on(|e| {
+        let s = "x";
+        s.pad(10000000, 'y');
+    });
+}
 "#,
     );
     let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
@@ -279,5 +337,9 @@ report("ready");
     reports.expect("ready").await;
     wait_log(&["spin.rhai:3:16:", "wall-clock budget"]).await;
     wait_log(&["spin.rhai:6:16:", "too large"]).await;
+    // A callback made in a library names the library's file and place.
+    wait_log(&["lib/slow.rhai:2:20:", "wall-clock budget"]).await;
+    emit(reports.raw(), "Big", json!({})).await;
+    wait_log(&["lib/slow.rhai:5:31:", "too large"]).await;
     within("shutdown", host.shutdown()).await;
 }

@@ -1,7 +1,8 @@
 //! The small standard library on-device macros take from JavaScript and
 //! Rhai lacks: JSON of any value with catchable errors, local date and time,
-//! regular expressions and random numbers. Each part is plain functions over
-//! script values, registered on the engine and tested with `engine.eval`;
+//! regular expressions, random numbers, and `toFixed`/`padStart`
+//! formatting. Each part is plain functions over script values, registered
+//! on the engine and tested with `engine.eval`;
 //! none of them touches the codec or the instance, so the only thing passed
 //! in is where "now" comes from (the host's clock, so tests can drive it).
 
@@ -12,10 +13,12 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position};
 pub mod json;
 pub mod random;
 pub mod regex;
+pub mod text;
 pub mod time;
 
-/// Where `now()` reads the local date and time.
-pub type NowFn = Arc<dyn Fn() -> chrono::NaiveDateTime + Send + Sync>;
+/// Where `now()` reads the local date and time, given the call's tag (which
+/// carries the running job, whose clock may be a test's).
+pub type NowFn = Arc<dyn Fn(Option<&Dynamic>) -> chrono::NaiveDateTime + Send + Sync>;
 
 /// Registers every part on `engine`.
 pub fn register(engine: &mut Engine, now: NowFn) {
@@ -23,6 +26,7 @@ pub fn register(engine: &mut Engine, now: NowFn) {
     time::register(engine, now);
     regex::register(engine);
     random::register(engine);
+    text::register(engine);
 }
 
 /// A catchable error shaped like a codec error, `#{ code, message }`, so
@@ -43,7 +47,7 @@ pub(crate) mod testing {
     pub fn engine_at(at: &str) -> Engine {
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let mut engine = Engine::new();
-        register(&mut engine, Arc::new(move || at));
+        register(&mut engine, Arc::new(move |_| at));
         engine
     }
 

@@ -113,7 +113,9 @@ pub fn parse_date(text: &str) -> Result<DateTime, Box<EvalAltResult>> {
 pub fn register(engine: &mut Engine, now: NowFn) {
     engine
         .register_type_with_name::<DateTime>("DateTime")
-        .register_fn("now", move || DateTime(now()))
+        .register_fn("now", move |c: rhai::NativeCallContext| {
+            DateTime(now(c.tag()))
+        })
         .register_fn("date", parse_date)
         .register_fn("parse_time", parse_time)
         .register_fn("unix_ms", || -> INT {
