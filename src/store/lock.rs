@@ -39,7 +39,7 @@ impl StateLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
-        match file.try_lock() {
+        match try_lock_briefly(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
@@ -74,6 +74,24 @@ impl StateLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How long a lock held elsewhere is waited for before it counts as taken.
+/// A process forked by this one (the tests, a hook) shares the lock file's
+/// open description until it runs `exec`, which closes it; for that moment
+/// a lock its owner has just dropped still looks held.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
+    let until = std::time::Instant::now() + GRACE;
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
