@@ -2,13 +2,14 @@
 //! no I/O, used for a subscriber's buffer ([`super::feed`]) and a script
 //! instance's mailbox.
 //!
-//! Up to `bound` items wait one by one, in order. Once the queue is full,
-//! a *state* change (Status or Configuration feedback, pushed with a key)
-//! whose key already has a change waiting is merged into that waiting item,
-//! so the latest value of every path still arrives (where the first
-//! change waited); a state change with no change waiting is queued even
-//! past the bound (at most one extra item per key). An *event* pushed into
-//! a full queue is dropped. Both are counted per burst: a burst begins with
+//! Items wait one by one, in order, until `bound` items wait. Up to `bound`
+//! *events* always fit, however many state changes wait beside them; one
+//! more is dropped. Once `bound` items of any kind wait, a *state* change
+//! (Status or Configuration feedback, pushed with a key) whose key already
+//! has a change waiting is merged into that waiting item, so the latest
+//! value of every path still arrives (where the first change waited); a
+//! state change whose key has nothing waiting is queued even then (at most
+//! one extra item per key). Both are counted per burst: a burst begins with
 //! the first merge or drop and ends when the queue is empty again, or after
 //! [`BURST_REPORT_EVERY`] of continuous pressure, and its counts are
 //! handed to the consumer once so it can log one line.
@@ -50,6 +51,8 @@ impl Burst {
 
 struct Item<K, T> {
     key: Option<K>,
+    /// Counts against the events' bound.
+    event: bool,
     value: T,
 }
 
@@ -60,6 +63,8 @@ pub struct FeedbackQueue<K, T> {
     head: u64,
     /// Where each key's waiting change is (absolute position).
     waiting: HashMap<K, u64>,
+    /// Events waiting.
+    events: usize,
     bound: usize,
     burst: Burst,
     burst_since: Option<Instant>,
@@ -75,6 +80,7 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
             items: VecDeque::new(),
             head: 0,
             waiting: HashMap::new(),
+            events: 0,
             bound: bound.max(1),
             burst: Burst::default(),
             burst_since: None,
@@ -111,21 +117,30 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
         }
     }
 
-    /// Queues an event; a full queue drops it.
+    /// Queues an event; dropped when `bound` events wait already.
     pub fn push_event(&mut self, value: T) -> Pushed {
-        if self.full() {
+        if self.events >= self.bound {
             self.pressure();
             self.burst.dropped += 1;
             return Pushed::Dropped;
         }
-        self.items.push_back(Item { key: None, value });
+        self.events += 1;
+        self.items.push_back(Item {
+            key: None,
+            event: true,
+            value,
+        });
         Pushed::Queued
     }
 
     /// Queues an item that must never be dropped (a start, an unload),
     /// past the bound if need be.
     pub fn push_always(&mut self, value: T) {
-        self.items.push_back(Item { key: None, value });
+        self.items.push_back(Item {
+            key: None,
+            event: false,
+            value,
+        });
     }
 
     /// Queues a state change for `key`; in a full queue it is merged into
@@ -144,6 +159,7 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
         self.waiting.insert(key.clone(), at);
         self.items.push_back(Item {
             key: Some(key),
+            event: false,
             value,
         });
         Pushed::Queued
@@ -160,6 +176,7 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
             self.waiting.remove(&k);
         }
         self.head += 1;
+        self.events -= usize::from(item.event);
         let ended = self.items.is_empty();
         if ended && self.items.capacity() > KEEP {
             self.items.shrink_to(KEEP);
@@ -191,6 +208,7 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
     }
 
     fn reindex(&mut self) {
+        self.events = self.items.iter().filter(|i| i.event).count();
         self.waiting.clear();
         for (n, i) in self.items.iter().enumerate() {
             if let Some(k) = &i.key {
@@ -289,7 +307,7 @@ mod tests {
         q.push_state("volume", 2, replace);
         assert_eq!(q.push_state("volume", 3, replace), Pushed::Coalesced);
         q.push_event(9);
-        assert_eq!(drain(&mut q).0, vec![3]);
+        assert_eq!(drain(&mut q).0, vec![3, 9]);
     }
 
     #[test]
@@ -308,6 +326,21 @@ mod tests {
         q.push_event(7);
         assert_eq!(q.push_state("volume", 8, replace), Pushed::Queued);
         assert_eq!(drain(&mut q).0, vec![6, 7, 8]);
+    }
+
+    #[test]
+    fn state_changes_never_take_an_events_place() {
+        let mut q: FeedbackQueue<&str, i64> = FeedbackQueue::new(2);
+        for v in 0..10 {
+            q.push_state(if v % 2 == 0 { "volume" } else { "mute" }, v, replace);
+        }
+        assert_eq!(q.push_event(100), Pushed::Queued);
+        assert_eq!(q.push_event(101), Pushed::Queued);
+        assert_eq!(q.push_event(102), Pushed::Dropped);
+        assert_eq!(q.push_state("volume", 10, replace), Pushed::Coalesced);
+        let values = drain(&mut q).0;
+        assert_eq!(values[values.len() - 2..], [100, 101]);
+        assert!(values.contains(&10) && values.contains(&9));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod common;
 mod deploy;
 mod deploy_fleet;
 mod docs;
+mod feedback_burst;
 mod first_hour;
 mod hardening;
 mod hardening_sim;
