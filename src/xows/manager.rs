@@ -454,7 +454,7 @@ fn truncate(s: &str) -> String {
 /// behind merges state changes and drops events past its bound, counted in
 /// the metrics; the first of a burst is noted here, the burst's totals by
 /// the subscriber when it catches up.
-fn deliver(sinks: &[Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
+fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
     let mut note = None;
     let m = crate::telemetry::metrics();
     for s in sinks.iter().filter(|s| choose(s)) {
