@@ -61,7 +61,8 @@ pub struct Pool {
 /// up, and Rhai clones and drops nested values recursively, which for the
 /// deepest values the size limits allow needs tens of megabytes.
 pub const STACK: usize = 64 << 20;
-const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// An extra worker idle this long leaves (a start-up storm's threads go soon).
+const IDLE_EXIT: Duration = Duration::from_secs(5);
 /// Work that waited this long with no worker picking any up starts one more.
 pub const STALL: Duration = Duration::from_millis(20);
 /// Threads at most, blocked or not.
