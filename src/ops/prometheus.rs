@@ -115,12 +115,18 @@ pub fn render(status: &Status) -> String {
     o.labelled(
         "xmacro_feedback_events_dropped_total",
         "counter",
-        "Feedback dropped: a subscriber's buffer or a script's mailbox was full.",
+        "Events dropped: a subscriber's buffer or a script's mailbox was full (state changes are merged instead, never dropped).",
         "where",
         &[
             ("subscriber", m.feedback_dropped_subscriber.get()),
             ("mailbox", m.feedback_dropped_mailbox.get()),
         ],
+    );
+    o.one(
+        "xmacro_feedback_coalesced_total",
+        "counter",
+        "Status and Configuration changes merged into a change still waiting (latest value per path kept): a subscriber's buffer or a script's mailbox was full.",
+        m.feedback_coalesced.get(),
     );
     o.labelled(
         "xmacro_callbacks_total",

@@ -366,13 +366,19 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
     };
     let weak = Arc::downgrade(&ctx);
     let path = p.path.clone();
+    // Status and Configuration changes merge in a full mailbox; events drop.
+    let stateful = !once && p.path.root() != Some(Root::Event);
     let task = ctx.rt.spawn(async move {
         let mut sub = sub;
         while let Some(doc) = sub.next().await {
             let Some(ctx) = weak.upgrade() else { break };
             let values = values_at(&doc, &path.0);
             for v in values {
-                ctx.post(Job::Call { id, args: vec![v] });
+                if stateful {
+                    ctx.post_state(id, v);
+                } else {
+                    ctx.post(Job::Call { id, args: vec![v] });
+                }
                 if once {
                     return;
                 }

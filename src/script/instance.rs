@@ -3,7 +3,10 @@
 //!
 //! A callback runs to completion before the next job of the same instance.
 //! Feedback and timers post jobs into a bounded mailbox and never wait on
-//! the script; on overflow the newest job is dropped and counted. Stopping
+//! the script. On overflow a Status or Configuration change is merged into
+//! the change waiting for the same callback (the latest value of every path
+//! arrives), and an event or timer tick is dropped; both are counted, and
+//! one warning names the start of such a burst, one its totals. Stopping
 //! an instance removes every subscription and timer first, ends a wait the
 //! running callback is in, then runs `on_unload`, so nothing keeps firing
 //! into a dead script. Timers are capped per instance and a timer never has
@@ -19,7 +22,7 @@
 //! the tag (`api::ctx`).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -34,6 +37,7 @@ use super::pool::{Pool, Runnable};
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::xows::Codec;
+use crate::xows::feedback_queue::{Burst, FeedbackQueue, Pushed};
 
 /// Limits that keep one script from hurting others.
 #[derive(Debug, Clone)]
@@ -294,10 +298,13 @@ pub enum Job {
     Unload(oneshot::Sender<()>),
 }
 
+/// What a state change merges on in a full mailbox: the callback, and the
+/// array element the value belongs to (a call, a peripheral), if any.
+type StateKey = (u64, Option<u64>);
+
 struct Mailbox {
-    jobs: VecDeque<Job>,
+    jobs: FeedbackQueue<StateKey, Job>,
     scheduled: bool,
-    dropped: u64,
     /// Jobs queued so far (the test runner's idle check compares it).
     posted: u64,
 }
@@ -562,12 +569,22 @@ impl InstanceCtx {
 
     /// Queues a job for this instance (from any thread); whether it was.
     pub fn post(&self, job: Job) -> bool {
-        let inst = self
-            .instance
+        self.instance().is_some_and(|inst| inst.post(job))
+    }
+
+    /// Queues a Status or Configuration change for callback `id`; in a full
+    /// mailbox it merges into the change already waiting for that callback
+    /// (and array element). Whether it was queued or merged.
+    pub fn post_state(&self, id: u64, value: Value) -> bool {
+        self.instance()
+            .is_some_and(|inst| inst.post_state(id, value))
+    }
+
+    fn instance(&self) -> Option<Arc<Instance>> {
+        self.instance
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .upgrade();
-        inst.is_some_and(|inst| inst.post(job))
+            .upgrade()
     }
 
     /// Log span fields.
@@ -583,9 +600,8 @@ impl Instance {
             ctx: ctx.clone(),
             program,
             mailbox: Mutex::new(Mailbox {
-                jobs: VecDeque::new(),
+                jobs: FeedbackQueue::new(ctx.limits.mailbox),
                 scheduled: false,
-                dropped: 0,
                 posted: 0,
             }),
             pool: Pool::global(),
@@ -601,27 +617,63 @@ impl Instance {
         self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a job; a full mailbox drops it and counts the drop. Returns
-    /// whether the job was queued.
+    /// Queues a job; a full mailbox drops a call and counts the drop (a
+    /// start or an unload always passes). Returns whether the job was
+    /// queued.
     pub fn post(self: &Arc<Self>, job: Job) -> bool {
-        let mut mb = self.lock();
         let is_call = matches!(job, Job::Call { .. });
         if is_call && self.ctx.closing.load(Ordering::SeqCst) {
             return false;
         }
-        if is_call && mb.jobs.len() >= self.ctx.limits.mailbox {
-            crate::telemetry::metrics().feedback_dropped_mailbox.inc();
-            mb.dropped += 1;
-            if mb.dropped == 1 || mb.dropped.is_multiple_of(1000) {
-                let _g = self.ctx.span().entered();
-                warn!(
-                    "the script is not keeping up: {} event(s) dropped so far (mailbox of {})",
-                    mb.dropped, self.ctx.limits.mailbox
-                );
-            }
+        let mut mb = self.lock();
+        let pushed = if is_call {
+            mb.jobs.push_event(job)
+        } else {
+            mb.jobs.push_always(job);
+            Pushed::Queued
+        };
+        self.posted(mb, pushed)
+    }
+
+    /// Queues a state change for callback `id`, merged into the one waiting
+    /// when the mailbox is full.
+    pub fn post_state(self: &Arc<Self>, id: u64, value: Value) -> bool {
+        if self.ctx.closing.load(Ordering::SeqCst) {
             return false;
         }
-        mb.jobs.push_back(job);
+        let key = (id, crate::xows::doc::element_id(&value));
+        let job = Job::Call {
+            id,
+            args: vec![value],
+        };
+        let mut mb = self.lock();
+        let pushed = mb.jobs.push_state(key, job, merge_change);
+        self.posted(mb, pushed)
+    }
+
+    fn posted(
+        self: &Arc<Self>,
+        mut mb: std::sync::MutexGuard<'_, Mailbox>,
+        pushed: Pushed,
+    ) -> bool {
+        let m = crate::telemetry::metrics();
+        match pushed {
+            Pushed::Queued => {}
+            Pushed::Coalesced => m.feedback_coalesced.inc(),
+            Pushed::Dropped | Pushed::Closed => m.feedback_dropped_mailbox.inc(),
+        }
+        if pushed != Pushed::Queued {
+            let began = mb.jobs.burst_began();
+            drop(mb);
+            if began {
+                let _g = self.ctx.span().entered();
+                warn!(
+                    "the script is not keeping up: its mailbox of {} is full, so events are dropped and state changes merged from now on; the counts follow when it catches up",
+                    self.ctx.limits.mailbox
+                );
+            }
+            return pushed == Pushed::Coalesced;
+        }
         mb.posted += 1;
         if !mb.scheduled {
             mb.scheduled = true;
@@ -629,6 +681,15 @@ impl Instance {
             self.pool.schedule(self.clone());
         }
         true
+    }
+
+    fn caught_up(&self, burst: Option<Burst>) {
+        if let Some(b) = burst {
+            warn!(
+                "the script fell behind a feedback burst and caught up: {} state change(s) merged into later ones, {} event(s) dropped (mailbox of {})",
+                b.coalesced, b.dropped, self.ctx.limits.mailbox
+            );
+        }
     }
 
     /// Whether no job waits or runs (a running job may be in a codec
@@ -835,6 +896,15 @@ impl Instance {
 /// script), and how it ended.
 type JobOutcome = (&'static str, Option<String>, Result<(), Box<EvalAltResult>>);
 
+/// Folds a later state change for a callback into the one still waiting.
+fn merge_change(waiting: &mut Job, later: Job) {
+    if let (Job::Call { args, .. }, Job::Call { args: new, .. }) = (waiting, later)
+        && let (Some(old), Some(new)) = (args.first_mut(), new.into_iter().next())
+    {
+        crate::xows::doc::compose(old, new);
+    }
+}
+
 /// Calls a script callback with JSON arguments; a closure declared with
 /// fewer parameters than given (`|| ...` for a feedback callback) gets fewer.
 fn call_fnptr(job: &JobCtx, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
@@ -860,7 +930,8 @@ impl Runnable for Instance {
         self.account.enter(budget, || {
             with_current(Some(self.ctx.clone()), || {
                 for _ in 0..64 {
-                    let job = self.lock().jobs.pop_front();
+                    let (job, burst) = self.lock().jobs.pop();
+                    self.caught_up(burst);
                     let Some(j) = job else { break };
                     // A panic in a host function must not take the worker, or
                     // this instance's schedule, with it.

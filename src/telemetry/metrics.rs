@@ -182,6 +182,9 @@ pub struct Metrics {
     pub feedback_dropped_subscriber: Counter,
     /// Events dropped because a script's mailbox was full.
     pub feedback_dropped_mailbox: Counter,
+    /// State changes merged into one still waiting (a subscriber's buffer
+    /// or a script's mailbox was full): nothing lost, fewer calls.
+    pub feedback_coalesced: Counter,
     /// Script callbacks (and top levels) that returned.
     pub callbacks_ok: Counter,
     /// ... that threw an error.
@@ -204,6 +207,7 @@ impl Metrics {
             feedback_in: Counter::new(),
             feedback_dropped_subscriber: Counter::new(),
             feedback_dropped_mailbox: Counter::new(),
+            feedback_coalesced: Counter::new(),
             callbacks_ok: Counter::new(),
             callbacks_failed: Counter::new(),
             callbacks_stopped: Counter::new(),

@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::{ConnectError, Error};
+use super::feed::FeedRx;
+use super::feedback_queue::Burst;
 use super::link::{Cmd, ConnState, Stats};
 use super::path::Path;
 use super::protocol::{Call, code};
@@ -264,7 +266,11 @@ impl Codec {
         query: &Path,
         notify_current_value: bool,
     ) -> Result<Subscription, Error> {
-        let (tx, rx) = mpsc::channel(self.inner.feedback_buffer);
+        let stateful = matches!(
+            query.root(),
+            Some(super::path::Root::Status | super::path::Root::Configuration)
+        );
+        let (tx, rx) = super::feed::channel(self.inner.feedback_buffer, stateful);
         let (waiter, wait) = oneshot::channel();
         let (local_tx, local_rx) = oneshot::channel();
         let cmd = Cmd::Subscribe {
@@ -279,6 +285,7 @@ impl Codec {
         let sub = Subscription {
             local,
             rx,
+            codec: self.inner.name.clone(),
             unsubs: self.inner.unsubs.clone(),
             query: query.clone(),
         };
@@ -303,10 +310,14 @@ impl Codec {
     }
 }
 
-/// Feedback for one query; dropping it unsubscribes.
+/// Feedback for one query; dropping it unsubscribes. A subscriber that
+/// falls behind gets Status and Configuration changes merged (the latest
+/// value of every path arrives) and loses events only past the codec's
+/// `feedback_buffer`; one warning with the counts follows such a burst.
 pub struct Subscription {
     local: u64,
-    rx: mpsc::Receiver<Value>,
+    rx: FeedRx,
+    codec: String,
     unsubs: mpsc::UnboundedSender<u64>,
     query: Path,
 }
@@ -316,12 +327,28 @@ impl Subscription {
     /// (`{"Status":{"Audio":{"Volume":60}}}`); `None` once the connection
     /// handle is closed or the codec refused the subscription.
     pub async fn next(&mut self) -> Option<Value> {
-        self.rx.recv().await
+        let (v, burst) = self.rx.recv().await?;
+        self.report(burst);
+        Some(v)
     }
 
     /// A change if one is waiting.
     pub fn try_next(&mut self) -> Option<Value> {
-        self.rx.try_recv().ok()
+        let (v, burst) = self.rx.try_recv()?;
+        self.report(burst);
+        Some(v)
+    }
+
+    fn report(&self, burst: Option<Burst>) {
+        if let Some(b) = burst {
+            tracing::warn!(
+                codec = %self.codec,
+                "feedback for {} fell behind in a burst: {} state change(s) merged into later ones, {} event(s) dropped",
+                self.query,
+                b.coalesced,
+                b.dropped
+            );
+        }
     }
 
     /// The query subscribed to.

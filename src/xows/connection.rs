@@ -226,8 +226,10 @@ impl Task {
         };
         let config = Arc::new(self.config.clone());
         loop {
-            let attempt = connect(&config, &tls);
-            tokio::pin!(attempt);
+            // Boxed and dropped before the session: the attempt (TCP, TLS,
+            // upgrade) is a large future, and a task keeps room for its
+            // largest state for as long as it lives (about 10 KiB a codec).
+            let mut attempt = Box::pin(connect(&config, &tls));
             let result = loop {
                 tokio::select! {
                     r = &mut attempt => break r,
@@ -235,6 +237,7 @@ impl Task {
                     Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
                 }
             };
+            drop(attempt);
             let (reason, slow) = match result {
                 Ok(ws) => {
                     if let Some(f) = first.take() {

@@ -254,6 +254,41 @@ pub fn apply(state: &mut Value, change: &Value) {
     }
 }
 
+/// Folds a later feedback change into an earlier one that has not been
+/// delivered yet, so the result carries the latest value of every path
+/// either touched. Unlike [`apply`], a ghost (an element that went away)
+/// stays in the result as a ghost, so whoever reads it still learns so.
+pub fn compose(earlier: &mut Value, later: Value) {
+    match (earlier, later) {
+        (Value::Object(e), Value::Object(l)) if !e.contains_key("ghost") => {
+            if l.contains_key("ghost") {
+                *e = l;
+                return;
+            }
+            for (k, lv) in l {
+                match e.get_mut(&k) {
+                    Some(ev) => compose(ev, lv),
+                    None => {
+                        e.insert(k, lv);
+                    }
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(l))
+            if l.iter().chain(e.iter()).all(|x| element_id(x).is_some()) =>
+        {
+            for le in l {
+                let id = element_id(&le);
+                match e.iter_mut().find(|x| element_id(x) == id) {
+                    Some(ee) => compose(ee, le),
+                    None => e.push(le),
+                }
+            }
+        }
+        (e, l) => *e = l,
+    }
+}
+
 /// Brings a last-known document up to `current` (read after a reconnect)
 /// and returns the difference as feedback would carry it: changed leaves,
 /// new elements, and ghosts for elements that went away. `None` when
@@ -391,6 +426,31 @@ mod tests {
             "SystemUnit":{"Software":{"DisplayName":"ce 9.7.1","Version":"9.7"}},
             "Call":[{"id":2,"Status":"Connected","DisplayName":"Bob"},{"id":3,"Status":"Ringing"}]
         }})
+    }
+
+    #[test]
+    fn composing_changes_keeps_the_latest_value_of_every_path_and_every_ghost() {
+        let mut a = json!({"Status":{"Audio":{"Volume":10,"VolumeMute":"Off"},
+            "Call":[{"id":1,"Status":"Dialling"},{"id":2,"Status":"Connected"}]}});
+        compose(
+            &mut a,
+            json!({"Status":{"Audio":{"Volume":20},
+            "Call":[{"id":1,"Status":"Connected"},{"id":2,"ghost":"True"},{"id":3,"Status":"Ringing"}]}}),
+        );
+        assert_eq!(
+            a,
+            json!({"Status":{"Audio":{"Volume":20,"VolumeMute":"Off"},
+                "Call":[{"id":1,"Status":"Connected"},{"id":2,"ghost":"True"},{"id":3,"Status":"Ringing"}]}})
+        );
+        // An element that came back after going away is whole again.
+        compose(
+            &mut a,
+            json!({"Status":{"Call":[{"id":2,"Status":"Dialling"}]}}),
+        );
+        assert_eq!(a["Status"]["Call"][1], json!({"id":2,"Status":"Dialling"}));
+        let mut v = json!(5);
+        compose(&mut v, json!(6));
+        assert_eq!(v, json!(6));
     }
 
     #[test]

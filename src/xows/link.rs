@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::error::Error;
 use super::path::Path;
@@ -49,7 +49,7 @@ pub(crate) enum Cmd {
     Subscribe {
         query: Path,
         wants_current: bool,
-        tx: mpsc::Sender<Value>,
+        tx: super::feed::FeedTx,
         waiter: oneshot::Sender<Result<(), Error>>,
         local: oneshot::Sender<u64>,
     },

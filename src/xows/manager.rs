@@ -12,10 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::doc;
 use super::error::Error;
+use super::feed::FeedTx;
+use super::feedback_queue::Pushed;
 use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
 use crate::logsafe::excerpt;
@@ -38,10 +40,9 @@ enum Purpose {
 
 struct Sink {
     local: u64,
-    tx: mpsc::Sender<Value>,
+    tx: FeedTx,
     wants_current: bool,
     got_current: bool,
-    dropped: u64,
 }
 
 struct Entry {
@@ -127,7 +128,7 @@ impl Manager {
         &mut self,
         query: Path,
         wants_current: bool,
-        tx: mpsc::Sender<Value>,
+        tx: FeedTx,
         waiter: oneshot::Sender<Result<(), Error>>,
         connected: bool,
     ) -> (u64, Vec<Request>) {
@@ -151,14 +152,13 @@ impl Manager {
             tx,
             wants_current,
             got_current: false,
-            dropped: 0,
         };
         if wants_current
             && entry.seeded
             && let Some(state) = &entry.state
         {
             if !is_empty(state) {
-                let _ = sink.tx.try_send(state.clone());
+                sink.tx.push(state.clone());
             }
             sink.got_current = true;
         }
@@ -443,23 +443,29 @@ fn is_empty(v: &Value) -> bool {
     v.as_object().is_some_and(|m| m.is_empty()) || v.is_null()
 }
 
-/// Hands a document to the chosen sinks without waiting; a full sink counts
-/// a drop (reported on the first and every 1000th).
+/// Hands a document to the chosen sinks without waiting. A sink that falls
+/// behind merges state changes and drops events past its bound, counted in
+/// the metrics; the first of a burst is noted here, the burst's totals by
+/// the subscriber when it catches up.
 fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
     let mut note = None;
     let m = crate::telemetry::metrics();
-    for s in sinks.iter_mut().filter(|s| choose(s)) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = s.tx.try_send(document.clone()) {
-            m.feedback_dropped_subscriber.inc();
-            s.dropped += 1;
-            if s.dropped == 1 || s.dropped.is_multiple_of(1000) {
-                note = Some(format!(
-                    "a feedback subscriber is not keeping up: {} event(s) dropped",
-                    s.dropped
-                ));
+    for s in sinks.iter().filter(|s| choose(s)) {
+        let (pushed, began) = s.tx.push(document.clone());
+        match pushed {
+            Pushed::Queued => m.feedback_in.inc(),
+            Pushed::Coalesced => {
+                m.feedback_in.inc();
+                m.feedback_coalesced.inc();
             }
-        } else {
-            m.feedback_in.inc();
+            Pushed::Dropped => m.feedback_dropped_subscriber.inc(),
+            Pushed::Closed => {}
+        }
+        if began {
+            note = Some(
+                "a feedback subscriber is not keeping up: state changes merged, event(s) dropped past its buffer; the counts follow when it catches up"
+                    .into(),
+            );
         }
     }
     note
@@ -481,18 +487,23 @@ mod tests {
         }
     }
 
-    type Subscribed = (
-        u64,
-        mpsc::Receiver<Value>,
-        oneshot::Receiver<Result<(), Error>>,
-        Vec<Request>,
-    );
+    type Subscribed = (u64, Rx, oneshot::Receiver<Result<(), Error>>, Vec<Request>);
 
     fn sub(m: &mut Manager, query: &str, current: bool, connected: bool) -> Subscribed {
-        let (tx, rx) = mpsc::channel(16);
+        let stateful = !query.starts_with("Event");
+        let (tx, rx) = crate::xows::feed::channel(16, stateful);
         let (wtx, wrx) = oneshot::channel();
         let (local, reqs) = m.subscribe(q(query), current, tx, wtx, connected);
-        (local, rx, wrx, reqs)
+        (local, Rx(rx), wrx, reqs)
+    }
+
+    /// The receiving end, read the way these tests expect.
+    struct Rx(crate::xows::feed::FeedRx);
+
+    impl Rx {
+        fn try_recv(&mut self) -> Result<Value, ()> {
+            self.0.try_recv().map(|(v, _)| v).ok_or(())
+        }
     }
 
     #[test]
@@ -714,7 +725,7 @@ mod tests {
     #[test]
     fn slow_subscribers_drop_and_say_so() {
         let mut m = Manager::new();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = crate::xows::feed::channel(1, false);
         let (wtx, _w) = oneshot::channel();
         let (_l, reqs) = m.subscribe(q("Event X"), false, tx, wtx, true);
         m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
@@ -724,7 +735,7 @@ mod tests {
         };
         assert!(m.on_incoming(ev()).note.is_none());
         let h = m.on_incoming(ev());
-        assert!(h.note.unwrap().contains("1 event(s) dropped"));
+        assert!(h.note.unwrap().contains("dropped"));
         assert!(
             m.on_incoming(ev()).note.is_none(),
             "not every drop is logged"

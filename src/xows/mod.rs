@@ -2,7 +2,8 @@
 //! simulator) and the client, usable on its own from Rust:
 //!
 //! - [`protocol`], [`path`], [`doc`]: messages, paths, documents; no I/O.
-//! - [`manager`], [`backoff`]: the client's bookkeeping; plain data.
+//! - [`manager`], [`backoff`], [`feedback_queue`]: the client's
+//!   bookkeeping; plain data. [`feed`]: a subscriber's coalescing buffer.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
 //! - [`connection`]: the task that owns the socket.
@@ -14,6 +15,8 @@ pub mod client;
 pub mod connection;
 pub mod doc;
 pub mod error;
+pub mod feed;
+pub mod feedback_queue;
 pub mod link;
 pub mod manager;
 pub mod path;

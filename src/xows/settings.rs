@@ -55,7 +55,10 @@ pub struct CodecConfig {
     pub max_message_size: usize,
     /// Calls that may wait for a connection; more fail at once.
     pub offline_queue: usize,
-    /// Events buffered per subscriber before drops are counted.
+    /// Feedback documents waiting per subscriber one by one; past it
+    /// Status and Configuration changes merge (latest value per path) and
+    /// events are dropped and counted. As large as a script's mailbox, so
+    /// the mailbox is the bound a script sees.
     pub feedback_buffer: usize,
 }
 
@@ -115,7 +118,7 @@ impl CodecConfig {
             backoff: BackoffPolicy::default(),
             max_message_size: 16 << 20,
             offline_queue: 1024,
-            feedback_buffer: 1024,
+            feedback_buffer: 4096,
         })
     }
 

@@ -12,6 +12,7 @@ mod connect_flags;
 mod deploy;
 mod deploy_fleet;
 mod docs;
+mod feedback_burst;
 mod first_hour;
 mod hardening;
 mod hardening_sim;
