@@ -92,6 +92,13 @@ impl Serving {
         !self.waiting.is_empty()
     }
 
+    /// Moves a served codec whose lock another host took to the waiting.
+    pub fn lost_to_another(&mut self, codec: &str) {
+        if self.served.remove(codec) {
+            self.waiting.insert(codec.to_string());
+        }
+    }
+
     /// Tries the waiting codecs again; returns those now served.
     pub fn retry_waiting(&mut self) -> Vec<String> {
         let mut got = Vec::new();

@@ -97,19 +97,12 @@ pub struct HostHandle {
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
-    lost: tokio_util::sync::CancellationToken,
 }
 
 impl HostHandle {
     /// Every configured codec by name (what the status page shows).
     pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
         self.codecs.clone()
-    }
-
-    /// Cancelled when the store database's connection is lost: the host
-    /// no longer holds its codec locks and must stop.
-    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
-        self.lost.clone()
     }
 
     /// Rescans now, as if a file had changed.
@@ -132,6 +125,7 @@ impl HostHandle {
 
 /// One instance slot: the instance once its codec is ready.
 struct Slot {
+    codec: String,
     instance: Arc<Mutex<Option<Arc<Instance>>>>,
     starter: tokio::task::JoinHandle<()>,
 }
@@ -178,23 +172,18 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             "not a directory".into(),
         ));
     }
-    let lost = tokio_util::sync::CancellationToken::new();
-    let (stores, locks, retry) = match &opts.postgres {
+    let (stores, locks, retry, taken) = match &opts.postgres {
         Some(pg) => {
             let db = Arc::new(PgBackend::open(&pg.target)?);
             let stores = Stores::with_backend(db.clone(), opts.store_quota);
-            let l = db.lost();
-            let lost = lost.clone();
-            tokio::spawn(async move {
-                l.cancelled().await;
-                lost.cancel();
-            });
-            (stores, Some(db), pg.lock_retry)
+            let taken = db.taken_elsewhere();
+            (stores, Some(db), pg.lock_retry, taken)
         }
         None => (
             Stores::open_dir(&opts.state_dir, opts.store_quota)?,
             None,
             DEFAULT_LOCK_RETRY,
+            None,
         ),
     };
     let serving = Serving::take(&opts.codecs, opts.shard, locks, retry)?;
@@ -238,14 +227,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
-        host.run(reload_rx, stop_rx).await;
+        host.run(reload_rx, stop_rx, taken).await;
     });
     Ok(HostHandle {
         codecs,
         stop: Some(stop_tx),
         reload: reload_tx,
         task,
-        lost,
     })
 }
 
@@ -372,7 +360,10 @@ impl Host {
         mut self,
         mut reload: mpsc::UnboundedReceiver<()>,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+        taken: Option<mpsc::UnboundedReceiver<String>>,
     ) {
+        // Codecs another host took while the store database was unreachable.
+        let mut taken = taken.unwrap_or_else(|| mpsc::unbounded_channel().1);
         let mut retry = tokio::time::interval(self.serving.retry);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.reset();
@@ -383,6 +374,7 @@ impl Host {
                         self.take_over(&codec);
                     }
                 }
+                Some(codec) = taken.recv() => self.let_go(&codec).await,
                 done = &mut stop => {
                     self.shutdown().await;
                     if let Ok(done) = done {
@@ -628,6 +620,35 @@ impl Host {
         }
     }
 
+    /// Stops serving a codec another host took: its instances stop, its
+    /// connection closes, and its lock is tried again every `lock_retry`
+    /// (the codec is this host's by its shard, so it comes back when the
+    /// other host lets go).
+    async fn let_go(&mut self, codec: &str) {
+        self.serving.lost_to_another(codec);
+        self.stores.forget_codec(codec);
+        let mut stopping = Vec::new();
+        for l in self.scripts.values_mut() {
+            let (theirs, keep) = std::mem::take(&mut l.slots)
+                .into_iter()
+                .partition(|s| s.codec == codec);
+            l.slots = keep;
+            stopping.extend(theirs);
+        }
+        let count = stopping.len();
+        stop_slots(stopping).await;
+        let mut codecs = (*self.codecs).clone();
+        if let Some(c) = codecs.remove(codec) {
+            c.close().await;
+        }
+        self.codecs = Arc::new(codecs);
+        warn!(
+            codec = %codec,
+            "stopped serving it here ({count} instance(s) stopped): another host holds its lock; trying again every {:?}",
+            self.serving.retry
+        );
+    }
+
     /// Starts `name` on each codec it is bound to (or only on `only`).
     fn start_instances(
         &mut self,
@@ -694,6 +715,7 @@ impl Host {
                 )
             };
             slots.push(Slot {
+                codec: codec_name,
                 instance: cell,
                 starter,
             });

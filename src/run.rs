@@ -192,16 +192,9 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     }
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);
-    let lost = handle.lost();
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = lost.cancelled() => {
-                handle.shutdown().await;
-                return Err(AppError::Connection(
-                    "lost the store database, and with it the codec locks: stopped so no two hosts act for one codec".into(),
-                ));
-            }
             Ok(()) = hangups.changed() => {
                 info!("SIGHUP: reloading the config and the scripts");
                 handle.rescan();

@@ -16,6 +16,7 @@ mod legacy;
 mod lock;
 mod names;
 mod pg;
+mod pg_link;
 mod quota;
 mod sqlite;
 mod value;
@@ -91,6 +92,18 @@ impl Stores {
         let s = Arc::new(Store::load(id.clone(), self.backend.clone(), self.quota)?);
         open.insert(id, s.clone());
         Ok(s)
+    }
+}
+
+impl Stores {
+    /// Drops the views of every store on `codec` (another host took the
+    /// codec and may write to them): the next [`Stores::instance`] reads
+    /// them afresh.
+    pub fn forget_codec(&self, codec: &str) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| id.codec != codec);
     }
 }
 

@@ -7,51 +7,71 @@
 //! only after PostgreSQL committed it (`synchronous_commit` as the server
 //! has it, on by default).
 //!
-//! The same session holds the per-codec advisory locks ([`CodecLocks`]):
-//! a host acts for a codec only while it holds that codec's lock, so two
-//! hosts never both run scripts for one codec. The locks belong to the
-//! session, so they go when the process dies (even by `kill -9`) or the
-//! connection is lost; on a lost connection the host is told
-//! ([`PgBackend::lost`]) and must stop, since it can no longer be sure it
-//! is alone.
+//! The same session holds the per-codec advisory locks: a host acts for a
+//! codec only while it holds that codec's lock, so two hosts never both
+//! run scripts for one codec. The locks belong to the session, so they go
+//! when the process dies (even by `kill -9`). A lost connection is ridden
+//! out by the thread ([`super::pg_link`]): it reconnects, takes its locks
+//! again, and reports codecs another host took meanwhile
+//! ([`PgBackend::taken_elsewhere`]) so the host stops serving them.
 
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::warn;
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
+use super::pg_link::{Link, Queued, Ran, is_lost};
 
 /// Taken (for the length of a transaction) while creating the table, so
 /// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
 const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
 
-/// How often an idle connection is checked, so a lost one (and its locks)
-/// is noticed even when no script writes.
-const PING_EVERY: Duration = Duration::from_secs(2);
+/// How long connecting may take before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Reply<T> = Sender<Result<T, String>>;
+pub(super) type Reply<T> = Sender<Result<T, String>>;
 
-enum Job {
+/// What the connection's thread is asked to do.
+pub(super) enum Job {
     Load(InstanceId, Reply<Vec<Row>>),
     Write(Write, Reply<()>),
     TryLock(String, Reply<bool>),
 }
 
-enum Write {
+impl Job {
+    /// Answers the job with an error.
+    pub(super) fn fail(self, why: String) {
+        match self {
+            Job::Load(_, r) => drop(r.send(Err(why))),
+            Job::Write(_, r) => drop(r.send(Err(why))),
+            Job::TryLock(_, r) => drop(r.send(Err(why))),
+        }
+    }
+}
+
+pub(super) enum Write {
     Put(InstanceId, String, String),
     Delete(InstanceId, String),
+}
+
+impl Write {
+    /// The codec whose entry this changes.
+    pub(super) fn codec(&self) -> &str {
+        match self {
+            Write::Put(id, ..) | Write::Delete(id, _) => &id.codec,
+        }
+    }
 }
 
 /// The store in a PostgreSQL database (table `xmacro_entries`).
 #[derive(Debug)]
 pub struct PgBackend {
     what: String,
-    jobs: Mutex<Sender<Job>>,
-    lost: CancellationToken,
+    jobs: Mutex<Sender<Queued>>,
+    taken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
 }
 
 /// Where a PostgreSQL store is and how to log in.
@@ -112,16 +132,19 @@ impl PgBackend {
         if config.get_application_name().is_none() {
             config.application_name("xmacro");
         }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let (ready_tx, ready_rx) = channel();
         let (jobs, rx) = channel();
-        let lost = CancellationToken::new();
-        let lost2 = lost.clone();
+        let (report, taken) = tokio::sync::mpsc::unbounded_channel();
+        let thread_what = what.clone();
         std::thread::Builder::new()
             .name("xmacro-postgres".into())
             .spawn(move || match connect(&config) {
                 Ok(client) => {
                     let _ = ready_tx.send(Ok(()));
-                    serve(client, rx, lost2);
+                    Link::new(config, thread_what, client, report).serve(rx);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -135,14 +158,15 @@ impl PgBackend {
         Ok(PgBackend {
             what,
             jobs: Mutex::new(jobs),
-            lost,
+            taken: Mutex::new(Some(taken)),
         })
     }
 
-    /// Cancelled when the connection (and with it every advisory lock) is
-    /// lost.
-    pub fn lost(&self) -> CancellationToken {
-        self.lost.clone()
+    /// The names of codecs whose lock another host took while this host's
+    /// connection was down (this host must stop serving them); the first
+    /// call gets the receiver, later ones `None`.
+    pub fn taken_elsewhere(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        self.taken.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
@@ -154,7 +178,7 @@ impl PgBackend {
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(job(tx))
+            .send(Queued::new(job(tx)))
             .map_err(|_| fail("the connection is closed".into()))?;
         rx.recv()
             .map_err(|_| fail("the connection is closed".into()))?
@@ -168,15 +192,17 @@ impl PgBackend {
     }
 }
 
-/// Rows of a PostgreSQL error worth showing: its message and detail.
-fn describe(e: &postgres::Error) -> String {
+/// What a PostgreSQL error says, for a log or a script (never a password:
+/// the client does not put it in its messages).
+pub(super) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => e.to_string(),
     }
 }
 
-fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
+/// Connects and creates the table if missing.
+pub(super) fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
     let mut client = config
         .connect(postgres::NoTls)
         .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
@@ -197,68 +223,25 @@ fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
     Ok(client)
 }
 
-/// The connection's thread: one job at a time, consecutive writes in one
-/// transaction.
-fn serve(mut client: postgres::Client, rx: Receiver<Job>, lost: CancellationToken) {
-    let mut next: Option<Job> = None;
-    loop {
-        let job = match next.take() {
-            Some(j) => j,
-            None => match rx.recv_timeout(PING_EVERY) {
-                Ok(j) => j,
-                Err(RecvTimeoutError::Timeout) => {
-                    if client.simple_query("").is_err() || client.is_closed() {
-                        return lose(&lost);
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-        };
-        match job {
-            Job::Load(id, reply) => {
-                let _ = reply.send(load(&mut client, &id));
-            }
-            Job::TryLock(codec, reply) => {
-                let got = client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(&codec)])
-                    .and_then(|r| r.try_get::<_, bool>(0))
-                    .map_err(|e| describe(&e));
-                let _ = reply.send(got);
-            }
-            Job::Write(w, reply) => {
-                let mut batch = vec![(w, reply)];
-                while let Ok(j) = rx.try_recv() {
-                    match j {
-                        Job::Write(w, r) => batch.push((w, r)),
-                        other => {
-                            next = Some(other);
-                            break;
-                        }
-                    }
-                }
-                commit_batch(&mut client, batch);
-            }
-        }
-        if client.is_closed() {
-            return lose(&lost);
-        }
-    }
+/// Takes the advisory lock of `codec` on this session, if free.
+pub(super) fn try_lock(
+    client: &mut postgres::Client,
+    codec: &str,
+) -> Result<bool, postgres::Error> {
+    client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(codec)])
+        .and_then(|r| r.try_get::<_, bool>(0))
 }
 
-/// Says the connection is gone; the thread ends, so later jobs fail.
-fn lose(lost: &CancellationToken) {
-    error!("the store database connection is lost, and with it this host's codec locks");
-    lost.cancel();
-}
-
-fn load(client: &mut postgres::Client, id: &InstanceId) -> Result<Vec<Row>, String> {
-    let rows = client
-        .query(
-            "SELECT key, value FROM xmacro_entries WHERE codec = $1 AND script = $2",
-            &[&id.codec, &id.script],
-        )
-        .map_err(|e| describe(&e))?;
+/// Every entry of one instance.
+pub(super) fn load(
+    client: &mut postgres::Client,
+    id: &InstanceId,
+) -> Result<Vec<Row>, postgres::Error> {
+    let rows = client.query(
+        "SELECT key, value FROM xmacro_entries WHERE codec = $1 AND script = $2",
+        &[&id.codec, &id.script],
+    )?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         match (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) {
@@ -287,29 +270,57 @@ fn apply(tx: &mut postgres::Transaction<'_>, w: &Write) -> Result<(), postgres::
     .map(|_| ())
 }
 
-fn commit(client: &mut postgres::Client, writes: &[&Write]) -> Result<(), String> {
-    let mut tx = client.transaction().map_err(|e| describe(&e))?;
+fn commit(client: &mut postgres::Client, writes: &[&Write]) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
     for w in writes {
-        apply(&mut tx, w).map_err(|e| describe(&e))?;
+        apply(&mut tx, w)?;
     }
-    tx.commit().map_err(|e| describe(&e))
+    tx.commit()
 }
 
-/// Commits `batch` in one transaction or, if that fails, each write on its
-/// own (so one bad write does not fail the others).
-fn commit_batch(client: &mut postgres::Client, batch: Vec<(Write, Reply<()>)>) {
+fn write_of(q: &Queued) -> &Write {
+    match &q.job {
+        Job::Write(w, _) => w,
+        _ => unreachable!("a write batch holds writes only"),
+    }
+}
+
+fn answer(q: Queued, outcome: Result<(), String>) {
+    if let Job::Write(_, reply) = q.job {
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Commits a batch of writes in one transaction or, if that fails, each on
+/// its own (so one bad write does not fail the others). A write is
+/// acknowledged only once committed; if the connection goes, the writes
+/// not yet acknowledged come back to be run again after reconnecting.
+pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) -> Ran {
     if batch.len() > 1 {
-        let all: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
-        if commit(client, &all).is_ok() {
-            for (_, reply) in batch {
-                let _ = reply.send(Ok(()));
+        let all: Vec<&Write> = batch.iter().map(write_of).collect();
+        match commit(client, &all) {
+            Ok(()) => {
+                for q in batch {
+                    answer(q, Ok(()));
+                }
+                return Ran::Done;
             }
-            return;
+            Err(e) if is_lost(&e, client) => return Ran::Lost(batch, describe(&e)),
+            Err(_) => {}
         }
     }
-    for (w, reply) in batch {
-        let _ = reply.send(commit(client, &[&w]));
+    let mut rest = batch.into_iter();
+    while let Some(q) = rest.next() {
+        match commit(client, &[write_of(&q)]) {
+            Err(e) if is_lost(&e, client) => {
+                let mut again = vec![q];
+                again.extend(rest);
+                return Ran::Lost(again, describe(&e));
+            }
+            outcome => answer(q, outcome.map_err(|e| describe(&e))),
+        }
     }
+    Ran::Done
 }
 
 impl Backend for PgBackend {
@@ -389,6 +400,43 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "lock never released");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn a_terminated_session_is_replaced_with_its_locks_and_no_write_is_lost() {
+        let Some(url) = test_url() else { return };
+        let app = format!("ut_relink_{}", std::process::id());
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let mut t = fresh(&url, "relink");
+        t.url = format!("{url}{sep}application_name={app}");
+        let b = PgBackend::open(&t).unwrap();
+        assert!(b.try_lock_codec("relink-room").unwrap());
+        let id = InstanceId::new("relink-room", "s");
+        b.put(&id, "before", "1").unwrap();
+        let c: postgres::Config = url.parse().unwrap();
+        let mut admin = c.connect(postgres::NoTls).unwrap();
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(ended, 1);
+        // The write finds the session gone (now or at the next ping),
+        // reconnects, takes the lock again, and only then commits.
+        b.put(&id, "after", "2").unwrap();
+        let held: bool = admin
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&lock_key("relink-room")],
+            )
+            .unwrap()
+            .get(0);
+        assert!(!held, "the lock was taken again by the new session");
+        let mut keys: Vec<String> = b.load(&id).unwrap().into_iter().map(|r| r.key).collect();
+        keys.sort();
+        assert_eq!(keys, ["after", "before"]);
     }
 
     #[test]
