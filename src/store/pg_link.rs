@@ -26,8 +26,10 @@ use tracing::{debug, info, warn};
 use super::pg::{self, Job};
 
 /// How long a job waits for a lost connection to come back before it
-/// fails (a script's `store.set` blocks that long at most).
-pub const OUTAGE_WAIT: Duration = Duration::from_secs(5);
+/// fails (a script's `store.set` blocks that long at most): well inside a
+/// callback's default wall-clock budget (5 s), so the script gets an
+/// error it can catch rather than being stopped.
+pub const OUTAGE_WAIT: Duration = Duration::from_secs(3);
 
 /// How often an idle connection is checked, so a lost one (and its locks)
 /// is noticed even when no script writes.
@@ -265,25 +267,25 @@ impl Link {
                 }
             }
         }
-        for codec in &lost_to_others {
-            self.held.remove(codec);
-            self.taken.insert(codec.clone());
-            warn!(
-                codec = %codec,
-                "another host took this codec's lock while the database connection was down: it is no longer served here"
-            );
-            let _ = self.report.send(codec.clone());
-        }
         info!(
             "{}: reconnected; {} codec lock(s) taken again{}",
             self.what,
-            self.held.len(),
+            self.held.len() - lost_to_others.len(),
             if lost_to_others.is_empty() {
                 String::new()
             } else {
                 format!(", {} held by another host now", lost_to_others.len())
             }
         );
+        for codec in lost_to_others {
+            self.held.remove(&codec);
+            self.taken.insert(codec.clone());
+            warn!(
+                codec = %codec,
+                "another host took this codec's lock while the database connection was down: it is no longer served here"
+            );
+            let _ = self.report.send(codec);
+        }
         true
     }
 }

@@ -360,8 +360,10 @@ async fn a_host_rides_out_a_lost_database_and_lets_go_of_a_codec_taken_meanwhile
     let db_url = db.to_string();
     let (hold, holding) = std::sync::mpsc::channel::<()>();
     let (took, taken) = std::sync::mpsc::channel::<()>();
+    let (connected, ready) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let mut c = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
+        connected.send(()).unwrap();
         let _ = holding.recv();
         // Waits until the ended session has let go of it.
         c.execute(
@@ -372,6 +374,7 @@ async fn a_host_rides_out_a_lost_database_and_lets_go_of_a_codec_taken_meanwhile
         took.send(()).unwrap();
         let _ = holding.recv();
     });
+    off_runtime(move || ready.recv().unwrap());
     admin(&[
         &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
         &format!(
