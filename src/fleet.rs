@@ -31,10 +31,12 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Takes this host's share of `codecs`: the shard's, minus codecs whose
-    /// lock (when `locks` is given) is held elsewhere.
+    /// Takes this host's share of `codecs` (of a fleet of `fleet`): the
+    /// shard's, minus codecs whose lock (when `locks` is given) is held
+    /// elsewhere.
     pub fn take(
         codecs: &[CodecEntry],
+        fleet: usize,
         shard: Option<Shard>,
         locks: Option<Arc<PgBackend>>,
         retry: Duration,
@@ -64,7 +66,7 @@ impl Serving {
             info!(
                 "shard {shard}: serving {} of {} codecs{}",
                 s.served.len(),
-                codecs.len(),
+                fleet,
                 if s.waiting.is_empty() {
                     String::new()
                 } else {

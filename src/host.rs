@@ -53,6 +53,9 @@ pub struct HostOptions {
     pub store_quota: u64,
     /// Serve only this shard's codecs (`--shard I/N`).
     pub shard: Option<crate::shard::Shard>,
+    /// How many codecs the whole fleet has, when `codecs` holds only this
+    /// shard's share (for the log).
+    pub fleet_size: Option<usize>,
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
     pub postgres: Option<crate::config_store::PgSettings>,
@@ -74,6 +77,7 @@ impl HostOptions {
             cancel_start: Default::default(),
             store_quota: crate::store::DEFAULT_QUOTA,
             shard: None,
+            fleet_size: None,
             postgres: None,
         }
     }
@@ -186,7 +190,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             None,
         ),
     };
-    let serving = Serving::take(&opts.codecs, opts.shard, locks, retry)?;
+    let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
+    let serving = Serving::take(&opts.codecs, fleet, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
         Some(watch(&opts, reload_tx.clone())?)
@@ -207,7 +212,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
         let text = std::fs::read(f).ok()?;
-        let names = Config::load(f)
+        let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
         Some((hash_of(&text), names))
@@ -411,7 +416,7 @@ impl Host {
             .take()
             .map(|(_, names)| names)
             .unwrap_or_default();
-        let loaded = Config::load(&file).and_then(|cfg| {
+        let loaded = Config::load_shard(&file, self.opts.shard).and_then(|cfg| {
             let scripts: Vec<String> = list_scripts(&self.opts.scripts_dir)
                 .map(|f| f.into_keys().collect())
                 .unwrap_or_default();
@@ -639,7 +644,7 @@ impl Host {
         stop_slots(stopping).await;
         let mut codecs = (*self.codecs).clone();
         if let Some(c) = codecs.remove(codec) {
-            c.close().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
         }
         self.codecs = Arc::new(codecs);
         warn!(

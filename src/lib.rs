@@ -52,6 +52,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod config_bounds;
+pub mod config_split;
 pub mod config_store;
 pub mod demo;
 pub mod error;
