@@ -3,7 +3,9 @@
 # a config of CODECS [[codec]] tables (every tenth with tags), then
 #   1. `xmacro shard --config FILE --of 20`: wall time and peak RSS;
 #   2. `xmacro run --config FILE --shard 0/20` start-up: time until the
-#      "shard 0/20: serving" line and peak RSS (VmHWM) at that moment.
+#      "shard 0/20: serving" line (the config read, then each served
+#      codec's lock taken in PostgreSQL) and peak RSS (VmHWM) then; the
+#      log's time stamps split the two.
 # The codecs point at a closed port, so nothing but loading is measured.
 #   XMACRO_TEST_POSTGRES=$(.ci/postgres) benches/config-load.sh [CODECS] [BIN]
 set -euo pipefail
@@ -31,6 +33,7 @@ echo "config: $codecs codecs, $(du -k "$dir/xmacro.toml" | cut -f1) KiB"
 PW= /usr/bin/time -f "shard --of 20: %e s, peak RSS %M KiB" \
   "$bin" shard --config "$dir/xmacro.toml" --of 20 > "$dir/shard.out"
 tail -1 "$dir/shard.out"
+date -u +"%H:%M:%S.%N started" | cut -c1-12,19-
 start=$(date +%s.%N)
 PW= RUST_LOG=info "$bin" run --config "$dir/xmacro.toml" --shard 0/20 2> "$dir/host.log" &
 pid=$!
@@ -42,4 +45,7 @@ end=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill $pid
 echo "run --shard 0/20: serving after $(echo "$end - $start" | bc) s, peak RSS $hwm KiB"
-grep -o 'shard 0/20: serving.*' "$dir/host.log"
+# When the config was read (its "config" line) and the locks all taken.
+grep -E ' config |shard 0/20: serving' "$dir/host.log" |
+  sed -E 's/^[0-9-]+T([0-9:.]+)[^ ]* +INFO /\1 /' 
+

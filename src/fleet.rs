@@ -47,19 +47,22 @@ impl Serving {
             waiting: BTreeSet::new(),
             retry,
         };
-        let mine = codecs
+        let mine: Vec<String> = codecs
             .iter()
-            .filter(|c| shard.is_none_or(|s| s.serves(&c.name)));
-        for c in mine {
-            if s.try_lock(&c.name)? {
-                s.served.insert(c.name.clone());
+            .filter(|c| shard.is_none_or(|s| s.serves(&c.name)))
+            .map(|c| c.name.clone())
+            .collect();
+        let got = s.try_lock(&mine)?;
+        for (name, free) in mine.into_iter().zip(got) {
+            if free {
+                s.served.insert(name);
             } else {
                 warn!(
-                    codec = %c.name,
+                    codec = %name,
                     "not served here: another host holds its lock; trying again every {:?}",
                     s.retry
                 );
-                s.waiting.insert(c.name.clone());
+                s.waiting.insert(name);
             }
         }
         if let Some(shard) = shard {
@@ -77,10 +80,11 @@ impl Serving {
         Ok(s)
     }
 
-    fn try_lock(&self, codec: &str) -> Result<bool, StoreError> {
+    /// Takes the locks of `codecs` (all of them without a database).
+    fn try_lock(&self, codecs: &[String]) -> Result<Vec<bool>, StoreError> {
         match &self.locks {
-            Some(db) => db.try_lock_codec(codec),
-            None => Ok(true),
+            Some(db) => db.try_lock_codecs(codecs),
+            None => Ok(vec![true; codecs.len()]),
         }
     }
 
@@ -103,20 +107,21 @@ impl Serving {
 
     /// Tries the waiting codecs again; returns those now served.
     pub fn retry_waiting(&mut self) -> Vec<String> {
+        let waiting: Vec<String> = self.waiting.iter().cloned().collect();
+        let free = match self.try_lock(&waiting) {
+            Ok(free) => free,
+            Err(e) => {
+                warn!("cannot try the locks of {} codec(s): {e}", waiting.len());
+                return Vec::new();
+            }
+        };
         let mut got = Vec::new();
-        for name in self.waiting.clone() {
-            match self.try_lock(&name) {
-                Ok(true) => {
-                    info!(codec = %name, "its lock is free now: served here");
-                    self.waiting.remove(&name);
-                    self.served.insert(name.clone());
-                    got.push(name);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(codec = %name, "cannot try its lock: {e}");
-                    break;
-                }
+        for (name, free) in waiting.into_iter().zip(free) {
+            if free {
+                info!(codec = %name, "its lock is free now: served here");
+                self.waiting.remove(&name);
+                self.served.insert(name.clone());
+                got.push(name);
             }
         }
         got

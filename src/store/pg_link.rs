@@ -165,12 +165,13 @@ impl Link {
                         Ran::Done
                     }
                 },
-                Job::TryLock(codec, reply) => match pg::try_lock(client, &codec) {
+                Job::TryLock(codecs, reply) => match pg::try_lock(client, &codecs) {
                     Err(e) if is_lost(&e, client) => {
-                        Ran::again(Job::TryLock(codec, reply), q.deadline, &e)
+                        Ran::again(Job::TryLock(codecs, reply), q.deadline, &e)
                     }
                     got => {
-                        if got.as_ref().is_ok_and(|g| *g) {
+                        let won = got.iter().flatten().zip(codecs).filter(|(g, _)| **g);
+                        for (_, codec) in won {
                             self.taken.remove(&codec);
                             self.held.insert(codec);
                         }
@@ -254,19 +255,21 @@ impl Link {
         let Some(client) = self.client.as_mut() else {
             return false;
         };
-        let mut lost_to_others = Vec::new();
-        for codec in &self.held {
-            match pg::try_lock(client, codec) {
-                Ok(true) => {}
-                Ok(false) => lost_to_others.push(codec.clone()),
-                Err(e) => {
-                    let why = pg::describe(&e);
-                    self.client = None;
-                    debug!("{}: lost again while taking the locks: {why}", self.what);
-                    return false;
-                }
+        let held: Vec<String> = self.held.iter().cloned().collect();
+        let got = match pg::try_lock(client, &held) {
+            Ok(got) => got,
+            Err(e) => {
+                let why = pg::describe(&e);
+                self.client = None;
+                debug!("{}: lost again while taking the locks: {why}", self.what);
+                return false;
             }
-        }
+        };
+        let lost_to_others: Vec<String> = held
+            .into_iter()
+            .zip(got)
+            .filter_map(|(codec, taken)| (!taken).then_some(codec))
+            .collect();
         info!(
             "{}: reconnected; {} codec lock(s) taken again{}",
             self.what,
