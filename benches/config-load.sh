@@ -35,6 +35,7 @@ PW= /usr/bin/time -f "shard --of 20: %e s, peak RSS %M KiB" \
 tail -1 "$dir/shard.out"
 date -u +"%H:%M:%S.%N started" | cut -c1-12,19-
 start=$(date +%s.%N)
+: > "$dir/host.log"
 PW= RUST_LOG=info "$bin" run --config "$dir/xmacro.toml" --shard 0/20 2> "$dir/host.log" &
 pid=$!
 until grep -q 'shard 0/20: serving' "$dir/host.log"; do
