@@ -107,6 +107,10 @@ impl Serving {
 
     /// Tries the waiting codecs again; returns those now served.
     pub fn retry_waiting(&mut self) -> Vec<String> {
+        // While the database reconnects, a try would only wait and fail.
+        if self.locks.as_ref().is_some_and(|db| !db.is_up()) {
+            return Vec::new();
+        }
         let waiting: Vec<String> = self.waiting.iter().cloned().collect();
         let free = match self.try_lock(&waiting) {
             Ok(free) => free,

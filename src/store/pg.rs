@@ -15,57 +15,18 @@
 //! again, and reports codecs another host took meanwhile
 //! ([`PgBackend::taken_elsewhere`]) so the host stops serving them.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tracing::warn;
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
-use super::pg_link::{Link, Queued, Ran, is_lost};
-
-/// Taken (for the length of a transaction) while creating the table, so
-/// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
-const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
+use super::pg_link::Link;
+use super::pg_sql::{Job, Queued, Reply, Write, connect};
 
 /// How long connecting may take before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub(super) type Reply<T> = Sender<Result<T, String>>;
-
-/// What the connection's thread is asked to do.
-pub(super) enum Job {
-    Load(InstanceId, Reply<Vec<Row>>),
-    Write(Write, Reply<()>),
-    /// Takes the locks of these codecs: whether each was free.
-    TryLock(Vec<String>, Reply<Vec<bool>>),
-}
-
-impl Job {
-    /// Answers the job with an error.
-    pub(super) fn fail(self, why: String) {
-        match self {
-            Job::Load(_, r) => drop(r.send(Err(why))),
-            Job::Write(_, r) => drop(r.send(Err(why))),
-            Job::TryLock(_, r) => drop(r.send(Err(why))),
-        }
-    }
-}
-
-pub(super) enum Write {
-    Put(InstanceId, String, String),
-    Delete(InstanceId, String),
-}
-
-impl Write {
-    /// The codec whose entry this changes.
-    pub(super) fn codec(&self) -> &str {
-        match self {
-            Write::Put(id, ..) | Write::Delete(id, _) => &id.codec,
-        }
-    }
-}
 
 /// The store in a PostgreSQL database (table `xmacro_entries`).
 #[derive(Debug)]
@@ -73,6 +34,7 @@ pub struct PgBackend {
     what: String,
     jobs: Mutex<Sender<Queued>>,
     taken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
+    up: Arc<AtomicBool>,
 }
 
 /// Where a PostgreSQL store is and how to log in.
@@ -100,15 +62,6 @@ impl PgTarget {
             options: None,
         }
     }
-}
-
-/// Advisory-lock key of a codec: 64 bits of SHA-256 of a prefixed name, so
-/// 100,000 codecs do not collide and other users of the database's
-/// advisory locks are not hit.
-pub fn lock_key(codec: &str) -> i64 {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("xmacro codec {codec}").as_bytes());
-    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 impl PgBackend {
@@ -140,12 +93,14 @@ impl PgBackend {
         let (jobs, rx) = channel();
         let (report, taken) = tokio::sync::mpsc::unbounded_channel();
         let thread_what = what.clone();
+        let up = Arc::new(AtomicBool::new(true));
+        let link_up = up.clone();
         std::thread::Builder::new()
             .name("xmacro-postgres".into())
             .spawn(move || match connect(&config) {
                 Ok(client) => {
                     let _ = ready_tx.send(Ok(()));
-                    Link::new(config, thread_what, client, report).serve(rx);
+                    Link::new(config, thread_what, client, report, link_up).serve(rx);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -160,7 +115,13 @@ impl PgBackend {
             what,
             jobs: Mutex::new(jobs),
             taken: Mutex::new(Some(taken)),
+            up,
         })
+    }
+
+    /// Whether the connection is up now (not reconnecting).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 
     /// The names of codecs whose lock another host took while this host's
@@ -197,145 +158,6 @@ impl PgBackend {
     pub fn try_lock_codecs(&self, codecs: &[String]) -> Result<Vec<bool>, StoreError> {
         self.ask(|r| Job::TryLock(codecs.to_vec(), r))
     }
-}
-
-/// What a PostgreSQL error says, for a log or a script (never a password:
-/// the client does not put it in its messages).
-pub(super) fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
-    }
-}
-
-/// Connects and creates the table if missing.
-pub(super) fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
-    let mut tx = client.transaction().map_err(|e| describe(&e))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
-        .map_err(|e| describe(&e))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS xmacro_entries (
-             codec  TEXT NOT NULL,
-             script TEXT NOT NULL,
-             key    TEXT NOT NULL,
-             value  TEXT NOT NULL,
-             PRIMARY KEY (codec, script, key)
-         )",
-    )
-    .map_err(|e| format!("cannot create the table xmacro_entries: {}", describe(&e)))?;
-    tx.commit().map_err(|e| describe(&e))?;
-    Ok(client)
-}
-
-/// Takes the advisory locks of `codecs` that are free, on this session, in
-/// one statement (10,000 locks take a fraction of a second this way, and
-/// tens of seconds one round trip at a time): whether each was taken.
-pub(super) fn try_lock(
-    client: &mut postgres::Client,
-    codecs: &[String],
-) -> Result<Vec<bool>, postgres::Error> {
-    let keys: Vec<i64> = codecs.iter().map(|c| lock_key(c)).collect();
-    client
-        .query(
-            "SELECT pg_try_advisory_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) ORDER BY i",
-            &[&keys],
-        )?
-        .iter()
-        .map(|r| r.try_get::<_, bool>(0))
-        .collect()
-}
-
-/// Every entry of one instance.
-pub(super) fn load(
-    client: &mut postgres::Client,
-    id: &InstanceId,
-) -> Result<Vec<Row>, postgres::Error> {
-    let rows = client.query(
-        "SELECT key, value FROM xmacro_entries WHERE codec = $1 AND script = $2",
-        &[&id.codec, &id.script],
-    )?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        match (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) {
-            (Ok(key), Ok(value)) => out.push(Row {
-                key,
-                value: value.into_bytes(),
-            }),
-            (key, _) => warn!("{id}: an entry cannot be read (key {key:?}); left out"),
-        }
-    }
-    Ok(out)
-}
-
-fn apply(tx: &mut postgres::Transaction<'_>, w: &Write) -> Result<(), postgres::Error> {
-    match w {
-        Write::Put(id, key, value) => tx.execute(
-            "INSERT INTO xmacro_entries (codec, script, key, value) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (codec, script, key) DO UPDATE SET value = excluded.value",
-            &[&id.codec, &id.script, key, value],
-        ),
-        Write::Delete(id, key) => tx.execute(
-            "DELETE FROM xmacro_entries WHERE codec = $1 AND script = $2 AND key = $3",
-            &[&id.codec, &id.script, key],
-        ),
-    }
-    .map(|_| ())
-}
-
-fn commit(client: &mut postgres::Client, writes: &[&Write]) -> Result<(), postgres::Error> {
-    let mut tx = client.transaction()?;
-    for w in writes {
-        apply(&mut tx, w)?;
-    }
-    tx.commit()
-}
-
-fn write_of(q: &Queued) -> &Write {
-    match &q.job {
-        Job::Write(w, _) => w,
-        _ => unreachable!("a write batch holds writes only"),
-    }
-}
-
-fn answer(q: Queued, outcome: Result<(), String>) {
-    if let Job::Write(_, reply) = q.job {
-        let _ = reply.send(outcome);
-    }
-}
-
-/// Commits a batch of writes in one transaction or, if that fails, each on
-/// its own (so one bad write does not fail the others). A write is
-/// acknowledged only once committed; if the connection goes, the writes
-/// not yet acknowledged come back to be run again after reconnecting.
-pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) -> Ran {
-    if batch.len() > 1 {
-        let all: Vec<&Write> = batch.iter().map(write_of).collect();
-        match commit(client, &all) {
-            Ok(()) => {
-                for q in batch {
-                    answer(q, Ok(()));
-                }
-                return Ran::Done;
-            }
-            Err(e) if is_lost(&e, client) => return Ran::Lost(batch, describe(&e)),
-            Err(_) => {}
-        }
-    }
-    let mut rest = batch.into_iter();
-    while let Some(q) = rest.next() {
-        match commit(client, &[write_of(&q)]) {
-            Err(e) if is_lost(&e, client) => {
-                let mut again = vec![q];
-                again.extend(rest);
-                return Ran::Lost(again, describe(&e));
-            }
-            outcome => answer(q, outcome.map_err(|e| describe(&e))),
-        }
-    }
-    Ran::Done
 }
 
 impl Backend for PgBackend {
@@ -450,7 +272,7 @@ mod tests {
         let held: bool = admin
             .query_one(
                 "SELECT pg_try_advisory_lock($1)",
-                &[&lock_key("relink-room")],
+                &[&super::super::lock_key("relink-room")],
             )
             .unwrap()
             .get(0);

@@ -18,18 +18,14 @@
 //! writes are refused from then on, so two hosts never write for one codec.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::pg::{self, Job};
-
-/// How long a job waits for a lost connection to come back before it
-/// fails (a script's `store.set` blocks that long at most): well inside a
-/// callback's default wall-clock budget (5 s), so the script gets an
-/// error it can catch rather than being stopped.
-pub const OUTAGE_WAIT: Duration = Duration::from_secs(3);
+use super::pg_sql::{self as pg, Job, OUTAGE_WAIT, Queued, Ran, is_lost};
 
 /// How often an idle connection is checked, so a lost one (and its locks)
 /// is noticed even when no script writes.
@@ -38,35 +34,6 @@ const PING_EVERY: Duration = Duration::from_secs(2);
 /// First and longest pause between reconnection attempts.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(10);
-
-/// A job and when it stops waiting for a lost connection.
-pub struct Queued {
-    pub job: Job,
-    pub deadline: Instant,
-}
-
-impl Queued {
-    pub fn new(job: Job) -> Queued {
-        Queued {
-            job,
-            deadline: Instant::now() + OUTAGE_WAIT,
-        }
-    }
-}
-
-/// What running a job came to.
-pub enum Ran {
-    Done,
-    /// The connection went while it ran: run these again after reconnecting.
-    Lost(Vec<Queued>, String),
-}
-
-impl Ran {
-    /// One job cut off by the loss `e`, to run again.
-    fn again(job: Job, deadline: Instant, e: &postgres::Error) -> Ran {
-        Ran::Lost(vec![Queued { job, deadline }], pg::describe(e))
-    }
-}
 
 /// The connection's thread.
 pub struct Link {
@@ -80,6 +47,8 @@ pub struct Link {
     /// Told the name of each codec in `taken`.
     report: tokio::sync::mpsc::UnboundedSender<String>,
     pending: VecDeque<Queued>,
+    /// Whether the connection is up (read by the host, to skip retries).
+    up: Arc<AtomicBool>,
 }
 
 impl Link {
@@ -88,6 +57,7 @@ impl Link {
         what: String,
         client: postgres::Client,
         report: tokio::sync::mpsc::UnboundedSender<String>,
+        up: Arc<AtomicBool>,
     ) -> Link {
         Link {
             config,
@@ -97,6 +67,7 @@ impl Link {
             taken: BTreeSet::new(),
             report,
             pending: VecDeque::new(),
+            up,
         }
     }
 
@@ -192,6 +163,7 @@ impl Link {
     /// Drops the connection, saying once why and what it means.
     fn lose(&mut self, why: String) {
         self.client = None;
+        self.up.store(false, Ordering::SeqCst);
         warn!(
             "{}: the connection is lost ({why}); reconnecting. Until then writes wait up to {}s and then fail, and this host's {} codec lock(s) are lost and will be taken again",
             self.what,
@@ -210,6 +182,7 @@ impl Link {
                 Ok(client) => {
                     self.client = Some(client);
                     if self.retake_locks() {
+                        self.up.store(true, Ordering::SeqCst);
                         return true;
                     }
                 }
@@ -291,13 +264,4 @@ impl Link {
         }
         true
     }
-}
-
-/// Whether an error means the connection is gone (rather than a refused
-/// statement on a live connection).
-pub fn is_lost(e: &postgres::Error, client: &postgres::Client) -> bool {
-    // Class 08: connection exception; 57: operator intervention (the
-    // server shutting down, or the session terminated).
-    let class = e.code().map(|c| c.code().get(..2).unwrap_or(""));
-    e.is_closed() || client.is_closed() || matches!(class, Some("08") | Some("57"))
 }
