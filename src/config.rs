@@ -2,7 +2,7 @@
 //! with the file, line and key at fault; passwords come from an environment
 //! variable or a file, never from the config text, and never reach a log.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -114,7 +114,11 @@ pub struct Config {
     pub postgres: Option<crate::config_store::PgSettings>,
     /// `store_quota`: bytes each instance's store may hold, if set.
     pub store_quota: Option<u64>,
+    /// The codecs kept: every one, or only those a shard serves
+    /// ([`Config::load_shard`]).
     pub codecs: Vec<CodecEntry>,
+    /// How many codecs the file names (kept or not).
+    pub fleet_size: usize,
     pub script: BTreeMap<String, ScriptConfig>,
     /// Where each `[script.NAME]` table starts (line, column).
     pub script_at: BTreeMap<String, (usize, usize)>,
@@ -220,6 +224,17 @@ impl Config {
     /// Reads and validates a config file. Environment variables named by
     /// `password_env` are read now.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        Config::load_shard(file, None)
+    }
+
+    /// Reads a config keeping only the codecs `shard` serves (all without
+    /// one). Every codec table is checked (its keys, its name unique), but
+    /// only kept codecs are resolved (URL, password, TLS files) and held,
+    /// so a shard of a 100,000-codec fleet holds its own share.
+    pub fn load_shard(
+        file: &Path,
+        shard: Option<crate::shard::Shard>,
+    ) -> Result<Config, ConfigError> {
         let unreadable = |message: String| ConfigError {
             file: file.display().to_string(),
             line: 0,
@@ -233,7 +248,8 @@ impl Config {
             .map_err(|e| unreadable(format!("{e} (a config holds settings, not data)")))?;
         let text =
             String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))?;
-        Config::parse(file, &text, &|k| std::env::var(k).ok())
+        let keep = |name: &str| shard.is_none_or(|s| s.serves(name));
+        Config::parse_keeping(file, &text, &|k| std::env::var(k).ok(), &keep)
     }
 
     /// Parses config text; `env` looks up environment variables.
@@ -241,6 +257,17 @@ impl Config {
         file: &Path,
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse_keeping(file, text, env, &|_| true)
+    }
+
+    /// Parses config text, keeping (and resolving) only the codecs whose
+    /// name `keep` accepts.
+    pub fn parse_keeping(
+        file: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        keep: &dyn Fn(&str) -> bool,
     ) -> Result<Config, ConfigError> {
         let name = file.display().to_string();
         let err_at = |offset: usize, message: String| {
@@ -252,11 +279,18 @@ impl Config {
                 message,
             }
         };
-        bounds::check_nesting(text).map_err(|(at, why)| err_at(at, why))?;
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let split = crate::config_split::split(text, bounds::MAX_CODECS)
+            .map_err(|(at, why)| err_at(at, why))?;
+        let raw: RawFile = toml::from_str(&split.rest).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             err_at(offset, e.message().trim().to_string())
         })?;
+        if let (Some(inline), Some(table)) = (raw.codec.first(), split.tables.first()) {
+            return Err(err_at(
+                table.header.max(inline.span().start),
+                "codecs are given both as codec = [...] and as [[codec]] tables; use one".into(),
+            ));
+        }
         let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
         let rel = |p: &str| {
             let p = PathBuf::from(p);
@@ -276,7 +310,7 @@ impl Config {
             return Err(err_at(
                 extra.span().start,
                 format!(
-                    "[[codec]] #{}: one host runs at most {} codecs; split the fleet across hosts",
+                    "[[codec]] #{}: one config names at most {} codecs",
                     bounds::MAX_CODECS + 1,
                     bounds::MAX_CODECS
                 ),
@@ -307,9 +341,24 @@ impl Config {
         })?;
         let mut codecs = Vec::new();
         let mut seen = HashSet::new();
-        for (i, spanned) in raw.codec.iter().enumerate() {
-            let at = spanned.span().start;
-            let c = spanned.get_ref();
+        let mut tags = BTreeSet::new();
+        // Codec tables one at a time: each parsed, checked, and dropped
+        // unless kept.
+        let inline = raw
+            .codec
+            .iter()
+            .map(|s| Ok((s.span().start, s.get_ref().clone())));
+        let tables = split.tables.iter().map(|t| {
+            toml::from_str::<RawCodec>(&text[t.body.clone()])
+                .map(|c| (t.header, c))
+                .map_err(|e| {
+                    let offset = t.body.start + e.span().map_or(0, |s| s.start);
+                    err_at(offset, e.message().trim().to_string())
+                })
+        });
+        for (i, table) in inline.chain(tables).enumerate() {
+            let (at, c) = table?;
+            let c = &c;
             let what = format!(
                 "[[codec]] #{} {}",
                 i + 1,
@@ -346,6 +395,11 @@ impl Config {
             if !seen.insert(name.clone()) {
                 return Err(fail("name", format!("duplicate codec name {name:?}")));
             }
+            let codec_tags = c.tags.as_ref().or(defaults.tags.as_ref());
+            tags.extend(codec_tags.into_iter().flatten().cloned());
+            if !keep(&name) {
+                continue;
+            }
             let merged = merge(&defaults, c);
             let config =
                 resolve_codec(&name, &merged, &rel, env).map_err(|(k, why)| fail(k, why))?;
@@ -355,28 +409,27 @@ impl Config {
                 config,
             });
         }
+        let fleet_size = seen.len();
         let mut script = BTreeMap::new();
         let mut script_at = BTreeMap::new();
-        let names: Vec<String> = codecs.iter().map(|c| c.name.clone()).collect();
-        let tags: Vec<String> = codecs.iter().flat_map(|c| c.tags.clone()).collect();
         for (sname, s) in &raw.script {
             let at = s.span().start;
             script_at.insert(sname.clone(), line_col(text, at));
             let r = s.get_ref();
             if let Some(list) = &r.codecs {
                 for sel in list {
-                    let selector = Selector::parse(sel);
-                    if !codecs.iter().any(|c| selector.picks(c)) {
-                        let hint = match selector {
-                            Selector::Tag(tag) => format!(
-                                "no codec has the tag {tag:?}{}",
-                                did_you_mean(tag, tags.iter())
-                            ),
-                            Selector::Name(name) => format!(
-                                "no codec is named {name:?}{}",
-                                did_you_mean(name, names.iter())
-                            ),
-                        };
+                    let hint = match Selector::parse(sel) {
+                        Selector::Tag(tag) if !tags.iter().any(|t| t == tag) => Some(format!(
+                            "no codec has the tag {tag:?}{}",
+                            did_you_mean(tag, tags.iter())
+                        )),
+                        Selector::Name(name) if !seen.contains(name) => Some(format!(
+                            "no codec is named {name:?}{}",
+                            did_you_mean(name, seen.iter())
+                        )),
+                        _ => None,
+                    };
+                    if let Some(hint) = hint {
                         let place = key_offset(text, at, "codecs").unwrap_or(at);
                         return Err(err_at(
                             place,
@@ -418,6 +471,7 @@ impl Config {
             postgres,
             store_quota,
             codecs,
+            fleet_size,
             script,
             script_at,
         })
@@ -795,27 +849,96 @@ args = { max = 60 }
         );
     }
 
-    #[test]
-    fn a_fleet_beyond_one_hosts_bound_is_refused_before_it_costs_memory() {
-        let one = "[[codec]]\nname = \"c{i}\"\nurl = \"ws://x/ws\"\n";
-        let fleet = |n: usize| {
-            let mut t = String::from("[defaults]\npassword_env = \"CODEC_PASSWORD\"\n");
-            for i in 0..n {
-                t.push_str(&one.replace("{i}", &i.to_string()));
-            }
-            t
-        };
-        let e = err(&fleet(crate::config_bounds::MAX_CODECS + 1));
-        assert!(e.contains("at most 10000 codecs"), "{e}");
-        assert_eq!(parse(&fleet(100)).unwrap().codecs.len(), 100);
+    fn fleet(n: usize) -> String {
+        let mut t = String::from("[defaults]\npassword_env = \"CODEC_PASSWORD\"\n");
+        for i in 0..n {
+            t.push_str(&format!(
+                "[[codec]]\nname = \"c{i}\"\nurl = \"ws://x/ws\"\n"
+            ));
+        }
+        t
+    }
 
-        // 100,000 tables are over the size bound: refused before parsing.
+    #[test]
+    fn a_fleet_beyond_the_bound_is_refused_at_the_first_codec_too_many() {
+        let max = crate::config_bounds::MAX_CODECS;
+        let e = err(&fleet(max + 1));
+        let line = 2 + 3 * max + 1;
+        assert!(
+            e.starts_with(&format!(
+                "/etc/xmacro/xmacro.toml:{line}:1: [[codec]] #{}",
+                max + 1
+            )) && e.contains(&format!("at most {max} codecs")),
+            "{e}"
+        );
+        assert_eq!(parse(&fleet(100)).unwrap().codecs.len(), 100);
+    }
+
+    #[test]
+    fn a_config_file_beyond_the_size_bound_is_refused_unread() {
         let dir = std::env::temp_dir().join(format!("xmacro-fleet-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("xmacro.toml");
-        std::fs::write(&file, fleet(100_000)).unwrap();
+        // Sparse: refused by its size, so not a byte of it is read.
+        let f = std::fs::File::create(&file).unwrap();
+        f.set_len(crate::config_bounds::MAX_CONFIG_BYTES + 1)
+            .unwrap();
         let e = Config::load(&file).unwrap_err().to_string();
-        assert!(e.contains("larger than"), "{e}");
+        assert!(
+            e.contains(&file.display().to_string())
+                && e.contains(&format!(
+                    "larger than {} bytes",
+                    crate::config_bounds::MAX_CONFIG_BYTES
+                )),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_shard_resolves_only_its_codecs_but_checks_every_table() {
+        let keep = |n: &str| n == "c1";
+        let env = |k: &str| (k == "CODEC_PASSWORD").then(|| "pw".to_string());
+        let file = Path::new("/etc/xmacro/xmacro.toml");
+        // c2's password variable is not set: only its own shard resolves it.
+        let text = format!(
+            "{}[[codec]]\nname = \"c2\"\nurl = \"ws://y/ws\"\npassword_env = \"NOPE\"\ntags = [\"far\"]\n[script.s]\ncodecs = [\"tag:far\", \"c0\"]\n",
+            fleet(2)
+        );
+        let c = Config::parse_keeping(file, &text, &env, &keep).unwrap();
+        assert_eq!(c.fleet_size, 3);
+        let names: Vec<&str> = c.codecs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["c1"]);
+        assert!(Config::parse(file, &text, &env).is_err());
+        // A mistake in any table is every shard's error, at its line.
+        let shard_error = |t: &str| {
+            Config::parse_keeping(file, t, &env, &keep)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = shard_error(&text.replace("url = \"ws://y/ws\"", "url = \"ws://y/ws\"\nbogus = 1"));
+        assert!(
+            e.starts_with("/etc/xmacro/xmacro.toml:12:1:") && e.contains("bogus"),
+            "{e}"
+        );
+        let e = shard_error(&text.replace("\"c2\"", "\"c0\""));
+        assert!(
+            e.contains(":10:") && e.contains("duplicate codec name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn codecs_as_tables_and_as_an_array_at_once_are_refused() {
+        let e = err(&format!("codec = [{{ name = \"z\" }}]\n{}", fleet(1)));
+        assert!(
+            e.contains("both as codec = [...] and as [[codec]] tables"),
+            "{e}"
+        );
+        let c = parse(
+            "codec = [{ name = \"z\", url = \"ws://z/ws\" }]\n[defaults]\npassword_env = \"CODEC_PASSWORD\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.codecs[0].name, "z");
     }
 }

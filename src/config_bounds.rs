@@ -11,10 +11,14 @@
 use std::io::Read;
 use std::path::Path;
 
-/// Largest config file read (a fleet of 10,000 codecs fits in ~2 MiB).
-pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
-/// Most `[[codec]]` tables in one config (one host's fleet).
-pub const MAX_CODECS: usize = 10_000;
+/// Largest config file read: 200,000 codecs of ~300 bytes each (a name, a
+/// URL, tags and a fingerprint) fit. Each `[[codec]]` table is parsed on
+/// its own (`config_split`), so a big file costs about its own size, not
+/// a parse tree of it (docs/scaling.md has the figures).
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+/// Most `[[codec]]` tables in one config: a whole fleet that every shard
+/// reads (each keeps only the codecs it serves), with room to grow.
+pub const MAX_CODECS: usize = 200_000;
 /// Deepest nesting of table headers, dotted keys, arrays and inline tables.
 pub const MAX_NESTING: usize = 64;
 /// Largest password file read.
@@ -33,6 +37,10 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err(format!("{shown} is not a regular file"));
     }
+    // Refused before a byte is read; `take` still bounds a growing file.
+    if meta.len() > limit {
+        return Err(format!("{shown} is larger than {limit} bytes"));
+    }
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -45,6 +53,17 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 
 /// Where the nesting goes too deep: a byte offset and what is wrong.
 pub fn check_nesting(text: &str) -> Result<(), (usize, String)> {
+    scan(text, &mut |_, _| Ok(()))
+}
+
+/// Checks the nesting as [`check_nesting`] does, and meanwhile hands
+/// `on_header` the offset and text of every table header, in order (the
+/// text from its first `[` up to its first `]`, as `[[codec`); an error
+/// from `on_header` stops the scan, blamed on that header.
+pub fn scan(
+    text: &str,
+    on_header: &mut dyn FnMut(usize, &str) -> Result<(), String>,
+) -> Result<(), (usize, String)> {
     let b = text.as_bytes();
     let mut i = 0;
     let mut depth = 0usize;
@@ -89,6 +108,9 @@ pub fn check_nesting(text: &str) -> Result<(), (usize, String)> {
                         crate::logsafe::excerpt(text[start..end].trim(), 40)
                     ),
                 ));
+            }
+            if header {
+                on_header(start, &text[start..end]).map_err(|why| (start, why))?;
             }
             i = end;
             continue;

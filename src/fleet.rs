@@ -31,10 +31,12 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Takes this host's share of `codecs`: the shard's, minus codecs whose
-    /// lock (when `locks` is given) is held elsewhere.
+    /// Takes this host's share of `codecs` (of a fleet of `fleet`): the
+    /// shard's, minus codecs whose lock (when `locks` is given) is held
+    /// elsewhere.
     pub fn take(
         codecs: &[CodecEntry],
+        fleet: usize,
         shard: Option<Shard>,
         locks: Option<Arc<PgBackend>>,
         retry: Duration,
@@ -45,26 +47,29 @@ impl Serving {
             waiting: BTreeSet::new(),
             retry,
         };
-        let mine = codecs
+        let mine: Vec<String> = codecs
             .iter()
-            .filter(|c| shard.is_none_or(|s| s.serves(&c.name)));
-        for c in mine {
-            if s.try_lock(&c.name)? {
-                s.served.insert(c.name.clone());
+            .filter(|c| shard.is_none_or(|s| s.serves(&c.name)))
+            .map(|c| c.name.clone())
+            .collect();
+        let got = s.try_lock(&mine)?;
+        for (name, free) in mine.into_iter().zip(got) {
+            if free {
+                s.served.insert(name);
             } else {
                 warn!(
-                    codec = %c.name,
+                    codec = %name,
                     "not served here: another host holds its lock; trying again every {:?}",
                     s.retry
                 );
-                s.waiting.insert(c.name.clone());
+                s.waiting.insert(name);
             }
         }
         if let Some(shard) = shard {
             info!(
                 "shard {shard}: serving {} of {} codecs{}",
                 s.served.len(),
-                codecs.len(),
+                fleet,
                 if s.waiting.is_empty() {
                     String::new()
                 } else {
@@ -75,10 +80,11 @@ impl Serving {
         Ok(s)
     }
 
-    fn try_lock(&self, codec: &str) -> Result<bool, StoreError> {
+    /// Takes the locks of `codecs` (all of them without a database).
+    fn try_lock(&self, codecs: &[String]) -> Result<Vec<bool>, StoreError> {
         match &self.locks {
-            Some(db) => db.try_lock_codec(codec),
-            None => Ok(true),
+            Some(db) => db.try_lock_codecs(codecs),
+            None => Ok(vec![true; codecs.len()]),
         }
     }
 
@@ -92,22 +98,34 @@ impl Serving {
         !self.waiting.is_empty()
     }
 
+    /// Moves a served codec whose lock another host took to the waiting.
+    pub fn lost_to_another(&mut self, codec: &str) {
+        if self.served.remove(codec) {
+            self.waiting.insert(codec.to_string());
+        }
+    }
+
     /// Tries the waiting codecs again; returns those now served.
     pub fn retry_waiting(&mut self) -> Vec<String> {
+        // While the database reconnects, a try would only wait and fail.
+        if self.locks.as_ref().is_some_and(|db| !db.is_up()) {
+            return Vec::new();
+        }
+        let waiting: Vec<String> = self.waiting.iter().cloned().collect();
+        let free = match self.try_lock(&waiting) {
+            Ok(free) => free,
+            Err(e) => {
+                warn!("cannot try the locks of {} codec(s): {e}", waiting.len());
+                return Vec::new();
+            }
+        };
         let mut got = Vec::new();
-        for name in self.waiting.clone() {
-            match self.try_lock(&name) {
-                Ok(true) => {
-                    info!(codec = %name, "its lock is free now: served here");
-                    self.waiting.remove(&name);
-                    self.served.insert(name.clone());
-                    got.push(name);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(codec = %name, "cannot try its lock: {e}");
-                    break;
-                }
+        for (name, free) in waiting.into_iter().zip(free) {
+            if free {
+                info!(codec = %name, "its lock is free now: served here");
+                self.waiting.remove(&name);
+                self.served.insert(name.clone());
+                got.push(name);
             }
         }
         got

@@ -57,6 +57,9 @@ pub struct HostOptions {
     pub store_quota: u64,
     /// Serve only this shard's codecs (`--shard I/N`).
     pub shard: Option<crate::shard::Shard>,
+    /// How many codecs the whole fleet has, when `codecs` holds only this
+    /// shard's share (for the log).
+    pub fleet_size: Option<usize>,
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
     pub postgres: Option<crate::config_store::PgSettings>,
@@ -78,6 +81,7 @@ impl HostOptions {
             cancel_start: Default::default(),
             store_quota: crate::store::DEFAULT_QUOTA,
             shard: None,
+            fleet_size: None,
             postgres: None,
         }
     }
@@ -110,19 +114,12 @@ pub struct HostHandle {
     reload: mpsc::UnboundedSender<()>,
     probe: mpsc::UnboundedSender<oneshot::Sender<Activity>>,
     task: tokio::task::JoinHandle<()>,
-    lost: tokio_util::sync::CancellationToken,
 }
 
 impl HostHandle {
     /// Every configured codec by name (what the status page shows).
     pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
         self.codecs.clone()
-    }
-
-    /// Cancelled when the store database's connection is lost: the host
-    /// no longer holds its codec locks and must stop.
-    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
-        self.lost.clone()
     }
 
     /// Rescans now, as if a file had changed.
@@ -186,6 +183,8 @@ pub async fn round_trip(codec: &Codec) {
 
 /// One instance slot: the instance once its codec is ready.
 struct Slot {
+    /// The name of the codec it runs on.
+    codec_name: String,
     instance: Arc<Mutex<Option<Arc<Instance>>>>,
     starter: tokio::task::JoinHandle<()>,
     /// The codec it waits for.
@@ -247,26 +246,22 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     if !meta.is_dir() {
         return Err(HostError::NotADirectory(dir.clone()));
     }
-    let lost = tokio_util::sync::CancellationToken::new();
-    let (stores, locks, retry) = match &opts.postgres {
+    let (stores, locks, retry, taken) = match &opts.postgres {
         Some(pg) => {
             let db = Arc::new(PgBackend::open(&pg.target)?);
             let stores = Stores::with_backend(db.clone(), opts.store_quota);
-            let l = db.lost();
-            let lost = lost.clone();
-            tokio::spawn(async move {
-                l.cancelled().await;
-                lost.cancel();
-            });
-            (stores, Some(db), pg.lock_retry)
+            let taken = db.taken_elsewhere();
+            (stores, Some(db), pg.lock_retry, taken)
         }
         None => (
             Stores::open_dir(&opts.state_dir, opts.store_quota)?,
             None,
             DEFAULT_LOCK_RETRY,
+            None,
         ),
     };
-    let serving = Serving::take(&opts.codecs, opts.shard, locks, retry)?;
+    let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
+    let serving = Serving::take(&opts.codecs, fleet, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
@@ -288,7 +283,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
         let text = std::fs::read(f).ok()?;
-        let names = Config::load(f)
+        let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
         Some((hash_of(&text), names))
@@ -309,7 +304,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
-        host.run(reload_rx, probe_rx, stop_rx).await;
+        host.run(reload_rx, probe_rx, stop_rx, taken).await;
     });
     Ok(HostHandle {
         codecs,
@@ -317,7 +312,6 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         reload: reload_tx,
         probe: probe_tx,
         task,
-        lost,
     })
 }
 
@@ -451,7 +445,10 @@ impl Host {
         mut reload: mpsc::UnboundedReceiver<()>,
         mut probe: mpsc::UnboundedReceiver<oneshot::Sender<Activity>>,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+        taken: Option<mpsc::UnboundedReceiver<String>>,
     ) {
+        // Codecs another host took while the store database was unreachable.
+        let mut taken = taken.unwrap_or_else(|| mpsc::unbounded_channel().1);
         let mut retry = tokio::time::interval(self.serving.retry);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.reset();
@@ -462,6 +459,7 @@ impl Host {
                         self.take_over(&codec);
                     }
                 }
+                Some(codec) = taken.recv() => self.let_go(&codec).await,
                 done = &mut stop => {
                     self.shutdown().await;
                     if let Ok(done) = done {
@@ -502,7 +500,7 @@ impl Host {
             .take()
             .map(|(_, names)| names)
             .unwrap_or_default();
-        let loaded = Config::load(&file).and_then(|cfg| {
+        let loaded = Config::load_shard(&file, self.opts.shard).and_then(|cfg| {
             let scripts: Vec<String> = list_scripts(&self.opts.scripts_dir)
                 .map(|f| f.into_keys().collect())
                 .unwrap_or_default();
@@ -731,6 +729,35 @@ impl Host {
         }
     }
 
+    /// Stops serving a codec another host took: its instances stop, its
+    /// connection closes, and its lock is tried again every `lock_retry`
+    /// (the codec is this host's by its shard, so it comes back when the
+    /// other host lets go).
+    async fn let_go(&mut self, codec: &str) {
+        self.serving.lost_to_another(codec);
+        self.stores.forget_codec(codec);
+        let mut stopping = Vec::new();
+        for l in self.scripts.values_mut() {
+            let (theirs, keep) = std::mem::take(&mut l.slots)
+                .into_iter()
+                .partition(|s| s.codec_name == codec);
+            l.slots = keep;
+            stopping.extend(theirs);
+        }
+        let count = stopping.len();
+        stop_slots(stopping).await;
+        let mut codecs = (*self.codecs).clone();
+        if let Some(c) = codecs.remove(codec) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
+        }
+        self.codecs = Arc::new(codecs);
+        warn!(
+            codec = %codec,
+            "stopped serving it here ({count} instance(s) stopped): another host holds its lock; trying again every {:?}",
+            self.serving.retry
+        );
+    }
+
     /// Starts `name` on each codec it is bound to (or only on `only`).
     fn start_instances(
         &mut self,
@@ -797,9 +824,10 @@ impl Host {
                 )
             };
             slots.push(Slot {
+                codec: self.codecs[&codec_name].clone(),
+                codec_name,
                 instance: cell,
                 starter,
-                codec: self.codecs[&codec_name].clone(),
             });
         }
         slots

@@ -59,6 +59,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod config_bounds;
+pub mod config_split;
 pub mod config_store;
 pub mod connect;
 pub mod error;

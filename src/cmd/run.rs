@@ -17,9 +17,14 @@ use crate::{check, sim};
 
 /// Runs the scripts until a stop signal.
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
+    let shard = match &args.shard {
+        Some(s) => Some(crate::shard::Shard::parse(s, &crate::shard::host_name())?),
+        None => None,
+    };
     let config = match crate::config::discover(args.config.as_deref()) {
         Some(f) => {
-            let c = Config::load(&f)?;
+            // A shard keeps only its own codecs of the fleet's config.
+            let c = Config::load_shard(&f, shard)?;
             info!("config {}", f.display());
             Some(c)
         }
@@ -100,7 +105,8 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             config: cfg,
         });
     }
-    if codecs.is_empty() {
+    // A shard may serve none of a (small) fleet's codecs; that is no mistake.
+    if codecs.is_empty() && config.as_ref().is_none_or(|c| c.fleet_size == 0) {
         let config = match &config {
             Some(c) => format!("{} has no [[codec]] table", c.file.display()),
             None => "no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into(),
@@ -129,16 +135,13 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         Some(h) => Some(crate::ops::command::start_server(h).await?),
         None => None,
     };
-    let shard = match &args.shard {
-        Some(s) => Some(crate::shard::Shard::parse(s, &crate::shard::host_name())?),
-        None => None,
-    };
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
     opts.shard = shard;
     opts.only = only;
     if let Some(cfg) = config {
         opts.scripts = cfg.script;
         opts.config_file = Some(cfg.file);
+        opts.fleet_size = Some(cfg.fleet_size + opts.codecs.len() - cfg.codecs.len());
         opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
         if args.state.is_none() {
             opts.postgres = cfg.postgres;
@@ -181,16 +184,9 @@ async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), A
     }
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);
-    let lost = handle.lost();
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = lost.cancelled() => {
-                handle.shutdown().await;
-                return Err(AppError::Connection(
-                    "lost the store database, and with it the codec locks: stopped so no two hosts act for one codec".into(),
-                ));
-            }
             Ok(()) = hangups.changed() => {
                 info!("SIGHUP: reloading the config and the scripts");
                 handle.rescan();

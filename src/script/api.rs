@@ -651,13 +651,19 @@ pub fn register(engine: &mut Engine) {
             "set",
             |s: &mut StoreHandle, key: &str, v: Dynamic| -> RhaiResult<()> {
                 let v = from_dynamic(&v)?;
-                s.0.set(key, v).map_err(|e| usage(e.to_string()))
+                // A write may wait for the store (a database reconnecting).
+                Pool::global()
+                    .blocking(|| s.0.set(key, v))
+                    .map_err(|e| usage(e.to_string()))
             },
         )
         .register_fn(
             "remove",
             |s: &mut StoreHandle, key: &str| -> RhaiResult<Dynamic> {
-                match s.0.remove(key).map_err(|e| usage(e.to_string()))? {
+                match Pool::global()
+                    .blocking(|| s.0.remove(key))
+                    .map_err(|e| usage(e.to_string()))?
+                {
                     Some(v) => to_dynamic(&v),
                     None => Ok(Dynamic::UNIT),
                 }

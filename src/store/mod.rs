@@ -16,6 +16,8 @@ mod legacy;
 mod lock;
 mod names;
 mod pg;
+mod pg_link;
+mod pg_sql;
 mod quota;
 mod sqlite;
 mod value;
@@ -31,7 +33,8 @@ use tracing::warn;
 pub use backend::{Backend, InstanceId, Row};
 pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
-pub use pg::{PgBackend, PgTarget, lock_key, test_url};
+pub use pg::{PgBackend, PgTarget, test_url};
+pub use pg_sql::lock_key;
 pub use quota::parse_quota;
 pub use sqlite::{DB_FILE, SqliteBackend};
 pub use value::MAX_DEPTH;
@@ -91,6 +94,18 @@ impl Stores {
         let s = Arc::new(Store::load(id.clone(), self.backend.clone(), self.quota)?);
         open.insert(id, s.clone());
         Ok(s)
+    }
+}
+
+impl Stores {
+    /// Drops the views of every store on `codec` (another host took the
+    /// codec and may write to them): the next [`Stores::instance`] reads
+    /// them afresh.
+    pub fn forget_codec(&self, codec: &str) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| id.codec != codec);
     }
 }
 

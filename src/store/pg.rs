@@ -7,51 +7,34 @@
 //! only after PostgreSQL committed it (`synchronous_commit` as the server
 //! has it, on by default).
 //!
-//! The same session holds the per-codec advisory locks ([`CodecLocks`]):
-//! a host acts for a codec only while it holds that codec's lock, so two
-//! hosts never both run scripts for one codec. The locks belong to the
-//! session, so they go when the process dies (even by `kill -9`) or the
-//! connection is lost; on a lost connection the host is told
-//! ([`PgBackend::lost`]) and must stop, since it can no longer be sure it
-//! is alone.
+//! The same session holds the per-codec advisory locks: a host acts for a
+//! codec only while it holds that codec's lock, so two hosts never both
+//! run scripts for one codec. The locks belong to the session, so they go
+//! when the process dies (even by `kill -9`). A lost connection is ridden
+//! out by the thread ([`super::pg_link`]): it reconnects, takes its locks
+//! again, and reports codecs another host took meanwhile
+//! ([`PgBackend::taken_elsewhere`]) so the host stops serving them.
 
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
+use super::pg_link::Link;
+use super::pg_sql::{Job, Queued, Reply, Write, connect};
 
-/// Taken (for the length of a transaction) while creating the table, so
-/// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
-const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
-
-/// How often an idle connection is checked, so a lost one (and its locks)
-/// is noticed even when no script writes.
-const PING_EVERY: Duration = Duration::from_secs(2);
-
-type Reply<T> = Sender<Result<T, String>>;
-
-enum Job {
-    Load(InstanceId, Reply<Vec<Row>>),
-    Write(Write, Reply<()>),
-    TryLock(String, Reply<bool>),
-}
-
-enum Write {
-    Put(InstanceId, String, String),
-    Delete(InstanceId, String),
-}
+/// How long connecting may take before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The store in a PostgreSQL database (table `xmacro_entries`).
 #[derive(Debug)]
 pub struct PgBackend {
     what: String,
-    jobs: Mutex<Sender<Job>>,
-    lost: CancellationToken,
+    jobs: Mutex<Sender<Queued>>,
+    taken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
+    up: Arc<AtomicBool>,
 }
 
 /// Where a PostgreSQL store is and how to log in.
@@ -81,15 +64,6 @@ impl PgTarget {
     }
 }
 
-/// Advisory-lock key of a codec: 64 bits of SHA-256 of a prefixed name, so
-/// 100,000 codecs do not collide and other users of the database's
-/// advisory locks are not hit.
-pub fn lock_key(codec: &str) -> i64 {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("xmacro codec {codec}").as_bytes());
-    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
-}
-
 impl PgBackend {
     /// Connects, creates the table if missing, and starts the connection's
     /// thread.
@@ -112,16 +86,21 @@ impl PgBackend {
         if config.get_application_name().is_none() {
             config.application_name("xmacro");
         }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let (ready_tx, ready_rx) = channel();
         let (jobs, rx) = channel();
-        let lost = CancellationToken::new();
-        let lost2 = lost.clone();
+        let (report, taken) = tokio::sync::mpsc::unbounded_channel();
+        let thread_what = what.clone();
+        let up = Arc::new(AtomicBool::new(true));
+        let link_up = up.clone();
         std::thread::Builder::new()
             .name("xmacro-postgres".into())
             .spawn(move || match connect(&config) {
                 Ok(client) => {
                     let _ = ready_tx.send(Ok(()));
-                    serve(client, rx, lost2);
+                    Link::new(config, thread_what, client, report, link_up).serve(rx);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -135,14 +114,21 @@ impl PgBackend {
         Ok(PgBackend {
             what,
             jobs: Mutex::new(jobs),
-            lost,
+            taken: Mutex::new(Some(taken)),
+            up,
         })
     }
 
-    /// Cancelled when the connection (and with it every advisory lock) is
-    /// lost.
-    pub fn lost(&self) -> CancellationToken {
-        self.lost.clone()
+    /// Whether the connection is up now (not reconnecting).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// The names of codecs whose lock another host took while this host's
+    /// connection was down (this host must stop serving them); the first
+    /// call gets the receiver, later ones `None`.
+    pub fn taken_elsewhere(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        self.taken.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
@@ -154,7 +140,7 @@ impl PgBackend {
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(job(tx))
+            .send(Queued::new(job(tx)))
             .map_err(|_| fail("the connection is closed".into()))?;
         rx.recv()
             .map_err(|_| fail("the connection is closed".into()))?
@@ -164,151 +150,13 @@ impl PgBackend {
     /// Takes the advisory lock of `codec` for this session, if no other
     /// session holds it: `Ok(false)` when one does.
     pub fn try_lock_codec(&self, codec: &str) -> Result<bool, StoreError> {
-        self.ask(|r| Job::TryLock(codec.to_string(), r))
+        Ok(self.try_lock_codecs(&[codec.to_string()])?[0])
     }
-}
 
-/// Rows of a PostgreSQL error worth showing: its message and detail.
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
-    }
-}
-
-fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
-    let mut tx = client.transaction().map_err(|e| describe(&e))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
-        .map_err(|e| describe(&e))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS xmacro_entries (
-             codec  TEXT NOT NULL,
-             script TEXT NOT NULL,
-             key    TEXT NOT NULL,
-             value  TEXT NOT NULL,
-             PRIMARY KEY (codec, script, key)
-         )",
-    )
-    .map_err(|e| format!("cannot create the table xmacro_entries: {}", describe(&e)))?;
-    tx.commit().map_err(|e| describe(&e))?;
-    Ok(client)
-}
-
-/// The connection's thread: one job at a time, consecutive writes in one
-/// transaction.
-fn serve(mut client: postgres::Client, rx: Receiver<Job>, lost: CancellationToken) {
-    let mut next: Option<Job> = None;
-    loop {
-        let job = match next.take() {
-            Some(j) => j,
-            None => match rx.recv_timeout(PING_EVERY) {
-                Ok(j) => j,
-                Err(RecvTimeoutError::Timeout) => {
-                    if client.simple_query("").is_err() || client.is_closed() {
-                        return lose(&lost);
-                    }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-        };
-        match job {
-            Job::Load(id, reply) => {
-                let _ = reply.send(load(&mut client, &id));
-            }
-            Job::TryLock(codec, reply) => {
-                let got = client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(&codec)])
-                    .and_then(|r| r.try_get::<_, bool>(0))
-                    .map_err(|e| describe(&e));
-                let _ = reply.send(got);
-            }
-            Job::Write(w, reply) => {
-                let mut batch = vec![(w, reply)];
-                while let Ok(j) = rx.try_recv() {
-                    match j {
-                        Job::Write(w, r) => batch.push((w, r)),
-                        other => {
-                            next = Some(other);
-                            break;
-                        }
-                    }
-                }
-                commit_batch(&mut client, batch);
-            }
-        }
-        if client.is_closed() {
-            return lose(&lost);
-        }
-    }
-}
-
-/// Says the connection is gone; the thread ends, so later jobs fail.
-fn lose(lost: &CancellationToken) {
-    error!("the store database connection is lost, and with it this host's codec locks");
-    lost.cancel();
-}
-
-fn load(client: &mut postgres::Client, id: &InstanceId) -> Result<Vec<Row>, String> {
-    let rows = client
-        .query(
-            "SELECT key, value FROM xmacro_entries WHERE codec = $1 AND script = $2",
-            &[&id.codec, &id.script],
-        )
-        .map_err(|e| describe(&e))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        match (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) {
-            (Ok(key), Ok(value)) => out.push(Row {
-                key,
-                value: value.into_bytes(),
-            }),
-            (key, _) => warn!("{id}: an entry cannot be read (key {key:?}); left out"),
-        }
-    }
-    Ok(out)
-}
-
-fn apply(tx: &mut postgres::Transaction<'_>, w: &Write) -> Result<(), postgres::Error> {
-    match w {
-        Write::Put(id, key, value) => tx.execute(
-            "INSERT INTO xmacro_entries (codec, script, key, value) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (codec, script, key) DO UPDATE SET value = excluded.value",
-            &[&id.codec, &id.script, key, value],
-        ),
-        Write::Delete(id, key) => tx.execute(
-            "DELETE FROM xmacro_entries WHERE codec = $1 AND script = $2 AND key = $3",
-            &[&id.codec, &id.script, key],
-        ),
-    }
-    .map(|_| ())
-}
-
-fn commit(client: &mut postgres::Client, writes: &[&Write]) -> Result<(), String> {
-    let mut tx = client.transaction().map_err(|e| describe(&e))?;
-    for w in writes {
-        apply(&mut tx, w).map_err(|e| describe(&e))?;
-    }
-    tx.commit().map_err(|e| describe(&e))
-}
-
-/// Commits `batch` in one transaction or, if that fails, each write on its
-/// own (so one bad write does not fail the others).
-fn commit_batch(client: &mut postgres::Client, batch: Vec<(Write, Reply<()>)>) {
-    if batch.len() > 1 {
-        let all: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
-        if commit(client, &all).is_ok() {
-            for (_, reply) in batch {
-                let _ = reply.send(Ok(()));
-            }
-            return;
-        }
-    }
-    for (w, reply) in batch {
-        let _ = reply.send(commit(client, &[&w]));
+    /// Takes the advisory locks of `codecs` that no other session holds,
+    /// in one round trip: whether each was taken, in order.
+    pub fn try_lock_codecs(&self, codecs: &[String]) -> Result<Vec<bool>, StoreError> {
+        self.ask(|r| Job::TryLock(codecs.to_vec(), r))
     }
 }
 
@@ -382,6 +230,12 @@ mod tests {
         );
         assert!(!b.try_lock_codec("room-1").unwrap());
         assert!(b.try_lock_codec("room-2").unwrap());
+        let many = ["room-3", "room-1", "room-4"].map(String::from);
+        assert_eq!(
+            b.try_lock_codecs(&many).unwrap(),
+            [true, false, true],
+            "one round trip, answers in order"
+        );
         drop(a);
         // The session ends when its thread sees the channel close; wait on it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -389,6 +243,43 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "lock never released");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn a_terminated_session_is_replaced_with_its_locks_and_no_write_is_lost() {
+        let Some(url) = test_url() else { return };
+        let app = format!("ut_relink_{}", std::process::id());
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let mut t = fresh(&url, "relink");
+        t.url = format!("{url}{sep}application_name={app}");
+        let b = PgBackend::open(&t).unwrap();
+        assert!(b.try_lock_codec("relink-room").unwrap());
+        let id = InstanceId::new("relink-room", "s");
+        b.put(&id, "before", "1").unwrap();
+        let c: postgres::Config = url.parse().unwrap();
+        let mut admin = c.connect(postgres::NoTls).unwrap();
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(ended, 1);
+        // The write finds the session gone (now or at the next ping),
+        // reconnects, takes the lock again, and only then commits.
+        b.put(&id, "after", "2").unwrap();
+        let held: bool = admin
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&super::super::lock_key("relink-room")],
+            )
+            .unwrap()
+            .get(0);
+        assert!(!held, "the lock was taken again by the new session");
+        let mut keys: Vec<String> = b.load(&id).unwrap().into_iter().map(|r| r.key).collect();
+        keys.sort();
+        assert_eq!(keys, ["after", "before"]);
     }
 
     #[test]
