@@ -3,7 +3,6 @@
 //! event up to the bound still runs, and Status changes are merged so the
 //! last value of every path arrives.
 
-
 use crate::common::rig::{self, Reports, TempDir};
 use crate::common::{Raw, within};
 use serde_json::json;
