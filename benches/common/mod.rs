@@ -2,6 +2,8 @@
 //! single-threaded runtime (one core), and a bare tokio-tungstenite client.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub type Ws =
