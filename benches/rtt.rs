@@ -10,6 +10,12 @@
 //!     cargo bench --bench rtt             # 15 rounds of 2000 gets each
 //!     cargo bench --bench rtt -- --quick  # 3 rounds of 300, not written
 //!
+//! With `XMACRO_RTT_BEFORE=/path/to/xmacro` (another build, such as the
+//! commit before a change), that binary runs beside this one as "before"
+//! and "before pinned"; `XMACRO_RTT_BEFORE_ENV="K=V ..."` sets its
+//! environment (`XMACRO_CALL_SPIN_US=0` with this build measures it without
+//! spinning).
+//!
 //! jsxapi and pyxows are installed under target/bench-peers/ on first use
 //! (see `common/peers.rs`). The full run rewrites the side-by-side section
 //! of BENCHMARKS.md.
@@ -195,7 +201,14 @@ impl Drop for Host {
 }
 
 impl Host {
-    fn start(url: &str, event: &str, wrap: &[&str], probe: &mut Probe) -> Host {
+    fn start(
+        bin: &str,
+        env: &[(String, String)],
+        url: &str,
+        event: &str,
+        wrap: &[&str],
+        probe: &mut Probe,
+    ) -> Host {
         let dir = std::env::temp_dir().join(format!("xmacro-rtt-{}-{event}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
@@ -207,7 +220,6 @@ impl Host {
             ),
         )
         .unwrap();
-        let bin = env!("CARGO_BIN_EXE_xmacro");
         let mut cmd = match wrap.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
@@ -222,6 +234,7 @@ impl Host {
             .env("BENCH_PW", "")
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -341,11 +354,12 @@ fn main() {
         )
     };
     let pin = ["taskset", "-c", "0"];
+    let xmacro = env!("CARGO_BIN_EXE_xmacro");
     let mut all = vec![
         Contender::peer("floor", floor(&[])),
         Contender {
             name: "xmacro",
-            who: Who::Host(Host::start(&url, "Rtt", &[], &mut probe)),
+            who: Who::Host(Host::start(xmacro, &[], &url, "Rtt", &[], &mut probe)),
             rounds: Vec::new(),
         },
         Contender::peer("jsxapi", peers.node("rtt", JSXAPI, &[&url])),
@@ -353,7 +367,14 @@ fn main() {
         Contender::peer("floor pinned", floor(&pin)),
         Contender {
             name: "xmacro pinned",
-            who: Who::Host(Host::start(&url, "RttPinned", &pin, &mut probe)),
+            who: Who::Host(Host::start(
+                xmacro,
+                &[],
+                &url,
+                "RttPinned",
+                &pin,
+                &mut probe,
+            )),
             rounds: Vec::new(),
         },
         Contender::peer(
@@ -361,6 +382,27 @@ fn main() {
             peers.node_with("rtt", JSXAPI, &[&url], &pin),
         ),
     ];
+    // Another build of xmacro (such as the commit before a change) beside
+    // this one, free and pinned.
+    if let Ok(before) = std::env::var("XMACRO_RTT_BEFORE") {
+        let before: &'static str = before.leak();
+        let env: Vec<(String, String)> = std::env::var("XMACRO_RTT_BEFORE_ENV")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (name, event, wrap) in [
+            ("before", "RttBefore", &[][..]),
+            ("before pinned", "RttBeforePinned", &pin[..]),
+        ] {
+            all.push(Contender {
+                name,
+                who: Who::Host(Host::start(before, &env, &url, event, wrap, &mut probe)),
+                rounds: Vec::new(),
+            });
+        }
+    }
     // A warm-up round for everyone (JIT, allocators, caches), not counted.
     for c in all.iter_mut() {
         c.round(&mut probe, 0, n / 2);
@@ -410,6 +452,13 @@ fn main() {
             median(c.rounds.iter().map(|r| r.2).collect()),
             ratio(c.name, floor),
             ratio(c.name, js),
+        ));
+    }
+    if all.iter().any(|c| c.name == "before") {
+        out.push_str(&format!(
+            "\nThis build against `XMACRO_RTT_BEFORE` in the same rounds: {:.2}x the latency free, {:.2}x pinned (median of per-round ratios).\n",
+            ratio("xmacro", "before"),
+            ratio("xmacro pinned", "before pinned"),
         ));
     }
     out.push_str(&format!(
