@@ -14,7 +14,7 @@
 //! commit before a change), that binary runs beside this one as "before"
 //! and "before pinned"; `XMACRO_RTT_BEFORE_ENV="K=V ..."` sets its
 //! environment (`XMACRO_CALL_SPIN_US=0` with this build measures it without
-//! spinning).
+//! spinning). `XMACRO_RTT_NOSPIN=1` adds this build with spinning off.
 //!
 //! jsxapi and pyxows are installed under target/bench-peers/ on first use
 //! (see `common/peers.rs`). The full run rewrites the side-by-side section
@@ -24,14 +24,14 @@ mod common;
 
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::peers::{Peer, Peers, process_cpu};
+use common::peers::{Peer, Peers, process_cpu, wrapped};
 use common::{connect_admin, start_sim_process};
 
 const GET: &str =
@@ -220,15 +220,7 @@ impl Host {
             ),
         )
         .unwrap();
-        let mut cmd = match wrap.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        let child = cmd
+        let child = wrapped(wrap, bin)
             .args(["run", "--config"])
             .arg(dir.join("xmacro.toml"))
             .env("BENCH_PW", "")
@@ -308,7 +300,7 @@ impl Contender {
                 (f[0], f[1])
             }
         };
-        let cpu = (process_cpu(self.pid()) - cpu0).as_secs_f64() * 1e6 / n as f64;
+        let cpu = process_cpu(self.pid()).saturating_sub(cpu0).as_secs_f64() * 1e6 / n as f64;
         (median, p99, cpu)
     }
 }
@@ -336,16 +328,9 @@ fn main() {
     let mut probe = Probe::new(&url);
     let me = std::env::current_exe().unwrap();
     let floor = |wrap: &[&str]| {
-        let mut cmd = match wrap.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(&me);
-                c
-            }
-            None => Command::new(&me),
-        };
         Peer::from_child(
-            cmd.args(["--floor-child", &url])
+            wrapped(wrap, &me)
+                .args(["--floor-child", &url])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -402,6 +387,22 @@ fn main() {
                 rounds: Vec::new(),
             });
         }
+    }
+    // This build with spinning off (pinned it never spins anyway).
+    if std::env::var_os("XMACRO_RTT_NOSPIN").is_some() {
+        let env = [("XMACRO_CALL_SPIN_US".to_string(), "0".to_string())];
+        all.push(Contender {
+            name: "xmacro no spin",
+            who: Who::Host(Host::start(
+                xmacro,
+                &env,
+                &url,
+                "RttNoSpin",
+                &[],
+                &mut probe,
+            )),
+            rounds: Vec::new(),
+        });
     }
     // A warm-up round for everyone (JIT, allocators, caches), not counted.
     for c in all.iter_mut() {

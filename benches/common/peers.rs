@@ -145,15 +145,7 @@ impl Peer {
     /// Spawns `wrap... program file args...` with piped stdin and stdout
     /// (stderr goes to the benchmark's).
     pub fn spawn(wrap: &[&str], program: &str, file: &Path, args: &[&str]) -> Peer {
-        let mut cmd = match wrap.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(program);
-                c
-            }
-            None => Command::new(program),
-        };
-        let mut child = cmd
+        let mut child = wrapped(wrap, program)
             .arg(file)
             .args(args)
             .stdin(Stdio::piped())
@@ -243,9 +235,50 @@ impl Attached {
     }
 }
 
-/// User + system CPU of process `pid` so far, from `/proc/PID/stat`
-/// (zero when it cannot be read).
+/// `program` run through `wrap` (such as `taskset -c 0`), or alone.
+pub fn wrapped(wrap: &[&str], program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// CPU time of process `pid` so far: the sum of its threads' run time in
+/// nanoseconds (`/proc/PID/task/*/schedstat`), precise enough for a few
+/// thousand operations; threads that ended are not in it, so compare two
+/// readings over a stretch where no thread ends. Falls back to
+/// [`process_cpu_ticks`] where schedstat is missing.
 pub fn process_cpu(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return process_cpu_ticks(pid);
+    };
+    let mut ns = 0u64;
+    let mut read = false;
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat"))
+            && let Some(v) = s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            ns += v;
+            read = true;
+        }
+    }
+    if read {
+        Duration::from_nanos(ns)
+    } else {
+        process_cpu_ticks(pid)
+    }
+}
+
+/// User + system CPU of process `pid` so far, from `/proc/PID/stat` in
+/// clock ticks (zero when it cannot be read).
+pub fn process_cpu_ticks(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
