@@ -488,7 +488,7 @@ fn write_section(table: &str) {
         (Some(a), Some(b)) if a < b => {
             format!("{}{section}{}", &old[..a], &old[b + END.len()..])
         }
-        _ => format!("{}\n{section}\n", old.trim_end()),
+        _ => format!("{}\n\n{section}\n", old.trim_end()),
     };
     std::fs::write(&file, text).unwrap();
     println!("written to {}", file.display());
