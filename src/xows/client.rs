@@ -1,7 +1,10 @@
-//! The public handle: a cloneable [`Codec`] over a bounded channel to the
-//! one task that owns the socket ([`super::connection`]). Every call has a
-//! timeout; calls made while offline wait for the connection up to their
-//! timeout and then fail as [`Error::Disconnected`].
+//! The public handle: a cloneable [`Codec`] over the task that owns the
+//! socket ([`super::connection`]). A call writes its own request frame to
+//! the shared write half ([`super::wire`]) and waits for the task to hand
+//! back the answer; subscriptions and close go to the task over a bounded
+//! channel. Every call has a timeout; calls made while offline wait in the
+//! task's queue for the connection up to their timeout and then fail as
+//! [`Error::Disconnected`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

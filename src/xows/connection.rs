@@ -1,6 +1,10 @@
 //! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
-//! authentication), read and write frames, keepalive, and reconnect with
-//! backoff. Bookkeeping lives in [`Manager`]; this file is the I/O around it.
+//! authentication), read frames and hand answers back, write its own
+//! requests and pings, keepalive, and reconnect with backoff. Callers write
+//! their own request frames through the shared write half
+//! ([`super::wire`]), which this task opens once it has sent what was
+//! queued offline and closes when the link drops. Bookkeeping lives in
+//! [`Manager`]; this file is the I/O around it.
 //!
 //! Every frame is traced at trace level under the `xmacro::wire` target
 //! (`RUST_LOG=xmacro::wire=trace`); credentials never are.
