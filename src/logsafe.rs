@@ -43,6 +43,14 @@ impl<S: Subscriber> Layer<S> for NoSecrets {
     fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
         !carries_secrets(meta)
     }
+
+    /// This layer only turns events off, so it enables no level of its own:
+    /// the subscriber's hint stays the other layers' (without this it was
+    /// "unknown", read as TRACE, and every `log` record of the WebSocket
+    /// library, several per frame, went through the subscriber).
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::OFF)
+    }
 }
 
 /// Escapes control characters (newlines included) in text from outside,

@@ -130,7 +130,7 @@ fn block<T>(
     let left = budget::remaining();
     let rt = ctx.rt.clone();
     Pool::global().blocking(|| {
-        rt.block_on(async {
+        super::wait::block_on(&rt, async {
             let expired = async {
                 match left {
                     Some(left) => tokio::time::sleep(left).await,

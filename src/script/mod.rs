@@ -15,6 +15,7 @@
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
 //! - [`steps`]: pauses between commands that hold no worker.
 //! - [`output`]: what scripts log, escaped and rate limited.
+//! - [`wait`]: how a script thread waits for a host call's answer.
 
 pub mod api;
 pub mod budget;
@@ -31,3 +32,4 @@ pub mod send;
 pub mod stdlib;
 pub mod steps;
 pub mod toplevel;
+pub mod wait;

@@ -1,7 +1,10 @@
-//! The public handle: a cloneable [`Codec`] over a bounded channel to the
-//! one task that owns the socket ([`super::connection`]). Every call has a
-//! timeout; calls made while offline wait for the connection up to their
-//! timeout and then fail as [`Error::Disconnected`].
+//! The public handle: a cloneable [`Codec`] over the task that owns the
+//! socket ([`super::connection`]). A call writes its own request frame to
+//! the shared write half ([`super::wire`]) and waits for the task to hand
+//! back the answer; subscriptions and close go to the task over a bounded
+//! channel. Every call has a timeout; calls made while offline wait in the
+//! task's queue for the connection up to their timeout and then fail as
+//! [`Error::Disconnected`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::calls::PendingCall;
 use super::error::{ConnectError, Error};
 use super::feed::FeedRx;
 use super::feedback_queue::Burst;
@@ -17,6 +21,7 @@ use super::link::{Cmd, ConnState, Stats};
 use super::path::Path;
 use super::protocol::{Call, code};
 use super::settings::CodecConfig;
+use super::wire::Wire;
 use crate::telemetry::metrics::Outcome;
 
 struct Inner {
@@ -25,6 +30,8 @@ struct Inner {
     timeout: Duration,
     feedback_buffer: usize,
     cmds: mpsc::Sender<Cmd>,
+    /// Where calls write their own request frame.
+    wire: Arc<Wire>,
     unsubs: mpsc::UnboundedSender<u64>,
     state: watch::Receiver<ConnState>,
 }
@@ -72,17 +79,19 @@ impl Codec {
         let (unsub_tx, unsub_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
         let stats = Arc::new(Stats::default());
+        let wire = Arc::new(Wire::default());
         let inner = Inner {
             stats: stats.clone(),
             name: config.name.clone(),
             timeout: config.request_timeout,
             feedback_buffer: config.feedback_buffer,
             cmds: cmd_tx,
+            wire: wire.clone(),
             unsubs: unsub_tx,
             state: state_rx,
         };
         tokio::spawn(super::connection::run(
-            config, cmd_rx, unsub_rx, state_tx, stats, first,
+            config, cmd_rx, unsub_rx, state_tx, stats, wire, first,
         ));
         Codec {
             inner: Arc::new(inner),
@@ -225,16 +234,16 @@ impl Codec {
         let method = call.method.clone();
         let (reply, rx) = oneshot::channel();
         let sent = Arc::new(AtomicBool::new(false));
-        let cmd = Cmd::Call {
-            call,
+        let pending = PendingCall {
+            method: method.clone(),
             reply,
             sent: sent.clone(),
         };
-        let send = self.inner.cmds.send(cmd);
+        let send = self.inner.wire.call(call, pending, &self.inner.cmds);
         match tokio::time::timeout_at(deadline, send).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(Error::Closed),
-            Err(_) => return Err(self.expired(method, timeout, false)),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(self.expired(method, timeout, sent.load(Ordering::Relaxed))),
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,

@@ -1,6 +1,10 @@
 //! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
-//! authentication), read and write frames, keepalive, and reconnect with
-//! backoff. Bookkeeping lives in [`Manager`]; this file is the I/O around it.
+//! authentication), read frames and hand answers back, write its own
+//! requests and pings, keepalive, and reconnect with backoff. Callers write
+//! their own request frames through the shared write half
+//! ([`super::wire`]), which this task opens once it has sent what was
+//! queued offline and closes when the link drops. Bookkeeping lives in
+//! [`Manager`]; this file is the I/O around it.
 //!
 //! Every frame is traced at trace level under the `xmacro::wire` target
 //! (`RUST_LOG=xmacro::wire=trace`); credentials never are.
@@ -11,15 +15,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
@@ -29,10 +32,9 @@ use super::manager::{Manager, PendingCall};
 use super::protocol::{Call, Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
+use super::wire::{Wire, Ws, write};
 use crate::logsafe::excerpt;
 use crate::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A connection that stayed up this long counts as healthy and resets the
 /// backoff; shorter ones keep backing off (a codec that accepts and drops).
@@ -176,6 +178,8 @@ struct Task {
     backoff: Backoff,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
+    /// The write half callers share.
+    wire: Arc<Wire>,
     /// Warnings about what the codec sends, limited per codec.
     notes: RateLimit,
     /// Failed attempts in a row, and when that was last said.
@@ -190,16 +194,18 @@ pub(crate) async fn run(
     unsubs: mpsc::UnboundedReceiver<u64>,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
+    wire: Arc<Wire>,
     first: Option<oneshot::Sender<Result<(), ConnectError>>>,
 ) {
     let span = tracing::info_span!("codec", name = %config.name);
     let task = Task {
         backoff: Backoff::new(config.backoff.clone()),
         config,
-        manager: Manager::new(),
+        manager: Manager::with_calls(wire.calls.clone()),
         queue: VecDeque::new(),
         state,
         stats,
+        wire,
         notes: RateLimit::default(),
         failures: 0,
         last_warned: None,
@@ -268,6 +274,8 @@ impl Task {
                         }
                         End::Lost(reason) => {
                             warn!("connection lost: {reason}");
+                            // No caller writes to the dead link from here on.
+                            drop(self.wire.slot().await.take());
                             *self
                                 .stats
                                 .last_drop
@@ -418,6 +426,16 @@ impl Task {
         unsubs: &mut mpsc::UnboundedReceiver<u64>,
     ) -> End {
         let (mut sink, mut stream) = ws.split();
+        // Under the lock of the shared write half: what was queued offline
+        // (some may still be in the channel) goes first, then callers may
+        // write their own frames.
+        let wire = self.wire.clone();
+        let mut slot = wire.slot().await;
+        while let Ok(cmd) = cmds.try_recv() {
+            if !self.offline(Some(cmd)) {
+                return End::Closed;
+            }
+        }
         let mut out = self.manager.on_connected();
         for q in std::mem::take(&mut self.queue) {
             if !q.reply.is_closed() {
@@ -431,9 +449,11 @@ impl Task {
                 ));
             }
         }
-        if let Err(e) = send_all(&mut sink, out).await {
+        if let Err(e) = write(&mut sink, out).await {
             return End::Lost(e);
         }
+        *slot = Some(sink);
+        drop(slot);
         let keepalive = self.config.keepalive;
         let dead_after = keepalive + self.config.keepalive_timeout;
         let tick =
@@ -492,8 +512,8 @@ impl Task {
                     }
                 }
                 cmd = cmds.recv() => match cmd {
-                    None => return self.close(&mut sink, &mut stream, None).await,
-                    Some(Cmd::Close { done }) => return self.close(&mut sink, &mut stream, Some(done)).await,
+                    None => return self.close(&mut stream, None).await,
+                    Some(Cmd::Close { done }) => return self.close(&mut stream, Some(done)).await,
                     Some(Cmd::Call { call, reply, sent }) => {
                         let method = call.method.clone();
                         vec![self.manager.call(call, PendingCall { method, reply, sent })]
@@ -516,8 +536,8 @@ impl Task {
                     if silent >= keepalive && last_ping.elapsed() >= keepalive {
                         last_ping = Instant::now();
                         trace!(target: "xmacro::wire", "-> ping");
-                        if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
-                            return End::Lost(format!("write failed: {e}"));
+                        if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
+                            return End::Lost(e);
                         }
                     }
                     Vec::new()
@@ -527,7 +547,7 @@ impl Task {
                     self.manager.register_missing()
                 }
             };
-            if let Err(e) = send_all(&mut sink, out).await {
+            if let Err(e) = self.wire.send(out).await {
                 return End::Lost(e);
             }
         }
@@ -535,7 +555,6 @@ impl Task {
 
     async fn close(
         &mut self,
-        sink: &mut futures_util::stream::SplitSink<Ws, Message>,
         stream: &mut futures_util::stream::SplitStream<Ws>,
         done: Option<oneshot::Sender<()>>,
     ) -> End {
@@ -544,7 +563,10 @@ impl Task {
             reason: "".into(),
         };
         trace!(target: "xmacro::wire", "-> close 1000");
-        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+        let said = self.wire.send_frame(Message::Close(Some(frame))).await;
+        // Callers find no link from here on.
+        drop(self.wire.slot().await.take());
+        if said.is_ok() {
             // Wait briefly for the codec's close frame so the close is clean.
             let _ = tokio::time::timeout(CLOSE_GRACE, async {
                 while let Some(Ok(m)) = stream.next().await {
@@ -568,21 +590,4 @@ async fn sleep_until_opt(at: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
-}
-
-async fn send_all(
-    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-    reqs: Vec<Request>,
-) -> Result<(), String> {
-    if reqs.is_empty() {
-        return Ok(());
-    }
-    for r in reqs {
-        let text = r.to_text();
-        trace!(target: "xmacro::wire", "-> {text}");
-        sink.feed(Message::text(text))
-            .await
-            .map_err(|e| format!("write failed: {e}"))?;
-    }
-    sink.flush().await.map_err(|e| format!("write failed: {e}"))
 }

@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::calls::Calls;
+pub use super::calls::PendingCall;
 use super::doc;
 use super::error::Error;
 use super::feed::FeedTx;
@@ -22,17 +23,7 @@ use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
 use crate::logsafe::excerpt;
 
-/// A caller waiting for an answer.
-pub struct PendingCall {
-    pub method: String,
-    pub reply: oneshot::Sender<Result<Value, Error>>,
-    /// Set once the request is on the wire (a timeout then means "no
-    /// answer", not "never sent").
-    pub sent: Arc<AtomicBool>,
-}
-
 enum Purpose {
-    Call(PendingCall),
     Subscribe(Path),
     Seed(Path),
     Unsubscribe,
@@ -75,50 +66,48 @@ pub struct Handled {
 /// The manager.
 #[derive(Default)]
 pub struct Manager {
-    next_id: u64,
+    /// Callers' calls (also those that wrote their own frame) and the
+    /// request ids of this connection.
+    calls: Arc<Calls>,
     next_local: u64,
+    /// The manager's own requests: registrations, reads, unsubscribes.
     pending: HashMap<u64, Purpose>,
     subs: HashMap<Path, Entry>,
     by_codec: HashMap<u64, Path>,
     local_to_query: HashMap<u64, Path>,
-    calls_since_sweep: u32,
 }
 
 impl Manager {
     pub fn new() -> Self {
+        Manager::with_calls(Arc::new(Calls::new()))
+    }
+
+    /// A manager whose callers' calls are filed in `calls`, a table the
+    /// callers also reach.
+    pub fn with_calls(calls: Arc<Calls>) -> Self {
         Manager {
-            next_id: 1,
+            calls,
             next_local: 1,
             ..Default::default()
         }
     }
 
     fn request(&mut self, call: Call, purpose: Purpose) -> Request {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.calls.next_id();
         self.pending.insert(id, purpose);
         call.into_request(id)
     }
 
     /// Registers a caller's call; returns the request to send.
     pub fn call(&mut self, call: Call, pending: PendingCall) -> Request {
-        pending.sent.store(true, Ordering::Relaxed);
-        self.calls_since_sweep += 1;
-        if self.calls_since_sweep >= 1024 {
-            // Callers that gave up (timed out) leave a closed reply behind.
-            self.pending
-                .retain(|_, p| !matches!(p, Purpose::Call(c) if c.reply.is_closed()));
-            self.calls_since_sweep = 0;
-        }
-        self.request(call, Purpose::Call(pending))
+        let id = self.calls.next_id();
+        self.calls.file(id, pending);
+        call.into_request(id)
     }
 
     /// Calls in flight.
     pub fn in_flight(&self) -> usize {
-        self.pending
-            .values()
-            .filter(|p| matches!(p, Purpose::Call(_)))
-            .count()
+        self.calls.len()
     }
 
     /// Adds a local subscriber. When `connected`, a new query is registered
@@ -234,14 +223,11 @@ impl Manager {
     /// After the connection dropped: calls in flight fail now, and every
     /// subscription needs registering again.
     pub fn on_disconnected(&mut self, reason: &str) {
-        for (_, p) in self.pending.drain() {
-            if let Purpose::Call(c) = p {
-                let _ = c.reply.send(Err(Error::Disconnected {
-                    method: c.method,
-                    reason: reason.to_string(),
-                }));
-            }
-        }
+        self.pending.clear();
+        self.calls.fail_all(|method| Error::Disconnected {
+            method,
+            reason: reason.to_string(),
+        });
         self.by_codec.clear();
         for e in self.subs.values_mut() {
             e.codec_id = None;
@@ -251,11 +237,8 @@ impl Manager {
 
     /// After `close`: everyone waiting hears so.
     pub fn on_closed(&mut self) {
-        for (_, p) in self.pending.drain() {
-            if let Purpose::Call(c) = p {
-                let _ = c.reply.send(Err(Error::Closed));
-            }
-        }
+        self.pending.clear();
+        self.calls.fail_all(|_| Error::Closed);
         for e in self.subs.values_mut() {
             for w in e.waiters.drain(..) {
                 let _ = w.send(Err(Error::Closed));
@@ -297,6 +280,10 @@ impl Manager {
 
     fn on_answer(&mut self, id: &Value, result: Result<Value, RpcError>) -> Handled {
         let numeric = id.as_u64().or_else(|| id.as_str()?.parse().ok());
+        if let Some(c) = numeric.and_then(|n| self.calls.take(n)) {
+            let _ = c.reply.send(result.map_err(Error::Codec));
+            return Handled::default();
+        }
         let Some(purpose) = numeric.and_then(|n| self.pending.remove(&n)) else {
             let what = match &result {
                 Ok(r) => format!("result {}", excerpt(&r.to_string(), 200)),
@@ -308,10 +295,6 @@ impl Manager {
             };
         };
         match purpose {
-            Purpose::Call(c) => {
-                let _ = c.reply.send(result.map_err(Error::Codec));
-                Handled::default()
-            }
             Purpose::Unsubscribe => match result {
                 Ok(_) => Handled::default(),
                 Err(e) => Handled {
@@ -475,6 +458,7 @@ fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool)
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn q(s: &str) -> Path {
         Path::parse(s).unwrap()

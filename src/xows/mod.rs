@@ -6,11 +6,14 @@
 //!   bookkeeping; plain data. [`feed`]: a subscriber's coalescing buffer.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
+//! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
+//!   half callers write their own request frame to.
 //! - [`connection`]: the task that owns the socket.
 //! - [`client`]: the cloneable [`Codec`] handle and [`Subscription`].
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
 
 pub mod backoff;
+pub mod calls;
 pub mod client;
 pub mod connection;
 pub mod doc;
@@ -23,6 +26,7 @@ pub mod path;
 pub mod protocol;
 pub mod settings;
 pub mod tls;
+pub mod wire;
 
 pub use client::{Codec, Subscription};
 pub use error::{ConnectError, Error};

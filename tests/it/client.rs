@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Raw, Sim, WAIT, within};
+use crate::common::{Raw, Sim, WAIT, wait_state, within};
 use serde_json::{Value, json};
 use xmacro::sim::{Identity, SimOptions};
 use xmacro::xows::backoff::BackoffPolicy;
@@ -225,16 +225,6 @@ async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
         }
     })
     .await
-}
-
-async fn wait_state(c: &Codec, want: impl Fn(&ConnState) -> bool, what: &str) {
-    let mut w = c.watch_state();
-    within(what, async {
-        while !want(&w.borrow_and_update()) {
-            w.changed().await.unwrap();
-        }
-    })
-    .await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! client, a fault-injecting proxy and a host builder).
 
 mod architecture;
+mod call_path;
 mod cli;
 mod client;
 mod common;

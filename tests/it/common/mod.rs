@@ -27,6 +27,22 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// Waits (within [`WAIT`]) until the codec's connection state is one `want`
+/// accepts.
+pub async fn wait_state(
+    c: &xmacro::xows::Codec,
+    want: impl Fn(&xmacro::xows::ConnState) -> bool,
+    what: &str,
+) {
+    let mut w = c.watch_state();
+    within(what, async {
+        while !want(&w.borrow_and_update()) {
+            w.changed().await.unwrap();
+        }
+    })
+    .await;
+}
+
 /// A simulator running in this process; stops when dropped.
 pub struct Sim {
     pub addr: SocketAddr,
