@@ -29,15 +29,6 @@ fn proc_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn proc_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_secs_f64(ticks as f64 / 100.0)
-}
-
 fn write_fleet(dir: &Path, url: &str, fleet: usize) {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     std::fs::write(
@@ -151,9 +142,11 @@ fn measure(dir: &Path, fleet: usize, http: bool, window: Duration) -> Measured {
         served = Some((before, proc_rss_kib(pid)));
     }
     let rss_kib = proc_rss_kib(pid);
-    let (cpu0, wall0) = (proc_cpu(pid), Instant::now());
+    let (cpu0, wall0) = (common::peers::process_cpu_ticks(pid), Instant::now());
     std::thread::sleep(window);
-    let cpu_pct = (proc_cpu(pid) - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64() * 100.0;
+    let cpu_pct = (common::peers::process_cpu_ticks(pid) - cpu0).as_secs_f64()
+        / wall0.elapsed().as_secs_f64()
+        * 100.0;
     Measured {
         idle: Sample { rss_kib, cpu_pct },
         served,
