@@ -1,13 +1,14 @@
 //! The public handle: a cloneable [`Codec`] over the task that owns the
 //! socket ([`super::connection`]). A call writes its own request frame to
 //! the shared write half ([`super::wire`]) and waits for the task to hand
-//! back the answer; subscriptions and close go to the task over a bounded
-//! channel. Every call has a timeout; calls made while offline wait in the
-//! task's queue for the connection up to their timeout and then fail as
+//! back the answer; close and calls made offline go to the task over a
+//! bounded channel, subscriptions over an unbounded one (a dropped
+//! [`Subscription`] cannot wait) that keeps them in order. Every call has a timeout; calls made while offline wait in the
+//! manager's offline queue for the connection up to their timeout and then fail as
 //! [`Error::Disconnected`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -17,7 +18,7 @@ use super::calls::PendingCall;
 use super::error::{ConnectError, Error};
 use super::feed::FeedRx;
 use super::feedback_queue::Burst;
-use super::link::{Cmd, ConnState, Stats};
+use super::link::{Cmd, ConnState, Stats, SubCmd, Subscribe};
 use super::path::Path;
 use super::protocol::{Call, code};
 use super::settings::CodecConfig;
@@ -32,7 +33,10 @@ struct Inner {
     cmds: mpsc::Sender<Cmd>,
     /// Where calls write their own request frame.
     wire: Arc<Wire>,
-    unsubs: mpsc::UnboundedSender<u64>,
+    /// Subscribes and unsubscribes, in order.
+    subs: mpsc::UnboundedSender<SubCmd>,
+    /// The next local subscriber id.
+    next_local: AtomicU64,
     state: watch::Receiver<ConnState>,
 }
 
@@ -76,7 +80,7 @@ impl Codec {
         first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) -> Codec {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
-        let (unsub_tx, unsub_rx) = mpsc::unbounded_channel();
+        let (sub_tx, sub_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
         let stats = Arc::new(Stats::default());
         let wire = Arc::new(Wire::default());
@@ -87,11 +91,12 @@ impl Codec {
             feedback_buffer: config.feedback_buffer,
             cmds: cmd_tx,
             wire: wire.clone(),
-            unsubs: unsub_tx,
+            subs: sub_tx,
+            next_local: AtomicU64::new(1),
             state: state_rx,
         };
         tokio::spawn(super::connection::run(
-            config, cmd_rx, unsub_rx, state_tx, stats, wire, first,
+            config, cmd_rx, sub_rx, state_tx, stats, wire, first,
         ));
         Codec {
             inner: Arc::new(inner),
@@ -281,21 +286,22 @@ impl Codec {
         );
         let (tx, rx) = super::feed::channel(self.inner.feedback_buffer, stateful);
         let (waiter, wait) = oneshot::channel();
-        let (local_tx, local_rx) = oneshot::channel();
-        let cmd = Cmd::Subscribe {
+        let local = self.inner.next_local.fetch_add(1, Ordering::Relaxed);
+        let cmd = SubCmd::Subscribe(Box::new(Subscribe {
+            local,
             query: query.clone(),
             wants_current: notify_current_value,
             tx,
             waiter,
-            local: local_tx,
-        };
-        self.inner.cmds.send(cmd).await.map_err(|_| Error::Closed)?;
-        let local = local_rx.await.map_err(|_| Error::Closed)?;
+        }));
+        self.inner.subs.send(cmd).map_err(|_| Error::Closed)?;
+        // From here on dropping `sub` unsubscribes; the task sees that after
+        // the subscribe, since both travel the same channel.
         let sub = Subscription {
             local,
             rx,
             codec: self.inner.name.clone(),
-            unsubs: self.inner.unsubs.clone(),
+            subs: self.inner.subs.clone(),
             query: query.clone(),
         };
         match tokio::time::timeout(self.inner.timeout, wait).await {
@@ -327,7 +333,7 @@ pub struct Subscription {
     local: u64,
     rx: FeedRx,
     codec: String,
-    unsubs: mpsc::UnboundedSender<u64>,
+    subs: mpsc::UnboundedSender<SubCmd>,
     query: Path,
 }
 
@@ -371,6 +377,6 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.unsubs.send(self.local);
+        let _ = self.subs.send(SubCmd::Unsubscribe(self.local));
     }
 }

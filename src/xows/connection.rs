@@ -9,9 +9,7 @@
 //! Every frame is traced at trace level under the `xmacro::wire` target
 //! (`RUST_LOG=xmacro::wire=trace`); credentials never are.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,9 +25,9 @@ use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::error::{ConnectError, Error};
-use super::link::{Cmd, ConnState, Stats};
+use super::link::{Cmd, ConnState, Stats, SubCmd};
 use super::manager::{Manager, PendingCall};
-use super::protocol::{Call, Request, decode_incoming};
+use super::protocol::{Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
 use super::wire::{Wire, Ws, write};
@@ -160,12 +158,6 @@ async fn connect(
     }
 }
 
-struct Queued {
-    call: Call,
-    reply: oneshot::Sender<Result<serde_json::Value, Error>>,
-    sent: Arc<AtomicBool>,
-}
-
 enum End {
     Closed,
     Lost(String),
@@ -174,7 +166,6 @@ enum End {
 struct Task {
     config: CodecConfig,
     manager: Manager,
-    queue: VecDeque<Queued>,
     backoff: Backoff,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
@@ -191,7 +182,7 @@ struct Task {
 pub(crate) async fn run(
     config: CodecConfig,
     cmds: mpsc::Receiver<Cmd>,
-    unsubs: mpsc::UnboundedReceiver<u64>,
+    subs: mpsc::UnboundedReceiver<SubCmd>,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
     wire: Arc<Wire>,
@@ -200,9 +191,8 @@ pub(crate) async fn run(
     let span = tracing::info_span!("codec", name = %config.name);
     let task = Task {
         backoff: Backoff::new(config.backoff.clone()),
+        manager: Manager::with_calls(wire.calls.clone(), config.offline_queue),
         config,
-        manager: Manager::with_calls(wire.calls.clone()),
-        queue: VecDeque::new(),
         state,
         stats,
         wire,
@@ -210,14 +200,14 @@ pub(crate) async fn run(
         failures: 0,
         last_warned: None,
     };
-    task.main(cmds, unsubs, first).instrument(span).await
+    task.main(cmds, subs, first).instrument(span).await
 }
 
 impl Task {
     async fn main(
         mut self,
         mut cmds: mpsc::Receiver<Cmd>,
-        mut unsubs: mpsc::UnboundedReceiver<u64>,
+        mut subs: mpsc::UnboundedReceiver<SubCmd>,
         mut first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) {
         let tls = match self.config.url.scheme() {
@@ -240,7 +230,7 @@ impl Task {
                 tokio::select! {
                     r = &mut attempt => break r,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
+                    Some(sub) = subs.recv() => { self.on_sub(sub, false); }
                 }
             };
             drop(attempt);
@@ -267,7 +257,7 @@ impl Task {
                         .unwrap_or_else(|p| p.into_inner()) = Some(std::time::SystemTime::now());
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
-                    match self.session(ws, &mut cmds, &mut unsubs).await {
+                    match self.session(ws, &mut cmds, &mut subs).await {
                         End::Closed => {
                             info!("connection closed");
                             return;
@@ -320,7 +310,7 @@ impl Task {
                 tokio::select! {
                     _ = &mut pause => break,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
+                    Some(sub) = subs.recv() => { self.on_sub(sub, false); }
                 }
             }
         }
@@ -357,16 +347,10 @@ impl Task {
         e: ConnectError,
     ) {
         self.state.send_replace(ConnState::Failed(e.to_string()));
-        self.fail_queue(|| Error::Connect(e.clone()));
+        self.manager.fail_offline(|_| Error::Connect(e.clone()));
         self.manager.on_closed();
         if let Some(f) = first {
             let _ = f.send(Err(e));
-        }
-    }
-
-    fn fail_queue(&mut self, err: impl Fn() -> Error) {
-        for q in self.queue.drain(..) {
-            let _ = q.reply.send(Err(err()));
         }
     }
 
@@ -383,38 +367,32 @@ impl Task {
                 false
             }
             Some(Cmd::Call { call, reply, sent }) => {
-                self.queue.retain(|q| !q.reply.is_closed());
-                if self.queue.len() >= self.config.offline_queue {
-                    let _ = reply.send(Err(Error::Disconnected {
-                        method: call.method,
-                        reason: format!(
-                            "offline and {} calls already waiting for the connection",
-                            self.queue.len()
-                        ),
-                    }));
-                } else {
-                    self.queue.push_back(Queued { call, reply, sent });
-                }
-                true
-            }
-            Some(Cmd::Subscribe {
-                query,
-                wants_current,
-                tx,
-                waiter,
-                local,
-            }) => {
-                let (id, _) = self
-                    .manager
-                    .subscribe(query, wants_current, tx, waiter, false);
-                let _ = local.send(id);
+                let method = call.method.clone();
+                let pending = PendingCall {
+                    method,
+                    reply,
+                    sent,
+                };
+                self.manager.queue_offline(call, pending);
                 true
             }
         }
     }
 
+    /// Adds or removes a local subscriber; returns what to send when
+    /// `connected`.
+    fn on_sub(&mut self, cmd: SubCmd, connected: bool) -> Vec<Request> {
+        match cmd {
+            SubCmd::Subscribe(s) => {
+                let s = *s;
+                self.manager
+                    .subscribe(s.local, s.query, s.wants_current, s.tx, s.waiter, connected)
+            }
+            SubCmd::Unsubscribe(local) => self.manager.unsubscribe(local),
+        }
+    }
+
     fn closed(&mut self) {
-        self.fail_queue(|| Error::Closed);
         self.manager.on_closed();
         self.state.send_replace(ConnState::Closed);
     }
@@ -423,7 +401,7 @@ impl Task {
         &mut self,
         ws: Ws,
         cmds: &mut mpsc::Receiver<Cmd>,
-        unsubs: &mut mpsc::UnboundedReceiver<u64>,
+        subs: &mut mpsc::UnboundedReceiver<SubCmd>,
     ) -> End {
         let (mut sink, mut stream) = ws.split();
         // Under the lock of the shared write half: what was queued offline
@@ -436,19 +414,7 @@ impl Task {
                 return End::Closed;
             }
         }
-        let mut out = self.manager.on_connected();
-        for q in std::mem::take(&mut self.queue) {
-            if !q.reply.is_closed() {
-                out.push(self.manager.call(
-                    q.call.clone(),
-                    PendingCall {
-                        method: q.call.method,
-                        reply: q.reply,
-                        sent: q.sent,
-                    },
-                ));
-            }
-        }
+        let out = self.manager.on_connected();
         if let Err(e) = write(&mut sink, out).await {
             return End::Lost(e);
         }
@@ -518,13 +484,8 @@ impl Task {
                         let method = call.method.clone();
                         vec![self.manager.call(call, PendingCall { method, reply, sent })]
                     }
-                    Some(Cmd::Subscribe { query, wants_current, tx, waiter, local }) => {
-                        let (id, reqs) = self.manager.subscribe(query, wants_current, tx, waiter, true);
-                        let _ = local.send(id);
-                        reqs
-                    }
                 },
-                Some(local) = unsubs.recv() => self.manager.unsubscribe(local),
+                Some(sub) = subs.recv() => self.on_sub(sub, true),
                 _ = ticker.tick() => {
                     let silent = last_rx.elapsed();
                     if silent >= dead_after {

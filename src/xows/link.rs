@@ -46,16 +46,27 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<Result<Value, Error>>,
         sent: Arc<AtomicBool>,
     },
-    Subscribe {
-        query: Path,
-        wants_current: bool,
-        tx: super::feed::FeedTx,
-        waiter: oneshot::Sender<Result<(), Error>>,
-        local: oneshot::Sender<u64>,
-    },
     Close {
         done: oneshot::Sender<()>,
     },
+}
+
+/// Subscribing and unsubscribing, in one channel so that they reach the
+/// task in the order they were made: a subscriber's id comes from the
+/// handle's counter, and its unsubscribe can never overtake its subscribe.
+pub(crate) enum SubCmd {
+    Subscribe(Box<Subscribe>),
+    Unsubscribe(u64),
+}
+
+/// A new local subscriber.
+pub(crate) struct Subscribe {
+    /// Its id, unique on this connection.
+    pub local: u64,
+    pub query: Path,
+    pub wants_current: bool,
+    pub tx: super::feed::FeedTx,
+    pub waiter: oneshot::Sender<Result<(), Error>>,
 }
 
 /// Counters the connection task keeps for everyone to read.

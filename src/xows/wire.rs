@@ -4,8 +4,9 @@
 //! own requests, pings and the close frame, all through one fair lock so
 //! frames keep the order their writers asked in.
 //!
-//! While no link is up the slot is empty and calls go to the connection
-//! task's offline queue instead. The task fills the slot only after it has
+//! While no link is up the slot is empty and calls go, through the
+//! connection task, to its [`super::manager::Manager`]'s offline queue
+//! instead. The task fills the slot only after it has
 //! taken every call queued before, under the same lock, so a call never
 //! overtakes one made before it.
 
