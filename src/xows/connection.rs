@@ -25,7 +25,7 @@ use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::error::{ConnectError, Error};
-use super::link::{Cmd, ConnState, Stats, SubCmd};
+use super::link::{Cmd, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
@@ -164,7 +164,7 @@ enum End {
 }
 
 struct Task {
-    config: CodecConfig,
+    config: Arc<CodecConfig>,
     manager: Manager,
     backoff: Backoff,
     state: watch::Sender<ConnState>,
@@ -180,9 +180,8 @@ struct Task {
 
 /// Runs the connection until it is closed or every handle is gone.
 pub(crate) async fn run(
-    config: CodecConfig,
-    cmds: mpsc::Receiver<Cmd>,
-    subs: mpsc::UnboundedReceiver<SubCmd>,
+    config: Arc<CodecConfig>,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
     wire: Arc<Wire>,
@@ -200,14 +199,13 @@ pub(crate) async fn run(
         failures: 0,
         last_warned: None,
     };
-    task.main(cmds, subs, first).instrument(span).await
+    task.main(cmds, first).instrument(span).await
 }
 
 impl Task {
     async fn main(
         mut self,
-        mut cmds: mpsc::Receiver<Cmd>,
-        mut subs: mpsc::UnboundedReceiver<SubCmd>,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
         mut first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) {
         let tls = match self.config.url.scheme() {
@@ -220,7 +218,7 @@ impl Task {
             },
             _ => None,
         };
-        let config = Arc::new(self.config.clone());
+        let config = self.config.clone();
         loop {
             // Boxed and dropped before the session: the attempt (TCP, TLS,
             // upgrade) is a large future, and a task keeps room for its
@@ -230,7 +228,6 @@ impl Task {
                 tokio::select! {
                     r = &mut attempt => break r,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(sub) = subs.recv() => { self.on_sub(sub, false); }
                 }
             };
             drop(attempt);
@@ -257,7 +254,7 @@ impl Task {
                         .unwrap_or_else(|p| p.into_inner()) = Some(std::time::SystemTime::now());
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
-                    match self.session(ws, &mut cmds, &mut subs).await {
+                    match self.session(ws, &mut cmds).await {
                         End::Closed => {
                             info!("connection closed");
                             return;
@@ -310,7 +307,6 @@ impl Task {
                 tokio::select! {
                     _ = &mut pause => break,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(sub) = subs.recv() => { self.on_sub(sub, false); }
                 }
             }
         }
@@ -361,34 +357,45 @@ impl Task {
                 self.closed();
                 false
             }
-            Some(Cmd::Close { done }) => {
+            Some(Cmd::Close(done)) => {
                 self.closed();
                 let _ = done.send(());
                 false
             }
-            Some(Cmd::Call { call, reply, sent }) => {
+            Some(cmd) => {
+                self.on_cmd(cmd, false);
+                true
+            }
+        }
+    }
+
+    /// Hands a call or a subscriber change to the manager; returns what to
+    /// send when `connected` (offline, calls wait in the manager's queue).
+    /// Close is the caller's to handle.
+    fn on_cmd(&mut self, cmd: Cmd, connected: bool) -> Vec<Request> {
+        match cmd {
+            Cmd::Call(c) => {
+                let OfflineCall { call, reply, sent } = *c;
                 let method = call.method.clone();
                 let pending = PendingCall {
                     method,
                     reply,
                     sent,
                 };
-                self.manager.queue_offline(call, pending);
-                true
+                if connected {
+                    vec![self.manager.call(call, pending)]
+                } else {
+                    self.manager.queue_offline(call, pending);
+                    Vec::new()
+                }
             }
-        }
-    }
-
-    /// Adds or removes a local subscriber; returns what to send when
-    /// `connected`.
-    fn on_sub(&mut self, cmd: SubCmd, connected: bool) -> Vec<Request> {
-        match cmd {
-            SubCmd::Subscribe(s) => {
+            Cmd::Subscribe(s) => {
                 let s = *s;
                 self.manager
                     .subscribe(s.local, s.query, s.wants_current, s.tx, s.waiter, connected)
             }
-            SubCmd::Unsubscribe(local) => self.manager.unsubscribe(local),
+            Cmd::Unsubscribe(local) => self.manager.unsubscribe(local),
+            Cmd::Close(_) => Vec::new(),
         }
     }
 
@@ -397,12 +404,7 @@ impl Task {
         self.state.send_replace(ConnState::Closed);
     }
 
-    async fn session(
-        &mut self,
-        ws: Ws,
-        cmds: &mut mpsc::Receiver<Cmd>,
-        subs: &mut mpsc::UnboundedReceiver<SubCmd>,
-    ) -> End {
+    async fn session(&mut self, ws: Ws, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
         let (mut sink, mut stream) = ws.split();
         // Under the lock of the shared write half: what was queued offline
         // (some may still be in the channel) goes first, then callers may
@@ -479,13 +481,9 @@ impl Task {
                 }
                 cmd = cmds.recv() => match cmd {
                     None => return self.close(&mut stream, None).await,
-                    Some(Cmd::Close { done }) => return self.close(&mut stream, Some(done)).await,
-                    Some(Cmd::Call { call, reply, sent }) => {
-                        let method = call.method.clone();
-                        vec![self.manager.call(call, PendingCall { method, reply, sent })]
-                    }
+                    Some(Cmd::Close(done)) => return self.close(&mut stream, Some(done)).await,
+                    Some(cmd) => self.on_cmd(cmd, true),
                 },
-                Some(sub) = subs.recv() => self.on_sub(sub, true),
                 _ = ticker.tick() => {
                     let silent = last_rx.elapsed();
                     if silent >= dead_after {
