@@ -106,7 +106,7 @@ fn map_connect_error(e: tungstenite::Error) -> ConnectError {
 async fn connect(
     config: &CodecConfig,
     tls: &Option<Arc<rustls::ClientConfig>>,
-) -> Result<Ws, ConnectError> {
+) -> Result<Box<Ws>, ConnectError> {
     let req = upgrade_request(config)?;
     // The configured size is a logical limit: a larger message is dropped
     // and logged while the connection goes on. The transport's own limit,
@@ -154,7 +154,10 @@ async fn connect(
             }
             other => other,
         }),
-        Ok(Ok((ws, _))) => Ok(ws),
+        // Boxed: the stream is large (about 1.4 KiB with TLS state) and
+        // would otherwise take room in the connection task for as long as
+        // it lives; the box is freed once the session splits it.
+        Ok(Ok((ws, _))) => Ok(Box::new(ws)),
     }
 }
 
@@ -404,8 +407,8 @@ impl Task {
         self.state.send_replace(ConnState::Closed);
     }
 
-    async fn session(&mut self, ws: Ws, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
-        let (mut sink, mut stream) = ws.split();
+    async fn session(&mut self, ws: Box<Ws>, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
+        let (mut sink, mut stream) = (*ws).split();
         // Under the lock of the shared write half: what was queued offline
         // (some may still be in the channel) goes first, then callers may
         // write their own frames.
