@@ -458,7 +458,11 @@ fn measure(kind: &str, url: &str, n: usize) -> (f64, u64, f64) {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let f: Vec<&str> = text.split_whitespace().collect();
-    assert!(f.len() >= 3, "child {kind} printed {text:?}");
+    assert!(
+        f.len() >= 3,
+        "child {kind} printed {text:?}; its stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         f[0].parse().unwrap(),
         f[1].parse().unwrap(),
