@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --bench feed            # a few minutes after the build
 //!     cargo bench --bench feed -- --quick # smaller counts, a smoke run
+//!     cargo bench --bench feed -- --footprint # footprint rows only, printed
 //!
 //! Burst: an unpaced burst of events from one `xmacro sim` process to a
 //! bare tokio-tungstenite client, to jsxapi 6 (Node, installed under
@@ -100,6 +101,14 @@ fn main() {
         return child(&args[i + 1], &args[i + 2], args[i + 3].parse().unwrap());
     }
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--footprint") {
+        // Only the footprint rows, printed and not written to BENCHMARKS.md.
+        let sim = start_sim_process();
+        for r in footprint_rows(&sim.url, if quick { 200 } else { 1000 }, quick) {
+            println!("{}: {} | {} | {}", r.name, r.value, r.baseline, r.goal);
+        }
+        return;
+    }
     let (events, rounds, fleet) = if quick {
         (20_000u64, 2, 200)
     } else {
@@ -449,7 +458,11 @@ fn measure(kind: &str, url: &str, n: usize) -> (f64, u64, f64) {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let f: Vec<&str> = text.split_whitespace().collect();
-    assert!(f.len() >= 3, "child {kind} printed {text:?}");
+    assert!(
+        f.len() >= 3,
+        "child {kind} printed {text:?}; its stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         f[0].parse().unwrap(),
         f[1].parse().unwrap(),

@@ -103,11 +103,12 @@ impl Calls {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pending(method: &str) -> (PendingCall, oneshot::Receiver<Result<Value, Error>>) {
+    /// A call for `method` and the receiver of its answer.
+    pub(crate) fn pending(method: &str) -> (PendingCall, oneshot::Receiver<Result<Value, Error>>) {
         let (reply, rx) = oneshot::channel();
         let call = PendingCall {
             method: method.into(),

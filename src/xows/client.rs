@@ -1,13 +1,13 @@
 //! The public handle: a cloneable [`Codec`] over the task that owns the
 //! socket ([`super::connection`]). A call writes its own request frame to
 //! the shared write half ([`super::wire`]) and waits for the task to hand
-//! back the answer; subscriptions and close go to the task over a bounded
-//! channel. Every call has a timeout; calls made while offline wait in the
-//! task's queue for the connection up to their timeout and then fail as
+//! back the answer; subscriptions, close and calls made offline go to the
+//! task over one channel that keeps them in order. Every call has a timeout; calls made while offline wait in the
+//! manager's offline queue for the connection up to their timeout and then fail as
 //! [`Error::Disconnected`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -17,7 +17,7 @@ use super::calls::PendingCall;
 use super::error::{ConnectError, Error};
 use super::feed::FeedRx;
 use super::feedback_queue::Burst;
-use super::link::{Cmd, ConnState, Stats};
+use super::link::{Cmd, ConnState, Stats, Subscribe};
 use super::path::Path;
 use super::protocol::{Call, code};
 use super::settings::CodecConfig;
@@ -26,13 +26,14 @@ use crate::telemetry::metrics::Outcome;
 
 struct Inner {
     stats: Arc<Stats>,
-    name: String,
-    timeout: Duration,
-    feedback_buffer: usize,
-    cmds: mpsc::Sender<Cmd>,
+    /// The settings, shared with the connection task.
+    config: Arc<CodecConfig>,
+    /// Work for the connection task, in order.
+    cmds: mpsc::UnboundedSender<Cmd>,
     /// Where calls write their own request frame.
     wire: Arc<Wire>,
-    unsubs: mpsc::UnboundedSender<u64>,
+    /// The next local subscriber id.
+    next_local: AtomicU64,
     state: watch::Receiver<ConnState>,
 }
 
@@ -45,7 +46,7 @@ pub struct Codec {
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Codec")
-            .field("name", &self.inner.name)
+            .field("name", &self.inner.config.name)
             .field("state", &*self.inner.state.borrow())
             .finish()
     }
@@ -75,23 +76,21 @@ impl Codec {
         config: CodecConfig,
         first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) -> Codec {
-        let (cmd_tx, cmd_rx) = mpsc::channel(256);
-        let (unsub_tx, unsub_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let config = Arc::new(config);
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
         let stats = Arc::new(Stats::default());
         let wire = Arc::new(Wire::default());
         let inner = Inner {
             stats: stats.clone(),
-            name: config.name.clone(),
-            timeout: config.request_timeout,
-            feedback_buffer: config.feedback_buffer,
+            config: config.clone(),
             cmds: cmd_tx,
             wire: wire.clone(),
-            unsubs: unsub_tx,
+            next_local: AtomicU64::new(1),
             state: state_rx,
         };
         tokio::spawn(super::connection::run(
-            config, cmd_rx, unsub_rx, state_tx, stats, wire, first,
+            config, cmd_rx, state_tx, stats, wire, first,
         ));
         Codec {
             inner: Arc::new(inner),
@@ -100,7 +99,7 @@ impl Codec {
 
     /// The name used in logs.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.config.name
     }
 
     /// The connection state now.
@@ -151,22 +150,22 @@ impl Codec {
 
     /// The default per-call timeout.
     pub fn timeout(&self) -> Duration {
-        self.inner.timeout
+        self.inner.config.request_timeout
     }
 
     /// The value at a path, relative to it (xGet).
     pub async fn get(&self, path: &Path) -> Result<Value, Error> {
-        self.call(Call::get(path), self.inner.timeout).await
+        self.call(Call::get(path), self.timeout()).await
     }
 
     /// A query with `**`, rooted at the top (xQuery).
     pub async fn query(&self, query: &Path) -> Result<Value, Error> {
-        self.call(Call::query(query), self.inner.timeout).await
+        self.call(Call::query(query), self.timeout()).await
     }
 
     /// Sets one configuration (xSet).
     pub async fn set(&self, path: &Path, value: Value) -> Result<(), Error> {
-        self.call(Call::set(path, value), self.inner.timeout)
+        self.call(Call::set(path, value), self.timeout())
             .await
             .map(|_| ())
     }
@@ -178,7 +177,7 @@ impl Codec {
         params: Map<String, Value>,
         body: Option<String>,
     ) -> Result<Value, Error> {
-        self.call(Call::command(path, params, body), self.inner.timeout)
+        self.call(Call::command(path, params, body), self.timeout())
             .await
     }
 
@@ -279,32 +278,33 @@ impl Codec {
             query.root(),
             Some(super::path::Root::Status | super::path::Root::Configuration)
         );
-        let (tx, rx) = super::feed::channel(self.inner.feedback_buffer, stateful);
+        let (tx, rx) = super::feed::channel(self.inner.config.feedback_buffer, stateful);
         let (waiter, wait) = oneshot::channel();
-        let (local_tx, local_rx) = oneshot::channel();
-        let cmd = Cmd::Subscribe {
+        let local = self.inner.next_local.fetch_add(1, Ordering::Relaxed);
+        let cmd = Cmd::Subscribe(Box::new(Subscribe {
+            local,
             query: query.clone(),
             wants_current: notify_current_value,
             tx,
             waiter,
-            local: local_tx,
-        };
-        self.inner.cmds.send(cmd).await.map_err(|_| Error::Closed)?;
-        let local = local_rx.await.map_err(|_| Error::Closed)?;
+        }));
+        self.inner.cmds.send(cmd).map_err(|_| Error::Closed)?;
+        // From here on dropping `sub` unsubscribes; the task sees that after
+        // the subscribe, since both travel the same channel.
         let sub = Subscription {
             local,
             rx,
-            codec: self.inner.name.clone(),
-            unsubs: self.inner.unsubs.clone(),
+            codec: self.inner.config.name.clone(),
+            cmds: self.inner.cmds.clone(),
             query: query.clone(),
         };
-        match tokio::time::timeout(self.inner.timeout, wait).await {
+        match tokio::time::timeout(self.timeout(), wait).await {
             Ok(Ok(Ok(()))) => Ok(sub),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::Timeout {
                 method: "xFeedback/Subscribe".into(),
-                after: self.inner.timeout,
+                after: self.timeout(),
             }),
         }
     }
@@ -313,7 +313,7 @@ impl Codec {
     /// handle sees [`ConnState::Closed`].
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
-        if self.inner.cmds.send(Cmd::Close { done }).await.is_ok() {
+        if self.inner.cmds.send(Cmd::Close(done)).is_ok() {
             let _ = rx.await;
         }
     }
@@ -327,7 +327,7 @@ pub struct Subscription {
     local: u64,
     rx: FeedRx,
     codec: String,
-    unsubs: mpsc::UnboundedSender<u64>,
+    cmds: mpsc::UnboundedSender<Cmd>,
     query: Path,
 }
 
@@ -371,6 +371,6 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.unsubs.send(self.local);
+        let _ = self.cmds.send(Cmd::Unsubscribe(self.local));
     }
 }

@@ -9,9 +9,7 @@
 //! Every frame is traced at trace level under the `xmacro::wire` target
 //! (`RUST_LOG=xmacro::wire=trace`); credentials never are.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,9 +25,9 @@ use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::error::{ConnectError, Error};
-use super::link::{Cmd, ConnState, Stats};
+use super::link::{Cmd, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
-use super::protocol::{Call, Request, decode_incoming};
+use super::protocol::{Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
 use super::wire::{Wire, Ws, write};
@@ -108,7 +106,7 @@ fn map_connect_error(e: tungstenite::Error) -> ConnectError {
 async fn connect(
     config: &CodecConfig,
     tls: &Option<Arc<rustls::ClientConfig>>,
-) -> Result<Ws, ConnectError> {
+) -> Result<Box<Ws>, ConnectError> {
     let req = upgrade_request(config)?;
     // The configured size is a logical limit: a larger message is dropped
     // and logged while the connection goes on. The transport's own limit,
@@ -156,14 +154,11 @@ async fn connect(
             }
             other => other,
         }),
-        Ok(Ok((ws, _))) => Ok(ws),
+        // Boxed: the stream is large (about 1.4 KiB with TLS state) and
+        // would otherwise take room in the connection task for as long as
+        // it lives; the box is freed once the session splits it.
+        Ok(Ok((ws, _))) => Ok(Box::new(ws)),
     }
-}
-
-struct Queued {
-    call: Call,
-    reply: oneshot::Sender<Result<serde_json::Value, Error>>,
-    sent: Arc<AtomicBool>,
 }
 
 enum End {
@@ -172,9 +167,8 @@ enum End {
 }
 
 struct Task {
-    config: CodecConfig,
+    config: Arc<CodecConfig>,
     manager: Manager,
-    queue: VecDeque<Queued>,
     backoff: Backoff,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
@@ -189,9 +183,8 @@ struct Task {
 
 /// Runs the connection until it is closed or every handle is gone.
 pub(crate) async fn run(
-    config: CodecConfig,
-    cmds: mpsc::Receiver<Cmd>,
-    unsubs: mpsc::UnboundedReceiver<u64>,
+    config: Arc<CodecConfig>,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
     wire: Arc<Wire>,
@@ -200,9 +193,8 @@ pub(crate) async fn run(
     let span = tracing::info_span!("codec", name = %config.name);
     let task = Task {
         backoff: Backoff::new(config.backoff.clone()),
+        manager: Manager::with_calls(wire.calls.clone(), config.offline_queue),
         config,
-        manager: Manager::with_calls(wire.calls.clone()),
-        queue: VecDeque::new(),
         state,
         stats,
         wire,
@@ -210,14 +202,13 @@ pub(crate) async fn run(
         failures: 0,
         last_warned: None,
     };
-    task.main(cmds, unsubs, first).instrument(span).await
+    task.main(cmds, first).instrument(span).await
 }
 
 impl Task {
     async fn main(
         mut self,
-        mut cmds: mpsc::Receiver<Cmd>,
-        mut unsubs: mpsc::UnboundedReceiver<u64>,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
         mut first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) {
         let tls = match self.config.url.scheme() {
@@ -230,7 +221,7 @@ impl Task {
             },
             _ => None,
         };
-        let config = Arc::new(self.config.clone());
+        let config = self.config.clone();
         loop {
             // Boxed and dropped before the session: the attempt (TCP, TLS,
             // upgrade) is a large future, and a task keeps room for its
@@ -240,7 +231,6 @@ impl Task {
                 tokio::select! {
                     r = &mut attempt => break r,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
                 }
             };
             drop(attempt);
@@ -267,7 +257,7 @@ impl Task {
                         .unwrap_or_else(|p| p.into_inner()) = Some(std::time::SystemTime::now());
                     self.state.send_replace(ConnState::Connected);
                     let since = Instant::now();
-                    match self.session(ws, &mut cmds, &mut unsubs).await {
+                    match self.session(ws, &mut cmds).await {
                         End::Closed => {
                             info!("connection closed");
                             return;
@@ -320,7 +310,6 @@ impl Task {
                 tokio::select! {
                     _ = &mut pause => break,
                     cmd = cmds.recv() => if !self.offline(cmd) { return },
-                    Some(local) = unsubs.recv() => { self.manager.unsubscribe(local); }
                 }
             }
         }
@@ -357,16 +346,10 @@ impl Task {
         e: ConnectError,
     ) {
         self.state.send_replace(ConnState::Failed(e.to_string()));
-        self.fail_queue(|| Error::Connect(e.clone()));
+        self.manager.fail_offline(|_| Error::Connect(e.clone()));
         self.manager.on_closed();
         if let Some(f) = first {
             let _ = f.send(Err(e));
-        }
-    }
-
-    fn fail_queue(&mut self, err: impl Fn() -> Error) {
-        for q in self.queue.drain(..) {
-            let _ = q.reply.send(Err(err()));
         }
     }
 
@@ -377,55 +360,55 @@ impl Task {
                 self.closed();
                 false
             }
-            Some(Cmd::Close { done }) => {
+            Some(Cmd::Close(done)) => {
                 self.closed();
                 let _ = done.send(());
                 false
             }
-            Some(Cmd::Call { call, reply, sent }) => {
-                self.queue.retain(|q| !q.reply.is_closed());
-                if self.queue.len() >= self.config.offline_queue {
-                    let _ = reply.send(Err(Error::Disconnected {
-                        method: call.method,
-                        reason: format!(
-                            "offline and {} calls already waiting for the connection",
-                            self.queue.len()
-                        ),
-                    }));
-                } else {
-                    self.queue.push_back(Queued { call, reply, sent });
-                }
-                true
-            }
-            Some(Cmd::Subscribe {
-                query,
-                wants_current,
-                tx,
-                waiter,
-                local,
-            }) => {
-                let (id, _) = self
-                    .manager
-                    .subscribe(query, wants_current, tx, waiter, false);
-                let _ = local.send(id);
+            Some(cmd) => {
+                self.on_cmd(cmd, false);
                 true
             }
         }
     }
 
+    /// Hands a call or a subscriber change to the manager; returns what to
+    /// send when `connected` (offline, calls wait in the manager's queue).
+    /// Close is the caller's to handle.
+    fn on_cmd(&mut self, cmd: Cmd, connected: bool) -> Vec<Request> {
+        match cmd {
+            Cmd::Call(c) => {
+                let OfflineCall { call, reply, sent } = *c;
+                let method = call.method.clone();
+                let pending = PendingCall {
+                    method,
+                    reply,
+                    sent,
+                };
+                if connected {
+                    vec![self.manager.call(call, pending)]
+                } else {
+                    self.manager.queue_offline(call, pending);
+                    Vec::new()
+                }
+            }
+            Cmd::Subscribe(s) => {
+                let s = *s;
+                self.manager
+                    .subscribe(s.local, s.query, s.wants_current, s.tx, s.waiter, connected)
+            }
+            Cmd::Unsubscribe(local) => self.manager.unsubscribe(local),
+            Cmd::Close(_) => Vec::new(),
+        }
+    }
+
     fn closed(&mut self) {
-        self.fail_queue(|| Error::Closed);
         self.manager.on_closed();
         self.state.send_replace(ConnState::Closed);
     }
 
-    async fn session(
-        &mut self,
-        ws: Ws,
-        cmds: &mut mpsc::Receiver<Cmd>,
-        unsubs: &mut mpsc::UnboundedReceiver<u64>,
-    ) -> End {
-        let (mut sink, mut stream) = ws.split();
+    async fn session(&mut self, ws: Box<Ws>, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
+        let (mut sink, mut stream) = (*ws).split();
         // Under the lock of the shared write half: what was queued offline
         // (some may still be in the channel) goes first, then callers may
         // write their own frames.
@@ -436,19 +419,7 @@ impl Task {
                 return End::Closed;
             }
         }
-        let mut out = self.manager.on_connected();
-        for q in std::mem::take(&mut self.queue) {
-            if !q.reply.is_closed() {
-                out.push(self.manager.call(
-                    q.call.clone(),
-                    PendingCall {
-                        method: q.call.method,
-                        reply: q.reply,
-                        sent: q.sent,
-                    },
-                ));
-            }
-        }
+        let out = self.manager.on_connected();
         if let Err(e) = write(&mut sink, out).await {
             return End::Lost(e);
         }
@@ -513,18 +484,9 @@ impl Task {
                 }
                 cmd = cmds.recv() => match cmd {
                     None => return self.close(&mut stream, None).await,
-                    Some(Cmd::Close { done }) => return self.close(&mut stream, Some(done)).await,
-                    Some(Cmd::Call { call, reply, sent }) => {
-                        let method = call.method.clone();
-                        vec![self.manager.call(call, PendingCall { method, reply, sent })]
-                    }
-                    Some(Cmd::Subscribe { query, wants_current, tx, waiter, local }) => {
-                        let (id, reqs) = self.manager.subscribe(query, wants_current, tx, waiter, true);
-                        let _ = local.send(id);
-                        reqs
-                    }
+                    Some(Cmd::Close(done)) => return self.close(&mut stream, Some(done)).await,
+                    Some(cmd) => self.on_cmd(cmd, true),
                 },
-                Some(local) = unsubs.recv() => self.manager.unsubscribe(local),
                 _ = ticker.tick() => {
                     let silent = last_rx.elapsed();
                     if silent >= dead_after {

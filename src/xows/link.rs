@@ -39,23 +39,37 @@ impl ConnState {
     }
 }
 
-/// Work for the connection task.
+/// Work for the connection task, in one channel so that it arrives in the
+/// order it was made: a subscriber's id comes from the handle's counter,
+/// and its unsubscribe can never overtake its subscribe. The channel is
+/// unbounded because a dropped subscription cannot wait; what it holds is
+/// bounded all the same (offline calls by the manager's offline queue,
+/// subscribes by the callers waiting for them). Payloads are boxed: a
+/// command is two words, so the channel's first block of slots, allocated
+/// up front for every codec, stays small.
 pub(crate) enum Cmd {
-    Call {
-        call: Call,
-        reply: oneshot::Sender<Result<Value, Error>>,
-        sent: Arc<AtomicBool>,
-    },
-    Subscribe {
-        query: Path,
-        wants_current: bool,
-        tx: super::feed::FeedTx,
-        waiter: oneshot::Sender<Result<(), Error>>,
-        local: oneshot::Sender<u64>,
-    },
-    Close {
-        done: oneshot::Sender<()>,
-    },
+    /// A call made while no link was up.
+    Call(Box<OfflineCall>),
+    Subscribe(Box<Subscribe>),
+    Unsubscribe(u64),
+    Close(oneshot::Sender<()>),
+}
+
+/// A caller's call for the offline queue.
+pub(crate) struct OfflineCall {
+    pub call: Call,
+    pub reply: oneshot::Sender<Result<Value, Error>>,
+    pub sent: Arc<AtomicBool>,
+}
+
+/// A new local subscriber.
+pub(crate) struct Subscribe {
+    /// Its id, unique on this connection.
+    pub local: u64,
+    pub query: Path,
+    pub wants_current: bool,
+    pub tx: super::feed::FeedTx,
+    pub waiter: oneshot::Sender<Result<(), Error>>,
 }
 
 /// Counters the connection task keeps for everyone to read.

@@ -1,13 +1,14 @@
-//! The request manager: which request id is waiting for what, and which
-//! local subscribers share which codec subscription. Plain data, no I/O: the
-//! connection task feeds it frames and sends the requests it returns.
+//! The request manager: which request id is waiting for what, which calls
+//! wait offline for a connection, and which local subscribers share which
+//! codec subscription. Plain data, no I/O: the connection task feeds it
+//! frames and commands and sends the requests it returns.
 //!
 //! Subscriptions to Status or Configuration keep the last document their
 //! subscribers saw. After a (re)registration the manager reads the current
 //! state with xQuery and hands subscribers only what differs, so changes
 //! made during an outage arrive once and nothing is delivered twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -36,20 +37,49 @@ struct Sink {
     got_current: bool,
 }
 
+/// Where a query stands with the codec on the current connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// Not registered on this connection (offline, refused, or not yet
+    /// asked).
+    Unregistered,
+    /// `xFeedback/Subscribe` sent, no answer yet.
+    Registering,
+    /// The codec feeds it under this subscription id.
+    Registered { codec_id: u64 },
+}
+
 struct Entry {
-    codec_id: Option<u64>,
-    registering: bool,
-    ever_registered: bool,
-    /// Times the codec accepted this subscription (1 until a reconnect).
+    registration: Registration,
+    /// Times the codec accepted this subscription (1 until a reconnect;
+    /// 0 while it never was).
     registrations: u32,
     /// Whether a read of the current state has completed.
     seeded: bool,
-    /// Last-known document (Status/Configuration queries only), kept from
-    /// the first feedback on, before any read completes.
+    /// Last-known document, kept from the first feedback on, before any
+    /// read completes: `Some` exactly for Status/Configuration queries.
     state: Option<Value>,
-    stateful: bool,
     sinks: Vec<Sink>,
     waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+}
+
+impl Entry {
+    fn codec_id(&self) -> Option<u64> {
+        match self.registration {
+            Registration::Registered { codec_id } => Some(codec_id),
+            _ => None,
+        }
+    }
+
+    fn ever_registered(&self) -> bool {
+        self.registrations > 0
+    }
+}
+
+/// A caller's call waiting for the connection.
+struct Offline {
+    call: Call,
+    pending: PendingCall,
 }
 
 /// What handling a frame produced.
@@ -63,13 +93,20 @@ pub struct Handled {
     pub retry_registration: bool,
 }
 
+/// Calls that may wait offline when no bound is given
+/// ([`super::CodecConfig`]'s default).
+const DEFAULT_OFFLINE_QUEUE: usize = 1024;
+
 /// The manager.
-#[derive(Default)]
 pub struct Manager {
     /// Callers' calls (also those that wrote their own frame) and the
     /// request ids of this connection.
     calls: Arc<Calls>,
-    next_local: u64,
+    /// Callers' calls made while no link is up, oldest first; they go out
+    /// on connect, before any caller may write again.
+    offline: VecDeque<Offline>,
+    /// How many calls may wait offline; more are refused.
+    offline_limit: usize,
     /// The manager's own requests: registrations, reads, unsubscribes.
     pending: HashMap<u64, Purpose>,
     subs: HashMap<Path, Entry>,
@@ -77,18 +114,30 @@ pub struct Manager {
     local_to_query: HashMap<u64, Path>,
 }
 
+impl Default for Manager {
+    fn default() -> Self {
+        Manager::new()
+    }
+}
+
 impl Manager {
+    /// A manager with its own call table and the default offline bound.
     pub fn new() -> Self {
-        Manager::with_calls(Arc::new(Calls::new()))
+        Manager::with_calls(Arc::new(Calls::new()), DEFAULT_OFFLINE_QUEUE)
     }
 
     /// A manager whose callers' calls are filed in `calls`, a table the
-    /// callers also reach.
-    pub fn with_calls(calls: Arc<Calls>) -> Self {
+    /// callers also reach, and that keeps up to `offline_limit` calls
+    /// waiting for a connection.
+    pub fn with_calls(calls: Arc<Calls>, offline_limit: usize) -> Self {
         Manager {
             calls,
-            next_local: 1,
-            ..Default::default()
+            offline: VecDeque::new(),
+            offline_limit,
+            pending: HashMap::new(),
+            subs: HashMap::new(),
+            by_codec: HashMap::new(),
+            local_to_query: HashMap::new(),
         }
     }
 
@@ -110,29 +159,57 @@ impl Manager {
         self.calls.len()
     }
 
-    /// Adds a local subscriber. When `connected`, a new query is registered
+    /// Keeps a call made while no link is up until [`Manager::on_connected`].
+    /// A full queue (callers that gave up do not count) refuses the call at
+    /// once with [`Error::Disconnected`].
+    pub fn queue_offline(&mut self, call: Call, pending: PendingCall) {
+        self.offline.retain(|q| !q.pending.reply.is_closed());
+        if self.offline.len() >= self.offline_limit {
+            let reason = format!(
+                "offline and {} calls already waiting for the connection",
+                self.offline.len()
+            );
+            let _ = pending.reply.send(Err(Error::Disconnected {
+                method: call.method,
+                reason,
+            }));
+        } else {
+            self.offline.push_back(Offline { call, pending });
+        }
+    }
+
+    /// Calls waiting for a connection.
+    pub fn offline_len(&self) -> usize {
+        self.offline.len()
+    }
+
+    /// Answers every call waiting for a connection with `err(method)`.
+    pub fn fail_offline(&mut self, err: impl Fn(String) -> Error) {
+        for q in self.offline.drain(..) {
+            let _ = q.pending.reply.send(Err(err(q.call.method)));
+        }
+    }
+
+    /// Adds local subscriber `local` (an id unique on this connection,
+    /// chosen by the caller). When `connected`, a new query is registered
     /// at once and `waiter` answers when the codec has; offline, `waiter`
     /// answers at once and registration happens on connect.
     pub fn subscribe(
         &mut self,
+        local: u64,
         query: Path,
         wants_current: bool,
         tx: FeedTx,
         waiter: oneshot::Sender<Result<(), Error>>,
         connected: bool,
-    ) -> (u64, Vec<Request>) {
-        let local = self.next_local;
-        self.next_local += 1;
+    ) -> Vec<Request> {
         self.local_to_query.insert(local, query.clone());
         let stateful = matches!(query.root(), Some(Root::Status | Root::Configuration));
         let entry = self.subs.entry(query.clone()).or_insert_with(|| Entry {
-            codec_id: None,
-            registering: false,
-            ever_registered: false,
+            registration: Registration::Unregistered,
             registrations: 0,
             seeded: false,
             state: stateful.then(|| Value::Object(Default::default())),
-            stateful,
             sinks: Vec::new(),
             waiters: Vec::new(),
         });
@@ -153,16 +230,16 @@ impl Manager {
         }
         entry.sinks.push(sink);
         let mut send = Vec::new();
-        if entry.codec_id.is_some() || !connected {
+        if entry.codec_id().is_some() || !connected {
             let _ = waiter.send(Ok(()));
         } else {
             entry.waiters.push(waiter);
-            if !entry.registering {
-                entry.registering = true;
+            if entry.registration == Registration::Unregistered {
+                entry.registration = Registration::Registering;
                 send.push(self.request(Call::subscribe(&query, false), Purpose::Subscribe(query)));
             }
         }
-        (local, send)
+        send
     }
 
     /// Removes a local subscriber; the last one of a query unsubscribes on
@@ -179,7 +256,7 @@ impl Manager {
             return Vec::new();
         }
         let entry = self.subs.remove(&query).expect("present");
-        match entry.codec_id {
+        match entry.codec_id() {
             Some(id) => {
                 self.by_codec.remove(&id);
                 vec![self.request(Call::unsubscribe(id), Purpose::Unsubscribe)]
@@ -198,9 +275,17 @@ impl Manager {
         self.subs.len()
     }
 
-    /// After a connection came up: registers every query again.
+    /// After a connection came up: registers every query again, then the
+    /// calls that waited offline, oldest first (callers that gave up are
+    /// left out).
     pub fn on_connected(&mut self) -> Vec<Request> {
-        self.register_missing()
+        let mut out = self.register_missing();
+        for q in std::mem::take(&mut self.offline) {
+            if !q.pending.reply.is_closed() {
+                out.push(self.call(q.call, q.pending));
+            }
+        }
+        out
     }
 
     /// Registers every query that has no codec subscription.
@@ -208,13 +293,13 @@ impl Manager {
         let queries: Vec<Path> = self
             .subs
             .iter()
-            .filter(|(_, e)| e.codec_id.is_none() && !e.registering)
+            .filter(|(_, e)| e.registration == Registration::Unregistered)
             .map(|(q, _)| q.clone())
             .collect();
         queries
             .into_iter()
             .map(|q| {
-                self.subs.get_mut(&q).expect("present").registering = true;
+                self.subs.get_mut(&q).expect("present").registration = Registration::Registering;
                 self.request(Call::subscribe(&q, false), Purpose::Subscribe(q))
             })
             .collect()
@@ -230,14 +315,14 @@ impl Manager {
         });
         self.by_codec.clear();
         for e in self.subs.values_mut() {
-            e.codec_id = None;
-            e.registering = false;
+            e.registration = Registration::Unregistered;
         }
     }
 
     /// After `close`: everyone waiting hears so.
     pub fn on_closed(&mut self) {
         self.pending.clear();
+        self.fail_offline(|_| Error::Closed);
         self.calls.fail_all(|_| Error::Closed);
         for e in self.subs.values_mut() {
             for w in e.waiters.drain(..) {
@@ -319,7 +404,7 @@ impl Manager {
                 ..Default::default()
             };
         };
-        entry.registering = false;
+        entry.registration = Registration::Unregistered;
         let codec_id = match result.as_ref().map(subscription_id) {
             Ok(Some(id)) => id,
             Ok(None) => {
@@ -328,13 +413,12 @@ impl Manager {
             }
             Err(e) => return self.registration_failed(query, e.clone()),
         };
-        entry.codec_id = Some(codec_id);
-        entry.ever_registered = true;
+        entry.registration = Registration::Registered { codec_id };
         entry.registrations += 1;
         for w in entry.waiters.drain(..) {
             let _ = w.send(Ok(()));
         }
-        let stateful = entry.stateful;
+        let stateful = entry.state.is_some();
         self.by_codec.insert(codec_id, query.clone());
         let mut h = Handled::default();
         if stateful {
@@ -346,7 +430,7 @@ impl Manager {
 
     fn registration_failed(&mut self, query: Path, e: RpcError) -> Handled {
         let entry = self.subs.get_mut(&query).expect("checked by caller");
-        if !entry.ever_registered && e.code != code::NOT_READY {
+        if !entry.ever_registered() && e.code != code::NOT_READY {
             let entry = self.subs.remove(&query).expect("present");
             for w in entry.waiters {
                 let _ = w.send(Err(Error::Codec(e.clone())));
@@ -477,8 +561,90 @@ mod tests {
         let stateful = !query.starts_with("Event");
         let (tx, rx) = crate::xows::feed::channel(16, stateful);
         let (wtx, wrx) = oneshot::channel();
-        let (local, reqs) = m.subscribe(q(query), current, tx, wtx, connected);
+        let local = fresh_local();
+        let reqs = m.subscribe(local, q(query), current, tx, wtx, connected);
         (local, Rx(rx), wrx, reqs)
+    }
+
+    /// A local subscriber id, unique as the handle's counter makes it.
+    fn fresh_local() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    use crate::xows::calls::tests::pending;
+
+    #[test]
+    fn calls_made_while_offline_go_out_in_order_once_connected() {
+        let mut m = Manager::with_calls(Arc::new(Calls::new()), 8);
+        let (_s, _rx, _w, reqs) = sub(&mut m, "Event Message Send", false, false);
+        assert!(reqs.is_empty());
+        let mut answers = Vec::new();
+        for method in ["xGet", "xSet", "xCommand"] {
+            let (p, rx) = pending(method);
+            m.queue_offline(Call::get(&q("Status Audio Volume")), p);
+            answers.push(rx);
+        }
+        // A caller that gave up is left out.
+        let (gone, rx) = pending("xGet");
+        drop(rx);
+        m.queue_offline(Call::get(&q("Status Audio Volume")), gone);
+        assert_eq!(m.offline_len(), 4);
+        let out = m.on_connected();
+        assert_eq!(out[0].method, "xFeedback/Subscribe", "registrations first");
+        assert_eq!(out.len(), 4, "three calls after the registration");
+        assert!(out.windows(2).all(|w| w[0].id < w[1].id), "in order");
+        assert_eq!(m.offline_len(), 0);
+        assert_eq!(m.in_flight(), 3);
+        for (req, rx) in out[1..].iter().zip(answers.iter_mut()) {
+            m.on_incoming(resp(req.id, json!(req.id)));
+            assert_eq!(rx.try_recv().unwrap().unwrap(), json!(req.id));
+        }
+    }
+
+    #[test]
+    fn a_full_offline_queue_refuses_the_newest_call_with_a_clear_error() {
+        let mut m = Manager::with_calls(Arc::new(Calls::new()), 2);
+        let (a, mut rx_a) = pending("xGet");
+        let (b, _rx_b) = pending("xGet");
+        let (c, mut rx_c) = pending("xCommand");
+        for p in [a, b, c] {
+            m.queue_offline(Call::get(&q("Status Audio Volume")), p);
+        }
+        match rx_c.try_recv().unwrap() {
+            Err(Error::Disconnected { method, reason }) => {
+                assert_eq!(method, "xGet", "the call's own method");
+                assert!(reason.contains("2 calls already waiting"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(rx_a.try_recv().is_err(), "the older calls still wait");
+        assert_eq!(m.offline_len(), 2);
+    }
+
+    #[test]
+    fn closing_answers_the_calls_waiting_offline() {
+        let mut m = Manager::new();
+        let (p, mut rx) = pending("xGet");
+        m.queue_offline(Call::get(&q("Status Audio Volume")), p);
+        m.on_closed();
+        assert!(matches!(rx.try_recv().unwrap(), Err(Error::Closed)));
+        assert_eq!(m.offline_len(), 0);
+    }
+
+    #[test]
+    fn a_refused_first_connection_fails_the_offline_calls_with_its_reason() {
+        let mut m = Manager::new();
+        let (p, mut rx) = pending("xGet");
+        m.queue_offline(Call::get(&q("Status Audio Volume")), p);
+        m.fail_offline(|method| Error::Disconnected {
+            method,
+            reason: "refused".into(),
+        });
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Err(Error::Disconnected { reason, .. }) if reason == "refused"
+        ));
     }
 
     /// The receiving end, read the way these tests expect.
@@ -711,7 +877,7 @@ mod tests {
         let mut m = Manager::new();
         let (tx, _rx) = crate::xows::feed::channel(1, false);
         let (wtx, _w) = oneshot::channel();
-        let (_l, reqs) = m.subscribe(q("Event X"), false, tx, wtx, true);
+        let reqs = m.subscribe(fresh_local(), q("Event X"), false, tx, wtx, true);
         m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
         let ev = || Incoming::Feedback {
             id: 1,

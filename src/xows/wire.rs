@@ -4,8 +4,9 @@
 //! own requests, pings and the close frame, all through one fair lock so
 //! frames keep the order their writers asked in.
 //!
-//! While no link is up the slot is empty and calls go to the connection
-//! task's offline queue instead. The task fills the slot only after it has
+//! While no link is up the slot is empty and calls go, through the
+//! connection task, to its [`super::manager::Manager`]'s offline queue
+//! instead. The task fills the slot only after it has
 //! taken every call queued before, under the same lock, so a call never
 //! overtakes one made before it.
 
@@ -21,7 +22,7 @@ use tracing::trace;
 
 use super::calls::{Calls, PendingCall};
 use super::error::Error;
-use super::link::Cmd;
+use super::link::{Cmd, OfflineCall};
 use super::protocol::{Call, Request};
 
 /// A client WebSocket to a codec.
@@ -46,25 +47,22 @@ impl Wire {
         &self,
         call: Call,
         pending: PendingCall,
-        cmds: &mpsc::Sender<Cmd>,
+        cmds: &mpsc::UnboundedSender<Cmd>,
     ) -> Result<(), Error> {
         let mut slot = self.sink.lock().await;
-        if slot.is_none() {
-            drop(slot);
-            // Never wait for channel room while holding the lock: the task
-            // takes the lock to come online, and only then drains.
-            let permit = cmds.reserve().await.map_err(|_| Error::Closed)?;
-            slot = self.sink.lock().await;
-            if slot.is_none() {
-                permit.send(Cmd::Call {
-                    call,
-                    reply: pending.reply,
-                    sent: pending.sent,
-                });
-                return Ok(());
-            }
-        }
-        let sink = slot.as_mut().expect("checked above");
+        let Some(sink) = slot.as_mut() else {
+            // Sent under the lock: the task takes it to come online and
+            // drains the channel first, so this call goes out before any
+            // call made after it.
+            let queued = OfflineCall {
+                call,
+                reply: pending.reply,
+                sent: pending.sent,
+            };
+            return cmds
+                .send(Cmd::Call(Box::new(queued)))
+                .map_err(|_| Error::Closed);
+        };
         let id = self.calls.next_id();
         let method = pending.method.clone();
         self.calls.file(id, pending);
