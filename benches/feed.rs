@@ -389,9 +389,11 @@ async fn host_for(dir: &Path, codecs: Vec<CodecEntry>, instances: u64) -> HostHa
     host
 }
 
-/// CPU time of this process so far (user + system).
+/// CPU time of this process so far (user + system), counting threads that
+/// ended (idle script workers leave during the window, and the per-thread
+/// schedstat sum would drop their time).
 fn cpu_time() -> Duration {
-    common::peers::process_cpu(std::process::id())
+    common::peers::process_cpu_ticks(std::process::id())
 }
 
 /// In a child process: resident memory growth (KiB), threads and idle CPU
