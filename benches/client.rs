@@ -45,15 +45,6 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// In a child process: opens `n` idle connections of one kind and prints
 /// the RSS growth per connection in bytes.
 fn memory_child(kind: &str, url: &str, n: usize) {
@@ -74,7 +65,7 @@ fn memory_child(kind: &str, url: &str, n: usize) {
             _ => keep_bare.push(bare(url).await),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let before = rss_kib();
+        let before = common::peers::process_rss_kib(std::process::id());
         for _ in 0..n {
             match kind {
                 "handle" => keep_codecs.push(
@@ -87,7 +78,7 @@ fn memory_child(kind: &str, url: &str, n: usize) {
         }
         // Idle for a moment so every task has settled.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = rss_kib();
+        let after = common::peers::process_rss_kib(std::process::id());
         if let Some(c) = keep_codecs.last() {
             assert_eq!(
                 c.get(&Path::parse("Status Audio Volume").unwrap())

@@ -74,17 +74,6 @@ struct Row {
     goal: String,
 }
 
-/// Resident memory of this process in KiB (`/proc/self/statm`, 4 KiB pages).
-fn rss_kib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4.0
-}
-
 /// Threads of this process now.
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
@@ -419,7 +408,7 @@ fn child(kind: &str, url: &str, n: usize) {
         // The baseline: runtime up, code paged in by one connection.
         let warm = connect_admin(url).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = rss_kib();
+        let before = common::peers::process_rss_kib(std::process::id()) as f64;
         let mut bare = Vec::new();
         let mut host = None;
         if kind == "bare" {
@@ -439,7 +428,7 @@ fn child(kind: &str, url: &str, n: usize) {
         }
         // Settle (idle extra script workers leave), then measure.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let rss = (rss_kib() - before).max(0.0);
+        let rss = ((common::peers::process_rss_kib(std::process::id()) as f64) - before).max(0.0);
         let (cpu0, wall0) = (cpu_time(), Instant::now());
         tokio::time::sleep(Duration::from_secs(10)).await;
         let cpu = (cpu_time() - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64() * 100.0;

@@ -20,15 +20,6 @@ struct Sample {
     cpu_pct: f64,
 }
 
-fn proc_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn write_fleet(dir: &Path, url: &str, fleet: usize) {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     std::fs::write(
@@ -124,7 +115,7 @@ fn measure(dir: &Path, fleet: usize, http: bool, window: Duration) -> Measured {
     std::thread::sleep(Duration::from_secs(3));
     let mut served = None;
     if let Some(base) = &run.base {
-        let before = proc_rss_kib(pid);
+        let before = common::peers::process_rss_kib(pid);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -139,9 +130,9 @@ fn measure(dir: &Path, fleet: usize, http: bool, window: Duration) -> Measured {
             }
         });
         std::thread::sleep(Duration::from_secs(3));
-        served = Some((before, proc_rss_kib(pid)));
+        served = Some((before, common::peers::process_rss_kib(pid)));
     }
-    let rss_kib = proc_rss_kib(pid);
+    let rss_kib = common::peers::process_rss_kib(pid);
     let (cpu0, wall0) = (common::peers::process_cpu_ticks(pid), Instant::now());
     std::thread::sleep(window);
     let cpu_pct = (common::peers::process_cpu_ticks(pid) - cpu0).as_secs_f64()

@@ -114,19 +114,6 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn rss_kib() -> u64 {
-    proc_status("VmRSS:")
-}
-
-fn proc_status(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// CPU time of this process so far (user + system).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -191,13 +178,13 @@ fn bare_memory_child(url: &str, n: usize, idle: u64) {
     rt.block_on(async {
         let warm = connect_admin(url).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let before = rss_kib();
+        let before = common::peers::process_rss_kib(std::process::id());
         let mut keep = Vec::new();
         for _ in 0..n {
             keep.push(connect_admin(url).await);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss = rss_kib().saturating_sub(before);
+        let rss = common::peers::process_rss_kib(std::process::id()).saturating_sub(before);
         let (cpu0, wall0) = (cpu_time(), Instant::now());
         tokio::time::sleep(Duration::from_secs(idle)).await;
         let cpu = (cpu_time() - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64() * 100.0;
@@ -567,7 +554,7 @@ async fn fleet_rows(url: &str, dir: &Path, fleet: usize, quick: bool) -> (Vec<Ro
     let codecs: Vec<CodecEntry> = (0..fleet)
         .map(|i| codec(&format!("c{i:04}"), url))
         .collect();
-    let rss_before = rss_kib();
+    let rss_before = common::peers::process_rss_kib(std::process::id());
     let t = Instant::now();
     let host = host_for(dir, codecs).await;
     let mut up = HashSet::new();
@@ -583,7 +570,7 @@ async fn fleet_rows(url: &str, dir: &Path, fleet: usize, quick: bool) -> (Vec<Ro
     let start_time = t.elapsed();
     // Settle, then measure resident memory and idle CPU.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss = rss_kib();
+    let rss = common::peers::process_rss_kib(std::process::id());
     let idle_window = if quick {
         Duration::from_secs(3)
     } else {

@@ -276,6 +276,17 @@ pub fn process_cpu(pid: u32) -> Duration {
     }
 }
 
+/// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`;
+/// zero when it cannot be read).
+pub fn process_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// User + system CPU of process `pid` so far, from `/proc/PID/stat` in
 /// clock ticks (zero when it cannot be read).
 pub fn process_cpu_ticks(pid: u32) -> Duration {
