@@ -33,6 +33,27 @@ struct Proc {
 }
 
 impl Proc {
+    /// `xmacro run SCRIPTS --codec URL` with an empty password, in `dir`.
+    fn run_scripts(dir: &TempDir, url: &str, env: &[(&str, &str)]) -> Proc {
+        let mut all = vec![("XMACRO_PASSWORD", "")];
+        all.extend_from_slice(env);
+        let scripts = dir.scripts();
+        Proc::spawn(
+            &["run", scripts.to_str().unwrap(), "--codec", url],
+            &all,
+            &dir.0,
+        )
+    }
+
+    /// `xmacro run --config FILE` with the test password variable empty.
+    fn run_config(dir: &TempDir, config: &std::path::Path) -> Proc {
+        Proc::spawn(
+            &["run", "--config", config.to_str().unwrap()],
+            &[("XM_TEST_PW", "")],
+            &dir.0,
+        )
+    }
+
     fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Proc {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
         cmd.args(args)
@@ -168,11 +189,7 @@ async fn an_idle_host_with_1000_codecs_opens_no_file_and_uses_little_cpu() {
     dir.write("b.rhai", "xapi.Event.Sim.IdleB.on(|e| report(`b ${e}`));");
     dir.write("c.rhai", "set_interval(|| report(\"c\"), 3600000);");
     let config = write_config(&dir, &sim.url(), 1000);
-    let p = Proc::spawn(
-        &["run", "--config", config.to_str().unwrap()],
-        &[("XM_TEST_PW", "")],
-        &dir.0,
-    );
+    let p = Proc::run_config(&dir, &config);
     p.wait_for("started", 3000, LONG).await;
     // Once the start-up work is over (a quarter second under the bound),
     // count opens of every file the host knows (config, scripts, state)
@@ -245,11 +262,7 @@ async fn one_save_is_one_reload_and_a_config_mistake_one_message() {
     let dir = TempDir::new("one-save");
     dir.write("saved.rhai", "report(\"version 1\");");
     let config = write_config(&dir, &sim.url(), 1);
-    let p = Proc::spawn(
-        &["run", "--config", config.to_str().unwrap()],
-        &[("XM_TEST_PW", "")],
-        &dir.0,
-    );
+    let p = Proc::run_config(&dir, &config);
     r.expect("version 1").await;
     dir.write("saved.rhai", "report(\"version 2\");");
     r.expect("version 2").await;
@@ -279,16 +292,7 @@ for i in 0..5000 { print(`spam ${i}`); }
 set_timeout(|| { print("after the flood"); report("printed"); }, 1500);
 "#,
     );
-    let p = Proc::spawn(
-        &[
-            "run",
-            dir.scripts().to_str().unwrap(),
-            "--codec",
-            &sim.url(),
-        ],
-        &[("XMACRO_PASSWORD", "")],
-        &dir.0,
-    );
+    let p = Proc::run_scripts(&dir, &sim.url(), &[]);
     p.wait_for("after the flood", 1, LONG).await;
     r.expect("printed").await;
     let lines = p.lines();
@@ -361,16 +365,7 @@ async fn script_output_and_file_names_cannot_forge_log_lines() {
             "print(\"x\\n{forged}\\r\\u001b[2J\"); warn(\"w\\n{forged}\"); report(\"forged\");"
         ),
     );
-    let p = Proc::spawn(
-        &[
-            "run",
-            dir.scripts().to_str().unwrap(),
-            "--codec",
-            &sim.url(),
-        ],
-        &[("XMACRO_PASSWORD", "")],
-        &dir.0,
-    );
+    let p = Proc::run_scripts(&dir, &sim.url(), &[]);
     r.expect("forged").await;
     p.wait_for("FORGED", 2, LONG).await;
     p.signal("-TERM");
@@ -506,11 +501,7 @@ async fn an_unreachable_codec_is_warned_at_the_default_level_once_not_per_retry(
     let dir = TempDir::new("unreachable");
     dir.write("x.rhai", "report(\"never\");");
     let url = format!("ws://{addr}/ws");
-    let p = Proc::spawn(
-        &["run", dir.scripts().to_str().unwrap(), "--codec", &url],
-        &[("XMACRO_PASSWORD", "")],
-        &dir.0,
-    );
+    let p = Proc::run_scripts(&dir, &url, &[]);
     p.wait_for("still retrying (attempt 1)", 1, LONG).await;
     within("four attempts", async {
         while attempts.load(std::sync::atomic::Ordering::SeqCst) < 4 {
@@ -560,19 +551,7 @@ async fn sigterm_while_scripts_compile_still_runs_on_unload_and_exits_cleanly() 
         "fn on_unload() { report(\"unloaded\"); } report(\"first started\");",
     );
     slow_scripts(&dir, 300);
-    let p = Proc::spawn(
-        &[
-            "run",
-            dir.scripts().to_str().unwrap(),
-            "--codec",
-            &sim.url(),
-        ],
-        &[
-            ("XMACRO_PASSWORD", ""),
-            ("RUST_LOG", "info,xmacro::host=debug"),
-        ],
-        &dir.0,
-    );
+    let p = Proc::run_scripts(&dir, &sim.url(), &[("RUST_LOG", "info,xmacro::host=debug")]);
     r.expect("first started").await;
     let compiled_before = p.count("compiled;");
     p.signal("-TERM");
@@ -601,11 +580,7 @@ async fn sighup_reloads_the_config_and_scripts_instead_of_killing() {
         format!("{base}\n[script.polite]\nargs = {{ n = 1 }}\n"),
     )
     .unwrap();
-    let p = Proc::spawn(
-        &["run", "--config", config.to_str().unwrap()],
-        &[("XM_TEST_PW", "")],
-        &dir.0,
-    );
+    let p = Proc::run_config(&dir, &config);
     r.expect("hi 1").await;
     p.signal("-HUP");
     p.wait_for("SIGHUP: reloading", 1, LONG).await;
