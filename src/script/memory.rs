@@ -7,9 +7,13 @@
 //! it back. The engine's progress hook compares the running instance's
 //! total with its budget and stops it when it is over.
 //!
-//! The record is a 16-byte header in front of each block (more for blocks
-//! aligned beyond 16 bytes); blocks allocated outside any instance belong
-//! to account 0, which is not counted.
+//! The record is a 4-byte footer after the caller's part of each block
+//! (written unaligned, so the block keeps the caller's alignment and the
+//! system allocator's size class usually does not change); blocks allocated
+//! outside any instance belong to account 0, which is not counted. A footer
+//! rather than a header: a header in front of a block must keep the block's
+//! alignment, so every block grew by 16 bytes and an over-aligned one (a
+//! tokio task is aligned to 128) by its whole alignment.
 //!
 //! The current account is a thread-local because allocator hooks cannot take
 //! a context: `GlobalAlloc::alloc` knows only the layout.
@@ -21,7 +25,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 /// Accounts at most; instances beyond this many at once are not counted.
 const SLOTS: usize = 1 << 16;
-const HEADER: usize = 16;
+/// Bytes after the caller's part: the account's slot.
+const FOOTER: usize = size_of::<u32>();
 
 static USED: [AtomicI64; SLOTS] = [const { AtomicI64::new(0) }; SLOTS];
 static NEXT: AtomicU32 = AtomicU32::new(1);
@@ -38,13 +43,11 @@ pub struct Accounting;
 #[global_allocator]
 static ALLOCATOR: Accounting = Accounting;
 
-/// The block actually requested from the system for `layout`, and where the
-/// caller's part starts in it.
-fn outer(layout: Layout) -> Option<(Layout, usize)> {
-    let offset = layout.align().max(HEADER);
-    let size = layout.size().checked_add(offset)?;
-    let outer = Layout::from_size_align(size, layout.align().max(HEADER)).ok()?;
-    Some((outer, offset))
+/// The block actually requested from the system for `layout`: the caller's
+/// part, then the footer.
+fn outer(layout: Layout) -> Option<Layout> {
+    let size = layout.size().checked_add(FOOTER)?;
+    Layout::from_size_align(size, layout.align()).ok()
 }
 
 fn current_slot() -> u32 {
@@ -57,76 +60,85 @@ fn count(slot: u32, delta: i64) {
     }
 }
 
+/// # Safety
+/// `p` is a block of at least `size + FOOTER` bytes.
+unsafe fn write_slot(p: *mut u8, size: usize, slot: u32) {
+    // SAFETY: the footer lies inside the block (see above).
+    unsafe { (p.add(size) as *mut u32).write_unaligned(slot) }
+}
+
+/// # Safety
+/// `p` is a block from [`Accounting`] whose caller's part is `size` bytes.
+unsafe fn read_slot(p: *const u8, size: usize) -> u32 {
+    // SAFETY: the footer was written when the block was allocated or resized.
+    unsafe { (p.add(size) as *const u32).read_unaligned() }
+}
+
 impl Accounting {
     /// # Safety
-    /// `base` is a block from the system allocator for `outer(layout)`.
-    unsafe fn finish(base: *mut u8, layout: Layout, offset: usize) -> *mut u8 {
-        if base.is_null() {
-            return base;
+    /// `p` is null or a block from the system allocator for `outer(layout)`.
+    unsafe fn finish(p: *mut u8, layout: Layout) -> *mut u8 {
+        if p.is_null() {
+            return p;
         }
         let slot = current_slot();
-        // SAFETY: the block is at least `offset >= HEADER` bytes longer than
-        // the caller's part, and `base + offset` is aligned to at least 16,
-        // so the header slot just before it is in the block and aligned.
-        unsafe {
-            let p = base.add(offset);
-            (p.sub(HEADER) as *mut u32).write(slot);
-            count(slot, layout.size() as i64);
-            p
-        }
+        // SAFETY: the block is `FOOTER` bytes longer than the caller's part.
+        unsafe { write_slot(p, layout.size(), slot) };
+        count(slot, layout.size() as i64);
+        p
     }
 }
 
 // SAFETY: every block handed out comes from `System` with a layout derived
 // only from the caller's layout (`outer`), and is returned to it with the
-// same derived layout; the header lives inside the block.
+// same derived layout; the footer lives inside the block.
 unsafe impl GlobalAlloc for Accounting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some((outer, offset)) = outer(layout) else {
+        let Some(outer) = outer(layout) else {
             return std::ptr::null_mut();
         };
-        unsafe { Self::finish(System.alloc(outer), layout, offset) }
+        unsafe { Self::finish(System.alloc(outer), layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let Some((outer, offset)) = outer(layout) else {
+        let Some(outer) = outer(layout) else {
             return std::ptr::null_mut();
         };
-        unsafe { Self::finish(System.alloc_zeroed(outer), layout, offset) }
+        unsafe { Self::finish(System.alloc_zeroed(outer), layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // `outer` succeeded when this block was allocated.
-        let Some((outer, offset)) = outer(layout) else {
+        let Some(outer) = outer(layout) else {
             return;
         };
         unsafe {
-            let slot = (ptr.sub(HEADER) as *const u32).read();
-            count(slot, -(layout.size() as i64));
-            System.dealloc(ptr.sub(offset), outer);
+            count(read_slot(ptr, layout.size()), -(layout.size() as i64));
+            System.dealloc(ptr, outer);
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some((outer, offset)) = outer(layout) else {
+        let Some(outer) = outer(layout) else {
             return std::ptr::null_mut();
         };
-        let Some(new_outer) = new_size.checked_add(offset) else {
+        let Some(new_outer) = new_size.checked_add(FOOTER) else {
             return std::ptr::null_mut();
         };
         if Layout::from_size_align(new_outer, outer.align()).is_err() {
             return std::ptr::null_mut();
         }
         unsafe {
-            let slot = (ptr.sub(HEADER) as *const u32).read();
-            let base = System.realloc(ptr.sub(offset), outer, new_outer);
-            if base.is_null() {
-                return base;
+            let slot = read_slot(ptr, layout.size());
+            let p = System.realloc(ptr, outer, new_outer);
+            if p.is_null() {
+                return p;
             }
-            // The header moved with the block; the account stays the one
-            // that allocated it.
+            // The account stays the one that allocated the block; its
+            // footer moves to the new end.
+            write_slot(p, new_size, slot);
             count(slot, new_size as i64 - layout.size() as i64);
-            base.add(offset)
+            p
         }
     }
 }

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::calls::PendingCall;
 use super::error::{ConnectError, Error};
 use super::feed::FeedRx;
 use super::feedback_queue::Burst;
-use super::link::{Cmd, ConnState, Stats, Subscribe};
+use super::link::{Cmd, CmdTx, ConnState, Stats, Subscribe};
 use super::path::Path;
 use super::protocol::{Call, code};
 use super::settings::CodecConfig;
@@ -29,7 +29,7 @@ struct Inner {
     /// The settings, shared with the connection task.
     config: Arc<CodecConfig>,
     /// Work for the connection task, in order.
-    cmds: mpsc::UnboundedSender<Cmd>,
+    cmds: CmdTx,
     /// Where calls write their own request frame.
     wire: Arc<Wire>,
     /// The next local subscriber id.
@@ -76,7 +76,7 @@ impl Codec {
         config: CodecConfig,
         first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) -> Codec {
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = futures_channel::mpsc::unbounded();
         let config = Arc::new(config);
         let (state_tx, state_rx) = watch::channel(ConnState::Connecting);
         let stats = Arc::new(Stats::default());
@@ -288,7 +288,10 @@ impl Codec {
             tx,
             waiter,
         }));
-        self.inner.cmds.send(cmd).map_err(|_| Error::Closed)?;
+        self.inner
+            .cmds
+            .unbounded_send(cmd)
+            .map_err(|_| Error::Closed)?;
         // From here on dropping `sub` unsubscribes; the task sees that after
         // the subscribe, since both travel the same channel.
         let sub = Subscription {
@@ -313,7 +316,7 @@ impl Codec {
     /// handle sees [`ConnState::Closed`].
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
-        if self.inner.cmds.send(Cmd::Close(done)).is_ok() {
+        if self.inner.cmds.unbounded_send(Cmd::Close(done)).is_ok() {
             let _ = rx.await;
         }
     }
@@ -327,7 +330,7 @@ pub struct Subscription {
     local: u64,
     rx: FeedRx,
     codec: String,
-    cmds: mpsc::UnboundedSender<Cmd>,
+    cmds: CmdTx,
     query: Path,
 }
 
@@ -371,6 +374,6 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.cmds.send(Cmd::Unsubscribe(self.local));
+        let _ = self.cmds.unbounded_send(Cmd::Unsubscribe(self.local));
     }
 }

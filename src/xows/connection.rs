@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -25,7 +25,7 @@ use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::error::{ConnectError, Error};
-use super::link::{Cmd, ConnState, OfflineCall, Stats};
+use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
@@ -161,6 +161,11 @@ async fn connect(
     }
 }
 
+/// The value, its box freed now.
+fn unbox<T>(b: Box<T>) -> T {
+    *b
+}
+
 enum End {
     Closed,
     Lost(String),
@@ -184,7 +189,7 @@ struct Task {
 /// Runs the connection until it is closed or every handle is gone.
 pub(crate) async fn run(
     config: Arc<CodecConfig>,
-    cmds: mpsc::UnboundedReceiver<Cmd>,
+    cmds: CmdRx,
     state: watch::Sender<ConnState>,
     stats: Arc<Stats>,
     wire: Arc<Wire>,
@@ -208,7 +213,7 @@ pub(crate) async fn run(
 impl Task {
     async fn main(
         mut self,
-        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        mut cmds: CmdRx,
         mut first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     ) {
         let tls = match self.config.url.scheme() {
@@ -230,7 +235,7 @@ impl Task {
             let result = loop {
                 tokio::select! {
                     r = &mut attempt => break r,
-                    cmd = cmds.recv() => if !self.offline(cmd) { return },
+                    cmd = cmds.next() => if !self.offline(cmd) { return },
                 }
             };
             drop(attempt);
@@ -309,7 +314,7 @@ impl Task {
             loop {
                 tokio::select! {
                     _ = &mut pause => break,
-                    cmd = cmds.recv() => if !self.offline(cmd) { return },
+                    cmd = cmds.next() => if !self.offline(cmd) { return },
                 }
             }
         }
@@ -407,8 +412,10 @@ impl Task {
         self.state.send_replace(ConnState::Closed);
     }
 
-    async fn session(&mut self, ws: Box<Ws>, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> End {
-        let (mut sink, mut stream) = (*ws).split();
+    async fn session(&mut self, ws: Box<Ws>, cmds: &mut CmdRx) -> End {
+        // Out of its box first: a box moved out of with `*ws` is freed only
+        // when `ws` goes out of scope, at the end of the session.
+        let (mut sink, mut stream) = unbox(ws).split();
         // Under the lock of the shared write half: what was queued offline
         // (some may still be in the channel) goes first, then callers may
         // write their own frames.
@@ -482,7 +489,7 @@ impl Task {
                         None => return End::Lost("the connection ended without a close frame".into()),
                     }
                 }
-                cmd = cmds.recv() => match cmd {
+                cmd = cmds.next() => match cmd {
                     None => return self.close(&mut stream, None).await,
                     Some(Cmd::Close(done)) => return self.close(&mut stream, Some(done)).await,
                     Some(cmd) => self.on_cmd(cmd, true),

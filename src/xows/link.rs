@@ -45,8 +45,7 @@ impl ConnState {
 /// unbounded because a dropped subscription cannot wait; what it holds is
 /// bounded all the same (offline calls by the manager's offline queue,
 /// subscribes by the callers waiting for them). Payloads are boxed: a
-/// command is two words, so the channel's first block of slots, allocated
-/// up front for every codec, stays small.
+/// command is two words, so a node in the channel stays small.
 pub(crate) enum Cmd {
     /// A call made while no link was up.
     Call(Box<OfflineCall>),
@@ -54,6 +53,14 @@ pub(crate) enum Cmd {
     Unsubscribe(u64),
     Close(oneshot::Sender<()>),
 }
+
+/// The handle's end of the command channel. futures' unbounded channel,
+/// not tokio's: tokio's allocates its first block of 32 slots (about 1 KiB
+/// with the channel) up front for every codec, where this one allocates a
+/// node per command in flight and nothing while idle.
+pub(crate) type CmdTx = futures_channel::mpsc::UnboundedSender<Cmd>;
+/// The connection task's end.
+pub(crate) type CmdRx = futures_channel::mpsc::UnboundedReceiver<Cmd>;
 
 /// A caller's call for the offline queue.
 pub(crate) struct OfflineCall {

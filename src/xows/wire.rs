@@ -15,14 +15,14 @@ use std::sync::Arc;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, MutexGuard, mpsc};
+use tokio::sync::{Mutex, MutexGuard};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::trace;
 
 use super::calls::{Calls, PendingCall};
 use super::error::Error;
-use super::link::{Cmd, OfflineCall};
+use super::link::{Cmd, CmdTx, OfflineCall};
 use super::protocol::{Call, Request};
 
 /// A client WebSocket to a codec.
@@ -43,12 +43,7 @@ impl Wire {
     /// task's offline queue through `cmds`. Returns once the request is
     /// written or queued; a write that fails answers the call with
     /// [`Error::Disconnected`].
-    pub async fn call(
-        &self,
-        call: Call,
-        pending: PendingCall,
-        cmds: &mpsc::UnboundedSender<Cmd>,
-    ) -> Result<(), Error> {
+    pub async fn call(&self, call: Call, pending: PendingCall, cmds: &CmdTx) -> Result<(), Error> {
         let mut slot = self.sink.lock().await;
         let Some(sink) = slot.as_mut() else {
             // Sent under the lock: the task takes it to come online and
@@ -60,7 +55,7 @@ impl Wire {
                 sent: pending.sent,
             };
             return cmds
-                .send(Cmd::Call(Box::new(queued)))
+                .unbounded_send(Cmd::Call(Box::new(queued)))
                 .map_err(|_| Error::Closed);
         };
         let id = self.calls.next_id();
