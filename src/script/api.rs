@@ -372,7 +372,7 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         let mut sub = sub;
         while let Some(doc) = sub.next().await {
             let Some(ctx) = weak.upgrade() else { break };
-            let values = values_at(&doc, &path.0);
+            let values = values_at(doc, &path.0);
             for v in values {
                 if stateful {
                     ctx.post_state(id, v);

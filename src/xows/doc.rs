@@ -357,13 +357,15 @@ pub fn reconcile(state: &mut Value, current: &Value) -> Option<Value> {
 /// included): one for a plain path, one per changed element when the path
 /// runs through an array. A ghost element is returned whole, so callbacks
 /// learn that it went away.
-pub fn values_at(document: &Value, path: &[Segment]) -> Vec<Value> {
+pub fn values_at(mut document: Value, path: &[Segment]) -> Vec<Value> {
     let mut out = Vec::new();
-    collect_at(document, path, &mut out);
+    take_at(&mut document, path, &mut out);
     out
 }
 
-fn collect_at(node: &Value, path: &[Segment], out: &mut Vec<Value>) {
+/// Moves the values at `path` out of `node` (the document is the
+/// subscriber's own: nothing is copied).
+fn take_at(node: &mut Value, path: &[Segment], out: &mut Vec<Value>) {
     let Some((first, rest)) = path.split_first() else {
         // A path that ends at an array of elements (`Status Call`) gives
         // each changed element, as the on-device macros do.
@@ -371,28 +373,30 @@ fn collect_at(node: &Value, path: &[Segment], out: &mut Vec<Value>) {
             Value::Array(items)
                 if !items.is_empty() && items.iter().all(|e| element_id(e).is_some()) =>
             {
-                out.extend(items.iter().cloned())
+                out.append(items)
             }
-            _ => out.push(node.clone()),
+            _ => out.push(node.take()),
         }
         return;
     };
+    if is_ghost(node) && matches!((&*node, first), (Value::Object(_), Segment::Name(_))) {
+        out.push(node.take());
+        return;
+    }
     match (node, first) {
         (Value::Object(m), Segment::Name(n)) => {
-            if is_ghost(node) {
-                out.push(node.clone());
-            } else if let Some(child) = m.get(n) {
-                collect_at(child, rest, out);
+            if let Some(child) = m.get_mut(n) {
+                take_at(child, rest, out);
             }
         }
         (Value::Array(items), Segment::Index(id)) => {
-            for e in items.iter().filter(|e| element_id(e) == Some(*id)) {
-                collect_at(e, rest, out);
+            for e in items.iter_mut().filter(|e| element_id(e) == Some(*id)) {
+                take_at(e, rest, out);
             }
         }
         (Value::Array(items), _) => {
             for e in items {
-                collect_at(e, path, out);
+                take_at(e, path, out);
             }
         }
         _ => {}
@@ -588,28 +592,31 @@ mod tests {
     fn values_at_walks_arrays_once_per_element() {
         let d = json!({"Status":{"Call":[{"id":2,"Status":"Connected"},{"id":3,"ghost":"True"}]}});
         assert_eq!(
-            values_at(&d, &p("Status Call Status")),
+            values_at(d.clone(), &p("Status Call Status")),
             vec![json!("Connected"), json!({"id":3,"ghost":"True"})]
         );
         assert_eq!(
-            values_at(&d, &p("Status Call[2] Status")),
+            values_at(d.clone(), &p("Status Call[2] Status")),
             vec![json!("Connected")]
         );
         assert_eq!(
-            values_at(&d, &p("Status Audio Volume")),
+            values_at(d.clone(), &p("Status Audio Volume")),
             Vec::<Value>::new()
         );
         assert_eq!(
-            values_at(&d, &p("Status Call")),
+            values_at(d.clone(), &p("Status Call")),
             vec![
                 json!({"id":2,"Status":"Connected"}),
                 json!({"id":3,"ghost":"True"})
             ]
         );
         let v = json!({"Status":{"Audio":{"Volume":60}}});
-        assert_eq!(values_at(&v, &p("Status Audio Volume")), vec![json!(60)]);
         assert_eq!(
-            values_at(&v, &p("Status Audio")),
+            values_at(v.clone(), &p("Status Audio Volume")),
+            vec![json!(60)]
+        );
+        assert_eq!(
+            values_at(v.clone(), &p("Status Audio")),
             vec![json!({"Volume":60})]
         );
     }

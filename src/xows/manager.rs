@@ -356,7 +356,7 @@ impl Manager {
         if let Some(state) = &mut entry.state {
             doc::apply(state, &document);
         }
-        let note = deliver(&mut entry.sinks, &document, |_| true);
+        let note = deliver(&mut entry.sinks, document, |_| true);
         Handled {
             note,
             ..Default::default()
@@ -482,7 +482,7 @@ impl Manager {
             let note = if is_empty(&current) {
                 None
             } else {
-                deliver(&mut entry.sinks, &current, |s| {
+                deliver(&mut entry.sinks, current, |s| {
                     s.wants_current && !s.got_current
                 })
             };
@@ -492,7 +492,7 @@ impl Manager {
             // After a reconnect (even one that lost the first read):
             // everything that differs from what subscribers saw.
             entry.sinks.iter_mut().for_each(|s| s.got_current = true);
-            diff.and_then(|d| deliver(&mut entry.sinks, &d, |_| true))
+            diff.and_then(|d| deliver(&mut entry.sinks, d, |_| true))
         };
         Handled {
             note,
@@ -514,11 +514,21 @@ fn is_empty(v: &Value) -> bool {
 /// behind merges state changes and drops events past its bound, counted in
 /// the metrics; the first of a burst is noted here, the burst's totals by
 /// the subscriber when it catches up.
-fn deliver(sinks: &mut [Sink], document: &Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
+/// Hands `document` to each chosen sink: a copy to all but the last, which
+/// takes the document itself (one subscriber, the usual case, costs no copy).
+fn deliver(sinks: &mut [Sink], document: Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
     let mut note = None;
     let m = crate::telemetry::metrics();
+    let mut left = sinks.iter().filter(|s| choose(s)).count();
+    let mut document = Some(document);
     for s in sinks.iter().filter(|s| choose(s)) {
-        let (pushed, began) = s.tx.push(document.clone());
+        left -= 1;
+        let doc = if left == 0 {
+            document.take().unwrap_or_default()
+        } else {
+            document.clone().unwrap_or_default()
+        };
+        let (pushed, began) = s.tx.push(doc);
         match pushed {
             Pushed::Queued => m.feedback_in.inc(),
             Pushed::Coalesced => {
