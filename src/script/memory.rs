@@ -18,7 +18,18 @@
 //! The current account is a thread-local because allocator hooks cannot take
 //! a context: `GlobalAlloc::alloc` knows only the layout.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use tikv_jemallocator::Jemalloc as System;
+
+/// jemalloc's options, read before `main`: a background thread returns
+/// freed pages to the system within about a second (an idle host otherwise
+/// keeps what its connect storm freed), without a pause in the threads
+/// that allocate.
+#[used]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_CONF: &u8 =
+    &b"background_thread:true,max_background_threads:1,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
 use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
