@@ -5,6 +5,9 @@
 //!     cargo bench --bench feed            # a few minutes after the build
 //!     cargo bench --bench feed -- --quick # smaller counts, a smoke run
 //!     cargo bench --bench feed -- --footprint # footprint rows only, printed
+//!     cargo bench --bench feed -- --xmacro 10 # only the script's bursts:
+//!         rate, events delivered and host CPU per event, per round (for
+//!         comparing two builds or profiling with `perf record -p`)
 //!
 //! Burst: an unpaced burst of events from one `xmacro sim` process to a
 //! bare tokio-tungstenite client, to jsxapi 6 (Node, installed under
@@ -110,7 +113,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut rows = rt.block_on(burst_rows(&sim.url, &peers, events, rounds));
+    let only_xmacro = args
+        .iter()
+        .position(|a| a == "--xmacro")
+        .map(|i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(5));
+    let mut rows = rt.block_on(burst_rows(&sim.url, &peers, events, rounds, only_xmacro));
+    if only_xmacro.is_some() {
+        return;
+    }
     drop(rt);
     rows.extend(footprint_rows(&sim.url, fleet, quick));
     write_section(&rows, quick, started.elapsed());
@@ -261,7 +271,15 @@ async fn xm_burst(url: &str, probe: &mut Ws, events: u64, last_vol: u64) -> Burs
     }
 }
 
-async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec<Row> {
+/// The burst rows; with `only_xmacro`, only that many bursts to the script,
+/// printed, and no rows.
+async fn burst_rows(
+    url: &str,
+    peers: &Peers,
+    events: u64,
+    rounds: usize,
+    only_xmacro: Option<u64>,
+) -> Vec<Row> {
     let dir = std::env::temp_dir().join(format!("xmacro-feed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
@@ -288,6 +306,21 @@ async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec
     );
     let (mut bare, mut jsx, mut xm) = (Vec::new(), Vec::new(), Vec::new());
     let mut ratios = Vec::new();
+    if let Some(n) = only_xmacro {
+        eprintln!("bursts to the script only, process {}", std::process::id());
+        for round in 0..n {
+            let c0 = cpu_time();
+            let x = xm_burst(url, &mut probe, events, round % 100).await;
+            let cpu = (cpu_time() - c0).as_secs_f64() * 1e6 / events as f64;
+            println!(
+                "xmacro {:.0} events/s, {} of {events} delivered, {cpu:.2} us of host CPU per event",
+                x.rate, x.delivered
+            );
+        }
+        host.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Vec::new();
+    }
     for round in 0..rounds {
         let vol = |k: u64| (round as u64 * 17 + k * 5 + 3) % 101;
         // Alternate the order, so no client always goes first.
