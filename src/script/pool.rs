@@ -7,10 +7,18 @@
 //! - **A worker is blocked and work waits** ([`WAIT`]): the oldest queued
 //!   job has waited [`WAIT`] while fewer than `min` workers can run script
 //!   code (the others are inside [`Pool::blocking`]: a host call, `sleep`).
-//!   One worker starts, and at most one per [`WAIT`] while this holds. A
+//!   One worker starts. The next needs the wait, and the time since the
+//!   last start, to reach [`WAIT`] again for the first `min` extra workers,
+//!   twice that for the next `min`, four times for the next, and so on. A
 //!   host call takes tens of microseconds to a few milliseconds; without
 //!   this rule two scripts in host calls would leave every other script on
-//!   the machine queued behind them although the cores are free.
+//!   the machine queued behind them although the cores are free. The
+//!   doubling is what keeps a storm of jobs that all block from making a
+//!   thread each: each new worker picks a job and blocks in turn, so
+//!   "fewer than `min` can run" stays true until the queue drains. 3000
+//!   starting instances whose top levels each wait about a millisecond for
+//!   a subscription peaked at 182 workers with one worker per [`WAIT`], and
+//!   at 28 with the doubling (a second of start-up on two loaded cores).
 //! - **The queue stalls** ([`STALL`]): work waits and no worker has picked
 //!   up a job for [`STALL`] (all are in long callbacks or long waits); each
 //!   further stall in a row doubles the workers, up to the work waiting.
@@ -18,14 +26,11 @@
 //!   `min` workers compute.
 //!
 //! Work that only computes never grows the pool past `min` by the first
-//! rule: more threads than cores would not run it sooner. The thread count
-//! follows blocked work, not instances: 3000 starting instances whose top
-//! levels each wait a millisecond for a subscription get a few workers more
-//! for the moment (the first rule adds one per [`WAIT`] while the queue
-//! drains), not a thread each. Idle extra workers leave after [`IDLE_EXIT`].
-//! [`WAIT`] is 2 ms: well above a host call's round trip (50-130 us), so a
-//! quick call does not start a thread, and well below what a queued
-//! callback should wait.
+//! rule: more threads than cores would not run it sooner. So the thread
+//! count follows blocked work, logarithmically, not instances; idle extra
+//! workers leave after [`IDLE_EXIT`]. [`WAIT`] is 2 ms: well above a host
+//! call's round trip (50-130 us), so a quick call does not start a thread,
+//! and short against the 20 ms a queued callback could wait before.
 //!
 //! The watcher costs nothing while idle: with no work waiting it sleeps on
 //! a condition variable with no timer. It is woken only when a job is
@@ -96,7 +101,8 @@ pub struct Pool {
 pub const STACK: usize = 64 << 20;
 /// An extra worker idle this long leaves (a start-up storm's threads go soon).
 const IDLE_EXIT: Duration = Duration::from_secs(5);
-/// Work that waited this long while a worker is blocked starts one more.
+/// Work that waited this long while a worker is blocked starts one more
+/// (twice this for each further `min` extra workers).
 pub const WAIT: Duration = Duration::from_millis(2);
 /// Work that waited this long with no worker picking any up starts more.
 pub const STALL: Duration = Duration::from_millis(20);
@@ -178,10 +184,18 @@ impl Pool {
         }
         let stall = s.last_pick + STALL;
         if self.short_of_runners(s) {
-            Some(stall.min(queued.max(s.last_grow) + WAIT))
+            Some(stall.min(queued.max(s.last_grow) + self.blocked_wait(s)))
         } else {
             Some(stall)
         }
+    }
+
+    /// How long work must wait (and the last start be past) before the
+    /// blocked rule starts a worker: [`WAIT`] for the first `min` workers
+    /// beyond `min`, twice that for the next `min`, and so on.
+    fn blocked_wait(&self, s: &Shared) -> Duration {
+        let extra = s.workers.saturating_sub(self.min) / self.min.max(1);
+        WAIT.saturating_mul(1 << extra.min(16))
     }
 
     /// Wakes (or starts) the watcher if its next check must come sooner
@@ -422,11 +436,12 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         // Once every job that blocked with work waiting started a worker
-        // (hundreds here). Now the blocked rule adds one per WAIT while the
-        // queue waits: with about 300 ms of waits queued on 2 workers the
-        // queue drains at about 16 workers (2 + t / 2 ms workers clear
-        // 300 ms of waits at t = 28 ms); a loaded machine adds a few more.
-        assert!(pool.workers() < 32, "{} workers", pool.workers());
+        // (hundreds here). Now the blocked rule adds workers while the
+        // queue waits, at a pace that halves every `min` workers: about
+        // 300 ms of waits queued on 2 workers drain at 9 workers (2 more
+        // after 2 ms each, then 4 ms, 8 ms, 16 ms...). Reaching 16 would
+        // take half a second of queueing with a dozen workers.
+        assert!(pool.workers() < 16, "{} workers", pool.workers());
     }
 
     /// Keeps a worker inside [`Pool::blocking`] until released.
