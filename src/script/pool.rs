@@ -8,8 +8,8 @@
 //!   job has waited [`WAIT`] while fewer than `min` workers can run script
 //!   code (the others are inside [`Pool::blocking`]: a host call, `sleep`).
 //!   One worker starts. The next needs the wait, and the time since the
-//!   last start, to reach [`WAIT`] again for the first `min` extra workers,
-//!   twice that for the next `min`, four times for the next, and so on. A
+//!   last start, to reach twice [`WAIT`], the one after four times, and so
+//!   on (extra workers that went idle leave, and the wait shrinks). A
 //!   host call takes tens of microseconds to a few milliseconds; without
 //!   this rule two scripts in host calls would leave every other script on
 //!   the machine queued behind them although the cores are free. The
@@ -17,8 +17,9 @@
 //!   thread each: each new worker picks a job and blocks in turn, so
 //!   "fewer than `min` can run" stays true until the queue drains. 3000
 //!   starting instances whose top levels each wait about a millisecond for
-//!   a subscription peaked at 182 workers with one worker per [`WAIT`], and
-//!   at 28 with the doubling (a second of start-up on two loaded cores).
+//!   a subscription (a second of start-up on two loaded cores) peaked at
+//!   182 workers with one worker per [`WAIT`]; with the doubling a storm of
+//!   any length adds about log2(length / [`WAIT`]) workers: nine a second.
 //! - **The queue stalls** ([`STALL`]): work waits and no worker has picked
 //!   up a job for [`STALL`] (all are in long callbacks or long waits); each
 //!   further stall in a row doubles the workers, up to the work waiting.
@@ -102,7 +103,7 @@ pub const STACK: usize = 64 << 20;
 /// An extra worker idle this long leaves (a start-up storm's threads go soon).
 const IDLE_EXIT: Duration = Duration::from_secs(5);
 /// Work that waited this long while a worker is blocked starts one more
-/// (twice this for each further `min` extra workers).
+/// (twice this for each extra worker already running).
 pub const WAIT: Duration = Duration::from_millis(2);
 /// Work that waited this long with no worker picking any up starts more.
 pub const STALL: Duration = Duration::from_millis(20);
@@ -191,10 +192,10 @@ impl Pool {
     }
 
     /// How long work must wait (and the last start be past) before the
-    /// blocked rule starts a worker: [`WAIT`] for the first `min` workers
-    /// beyond `min`, twice that for the next `min`, and so on.
+    /// blocked rule starts a worker: [`WAIT`] for the first worker beyond
+    /// `min`, twice that for the second, four times for the third...
     fn blocked_wait(&self, s: &Shared) -> Duration {
-        let extra = s.workers.saturating_sub(self.min) / self.min.max(1);
+        let extra = s.workers.saturating_sub(self.min);
         WAIT.saturating_mul(1 << extra.min(16))
     }
 
@@ -437,10 +438,10 @@ mod tests {
         }
         // Once every job that blocked with work waiting started a worker
         // (hundreds here). Now the blocked rule adds workers while the
-        // queue waits, at a pace that halves every `min` workers: about
-        // 300 ms of waits queued on 2 workers drain at 9 workers (2 more
-        // after 2 ms each, then 4 ms, 8 ms, 16 ms...). Reaching 16 would
-        // take half a second of queueing with a dozen workers.
+        // queue waits, at a pace that halves with each: about 300 ms of
+        // waits queued on 2 workers drain at 6 or 7 workers (one more
+        // after 2 ms, 4 ms, 8 ms, 16 ms...). Reaching 16 would take a
+        // minutes of queueing, or stalls of STALL (machine starved).
         assert!(pool.workers() < 16, "{} workers", pool.workers());
     }
 
