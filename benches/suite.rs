@@ -32,6 +32,8 @@ const REPORT: &str = "fn report(x) { xapi.Command.Message.Send(#{ Text: `${x}` }
 struct Probe {
     ws: Ws,
     next: u64,
+    /// Reports that arrived while [`Probe::call`] waited for its answer.
+    aside: std::collections::VecDeque<String>,
 }
 
 impl Probe {
@@ -39,6 +41,7 @@ impl Probe {
         let mut p = Probe {
             ws: connect_admin(url).await,
             next: 1,
+            aside: Default::default(),
         };
         p.call(
             "xFeedback/Subscribe",
@@ -64,6 +67,12 @@ impl Probe {
             if v["id"] == json!(id) {
                 return v["result"].clone();
             }
+            // A script's report can overtake the answer: the simulator
+            // queues the event, a callback reports, and that report may
+            // reach this session's queue before the event call's answer.
+            if let Some(t) = report_text(&v) {
+                self.aside.push_back(t);
+            }
         }
     }
 
@@ -79,11 +88,14 @@ impl Probe {
 
     /// The next report text (within `wait`).
     async fn report(&mut self, wait: Duration) -> Option<String> {
+        if let Some(t) = self.aside.pop_front() {
+            return Some(t);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let v = tokio::time::timeout_at(deadline, self.frame()).await.ok()?;
-            if let Some(t) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str() {
-                return Some(t.to_string());
+            if let Some(t) = report_text(&v) {
+                return Some(t);
             }
         }
     }
@@ -105,6 +117,13 @@ impl Probe {
         self.call("xSim/EmitEvent", json!({"Path": path, "Value": value}))
             .await;
     }
+}
+
+/// The text of a script's report (a `Message Send` event), if `v` is one.
+fn report_text(v: &Value) -> Option<String> {
+    v["params"]["Event"]["Message"]["Send"]["Text"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn pct(sorted: &[u64], p: f64) -> u64 {

@@ -1,14 +1,43 @@
 //! The threads scripts run on: never tokio's. Instances with work wait in
 //! one ready queue; a worker runs an instance's jobs for a while, then puts
 //! it back if more wait. Up to `min` workers (one per core) start as work
-//! arrives; past that a worker starts only when the pool *stalls*: work
-//! waits and no worker has picked up a job for [`STALL`] (all are in a long
-//! callback or blocked in a wait such as `sleep` or a slow host call); each
-//! further stall in a row doubles the workers, up to the work waiting. So a
-//! slow or runaway script delays another by at most [`STALL`], and the
-//! thread count grows with blocked work, not with instances: 3000 starting
-//! instances whose top levels each wait a millisecond for a subscription
-//! run on the `min` workers. Idle extra workers leave.
+//! arrives; past that a watcher thread starts more by two rules, both
+//! about work that *waits*:
+//!
+//! - **A worker is blocked and work waits** ([`WAIT`]): the oldest queued
+//!   job has waited [`WAIT`] while fewer than `min` workers can run script
+//!   code (the others are inside [`Pool::blocking`]: a host call, `sleep`).
+//!   One worker starts. The next needs the wait, and the time since the
+//!   last start, to reach twice [`WAIT`], the one after four times, and so
+//!   on (extra workers that went idle leave, and the wait shrinks). A
+//!   host call takes tens of microseconds to a few milliseconds; without
+//!   this rule two scripts in host calls would leave every other script on
+//!   the machine queued behind them although the cores are free. The
+//!   doubling is what keeps a storm of jobs that all block from making a
+//!   thread each: each new worker picks a job and blocks in turn, so
+//!   "fewer than `min` can run" stays true until the queue drains. 3000
+//!   starting instances whose top levels each wait about a millisecond for
+//!   a subscription (a second of start-up on two loaded cores) peaked at
+//!   182 workers with one worker per [`WAIT`]; with the doubling a storm of
+//!   any length adds about log2(length / [`WAIT`]) workers: nine a second.
+//! - **The queue stalls** ([`STALL`]): work waits and no worker has picked
+//!   up a job for [`STALL`] (all are in long callbacks or long waits); each
+//!   further stall in a row doubles the workers, up to the work waiting.
+//!   So a runaway script delays another by at most [`STALL`] even when all
+//!   `min` workers compute.
+//!
+//! Work that only computes never grows the pool past `min` by the first
+//! rule: more threads than cores would not run it sooner. So the thread
+//! count follows blocked work, logarithmically, not instances; idle extra
+//! workers leave after [`IDLE_EXIT`]. [`WAIT`] is 2 ms: well above a host
+//! call's round trip (50-130 us), so a quick call does not start a thread,
+//! and short against the 20 ms a queued callback could wait before.
+//!
+//! The watcher costs nothing while idle: with no work waiting it sleeps on
+//! a condition variable with no timer. It is woken only when a job is
+//! queued with no worker idle or a worker blocks while work waits, and only
+//! if that brings its next check forward, so a queue under load does not
+//! wake it per job.
 //!
 //! The cap counts workers that can run script code; a worker blocked in a
 //! wait (`sleep`, a host call) does not count, so scripts that sleep cannot
@@ -34,23 +63,33 @@ pub trait Runnable: Send + Sync + 'static {
 }
 
 struct Shared {
-    ready: VecDeque<Arc<dyn Runnable>>,
+    /// Instances with work, each with when it was queued.
+    ready: VecDeque<(Instant, Arc<dyn Runnable>)>,
     workers: usize,
     idle: usize,
     /// Workers inside [`Pool::blocking`].
     blocked: usize,
     /// When a worker last took work from the ready queue (or last started).
     last_pick: Instant,
-    /// Whether the thread that watches for stalls runs.
+    /// When the watcher last started workers (paces the blocked rule).
+    last_grow: Instant,
+    /// Whether the watcher thread runs.
     watching: bool,
+    /// When the watcher checks next by itself; `None`: it sleeps until
+    /// woken. Wakers compare against it so they wake it only to bring the
+    /// check forward.
+    watch_until: Option<Instant>,
+    /// Workers started by each rule (for tests and the debug log).
+    grown_for_blocked: usize,
+    grown_for_stall: usize,
 }
 
 /// The pool.
 pub struct Pool {
     shared: Mutex<Shared>,
     wake: Condvar,
-    /// Wakes the stall watcher: work was queued with no worker idle.
-    stalled: Condvar,
+    /// Wakes the watcher: its next check moved forward.
+    watcher: Condvar,
     min: usize,
     max: usize,
     hard_max: usize,
@@ -63,24 +102,32 @@ pub struct Pool {
 pub const STACK: usize = 64 << 20;
 /// An extra worker idle this long leaves (a start-up storm's threads go soon).
 const IDLE_EXIT: Duration = Duration::from_secs(5);
-/// Work that waited this long with no worker picking any up starts one more.
+/// Work that waited this long while a worker is blocked starts one more
+/// (twice this for each extra worker already running).
+pub const WAIT: Duration = Duration::from_millis(2);
+/// Work that waited this long with no worker picking any up starts more.
 pub const STALL: Duration = Duration::from_millis(20);
 /// Threads at most, blocked or not.
 const HARD_MAX: usize = 8192;
 
 impl Pool {
     fn new(min: usize, max: usize) -> Arc<Pool> {
+        let now = Instant::now();
         Arc::new(Pool {
             shared: Mutex::new(Shared {
                 ready: VecDeque::new(),
                 workers: 0,
                 idle: 0,
                 blocked: 0,
-                last_pick: Instant::now(),
+                last_pick: now,
+                last_grow: now,
                 watching: false,
+                watch_until: None,
+                grown_for_blocked: 0,
+                grown_for_stall: 0,
             }),
             wake: Condvar::new(),
-            stalled: Condvar::new(),
+            watcher: Condvar::new(),
             min,
             max,
             hard_max: HARD_MAX.max(max),
@@ -102,10 +149,10 @@ impl Pool {
     }
 
     /// Queues `r` to run; starts a worker while fewer than `min` run,
-    /// otherwise lets the stall watcher decide.
+    /// otherwise lets the watcher decide.
     pub fn schedule(self: &Arc<Self>, r: Arc<dyn Runnable>) {
         let mut s = self.lock();
-        s.ready.push_back(r);
+        s.ready.push_back((Instant::now(), r));
         if s.idle > 0 {
             drop(s);
             self.wake.notify_one();
@@ -115,13 +162,7 @@ impl Pool {
             drop(s);
             self.spawn_worker();
         } else {
-            let watch = !s.watching;
-            s.watching = true;
-            drop(s);
-            if watch {
-                self.spawn_watcher();
-            }
-            self.stalled.notify_one();
+            self.nudge(s);
         }
     }
 
@@ -130,9 +171,57 @@ impl Pool {
         s.idle == 0 && s.workers.saturating_sub(s.blocked) < self.max && s.workers < self.hard_max
     }
 
+    /// Whether fewer than `min` workers can run script code.
+    fn short_of_runners(&self, s: &Shared) -> bool {
+        s.workers.saturating_sub(s.blocked) < self.min
+    }
+
+    /// When the watcher must next look at the queue: the earlier of the
+    /// two rules' moments; `None` while nothing waits or nothing may start.
+    fn next_check(&self, s: &Shared) -> Option<Instant> {
+        let &(queued, _) = s.ready.front()?;
+        if !self.may_grow(s) {
+            return None;
+        }
+        let stall = s.last_pick + STALL;
+        if self.short_of_runners(s) {
+            Some(stall.min(queued.max(s.last_grow) + self.blocked_wait(s)))
+        } else {
+            Some(stall)
+        }
+    }
+
+    /// How long work must wait (and the last start be past) before the
+    /// blocked rule starts a worker: [`WAIT`] for the first worker beyond
+    /// `min`, twice that for the second, four times for the third...
+    fn blocked_wait(&self, s: &Shared) -> Duration {
+        let extra = s.workers.saturating_sub(self.min);
+        WAIT.saturating_mul(1 << extra.min(16))
+    }
+
+    /// Wakes (or starts) the watcher if its next check must come sooner
+    /// than it planned. Called with work queued and no worker idle.
+    fn nudge(self: &Arc<Self>, mut s: std::sync::MutexGuard<'_, Shared>) {
+        if !s.watching {
+            s.watching = true;
+            s.watch_until = Some(Instant::now());
+            drop(s);
+            self.spawn_watcher();
+            return;
+        }
+        let Some(at) = self.next_check(&s) else {
+            return;
+        };
+        if s.watch_until.is_none_or(|planned| at < planned) {
+            s.watch_until = Some(at);
+            drop(s);
+            self.watcher.notify_one();
+        }
+    }
+
     /// Call around a blocking wait inside a job: the worker stops counting
-    /// against the cap while it waits; if the wait is long and work waits,
-    /// the stall watcher starts another worker.
+    /// against the cap while it waits; if work waits meanwhile, the watcher
+    /// starts another worker after [`WAIT`].
     pub fn blocking<T>(self: &Arc<Self>, f: impl FnOnce() -> T) -> T {
         struct Unblock<'a>(&'a Pool);
         impl Drop for Unblock<'_> {
@@ -140,12 +229,18 @@ impl Pool {
                 self.0.lock().blocked -= 1;
             }
         }
-        self.lock().blocked += 1;
+        let mut s = self.lock();
+        s.blocked += 1;
+        if !s.ready.is_empty() && s.idle == 0 {
+            self.nudge(s);
+        } else {
+            drop(s);
+        }
         let _unblock = Unblock(self);
         f()
     }
 
-    /// Script threads now: workers and the stall watcher.
+    /// Script threads now: workers and the watcher.
     pub fn threads(&self) -> usize {
         let s = self.lock();
         s.workers + usize::from(s.watching)
@@ -158,45 +253,74 @@ impl Pool {
             .stack_size(64 << 10)
             .spawn(move || pool.watch());
         if spawned.is_err() {
-            self.lock().watching = false;
-            tracing::error!("could not start the script pool's stall watcher");
+            let mut s = self.lock();
+            s.watching = false;
+            s.watch_until = None;
+            tracing::error!("could not start the script pool's watcher");
         }
     }
 
-    /// Sleeps until work waits with no worker idle, then starts a worker
-    /// each time the queue has stalled for [`STALL`].
+    /// How many workers to start now, by whichever rule is due, and books
+    /// them. Called when [`Pool::next_check`] has come.
+    fn grow(&self, s: &mut Shared, now: Instant) -> usize {
+        let room = self
+            .max
+            .saturating_sub(s.workers.saturating_sub(s.blocked))
+            .min(self.hard_max - s.workers);
+        let more = if now >= s.last_pick + STALL {
+            // Stalls in a row double the workers (up to the work waiting),
+            // so 260 scripts asleep at once get their threads in a few
+            // stalls, not in 260.
+            s.last_pick = now;
+            let more = s.workers.max(1).min(s.ready.len()).min(room).max(1);
+            s.grown_for_stall += more;
+            more
+        } else {
+            s.grown_for_blocked += 1;
+            1
+        };
+        s.last_grow = now;
+        s.workers += more;
+        tracing::debug!(
+            more,
+            workers = s.workers,
+            blocked = s.blocked,
+            queued = s.ready.len(),
+            "script pool grows"
+        );
+        more
+    }
+
+    /// Sleeps until work waits with no worker idle, then starts workers
+    /// when a rule's moment comes (see the module doc).
     fn watch(self: Arc<Self>) {
         let mut s = self.lock();
         loop {
-            if s.ready.is_empty() || s.idle > 0 {
-                s = self.stalled.wait(s).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            let waited = s.last_pick.elapsed();
-            if waited >= STALL && self.may_grow(&s) {
-                // Stalls in a row double the workers (up to the work
-                // waiting), so 260 scripts asleep at once get their threads
-                // in a few stalls, not in 260.
-                let room = self
-                    .max
-                    .saturating_sub(s.workers.saturating_sub(s.blocked))
-                    .min(self.hard_max - s.workers);
-                let more = s.workers.max(1).min(s.ready.len()).min(room).max(1);
-                s.workers += more;
-                s.last_pick = Instant::now();
-                drop(s);
-                for _ in 0..more {
-                    self.spawn_worker();
+            let now = Instant::now();
+            match self.next_check(&s) {
+                None => {
+                    s.watch_until = None;
+                    s = self.watcher.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
-                s = self.lock();
-                continue;
+                Some(at) if at > now => {
+                    s.watch_until = Some(at);
+                    s = self
+                        .watcher
+                        .wait_timeout(s, at - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                Some(_) => {
+                    let more = self.grow(&mut s, now);
+                    // Checks again at once: wakers need not wake it.
+                    s.watch_until = Some(now);
+                    drop(s);
+                    for _ in 0..more {
+                        self.spawn_worker();
+                    }
+                    s = self.lock();
+                }
             }
-            let pause = STALL.saturating_sub(waited).max(STALL / 4);
-            s = self
-                .stalled
-                .wait_timeout(s, pause)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
         }
     }
 
@@ -222,7 +346,7 @@ impl Pool {
             let job = {
                 let mut s = self.lock();
                 loop {
-                    if let Some(j) = s.ready.pop_front() {
+                    if let Some((_, j)) = s.ready.pop_front() {
                         s.last_pick = Instant::now();
                         break Some(j);
                     }
@@ -312,9 +436,139 @@ mod tests {
             assert!(t.elapsed() < Duration::from_secs(30), "jobs did not finish");
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Before, every job that blocked with work waiting started a worker
-        // (hundreds here); now only a stall of STALL does.
+        // Once every job that blocked with work waiting started a worker
+        // (hundreds here). Now the blocked rule adds workers while the
+        // queue waits, at a pace that halves with each: about 300 ms of
+        // waits queued on 2 workers drain at 6 or 7 workers (one more
+        // after 2 ms, 4 ms, 8 ms, 16 ms...). Reaching 16 would take a
+        // minutes of queueing, or stalls of STALL (machine starved).
         assert!(pool.workers() < 16, "{} workers", pool.workers());
+    }
+
+    /// Keeps a worker inside [`Pool::blocking`] until released.
+    struct Gate(Arc<Pool>, std::sync::atomic::AtomicBool, AtomicUsize);
+
+    impl Runnable for Gate {
+        fn run_some(self: Arc<Self>) -> bool {
+            self.0.blocking(|| {
+                while !self.1.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            self.2.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    /// Computes for `slice` per run, and asks to run again until stopped.
+    struct Spinner(Duration, std::sync::atomic::AtomicBool, AtomicUsize);
+
+    impl Runnable for Spinner {
+        fn run_some(self: Arc<Self>) -> bool {
+            let t = Instant::now();
+            while t.elapsed() < self.0 {
+                std::hint::spin_loop();
+            }
+            self.2.fetch_add(1, Ordering::SeqCst);
+            !self.1.load(Ordering::SeqCst)
+        }
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !cond() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_worker_blocked_in_a_host_call_is_replaced_within_a_few_milliseconds_when_work_waits() {
+        let pool = Pool::new(2, 256);
+        let gate = Arc::new(Gate(pool.clone(), false.into(), AtomicUsize::new(0)));
+        pool.schedule(gate.clone());
+        wait_for("the gate job blocks", || pool.lock().blocked == 1);
+        // One worker left computes for two scripts in turn: each waits a
+        // slice (3 ms, more than WAIT) for the other, while jobs are picked
+        // up far more often than STALL, so only the blocked rule can fire.
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                Arc::new(Spinner(
+                    Duration::from_millis(3),
+                    false.into(),
+                    AtomicUsize::new(0),
+                ))
+            })
+            .collect();
+        for s in &spinners {
+            pool.schedule(s.clone());
+        }
+        let t = Instant::now();
+        while pool.workers() < 3 {
+            // A liveness bound: WAIT is 2 ms, this is 500 times that.
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "the blocked worker was not replaced"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(pool.lock().grown_for_blocked >= 1);
+        for s in &spinners {
+            s.1.store(true, Ordering::SeqCst);
+        }
+        gate.1.store(true, Ordering::SeqCst);
+        wait_for("every job ends", || {
+            gate.2.load(Ordering::SeqCst) == 1 && pool.lock().ready.is_empty()
+        });
+    }
+
+    #[test]
+    fn jobs_that_wait_on_nothing_do_not_grow_the_pool() {
+        let pool = Pool::new(2, 256);
+        let jobs: Vec<_> = (0..200)
+            .map(|_| {
+                Arc::new(Spinner(
+                    Duration::from_micros(250),
+                    true.into(),
+                    AtomicUsize::new(0),
+                ))
+            })
+            .collect();
+        for j in &jobs {
+            pool.schedule(j.clone());
+        }
+        wait_for("the jobs run", || {
+            jobs.iter().all(|j| j.2.load(Ordering::SeqCst) == 1)
+        });
+        let s = pool.lock();
+        // Queued jobs waited up to 25 ms, but no worker was blocked: more
+        // threads than cores would not have run them sooner.
+        assert_eq!(s.grown_for_blocked, 0);
+        // Only a stall (both workers off the CPU for STALL on a loaded
+        // machine) may add workers here.
+        assert!(
+            s.workers == 2 || s.grown_for_stall > 0,
+            "{} workers",
+            s.workers
+        );
+    }
+
+    #[test]
+    fn the_watcher_sleeps_without_a_timer_once_no_work_waits() {
+        let pool = Pool::new(1, 256);
+        let gate = Arc::new(Gate(pool.clone(), false.into(), AtomicUsize::new(0)));
+        pool.schedule(gate.clone());
+        wait_for("the gate job blocks", || pool.lock().blocked == 1);
+        let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
+        pool.schedule(quick.clone());
+        wait_for("the quick job runs beside the blocked one", || {
+            quick.0.load(Ordering::SeqCst) == 1
+        });
+        gate.1.store(true, Ordering::SeqCst);
+        wait_for("the watcher plans no wake-up", || {
+            let s = pool.lock();
+            s.watching && s.watch_until.is_none()
+        });
     }
 
     #[test]
