@@ -250,7 +250,10 @@ impl Pool {
         let pool = self.clone();
         let spawned = std::thread::Builder::new()
             .name("xmacro-stall".into())
-            .stack_size(64 << 10)
+            // Reserved, touched only as used: the allocator sets up its
+            // per-thread cache on the first allocation, which takes more
+            // than 64 KiB of stack in a debug build.
+            .stack_size(512 << 10)
             .spawn(move || pool.watch());
         if spawned.is_err() {
             let mut s = self.lock();

@@ -162,6 +162,7 @@ async fn connect(
 }
 
 /// The value, its box freed now.
+#[allow(clippy::boxed_local)] // taking the box is the point
 fn unbox<T>(b: Box<T>) -> T {
     *b
 }
