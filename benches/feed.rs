@@ -106,21 +106,20 @@ fn main() {
     } else {
         (100_000, 5, 1000)
     };
-    let peers = Peers::install();
-    let sim = start_sim_process();
-    let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let only_xmacro = args
-        .iter()
-        .position(|a| a == "--xmacro")
-        .map(|i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(5));
-    let mut rows = rt.block_on(burst_rows(&sim.url, &peers, events, rounds, only_xmacro));
-    if only_xmacro.is_some() {
-        return;
+    if let Some(i) = args.iter().position(|a| a == "--xmacro") {
+        // Only the script's bursts, printed: no peers, no rows.
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        let sim = start_sim_process();
+        return rt.block_on(xmacro_only(&sim.url, events, n));
     }
+    let peers = Peers::install();
+    let sim = start_sim_process();
+    let started = Instant::now();
+    let mut rows = rt.block_on(burst_rows(&sim.url, &peers, events, rounds));
     drop(rt);
     rows.extend(footprint_rows(&sim.url, fleet, quick));
     write_section(&rows, quick, started.elapsed());
@@ -271,31 +270,60 @@ async fn xm_burst(url: &str, probe: &mut Ws, events: u64, last_vol: u64) -> Burs
     }
 }
 
-/// The burst rows; with `only_xmacro`, only that many bursts to the script,
-/// printed, and no rows.
-async fn burst_rows(
-    url: &str,
-    peers: &Peers,
-    events: u64,
-    rounds: usize,
-    only_xmacro: Option<u64>,
-) -> Vec<Row> {
-    let dir = std::env::temp_dir().join(format!("xmacro-feed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("scripts")).unwrap();
-    std::fs::write(dir.join("scripts/xm.rhai"), format!("{REPORT}{XM_SCRIPT}")).unwrap();
-    let mut probe = connect_admin(url).await;
-    let sub = r#"{"jsonrpc":"2.0","id":1,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#;
-    probe.send(Message::text(sub)).await.unwrap();
-    let _ = probe.next().await;
-    // Default limits: the documented bound is what is measured.
-    let host = host_for(&dir, vec![codec("xm", url)], 0).await;
-    assert_eq!(
-        next_report(&mut probe, Duration::from_secs(30))
-            .await
-            .as_deref(),
-        Some("xm ready")
-    );
+/// The script's side of a burst run: a host running the counting script on
+/// one codec, and the probe its reports arrive on.
+struct XmRig {
+    dir: std::path::PathBuf,
+    probe: Ws,
+    host: HostHandle,
+}
+
+impl XmRig {
+    async fn start(url: &str) -> XmRig {
+        let dir = std::env::temp_dir().join(format!("xmacro-feed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        std::fs::write(dir.join("scripts/xm.rhai"), format!("{REPORT}{XM_SCRIPT}")).unwrap();
+        let mut probe = connect_admin(url).await;
+        let sub = r#"{"jsonrpc":"2.0","id":1,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#;
+        probe.send(Message::text(sub)).await.unwrap();
+        let _ = probe.next().await;
+        // Default limits: the documented bound is what is measured.
+        let host = host_for(&dir, vec![codec("xm", url)], 0).await;
+        assert_eq!(
+            next_report(&mut probe, Duration::from_secs(30))
+                .await
+                .as_deref(),
+            Some("xm ready")
+        );
+        XmRig { dir, probe, host }
+    }
+
+    async fn stop(self) {
+        self.host.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `n` bursts to the script alone, each printed with the host's CPU per
+/// event (for comparing two builds, or profiling one with `perf record -p`).
+async fn xmacro_only(url: &str, events: u64, n: u64) {
+    let mut rig = XmRig::start(url).await;
+    eprintln!("bursts to the script only, process {}", std::process::id());
+    for round in 0..n {
+        let c0 = cpu_time();
+        let x = xm_burst(url, &mut rig.probe, events, round % 100).await;
+        let cpu = (cpu_time() - c0).as_secs_f64() * 1e6 / events as f64;
+        println!(
+            "xmacro {:.0} events/s, {} of {events} delivered, {cpu:.2} us of host CPU per event",
+            x.rate, x.delivered
+        );
+    }
+    rig.stop().await;
+}
+
+async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec<Row> {
+    let mut rig = XmRig::start(url).await;
     let mut js = peers.node("feed", JS_PEER, &[url]);
     assert_eq!(js.json(Duration::from_secs(30))["ready"], json!(true));
 
@@ -306,31 +334,16 @@ async fn burst_rows(
     );
     let (mut bare, mut jsx, mut xm) = (Vec::new(), Vec::new(), Vec::new());
     let mut ratios = Vec::new();
-    if let Some(n) = only_xmacro {
-        eprintln!("bursts to the script only, process {}", std::process::id());
-        for round in 0..n {
-            let c0 = cpu_time();
-            let x = xm_burst(url, &mut probe, events, round % 100).await;
-            let cpu = (cpu_time() - c0).as_secs_f64() * 1e6 / events as f64;
-            println!(
-                "xmacro {:.0} events/s, {} of {events} delivered, {cpu:.2} us of host CPU per event",
-                x.rate, x.delivered
-            );
-        }
-        host.shutdown().await;
-        let _ = std::fs::remove_dir_all(&dir);
-        return Vec::new();
-    }
     for round in 0..rounds {
         let vol = |k: u64| (round as u64 * 17 + k * 5 + 3) % 101;
         // Alternate the order, so no client always goes first.
         let (b, j, x) = if round % 2 == 0 {
             let b = bare_burst(url, events).await;
             let j = js_burst(url, &mut js, events, vol(1)).await;
-            let x = xm_burst(url, &mut probe, events, vol(2)).await;
+            let x = xm_burst(url, &mut rig.probe, events, vol(2)).await;
             (b, j, x)
         } else {
-            let x = xm_burst(url, &mut probe, events, vol(2)).await;
+            let x = xm_burst(url, &mut rig.probe, events, vol(2)).await;
             let j = js_burst(url, &mut js, events, vol(1)).await;
             let b = bare_burst(url, events).await;
             (b, j, x)
@@ -346,8 +359,7 @@ async fn burst_rows(
     }
     let dropped = m.feedback_dropped_mailbox.get() + m.feedback_dropped_subscriber.get() - drop0;
     let coalesced = m.feedback_coalesced.get() - coal0;
-    host.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    rig.stop().await;
 
     let rate = |v: &[Burst]| median(v.iter().map(|b| b.rate).collect());
     let lost = |v: &[Burst]| v.iter().filter(|b| !b.status_ok).count();
