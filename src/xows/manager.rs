@@ -516,17 +516,18 @@ fn is_empty(v: &Value) -> bool {
 /// the subscriber when it catches up.
 /// Hands `document` to each chosen sink: a copy to all but the last, which
 /// takes the document itself (one subscriber, the usual case, costs no copy).
-fn deliver(sinks: &mut [Sink], document: Value, choose: impl Fn(&Sink) -> bool) -> Option<String> {
+fn deliver(
+    sinks: &mut [Sink],
+    mut document: Value,
+    choose: impl Fn(&Sink) -> bool,
+) -> Option<String> {
     let mut note = None;
     let m = crate::telemetry::metrics();
-    let mut left = sinks.iter().filter(|s| choose(s)).count();
-    let mut document = Some(document);
-    for s in sinks.iter().filter(|s| choose(s)) {
-        left -= 1;
-        let doc = if left == 0 {
-            document.take().unwrap_or_default()
-        } else {
-            document.clone().unwrap_or_default()
+    let mut chosen = sinks.iter().filter(|s| choose(s)).peekable();
+    while let Some(s) = chosen.next() {
+        let doc = match chosen.peek() {
+            Some(_) => document.clone(),
+            None => std::mem::take(&mut document),
         };
         let (pushed, began) = s.tx.push(doc);
         match pushed {
