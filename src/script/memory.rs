@@ -9,7 +9,7 @@
 //!
 //! The record is a 4-byte footer after the caller's part of each block
 //! (written unaligned, so the block keeps the caller's alignment and the
-//! system allocator's size class usually does not change); blocks allocated
+//! allocator's size class usually does not change); blocks allocated
 //! outside any instance belong to account 0, which is not counted. A footer
 //! rather than a header: a header in front of a block must keep the block's
 //! alignment, so every block grew by 16 bytes and an over-aligned one (a
@@ -17,10 +17,18 @@
 //!
 //! The current account is a thread-local because allocator hooks cannot take
 //! a context: `GlobalAlloc::alloc` knows only the layout.
+//!
+//! Underneath is jemalloc, not the C library's malloc: a feedback document
+//! is allocated on the connection task's thread and freed on a script
+//! thread, and glibc's malloc makes every such free take the other
+//! thread's arena lock (a quarter of the host's CPU in a feedback burst).
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
-use tikv_jemallocator::Jemalloc as System;
+use tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read before `main`: a background thread returns
 /// freed pages to the system within about a second (an idle host otherwise
@@ -30,9 +38,6 @@ use tikv_jemallocator::Jemalloc as System;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static JEMALLOC_CONF: &u8 =
     &b"background_thread:true,max_background_threads:1,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 /// Accounts at most; instances beyond this many at once are not counted.
 const SLOTS: usize = 1 << 16;
@@ -48,13 +53,13 @@ thread_local! {
     static CURRENT: Cell<(u32, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// The process allocator: the system one, plus the per-account counts.
+/// The process allocator: jemalloc, plus the per-account counts.
 pub struct Accounting;
 
 #[global_allocator]
 static ALLOCATOR: Accounting = Accounting;
 
-/// The block actually requested from the system for `layout`: the caller's
+/// The block actually requested from jemalloc for `layout`: the caller's
 /// part, then the footer.
 fn outer(layout: Layout) -> Option<Layout> {
     let size = layout.size().checked_add(FOOTER)?;
@@ -87,7 +92,7 @@ unsafe fn read_slot(p: *const u8, size: usize) -> u32 {
 
 impl Accounting {
     /// # Safety
-    /// `p` is null or a block from the system allocator for `outer(layout)`.
+    /// `p` is null or a block from jemalloc for `outer(layout)`.
     unsafe fn finish(p: *mut u8, layout: Layout) -> *mut u8 {
         if p.is_null() {
             return p;
@@ -100,7 +105,7 @@ impl Accounting {
     }
 }
 
-// SAFETY: every block handed out comes from `System` with a layout derived
+// SAFETY: every block handed out comes from `Jemalloc` with a layout derived
 // only from the caller's layout (`outer`), and is returned to it with the
 // same derived layout; the footer lives inside the block.
 unsafe impl GlobalAlloc for Accounting {
@@ -108,14 +113,14 @@ unsafe impl GlobalAlloc for Accounting {
         let Some(outer) = outer(layout) else {
             return std::ptr::null_mut();
         };
-        unsafe { Self::finish(System.alloc(outer), layout) }
+        unsafe { Self::finish(Jemalloc.alloc(outer), layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let Some(outer) = outer(layout) else {
             return std::ptr::null_mut();
         };
-        unsafe { Self::finish(System.alloc_zeroed(outer), layout) }
+        unsafe { Self::finish(Jemalloc.alloc_zeroed(outer), layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -125,7 +130,7 @@ unsafe impl GlobalAlloc for Accounting {
         };
         unsafe {
             count(read_slot(ptr, layout.size()), -(layout.size() as i64));
-            System.dealloc(ptr, outer);
+            Jemalloc.dealloc(ptr, outer);
         }
     }
 
@@ -141,7 +146,7 @@ unsafe impl GlobalAlloc for Accounting {
         }
         unsafe {
             let slot = read_slot(ptr, layout.size());
-            let p = System.realloc(ptr, outer, new_outer);
+            let p = Jemalloc.realloc(ptr, outer, new_outer);
             if p.is_null() {
                 return p;
             }
