@@ -79,7 +79,7 @@ struct Shared {
     /// woken. Wakers compare against it so they wake it only to bring the
     /// check forward.
     watch_until: Option<Instant>,
-    /// Workers started by each rule (for tests and the debug log).
+    /// Workers started by each rule (the tests check which rule fired).
     grown_for_blocked: usize,
     grown_for_stall: usize,
 }
@@ -397,15 +397,12 @@ mod tests {
         pool.schedule(slow.clone());
         std::thread::sleep(Duration::from_millis(50));
         let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
-        let t = std::time::Instant::now();
         pool.schedule(quick.clone());
-        while quick.0.load(Ordering::SeqCst) == 0 {
-            assert!(
-                t.elapsed() < Duration::from_millis(500),
-                "quick job waited for the slow one"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_within(
+            Duration::from_millis(500),
+            "quick job waited for the slow one",
+            || quick.0.load(Ordering::SeqCst) > 0,
+        );
         assert!(pool.workers() >= 2);
     }
 
@@ -422,28 +419,17 @@ mod tests {
     #[test]
     fn many_short_waits_run_on_the_minimum_workers_not_one_thread_each() {
         let pool = Pool::new(2, 256);
-        let jobs: Vec<_> = (0..300)
-            .map(|_| {
-                Arc::new(BlockedSleeper(
-                    pool.clone(),
-                    AtomicUsize::new(0),
-                    Duration::from_millis(1),
-                ))
-            })
-            .collect();
-        for j in &jobs {
-            pool.schedule(j.clone());
-        }
-        let t = std::time::Instant::now();
-        while jobs.iter().any(|j| j.1.load(Ordering::SeqCst) == 0) {
-            assert!(t.elapsed() < Duration::from_secs(30), "jobs did not finish");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let jobs = schedule_all(&pool, 300, || {
+            BlockedSleeper(pool.clone(), AtomicUsize::new(0), Duration::from_millis(1))
+        });
+        wait_within(Duration::from_secs(30), "jobs did not finish", || {
+            jobs.iter().all(|j| j.1.load(Ordering::SeqCst) > 0)
+        });
         // Once every job that blocked with work waiting started a worker
         // (hundreds here). Now the blocked rule adds workers while the
         // queue waits, at a pace that halves with each: about 300 ms of
         // waits queued on 2 workers drain at 6 or 7 workers (one more
-        // after 2 ms, 4 ms, 8 ms, 16 ms...). Reaching 16 would take a
+        // after 2 ms, 4 ms, 8 ms, 16 ms...). Reaching 16 would take
         // minutes of queueing, or stalls of STALL (machine starved).
         assert!(pool.workers() < 16, "{} workers", pool.workers());
     }
@@ -477,12 +463,26 @@ mod tests {
         }
     }
 
-    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+        wait_within(Duration::from_secs(10), what, cond);
+    }
+
+    /// Polls `cond` until it holds; fails with `what` after `limit`.
+    fn wait_within(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         let t = Instant::now();
         while !cond() {
-            assert!(t.elapsed() < Duration::from_secs(10), "{what}");
+            assert!(t.elapsed() < limit, "{what}");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Makes `n` jobs with `make` and queues them all.
+    fn schedule_all<R: Runnable>(pool: &Arc<Pool>, n: usize, make: impl Fn() -> R) -> Vec<Arc<R>> {
+        let jobs: Vec<_> = (0..n).map(|_| Arc::new(make())).collect();
+        for j in &jobs {
+            pool.schedule(j.clone());
+        }
+        jobs
     }
 
     #[test]
@@ -494,27 +494,15 @@ mod tests {
         // One worker left computes for two scripts in turn: each waits a
         // slice (3 ms, more than WAIT) for the other, while jobs are picked
         // up far more often than STALL, so only the blocked rule can fire.
-        let spinners: Vec<_> = (0..2)
-            .map(|_| {
-                Arc::new(Spinner(
-                    Duration::from_millis(3),
-                    false.into(),
-                    AtomicUsize::new(0),
-                ))
-            })
-            .collect();
-        for s in &spinners {
-            pool.schedule(s.clone());
-        }
-        let t = Instant::now();
-        while pool.workers() < 3 {
-            // A liveness bound: WAIT is 2 ms, this is 500 times that.
-            assert!(
-                t.elapsed() < Duration::from_secs(1),
-                "the blocked worker was not replaced"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let spinners = schedule_all(&pool, 2, || {
+            Spinner(Duration::from_millis(3), false.into(), AtomicUsize::new(0))
+        });
+        // A liveness bound: WAIT is 2 ms, this is 500 times that.
+        wait_within(
+            Duration::from_secs(1),
+            "the blocked worker was not replaced",
+            || pool.workers() >= 3,
+        );
         assert!(pool.lock().grown_for_blocked >= 1);
         for s in &spinners {
             s.1.store(true, Ordering::SeqCst);
@@ -528,18 +516,9 @@ mod tests {
     #[test]
     fn jobs_that_wait_on_nothing_do_not_grow_the_pool() {
         let pool = Pool::new(2, 256);
-        let jobs: Vec<_> = (0..200)
-            .map(|_| {
-                Arc::new(Spinner(
-                    Duration::from_micros(250),
-                    true.into(),
-                    AtomicUsize::new(0),
-                ))
-            })
-            .collect();
-        for j in &jobs {
-            pool.schedule(j.clone());
-        }
+        let jobs = schedule_all(&pool, 200, || {
+            Spinner(Duration::from_micros(250), true.into(), AtomicUsize::new(0))
+        });
         wait_for("the jobs run", || {
             jobs.iter().all(|j| j.2.load(Ordering::SeqCst) == 1)
         });
@@ -577,27 +556,15 @@ mod tests {
     #[test]
     fn workers_blocked_in_a_wait_do_not_count_against_the_cap() {
         let pool = Pool::new(1, 2);
-        let sleepers: Vec<_> = (0..4)
-            .map(|_| {
-                Arc::new(BlockedSleeper(
-                    pool.clone(),
-                    AtomicUsize::new(0),
-                    Duration::from_secs(3),
-                ))
-            })
-            .collect();
-        for s in &sleepers {
-            pool.schedule(s.clone());
-        }
+        let _sleepers = schedule_all(&pool, 4, || {
+            BlockedSleeper(pool.clone(), AtomicUsize::new(0), Duration::from_secs(3))
+        });
         let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
-        let t = std::time::Instant::now();
         pool.schedule(quick.clone());
-        while quick.0.load(Ordering::SeqCst) == 0 {
-            assert!(
-                t.elapsed() < Duration::from_secs(2),
-                "four sleepers used up a pool of two"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_within(
+            Duration::from_secs(2),
+            "four sleepers used up a pool of two",
+            || quick.0.load(Ordering::SeqCst) > 0,
+        );
     }
 }
