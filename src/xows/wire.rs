@@ -10,10 +10,12 @@
 //! taken every call queued before, under the same lock, so a call never
 //! overtakes one made before it.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
-use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use futures_util::{Sink, SinkExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_tungstenite::tungstenite::Message;
@@ -108,5 +110,100 @@ pub(crate) async fn write(sink: &mut WsSink, reqs: Vec<Request>) -> Result<(), S
             .await
             .map_err(|e| format!("write failed: {e}"))?;
     }
-    sink.flush().await.map_err(|e| format!("write failed: {e}"))
+    sink.flush()
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    forget_writer(sink);
+    Ok(())
+}
+
+/// Leaves no writer's waker behind once everything is written.
+///
+/// tokio-tungstenite keeps the last writer's waker beside the reader's and
+/// wakes both whenever the socket turns readable, so without this every
+/// answer would first wake the script thread that wrote the request (a
+/// futex wake and a context switch on its way to nothing), and cut its
+/// spin short, before the connection task had even read the answer. A
+/// flush with nothing left to write registers a no-op waker in its place.
+fn forget_writer(sink: &mut WsSink) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = Pin::new(sink).poll_flush(&mut cx);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures_util::{Stream, StreamExt};
+    use serde_json::json;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A client split as the connection splits it, and the server's end.
+    async fn pair() -> (
+        WsSink,
+        futures_util::stream::SplitStream<Ws>,
+        WebSocketStream<TcpStream>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let server = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio_tungstenite::accept_async(tcp).await.unwrap()
+        };
+        let client = async {
+            let tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches("/ws"))
+                .await
+                .unwrap();
+            tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(tcp))
+                .await
+                .unwrap()
+                .0
+        };
+        let (server, client) = tokio::join!(server, client);
+        let (sink, stream) = client.split();
+        (sink, stream, server)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_arriving_wakes_the_reader_and_not_the_caller_who_wrote_the_request() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let (mut sink, mut stream, mut server) = pair().await;
+            // The connection task's read, pending on the socket.
+            let reader = Arc::new(Count::default());
+            let reader_waker = Waker::from(reader.clone());
+            let mut cx = Context::from_waker(&reader_waker);
+            assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+            // A caller writes its request, polled with its own waker.
+            let caller = Arc::new(Count::default());
+            let caller_waker = Waker::from(caller.clone());
+            let mut cx = Context::from_waker(&caller_waker);
+            let req = Request::new(1, "xGet", json!({"Path": ["Status"]}));
+            let mut written = std::pin::pin!(write(&mut sink, vec![req]));
+            while written.as_mut().poll(&mut cx).is_pending() {
+                tokio::task::yield_now().await;
+            }
+            // The codec answers; the reactor wakes whoever waits on the socket.
+            assert!(matches!(server.next().await, Some(Ok(Message::Text(_)))));
+            server.send(Message::text("{}")).await.unwrap();
+            while reader.0.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(caller.0.load(Ordering::SeqCst), 0, "the caller was woken");
+        })
+        .await
+        .expect("within 10 s");
+    }
 }
