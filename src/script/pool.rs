@@ -476,6 +476,14 @@ mod tests {
         }
     }
 
+    /// Queues a [`Gate`] and waits until it blocks in a host call.
+    fn blocked_gate(pool: &Arc<Pool>) -> Arc<Gate> {
+        let gate = Arc::new(Gate(pool.clone(), false.into(), AtomicUsize::new(0)));
+        pool.schedule(gate.clone());
+        wait_for("the gate job blocks", || pool.lock().blocked == 1);
+        gate
+    }
+
     /// Makes `n` jobs with `make` and queues them all.
     fn schedule_all<R: Runnable>(pool: &Arc<Pool>, n: usize, make: impl Fn() -> R) -> Vec<Arc<R>> {
         let jobs: Vec<_> = (0..n).map(|_| Arc::new(make())).collect();
@@ -488,9 +496,7 @@ mod tests {
     #[test]
     fn a_worker_blocked_in_a_host_call_is_replaced_within_a_few_milliseconds_when_work_waits() {
         let pool = Pool::new(2, 256);
-        let gate = Arc::new(Gate(pool.clone(), false.into(), AtomicUsize::new(0)));
-        pool.schedule(gate.clone());
-        wait_for("the gate job blocks", || pool.lock().blocked == 1);
+        let gate = blocked_gate(&pool);
         // One worker left computes for two scripts in turn: each waits a
         // slice (3 ms, more than WAIT) for the other, while jobs are picked
         // up far more often than STALL, so only the blocked rule can fire.
@@ -538,9 +544,7 @@ mod tests {
     #[test]
     fn the_watcher_sleeps_without_a_timer_once_no_work_waits() {
         let pool = Pool::new(1, 256);
-        let gate = Arc::new(Gate(pool.clone(), false.into(), AtomicUsize::new(0)));
-        pool.schedule(gate.clone());
-        wait_for("the gate job blocks", || pool.lock().blocked == 1);
+        let gate = blocked_gate(&pool);
         let quick = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
         pool.schedule(quick.clone());
         wait_for("the quick job runs beside the blocked one", || {

@@ -164,10 +164,7 @@ mod tests {
             tokio_tungstenite::accept_async(tcp).await.unwrap()
         };
         let client = async {
-            let tcp = TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches("/ws"))
-                .await
-                .unwrap();
-            tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(tcp))
+            tokio_tungstenite::connect_async(url.as_str())
                 .await
                 .unwrap()
                 .0
