@@ -18,7 +18,8 @@ pub fn to_dynamic(v: &Value) -> Result<Dynamic, Box<EvalAltResult>> {
     Ok(json_to_dynamic(v))
 }
 
-fn json_to_dynamic(v: &Value) -> Dynamic {
+/// [`to_dynamic`] where no `Result` is wanted (it cannot fail).
+pub(crate) fn json_to_dynamic(v: &Value) -> Dynamic {
     match v {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
@@ -28,11 +29,16 @@ fn json_to_dynamic(v: &Value) -> Dynamic {
         },
         Value::String(s) => rhai::ImmutableString::from(s.as_str()).into(),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
-        Value::Object(m) => Dynamic::from_map(
-            m.iter()
-                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-                .collect(),
-        ),
+        Value::Object(m) => {
+            // Inserted in order: collecting would gather, sort and bulk-build
+            // what serde_json already holds sorted (most documents have a
+            // key or two per level).
+            let mut map = rhai::Map::new();
+            for (k, v) in m {
+                map.insert(k.as_str().into(), json_to_dynamic(v));
+            }
+            Dynamic::from_map(map)
+        }
     }
 }
 

@@ -9,19 +9,22 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rhai::{AST, Module, Position};
+use rhai::{AST, ImmutableString, Module, Position};
 
 /// Every library module a compiled script reaches, directly or through
-/// other libraries, each once.
+/// other libraries, each once, with its source name made once (a callback
+/// names it in every call).
 #[derive(Default)]
 pub struct Libraries {
-    modules: Vec<Arc<Module>>,
+    modules: Vec<(Arc<Module>, Option<ImmutableString>)>,
 }
 
 /// Where a function lives and how many parameters it declares.
 pub struct Home<'a> {
     /// The library module, or `None` for the script's own functions.
     pub module: Option<&'a Arc<Module>>,
+    /// The library's source name (`None` for the script's own functions).
+    pub source: Option<&'a ImmutableString>,
     /// Declared parameters (curried ones included).
     pub params: usize,
     /// Where its body starts in its file.
@@ -45,7 +48,7 @@ impl Libraries {
         if !seen.insert(Arc::as_ptr(m)) {
             return;
         }
-        self.modules.push(m.clone());
+        self.modules.push((m.clone(), m.id().map(Into::into)));
         for (_, sub) in m.iter_sub_modules() {
             self.add(sub, seen);
         }
@@ -62,13 +65,15 @@ impl Libraries {
         if let Some((params, body)) = in_module(ast.shared_lib()) {
             return Some(Home {
                 module: None,
+                source: None,
                 params,
                 body,
             });
         }
-        self.modules.iter().find_map(|m| {
+        self.modules.iter().find_map(|(m, source)| {
             in_module(m).map(|(params, body)| Home {
                 module: Some(m),
+                source: source.as_ref(),
                 params,
                 body,
             })
@@ -101,6 +106,7 @@ mod tests {
         assert!(libs.find(&c.ast, "own", Some(0)).unwrap().module.is_none());
         let a = libs.find(&c.ast, "fa", None).unwrap();
         assert_eq!((a.module.unwrap().id(), a.params), (Some("lib/a.rhai"), 1));
+        assert_eq!(a.source.map(|s| s.as_str()), Some("lib/a.rhai"));
         let b = libs.find(&c.ast, "fb", Some(2)).unwrap();
         assert_eq!(b.module.unwrap().id(), Some("lib/b.rhai"));
         assert!(libs.find(&c.ast, "fb", Some(1)).is_none());

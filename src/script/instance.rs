@@ -82,6 +82,8 @@ pub struct Program {
     pub ast: Arc<AST>,
     /// The file, relative to the scripts directory, for messages.
     pub file: String,
+    /// `file` as the source name a call runs under (made once).
+    source: rhai::ImmutableString,
     /// The script's top-level imports (alias, module), so callbacks that run
     /// later still see `ui::alert(...)`.
     imports: Vec<(rhai::ImmutableString, Arc<rhai::Module>)>,
@@ -110,6 +112,7 @@ impl Program {
         Program {
             engine,
             ast,
+            source: file.as_str().into(),
             file,
             imports,
             libraries,
@@ -124,28 +127,36 @@ impl Program {
         &self,
         job: &JobCtx,
         f: &FnPtr,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let arity = f.curry().len() + args.len();
+        let home = self.libraries.find(&self.ast, f.fn_name(), Some(arity));
+        self.call_at(job, f, home.as_ref(), args)
+    }
+
+    /// [`Program::call`] with the function's home already found.
+    fn call_at(
+        &self,
+        job: &JobCtx,
+        f: &FnPtr,
+        home: Option<&super::home::Home>,
         mut args: Vec<Dynamic>,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let mut global = self.engine.new_global_runtime_state();
         global.tag = job.tag();
-        let arity = f.curry().len() + args.len();
-        let home = self.libraries.find(&self.ast, f.fn_name(), Some(arity));
         // Rhai gives an error that stops a function (a budget, a size
         // limit) the place of the call, and a callback has none: the place
         // of the callback in the script is the nearest one known.
-        let mut place = None;
-        match home.as_ref().and_then(|h| h.module) {
-            Some(m) => {
+        let place = home.map(|h| h.body);
+        match home.and_then(|h| h.module.map(|m| (m, h.source))) {
+            Some((m, source)) => {
                 global.lib.push(m.clone());
-                global.source = m.id().map(Into::into);
+                global.source = source.cloned();
             }
             None => {
                 global.lib.push(self.ast.shared_lib().clone());
-                global.source = Some(self.file.clone().into());
+                global.source = Some(self.source.clone());
             }
-        }
-        if let Some(h) = &home {
-            place = Some(h.body);
         }
         for (alias, m) in &self.imports {
             global.push_import(alias.clone(), m.clone());
@@ -176,13 +187,11 @@ impl Program {
         &self.shape
     }
 
-    /// The file errors of callback `f` are reported in: the library it was
-    /// made in, or the script.
-    fn file_of(&self, f: &FnPtr) -> String {
-        self.libraries
-            .find(&self.ast, f.fn_name(), None)
-            .and_then(|h| h.module.and_then(|m| m.id()))
-            .map_or_else(|| self.file.clone(), str::to_string)
+    /// The file errors of a callback living at `home` are reported in: the
+    /// library it was made in, or the script.
+    fn file_in(&self, home: Option<&super::home::Home>) -> String {
+        home.and_then(|h| h.source)
+            .map_or_else(|| self.file.clone(), |s| s.to_string())
     }
 }
 
@@ -863,8 +872,8 @@ impl Instance {
                         None => None,
                     }
                 }?;
-                let file = self.program.file_of(&f);
-                ("callback", Some(file), call_fnptr(&job_ctx, &f, args))
+                let (file, r) = call_fnptr(&job_ctx, &f, args);
+                ("callback", file, r)
             }
             Job::Unload(done) => {
                 drop(std::mem::take(
@@ -907,20 +916,32 @@ fn merge_change(waiting: &mut Job, later: Job) {
 
 /// Calls a script callback with JSON arguments; a closure declared with
 /// fewer parameters than given (`|| ...` for a feedback callback) gets fewer.
-fn call_fnptr(job: &JobCtx, f: &FnPtr, args: Vec<Value>) -> Result<(), Box<EvalAltResult>> {
+/// On an error, also the file it is reported in (the library the callback
+/// was made in, or the script). The callback's home is looked up once.
+fn call_fnptr(
+    job: &JobCtx,
+    f: &FnPtr,
+    args: Vec<Value>,
+) -> (Option<String>, Result<(), Box<EvalAltResult>>) {
     let program = &job.program;
     let mut values: Vec<Dynamic> = Vec::with_capacity(args.len());
     for a in args {
-        values.push(super::convert::to_dynamic(&a)?);
+        values.push(super::convert::json_to_dynamic(&a));
     }
-    let declared = program
-        .libraries
-        .find(&program.ast, f.fn_name(), None)
-        .map(|h| h.params.saturating_sub(f.curry().len()));
-    if let Some(n) = declared {
-        values.truncate(n);
+    let mut home = program.libraries.find(&program.ast, f.fn_name(), None);
+    if let Some(h) = &home {
+        values.truncate(h.params.saturating_sub(f.curry().len()));
+        // Overloads by arity: the one taking what is passed.
+        if h.params != f.curry().len() + values.len() {
+            let arity = f.curry().len() + values.len();
+            home = program
+                .libraries
+                .find(&program.ast, f.fn_name(), Some(arity));
+        }
     }
-    program.call(job, f, values).map(|_| ())
+    let r = program.call_at(job, f, home.as_ref(), values).map(|_| ());
+    let file = r.as_ref().err().map(|_| program.file_in(home.as_ref()));
+    (file, r)
 }
 
 impl Runnable for Instance {

@@ -379,16 +379,16 @@ fn take_at(node: &mut Value, path: &[Segment], out: &mut Vec<Value>) {
         }
         return;
     };
-    if is_ghost(node) && matches!((&*node, first), (Value::Object(_), Segment::Name(_))) {
-        out.push(node.take());
+    if let (Value::Object(m), Segment::Name(n)) = (&mut *node, first) {
+        if let Some(child) = m.get_mut(n) {
+            take_at(child, rest, out);
+        } else if m.contains_key("ghost") {
+            // A ghost holds none of the element's leaves: it goes whole.
+            out.push(node.take());
+        }
         return;
     }
     match (node, first) {
-        (Value::Object(m), Segment::Name(n)) => {
-            if let Some(child) = m.get_mut(n) {
-                take_at(child, rest, out);
-            }
-        }
         (Value::Array(items), Segment::Index(id)) => {
             for e in items.iter_mut().filter(|e| element_id(e) == Some(*id)) {
                 take_at(e, rest, out);
