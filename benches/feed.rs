@@ -8,6 +8,8 @@
 //!     cargo bench --bench feed -- --xmacro 10 # only the script's bursts:
 //!         rate, events delivered and host CPU per event, per round (for
 //!         comparing two builds or profiling with `perf record -p`)
+//!     cargo bench --bench feed -- --jsxapi 10 # only jsxapi's bursts, with
+//!         Node's CPU per event (the same figures for the other client)
 //!
 //! Burst: an unpaced burst of events from one `xmacro sim` process to a
 //! bare tokio-tungstenite client, to jsxapi 6 (Node, installed under
@@ -36,7 +38,7 @@ use xmacro::config::CodecEntry;
 use xmacro::host::{self, HostHandle, HostOptions};
 use xmacro::xows::CodecConfig;
 
-use common::peers::{Peer, Peers};
+use common::peers::{Peer, Peers, process_cpu_ticks};
 use common::{Ws, connect_admin, start_sim_process};
 
 const REPORT: &str = "fn report(x) { xapi.Command.Message.Send(#{ Text: `${x}` }); }\n";
@@ -56,7 +58,9 @@ const JS_PEER: &str = r#"
 'use strict';
 const jsxapi = require('jsxapi');
 const xapi = jsxapi.connect(process.argv[2], { username: 'admin', password: '' });
-const now = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+// The wall clock read now, as the benchmark reads it for the trigger (an
+// origin fixed when Node started goes stale when the clock is corrected).
+const now = () => Date.now() * 1000;
 let n = 0, last = 0, vol = null;
 xapi.on('error', (e) => { console.error('jsxapi: ' + e); process.exit(1); });
 xapi.on('ready', () => {
@@ -104,9 +108,12 @@ fn main() {
     let (events, rounds, fleet) = if quick {
         (20_000u64, 2, 200)
     } else {
-        (100_000, 5, 1000)
+        (100_000, 10, 1000)
     };
+    // The benchmark's own connections run here, apart from the host's
+    // runtime, so the host's CPU is the process's less these threads'.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(DRIVE_THREAD)
         .enable_all()
         .build()
         .unwrap();
@@ -114,9 +121,15 @@ fn main() {
         // Only the script's bursts, printed: no peers, no rows.
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
         let sim = start_sim_process();
-        return rt.block_on(xmacro_only(&sim.url, events, n));
+        return rt.block_on(xmacro_only(&sim, events, n));
     }
     let peers = Peers::install();
+    if let Some(i) = args.iter().position(|a| a == "--jsxapi") {
+        // Only jsxapi's bursts, printed: no rows.
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        let sim = start_sim_process();
+        return rt.block_on(jsxapi_only(&sim, &peers, events, n));
+    }
     let sim = start_sim_process();
     let started = Instant::now();
     let mut rows = rt.block_on(burst_rows(&sim.url, &peers, events, rounds));
@@ -161,6 +174,8 @@ async fn drain_answers(ws: &mut Ws, mut n: u64) {
 struct Burst {
     /// Events per second, trigger to last callback.
     rate: f64,
+    /// The client process's CPU per event sent, in microseconds.
+    cpu: f64,
     delivered: u64,
     /// The last volume seen equals the last one set.
     status_ok: bool,
@@ -184,6 +199,7 @@ async fn bare_burst(url: &str, events: u64) -> Burst {
     }
     Burst {
         rate: events as f64 / t.elapsed().as_secs_f64(),
+        cpu: 0.0,
         delivered: got,
         status_ok: true,
     }
@@ -217,6 +233,7 @@ async fn burst_with_flood(url: &str, path: &str, events: u64, last_vol: u64) -> 
 }
 
 async fn js_burst(url: &str, js: &mut Peer, events: u64, last_vol: u64) -> Burst {
+    let c0 = process_cpu_ticks(js.pid());
     let (mut drive, t0) = burst_with_flood(url, "Event Bench Js", events, last_vol).await;
     let lines = &mut *js;
     let v = done(&mut drive, "Event Bench Js", async || {
@@ -228,6 +245,7 @@ async fn js_burst(url: &str, js: &mut Peer, events: u64, last_vol: u64) -> Burst
     let last = v["last"].as_u64().unwrap_or(t0);
     Burst {
         rate: n as f64 / ((last.saturating_sub(t0)) as f64 / 1e6).max(1e-6),
+        cpu: per_event(process_cpu_ticks(js.pid()) - c0, events),
         delivered: n,
         status_ok: v["vol"].as_u64() == Some(last_vol),
     }
@@ -255,6 +273,7 @@ async fn xm_burst(url: &str, probe: &mut Ws, events: u64, last_vol: u64) -> Burs
         .await
         .is_some()
     {}
+    let c0 = host_cpu();
     let (mut drive, t0) = burst_with_flood(url, "Event Bench Xm", events, last_vol).await;
     let text = done(&mut drive, "Event Bench Xm", async || {
         next_report(probe, Duration::from_secs(1)).await
@@ -265,6 +284,7 @@ async fn xm_burst(url: &str, probe: &mut Ws, events: u64, last_vol: u64) -> Burs
     let last: u64 = f[2].parse().unwrap_or(t0);
     Burst {
         rate: n as f64 / ((last.saturating_sub(t0)) as f64 / 1e6).max(1e-6),
+        cpu: per_event(host_cpu().saturating_sub(c0), events),
         delivered: n,
         status_ok: f[3] == last_vol.to_string(),
     }
@@ -276,6 +296,8 @@ struct XmRig {
     dir: std::path::PathBuf,
     probe: Ws,
     host: HostHandle,
+    /// The host's own runtime (default thread names, as `xmacro run`).
+    host_rt: tokio::runtime::Runtime,
 }
 
 impl XmRig {
@@ -289,37 +311,77 @@ impl XmRig {
         probe.send(Message::text(sub)).await.unwrap();
         let _ = probe.next().await;
         // Default limits: the documented bound is what is measured.
-        let host = host_for(&dir, vec![codec("xm", url)], 0).await;
+        let host_rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (d, codecs) = (dir.clone(), vec![codec("xm", url)]);
+        let host = host_rt
+            .spawn(async move { host_for(&d, codecs, 0).await })
+            .await
+            .unwrap();
         assert_eq!(
             next_report(&mut probe, Duration::from_secs(30))
                 .await
                 .as_deref(),
             Some("xm ready")
         );
-        XmRig { dir, probe, host }
+        XmRig {
+            dir,
+            probe,
+            host,
+            host_rt,
+        }
     }
 
     async fn stop(self) {
-        self.host.shutdown().await;
+        let host = self.host;
+        let _ = self
+            .host_rt
+            .spawn(async move { host.shutdown().await })
+            .await;
+        self.host_rt.shutdown_background();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// `n` bursts to the script alone, each printed with the host's CPU per
-/// event (for comparing two builds, or profiling one with `perf record -p`).
-async fn xmacro_only(url: &str, events: u64, n: u64) {
-    let mut rig = XmRig::start(url).await;
+/// event (for comparing two builds, or profiling one with `perf record -p`)
+/// and the simulator's.
+async fn xmacro_only(sim: &common::SimProcess, events: u64, n: u64) {
+    let mut rig = XmRig::start(&sim.url).await;
     eprintln!("bursts to the script only, process {}", std::process::id());
     for round in 0..n {
-        let c0 = cpu_time();
-        let x = xm_burst(url, &mut rig.probe, events, round % 100).await;
-        let cpu = (cpu_time() - c0).as_secs_f64() * 1e6 / events as f64;
+        let s0 = process_cpu_ticks(sim.pid());
+        let x = xm_burst(&sim.url, &mut rig.probe, events, round % 100).await;
         println!(
-            "xmacro {:.0} events/s, {} of {events} delivered, {cpu:.2} us of host CPU per event",
-            x.rate, x.delivered
+            "xmacro {:.0} events/s, {} of {events} delivered, {:.2} us of host CPU per event, simulator {:.2}",
+            x.rate,
+            x.delivered,
+            x.cpu,
+            per_event(process_cpu_ticks(sim.pid()) - s0, events)
         );
     }
     rig.stop().await;
+}
+
+/// `n` bursts to jsxapi alone, each printed with Node's CPU per event and
+/// the simulator's (the other side of [`xmacro_only`]).
+async fn jsxapi_only(sim: &common::SimProcess, peers: &Peers, events: u64, n: u64) {
+    let mut js = peers.node("feed", JS_PEER, &[&sim.url]);
+    assert_eq!(js.json(Duration::from_secs(30))["ready"], json!(true));
+    eprintln!("bursts to jsxapi only, node process {}", js.pid());
+    for round in 0..n {
+        let s0 = process_cpu_ticks(sim.pid());
+        let j = js_burst(&sim.url, &mut js, events, round % 100).await;
+        println!(
+            "jsxapi {:.0} events/s, {} of {events} delivered, {:.2} us of Node CPU per event, simulator {:.2}",
+            j.rate,
+            j.delivered,
+            j.cpu,
+            per_event(process_cpu_ticks(sim.pid()) - s0, events)
+        );
+    }
 }
 
 async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec<Row> {
@@ -349,8 +411,16 @@ async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec
             (b, j, x)
         };
         eprintln!(
-            "round {round}: bare {:.0}/s, jsxapi {:.0}/s ({} delivered, status {}), xmacro {:.0}/s ({} delivered, status {})",
-            b.rate, j.rate, j.delivered, j.status_ok, x.rate, x.delivered, x.status_ok
+            "round {round}: bare {:.0}/s, jsxapi {:.0}/s ({} delivered, status {}, {:.2} us CPU/event), xmacro {:.0}/s ({} delivered, status {}, {:.2} us CPU/event)",
+            b.rate,
+            j.rate,
+            j.delivered,
+            j.status_ok,
+            j.cpu,
+            x.rate,
+            x.delivered,
+            x.status_ok,
+            x.cpu
         );
         ratios.push(x.rate / j.rate.max(1.0));
         bare.push(b);
@@ -362,6 +432,7 @@ async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec
     rig.stop().await;
 
     let rate = |v: &[Burst]| median(v.iter().map(|b| b.rate).collect());
+    let cpu = |v: &[Burst]| median(v.iter().map(|b| b.cpu).collect());
     let lost = |v: &[Burst]| v.iter().filter(|b| !b.status_ok).count();
     let min_delivered = |v: &[Burst]| v.iter().map(|b| b.delivered).min().unwrap_or(0);
     vec![
@@ -375,6 +446,16 @@ async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec
                 median(ratios)
             ),
             goal: ">= jsxapi".into(),
+        },
+        Row {
+            name: format!("2. CPU per event of a burst (median of {rounds} rounds)"),
+            value: format!(
+                "{:.2} us (host: the process less the benchmark's own connections)",
+                cpu(&xm)
+            ),
+            baseline: String::new(),
+            jsxapi: format!("{:.2} us (Node process)", cpu(&jsx)),
+            goal: "<= jsxapi".into(),
         },
         Row {
             name: "2. status paths whose last value was lost (5000 changes during each burst)"
@@ -423,11 +504,37 @@ async fn host_for(dir: &Path, codecs: Vec<CodecEntry>, instances: u64) -> HostHa
     host
 }
 
+/// Microseconds of `cpu` per event of a burst of `events`.
+fn per_event(cpu: Duration, events: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / events as f64
+}
+
+/// The name of the threads that run the benchmark's own connections.
+const DRIVE_THREAD: &str = "bench-drive";
+
 /// CPU time of this process so far (user + system), counting threads that
 /// ended (idle script workers leave during the window, and the per-thread
 /// schedstat sum would drop their time).
 fn cpu_time() -> Duration {
-    common::peers::process_cpu_ticks(std::process::id())
+    process_cpu_ticks(std::process::id())
+}
+
+/// CPU time of the host so far: this process's, less the threads that run
+/// the benchmark's own connections (they live as long as the process).
+fn host_cpu() -> Duration {
+    let mut drive = 0u64;
+    for t in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != DRIVE_THREAD {
+            continue;
+        }
+        drive += common::peers::stat_cpu_ticks(&t.path().join("stat"));
+    }
+    cpu_time().saturating_sub(Duration::from_millis(drive * 10))
 }
 
 /// In a child process: resident memory growth (KiB), threads and idle CPU

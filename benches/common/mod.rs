@@ -43,6 +43,14 @@ pub struct SimProcess {
     pub url: String,
 }
 
+impl SimProcess {
+    /// The simulator's process id.
+    #[allow(dead_code)] // not every bench reads it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
