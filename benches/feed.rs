@@ -351,17 +351,11 @@ impl XmRig {
 async fn xmacro_only(sim: &common::SimProcess, events: u64, n: u64) {
     let mut rig = XmRig::start(&sim.url).await;
     eprintln!("bursts to the script only, process {}", std::process::id());
-    for round in 0..n {
-        let s0 = process_cpu_ticks(sim.pid());
-        let x = xm_burst(&sim.url, &mut rig.probe, events, round % 100).await;
-        println!(
-            "xmacro {:.0} events/s, {} of {events} delivered, {:.2} us of host CPU per event, simulator {:.2}",
-            x.rate,
-            x.delivered,
-            x.cpu,
-            per_event(process_cpu_ticks(sim.pid()) - s0, events)
-        );
-    }
+    let probe = &mut rig.probe;
+    solo_bursts(sim, events, n, "xmacro", "host", async |round| {
+        xm_burst(&sim.url, probe, events, round % 100).await
+    })
+    .await;
     rig.stop().await;
 }
 
@@ -371,14 +365,31 @@ async fn jsxapi_only(sim: &common::SimProcess, peers: &Peers, events: u64, n: u6
     let mut js = peers.node("feed", JS_PEER, &[&sim.url]);
     assert_eq!(js.json(Duration::from_secs(30))["ready"], json!(true));
     eprintln!("bursts to jsxapi only, node process {}", js.pid());
+    let js = &mut js;
+    solo_bursts(sim, events, n, "jsxapi", "Node", async |round| {
+        js_burst(&sim.url, js, events, round % 100).await
+    })
+    .await;
+}
+
+/// Runs `n` bursts of one client and prints each with the client's CPU per
+/// event (`whose`: which process that is) and the simulator's.
+async fn solo_bursts(
+    sim: &common::SimProcess,
+    events: u64,
+    n: u64,
+    client: &str,
+    whose: &str,
+    mut burst: impl AsyncFnMut(u64) -> Burst,
+) {
     for round in 0..n {
         let s0 = process_cpu_ticks(sim.pid());
-        let j = js_burst(&sim.url, &mut js, events, round % 100).await;
+        let b = burst(round).await;
         println!(
-            "jsxapi {:.0} events/s, {} of {events} delivered, {:.2} us of Node CPU per event, simulator {:.2}",
-            j.rate,
-            j.delivered,
-            j.cpu,
+            "{client} {:.0} events/s, {} of {events} delivered, {:.2} us of {whose} CPU per event, simulator {:.2}",
+            b.rate,
+            b.delivered,
+            b.cpu,
             per_event(process_cpu_ticks(sim.pid()) - s0, events)
         );
     }
@@ -522,19 +533,16 @@ fn cpu_time() -> Duration {
 /// CPU time of the host so far: this process's, less the threads that run
 /// the benchmark's own connections (they live as long as the process).
 fn host_cpu() -> Duration {
-    let mut drive = 0u64;
-    for t in std::fs::read_dir("/proc/self/task")
+    let drive: Duration = std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
         .flatten()
-    {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim() != DRIVE_THREAD {
-            continue;
-        }
-        drive += common::peers::stat_cpu_ticks(&t.path().join("stat"));
-    }
-    cpu_time().saturating_sub(Duration::from_millis(drive * 10))
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == DRIVE_THREAD)
+        })
+        .map(|t| common::peers::stat_cpu(&t.path().join("stat")))
+        .sum();
+    cpu_time().saturating_sub(drive)
 }
 
 /// In a child process: resident memory growth (KiB), threads and idle CPU

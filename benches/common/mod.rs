@@ -45,7 +45,6 @@ pub struct SimProcess {
 
 impl SimProcess {
     /// The simulator's process id.
-    #[allow(dead_code)] // not every bench reads it
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -290,17 +290,17 @@ pub fn process_rss_kib(pid: u32) -> u64 {
 /// User + system CPU of process `pid` so far, from `/proc/PID/stat` in
 /// clock ticks (zero when it cannot be read).
 pub fn process_cpu_ticks(pid: u32) -> Duration {
-    // USER_HZ is 100 on every Linux this runs on.
-    Duration::from_millis(stat_cpu_ticks(Path::new(&format!("/proc/{pid}/stat"))) * 10)
+    stat_cpu(Path::new(&format!("/proc/{pid}/stat")))
 }
 
-/// User and system ticks (of 10 ms) in a `/proc/.../stat` file (a process
-/// or one of its threads); 0 when it is gone.
-#[allow(dead_code)] // not every bench reads threads
-pub fn stat_cpu_ticks(stat: &Path) -> u64 {
+/// User + system CPU in a `/proc/.../stat` file (a process or one of its
+/// threads), in clock ticks; zero when it is gone.
+pub fn stat_cpu(stat: &Path) -> Duration {
     let stat = std::fs::read_to_string(stat).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
 }

@@ -928,17 +928,18 @@ fn call_fnptr(
     for a in args {
         values.push(super::convert::json_to_dynamic(&a));
     }
-    let mut home = program.libraries.find(&program.ast, f.fn_name(), None);
-    if let Some(h) = &home {
+    let declared = program.libraries.find(&program.ast, f.fn_name(), None);
+    if let Some(h) = &declared {
         values.truncate(h.params.saturating_sub(f.curry().len()));
-        // Overloads by arity: the one taking what is passed.
-        if h.params != f.curry().len() + values.len() {
-            let arity = f.curry().len() + values.len();
-            home = program
-                .libraries
-                .find(&program.ast, f.fn_name(), Some(arity));
-        }
     }
+    // The function taking what is passed (another only where it is
+    // overloaded by arity, or declares more than is given).
+    let arity = f.curry().len() + values.len();
+    let home = declared.filter(|h| h.params == arity).or_else(|| {
+        program
+            .libraries
+            .find(&program.ast, f.fn_name(), Some(arity))
+    });
     let r = program.call_at(job, f, home.as_ref(), values).map(|_| ());
     let file = r.as_ref().err().map(|_| program.file_in(home.as_ref()));
     (file, r)
