@@ -55,10 +55,14 @@ impl HttpOptions {
     }
 }
 
-/// Reads a token file (one line; surrounding whitespace ignored).
+/// Reads a token file (one line; surrounding whitespace ignored), bounded
+/// and type-checked as password files are: a FIFO or a device is refused
+/// at once, not waited on or read without end.
 pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
     let bad = |why: String| OpsError::TokenFile(path.display().to_string(), why);
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let bytes = crate::config_bounds::read_bounded(path, crate::config_bounds::MAX_PASSWORD_BYTES)
+        .map_err(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(bad("it is empty".into()));
@@ -73,7 +77,8 @@ pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
 }
 
 /// Whether the request presents `token`, as `Bearer TOKEN` or as the
-/// password of HTTP Basic (any user name).
+/// password of HTTP Basic (any user name). The scheme is read in any case
+/// (RFC 9110: auth schemes are case-insensitive).
 pub fn presents(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
@@ -81,11 +86,14 @@ pub fn presents(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let presented = if let Some(t) = given.strip_prefix("Bearer ") {
-        t.trim().to_string()
-    } else if let Some(b) = given.strip_prefix("Basic ") {
+    let Some((scheme, rest)) = given.trim_start().split_once(' ') else {
+        return false;
+    };
+    let presented = if scheme.eq_ignore_ascii_case("bearer") {
+        rest.trim().to_string()
+    } else if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b.trim())
+            .decode(rest.trim())
             .ok()
             .and_then(|d| String::from_utf8(d).ok())
             .unwrap_or_default();
@@ -157,6 +165,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn auth_schemes_are_read_in_any_case() {
+        let token = "s3cret-token-0123456789";
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            presents(&h, token)
+        };
+        for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+            assert!(with(&format!("{scheme} {token}")), "{scheme}");
+            assert!(with(&format!("{scheme}   {token}")), "{scheme} and spaces");
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("ops:{token}"));
+        for scheme in ["basic", "BASIC", "Basic"] {
+            assert!(with(&format!("{scheme} {basic}")), "{scheme}");
+        }
+        assert!(!with(&format!("bearer{token}")), "no space, no scheme");
+        assert!(!with(&format!("Token {token}")));
+    }
+
+    #[test]
+    fn a_token_file_that_is_a_device_or_a_fifo_is_refused_unread() {
+        let e =
+            crate::config_bounds::testing::within(5, || read_token_file(Path::new("/dev/zero")))
+                .expect("/dev/zero was read on and on")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir().join(format!("xmacro-token-fifo-{}", std::process::id()));
+        let fifo = crate::config_bounds::testing::fifo(&dir, "token");
+        let e = crate::config_bounds::testing::within(5, move || read_token_file(&fifo))
+            .expect("the token file's reader waited for a writer on a FIFO")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("token") && e.contains("not a regular file"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

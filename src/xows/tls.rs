@@ -72,12 +72,7 @@ fn provider() -> Arc<CryptoProvider> {
 pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
-        TlsMode::System => {
-            let found = rustls_native_certs::load_native_certs();
-            let mut roots = RootCertStore::empty();
-            roots.add_parsable_certificates(found.certs);
-            Arc::new(Explained(webpki(roots, &provider)?))
-        }
+        TlsMode::System => Arc::new(Explained(webpki(system_roots(), &provider)?)),
         TlsMode::Ca(file) => Arc::new(Explained(webpki(load_ca(file)?, &provider)?)),
         TlsMode::Pin(pin) => Arc::new(Checked {
             check: CertCheck::Pin(pin.clone()),
@@ -97,6 +92,14 @@ pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, Connec
     Ok(Arc::new(config))
 }
 
+/// The operating system's trusted roots.
+pub fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
 fn webpki(
     roots: RootCertStore,
     provider: &Arc<CryptoProvider>,
@@ -106,10 +109,14 @@ fn webpki(
         .map_err(|e| ConnectError::Tls(format!("no usable trusted roots: {e}")))
 }
 
-fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
+/// The trusted roots in a PEM file (read bounded: a directory, a FIFO, or a
+/// file without a certificate is refused, naming the file).
+pub fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
     let shown = file.display();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
-        .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?
+    // Bounded and type-checked: a FIFO here must not hold a connection task.
+    let pem = crate::config_bounds::read_bounded(file, crate::config_bounds::MAX_CA_BYTES)
+        .map_err(|e| ConnectError::Config(format!("CA file: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?;
     if certs.is_empty() {
