@@ -302,6 +302,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn unusual_files_named_like_old_stores_are_skipped_with_a_warning() {
+        let d = temp("legacy-unusual");
+        let room = d.join("boardroom");
+        std::fs::create_dir_all(room.join("dir.json")).unwrap();
+        crate::config_bounds::testing::fifo(&room, "pipe.json");
+        std::os::unix::fs::symlink("/dev/zero", room.join("zero.json")).unwrap();
+        std::fs::write(room.join("good.json"), r#"{"volume": 37}"#).unwrap();
+        let big = room.join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let opened = d.clone();
+        let stores = crate::config_bounds::testing::within(10, move || {
+            Stores::open_dir(&opened, DEFAULT_QUOTA).map_err(|e| e.to_string())
+        })
+        .expect("opening the state directory hung on an unusual file")
+        .unwrap();
+        let s = stores.instance("boardroom", "good").unwrap();
+        assert_eq!(s.get("volume"), Some(json!(37)));
+        assert!(room.join("good.json.imported").exists());
+        // The unusual ones are where they were, not imported, not renamed.
+        for name in ["dir.json", "pipe.json", "zero.json", "big.json"] {
+            assert!(room.join(name).symlink_metadata().is_ok(), "{name}");
+            let id = name.replace(".json", "");
+            assert_eq!(stores.instance("boardroom", &id).unwrap().keys().len(), 0);
+        }
+    }
+
+    #[test]
     fn lookalike_names_never_share_a_store() {
         let d = temp("lookalikes");
         let stores = open(&d);
