@@ -20,6 +20,7 @@ mod pg_link;
 mod pg_sql;
 mod quota;
 mod sqlite;
+mod sqlite_log;
 mod value;
 mod writer;
 
