@@ -651,8 +651,10 @@ impl Host {
         // worth a line of its own.
         if reloading {
             info!(script = %name, "reloaded; {} instance(s) restart", slots.len());
-        } else if slots.is_empty() {
+        } else if slots.is_empty() && self.targets(name).is_empty() {
             warn!(script = %name, "loaded, but bound to no codec: not running");
+        } else if slots.is_empty() {
+            warn!(script = %name, "loaded, but started on none of its codecs (see the errors above)");
         } else {
             tracing::debug!(
                 script = %name,
@@ -778,7 +780,12 @@ impl Host {
             let store = match self.store(name, &codec_name) {
                 Ok(s) => s,
                 Err(e) => {
-                    error!(script = %name, codec = %codec_name, "not started: {e}");
+                    // Said as what it is (a damaged database, say), on the
+                    // status page too: not started, and why.
+                    let why = format!("not started: its store cannot be read: {e}");
+                    error!(script = %name, codec = %codec_name, "{why}");
+                    crate::telemetry::board().failed(name, &codec_name, &why);
+                    crate::telemetry::board().started(name, &codec_name, false);
                     continue;
                 }
             };

@@ -210,9 +210,15 @@ impl Store {
         self.view().used
     }
 
-    /// Sets `key`: checked (it must read back, and fit the quota), durable,
-    /// then visible. On an error nothing changed.
+    /// Sets `key`: checked (it must read back, and fit the quota; a key
+    /// holds no NUL character, on every backend), durable, then visible.
+    /// On an error nothing changed.
     pub fn set(&self, key: &str, value: Value) -> Result<(), StoreError> {
+        if key.contains('\0') {
+            return Err(self.refuse(format!(
+                "key {key:?} holds a NUL character, which no store backend keeps (PostgreSQL's text cannot); choose another key"
+            )));
+        }
         let text = value::encode(&value).map_err(|e| self.refuse(format!("key {key:?}: {e}")))?;
         let size = entry_size(key, text.len());
         let mut view = self.view();
