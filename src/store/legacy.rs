@@ -48,10 +48,7 @@ pub fn import(dir: &Path, backend: &dyn Backend) -> Result<(), StoreError> {
 }
 
 fn import_file(path: &Path, id: &InstanceId, backend: &dyn Backend) -> Result<(), StoreError> {
-    let fail = |why: String| StoreError {
-        what: format!("importing {}", path.display()),
-        why,
-    };
+    let fail = |why: String| StoreError::new(format!("importing {}", path.display()), why);
     let Some(text) = read_plain(path, id) else {
         return Ok(());
     };

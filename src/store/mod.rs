@@ -18,6 +18,7 @@ mod names;
 mod pg;
 mod pg_link;
 mod pg_sql;
+mod pg_tls;
 mod quota;
 mod sqlite;
 mod sqlite_log;
@@ -36,6 +37,7 @@ pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
 pub use pg::{PgBackend, PgTarget, test_url};
 pub use pg_sql::lock_key;
+pub use pg_tls::resolve_root as resolve_pg_root;
 pub use quota::parse_quota;
 pub use sqlite::{DB_FILE, SqliteBackend};
 pub use value::MAX_DEPTH;
@@ -51,6 +53,20 @@ pub struct StoreError {
     /// Which store or file.
     pub what: String,
     pub why: String,
+    /// The change may have been made all the same (it reached a database
+    /// server whose answer was lost); the store reads the key again.
+    pub maybe_written: bool,
+}
+
+impl StoreError {
+    /// An error after which nothing changed.
+    pub fn new(what: impl Into<String>, why: impl Into<String>) -> StoreError {
+        StoreError {
+            what: what.into(),
+            why: why.into(),
+            maybe_written: false,
+        }
+    }
 }
 
 /// A host's stores: the locked state directory and every instance's view.
@@ -136,6 +152,9 @@ struct View {
     /// entries that could not be read.
     sizes: HashMap<String, u64>,
     used: u64,
+    /// Keys whose last change may or may not have been made (its answer
+    /// was lost): read again from the backend once it is ready.
+    unsure: std::collections::BTreeSet<String>,
 }
 
 fn entry_size(key: &str, encoded_len: usize) -> u64 {
@@ -184,15 +203,48 @@ impl Store {
         })
     }
 
+    /// The view, with keys whose change may or may not have been made read
+    /// again first when the backend is ready for it.
     fn view(&self) -> MutexGuard<'_, View> {
-        self.view.lock().unwrap_or_else(|p| p.into_inner())
+        let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        if !view.unsure.is_empty() && self.backend.ready() {
+            self.settle(&mut view);
+        }
+        view
+    }
+
+    /// Reads the unsure keys again: what the backend holds is what they are.
+    fn settle(&self, view: &mut View) {
+        let Ok(rows) = self.backend.load(&self.id) else {
+            return;
+        };
+        for key in std::mem::take(&mut view.unsure) {
+            view.used -= view.sizes.remove(&key).unwrap_or(0);
+            view.values.remove(&key);
+            if let Some(row) = rows.iter().find(|r| r.key == key) {
+                let size = entry_size(&key, row.value.len());
+                view.used += size;
+                view.sizes.insert(key.clone(), size);
+                match value::decode(&row.value) {
+                    Ok(v) => {
+                        view.values.insert(key, v);
+                    }
+                    Err(e) => warn!("{}: key {key:?} cannot be read ({e})", self.id),
+                }
+            }
+        }
+    }
+
+    /// Notes a failed change of `key` that may have been made.
+    fn unsure(view: &mut View, key: &str, e: StoreError) -> StoreError {
+        if e.maybe_written {
+            view.unsure.insert(key.to_string());
+        }
+        e
     }
 
     fn refuse(&self, why: String) -> StoreError {
-        StoreError {
-            what: self.id.to_string(),
-            why,
-        }
+        StoreError::new(self.id.to_string(), why)
     }
 
     /// The value under `key`.
@@ -229,7 +281,9 @@ impl Store {
                 self.quota
             )));
         }
-        self.backend.put(&self.id, key, &text)?;
+        self.backend
+            .put(&self.id, key, &text)
+            .map_err(|e| Store::unsure(&mut view, key, e))?;
         view.used = after;
         view.sizes.insert(key.to_string(), size);
         view.values.insert(key.to_string(), value);
@@ -243,7 +297,9 @@ impl Store {
         let Some(size) = view.sizes.get(key).copied() else {
             return Ok(None);
         };
-        self.backend.delete(&self.id, key)?;
+        self.backend
+            .delete(&self.id, key)
+            .map_err(|e| Store::unsure(&mut view, key, e))?;
         view.used -= size;
         view.sizes.remove(key);
         Ok(view.values.remove(key))
@@ -496,10 +552,7 @@ pub(crate) mod tests {
     impl Flaky {
         fn check(&self) -> Result<(), StoreError> {
             if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError {
-                    what: "flaky".into(),
-                    why: "Read-only file system".into(),
-                });
+                return Err(StoreError::new("flaky", "Read-only file system"));
             }
             Ok(())
         }

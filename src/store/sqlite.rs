@@ -140,10 +140,7 @@ fn describe(e: &rusqlite::Error) -> String {
 }
 
 fn error(file: &Path, why: String) -> StoreError {
-    StoreError {
-        what: format!("store database {}", file.display()),
-        why,
-    }
+    StoreError::new(format!("store database {}", file.display()), why)
 }
 
 impl Backend for SqliteBackend {
