@@ -19,14 +19,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::DigitallySignedStruct;
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::xows::TlsMode;
-use crate::xows::tls::{client_config, load_ca, system_roots};
+use crate::xows::tls::{client_config, load_ca, system_roots, verified_config};
 
 /// How the session is protected (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,89 +154,27 @@ pub fn connector(config: &mut postgres::Config, tls: &PgTls) -> Result<MakeRustl
                 Some(file) => load_ca(file).map_err(|e| format!("sslrootcert: {e}"))?,
                 None => system_roots(),
             };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| format!("no usable trusted roots: {e}"))?;
-            let verifier = Arc::new(Checked {
-                webpki,
-                names: tls.mode == SslMode::VerifyFull,
-            });
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
+            verified_config(roots, tls.mode == SslMode::VerifyFull, explain)
                 .map_err(|e| e.to_string())?
-                .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth();
-            Arc::new(config)
         }
     };
     Ok(MakeRustlsConnect::new(Arc::unwrap_or_clone(client)))
 }
 
-/// The chain checked against the trusted roots; the host name only for
-/// `verify-full`. A refusal says what to do.
-#[derive(Debug)]
-struct Checked {
-    webpki: Arc<WebPkiServerVerifier>,
-    names: bool,
-}
-
-impl ServerCertVerifier for Checked {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Ok(v) => Ok(v),
-            // The chain was checked before the name (webpki's order).
-            Err(rustls::Error::InvalidCertificate(
-                NotValidForName | NotValidForNameContext { .. },
-            )) if !self.names => Ok(ServerCertVerified::assertion()),
-            Err(
-                e @ rustls::Error::InvalidCertificate(
-                    NotValidForName | NotValidForNameContext { .. },
-                ),
-            ) => Err(rustls::Error::General(format!(
+/// A refused database certificate, and what to do about it.
+fn explain(name: &ServerName<'_>, _: &CertificateDer<'_>, e: rustls::Error) -> rustls::Error {
+    use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+    rustls::Error::General(match e {
+        rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. }) => {
+            format!(
                 "the database server's certificate is not valid for the name {} ({e}); connect by a name it holds, or use sslmode=verify-ca to check the CA only",
-                server_name.to_str()
-            ))),
-            Err(e) => Err(rustls::Error::General(format!(
-                "the database server's certificate is not trusted ({e}); give the CA that signed it with sslrootcert=FILE"
-            ))),
+                name.to_str()
+            )
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
+        e => format!(
+            "the database server's certificate is not trusted ({e}); give the CA that signed it with sslrootcert=FILE"
+        ),
+    })
 }
 
 #[cfg(test)]
