@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::common::rig::{self, Reports, TempDir};
 use crate::common::within;
 use crate::hardening::Proc;
+use crate::hardening_ops::{limit, run_command};
 use xmacro::store::{Backend, DB_FILE, InstanceId, SqliteBackend};
 
 /// A long wait for slow, loaded machines (a liveness bound).
@@ -32,35 +33,10 @@ xapi.Event.Sim.Ping.on(|e| report("pong"));
 report("up");
 "#,
     );
-    let scripts = dir.scripts();
-    let state = dir.state();
     let url = sim.url();
-    let mut cmd = Proc::command(
-        &[
-            "run",
-            scripts.to_str().unwrap(),
-            "--codec",
-            &url,
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[("XMACRO_PASSWORD", ""), ("RUST_LOG", "warn")],
-        &dir.0,
-    );
+    let mut cmd = run_command(&dir, &[&url], &[], &[("RUST_LOG", "warn")]);
     // 512 KiB per file, as `ulimit -f 512` or systemd's LimitFSIZE= set.
-    // SAFETY: setrlimit only touches the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            let l = libc::rlimit {
-                rlim_cur: 512 << 10,
-                rlim_max: 512 << 10,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &l) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit(&mut cmd, libc::RLIMIT_FSIZE, 512 << 10);
     let p = Proc::start(cmd);
     r.expect("up").await;
     rig::emit(r.raw(), "Fill", json!({})).await;
