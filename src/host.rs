@@ -282,7 +282,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
-        let text = std::fs::read(f).ok()?;
+        let text =
+            crate::config_bounds::read_bounded(f, crate::config_bounds::MAX_CONFIG_BYTES).ok()?;
         let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
@@ -490,8 +491,13 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
-        // Only a new content is acted on, so one save is one message.
-        let hash = std::fs::read(&file).map(|t| hash_of(&t)).unwrap_or(0);
+        // Only a new content is acted on, so one save is one message. Read
+        // bounded and type-checked: a FIFO put in the config's place must
+        // not hold the host's task (the load below says what is wrong).
+        let hash =
+            crate::config_bounds::read_bounded(&file, crate::config_bounds::MAX_CONFIG_BYTES)
+                .map(|t| hash_of(&t))
+                .unwrap_or(0);
         if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
             return;
         }

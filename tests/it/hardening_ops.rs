@@ -425,6 +425,12 @@ async fn a_fifo_or_device_where_a_file_belongs_is_refused_at_once_and_a_running_
     p.wait_for("not a regular file", 1, LONG).await;
     write_config("password_file = \"secret.fifo\"\n");
     p.wait_for("not a regular file", 2, LONG).await;
+    // The config itself replaced by a FIFO.
+    std::fs::remove_file(&config).unwrap();
+    let c = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    p.wait_for("not a regular file", 3, LONG).await;
     let h = addr.to_string();
     for _ in 0..5 {
         let (code, body) = raw_get(addr, Some(&h), "/healthz", None).await;
