@@ -115,7 +115,7 @@ pub async fn serve(
             if warned_full.is_none_or(|at| at.elapsed() >= FULL_WARN_EVERY) {
                 warned_full = Some(Instant::now());
                 warn!(
-                    "status server: {} connections open, the most it takes (an eighth of the open-file limit {}); closing new ones until some end",
+                    "status server: {} connections open, the most it takes (an eighth of the open-file limit of {}, 4 to 512, so codecs keep the rest); closing new ones until some end",
                     limits.max_connections,
                     open_file_limit()
                 );
