@@ -3,7 +3,9 @@
 //! fleet sharded across hosts that must all reach every codec's state.
 //! Like codec passwords, the database password never sits in the config:
 //! it comes from `password_env` or `password_file` in `[store]`, and a URL
-//! carrying one is refused.
+//! carrying one is refused. TLS is asked for in the URL as libpq reads it
+//! (`?sslmode=verify-full&sslrootcert=ca.pem`, the CA file relative to
+//! the config).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,7 +82,10 @@ pub fn resolve(
             "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\" in [store]".into(),
         ));
     }
-    let mut target = PgTarget::new(url);
+    // TLS settings are read (and a CA file beside the config found and
+    // checked) now, so a mistake names its key at load time.
+    let url = crate::store::resolve_pg_root(url, rel).map_err(|e| (key, e))?;
+    let mut target = PgTarget::new(&url);
     target.password =
         bounds::password_from(s.password_env.as_ref(), s.password_file.as_ref(), rel, env)?;
     let lock_retry = match &s.lock_retry {

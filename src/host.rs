@@ -282,7 +282,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
-        let text = std::fs::read(f).ok()?;
+        let text =
+            crate::config_bounds::read_bounded(f, crate::config_bounds::MAX_CONFIG_BYTES).ok()?;
         let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
@@ -490,8 +491,13 @@ impl Host {
         let Some(file) = self.opts.config_file.clone() else {
             return;
         };
-        // Only a new content is acted on, so one save is one message.
-        let hash = std::fs::read(&file).map(|t| hash_of(&t)).unwrap_or(0);
+        // Only a new content is acted on, so one save is one message. Read
+        // bounded and type-checked: a FIFO put in the config's place must
+        // not hold the host's task (the load below says what is wrong).
+        let hash =
+            crate::config_bounds::read_bounded(&file, crate::config_bounds::MAX_CONFIG_BYTES)
+                .map(|t| hash_of(&t))
+                .unwrap_or(0);
         if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
             return;
         }
@@ -651,8 +657,10 @@ impl Host {
         // worth a line of its own.
         if reloading {
             info!(script = %name, "reloaded; {} instance(s) restart", slots.len());
-        } else if slots.is_empty() {
+        } else if slots.is_empty() && self.targets(name).is_empty() {
             warn!(script = %name, "loaded, but bound to no codec: not running");
+        } else if slots.is_empty() {
+            warn!(script = %name, "loaded, but started on none of its codecs (see the errors above)");
         } else {
             tracing::debug!(
                 script = %name,
@@ -778,7 +786,12 @@ impl Host {
             let store = match self.store(name, &codec_name) {
                 Ok(s) => s,
                 Err(e) => {
-                    error!(script = %name, codec = %codec_name, "not started: {e}");
+                    // Said as what it is (a damaged database, say), on the
+                    // status page too: not started, and why.
+                    let why = format!("not started: its store cannot be read: {e}");
+                    error!(script = %name, codec = %codec_name, "{why}");
+                    crate::telemetry::board().failed(name, &codec_name, &why);
+                    crate::telemetry::board().started(name, &codec_name, false);
                     continue;
                 }
             };

@@ -88,8 +88,10 @@ pub fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// Replaces the password of every `scheme://user:password@host` (or
-/// `user:password@host` without a scheme) in `text` with `***`; anything
-/// else is kept.
+/// `user:password@host` without a scheme) in `text` with `***`, and the
+/// query string of every `scheme://...?query` (each value, and each bare
+/// key but `legacy`, which only says how to talk) and its fragment, which
+/// may as well carry a secret (`?token=...`); anything else is kept.
 pub fn redact_url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let is_break = |c: char| c.is_whitespace() || c == '"' || c == '\'';
@@ -97,7 +99,7 @@ pub fn redact_url(text: &str) -> String {
     while !rest.is_empty() {
         let word_end = rest.find(is_break).unwrap_or(rest.len());
         let (word, tail) = rest.split_at(word_end);
-        out.push_str(&redact_word(word));
+        out.push_str(&redact_query(&redact_word(word)));
         let sep = tail.chars().next().map_or(0, char::len_utf8);
         out.push_str(&tail[..sep]);
         rest = &tail[sep..];
@@ -105,7 +107,48 @@ pub fn redact_url(text: &str) -> String {
     out
 }
 
-/// One whitespace- or quote-delimited word of [`redact_url`].
+/// A URL as logs and pages show it: [`redact_url`] of its text.
+pub fn shown_url(url: &url::Url) -> String {
+    redact_url(url.as_str())
+}
+
+/// The query and fragment of a word with a scheme, redacted.
+fn redact_query(word: &str) -> String {
+    let Some(scheme_end) = word.find("://") else {
+        return word.to_string();
+    };
+    let Some(q) = word[scheme_end..].find(['?', '#']).map(|i| scheme_end + i) else {
+        return word.to_string();
+    };
+    let (head, rest) = word.split_at(q);
+    let (query, fragment) = match rest.find('#') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut out = head.to_string();
+    if let Some(query) = query.strip_prefix('?') {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some(("legacy", _)) => kv.to_string(),
+                Some((k, _)) => format!("{k}=***"),
+                None if kv == "legacy" || kv.is_empty() => kv.to_string(),
+                None => "***".to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    match fragment {
+        Some("") => out.push('#'),
+        Some(_) => out.push_str("#***"),
+        None => {}
+    }
+    out
+}
+
+/// The password part of one whitespace- or quote-delimited word of
+/// [`redact_url`].
 fn redact_word(word: &str) -> String {
     let start = word.find("://").map_or(0, |i| i + 3);
     let Some(first_at) = word[start..].find('@').map(|i| start + i) else {
@@ -124,8 +167,10 @@ fn redact_word(word: &str) -> String {
 }
 
 /// A [`MakeWriter`] whose writers keep every event on one line: newlines
-/// and control characters inside an event are escaped; the event's final
-/// newline and terminal colour codes (ESC) are kept.
+/// and control characters inside an event are escaped, and so is every
+/// escape sequence but the formatter's colour codes (a script's file name
+/// in a span field cannot set the window title or clear the screen); the
+/// event's final newline is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct OneLine<M>(pub M);
 
@@ -146,8 +191,39 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for OneLine<M> {
 #[derive(Debug)]
 pub struct OneLineWriter<W>(W);
 
-fn needs_escape(b: u8) -> bool {
-    (b < 0x20 && b != b'\t' && b != 0x1b) || b == 0x7f
+/// How many bytes of `body` from `i` are a colour code (SGR: `ESC [`
+/// digits and `;` then `m`), the only escape sequence the formatter
+/// writes; 0 if they are not one.
+fn colour_code(body: &[u8], i: usize) -> usize {
+    if body.get(i + 1) != Some(&b'[') {
+        return 0;
+    }
+    let mut j = i + 2;
+    while body
+        .get(j)
+        .is_some_and(|b| b.is_ascii_digit() || *b == b';')
+    {
+        j += 1;
+    }
+    if body.get(j) == Some(&b'm') {
+        j + 1 - i
+    } else {
+        0
+    }
+}
+
+/// Whether the byte at `i` must be escaped, and how many bytes it spans:
+/// control bytes but tab (newlines included), an ESC that does not start
+/// a colour code, and C1 controls (U+0080 to U+009F, such as the 8-bit
+/// CSI some terminals obey).
+fn escaped_at(body: &[u8], i: usize) -> Option<usize> {
+    match body[i] {
+        0x1b if colour_code(body, i) > 0 => None,
+        b'\t' => None,
+        b if b < 0x20 || b == 0x7f => Some(1),
+        0xc2 if body.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)) => Some(2),
+        _ => None,
+    }
 }
 
 /// `buf` with its inner newlines and control bytes escaped.
@@ -156,16 +232,29 @@ pub fn one_line(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         Some(b) => (b, true),
         None => (buf, false),
     };
-    if !body.iter().copied().any(needs_escape) {
+    if !(0..body.len()).any(|i| escaped_at(body, i).is_some()) {
         return std::borrow::Cow::Borrowed(buf);
     }
     let mut out = Vec::with_capacity(buf.len() + 16);
-    for &b in body {
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b if needs_escape(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-            b => out.push(b),
+    let mut i = 0;
+    while i < body.len() {
+        match escaped_at(body, i) {
+            None => {
+                out.push(body[i]);
+                i += 1;
+            }
+            Some(2) => {
+                out.extend_from_slice(format!("\\u{{{:x}}}", body[i + 1]).as_bytes());
+                i += 2;
+            }
+            Some(_) => {
+                match body[i] {
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                }
+                i += 1;
+            }
         }
     }
     if end {
@@ -206,6 +295,40 @@ mod tests {
     }
 
     #[test]
+    fn escape_sequences_other_than_colours_are_shown_not_run() {
+        // A script file name in a span field: a window title and a clear.
+        let line = b"ERROR script{script=a\x1b]0;PWNED\x07\x1b[2Jb}: x\n";
+        let out = one_line(line);
+        assert_eq!(
+            &*out,
+            b"ERROR script{script=a\\x1b]0;PWNED\\x07\\x1b[2Jb}: x\n".as_slice()
+        );
+        // Every kind of escape that is not a colour: cursor moves, OSC
+        // with ST, a bare ESC at the end, 8-bit CSI.
+        for bad in [
+            "\x1b[H",
+            "\x1b[1;1H",
+            "\x1b]2;t\x1b\\",
+            "\x1b",
+            "\x1b[31",
+            "\x1bc",
+            "\u{9b}2J",
+        ] {
+            let text = format!("x {bad} y\n");
+            let out = one_line(text.as_bytes());
+            assert!(
+                !out.contains(&0x1b) && !String::from_utf8_lossy(&out).contains('\u{9b}'),
+                "{bad:?} passed: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        // The formatter's colours still pass unchanged.
+        let colours =
+            b"\x1b[2m2026\x1b[0m \x1b[32m INFO\x1b[0m \x1b[1mscript\x1b[0m\x1b[1;31mx\x1b[0m\n";
+        assert!(matches!(one_line(colours), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
     fn script_text_is_escaped() {
         assert_eq!(escape("a\nb\r\x1b[2J"), "a\\nb\\r\\u{1b}[2J");
         assert_eq!(escape("plain text\t"), "plain text\t");
@@ -228,6 +351,27 @@ mod tests {
             "\"admin:***@10.0.0.5\" is not a URL; mail bob@x.org"
         );
         assert_eq!(redact_url("wss//a:b@h/ws ok"), "wss//a:***@h/ws ok");
+    }
+
+    #[test]
+    fn query_strings_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("connected to ws://10.0.0.5/ws?x=secret&token=t0p"),
+            "connected to ws://10.0.0.5/ws?x=***&token=***"
+        );
+        // `legacy` says how to talk, not a secret: kept, as is a bare key.
+        assert_eq!(
+            redact_url("\"wss://h:8443/ws?legacy&k=v#frag\" failed"),
+            "\"wss://h:8443/ws?legacy&k=***#***\" failed"
+        );
+        assert_eq!(
+            redact_url("wss://u:pw@h/ws?legacy=1&x=s"),
+            "wss://u:***@h/ws?legacy=1&x=***"
+        );
+        assert_eq!(
+            redact_url("ws://h/ws and what? x=y"),
+            "ws://h/ws and what? x=y"
+        );
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! closed terminal should. Each signal is installed on its own: one that
 //! cannot be caught keeps its default action (the process ends) instead of
 //! leaving a stop that waits for ever.
+//!
+//! SIGXFSZ is ignored: a file-size limit (`ulimit -f`, systemd's
+//! `LimitFSIZE=`) would otherwise kill the host when the store reaches it.
+//! Ignored, the write fails with EFBIG instead, and the script's
+//! `store.set` gets an error it can catch.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +45,7 @@ pub fn install() -> Vec<String> {
     let mut problems = Vec::new();
     #[cfg(unix)]
     {
+        ignore_file_size_limit_signal();
         use tokio::signal::unix::{SignalKind, signal};
         for (kind, name) in [
             (SignalKind::terminate(), "SIGTERM"),
@@ -74,6 +80,17 @@ pub fn install() -> Vec<String> {
         });
     }
     problems
+}
+
+/// Lets a write past the file-size limit fail (EFBIG) instead of ending
+/// the process with SIGXFSZ.
+#[cfg(unix)]
+pub fn ignore_file_size_limit_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no handler
+    // code and is safe at any time.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Whether [`install`] ran in this process.

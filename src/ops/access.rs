@@ -55,10 +55,14 @@ impl HttpOptions {
     }
 }
 
-/// Reads a token file (one line; surrounding whitespace ignored).
+/// Reads a token file (one line; surrounding whitespace ignored), bounded
+/// and type-checked as password files are: a FIFO or a device is refused
+/// at once, not waited on or read without end.
 pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
     let bad = |why: String| OpsError::TokenFile(path.display().to_string(), why);
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let bytes = crate::config_bounds::read_bounded(path, crate::config_bounds::MAX_PASSWORD_BYTES)
+        .map_err(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(bad("it is empty".into()));
@@ -73,7 +77,8 @@ pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
 }
 
 /// Whether the request presents `token`, as `Bearer TOKEN` or as the
-/// password of HTTP Basic (any user name).
+/// password of HTTP Basic (any user name). The scheme is read in any case
+/// (RFC 9110: auth schemes are case-insensitive).
 pub fn presents(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
@@ -81,11 +86,14 @@ pub fn presents(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let presented = if let Some(t) = given.strip_prefix("Bearer ") {
-        t.trim().to_string()
-    } else if let Some(b) = given.strip_prefix("Basic ") {
+    let Some((scheme, rest)) = given.trim_start().split_once(' ') else {
+        return false;
+    };
+    let presented = if scheme.eq_ignore_ascii_case("bearer") {
+        rest.trim().to_string()
+    } else if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b.trim())
+            .decode(rest.trim())
             .ok()
             .and_then(|d| String::from_utf8(d).ok())
             .unwrap_or_default();
@@ -97,6 +105,33 @@ pub fn presents(headers: &HeaderMap, token: &str) -> bool {
         return false;
     };
     constant_time_eq(presented.as_bytes(), token.as_bytes())
+}
+
+/// Whether the request's `Host` names this machine's loopback: `localhost`
+/// (any case, a trailing dot allowed) or a loopback address (`127.x.y.z`,
+/// `[::1]`), with any port. Without a token only such requests are
+/// answered: a browser sends a page's own name, so a page whose name
+/// resolves to 127.0.0.1 (DNS rebinding) is refused.
+pub fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, port)) if port.is_empty() || port.starts_with(':') => addr,
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Compares without stopping at the first difference.
@@ -157,6 +192,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn auth_schemes_are_read_in_any_case() {
+        let token = "s3cret-token-0123456789";
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            presents(&h, token)
+        };
+        for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+            assert!(with(&format!("{scheme} {token}")), "{scheme}");
+            assert!(with(&format!("{scheme}   {token}")), "{scheme} and spaces");
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("ops:{token}"));
+        for scheme in ["basic", "BASIC", "Basic"] {
+            assert!(with(&format!("{scheme} {basic}")), "{scheme}");
+        }
+        assert!(!with(&format!("bearer{token}")), "no space, no scheme");
+        assert!(!with(&format!("Token {token}")));
+    }
+
+    #[test]
+    fn a_token_file_that_is_a_device_or_a_fifo_is_refused_unread() {
+        let e =
+            crate::config_bounds::testing::within(5, || read_token_file(Path::new("/dev/zero")))
+                .expect("/dev/zero was read on and on")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir().join(format!("xmacro-token-fifo-{}", std::process::id()));
+        let fifo = crate::config_bounds::testing::fifo(&dir, "token");
+        let e = crate::config_bounds::testing::within(5, move || read_token_file(&fifo))
+            .expect("the token file's reader waited for a writer on a FIFO")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("token") && e.contains("not a regular file"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

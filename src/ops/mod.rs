@@ -10,6 +10,8 @@
 //!   JavaScript; a few lines of script swap in fresh HTML from `/events`).
 //! - [`access`]: who may ask (loopback, or the token on every request).
 //! - [`server`]: the axum routes, readiness, live updates.
+//! - [`listen`]: the connections: header-read and idle timeouts, and a cap
+//!   from the open-file limit so the codecs keep their descriptors.
 //! - [`http`]: the small HTTP/1.1 client `xmacro status` uses.
 //! - [`table`]: `xmacro status` output and its exit code.
 //! - [`command`]: `xmacro status`, and how `xmacro run` starts the server.
@@ -17,6 +19,7 @@
 pub mod access;
 pub mod command;
 pub mod http;
+pub mod listen;
 pub mod page;
 pub mod prometheus;
 pub mod server;

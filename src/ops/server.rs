@@ -1,7 +1,9 @@
-//! The HTTP server: routes, readiness, live updates; the token check in
-//! front of every route is [`super::access`]. Every endpoint is read-only.
-//! The server starts before the host so `/readyz` can say 503
-//! while the config loads and the codecs are tried for the first time.
+//! The HTTP server: routes, readiness, live updates; who may ask (the
+//! token, or without one only loopback host names) is checked in front of
+//! every route by [`super::access`], and connections are bounded by
+//! [`super::listen`]. Every endpoint is read-only. The server starts
+//! before the host so `/readyz` can say 503 while the config loads and
+//! the codecs are tried for the first time.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -65,7 +67,7 @@ impl Ops {
         let meta = entries
             .iter()
             .map(|e| {
-                let url = e.config.dial_url().to_string();
+                let url = e.config.shown_url();
                 (e.name.clone(), (url, e.tags.clone()))
             })
             .collect();
@@ -161,14 +163,33 @@ impl Ops {
 }
 
 async fn auth(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Response {
+    // Without a token the server is loopback only, and so must be the name
+    // a request was sent to: a web page the operator opens could otherwise
+    // read the status through DNS rebinding (its own name resolving to
+    // 127.0.0.1).
+    if ops.token.is_none() && !super::access::loopback_host(req.headers()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "without a token this server answers only requests sent to localhost, 127.0.0.1 or [::1]\n",
+        );
+    }
     if ops.authorized(req.headers()) {
         return next.run(req).await;
     }
-    let mut resp = (StatusCode::UNAUTHORIZED, "a token is needed\n").into_response();
+    let mut resp = refused(StatusCode::UNAUTHORIZED, "a token is needed\n");
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"xmacro\", charset=\"UTF-8\""),
     );
+    resp
+}
+
+/// A refusal; the connection closes after it (a client without the right
+/// token or name keeps nothing open).
+fn refused(code: StatusCode, why: &'static str) -> Response {
+    let mut resp = (code, why).into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
@@ -185,15 +206,15 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .with_state(ops)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, within the connection limits of
+/// this process ([`super::listen::Limits::for_this_process`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ops: Arc<Ops>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ops))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = super::listen::Limits::for_this_process();
+    super::listen::serve(listener, router(ops), limits, shutdown).await
 }
 
 fn no_store(mut r: Response) -> Response {

@@ -1,10 +1,19 @@
 //! `xmacro status`: the status as aligned text tables for a terminal, and
-//! the exit code that says how healthy the host is.
+//! the exit code that says how healthy the host is. Everything in the
+//! status may come from scripts (names, errors a script threw), so every
+//! control character is shown escaped: an answer cannot set the terminal's
+//! title, clear it, or forge a line.
 
 use super::snapshot::Status;
+use crate::logsafe::escape;
 
-/// Columns padded to the widest cell; the last column is not padded.
+/// Columns padded to the widest cell (control characters escaped); the
+/// last column is not padded.
 fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
@@ -55,8 +64,8 @@ fn clip(s: &str, n: usize) -> String {
 
 /// The tables.
 pub fn render(s: &Status) -> String {
-    let mut out = format!(
-        "xmacro {} · {} · {} · up {} · stores {} bytes\n",
+    let head = format!(
+        "xmacro {} · {} · {} · up {} · stores {} bytes",
         s.version,
         s.health,
         if s.ready {
@@ -67,6 +76,7 @@ pub fn render(s: &Status) -> String {
         duration(s.uptime_seconds),
         s.store_bytes
     );
+    let mut out = format!("{}\n", escape(&head));
     let mut rows = vec![
         [
             "CODEC",
@@ -170,5 +180,37 @@ mod tests {
             "2026-11-21 21:40:00"
         );
         assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn text_from_the_host_cannot_drive_the_terminal() {
+        let evil = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\u{9b}H\n";
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "version": "0", "health": "degraded", "ready": false,
+            "ready_reason": format!("codec {evil} not tried"),
+            "started_at": "", "uptime_seconds": 1, "store_bytes": 0,
+            "codecs": [{"name": format!("room{evil}"), "url": "ws://h/ws", "tags": [],
+                        "state": format!("failed{evil}"), "connected_since": null,
+                        "last_error": format!("boom{evil}"), "reconnects": 0,
+                        "retry_in_seconds": null, "rtt_ms": null}],
+            "scripts": [{"name": format!("s{evil}"), "file": "s.rhai", "state": "failing",
+                         "version": format!("v{evil}"), "loaded_at": null, "errors": 1,
+                         "last_error": {"at": "", "message": format!("s.rhai:1:1: {evil}"), "codec": null},
+                         "compile_error": null,
+                         "instances": [{"codec": "room", "state": format!("x{evil}"), "since": "",
+                                        "errors": 1, "last_error": null}],
+                         "logs": []}],
+            "reloads": []
+        }))
+        .unwrap();
+        let out = render(&status);
+        for c in out.chars() {
+            assert!(
+                c == '\n' || !c.is_control(),
+                "a control character {c:?} reached the terminal:\n{out}"
+            );
+        }
+        assert!(out.contains("PWNED") && out.contains("\\u{1b}]0;"), "{out}");
+        assert_eq!(out.lines().count(), 7, "one line per row:\n{out}");
     }
 }

@@ -38,10 +38,18 @@ pub struct Row {
 
 /// Durable rows, one writer at a time per instance (the store serializes).
 pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Whether a read now would be answered at once (a server backend says
+    /// `false` while it reconnects); the store reads keys whose write may
+    /// or may not have been made only when it is.
+    fn ready(&self) -> bool {
+        true
+    }
     /// Every entry of `id`, in any order. An entry that cannot be read at
     /// all is left out (and logged) rather than failing the rest.
     fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError>;
-    /// Creates or replaces one entry; durable when it returns `Ok`.
+    /// Creates or replaces one entry; durable when it returns `Ok`. An
+    /// error with [`StoreError::maybe_written`] means it may have been made
+    /// (its answer was lost).
     fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError>;
     /// Deletes one entry (no error if absent); durable when it returns `Ok`.
     fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError>;

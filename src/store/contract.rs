@@ -3,7 +3,10 @@
 //! called (so what one handle wrote, a later one must read), and the
 //! storage starts empty.
 
+use serde_json::json;
+
 use super::backend::{Backend, InstanceId, Row};
+use super::{DEFAULT_QUOTA, Store};
 
 /// Pairs of names a careless mapping to file names would merge.
 pub const LOOKALIKES: &[(&str, &str)] = &[
@@ -83,4 +86,22 @@ pub fn check(open: &dyn Fn() -> Box<dyn Backend>) {
         want,
         "other instances' writes do not touch this one"
     );
+
+    // One rule for keys on every backend, kept by the store above them: a
+    // key with a NUL character is refused (PostgreSQL's text cannot hold
+    // one); NUL inside a value is fine (JSON escapes it).
+    let backend: std::sync::Arc<dyn Backend> = std::sync::Arc::from(b);
+    let nul = InstanceId::new("c", "nul");
+    let store = Store::load(nul.clone(), backend.clone(), DEFAULT_QUOTA).unwrap();
+    let e = store.set("a\0b", json!(1)).unwrap_err().to_string();
+    assert!(
+        e.contains("NUL") && e.contains("\"a\\0b\""),
+        "a key with NUL: {e}"
+    );
+    store.set("k", json!("a\0b")).unwrap();
+    assert_eq!(store.remove("a\0b").unwrap(), None);
+    drop(store);
+    let store = Store::load(nul, backend, DEFAULT_QUOTA).unwrap();
+    assert_eq!(store.keys(), ["k"]);
+    assert_eq!(store.get("k"), Some(json!("a\0b")));
 }

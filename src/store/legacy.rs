@@ -4,13 +4,23 @@
 //! `<script>.json.imported` (kept, never deleted), so an upgrade loses
 //! nothing. Those versions turned names into file names lossily, so a file
 //! is imported under the names it was saved as.
+//!
+//! Only regular files of a plausible size are read: a directory, a FIFO, a
+//! device (or a link to one), a file over [`MAX_FILE_BYTES`] or one that
+//! cannot be read is left where it is with a warning, so nothing there can
+//! hang the start, fill memory, or stop the host from starting.
 
+use std::io::Read;
 use std::path::Path;
 
 use tracing::{info, warn};
 
 use super::backend::{Backend, InstanceId};
 use super::{StoreError, value};
+
+/// Largest earlier-version store file imported: far above what their
+/// quota let them hold.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// Imports every earlier-version store file under `dir` into `backend`.
 pub fn import(dir: &Path, backend: &dyn Backend) -> Result<(), StoreError> {
@@ -38,11 +48,10 @@ pub fn import(dir: &Path, backend: &dyn Backend) -> Result<(), StoreError> {
 }
 
 fn import_file(path: &Path, id: &InstanceId, backend: &dyn Backend) -> Result<(), StoreError> {
-    let fail = |why: String| StoreError {
-        what: format!("importing {}", path.display()),
-        why,
+    let fail = |why: String| StoreError::new(format!("importing {}", path.display()), why);
+    let Some(text) = read_plain(path, id) else {
+        return Ok(());
     };
-    let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let entries = match serde_json::from_slice::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => {
@@ -71,4 +80,32 @@ fn import_file(path: &Path, id: &InstanceId, backend: &dyn Backend) -> Result<()
         done.display()
     );
     Ok(())
+}
+
+/// The bytes of a regular file of a plausible size, or `None` (said once as
+/// a warning) for anything else.
+fn read_plain(path: &Path, id: &InstanceId) -> Option<Vec<u8>> {
+    let skip = |why: String| {
+        warn!(
+            "{id}: {} looks like an earlier version's store but {why}; left as it is, not imported",
+            path.display()
+        );
+        None
+    };
+    let file = match crate::config_bounds::open_regular(path) {
+        Ok(f) => f,
+        Err(crate::config_bounds::Unusual::Kind(kind)) => return skip(format!("is {kind}")),
+        Err(crate::config_bounds::Unusual::Io(e)) => return skip(format!("cannot be read ({e})")),
+    };
+    if file.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
+        return skip(format!("is larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    match file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
+        Err(e) => skip(format!("cannot be read ({e})")),
+        Ok(n) if n as u64 > MAX_FILE_BYTES => {
+            skip(format!("is larger than {MAX_FILE_BYTES} bytes"))
+        }
+        Ok(_) => Some(bytes),
+    }
 }

@@ -25,10 +25,7 @@ impl StateLock {
     /// Takes the lock on `dir` (created if missing), or says who holds it.
     pub fn acquire(dir: &Path) -> Result<StateLock, StoreError> {
         let path = dir.join(LOCK_FILE);
-        let fail = |why: String| StoreError {
-            what: format!("state directory {}", dir.display()),
-            why,
-        };
+        let fail = |why: String| StoreError::new(format!("state directory {}", dir.display()), why);
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
         // Not truncated on open: the holder's description must survive a
         // second host's attempt.

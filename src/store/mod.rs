@@ -18,8 +18,10 @@ mod names;
 mod pg;
 mod pg_link;
 mod pg_sql;
+mod pg_tls;
 mod quota;
 mod sqlite;
+mod sqlite_log;
 mod value;
 mod writer;
 
@@ -35,6 +37,7 @@ pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
 pub use pg::{PgBackend, PgTarget, test_url};
 pub use pg_sql::lock_key;
+pub use pg_tls::resolve_root as resolve_pg_root;
 pub use quota::parse_quota;
 pub use sqlite::{DB_FILE, SqliteBackend};
 pub use value::MAX_DEPTH;
@@ -50,6 +53,20 @@ pub struct StoreError {
     /// Which store or file.
     pub what: String,
     pub why: String,
+    /// The change may have been made all the same (it reached a database
+    /// server whose answer was lost); the store reads the key again.
+    pub maybe_written: bool,
+}
+
+impl StoreError {
+    /// An error after which nothing changed.
+    pub fn new(what: impl Into<String>, why: impl Into<String>) -> StoreError {
+        StoreError {
+            what: what.into(),
+            why: why.into(),
+            maybe_written: false,
+        }
+    }
 }
 
 /// A host's stores: the locked state directory and every instance's view.
@@ -135,6 +152,9 @@ struct View {
     /// entries that could not be read.
     sizes: HashMap<String, u64>,
     used: u64,
+    /// Keys whose last change may or may not have been made (its answer
+    /// was lost): read again from the backend once it is ready.
+    unsure: std::collections::BTreeSet<String>,
 }
 
 fn entry_size(key: &str, encoded_len: usize) -> u64 {
@@ -183,15 +203,48 @@ impl Store {
         })
     }
 
+    /// The view, with keys whose change may or may not have been made read
+    /// again first when the backend is ready for it.
     fn view(&self) -> MutexGuard<'_, View> {
-        self.view.lock().unwrap_or_else(|p| p.into_inner())
+        let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        if !view.unsure.is_empty() && self.backend.ready() {
+            self.settle(&mut view);
+        }
+        view
+    }
+
+    /// Reads the unsure keys again: what the backend holds is what they are.
+    fn settle(&self, view: &mut View) {
+        let Ok(rows) = self.backend.load(&self.id) else {
+            return;
+        };
+        for key in std::mem::take(&mut view.unsure) {
+            view.used -= view.sizes.remove(&key).unwrap_or(0);
+            view.values.remove(&key);
+            if let Some(row) = rows.iter().find(|r| r.key == key) {
+                let size = entry_size(&key, row.value.len());
+                view.used += size;
+                view.sizes.insert(key.clone(), size);
+                match value::decode(&row.value) {
+                    Ok(v) => {
+                        view.values.insert(key, v);
+                    }
+                    Err(e) => warn!("{}: key {key:?} cannot be read ({e})", self.id),
+                }
+            }
+        }
+    }
+
+    /// Notes a failed change of `key` that may have been made.
+    fn unsure(view: &mut View, key: &str, e: StoreError) -> StoreError {
+        if e.maybe_written {
+            view.unsure.insert(key.to_string());
+        }
+        e
     }
 
     fn refuse(&self, why: String) -> StoreError {
-        StoreError {
-            what: self.id.to_string(),
-            why,
-        }
+        StoreError::new(self.id.to_string(), why)
     }
 
     /// The value under `key`.
@@ -209,9 +262,15 @@ impl Store {
         self.view().used
     }
 
-    /// Sets `key`: checked (it must read back, and fit the quota), durable,
-    /// then visible. On an error nothing changed.
+    /// Sets `key`: checked (it must read back, and fit the quota; a key
+    /// holds no NUL character, on every backend), durable, then visible.
+    /// On an error nothing changed.
     pub fn set(&self, key: &str, value: Value) -> Result<(), StoreError> {
+        if key.contains('\0') {
+            return Err(self.refuse(format!(
+                "key {key:?} holds a NUL character, which no store backend keeps (PostgreSQL's text cannot); choose another key"
+            )));
+        }
         let text = value::encode(&value).map_err(|e| self.refuse(format!("key {key:?}: {e}")))?;
         let size = entry_size(key, text.len());
         let mut view = self.view();
@@ -222,7 +281,9 @@ impl Store {
                 self.quota
             )));
         }
-        self.backend.put(&self.id, key, &text)?;
+        self.backend
+            .put(&self.id, key, &text)
+            .map_err(|e| Store::unsure(&mut view, key, e))?;
         view.used = after;
         view.sizes.insert(key.to_string(), size);
         view.values.insert(key.to_string(), value);
@@ -236,7 +297,9 @@ impl Store {
         let Some(size) = view.sizes.get(key).copied() else {
             return Ok(None);
         };
-        self.backend.delete(&self.id, key)?;
+        self.backend
+            .delete(&self.id, key)
+            .map_err(|e| Store::unsure(&mut view, key, e))?;
         view.used -= size;
         view.sizes.remove(key);
         Ok(view.values.remove(key))
@@ -299,6 +362,36 @@ pub(crate) mod tests {
         drop(s);
         let s = open(&d).instance("boardroom", "remember-volume").unwrap();
         assert_eq!(s.get("volume"), None, "imported again");
+    }
+
+    #[test]
+    fn unusual_files_named_like_old_stores_are_skipped_with_a_warning() {
+        let d = temp("legacy-unusual");
+        let room = d.join("boardroom");
+        std::fs::create_dir_all(room.join("dir.json")).unwrap();
+        crate::config_bounds::testing::fifo(&room, "pipe.json");
+        std::os::unix::fs::symlink("/dev/zero", room.join("zero.json")).unwrap();
+        std::fs::write(room.join("good.json"), r#"{"volume": 37}"#).unwrap();
+        let big = room.join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let opened = d.clone();
+        let stores = crate::config_bounds::testing::within(10, move || {
+            Stores::open_dir(&opened, DEFAULT_QUOTA).map_err(|e| e.to_string())
+        })
+        .expect("opening the state directory hung on an unusual file")
+        .unwrap();
+        let s = stores.instance("boardroom", "good").unwrap();
+        assert_eq!(s.get("volume"), Some(json!(37)));
+        assert!(room.join("good.json.imported").exists());
+        // The unusual ones are where they were, not imported, not renamed.
+        for name in ["dir.json", "pipe.json", "zero.json", "big.json"] {
+            assert!(room.join(name).symlink_metadata().is_ok(), "{name}");
+            let id = name.replace(".json", "");
+            assert_eq!(stores.instance("boardroom", &id).unwrap().keys().len(), 0);
+        }
     }
 
     #[test]
@@ -459,10 +552,7 @@ pub(crate) mod tests {
     impl Flaky {
         fn check(&self) -> Result<(), StoreError> {
             if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError {
-                    what: "flaky".into(),
-                    why: "Read-only file system".into(),
-                });
+                return Err(StoreError::new("flaky", "Read-only file system"));
             }
             Ok(())
         }

@@ -14,19 +14,33 @@
 //! out by the thread ([`super::pg_link`]): it reconnects, takes its locks
 //! again, and reports codecs another host took meanwhile
 //! ([`PgBackend::taken_elsewhere`]) so the host stops serving them.
+//!
+//! The session is encrypted as the URL's `sslmode` asks ([`super::pg_tls`]:
+//! TLS when the server offers it by default; `verify-full` with
+//! `sslrootcert` checks the server). Every statement and every answer is
+//! bounded in time ([`super::pg_sql::STATEMENT_TIMEOUT`], [`ANSWER_LIMIT`]),
+//! so a script's `store.set` ends, with an error it can catch, within its
+//! callback's budget whatever the database or the link does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tracing::info;
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
 use super::pg_link::Link;
-use super::pg_sql::{Job, Queued, Reply, Write, connect};
+use super::pg_sql::{ANSWER_LIMIT, Job, Queued, Reply, Write, connect};
+use super::pg_tls;
 
 /// How long connecting may take before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A link that stops answering is given up after about this long (TCP
+/// keepalives and the user timeout), so the connection's thread is not
+/// held for the kernel's default of minutes to hours.
+const DEAD_LINK: Duration = Duration::from_secs(5);
 
 /// The store in a PostgreSQL database (table `xmacro_entries`).
 #[derive(Debug)]
@@ -69,14 +83,12 @@ impl PgBackend {
     /// thread.
     pub fn open(target: &PgTarget) -> Result<PgBackend, StoreError> {
         let what = format!("store database {}", target.url);
-        let fail = |why: String| StoreError {
-            what: what.clone(),
-            why,
-        };
-        let mut config: postgres::Config = target
-            .url
+        let fail = |why: String| StoreError::new(what.clone(), why);
+        let (url, tls) = pg_tls::split_url(&target.url).map_err(&fail)?;
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| fail(format!("not a PostgreSQL URL: {e}")))?;
+        let connector = pg_tls::connector(&mut config, &tls).map_err(&fail)?;
         if let Some(p) = &target.password {
             config.password(p);
         }
@@ -89,6 +101,14 @@ impl PgBackend {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(DEAD_LINK);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(DEAD_LINK / 2)
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3);
         let (ready_tx, ready_rx) = channel();
         let (jobs, rx) = channel();
         let (report, taken) = tokio::sync::mpsc::unbounded_channel();
@@ -97,10 +117,10 @@ impl PgBackend {
         let link_up = up.clone();
         std::thread::Builder::new()
             .name("xmacro-postgres".into())
-            .spawn(move || match connect(&config) {
+            .spawn(move || match connect(&config, &connector) {
                 Ok(client) => {
                     let _ = ready_tx.send(Ok(()));
-                    Link::new(config, thread_what, client, report, link_up).serve(rx);
+                    Link::new(config, connector, thread_what, client, report, link_up).serve(rx);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -111,6 +131,7 @@ impl PgBackend {
             .recv()
             .map_err(|_| fail("its thread ended".into()))?
             .map_err(fail)?;
+        info!("{what}: connected; {}", pg_tls::describe(&tls));
         Ok(PgBackend {
             what,
             jobs: Mutex::new(jobs),
@@ -131,20 +152,37 @@ impl PgBackend {
         self.taken.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
+    /// Hands a job to the connection's thread and waits for its answer,
+    /// at most [`ANSWER_LIMIT`].
     fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
-        let fail = |why: String| StoreError {
-            what: self.what.clone(),
-            why,
-        };
+        let fail = |why: String| StoreError::new(self.what.clone(), why);
         let (tx, rx) = channel();
+        let queued = Queued::new(job(tx));
+        let progress = queued.progress.clone();
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Queued::new(job(tx)))
+            .send(queued)
             .map_err(|_| fail("the connection is closed".into()))?;
-        rx.recv()
-            .map_err(|_| fail("the connection is closed".into()))?
-            .map_err(fail)
+        match rx.recv_timeout(ANSWER_LIMIT) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(f)) => Err(StoreError {
+                maybe_written: f.maybe_written,
+                ..fail(f.why)
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(fail("the connection is closed".into())),
+            Err(RecvTimeoutError::Timeout) if progress.abandon() => Err(fail(format!(
+                "no answer from the database within {}s (the connection is busy or stalled); nothing was written",
+                ANSWER_LIMIT.as_secs()
+            ))),
+            Err(RecvTimeoutError::Timeout) => Err(StoreError {
+                maybe_written: true,
+                ..fail(format!(
+                    "no answer from the database within {}s of sending it (a stalled link or standby?); it may have been written: the key is read again once the database answers",
+                    ANSWER_LIMIT.as_secs()
+                ))
+            }),
+        }
     }
 
     /// Takes the advisory lock of `codec` for this session, if no other
@@ -161,6 +199,10 @@ impl PgBackend {
 }
 
 impl Backend for PgBackend {
+    fn ready(&self) -> bool {
+        self.is_up()
+    }
+
     fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
         self.ask(|r| Job::Load(id.clone(), r))
     }
@@ -280,6 +322,310 @@ mod tests {
         let mut keys: Vec<String> = b.load(&id).unwrap().into_iter().map(|r| r.key).collect();
         keys.sort();
         assert_eq!(keys, ["after", "before"]);
+    }
+
+    /// The test database with `extra` query parameters (and this test's
+    /// schema, from `t`).
+    fn with_query(t: &PgTarget, extra: &str) -> PgTarget {
+        let sep = if t.url.contains('?') { '&' } else { '?' };
+        PgTarget {
+            url: format!("{}{sep}{extra}", t.url),
+            ..t.clone()
+        }
+    }
+
+    /// An administrator's session on the test database (no TLS).
+    fn admin(url: &str) -> postgres::Client {
+        let c: postgres::Config = url.parse().unwrap();
+        c.connect(postgres::NoTls).unwrap()
+    }
+
+    /// The CA that signed the test server's certificate (`.ci/postgres`
+    /// makes one and names it as the cluster's `ssl_ca_file`), if the
+    /// server offers TLS.
+    fn server_ca(url: &str) -> Option<String> {
+        let mut a = admin(url);
+        let on: String = a.query_one("SHOW ssl", &[]).unwrap().get(0);
+        let ca: String = a.query_one("SHOW ssl_ca_file", &[]).unwrap().get(0);
+        if on == "on" && !ca.is_empty() {
+            return Some(ca);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the test PostgreSQL offers no TLS: start it with .ci/postgres"
+        );
+        eprintln!("skipped: the test PostgreSQL offers no TLS (start it with .ci/postgres)");
+        None
+    }
+
+    /// Whether the session of `app` is encrypted, as the server sees it.
+    fn session_ssl(url: &str, app: &str) -> bool {
+        admin(url)
+            .query_one(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0)
+    }
+
+    #[test]
+    fn sessions_are_encrypted_as_sslmode_asks_and_checked_against_the_ca() {
+        let Some(url) = test_url() else { return };
+        let Some(ca) = server_ca(&url) else { return };
+        let t = fresh(&url, "tls");
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let encrypted = |target: &PgTarget| -> Result<bool, String> {
+            let app = format!(
+                "ut_tls_{}_{}",
+                std::process::id(),
+                n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let target = with_query(target, &format!("application_name={app}"));
+            let b = PgBackend::open(&target).map_err(|e| e.to_string())?;
+            b.put(&InstanceId::new("c", "s"), "k", "1")
+                .map_err(|e| e.to_string())?;
+            Ok(session_ssl(&url, &app))
+        };
+        assert_eq!(encrypted(&t), Ok(true), "TLS the server offers is used");
+        for (mode, want) in [
+            ("sslmode=prefer".to_string(), true),
+            ("sslmode=require".to_string(), true),
+            ("sslmode=disable".to_string(), false),
+            (format!("sslmode=verify-ca&sslrootcert={ca}"), true),
+            (format!("sslmode=verify-full&sslrootcert={ca}"), true),
+        ] {
+            assert_eq!(encrypted(&with_query(&t, &mode)), Ok(want), "{mode}");
+        }
+
+        // A name the certificate does not hold (reached by its address):
+        // verify-ca takes it, verify-full refuses it and says why.
+        let port = url
+            .split(':')
+            .next_back()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let misnamed = PgTarget {
+            url: t.url.replace(
+                &format!("127.0.0.1:{port}"),
+                &format!("misnamed.invalid:{port}"),
+            ),
+            ..t.clone()
+        };
+        let misnamed = with_query(&misnamed, "hostaddr=127.0.0.1");
+        let ok = with_query(&misnamed, &format!("sslmode=verify-ca&sslrootcert={ca}"));
+        assert_eq!(encrypted(&ok), Ok(true));
+        let refused = with_query(&misnamed, &format!("sslmode=verify-full&sslrootcert={ca}"));
+        let e = encrypted(&refused).unwrap_err();
+        assert!(
+            e.contains("misnamed.invalid") && e.contains("certificate"),
+            "{e}"
+        );
+
+        // A CA that did not sign the server's certificate.
+        let other =
+            std::env::temp_dir().join(format!("xmacro-other-ca-{}.pem", std::process::id()));
+        let stranger = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(&other, stranger.cert.pem()).unwrap();
+        let wrong_ca = with_query(
+            &t,
+            &format!("sslmode=verify-ca&sslrootcert={}", other.display()),
+        );
+        let e = encrypted(&wrong_ca).unwrap_err();
+        assert!(
+            e.contains("certificate") && e.contains("not trusted"),
+            "{e}"
+        );
+        let _ = std::fs::remove_file(&other);
+
+        // The whole contract, over a verified session.
+        let verified = with_query(&t, &format!("sslmode=verify-full&sslrootcert={ca}"));
+        let t2 = fresh(&url, "tls_contract");
+        let verified = PgTarget {
+            options: t2.options.clone(),
+            ..verified
+        };
+        super::super::contract::check(&|| Box::new(PgBackend::open(&verified).unwrap()));
+    }
+
+    #[test]
+    fn a_write_blocked_by_a_lock_ends_in_an_error_within_the_callback_budget() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "blocked");
+        let b = Arc::new(PgBackend::open(&t).unwrap());
+        let id = InstanceId::new("c", "s");
+        b.put(&id, "k", "1").unwrap();
+        let mut c: postgres::Config = url.parse().unwrap();
+        c.options(t.options.as_deref().unwrap());
+        let mut holder = c.connect(postgres::NoTls).unwrap();
+        let mut tx = holder.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE xmacro_entries IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let (b2, id2) = (b.clone(), id.clone());
+        let got = crate::config_bounds::testing::within(30, move || {
+            b2.put(&id2, "k", "2").map_err(|e| e.to_string())
+        });
+        let waited = started.elapsed();
+        let e = got
+            .expect("a write blocked by a lock never ended")
+            .unwrap_err();
+        assert!(
+            waited < Duration::from_secs(5),
+            "ended after {waited:?}, past a callback's 5 s budget: {e}"
+        );
+        assert!(
+            e.contains("statement timeout") && e.contains("nothing was written"),
+            "{e}"
+        );
+        tx.rollback().unwrap();
+        // The connection is still good: the next write lands.
+        b.put(&id, "k", "3").unwrap();
+        assert_eq!(b.load(&id).unwrap()[0].value, b"3");
+    }
+
+    /// A TCP proxy to the test server that, once armed, lets the client's
+    /// next COMMIT through, then cuts the link before the answer and turns
+    /// connections away for `outage`.
+    struct Cutter {
+        addr: std::net::SocketAddr,
+        state: Arc<Mutex<CutState>>,
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum CutState {
+        Pass,
+        Armed(Duration),
+        Down(std::time::Instant),
+    }
+
+    impl Cutter {
+        fn start(server: &str) -> Cutter {
+            use std::io::{Read, Write};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state = Arc::new(Mutex::new(CutState::Pass));
+            let (st, server) = (state.clone(), server.to_string());
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let now = *st.lock().unwrap();
+                    if let CutState::Down(until) = now {
+                        if std::time::Instant::now() < until {
+                            continue;
+                        }
+                        *st.lock().unwrap() = CutState::Pass;
+                    }
+                    let Ok(upstream) = std::net::TcpStream::connect(&server) else {
+                        continue;
+                    };
+                    let (mut cr, mut cw) = (client.try_clone().unwrap(), client);
+                    let (mut sr, mut sw) = (upstream.try_clone().unwrap(), upstream);
+                    let st1 = st.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = cr.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            let chunk = &buf[..n];
+                            let commit = chunk.windows(7).any(|w| w == b"COMMIT\0");
+                            let mut s = st1.lock().unwrap();
+                            if let (CutState::Armed(outage), true) = (*s, commit) {
+                                *s = CutState::Down(std::time::Instant::now() + outage);
+                                drop(s);
+                                let _ = sw.write_all(chunk);
+                                let _ = sw.flush();
+                                // Let the server read it before the link goes.
+                                std::thread::sleep(Duration::from_millis(200));
+                                let _ = cr.shutdown(std::net::Shutdown::Both);
+                                let _ = sw.shutdown(std::net::Shutdown::Both);
+                                break;
+                            }
+                            drop(s);
+                            if sw.write_all(chunk).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown(std::net::Shutdown::Both);
+                    });
+                    let st2 = st.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = sr.read(&mut buf) {
+                            let down = matches!(*st2.lock().unwrap(), CutState::Down(_));
+                            if n == 0 || down || cw.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = cw.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            });
+            Cutter { addr, state }
+        }
+
+        fn arm(&self, outage: Duration) {
+            *self.state.lock().unwrap() = CutState::Armed(outage);
+        }
+    }
+
+    #[test]
+    fn a_write_cut_off_after_its_commit_says_it_may_have_been_written_and_is_read_again() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "cut");
+        let server = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+        let cutter = Cutter::start(server);
+        let through = PgTarget {
+            url: with_query(
+                &PgTarget {
+                    url: url.replace(server, &cutter.addr.to_string()),
+                    ..t.clone()
+                },
+                "sslmode=disable",
+            )
+            .url,
+            ..t.clone()
+        };
+        let backend: Arc<dyn Backend> = Arc::new(PgBackend::open(&through).unwrap());
+        let id = InstanceId::new("c", "s");
+        let store =
+            super::super::Store::load(id.clone(), backend, super::super::DEFAULT_QUOTA).unwrap();
+        store.set("before", serde_json::json!(1)).unwrap();
+        // The COMMIT reaches the server; the answer never comes back, and
+        // the database stays out of reach past the 3 s a write waits.
+        cutter.arm(Duration::from_millis(4500));
+        let e = store
+            .set("k", serde_json::json!("v"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("may have been written"), "{e}");
+        assert!(!e.contains("nothing was written"), "{e}");
+        // It was: the row is there, and the store reads the key again once
+        // the database is back.
+        let mut a = admin(&url);
+        let there: i64 = a
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}.xmacro_entries WHERE key = 'k'",
+                    t.options.as_deref().unwrap().rsplit('=').next().unwrap()
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(there, 1, "the COMMIT went through");
+        let start = std::time::Instant::now();
+        while store.get("k").is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the store never read the key again"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(store.get("k"), Some(serde_json::json!("v")));
+        assert_eq!(store.keys(), ["before", "k"]);
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //! (with the reason, never a password), reconnects with a growing pause,
 //! and keeps the jobs that arrive meanwhile: each waits at most
 //! [`OUTAGE_WAIT`] and then fails with an error the script can catch, so a
-//! write is either committed and acknowledged, or refused; never
+//! write is either committed and acknowledged, or not acknowledged; never
 //! acknowledged and lost. A job cut off mid-way by the loss is run again
-//! after reconnecting (puts and deletes are idempotent).
+//! after reconnecting (puts and deletes are idempotent); if its wait ends
+//! first, it is reported as one that may have been written (it reached the
+//! server, whose answer was lost), and the store reads the key again once
+//! the connection is back. A job its caller gave up on before it was sent
+//! is never sent.
 //!
 //! The per-codec advisory locks belong to the session, so they go with
 //! it. On reconnecting, before any queued job runs, the thread takes every
@@ -23,9 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, info, warn};
 
-use super::pg_sql::{self as pg, Job, OUTAGE_WAIT, Queued, Ran, is_lost};
+use super::pg_sql::{self as pg, Failure, Job, OUTAGE_WAIT, Queued, Ran, is_lost};
 
 /// How often an idle connection is checked, so a lost one (and its locks)
 /// is noticed even when no script writes.
@@ -38,6 +43,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 /// The connection's thread.
 pub struct Link {
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     what: String,
     client: Option<postgres::Client>,
     /// Codecs whose lock this host took and still holds.
@@ -54,6 +60,7 @@ pub struct Link {
 impl Link {
     pub fn new(
         config: postgres::Config,
+        tls: MakeRustlsConnect,
         what: String,
         client: postgres::Client,
         report: tokio::sync::mpsc::UnboundedSender<String>,
@@ -61,6 +68,7 @@ impl Link {
     ) -> Link {
         Link {
             config,
+            tls,
             what,
             client: Some(client),
             held: BTreeSet::new(),
@@ -95,20 +103,26 @@ impl Link {
                     Err(RecvTimeoutError::Disconnected) => return,
                 },
             };
+            // A job its caller gave up on before it was sent is dropped.
+            if !q.progress.send() {
+                continue;
+            }
             let ran = match q.job {
                 Job::Write(w, reply) => {
                     let mut batch = vec![Queued {
                         job: Job::Write(w, reply),
                         deadline: q.deadline,
+                        progress: q.progress,
                     }];
                     let mut more = std::mem::take(&mut self.pending);
                     more.extend(rx.try_iter());
                     while let Some(next) = more.pop_front() {
-                        if matches!(next.job, Job::Write(..)) {
-                            batch.push(next);
-                        } else {
+                        if !matches!(next.job, Job::Write(..)) {
                             more.push_front(next);
                             break;
+                        }
+                        if next.progress.send() {
+                            batch.push(next);
                         }
                     }
                     self.pending = more;
@@ -119,26 +133,26 @@ impl Link {
                         });
                     for q in refused {
                         if let Job::Write(w, reply) = q.job {
-                            let _ = reply.send(Err(format!(
+                            let _ = reply.send(Err(Failure::refused(format!(
                                 "not saved: another host serves codec {:?} now (it took the codec while this host's database connection was down)",
                                 w.codec()
-                            )));
+                            ))));
                         }
                     }
                     pg::commit_batch(client, ok)
                 }
                 Job::Load(id, reply) => match pg::load(client, &id) {
                     Err(e) if is_lost(&e, client) => {
-                        Ran::again(Job::Load(id, reply), q.deadline, &e)
+                        Ran::again(Job::Load(id, reply), q.deadline, q.progress, &e)
                     }
                     got => {
-                        let _ = reply.send(got.map_err(|e| pg::describe(&e)));
+                        let _ = reply.send(got.map_err(|e| Failure::refused(pg::describe(&e))));
                         Ran::Done
                     }
                 },
                 Job::TryLock(codecs, reply) => match pg::try_lock(client, &codecs) {
                     Err(e) if is_lost(&e, client) => {
-                        Ran::again(Job::TryLock(codecs, reply), q.deadline, &e)
+                        Ran::again(Job::TryLock(codecs, reply), q.deadline, q.progress, &e)
                     }
                     got => {
                         let won = got.iter().flatten().zip(codecs).filter(|(g, _)| **g);
@@ -146,7 +160,7 @@ impl Link {
                             self.taken.remove(&codec);
                             self.held.insert(codec);
                         }
-                        let _ = reply.send(got.map_err(|e| pg::describe(&e)));
+                        let _ = reply.send(got.map_err(|e| Failure::refused(pg::describe(&e))));
                         Ran::Done
                     }
                 },
@@ -178,7 +192,7 @@ impl Link {
         let since = Instant::now();
         let mut pause = FIRST_PAUSE;
         loop {
-            match pg::connect(&self.config) {
+            match pg::connect(&self.config, &self.tls) {
                 Ok(client) => {
                     self.client = Some(client);
                     if self.retake_locks() {
@@ -215,10 +229,19 @@ impl Link {
             .partition(|q| q.deadline <= now);
         self.pending = keep;
         for q in late {
-            q.job.fail(format!(
-                "the database has been unreachable for {}s (xmacro keeps reconnecting); nothing was written",
-                since.elapsed().as_secs()
-            ));
+            let down = since.elapsed().as_secs();
+            q.job.fail(if q.progress.was_sent() {
+                Failure {
+                    why: format!(
+                        "the connection to the database was lost after the write was sent, and the database has been unreachable for {down}s since (xmacro keeps reconnecting); it may have been written: the key is read again once the database is back"
+                    ),
+                    maybe_written: true,
+                }
+            } else {
+                Failure::refused(format!(
+                    "the database has been unreachable for {down}s (xmacro keeps reconnecting); nothing was written"
+                ))
+            });
         }
     }
 

@@ -3,10 +3,20 @@
 //! an instance's entries, committing writes, and telling a lost
 //! connection from a refused statement. Shared by the backend
 //! ([`super::pg`]) and its connection thread ([`super::pg_link`]).
+//!
+//! Every statement is bounded ([`STATEMENT_TIMEOUT`], set on the session):
+//! a write blocked by a lock another session holds ends in an error a
+//! script can catch, inside a callback's budget, instead of holding every
+//! script that writes. And a job knows whether it reached the server
+//! ([`Progress`]), so a write whose answer never came is reported as one
+//! that may have been made, not as refused.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::warn;
 
 use super::backend::{InstanceId, Row};
@@ -21,7 +31,34 @@ const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
 /// error it can catch rather than being stopped.
 pub const OUTAGE_WAIT: Duration = Duration::from_secs(3);
 
-pub(super) type Reply<T> = Sender<Result<T, String>>;
+/// The longest a statement may run on the server (`statement_timeout`):
+/// inside a callback's 5 s budget, with room for the round trips.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest a caller waits for any answer: past it the connection's
+/// thread is held (a black-holed link, before the kernel gives up on it)
+/// and the caller gets an error of its own.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(4);
+
+/// Why a job failed, and whether its write may have been made all the same
+/// (it reached the server and its answer never came back).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub why: String,
+    pub maybe_written: bool,
+}
+
+impl Failure {
+    /// Refused: nothing was written.
+    pub fn refused(why: String) -> Failure {
+        Failure {
+            why,
+            maybe_written: false,
+        }
+    }
+}
+
+pub(super) type Reply<T> = Sender<Result<T, Failure>>;
 
 /// What the connection's thread is asked to do.
 pub(super) enum Job {
@@ -33,7 +70,7 @@ pub(super) enum Job {
 
 impl Job {
     /// Answers the job with an error.
-    pub(super) fn fail(self, why: String) {
+    pub(super) fn fail(self, why: Failure) {
         match self {
             Job::Load(_, r) => drop(r.send(Err(why))),
             Job::Write(_, r) => drop(r.send(Err(why))),
@@ -56,10 +93,47 @@ impl Write {
     }
 }
 
-/// A job and when it stops waiting for a lost connection.
+/// Where a job is: waiting for the connection, sent to the server, or
+/// given up by its caller before it was sent. Only a job that was never
+/// sent can be said to have changed nothing once its caller stops waiting.
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU8);
+
+const WAITING: u8 = 0;
+const SENT: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Progress {
+    /// Marks the job sent; `false` if its caller gave it up (skip it).
+    pub fn send(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(WAITING, SENT, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(now) => now == SENT,
+        }
+    }
+
+    /// The caller stops waiting: `true` if the job was never sent (and now
+    /// never will be).
+    pub fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(WAITING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Whether the job reached the server (it may have run there).
+    pub fn was_sent(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == SENT
+    }
+}
+
+/// A job, when it stops waiting for a lost connection, and how far it got.
 pub struct Queued {
     pub job: Job,
     pub deadline: Instant,
+    pub progress: Arc<Progress>,
 }
 
 impl Queued {
@@ -67,6 +141,7 @@ impl Queued {
         Queued {
             job,
             deadline: Instant::now() + OUTAGE_WAIT,
+            progress: Arc::default(),
         }
     }
 }
@@ -80,8 +155,15 @@ pub enum Ran {
 
 impl Ran {
     /// One job cut off by the loss `e`, to run again.
-    pub fn again(job: Job, deadline: Instant, e: &postgres::Error) -> Ran {
-        Ran::Lost(vec![Queued { job, deadline }], describe(e))
+    pub fn again(job: Job, deadline: Instant, progress: Arc<Progress>, e: &postgres::Error) -> Ran {
+        Ran::Lost(
+            vec![Queued {
+                job,
+                deadline,
+                progress,
+            }],
+            describe(e),
+        )
     }
 }
 
@@ -97,17 +179,57 @@ pub fn lock_key(codec: &str) -> i64 {
 /// What a PostgreSQL error says, for a log or a script (never a password:
 /// the client does not put it in its messages).
 pub(super) fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
     }
+    // The client's own errors keep their cause apart ("error performing
+    // TLS handshake" says nothing of which certificate, or why).
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
-/// Connects and creates the table if missing.
-pub(super) fn connect(config: &postgres::Config) -> Result<postgres::Client, String> {
+/// Whether a statement ran past [`STATEMENT_TIMEOUT`] (and was cancelled
+/// by the server: nothing it did stays).
+fn timed_out(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED)
+}
+
+/// What a failed write says: why, and that nothing was written.
+fn write_refused(e: &postgres::Error) -> Failure {
+    if timed_out(e) {
+        return Failure::refused(format!(
+            "the database did not finish the write within {}s (statement timeout; a lock held by another session, or a stalled standby?): {}; nothing was written",
+            STATEMENT_TIMEOUT.as_secs(),
+            describe(e)
+        ));
+    }
+    Failure::refused(format!("{}; nothing was written", describe(e)))
+}
+
+/// Connects (over `tls` as the config's `sslmode` asks), bounds every
+/// statement of the session, and creates the table if missing.
+pub(super) fn connect(
+    config: &postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<postgres::Client, String> {
     let mut client = config
-        .connect(postgres::NoTls)
+        .connect(tls.clone())
         .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = {}",
+            STATEMENT_TIMEOUT.as_millis()
+        ))
+        .map_err(|e| describe(&e))?;
     let mut tx = client.transaction().map_err(|e| describe(&e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
         .map_err(|e| describe(&e))?;
@@ -133,14 +255,20 @@ pub(super) fn try_lock(
     codecs: &[String],
 ) -> Result<Vec<bool>, postgres::Error> {
     let keys: Vec<i64> = codecs.iter().map(|c| lock_key(c)).collect();
-    client
+    // A whole fleet's locks may take longer than a statement may; the
+    // locks are the session's, so they outlive the transaction.
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SET LOCAL statement_timeout = 0")?;
+    let got = tx
         .query(
             "SELECT pg_try_advisory_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) ORDER BY i",
             &[&keys],
         )?
         .iter()
         .map(|r| r.try_get::<_, bool>(0))
-        .collect()
+        .collect();
+    tx.commit()?;
+    got
 }
 
 /// Every entry of one instance.
@@ -195,7 +323,7 @@ fn write_of(q: &Queued) -> &Write {
     }
 }
 
-fn answer(q: Queued, outcome: Result<(), String>) {
+fn answer(q: Queued, outcome: Result<(), Failure>) {
     if let Job::Write(_, reply) = q.job {
         let _ = reply.send(outcome);
     }
@@ -204,7 +332,9 @@ fn answer(q: Queued, outcome: Result<(), String>) {
 /// Commits a batch of writes in one transaction or, if that fails, each on
 /// its own (so one bad write does not fail the others). A write is
 /// acknowledged only once committed; if the connection goes, the writes
-/// not yet acknowledged come back to be run again after reconnecting.
+/// not yet acknowledged come back to be run again after reconnecting. A
+/// batch that ran out of time fails as a whole (one at a time, each would
+/// wait as long again).
 pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) -> Ran {
     if batch.len() > 1 {
         let all: Vec<&Write> = batch.iter().map(write_of).collect();
@@ -216,6 +346,12 @@ pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) ->
                 return Ran::Done;
             }
             Err(e) if is_lost(&e, client) => return Ran::Lost(batch, describe(&e)),
+            Err(e) if timed_out(&e) => {
+                for q in batch {
+                    answer(q, Err(write_refused(&e)));
+                }
+                return Ran::Done;
+            }
             Err(_) => {}
         }
     }
@@ -227,7 +363,7 @@ pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) ->
                 again.extend(rest);
                 return Ran::Lost(again, describe(&e));
             }
-            outcome => answer(q, outcome.map_err(|e| describe(&e))),
+            outcome => answer(q, outcome.map_err(|e| write_refused(&e))),
         }
     }
     Ran::Done
@@ -238,6 +374,10 @@ pub(super) fn commit_batch(client: &mut postgres::Client, batch: Vec<Queued>) ->
 pub fn is_lost(e: &postgres::Error, client: &postgres::Client) -> bool {
     // Class 08: connection exception; 57: operator intervention (the
     // server shutting down, or the session terminated).
+    // (A statement cancelled for running out of time, 57014, is refused,
+    // not lost: the connection is fine.)
     let class = e.code().map(|c| c.code().get(..2).unwrap_or(""));
-    e.is_closed() || client.is_closed() || matches!(class, Some("08") | Some("57"))
+    e.is_closed()
+        || client.is_closed()
+        || (matches!(class, Some("08") | Some("57")) && !timed_out(e))
 }

@@ -5,10 +5,11 @@
 //! collide), a damaged row does not take its neighbours with it, and the
 //! shape is the one a server database backend will have. Writes that
 //! arrive together share a commit ([`Writer`]); reads use their own
-//! connection.
+//! connection. Both are reopened if the log beside the database is
+//! deleted under them ([`super::sqlite_log`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -17,6 +18,7 @@ use tracing::warn;
 
 use super::StoreError;
 use super::backend::{Backend, InstanceId, Row};
+use super::sqlite_log::{open_reader, open_writer};
 use super::writer::{Change, Writer};
 
 /// The database's name inside the state directory.
@@ -30,23 +32,22 @@ const SCHEMA_VERSION: i64 = 1;
 pub struct SqliteBackend {
     file: PathBuf,
     /// For `load`.
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     /// For `put` and `delete`; none when opened read-only.
-    writer: Option<Writer>,
+    writer: Option<Arc<Writer>>,
 }
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database `file` for reading and
     /// writing. The caller holds the state directory's lock.
     pub fn open(file: &Path) -> Result<SqliteBackend, StoreError> {
-        let fail = |e: rusqlite::Error| error(file, e.to_string());
+        let fail = |e: rusqlite::Error| error(file, describe(&e));
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| error(file, format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(file).map_err(fail)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
         // Durable at commit: the log is fsynced on every transaction.
+        let conn = open_writer(file).map_err(fail)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(fail)?;
@@ -56,8 +57,6 @@ impl SqliteBackend {
                 format!("cannot use a write-ahead log (got {mode})"),
             ));
         }
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(fail)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(fail)?;
@@ -80,12 +79,11 @@ impl SqliteBackend {
              PRAGMA user_version = 1;",
         )
         .map_err(fail)?;
-        let reader = Connection::open(file).map_err(fail)?;
-        reader.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
-        let writer = Writer::new(conn);
+        let reader = Arc::new(Mutex::new(open_reader(file).map_err(fail)?));
+        let writer = Writer::new(conn, reader.clone(), file);
         Ok(SqliteBackend {
             file: file.to_path_buf(),
-            conn: Mutex::new(reader),
+            conn: reader,
             writer: Some(writer),
         })
     }
@@ -102,7 +100,7 @@ impl SqliteBackend {
             .map_err(|e| error(file, e.to_string()))?;
         Ok(SqliteBackend {
             file: file.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             writer: None,
         })
     }
@@ -110,7 +108,7 @@ impl SqliteBackend {
     /// Transactions committed so far (several changes that arrive
     /// together share one).
     pub fn commits(&self) -> u64 {
-        self.writer.as_ref().map_or(0, Writer::commits)
+        self.writer.as_ref().map_or(0, |w| w.commits())
     }
 
     fn write(&self, change: Change) -> Result<(), StoreError> {
@@ -126,15 +124,23 @@ impl SqliteBackend {
     }
 
     fn fail(&self, e: rusqlite::Error) -> StoreError {
-        error(&self.file, e.to_string())
+        error(&self.file, describe(&e))
+    }
+}
+
+/// A rusqlite error as a script and the log should read it: a damaged
+/// database is called damaged, with what to do.
+fn describe(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => format!(
+            "the database file is damaged ({e}): restore it from a backup, or move it (with its -wal file) aside to start with an empty store"
+        ),
+        _ => e.to_string(),
     }
 }
 
 fn error(file: &Path, why: String) -> StoreError {
-    StoreError {
-        what: format!("store database {}", file.display()),
-        why,
-    }
+    StoreError::new(format!("store database {}", file.display()), why)
 }
 
 impl Backend for SqliteBackend {
@@ -225,6 +231,89 @@ mod tests {
             );
         }
         assert!(b.put(&InstanceId::new("c", "s"), "k", "1").is_err());
+    }
+
+    /// What `kill -9` would leave of the database at `file` now: the files
+    /// at its paths (a log deleted while open is gone with the process),
+    /// copied to `to` and opened there.
+    fn left_after_a_kill(file: &Path, to: &Path) -> SqliteBackend {
+        let _ = std::fs::remove_dir_all(to);
+        std::fs::create_dir_all(to).unwrap();
+        for suffix in ["", "-wal"] {
+            let from = PathBuf::from(format!("{}{suffix}", file.display()));
+            if from.exists() {
+                std::fs::copy(&from, to.join(format!("{DB_FILE}{suffix}"))).unwrap();
+            }
+        }
+        SqliteBackend::open_read_only(&to.join(DB_FILE)).unwrap()
+    }
+
+    fn keys(b: &SqliteBackend, id: &InstanceId) -> Vec<String> {
+        let mut k: Vec<String> = b.load(id).unwrap().into_iter().map(|r| r.key).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn a_deleted_write_ahead_log_is_noticed_and_what_was_acknowledged_is_in_the_database_file() {
+        let dir = super::super::tests::temp("sqlite-wal-gone");
+        let file = dir.join(DB_FILE);
+        let b = SqliteBackend::open(&file).unwrap();
+        let id = InstanceId::new("c", "s");
+        b.put(&id, "before", "1").unwrap();
+        let side = |s: &str| PathBuf::from(format!("{}-{s}", file.display()));
+        assert!(side("wal").exists() && side("shm").exists());
+        std::fs::remove_file(side("wal")).unwrap();
+        std::fs::remove_file(side("shm")).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = seen.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            b.put(&id, "after", "2").unwrap();
+        });
+        let logged = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains("WARN")
+                && logged.contains("write-ahead log")
+                && logged.contains(DB_FILE),
+            "{logged}"
+        );
+        let copy = left_after_a_kill(&file, &dir.join("kill-1"));
+        assert_eq!(
+            keys(&copy, &id),
+            ["after", "before"],
+            "acknowledged and lost"
+        );
+        // The backend goes on with a log of its own again.
+        b.put(&id, "later", "3").unwrap();
+        assert!(side("wal").exists() && side("shm").exists());
+        assert_eq!(keys(&b, &id), ["after", "before", "later"]);
+
+        // Deleted while nothing is written: noticed all the same, within
+        // seconds, and what the log held is in the database file.
+        std::fs::remove_file(side("wal")).unwrap();
+        std::fs::remove_file(side("shm")).unwrap();
+        let start = std::time::Instant::now();
+        while !side("wal").exists() {
+            assert!(start.elapsed() < Duration::from_secs(30), "never noticed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let copy = left_after_a_kill(&file, &dir.join("kill-2"));
+        assert_eq!(keys(&copy, &id), ["after", "before", "later"]);
+    }
+
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

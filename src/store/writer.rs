@@ -5,16 +5,23 @@
 //! next one. So a lone write costs one transaction and no thread hop, a
 //! thousand instances writing on the same event share a handful of fsyncs
 //! instead of queueing for a thousand, and each caller returns only once
-//! its own change is durable.
+//! its own change is durable: committed, and its log still where SQLite
+//! looks for it ([`Connections::keep_log`], checked after every commit and
+//! every few seconds by a watcher thread).
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::backend::InstanceId;
+use super::sqlite_log::Connections;
+
+/// How often an idle store checks that its log is still there.
+const LOG_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// One change to the entries table.
 pub enum Change {
@@ -42,6 +49,9 @@ struct Queue {
 /// The writing connection and the changes waiting for it.
 pub struct Writer {
     conn: Mutex<Connection>,
+    /// The reading connection, reopened with this one.
+    reader: Arc<Mutex<Connection>>,
+    log: Connections,
     queue: Mutex<Queue>,
     committed: Condvar,
     commits: AtomicU64,
@@ -54,14 +64,32 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Writes through `conn`.
-    pub fn new(conn: Connection) -> Writer {
-        Writer {
+    /// Writes through `conn`, keeping the log of `file` (read through
+    /// `reader`) in place; a thread checks it while the writer lives.
+    pub fn new(
+        conn: Connection,
+        reader: Arc<Mutex<Connection>>,
+        file: &std::path::Path,
+    ) -> Arc<Writer> {
+        let writer = Arc::new(Writer {
             conn: Mutex::new(conn),
+            reader,
+            log: Connections::new(file),
             queue: Mutex::default(),
             committed: Condvar::new(),
             commits: AtomicU64::new(0),
-        }
+        });
+        let weak = Arc::downgrade(&writer);
+        let _ = std::thread::Builder::new()
+            .name("xmacro-store-log".into())
+            .spawn(move || watch(weak));
+        writer
+    }
+
+    /// Checks the log now (see [`Connections::keep_log`]).
+    fn keep_log(&self) {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.log.keep_log(&mut conn, &self.reader);
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -102,25 +130,59 @@ impl Writer {
     /// on its own (so one failing change does not fail the others).
     fn commit_batch(&self, batch: Vec<(u64, Change)>) -> Vec<(u64, Outcome)> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if batch.len() > 1 && commit(&mut conn, batch.iter().map(|(_, c)| c)).is_ok() {
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            return batch.into_iter().map(|(t, _)| (t, Ok(()))).collect();
+        // Not into a log that is gone (nor after failing to replace it).
+        if let Err(why) = self.log.keep_log(&mut conn, &self.reader) {
+            return batch
+                .into_iter()
+                .map(|(t, _)| (t, Err(why.clone())))
+                .collect();
         }
-        batch
-            .into_iter()
-            .map(|(t, change)| {
-                let outcome = commit(&mut conn, std::iter::once(&change));
-                if outcome.is_ok() {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
-                }
-                (t, outcome.map_err(|e| e.to_string()))
-            })
-            .collect()
+        let outcomes: Vec<(u64, Outcome)> =
+            if batch.len() > 1 && commit(&mut conn, batch.iter().map(|(_, c)| c)).is_ok() {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                batch.into_iter().map(|(t, _)| (t, Ok(()))).collect()
+            } else {
+                batch
+                    .into_iter()
+                    .map(|(t, change)| {
+                        let outcome = commit(&mut conn, std::iter::once(&change));
+                        if outcome.is_ok() {
+                            self.commits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (t, outcome.map_err(|e| e.to_string()))
+                    })
+                    .collect()
+            };
+        // Acknowledged only once durable where SQLite will look for it.
+        match self.log.keep_log(&mut conn, &self.reader) {
+            Ok(()) => outcomes,
+            Err(why) => outcomes
+                .into_iter()
+                .map(|(t, o)| {
+                    let o = o.and(Err(format!(
+                        "committed to a deleted log, which may be lost: {why}"
+                    )));
+                    (t, o)
+                })
+                .collect(),
+        }
     }
 
     /// Transactions committed so far.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+}
+
+/// Checks the log of a writer every [`LOG_CHECK_EVERY`] while it lives,
+/// so a log deleted while nothing is written is noticed too.
+fn watch(writer: Weak<Writer>) {
+    loop {
+        std::thread::sleep(LOG_CHECK_EVERY);
+        let Some(w) = writer.upgrade() else {
+            return;
+        };
+        w.keep_log();
     }
 }
 

@@ -53,7 +53,7 @@ fn upgrade_request(
     let mut req = url
         .as_str()
         .into_client_request()
-        .map_err(|e| ConnectError::Config(format!("{url}: {e}")))?;
+        .map_err(|e| ConnectError::Config(format!("{}: {e}", config.shown_url())))?;
     let creds = format!("{}:{}", config.username, config.password.0);
     let (name, value) = match config.auth {
         AuthMode::Basic => (
@@ -132,7 +132,7 @@ async fn connect(
     trace!(
         target: "xmacro::wire",
         "upgrade GET {} as {:?} ({:?} auth, credentials redacted)",
-        config.dial_url(),
+        config.shown_url(),
         config.username,
         config.auth
     );
@@ -145,12 +145,12 @@ async fn connect(
     match tokio::time::timeout(config.connect_timeout, attempt).await {
         Err(_) => Err(ConnectError::Network(format!(
             "cannot reach {}: no connection within {:?}",
-            config.dial_url(),
+            config.shown_url(),
             config.connect_timeout
         ))),
         Ok(Err(e)) => Err(match map_connect_error(e) {
             ConnectError::Network(why) => {
-                ConnectError::Network(format!("cannot reach {}: {why}", config.dial_url()))
+                ConnectError::Network(format!("cannot reach {}: {why}", config.shown_url()))
             }
             other => other,
         }),
@@ -246,10 +246,10 @@ impl Task {
                         let _ = f.send(Ok(()));
                     }
                     match std::mem::take(&mut self.failures) {
-                        0 => info!("connected to {}", self.config.dial_url()),
+                        0 => info!("connected to {}", self.config.shown_url()),
                         n => info!(
                             "connected to {} after {n} failed attempt(s)",
-                            self.config.dial_url()
+                            self.config.shown_url()
                         ),
                     }
                     self.last_warned = None;

@@ -73,7 +73,7 @@ impl CodecConfig {
             Ok(u) if u.password().is_some() => {
                 let mut u = u.clone();
                 let _ = u.set_password(Some("***"));
-                u.to_string()
+                crate::logsafe::shown_url(&u)
             }
             // Unparsable, yet it may still hold `user:password@`.
             _ => crate::logsafe::redact_url(text),
@@ -129,6 +129,12 @@ impl CodecConfig {
             url.set_query(Some("legacy"));
         }
         url
+    }
+
+    /// [`Self::dial_url`] as logs, errors and the status page show it: a
+    /// query string may carry a secret, so its values are `***`.
+    pub fn shown_url(&self) -> String {
+        crate::logsafe::shown_url(&self.dial_url())
     }
 }
 

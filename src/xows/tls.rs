@@ -72,13 +72,16 @@ fn provider() -> Arc<CryptoProvider> {
 pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
-        TlsMode::System => {
-            let found = rustls_native_certs::load_native_certs();
-            let mut roots = RootCertStore::empty();
-            roots.add_parsable_certificates(found.certs);
-            Arc::new(Explained(webpki(roots, &provider)?))
-        }
-        TlsMode::Ca(file) => Arc::new(Explained(webpki(load_ca(file)?, &provider)?)),
+        TlsMode::System => Arc::new(Explained {
+            webpki: webpki(system_roots(), &provider)?,
+            names: true,
+            explain: explain_codec,
+        }),
+        TlsMode::Ca(file) => Arc::new(Explained {
+            webpki: webpki(load_ca(file)?, &provider)?,
+            names: true,
+            explain: explain_codec,
+        }),
         TlsMode::Pin(pin) => Arc::new(Checked {
             check: CertCheck::Pin(pin.clone()),
             provider: provider.clone(),
@@ -88,6 +91,34 @@ pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, Connec
             provider: provider.clone(),
         }),
     };
+    config_with(provider, verifier)
+}
+
+/// How a refused certificate is told: the server's name, the certificate
+/// it presented, and rustls's reason, made into what to do about it.
+pub type Explain = fn(&ServerName<'_>, &CertificateDer<'_>, rustls::Error) -> rustls::Error;
+
+/// A rustls client configuration that checks the server's certificate
+/// chain against `roots`, its name too when `names`, and tells a refusal
+/// with `explain` (for servers other than codecs, such as a database).
+pub fn verified_config(
+    roots: RootCertStore,
+    names: bool,
+    explain: Explain,
+) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+    let provider = provider();
+    let verifier = Arc::new(Explained {
+        webpki: webpki(roots, &provider)?,
+        names,
+        explain,
+    });
+    config_with(provider, verifier)
+}
+
+fn config_with(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectError::Tls(e.to_string()))?
@@ -95,6 +126,29 @@ pub fn client_config(mode: &TlsMode) -> Result<Arc<rustls::ClientConfig>, Connec
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// What the codec presented and how to trust it.
+fn explain_codec(
+    _: &ServerName<'_>,
+    end_entity: &CertificateDer<'_>,
+    e: rustls::Error,
+) -> rustls::Error {
+    let fp = fingerprint(end_entity);
+    rustls::Error::General(format!(
+        "the codec's certificate is not trusted ({e}); it presented a certificate with \
+         fingerprint {fp}. If that is your codec's own self-signed certificate, pin it: \
+         fingerprint = \"{fp}\" (or --fingerprint {fp}); or give the CA that issued it \
+         with ca = \"FILE\""
+    ))
+}
+
+/// The operating system's trusted roots.
+pub fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    roots
 }
 
 fn webpki(
@@ -106,10 +160,14 @@ fn webpki(
         .map_err(|e| ConnectError::Tls(format!("no usable trusted roots: {e}")))
 }
 
-fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
+/// The trusted roots in a PEM file (read bounded: a directory, a FIFO, or a
+/// file without a certificate is refused, naming the file).
+pub fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
     let shown = file.display();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
-        .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?
+    // Bounded and type-checked: a FIFO here must not hold a connection task.
+    let pem = crate::config_bounds::read_bounded(file, crate::config_bounds::MAX_CA_BYTES)
+        .map_err(|e| ConnectError::Config(format!("CA file: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| ConnectError::Config(format!("CA file {shown}: {e}")))?;
     if certs.is_empty() {
@@ -126,10 +184,14 @@ fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
     Ok(roots)
 }
 
-/// A webpki check whose refusal says what the codec presented and how to
-/// trust it.
+/// A webpki check (the chain, and the name when `names`) whose refusal
+/// says what was presented and how to trust it.
 #[derive(Debug)]
-struct Explained(Arc<WebPkiServerVerifier>);
+struct Explained {
+    webpki: Arc<WebPkiServerVerifier>,
+    names: bool,
+    explain: Explain,
+}
 
 impl ServerCertVerifier for Explained {
     fn verify_server_cert(
@@ -140,17 +202,18 @@ impl ServerCertVerifier for Explained {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.0
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self
+            .webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            .map_err(|e| {
-                let fp = fingerprint(end_entity);
-                rustls::Error::General(format!(
-                    "the codec's certificate is not trusted ({e}); it presented a certificate with \
-                     fingerprint {fp}. If that is your codec's own self-signed certificate, pin it: \
-                     fingerprint = \"{fp}\" (or --fingerprint {fp}); or give the CA that issued it \
-                     with ca = \"FILE\""
-                ))
-            })
+        {
+            // webpki checks the chain before the name.
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) if !self.names => Ok(ServerCertVerified::assertion()),
+            Err(e) => Err((self.explain)(server_name, end_entity, e)),
+            ok => ok,
+        }
     }
 
     fn verify_tls12_signature(
@@ -159,7 +222,7 @@ impl ServerCertVerifier for Explained {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -168,11 +231,11 @@ impl ServerCertVerifier for Explained {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
 

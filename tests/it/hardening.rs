@@ -26,7 +26,7 @@ async fn within_long<T>(what: &str, f: impl std::future::Future<Output = T>) -> 
 }
 
 /// `xmacro` as a child process whose output (stdout and stderr) is kept.
-struct Proc {
+pub(crate) struct Proc {
     child: tokio::process::Child,
     out: Arc<Mutex<Vec<String>>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
@@ -54,7 +54,16 @@ impl Proc {
         )
     }
 
-    fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Proc {
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Proc {
+        Proc::start(Proc::command(args, env, cwd))
+    }
+
+    /// The command [`Proc::spawn`] runs, to adjust before [`Proc::start`].
+    pub(crate) fn command(
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: &std::path::Path,
+    ) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
         cmd.args(args)
             .current_dir(cwd)
@@ -68,6 +77,11 @@ impl Proc {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Starts `cmd` (stdout and stderr piped), keeping its output.
+    pub(crate) fn start(mut cmd: tokio::process::Command) -> Proc {
         let mut child = cmd.spawn().unwrap();
         let out = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -94,15 +108,15 @@ impl Proc {
         })
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().unwrap()
     }
 
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.out.lock().unwrap().clone()
     }
 
-    fn count(&self, needle: &str) -> usize {
+    pub(crate) fn count(&self, needle: &str) -> usize {
         self.out
             .lock()
             .unwrap()
@@ -112,7 +126,7 @@ impl Proc {
     }
 
     /// Waits until `n` lines contain `needle`.
-    async fn wait_for(&self, needle: &str, n: usize, limit: Duration) {
+    pub(crate) async fn wait_for(&self, needle: &str, n: usize, limit: Duration) {
         let start = tokio::time::Instant::now();
         while self.count(needle) < n {
             if start.elapsed() > limit {
@@ -125,7 +139,7 @@ impl Proc {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         std::process::Command::new("kill")
             .args([sig, &self.pid().to_string()])
             .status()
@@ -133,7 +147,7 @@ impl Proc {
     }
 
     /// Waits for the exit; returns the code and the whole output.
-    async fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
+    pub(crate) async fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
         let status = tokio::time::timeout(limit, self.child.wait())
             .await
             .expect("the process exits")

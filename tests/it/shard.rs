@@ -20,12 +20,12 @@ const FLEET_WAIT: Duration = Duration::from_secs(180);
 
 /// Runs `f` on a thread of its own: the synchronous PostgreSQL client
 /// refuses to block a thread that drives async tasks.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
 }
 
 /// A URL on the test database whose tables live in a new, empty schema.
-fn fresh_database(tag: &str) -> Option<String> {
+pub(crate) fn fresh_database(tag: &str) -> Option<String> {
     let url = xmacro::store::test_url()?;
     let schema = format!("it_{tag}_{}", std::process::id());
     off_runtime(|| {
