@@ -4,6 +4,7 @@
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
+//! - [`fault`]: the `#{ code, message }` errors scripts catch.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
 //! - [`home`]: the library a callback was made in, to call it there.
@@ -22,6 +23,7 @@ pub mod budget;
 pub mod convert;
 pub mod depth;
 pub mod engine;
+pub mod fault;
 pub mod home;
 pub mod instance;
 pub mod loader;
