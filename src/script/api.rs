@@ -95,8 +95,20 @@ fn throw(e: RpcError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(error_map(&e), Position::NONE).into()
 }
 
-pub(crate) fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+pub(crate) use super::fault::usage;
+
+/// Why a callback was not registered, as a script error.
+fn refused(e: super::instance::RegisterError) -> Box<EvalAltResult> {
+    use super::instance::RegisterError;
+    match e {
+        RegisterError::Stopping => super::fault::error("stopping", e.to_string()),
+        RegisterError::TooManyTimers(_) => super::fault::limit(e.to_string()),
+    }
+}
+
+/// A store write that could not be kept, as a script error.
+fn store_failed(e: crate::store::StoreError) -> Box<EvalAltResult> {
+    super::fault::error("store", e.to_string())
 }
 
 pub use super::convert::{from_dynamic, to_dynamic};
@@ -356,7 +368,7 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx(tag)?;
-    let id = ctx.register(f, once).map_err(|e| usage(e.to_string()))?;
+    let id = ctx.register(f, once).map_err(refused)?;
     let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
         Ok(s) => s,
         Err(e) => {
@@ -394,7 +406,7 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
 
 fn on_connection(c: NativeCallContext, p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
     let ctx = ctx(c.tag())?;
-    let id = ctx.register(f, false).map_err(|e| usage(e.to_string()))?;
+    let id = ctx.register(f, false).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let mut state = p.codec.watch_state();
     let task = ctx.rt.spawn(async move {
@@ -440,9 +452,7 @@ pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Han
         )));
     }
     let ctx = ctx(tag)?;
-    let (id, pending) = ctx
-        .register_timer(f, !repeat)
-        .map_err(|e| usage(e.to_string()))?;
+    let (id, pending) = ctx.register_timer(f, !repeat).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let delay = Duration::from_millis(ms as u64);
     let every = delay.max(ctx.limits.min_interval);
@@ -474,9 +484,7 @@ fn daily(c: NativeCallContext, at: &str, f: FnPtr) -> RhaiResult<Handle> {
         ))
     })?;
     let ctx = ctx(c.tag())?;
-    let (id, pending) = ctx
-        .register_timer(f, false)
-        .map_err(|e| usage(e.to_string()))?;
+    let (id, pending) = ctx.register_timer(f, false).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let clock = ctx.clock.clone();
     let task = ctx.rt.spawn(async move {
@@ -656,7 +664,7 @@ pub fn register(engine: &mut Engine) {
                 // A write may wait for the store (a database reconnecting).
                 Pool::global()
                     .blocking(|| s.0.set(key, v))
-                    .map_err(|e| usage(e.to_string()))
+                    .map_err(store_failed)
             },
         )
         .register_fn(
@@ -664,7 +672,7 @@ pub fn register(engine: &mut Engine) {
             |s: &mut StoreHandle, key: &str| -> RhaiResult<Dynamic> {
                 match Pool::global()
                     .blocking(|| s.0.remove(key))
-                    .map_err(|e| usage(e.to_string()))?
+                    .map_err(store_failed)?
                 {
                     Some(v) => to_dynamic(&v),
                     None => Ok(Dynamic::UNIT),

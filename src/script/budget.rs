@@ -87,11 +87,9 @@ pub fn bound(want: Duration) -> (Duration, bool) {
 /// Seconds a script asked to sleep, checked.
 pub fn sleep_seconds(secs: FLOAT) -> Result<Duration, Box<EvalAltResult>> {
     if !secs.is_finite() || secs < 0.0 {
-        return Err(EvalAltResult::ErrorRuntime(
-            format!("sleep({secs}): the time must be 0 seconds or more").into(),
-            Position::NONE,
-        )
-        .into());
+        return Err(super::fault::usage(format!(
+            "sleep({secs}): the time must be 0 seconds or more"
+        )));
     }
     Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }

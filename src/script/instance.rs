@@ -354,12 +354,10 @@ pub(crate) fn call_in_program(
     f: &FnPtr,
     args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let job = c.tag().and_then(JobCtx::of).ok_or_else(|| {
-        Box::new(EvalAltResult::ErrorRuntime(
-            "this works inside a running script".into(),
-            rhai::Position::NONE,
-        ))
-    })?;
+    let job = c
+        .tag()
+        .and_then(JobCtx::of)
+        .ok_or_else(|| super::fault::usage("this works inside a running script"))?;
     job.program.call(&job, f, args)
 }
 

@@ -16,6 +16,7 @@ mod docs;
 mod feedback_burst;
 mod first_hour;
 mod hardening;
+mod hardening_errors;
 mod hardening_sim;
 mod idioms;
 mod jsxapi;

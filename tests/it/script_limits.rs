@@ -176,7 +176,7 @@ try {
     for i in 0..100000 { set_interval(|| {}, 1); n += 1; }
     report("flood uncapped");
 } catch (e) {
-    report(`flood capped at ${n}: ${e}`);
+    report(`flood capped at ${n}: ${e.message}`);
 }
 "#,
     );
