@@ -442,9 +442,24 @@ fn tick(weak: &std::sync::Weak<InstanceCtx>, id: u64, pending: &AtomicBool) -> b
     true
 }
 
+/// Timers set from timer callbacks this many deep run when asked; deeper
+/// ones wait at least the shortest interval (browsers clamp nested
+/// `setTimeout` the same way), so a chain of 0 ms timeouts ticks no faster
+/// than an interval instead of tens of thousands of times a second.
+pub const FREE_NESTING: u8 = 5;
+
+/// How deep in a chain of timers a timer set now is: one deeper than the
+/// timer callback running, if any.
+fn nesting(tag: Tag) -> u8 {
+    tag.and_then(JobCtx::of)
+        .map_or(0, |j| j.timer_nesting)
+        .saturating_add(1)
+}
+
 /// `set_timeout` / `set_interval`: at most `max_timers` per instance; an
 /// interval ticks no faster than `min_interval`, and a tick that finds the
-/// previous one still queued is skipped.
+/// previous one still queued is skipped. A timeout set more than
+/// [`FREE_NESTING`] timers deep waits at least `min_interval` too.
 pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     if ms < 0 {
         return Err(usage(format!(
@@ -452,9 +467,13 @@ pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Han
         )));
     }
     let ctx = ctx(tag)?;
-    let (id, pending) = ctx.register_timer(f, !repeat).map_err(refused)?;
+    let nesting = nesting(tag);
+    let (id, pending) = ctx.register_timer(f, !repeat, nesting).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
-    let delay = Duration::from_millis(ms as u64);
+    let mut delay = Duration::from_millis(ms as u64);
+    if nesting > FREE_NESTING {
+        delay = delay.max(ctx.limits.min_interval);
+    }
     let every = delay.max(ctx.limits.min_interval);
     // Waits go through the instance's clock, so `xmacro test` can move time.
     let clock = ctx.clock.clone();
@@ -484,7 +503,9 @@ fn daily(c: NativeCallContext, at: &str, f: FnPtr) -> RhaiResult<Handle> {
         ))
     })?;
     let ctx = ctx(c.tag())?;
-    let (id, pending) = ctx.register_timer(f, false).map_err(refused)?;
+    let (id, pending) = ctx
+        .register_timer(f, false, nesting(c.tag()))
+        .map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let clock = ctx.clock.clone();
     let task = ctx.rt.spawn(async move {

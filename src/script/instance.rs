@@ -207,6 +207,9 @@ pub struct JobCtx {
     pub instance: Arc<InstanceCtx>,
     pub program: Arc<Program>,
     pub constants: Constants,
+    /// How many timers deep the running callback is (a timer set from a
+    /// timer's callback is one deeper); 0 when it is not a timer's.
+    pub timer_nesting: u8,
 }
 
 impl JobCtx {
@@ -263,6 +266,8 @@ pub(crate) struct Registered {
     /// queues a second tick behind the first (ticks that find it set are
     /// skipped).
     pub pending: Option<Arc<AtomicBool>>,
+    /// For timers: how deep in a chain of timers it was set.
+    pub nesting: u8,
 }
 
 #[derive(Default)]
@@ -508,18 +513,20 @@ impl InstanceCtx {
 
     /// Registers a callback; refused once the instance is stopping.
     pub(crate) fn register(&self, f: FnPtr, once: bool) -> Result<u64, RegisterError> {
-        self.add(f, once, None)
+        self.add(f, once, None, 0)
     }
 
     /// Registers a timer callback, within the timer cap; the flag is its
-    /// "tick pending" mark.
+    /// "tick pending" mark. `nesting` is how deep in a chain of timers it
+    /// is set (its callback runs with that as its `timer_nesting`).
     pub(crate) fn register_timer(
         &self,
         f: FnPtr,
         once: bool,
+        nesting: u8,
     ) -> Result<(u64, Arc<AtomicBool>), RegisterError> {
         let pending = Arc::new(AtomicBool::new(false));
-        let id = self.add(f, once, Some(pending.clone()))?;
+        let id = self.add(f, once, Some(pending.clone()), nesting)?;
         Ok((id, pending))
     }
 
@@ -528,6 +535,7 @@ impl InstanceCtx {
         f: FnPtr,
         once: bool,
         pending: Option<Arc<AtomicBool>>,
+        nesting: u8,
     ) -> Result<u64, RegisterError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RegisterError::Stopping);
@@ -548,6 +556,7 @@ impl InstanceCtx {
                 once,
                 task: None,
                 pending,
+                nesting,
             },
         );
         Ok(id)
@@ -821,10 +830,11 @@ impl Instance {
     /// was nothing to run.
     fn run_body(&self, job: Job) -> Option<JobOutcome> {
         let ctx = &self.ctx;
-        let job_ctx = JobCtx {
+        let mut job_ctx = JobCtx {
             instance: ctx.clone(),
             program: self.program.clone(),
             constants: self.constants.clone(),
+            timer_nesting: 0,
         };
         let engine = &self.program.engine;
         let ast = &self.program.ast;
@@ -857,19 +867,20 @@ impl Instance {
                 ("top level", None, r)
             }
             Job::Call { id, args } => {
-                let f = {
+                let (f, nesting) = {
                     let mut reg = ctx.registry();
                     match reg.items.get(&id) {
-                        Some(r) if r.once => reg.remove(id).map(|r| r.f),
+                        Some(r) if r.once => reg.remove(id).map(|r| (r.f, r.nesting)),
                         Some(r) => {
                             if let Some(p) = &r.pending {
                                 p.store(false, Ordering::SeqCst);
                             }
-                            Some(r.f.clone())
+                            Some((r.f.clone(), r.nesting))
                         }
                         None => None,
                     }
                 }?;
+                job_ctx.timer_nesting = nesting;
                 let (file, r) = call_fnptr(&job_ctx, &f, args);
                 ("callback", file, r)
             }

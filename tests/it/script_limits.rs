@@ -370,3 +370,45 @@ report("hog ready");
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_chain_of_zero_delay_timeouts_ticks_no_faster_than_an_interval() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("timeout-chain");
+    // Each timeout sets the next one at 0 ms: 135,000 callbacks a second
+    // on one core before the fix.
+    dir.write(
+        "chain.rhai",
+        r#"
+let n = 0;
+let again = || { n += 1; set_timeout(again, 0); };
+set_timeout(again, 0);
+xapi.Event.Sim.Count.on(|e| report(`count ${n}`));
+report("chain ready");
+"#,
+    );
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    let clock = std::sync::Arc::new(xmacro::vclock::VirtualClock::new(start, chrono_tz::UTC));
+    let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
+    opts.clock = clock.clone();
+    let host = rig::start(opts).await;
+    r.expect("chain ready").await;
+    // One virtual second, one timer at a time (bounded: without a floor
+    // the chain never leaves the first millisecond).
+    let mut fired = 0;
+    within("the host to be idle", host.idle()).await;
+    while fired < 1000 && clock.fire_next(1000) {
+        fired += 1;
+        within("the host to be idle", host.idle()).await;
+    }
+    assert_eq!(clock.elapsed_ms(), 1000, "stuck after {fired} timeouts");
+    // Five nested timeouts run at once, then one every 10 ms.
+    assert!((100..=110).contains(&fired), "{fired} timeouts in a second");
+    emit(r.raw(), "Count", json!({})).await;
+    r.expect(&format!("count {fired}")).await;
+    host.shutdown().await;
+}
