@@ -130,22 +130,24 @@ pub(crate) fn ctx(tag: Tag) -> RhaiResult<Arc<InstanceCtx>> {
 }
 
 /// Runs a host call for the current instance: blocks this instance only
-/// (its worker does not count against the pool's cap meanwhile), counts
-/// against the callback's wall-clock budget, and ends when the instance
-/// stops.
+/// (its worker does not count against the pool's cap meanwhile), ends when
+/// the instance stops, and is not the script's own time: the wait moves
+/// the callback's deadline on and counts against its bound for waits
+/// instead (see [`budget`]).
 fn block<T>(
     ctx: &InstanceCtx,
     fut: impl std::future::Future<Output = Result<T, crate::xows::Error>>,
 ) -> RhaiResult<T> {
     let cancel = ctx.cancel.clone();
     let interrupt = ctx.interrupt();
-    let left = budget::remaining();
+    let allowed = budget::codec_wait();
     let rt = ctx.rt.clone();
-    Pool::global().blocking(|| {
+    let started = std::time::Instant::now();
+    let out = Pool::global().blocking(|| {
         super::wait::block_on(&rt, async {
             let expired = async {
-                match left {
-                    Some(left) => tokio::time::sleep(left).await,
+                match allowed {
+                    Some((left, _)) => tokio::time::sleep(left).await,
                     None => std::future::pending().await,
                 }
             };
@@ -153,10 +155,12 @@ fn block<T>(
                 r = fut => r.map_err(|e| throw(e.to_rpc())),
                 _ = cancel.cancelled() => Err(throw(RpcError::new(local_code::CLOSED, "the script is stopping"))),
                 _ = interrupt.cancelled() => Err(budget::stopping()),
-                _ = expired => Err(budget::exceeded()),
+                _ = expired => Err(allowed.map_or_else(budget::exceeded, |(_, out)| out())),
             }
         })
-    })
+    });
+    budget::waited(started.elapsed());
+    out
 }
 
 /// `sleep(seconds)`: Rhai's own would hold the thread past every budget.

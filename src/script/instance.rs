@@ -44,8 +44,12 @@ use crate::xows::feedback_queue::{Burst, FeedbackQueue, Pushed};
 pub struct Limits {
     /// Rhai operations one callback may take.
     pub max_operations: u64,
-    /// Wall-clock time one callback may take before it is stopped.
+    /// Wall-clock time one callback's own work may take before it is
+    /// stopped (waiting for its codec is not counted: see `wait`).
     pub budget: Duration,
+    /// Time one callback may spend waiting for its codec in all (each call
+    /// also has its request timeout, a catchable error).
+    pub wait: Duration,
     /// A callback slower than this is warned about.
     pub slow: Duration,
     /// Jobs that may wait per instance.
@@ -66,6 +70,7 @@ impl Default for Limits {
         Limits {
             max_operations: 20_000_000,
             budget: Duration::from_secs(5),
+            wait: Duration::from_secs(60),
             slow: Duration::from_secs(1),
             mailbox: 4096,
             unload: Duration::from_secs(3),
@@ -312,6 +317,18 @@ pub enum Job {
     Unload(oneshot::Sender<()>),
 }
 
+/// How an instance's top level ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopLevelEnd {
+    /// It ran through: callbacks run as events come.
+    Ran,
+    /// Its own code failed or was stopped (or the instance stopped first).
+    Failed,
+    /// Something other than its code stopped it (see [`super::retry`]):
+    /// the host starts it again. The text says what.
+    Retry(String),
+}
+
 /// What a state change merges on in a full mailbox: the callback, and the
 /// array element the value belongs to (a call, a peripheral), if any.
 type StateKey = (u64, Option<u64>);
@@ -334,6 +351,8 @@ pub struct Instance {
     /// The top-level `const`s, for `global::NAME` in `fn`s that callbacks
     /// call (the top-level run fills it).
     constants: Constants,
+    /// How the top level ended, once it has.
+    top_level_end: tokio::sync::watch::Sender<Option<TopLevelEnd>>,
 }
 
 /// The name of the function the top-level run asks for after the
@@ -476,6 +495,23 @@ impl InstanceCtx {
             top_level: super::toplevel::Cells::default(),
             log_sink: std::sync::OnceLock::new(),
         })
+    }
+
+    /// A fresh context for the same script on the same codec, with the same
+    /// store and limits (a top level started again).
+    pub fn again(&self) -> Arc<InstanceCtx> {
+        InstanceCtx::new(
+            self.script.clone(),
+            self.codec_name.clone(),
+            self.codec.clone(),
+            self.codec_url.clone(),
+            self.codecs.clone(),
+            self.args.clone(),
+            self.store.clone(),
+            self.rt.clone(),
+            self.clock.clone(),
+            self.limits.clone(),
+        )
     }
 
     /// The cells of the script's top-level variables.
@@ -623,6 +659,7 @@ impl Instance {
             pool: Pool::global(),
             account: super::memory::Account::new(),
             constants: Constants::default(),
+            top_level_end: tokio::sync::watch::Sender::new(None),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -631,6 +668,13 @@ impl Instance {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mailbox> {
         self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the top level has ended, and says how.
+    pub async fn top_level_ended(&self) -> TopLevelEnd {
+        let mut rx = self.top_level_end.subscribe();
+        let end = rx.wait_for(Option::is_some).await.map(|e| e.clone());
+        end.ok().flatten().unwrap_or(TopLevelEnd::Failed)
     }
 
     /// Queues a job; a full mailbox drops a call and counts the drop (a
@@ -754,32 +798,55 @@ impl Instance {
         let ctx = &self.ctx;
         let file = &self.program.file;
         let started = Instant::now();
-        let budget = match job {
+        // `on_unload`'s waits for the codec count as its own time.
+        let (budget, wait) = match job {
             Job::Unload(_) => {
                 ctx.fresh_interrupt();
-                ctx.limits.unload
+                (ctx.limits.unload, Duration::ZERO)
             }
-            _ => ctx.limits.budget,
+            _ => (ctx.limits.budget, ctx.limits.wait),
         };
-        let Some((what, place, result)) = super::budget::with_budget(budget, || self.run_body(job))
+        let Some((what, place, result)) =
+            super::budget::with_budgets(budget, wait, || self.run_body(job))
         else {
             return;
         };
         let file = place.as_deref().unwrap_or(file);
         let took = started.elapsed();
+        let top_level = what == "top level";
         let report = crate::telemetry::board::JobReport {
             script: &ctx.script,
             codec: &ctx.codec_name,
-            top_level: what == "top level",
+            top_level,
             took,
         };
+        if top_level {
+            let end = match &result {
+                Ok(()) => TopLevelEnd::Ran,
+                Err(e) if super::retry::not_its_own(e) && !ctx.closing.load(Ordering::SeqCst) => {
+                    // The host logs it (once) and starts it again.
+                    let msg = describe_error(file, e);
+                    report.retrying(&msg);
+                    ctx.note(
+                        "warn",
+                        &format!("top level stopped, not by its code: {msg}"),
+                    );
+                    TopLevelEnd::Retry(msg)
+                }
+                Err(_) => TopLevelEnd::Failed,
+            };
+            let retry = matches!(end, TopLevelEnd::Retry(_));
+            self.top_level_end.send_replace(Some(end));
+            if retry {
+                return;
+            }
+        }
         match result {
             Ok(()) if took > ctx.limits.slow => {
                 report.ok();
                 warn!(
-                    "{what} took {:.1}s (slow; the budget is {:?})",
+                    "{what} took {:.1}s (slow: the script's events wait meanwhile; its own work may take {budget:?}, waiting for its codec not counted)",
                     took.as_secs_f64(),
-                    budget
                 );
             }
             Ok(()) => report.ok(),

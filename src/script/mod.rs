@@ -11,6 +11,7 @@
 //! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
+//! - [`retry`]: which top levels are started again, and when.
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
@@ -30,6 +31,7 @@ pub mod loader;
 pub mod memory;
 pub mod output;
 pub mod pool;
+pub mod retry;
 pub mod send;
 pub mod stdlib;
 pub mod steps;

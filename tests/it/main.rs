@@ -18,6 +18,7 @@ mod first_hour;
 mod hardening;
 mod hardening_errors;
 mod hardening_sim;
+mod hardening_slow_codec;
 mod idioms;
 mod jsxapi;
 mod macro_http;
