@@ -99,20 +99,34 @@ pub fn sizes(v: &Dynamic) -> (usize, usize, usize) {
     (0, 0, 0)
 }
 
-/// Bytes of `chars` characters of `fill` repeated (cut to fit), as a pad
-/// adds them.
-pub fn fill_bytes(fill: &str, chars: usize) -> usize {
+/// Where `chars` characters of `fill` repeated (cut to fit) end: whole
+/// copies, and the bytes of the part of one more.
+fn cut(fill: &str, chars: usize) -> (usize, usize) {
     let per = fill.chars().count();
     if per == 0 {
-        return 0;
+        return (0, 0);
     }
     let part = fill
         .char_indices()
         .nth(chars % per)
         .map_or(fill.len(), |(i, _)| i);
-    (chars / per)
-        .saturating_mul(fill.len())
-        .saturating_add(part)
+    (chars / per, part)
+}
+
+/// Bytes of `chars` characters of `fill` repeated (cut to fit), as a pad
+/// adds them.
+pub fn fill_bytes(fill: &str, chars: usize) -> usize {
+    let (whole, part) = cut(fill, chars);
+    whole.saturating_mul(fill.len()).saturating_add(part)
+}
+
+/// `chars` characters of `fill` repeated (cut to fit); size it first with
+/// [`fill_bytes`].
+pub fn filler(fill: &str, chars: usize) -> String {
+    let (whole, part) = cut(fill, chars);
+    let mut out = fill.repeat(whole);
+    out.push_str(&fill[..part]);
+    out
 }
 
 /// Text written up to the string limit and the memory budget, no
@@ -209,16 +223,12 @@ fn pad(ctx: NativeCallContext, s: &mut ImmutableString, len: INT, fill: &str) ->
     if want <= have {
         return Ok(());
     }
-    let per_fill = fill.chars().count();
-    let (whole, part) = ((want - have) / per_fill, (want - have) % per_fill);
-    let part_bytes = fill.char_indices().nth(part).map_or(fill.len(), |(i, _)| i);
-    let bytes = s.len().saturating_add(fill_bytes(fill, want - have));
-    string(&ctx, "pad", bytes)?;
-    let out = s.make_mut();
-    for _ in 0..whole {
-        out.push_str(fill);
-    }
-    out.push_str(&fill[..part_bytes]);
+    let add = fill_bytes(fill, want - have);
+    string(&ctx, "pad", s.len().saturating_add(add))?;
+    let mut out = String::with_capacity(s.len() + add);
+    out.push_str(s);
+    out.push_str(&filler(fill, want - have));
+    *s = out.into();
     Ok(())
 }
 

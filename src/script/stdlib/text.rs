@@ -85,7 +85,7 @@ fn pad(
         what,
         s.len().saturating_add(sized::fill_bytes(fill, want - have)),
     )?;
-    let padding: String = fill.chars().cycle().take(want - have).collect();
+    let padding = sized::filler(fill, want - have);
     Ok(if start {
         format!("{padding}{s}")
     } else {
