@@ -147,3 +147,15 @@ async fn value_and_library_errors_are_maps_with_code_and_message() {
         ],
     );
 }
+
+#[tokio::test]
+async fn json_parse_past_the_limits_is_a_catchable_limit_error() {
+    // A valid document of 100,001 numbers, one more than an array may hold.
+    let cases = [(
+        "many",
+        r#"let t = "["; t.pad(200001, "0,"); t += "0]"; json_parse(t)"#,
+    )];
+    let got = caught(&cases, None).await;
+    assert_codes(&got, &[("many", "limit")]);
+    assert!(got[0].1.contains("more than 100000 array items"), "{got:?}");
+}
