@@ -32,8 +32,9 @@ use crate::config::{CodecEntry, Config, ScriptConfig, Selector};
 use crate::config_store::DEFAULT_LOCK_RETRY;
 use crate::fleet::Serving;
 use crate::script::engine;
-use crate::script::instance::{Instance, InstanceCtx, Limits, Program, TopLevelEnd};
-use crate::script::{loader, retry};
+use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
+use crate::script::loader;
+use crate::script::retry::{self, TopLevelEnd};
 use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
 
@@ -894,8 +895,25 @@ async fn starter(
             let _ = tokio::spawn(async move { old.stop().await }).await;
         }
         tokio::time::sleep(pause).await;
-        ctx = ctx.again();
+        ctx = again(&ctx);
     }
+}
+
+/// A fresh context for the same script on the same codec, with the same
+/// store and limits (a top level started again).
+fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
+    InstanceCtx::new(
+        ctx.script.clone(),
+        ctx.codec_name.clone(),
+        ctx.codec.clone(),
+        ctx.codec_url.clone(),
+        ctx.codecs.clone(),
+        ctx.args.clone(),
+        ctx.store.clone(),
+        ctx.rt.clone(),
+        ctx.clock.clone(),
+        ctx.limits.clone(),
+    )
 }
 
 /// Stops instances side by side (each runs its `on_unload`).

@@ -12,7 +12,9 @@
 //! into a dead script. Timers are capped per instance and a timer never has
 //! two ticks queued. Each job runs within a wall-clock budget and the
 //! instance's memory account; an instance over its memory budget is
-//! stopped for good (until reloaded).
+//! stopped for good (until reloaded). How the top level ended is published
+//! ([`Instance::top_level_ended`]): the host starts one again that its
+//! codec, not its code, stopped.
 //!
 //! What a job runs in (its program, instance and top-level constants)
 //! travels with each call in Rhai's tag (see [`JobCtx`]). One
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::pool::{Pool, Runnable};
+use super::retry::TopLevelEnd;
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::xows::Codec;
@@ -317,18 +320,6 @@ pub enum Job {
     Unload(oneshot::Sender<()>),
 }
 
-/// How an instance's top level ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopLevelEnd {
-    /// It ran through: callbacks run as events come.
-    Ran,
-    /// Its own code failed or was stopped (or the instance stopped first).
-    Failed,
-    /// Something other than its code stopped it (see [`super::retry`]):
-    /// the host starts it again. The text says what.
-    Retry(String),
-}
-
 /// What a state change merges on in a full mailbox: the callback, and the
 /// array element the value belongs to (a call, a peripheral), if any.
 type StateKey = (u64, Option<u64>);
@@ -495,23 +486,6 @@ impl InstanceCtx {
             top_level: super::toplevel::Cells::default(),
             log_sink: std::sync::OnceLock::new(),
         })
-    }
-
-    /// A fresh context for the same script on the same codec, with the same
-    /// store and limits (a top level started again).
-    pub fn again(&self) -> Arc<InstanceCtx> {
-        InstanceCtx::new(
-            self.script.clone(),
-            self.codec_name.clone(),
-            self.codec.clone(),
-            self.codec_url.clone(),
-            self.codecs.clone(),
-            self.args.clone(),
-            self.store.clone(),
-            self.rt.clone(),
-            self.clock.clone(),
-            self.limits.clone(),
-        )
     }
 
     /// The cells of the script's top-level variables.

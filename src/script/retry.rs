@@ -6,7 +6,8 @@
 //! does (a throw, a runaway loop, a budget of its own spent) is not tried
 //! again: it would fail the same way, for ever.
 //!
-//! Here: which errors are not the script's own, and how long to wait
+//! Here: how a top level ended, which errors are not the script's own,
+//! and how long to wait
 //! before each try (doubling from a second to a minute, spread out so a
 //! fleet that failed together does not come back together).
 
@@ -15,6 +16,18 @@ use std::time::Duration;
 use rhai::EvalAltResult;
 
 use crate::xows::error::local_code;
+
+/// How an instance's top level ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopLevelEnd {
+    /// It ran through: callbacks run as events come.
+    Ran,
+    /// Its own code failed or was stopped (or the instance stopped first).
+    Failed,
+    /// Something other than its code stopped it ([`not_its_own`]): the
+    /// host starts it again. The text says what.
+    Retry(String),
+}
 
 /// The codec's "not ready" (just after a boot).
 const NOT_READY: i64 = -31997;
