@@ -461,6 +461,21 @@ mod tests {
     }
 
     #[test]
+    fn a_result_past_what_is_left_of_the_memory_budget_is_a_catchable_limit_error() {
+        let e = engine();
+        let account = crate::script::memory::Account::new();
+        let m: rhai::Map = account.enter(256 << 10, || {
+            e.eval(r#"let m = #{}; try { "x".pad(600000, "y"); } catch (e) { m = e; } m"#)
+                .unwrap()
+        });
+        assert_eq!(m["code"].to_string(), "limit", "{m:?}");
+        assert!(
+            m["message"].to_string().contains("memory budget of 0.2 MB"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
     fn padding_with_nothing_returns_instead_of_looping() {
         let s: String = engine().eval(r#"let s = "a"; s.pad(10, ""); s"#).unwrap();
         assert_eq!(s, "a");
