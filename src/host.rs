@@ -8,6 +8,11 @@
 //! saves and atomic renames settle on the final content, and a library
 //! change reloads the scripts that import it.
 //!
+//! An instance starts once its codec is connected. One whose top level its
+//! codec stopped (answers too late, the connection lost, not ready after a
+//! boot) rather than its own code is started again after a growing pause
+//! (see [`crate::script::retry`]), logged once and shown as retrying.
+//!
 //! [`HostHandle::idle`] tells when nothing is under way (no reload waiting,
 //! every instance's mailbox empty, feedback in flight handled), so a test
 //! waits for that instead of a quiet period.
@@ -29,6 +34,7 @@ use crate::fleet::Serving;
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::script::loader;
+use crate::script::retry::{self, TopLevelEnd};
 use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
 
@@ -809,35 +815,11 @@ impl Host {
                 self.opts.limits.clone(),
             );
             let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
-            let program = program.clone();
             let span = ctx.span();
-            let starter = {
-                let cell = cell.clone();
-                tokio::spawn(
-                    async move {
-                        // An instance starts once its codec is connected.
-                        let mut state = codec.watch_state();
-                        loop {
-                            let now = state.borrow_and_update().clone();
-                            if now.is_connected() {
-                                break;
-                            }
-                            if let crate::xows::ConnState::Failed(why) = now {
-                                error!("not started: the codec cannot be used: {why}");
-                                return;
-                            }
-                            if state.changed().await.is_err() {
-                                return;
-                            }
-                        }
-                        let inst = Instance::start(ctx, program);
-                        *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(inst);
-                    }
-                    .instrument(span),
-                )
-            };
+            let starter =
+                tokio::spawn(starter(ctx, program.clone(), cell.clone()).instrument(span));
             slots.push(Slot {
-                codec: self.codecs[&codec_name].clone(),
+                codec,
                 codec_name,
                 instance: cell,
                 starter,
@@ -867,6 +849,84 @@ impl Host {
         .await;
         info!("stopped");
     }
+}
+
+/// Starts an instance once its codec is connected, and starts it again,
+/// after a growing pause, while its top level is stopped by its codec
+/// rather than its code (see [`crate::script::retry`]): logged once, shown
+/// as retrying on the status page meanwhile.
+async fn starter(
+    mut ctx: Arc<InstanceCtx>,
+    program: Arc<Program>,
+    cell: Arc<Mutex<Option<Arc<Instance>>>>,
+) {
+    let mut tries = 0u32;
+    loop {
+        let mut state = ctx.codec.watch_state();
+        loop {
+            let now = state.borrow_and_update().clone();
+            if now.is_connected() {
+                break;
+            }
+            if let crate::xows::ConnState::Failed(why) = now {
+                error!("not started: the codec cannot be used: {why}");
+                return;
+            }
+            if state.changed().await.is_err() {
+                return;
+            }
+        }
+        let inst = Instance::start(ctx.clone(), program.clone());
+        *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(inst.clone());
+        let why = match inst.top_level_ended().await {
+            TopLevelEnd::Retry(why) => why,
+            TopLevelEnd::Ran if tries > 0 => {
+                info!("started after {} tries", tries + 1);
+                return;
+            }
+            TopLevelEnd::Ran | TopLevelEnd::Failed => return,
+        };
+        tries += 1;
+        let pause = retry::pause(tries, rand::random::<f64>());
+        if tries == 1 {
+            warn!(
+                "top level stopped by its codec, not its code: {why}; starting it again in {:.1}s, then after pauses growing to a minute until it runs",
+                pause.as_secs_f64()
+            );
+        } else {
+            tracing::debug!(
+                "top level stopped by its codec again (try {tries}): {why}; next try in {:.1}s",
+                pause.as_secs_f64()
+            );
+        }
+        // Its feedback and timers go, and `on_unload` runs, before the next
+        // try; on a task of its own, so a stop of the slot meanwhile does
+        // not cut it short.
+        drop(inst);
+        let old = cell.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(old) = old {
+            let _ = tokio::spawn(async move { old.stop().await }).await;
+        }
+        tokio::time::sleep(pause).await;
+        ctx = again(&ctx);
+    }
+}
+
+/// A fresh context for the same script on the same codec, with the same
+/// store and limits (a top level started again).
+fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
+    InstanceCtx::new(
+        ctx.script.clone(),
+        ctx.codec_name.clone(),
+        ctx.codec.clone(),
+        ctx.codec_url.clone(),
+        ctx.codecs.clone(),
+        ctx.args.clone(),
+        ctx.store.clone(),
+        ctx.rt.clone(),
+        ctx.clock.clone(),
+        ctx.limits.clone(),
+    )
 }
 
 /// Stops instances side by side (each runs its `on_unload`).

@@ -16,7 +16,7 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;paddi
 h1{font-size:1.3em;margin:.3em 0}h2{font-size:1.1em;margin:1.2em 0 .3em}h3{font-size:1em;margin:.8em 0 .2em}\
 table{border-collapse:collapse;width:100%}td,th{padding:.2em .5em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 .wrap{overflow-x:auto}.s{display:inline-block;padding:0 .4em;border-radius:.3em;font-weight:600}\
-.ok,.connected,.running,.loaded,.reloaded{background:#d4f4d4}.degraded,.reconnecting,.connecting,.waiting{background:#fff1c2}\
+.ok,.connected,.running,.loaded,.reloaded{background:#d4f4d4}.degraded,.reconnecting,.connecting,.waiting,.retrying{background:#fff1c2}\
 .failing,.failed,.compile_error,.closed,.error{background:#ffd5d5}.starting{background:#e4e4ff}\
 pre{white-space:pre-wrap;margin:.2em 0;font-size:.9em}.err{color:#a00}form input{width:8em}\
 section.script{border-top:1px solid #ccc;margin-top:.6em}small{color:#666}";

@@ -66,7 +66,9 @@ pub struct ErrorStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InstanceStatus {
     pub codec: String,
-    /// `waiting` (for its codec), `running` or `failed` (its top level).
+    /// `waiting` (for its codec), `running`, `failed` (its top level) or
+    /// `retrying` (its top level was stopped by its codec, not its code,
+    /// and is started again).
     pub state: String,
     pub since: String,
     /// Errors of this version on this codec.
@@ -89,8 +91,9 @@ pub struct ScriptStatus {
     pub name: String,
     pub file: String,
     /// `ok`, `failing` (an error in the running version), `compile_error`
-    /// (the file on disk does not compile; a previous version may run) or
-    /// `waiting` (no instance has started yet).
+    /// (the file on disk does not compile; a previous version may run),
+    /// `retrying` (an instance's top level is started again after its codec
+    /// stopped it) or `waiting` (no instance has started yet).
     pub state: String,
     /// Content hash of the running version.
     pub version: Option<String>,
@@ -231,6 +234,8 @@ fn script_status(name: &str, r: &ScriptRecord) -> ScriptStatus {
         "compile_error"
     } else if failing {
         "failing"
+    } else if states.contains(&InstanceState::Retrying) {
+        "retrying"
     } else if !states.is_empty() && states.iter().all(|s| *s == InstanceState::Waiting) {
         "waiting"
     } else {

@@ -95,8 +95,20 @@ fn throw(e: RpcError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(error_map(&e), Position::NONE).into()
 }
 
-pub(crate) fn usage(msg: impl Into<String>) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+pub(crate) use super::fault::usage;
+
+/// Why a callback was not registered, as a script error.
+fn refused(e: super::instance::RegisterError) -> Box<EvalAltResult> {
+    use super::instance::RegisterError;
+    match e {
+        RegisterError::Stopping => super::fault::error("stopping", e.to_string()),
+        RegisterError::TooManyTimers(_) => super::fault::limit(e.to_string()),
+    }
+}
+
+/// A store write that could not be kept, as a script error.
+fn store_failed(e: crate::store::StoreError) -> Box<EvalAltResult> {
+    super::fault::error("store", e.to_string())
 }
 
 pub use super::convert::{from_dynamic, to_dynamic};
@@ -118,22 +130,24 @@ pub(crate) fn ctx(tag: Tag) -> RhaiResult<Arc<InstanceCtx>> {
 }
 
 /// Runs a host call for the current instance: blocks this instance only
-/// (its worker does not count against the pool's cap meanwhile), counts
-/// against the callback's wall-clock budget, and ends when the instance
-/// stops.
+/// (its worker does not count against the pool's cap meanwhile), ends when
+/// the instance stops, and is not the script's own time: the wait moves
+/// the callback's deadline on and counts against its bound for waits
+/// instead (see [`budget`]).
 fn block<T>(
     ctx: &InstanceCtx,
     fut: impl std::future::Future<Output = Result<T, crate::xows::Error>>,
 ) -> RhaiResult<T> {
     let cancel = ctx.cancel.clone();
     let interrupt = ctx.interrupt();
-    let left = budget::remaining();
+    let allowed = budget::codec_wait();
     let rt = ctx.rt.clone();
-    Pool::global().blocking(|| {
+    let started = std::time::Instant::now();
+    let out = Pool::global().blocking(|| {
         super::wait::block_on(&rt, async {
             let expired = async {
-                match left {
-                    Some(left) => tokio::time::sleep(left).await,
+                match allowed {
+                    Some((left, _)) => tokio::time::sleep(left).await,
                     None => std::future::pending().await,
                 }
             };
@@ -141,10 +155,12 @@ fn block<T>(
                 r = fut => r.map_err(|e| throw(e.to_rpc())),
                 _ = cancel.cancelled() => Err(throw(RpcError::new(local_code::CLOSED, "the script is stopping"))),
                 _ = interrupt.cancelled() => Err(budget::stopping()),
-                _ = expired => Err(budget::exceeded()),
+                _ = expired => Err(allowed.map_or_else(budget::exceeded, |(_, out)| out())),
             }
         })
-    })
+    });
+    budget::waited(started.elapsed());
+    out
 }
 
 /// `sleep(seconds)`: Rhai's own would hold the thread past every budget.
@@ -356,7 +372,7 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx(tag)?;
-    let id = ctx.register(f, once).map_err(|e| usage(e.to_string()))?;
+    let id = ctx.register(f, once).map_err(refused)?;
     let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
         Ok(s) => s,
         Err(e) => {
@@ -394,7 +410,7 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
 
 fn on_connection(c: NativeCallContext, p: &mut XPath, f: FnPtr) -> RhaiResult<Handle> {
     let ctx = ctx(c.tag())?;
-    let id = ctx.register(f, false).map_err(|e| usage(e.to_string()))?;
+    let id = ctx.register(f, false).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let mut state = p.codec.watch_state();
     let task = ctx.rt.spawn(async move {
@@ -430,9 +446,24 @@ fn tick(weak: &std::sync::Weak<InstanceCtx>, id: u64, pending: &AtomicBool) -> b
     true
 }
 
+/// Timers set from timer callbacks this many deep run when asked; deeper
+/// ones wait at least the shortest interval (browsers clamp nested
+/// `setTimeout` the same way), so a chain of 0 ms timeouts ticks no faster
+/// than an interval instead of tens of thousands of times a second.
+pub const FREE_NESTING: u8 = 5;
+
+/// How deep in a chain of timers a timer set now is: one deeper than the
+/// timer callback running, if any.
+fn nesting(tag: Tag) -> u8 {
+    tag.and_then(JobCtx::of)
+        .map_or(0, |j| j.timer_nesting)
+        .saturating_add(1)
+}
+
 /// `set_timeout` / `set_interval`: at most `max_timers` per instance; an
 /// interval ticks no faster than `min_interval`, and a tick that finds the
-/// previous one still queued is skipped.
+/// previous one still queued is skipped. A timeout set more than
+/// [`FREE_NESTING`] timers deep waits at least `min_interval` too.
 pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Handle> {
     if ms < 0 {
         return Err(usage(format!(
@@ -440,11 +471,13 @@ pub(crate) fn timer(tag: Tag, f: FnPtr, ms: INT, repeat: bool) -> RhaiResult<Han
         )));
     }
     let ctx = ctx(tag)?;
-    let (id, pending) = ctx
-        .register_timer(f, !repeat)
-        .map_err(|e| usage(e.to_string()))?;
+    let nesting = nesting(tag);
+    let (id, pending) = ctx.register_timer(f, !repeat, nesting).map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
-    let delay = Duration::from_millis(ms as u64);
+    let mut delay = Duration::from_millis(ms as u64);
+    if nesting > FREE_NESTING {
+        delay = delay.max(ctx.limits.min_interval);
+    }
     let every = delay.max(ctx.limits.min_interval);
     // Waits go through the instance's clock, so `xmacro test` can move time.
     let clock = ctx.clock.clone();
@@ -475,8 +508,8 @@ fn daily(c: NativeCallContext, at: &str, f: FnPtr) -> RhaiResult<Handle> {
     })?;
     let ctx = ctx(c.tag())?;
     let (id, pending) = ctx
-        .register_timer(f, false)
-        .map_err(|e| usage(e.to_string()))?;
+        .register_timer(f, false, nesting(c.tag()))
+        .map_err(refused)?;
     let weak = Arc::downgrade(&ctx);
     let clock = ctx.clock.clone();
     let task = ctx.rt.spawn(async move {
@@ -656,7 +689,7 @@ pub fn register(engine: &mut Engine) {
                 // A write may wait for the store (a database reconnecting).
                 Pool::global()
                     .blocking(|| s.0.set(key, v))
-                    .map_err(|e| usage(e.to_string()))
+                    .map_err(store_failed)
             },
         )
         .register_fn(
@@ -664,7 +697,7 @@ pub fn register(engine: &mut Engine) {
             |s: &mut StoreHandle, key: &str| -> RhaiResult<Dynamic> {
                 match Pool::global()
                     .blocking(|| s.0.remove(key))
-                    .map_err(|e| usage(e.to_string()))?
+                    .map_err(store_failed)?
                 {
                     Some(v) => to_dynamic(&v),
                     None => Ok(Dynamic::UNIT),

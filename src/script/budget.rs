@@ -3,6 +3,14 @@
 //! checked by the engine's progress hook and by every blocking wait
 //! (`sleep`, host calls), so no script holds a thread past its budget.
 //!
+//! The budget is for the script's own work (and `sleep`, which it asks
+//! for). Time spent waiting for its codec is not: a codec that answers late
+//! (busy, far away, just rebooted) is not a script running away, and each
+//! call has its own request timeout, a catchable error. The deadline moves
+//! on by each such wait; the waits of one job together have a bound of
+//! their own, so a loop of calls to a codec that never answers in time
+//! still ends.
+//!
 //! The deadline is a thread-local because the engine's progress hook, which
 //! enforces it, is called by Rhai with the operation count only: there is
 //! no context to carry it in.
@@ -12,23 +20,47 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult, FLOAT, INT, Position};
 
+/// The running work's budgets on this thread.
+#[derive(Clone, Copy)]
+struct Deadline {
+    /// When its own work runs out (moved on by every wait for the codec).
+    at: Instant,
+    budget: Duration,
+    /// What it may still wait for its codec, and the bound it started with.
+    wait_left: Duration,
+    wait: Duration,
+}
+
 thread_local! {
-    static DEADLINE: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+    static DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
 }
 
 /// How long `sleep` may wait when nothing running has a deadline.
 const UNBOUNDED_SLEEP: Duration = Duration::from_secs(5);
 
-/// Runs `f` with a deadline of `budget` from now on this thread; the
-/// previous deadline (if any) comes back afterwards, even on a panic.
+/// Runs `f` with a deadline of `budget` from now on this thread, and no
+/// waiting for a codec beyond what its own work may take; the previous
+/// deadline (if any) comes back afterwards, even on a panic.
 pub fn with_budget<T>(budget: Duration, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<(Instant, Duration)>);
+    with_budgets(budget, Duration::ZERO, f)
+}
+
+/// [`with_budget`], and besides it up to `wait` in all spent waiting for
+/// the codec (which does not count against `budget`).
+pub fn with_budgets<T>(budget: Duration, wait: Duration, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Deadline>);
     impl Drop for Restore {
         fn drop(&mut self) {
             DEADLINE.with(|d| d.set(self.0));
         }
     }
-    let _restore = Restore(DEADLINE.with(|d| d.replace(Some((Instant::now() + budget, budget)))));
+    let now = Deadline {
+        at: Instant::now() + budget,
+        budget,
+        wait_left: wait,
+        wait,
+    };
+    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(now))));
     f()
 }
 
@@ -36,19 +68,54 @@ pub fn with_budget<T>(budget: Duration, f: impl FnOnce() -> T) -> T {
 pub fn remaining() -> Option<Duration> {
     DEADLINE.with(|d| {
         d.get()
-            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+            .map(|d| d.at.saturating_duration_since(Instant::now()))
     })
 }
 
 /// Whether the running work is past its deadline.
 pub fn past_deadline() -> bool {
-    DEADLINE.with(|d| d.get().is_some_and(|(at, _)| Instant::now() >= at))
+    DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() >= d.at))
+}
+
+/// How long the running work may wait for its codec now, and the error
+/// that ends a wait that reaches it: what is left of its wait bound
+/// ([`waited_out`]), or, with none, of its own budget ([`exceeded`]).
+/// `None` without a deadline.
+pub fn codec_wait() -> Option<(Duration, Ending)> {
+    DEADLINE.with(|d| {
+        d.get().map(|d| {
+            if d.wait.is_zero() {
+                let left = d.at.saturating_duration_since(Instant::now());
+                (left, exceeded as Ending)
+            } else {
+                (d.wait_left, waited_out as Ending)
+            }
+        })
+    })
+}
+
+/// Makes the error that ends a wait cut short by a bound.
+pub type Ending = fn() -> Box<EvalAltResult>;
+
+/// Takes a finished wait for the codec off the running work's own time
+/// (its deadline moves on by it) and off its wait bound.
+pub fn waited(took: Duration) {
+    DEADLINE.with(|d| {
+        if let Some(mut now) = d.get()
+            && !now.wait.is_zero()
+        {
+            let took = took.min(now.wait_left);
+            now.at += took;
+            now.wait_left -= took;
+            d.set(Some(now));
+        }
+    })
 }
 
 /// The message of the error that stops work past its deadline.
 pub fn exceeded_message() -> String {
     let budget = DEADLINE
-        .with(|d| d.get().map(|(_, b)| b))
+        .with(|d| d.get().map(|d| d.budget))
         .unwrap_or_default();
     format!(
         "ran past its wall-clock budget of {:.1}s",
@@ -59,6 +126,24 @@ pub fn exceeded_message() -> String {
 /// The (uncatchable) error that ends work past its deadline.
 pub fn exceeded() -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(Dynamic::from(exceeded_message()), Position::NONE).into()
+}
+
+const WAITED: &str = "waited for its codec for more than";
+
+/// The (uncatchable) error that ends work whose waits for its codec
+/// together passed their bound; at a top level this is not the script's
+/// own fault (see [`is_waited_out`]).
+pub fn waited_out() -> Box<EvalAltResult> {
+    let wait = DEADLINE
+        .with(|d| d.get().map(|d| d.wait))
+        .unwrap_or_default();
+    let msg = format!("{WAITED} {:.1}s in all", wait.as_secs_f64());
+    EvalAltResult::ErrorTerminated(msg.into(), Position::NONE).into()
+}
+
+/// Whether `e` is the error of [`waited_out`].
+pub fn is_waited_out(e: &EvalAltResult) -> bool {
+    matches!(e, EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().is_ok_and(|s| s.starts_with(WAITED)))
 }
 
 const STOPPING: &str = "the script is stopping";
@@ -87,11 +172,9 @@ pub fn bound(want: Duration) -> (Duration, bool) {
 /// Seconds a script asked to sleep, checked.
 pub fn sleep_seconds(secs: FLOAT) -> Result<Duration, Box<EvalAltResult>> {
     if !secs.is_finite() || secs < 0.0 {
-        return Err(EvalAltResult::ErrorRuntime(
-            format!("sleep({secs}): the time must be 0 seconds or more").into(),
-            Position::NONE,
-        )
-        .into());
+        return Err(super::fault::usage(format!(
+            "sleep({secs}): the time must be 0 seconds or more"
+        )));
     }
     Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
@@ -104,6 +187,34 @@ pub fn int_seconds(secs: INT) -> Result<Duration, Box<EvalAltResult>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_for_the_codec_moves_the_deadline_on_up_to_its_own_bound() {
+        let ms = Duration::from_millis;
+        with_budgets(ms(200), ms(1000), || {
+            assert_eq!(codec_wait().unwrap().0, ms(1000));
+            let before = remaining().unwrap();
+            waited(ms(300));
+            assert!(remaining().unwrap() > before, "the deadline moved on");
+            assert_eq!(codec_wait().unwrap().0, ms(700));
+            waited(ms(5000));
+            assert_eq!(codec_wait().unwrap().0, Duration::ZERO);
+            assert!(is_waited_out(&waited_out()));
+            let e = waited_out();
+            assert!(
+                matches!(*e, EvalAltResult::ErrorTerminated(ref v, _) if v.to_string().contains("more than 1.0s in all")),
+                "{e:?}"
+            );
+        });
+        // Without a bound for waits, a wait is the work's own time.
+        with_budget(ms(200), || {
+            assert!(codec_wait().unwrap().0 <= ms(200));
+            let before = remaining().unwrap();
+            waited(ms(100));
+            assert!(remaining().unwrap() <= before);
+        });
+        assert!(codec_wait().is_none());
+    }
 
     #[test]
     fn a_wait_longer_than_the_budget_is_cut_to_what_is_left() {

@@ -3,11 +3,11 @@
 //! becomes JSON, refused when it has no JSON form (a function) or is nested
 //! too deep to read back.
 
-use rhai::{Dynamic, EvalAltResult, FnPtr, Position};
+use rhai::{Dynamic, EvalAltResult, FnPtr};
 use serde_json::Value;
 
 fn refuse(msg: String) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into()
+    super::fault::error("value", msg)
 }
 
 /// JSON to a script value (integers stay `INT`, decimals `FLOAT`, `null` is `()`).

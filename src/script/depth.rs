@@ -62,7 +62,7 @@ fn format(ctx: &NativeCallContext, value: &Dynamic) -> Printed {
 /// `print`/`debug` of a too-deep value is an error.
 fn print(ctx: NativeCallContext, value: Dynamic) -> Printed {
     if too_deep(&value) {
-        return Err(message("printed").into());
+        return Err(super::fault::error("value", message("printed")));
     }
     format(&ctx, &value)
 }

@@ -12,7 +12,9 @@
 //! into a dead script. Timers are capped per instance and a timer never has
 //! two ticks queued. Each job runs within a wall-clock budget and the
 //! instance's memory account; an instance over its memory budget is
-//! stopped for good (until reloaded).
+//! stopped for good (until reloaded). How the top level ended is published
+//! ([`Instance::top_level_ended`]): the host starts one again that its
+//! codec, not its code, stopped.
 //!
 //! What a job runs in (its program, instance and top-level constants)
 //! travels with each call in Rhai's tag (see [`JobCtx`]). One
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::pool::{Pool, Runnable};
+use super::retry::TopLevelEnd;
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::xows::Codec;
@@ -44,8 +47,12 @@ use crate::xows::feedback_queue::{Burst, FeedbackQueue, Pushed};
 pub struct Limits {
     /// Rhai operations one callback may take.
     pub max_operations: u64,
-    /// Wall-clock time one callback may take before it is stopped.
+    /// Wall-clock time one callback's own work may take before it is
+    /// stopped (waiting for its codec is not counted: see `wait`).
     pub budget: Duration,
+    /// Time one callback may spend waiting for its codec in all (each call
+    /// also has its request timeout, a catchable error).
+    pub wait: Duration,
     /// A callback slower than this is warned about.
     pub slow: Duration,
     /// Jobs that may wait per instance.
@@ -66,6 +73,7 @@ impl Default for Limits {
         Limits {
             max_operations: 20_000_000,
             budget: Duration::from_secs(5),
+            wait: Duration::from_secs(60),
             slow: Duration::from_secs(1),
             mailbox: 4096,
             unload: Duration::from_secs(3),
@@ -207,6 +215,9 @@ pub struct JobCtx {
     pub instance: Arc<InstanceCtx>,
     pub program: Arc<Program>,
     pub constants: Constants,
+    /// How many timers deep the running callback is (a timer set from a
+    /// timer's callback is one deeper); 0 when it is not a timer's.
+    pub timer_nesting: u8,
 }
 
 impl JobCtx {
@@ -263,6 +274,8 @@ pub(crate) struct Registered {
     /// queues a second tick behind the first (ticks that find it set are
     /// skipped).
     pub pending: Option<Arc<AtomicBool>>,
+    /// For timers: how deep in a chain of timers it was set.
+    pub nesting: u8,
 }
 
 #[derive(Default)]
@@ -329,6 +342,8 @@ pub struct Instance {
     /// The top-level `const`s, for `global::NAME` in `fn`s that callbacks
     /// call (the top-level run fills it).
     constants: Constants,
+    /// How the top level ended, once it has.
+    top_level_end: tokio::sync::watch::Sender<Option<TopLevelEnd>>,
 }
 
 /// The name of the function the top-level run asks for after the
@@ -354,12 +369,10 @@ pub(crate) fn call_in_program(
     f: &FnPtr,
     args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let job = c.tag().and_then(JobCtx::of).ok_or_else(|| {
-        Box::new(EvalAltResult::ErrorRuntime(
-            "this works inside a running script".into(),
-            rhai::Position::NONE,
-        ))
-    })?;
+    let job = c
+        .tag()
+        .and_then(JobCtx::of)
+        .ok_or_else(|| super::fault::usage("this works inside a running script"))?;
     job.program.call(&job, f, args)
 }
 
@@ -510,18 +523,20 @@ impl InstanceCtx {
 
     /// Registers a callback; refused once the instance is stopping.
     pub(crate) fn register(&self, f: FnPtr, once: bool) -> Result<u64, RegisterError> {
-        self.add(f, once, None)
+        self.add(f, once, None, 0)
     }
 
     /// Registers a timer callback, within the timer cap; the flag is its
-    /// "tick pending" mark.
+    /// "tick pending" mark. `nesting` is how deep in a chain of timers it
+    /// is set (its callback runs with that as its `timer_nesting`).
     pub(crate) fn register_timer(
         &self,
         f: FnPtr,
         once: bool,
+        nesting: u8,
     ) -> Result<(u64, Arc<AtomicBool>), RegisterError> {
         let pending = Arc::new(AtomicBool::new(false));
-        let id = self.add(f, once, Some(pending.clone()))?;
+        let id = self.add(f, once, Some(pending.clone()), nesting)?;
         Ok((id, pending))
     }
 
@@ -530,6 +545,7 @@ impl InstanceCtx {
         f: FnPtr,
         once: bool,
         pending: Option<Arc<AtomicBool>>,
+        nesting: u8,
     ) -> Result<u64, RegisterError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RegisterError::Stopping);
@@ -550,6 +566,7 @@ impl InstanceCtx {
                 once,
                 task: None,
                 pending,
+                nesting,
             },
         );
         Ok(id)
@@ -616,6 +633,7 @@ impl Instance {
             pool: Pool::global(),
             account: super::memory::Account::new(),
             constants: Constants::default(),
+            top_level_end: tokio::sync::watch::Sender::new(None),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -624,6 +642,13 @@ impl Instance {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mailbox> {
         self.mailbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the top level has ended, and says how.
+    pub async fn top_level_ended(&self) -> TopLevelEnd {
+        let mut rx = self.top_level_end.subscribe();
+        let end = rx.wait_for(Option::is_some).await.map(|e| e.clone());
+        end.ok().flatten().unwrap_or(TopLevelEnd::Failed)
     }
 
     /// Queues a job; a full mailbox drops a call and counts the drop (a
@@ -747,32 +772,55 @@ impl Instance {
         let ctx = &self.ctx;
         let file = &self.program.file;
         let started = Instant::now();
-        let budget = match job {
+        // `on_unload`'s waits for the codec count as its own time.
+        let (budget, wait) = match job {
             Job::Unload(_) => {
                 ctx.fresh_interrupt();
-                ctx.limits.unload
+                (ctx.limits.unload, Duration::ZERO)
             }
-            _ => ctx.limits.budget,
+            _ => (ctx.limits.budget, ctx.limits.wait),
         };
-        let Some((what, place, result)) = super::budget::with_budget(budget, || self.run_body(job))
+        let Some((what, place, result)) =
+            super::budget::with_budgets(budget, wait, || self.run_body(job))
         else {
             return;
         };
         let file = place.as_deref().unwrap_or(file);
         let took = started.elapsed();
+        let top_level = what == "top level";
         let report = crate::telemetry::board::JobReport {
             script: &ctx.script,
             codec: &ctx.codec_name,
-            top_level: what == "top level",
+            top_level,
             took,
         };
+        if top_level {
+            let end = match &result {
+                Ok(()) => TopLevelEnd::Ran,
+                Err(e) if super::retry::not_its_own(e) && !ctx.closing.load(Ordering::SeqCst) => {
+                    // The host logs it (once) and starts it again.
+                    let msg = describe_error(file, e);
+                    report.retrying(&msg);
+                    ctx.note(
+                        "warn",
+                        &format!("top level stopped, not by its code: {msg}"),
+                    );
+                    TopLevelEnd::Retry(msg)
+                }
+                Err(_) => TopLevelEnd::Failed,
+            };
+            let retry = matches!(end, TopLevelEnd::Retry(_));
+            self.top_level_end.send_replace(Some(end));
+            if retry {
+                return;
+            }
+        }
         match result {
             Ok(()) if took > ctx.limits.slow => {
                 report.ok();
                 warn!(
-                    "{what} took {:.1}s (slow; the budget is {:?})",
+                    "{what} took {:.1}s (slow: the script's events wait meanwhile; its own work may take {budget:?}, waiting for its codec not counted)",
                     took.as_secs_f64(),
-                    budget
                 );
             }
             Ok(()) => report.ok(),
@@ -823,10 +871,11 @@ impl Instance {
     /// was nothing to run.
     fn run_body(&self, job: Job) -> Option<JobOutcome> {
         let ctx = &self.ctx;
-        let job_ctx = JobCtx {
+        let mut job_ctx = JobCtx {
             instance: ctx.clone(),
             program: self.program.clone(),
             constants: self.constants.clone(),
+            timer_nesting: 0,
         };
         let engine = &self.program.engine;
         let ast = &self.program.ast;
@@ -859,19 +908,20 @@ impl Instance {
                 ("top level", None, r)
             }
             Job::Call { id, args } => {
-                let f = {
+                let (f, nesting) = {
                     let mut reg = ctx.registry();
                     match reg.items.get(&id) {
-                        Some(r) if r.once => reg.remove(id).map(|r| r.f),
+                        Some(r) if r.once => reg.remove(id).map(|r| (r.f, r.nesting)),
                         Some(r) => {
                             if let Some(p) = &r.pending {
                                 p.store(false, Ordering::SeqCst);
                             }
-                            Some(r.f.clone())
+                            Some((r.f.clone(), r.nesting))
                         }
                         None => None,
                     }
                 }?;
+                job_ctx.timer_nesting = nesting;
                 let (file, r) = call_fnptr(&job_ctx, &f, args);
                 ("callback", file, r)
             }

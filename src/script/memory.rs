@@ -228,6 +228,15 @@ pub fn over_budget() -> Option<u64> {
     (slot != 0 && budget != 0 && used(slot) > budget).then_some(budget)
 }
 
+/// What the account running on this thread may still allocate, with its
+/// budget: `None` outside an instance (nothing is counted there). A native
+/// function that builds a big result asks this before allocating, since
+/// the progress hook only looks between operations.
+pub fn headroom() -> Option<(u64, u64)> {
+    let (slot, budget) = CURRENT.try_with(|c| c.get()).unwrap_or((0, 0));
+    (slot != 0 && budget != 0).then(|| (budget.saturating_sub(used(slot)), budget))
+}
+
 /// The message that stops an instance over its budget.
 pub fn exceeded_message(budget: u64) -> String {
     format!("{EXCEEDED} of {} MB", budget >> 20)
@@ -276,12 +285,17 @@ mod tests {
     fn the_budget_is_seen_only_while_the_account_is_entered() {
         let a = Account::new();
         assert_eq!(over_budget(), None);
+        assert_eq!(headroom(), None);
         a.enter(1 << 20, || {
+            let (left, budget) = headroom().unwrap();
+            assert!(left <= 1 << 20 && budget == 1 << 20, "{left}");
             let v = vec![1u8; 2 << 20];
             assert_eq!(over_budget(), Some(1 << 20));
+            assert_eq!(headroom(), Some((0, 1 << 20)));
             drop(v);
             assert_eq!(over_budget(), None);
         });
         assert_eq!(over_budget(), None);
+        assert_eq!(headroom(), None);
     }
 }

@@ -4,12 +4,14 @@
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
+//! - [`fault`]: the `#{ code, message }` errors scripts catch.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
 //! - [`home`]: the library a callback was made in, to call it there.
 //! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
+//! - [`retry`]: which top levels are started again, and when.
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
@@ -22,12 +24,14 @@ pub mod budget;
 pub mod convert;
 pub mod depth;
 pub mod engine;
+pub mod fault;
 pub mod home;
 pub mod instance;
 pub mod loader;
 pub mod memory;
 pub mod output;
 pub mod pool;
+pub mod retry;
 pub mod send;
 pub mod stdlib;
 pub mod steps;

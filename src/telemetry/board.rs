@@ -69,6 +69,9 @@ pub enum InstanceState {
     Running,
     /// Its top level failed; it runs no callbacks.
     Failed,
+    /// Its top level was stopped by its codec (late, gone, not ready), not
+    /// by its code: it is started again after a pause.
+    Retrying,
 }
 
 impl InstanceState {
@@ -77,6 +80,7 @@ impl InstanceState {
             InstanceState::Waiting => "waiting",
             InstanceState::Running => "running",
             InstanceState::Failed => "failed",
+            InstanceState::Retrying => "retrying",
         }
     }
 }
@@ -275,6 +279,28 @@ impl Board {
         });
     }
 
+    /// An instance's top level was stopped by its codec, not its code: it
+    /// is started again. The reason shows as its last error; it is not
+    /// counted as one of the script's errors.
+    pub fn retrying(&self, script: &str, codec: &str, message: &str) {
+        let err = ErrorRecord {
+            at: SystemTime::now(),
+            message: message.to_string(),
+            codec: Some(codec.to_string()),
+        };
+        self.change(|d| {
+            if let Some(i) = d
+                .scripts
+                .get_mut(script)
+                .and_then(|s| s.instances.get_mut(codec))
+            {
+                i.state = InstanceState::Retrying;
+                i.since = err.at;
+                i.last_error = Some(err);
+            }
+        });
+    }
+
     /// An instance's code failed (top level, callback or `on_unload`).
     pub fn failed(&self, script: &str, codec: &str, message: &str) {
         let err = ErrorRecord {
@@ -324,6 +350,15 @@ impl JobReport<'_> {
         if self.top_level {
             board().started(self.script, self.codec, true);
         }
+    }
+
+    /// Its top level was stopped by its codec, not its code, and is
+    /// started again (counted as a failed job, shown as retrying).
+    pub fn retrying(&self, message: &str) {
+        let m = super::metrics();
+        m.callbacks_failed.inc();
+        m.callback_duration.observe(self.took);
+        board().retrying(self.script, self.codec, message);
     }
 
     /// It threw (`stopped`: it was stopped for running past its budget).
@@ -386,6 +421,23 @@ mod tests {
                 ReloadOutcome::CompileError,
                 ReloadOutcome::Reloaded
             ]
+        );
+    }
+
+    #[test]
+    fn a_retrying_instance_shows_why_without_counting_an_error() {
+        let b = Board::new();
+        b.loaded("s", "s.rhai", 1, &["a".to_string()]);
+        b.retrying("s", "a", "s.rhai:1:9: no answer within 10s");
+        let d = b.snapshot();
+        let i = &d.scripts["s"].instances["a"];
+        assert_eq!(i.state, InstanceState::Retrying);
+        assert_eq!(i.errors, 0);
+        assert!(i.last_error.as_ref().unwrap().message.contains("no answer"));
+        b.started("s", "a", true);
+        assert_eq!(
+            b.snapshot().scripts["s"].instances["a"].state,
+            InstanceState::Running
         );
     }
 

@@ -311,7 +311,7 @@ set_timeout(|| {
 }, 0);
 set_timeout(|| {
     let s = "x";
-    s.pad(10000000, 'y');
+    blob(10000000);
 }, 0);
 import "lib/slow" as slow;
 slow::start();
@@ -326,7 +326,7 @@ report("ready");
     }, 0);
     xapi.Event.Sim.Big.on(|e| {
         let s = "x";
-        s.pad(10000000, 'y');
+        blob(10000000);
     });
 }
 "#,

@@ -268,7 +268,7 @@ report(`b-volume:${codecs["b"].Status.Audio.Volume.get()}`);
 report(`b-string:${codecs["b"].get("Status Audio Volume")}`);
 xapi.Status.Audio.Volume.on(|v| codecs["b"].Command.Audio.Volume.Set(#{ Level: v }));
 codecs["b"].Event.Sim.Ping.on(|e| report(`from-b:${e.N}`));
-try { codecs["nope"] } catch (e) { report(`unknown:${e.contains("configured")}`); }
+try { codecs["nope"] } catch (e) { report(`unknown:${e.message.contains("configured")}`); }
 report("ready");
 "#,
     );

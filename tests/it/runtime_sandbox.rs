@@ -100,3 +100,59 @@ report("runaway ready");
     );
     within("shutdown", host.shutdown()).await;
 }
+
+/// `xmacro run` as [`crate::common::rig::spawn_run`] starts it, with its
+/// address space capped at 1.5 GB: a host that asks for gigabytes in one
+/// call then fails fast (the build before the fix aborted, exit 134)
+/// instead of taking the test machine's memory first.
+fn spawn_capped(dir: &TempDir, url: &str) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -v 1500000 && exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_xmacro"));
+    rig::run_args(&mut cmd, dir, url);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_replace_asking_for_gigabytes_is_a_catchable_error_and_the_host_lives() {
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("sandbox-replace");
+    // Two 100 KB strings: every "a" replaced by 100 KB is 10 GB.
+    dir.write(
+        "bomb.rhai",
+        r#"
+xapi.Event.Sim.Bomb.on(|e| {
+    let s = "";
+    s.pad(100000, 'a');
+    let w = s;
+    let got = [];
+    try { let t = s; t.replace("a", w); got.push("replaced"); } catch (e) { got.push(e.code); }
+    try { regex("a").replace(s, w); got.push("replaced"); } catch (e) { got.push(e.code); }
+    try { let t = s; t.pad(2000000, w); got.push("padded"); } catch (e) { got.push(e.code); }
+    report(`bomb: ${got}`);
+});
+report("bomb ready");
+"#,
+    );
+    dir.write(
+        "healthy.rhai",
+        r#"xapi.Event.Sim.Check.on(|e| report(`healthy ${e.N}`)); report("healthy ready");"#,
+    );
+    let mut child = spawn_capped(&dir, &sim.url());
+    r.expect("bomb ready").await;
+    r.expect("healthy ready").await;
+    emit(r.raw(), "Bomb", json!({})).await;
+    r.expect(r#"bomb: ["limit", "limit", "limit"]"#).await;
+    emit(r.raw(), "Check", json!({"N": 1})).await;
+    r.expect("healthy 1").await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the host exited: {:?}",
+        child.try_wait()
+    );
+    child.kill().await.unwrap();
+}

@@ -2,10 +2,13 @@
 //! top-level array, a bare number or string too), with errors a script can
 //! `catch` whose message points into the text, not into the script.
 
-use rhai::{Dynamic, Engine, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::error;
+use super::{error, sized};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Deepest nesting `json_stringify` walks (parsing stops at serde_json's own
 /// limit of 128): deeper values are refused instead of overflowing a stack.
@@ -13,28 +16,162 @@ pub const MAX_DEPTH: usize = 128;
 
 pub fn register(engine: &mut Engine) {
     engine
-        .register_fn("json_parse", parse)
-        .register_fn("json_stringify", |v: Dynamic| stringify(&v, None))
-        .register_fn("json_stringify", |v: Dynamic, indent: INT| {
-            stringify(&v, Some(indent))
-        });
+        .register_fn("json_parse", |c: NativeCallContext, text: &str| {
+            parse(&c, text)
+        })
+        .register_fn("json_stringify", |c: NativeCallContext, v: Dynamic| {
+            stringify(&c, &v, None)
+        })
+        .register_fn(
+            "json_stringify",
+            |c: NativeCallContext, v: Dynamic, indent: INT| stringify(&c, &v, Some(indent)),
+        );
 }
 
 /// Parses any JSON value: objects become maps, arrays arrays, integers
-/// `INT`, other numbers `FLOAT`, `null` becomes `()`.
-pub fn parse(text: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        error(
-            "json",
-            format!(
-                "json_parse: {} (line {}, column {} of the text)",
-                describe(&e),
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+/// `INT`, other numbers `FLOAT`, `null` becomes `()`. The document is
+/// counted first, as Rhai counts a value (items of arrays, entries of maps,
+/// bytes of strings, at every level), and one past the engine's limits is a
+/// catchable `limit` error before anything is built (Rhai's own check, after
+/// the fact, could not be caught).
+pub fn parse(ctx: &NativeCallContext, text: &str) -> RhaiResult<Dynamic> {
+    let engine = ctx.engine();
+    let mut tally = Tally {
+        max: (
+            engine.max_array_size(),
+            engine.max_map_size(),
+            engine.max_string_size(),
+        ),
+        ..Tally::default()
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let counted = Counter(&mut tally)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Some(over) = tally.over {
+        return Err(crate::script::fault::limit(format!("json_parse: {over}")));
+    }
+    counted.map_err(|e| syntax(&e))?;
+    sized::budget(
+        "json_parse",
+        (tally.items + tally.entries)
+            .saturating_mul(64)
+            .saturating_add(tally.bytes),
+    )?;
+    let value: Value = serde_json::from_str(text).map_err(|e| syntax(&e))?;
     crate::script::convert::to_dynamic(&value)
+}
+
+fn syntax(e: &serde_json::Error) -> Box<EvalAltResult> {
+    error(
+        "json",
+        format!(
+            "json_parse: {} (line {}, column {} of the text)",
+            describe(e),
+            e.line(),
+            e.column()
+        ),
+    )
+}
+
+/// What a document holds, counted without building it, and the first
+/// limit it passes.
+#[derive(Default)]
+struct Tally {
+    items: usize,
+    entries: usize,
+    bytes: usize,
+    /// The engine's limits (0: none): array items, map entries, text bytes.
+    max: (usize, usize, usize),
+    over: Option<String>,
+}
+
+impl Tally {
+    /// Notes the first limit passed; the count then stops.
+    fn check<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        let over = |max: usize, n: usize| max > 0 && n > max;
+        let (items, entries, bytes) = self.max;
+        self.over = if over(items, self.items) {
+            Some(format!(
+                "the document has more than {items} array items, more than a value may hold"
+            ))
+        } else if over(entries, self.entries) {
+            Some(format!(
+                "the document has more than {entries} object members, more than a value may hold"
+            ))
+        } else if over(bytes, self.bytes) {
+            Some(format!(
+                "the document's strings are longer than {bytes} bytes in all, more than a value may hold"
+            ))
+        } else {
+            None
+        };
+        match self.over {
+            Some(_) => Err(E::custom("over a limit")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Counts one JSON value into a [`Tally`].
+struct Counter<'a>(&'a mut Tally);
+
+impl<'de> DeserializeSeed<'de> for Counter<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Counter<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        self.0.bytes += s.len();
+        self.0.check()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Counter(self.0))?.is_some() {
+            self.0.items += 1;
+            self.0.check()?;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Counter(self.0))?;
+            self.0.entries += 1;
+            self.0.check()?;
+        }
+        Ok(())
+    }
 }
 
 fn describe(e: &serde_json::Error) -> String {
@@ -48,17 +185,27 @@ fn describe(e: &serde_json::Error) -> String {
 
 /// Text for any script value. Functions are refused (as in JavaScript they
 /// would vanish silently, which hides mistakes); dates become ISO text.
-pub fn stringify(v: &Dynamic, indent: Option<INT>) -> Result<String, Box<rhai::EvalAltResult>> {
+/// Writing stops at the first byte past the string limit or the memory
+/// budget (an indent of 10 at 128 levels makes text far longer than the
+/// value) with a catchable `limit` error.
+pub fn stringify(ctx: &NativeCallContext, v: &Dynamic, indent: Option<INT>) -> RhaiResult<String> {
     let value = to_json(v, 0)?;
-    let text = match indent {
-        None | Some(0) => serde_json::to_string(&value),
+    let mut out = sized::Capped::new(ctx, "json_stringify");
+    match write(&value, indent, &mut out) {
+        Ok(()) => Ok(out.text()),
+        Err(e) => Err(out.refusal().unwrap_or(e)),
+    }
+}
+
+/// Writes `value` as JSON text, compact or indented.
+fn write(value: &Value, indent: Option<INT>, out: impl std::io::Write) -> RhaiResult<()> {
+    let written = match indent {
+        None | Some(0) => serde_json::to_writer(out, value),
         Some(n) if (1..=10).contains(&n) => {
             let pad = " ".repeat(n as usize);
-            let mut out = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-            serde::Serialize::serialize(&value, &mut ser)
-                .map(|_| String::from_utf8(out).unwrap_or_default())
+            let mut ser = serde_json::Serializer::with_formatter(out, fmt);
+            serde::Serialize::serialize(value, &mut ser)
         }
         Some(n) => {
             return Err(error(
@@ -67,7 +214,7 @@ pub fn stringify(v: &Dynamic, indent: Option<INT>) -> Result<String, Box<rhai::E
             ));
         }
     };
-    text.map_err(|e| error("json", format!("json_stringify: {e}")))
+    written.map_err(|e| error("json", format!("json_stringify: {e}")))
 }
 
 fn to_json(v: &Dynamic, depth: usize) -> Result<Value, Box<rhai::EvalAltResult>> {
@@ -170,6 +317,47 @@ mod tests {
             .eval(r#"let v = #{ x: [1, #{ y: "z" }] }; json_stringify(json_parse(json_stringify(v))) == json_stringify(v)"#)
             .unwrap();
         assert!(back);
+    }
+
+    #[test]
+    fn a_document_past_the_limits_is_a_catchable_limit_error() {
+        let many = format!("[{}0]", "0,".repeat(100_000));
+        let members = format!(
+            "{{{}\"z\": 0}}",
+            (0..100_000)
+                .map(|i| format!("\"k{i}\": 0, "))
+                .collect::<String>()
+        );
+        let nested = format!("[{}]", "[0, 0, 0],".repeat(30_000) + "0");
+        for text in [many, members, nested] {
+            let mut scope = rhai::Scope::new();
+            scope.push("text", text);
+            let m: Map = engine()
+                .eval_with_scope(
+                    &mut scope,
+                    "let m = #{}; try { json_parse(text); } catch (e) { m = e; } m",
+                )
+                .unwrap();
+            assert_eq!(m["code"].to_string(), "limit", "{m:?}");
+            assert!(m["message"].to_string().contains("more than"), "{m:?}");
+        }
+        let a: Array = engine()
+            .eval(&format!("json_parse(\"[{}0]\")", "0,".repeat(99_999)))
+            .unwrap();
+        assert_eq!(a.len(), 100_000, "the limit itself is allowed");
+    }
+
+    #[test]
+    fn text_past_the_string_limit_is_a_catchable_limit_error() {
+        let m: Map = engine()
+            .eval(
+                r#"let a = []; for i in 0..2000 { a.push("x"); }
+                   let deep = a; for i in 0..120 { deep = [deep]; }
+                   let m = #{}; try { json_stringify(deep, 10); } catch (e) { m = e; } m"#,
+            )
+            .unwrap();
+        assert_eq!(m["code"].to_string(), "limit", "{m:?}");
+        assert!(m["message"].to_string().contains("json_stringify"), "{m:?}");
     }
 
     #[test]

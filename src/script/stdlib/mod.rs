@@ -1,18 +1,21 @@
 //! The small standard library on-device macros take from JavaScript and
 //! Rhai lacks: JSON of any value with catchable errors, local date and time,
 //! regular expressions, random numbers, and `toFixed`/`padStart`
-//! formatting. Each part is plain functions over script values, registered
+//! formatting; and Rhai's own functions that could build a result far
+//! larger than their inputs, replaced by ones that size it first
+//! ([`sized`]). Each part is plain functions over script values, registered
 //! on the engine and tested with `engine.eval`;
 //! none of them touches the codec or the instance, so the only thing passed
 //! in is where "now" comes from (the host's clock, so tests can drive it).
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use rhai::{Dynamic, Engine};
 
 pub mod json;
 pub mod random;
 pub mod regex;
+pub mod sized;
 pub mod text;
 pub mod time;
 
@@ -27,26 +30,26 @@ pub fn register(engine: &mut Engine, now: NowFn) {
     regex::register(engine);
     random::register(engine);
     text::register(engine);
+    sized::register(engine);
 }
 
 /// A catchable error shaped like a codec error, `#{ code, message }`, so
-/// `catch (e) { print(e.message) }` works the same for every failure. The
-/// position is filled in by Rhai with the script's call site.
-pub(crate) fn error(code: &str, message: impl Into<String>) -> Box<EvalAltResult> {
-    let mut map = rhai::Map::new();
-    map.insert("code".into(), Dynamic::from(code.to_string()));
-    map.insert("message".into(), Dynamic::from(message.into()));
-    EvalAltResult::ErrorRuntime(map.into(), Position::NONE).into()
-}
+/// `catch (e) { print(e.message) }` works the same for every failure.
+pub(crate) use super::fault::error;
 
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use rhai::EvalAltResult;
 
     /// An engine with only this library, its clock stopped at `at`.
     pub fn engine_at(at: &str) -> Engine {
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let mut engine = Engine::new();
+        engine
+            .set_max_string_size(crate::script::engine::MAX_STRING)
+            .set_max_array_size(crate::script::engine::MAX_ARRAY)
+            .set_max_map_size(crate::script::engine::MAX_MAP);
         register(&mut engine, Arc::new(move |_| at));
         engine
     }

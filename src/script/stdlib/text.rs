@@ -4,9 +4,9 @@
 //! string (or a number, written first) on the left up to a length, counted
 //! in characters.
 
-use rhai::{Engine, EvalAltResult, FLOAT, INT, ImmutableString};
+use rhai::{Engine, EvalAltResult, FLOAT, INT, ImmutableString, NativeCallContext};
 
-use super::error;
+use super::{error, sized};
 
 /// The most decimals `to_fixed` writes (JavaScript allows 100; more than a
 /// float holds is noise).
@@ -65,19 +65,27 @@ fn fixed(x: FLOAT, digits: usize) -> String {
 
 /// Pads `s` on one side with `fill` repeated (cut to fit) until it is
 /// `len` characters long; a longer string or an empty fill is left as is.
-fn pad(s: &str, len: INT, fill: &str, start: bool) -> Result<String, Box<EvalAltResult>> {
+/// The result's length in bytes is worked out (and refused past the
+/// limits) before it is built.
+fn pad(
+    ctx: &NativeCallContext,
+    s: &str,
+    len: INT,
+    fill: &str,
+    start: bool,
+) -> Result<String, Box<EvalAltResult>> {
     let have = s.chars().count();
     let want = usize::try_from(len).unwrap_or(0);
-    if want > super::super::engine::MAX_STRING {
-        return Err(error(
-            "pad",
-            format!("padding to {len} characters: longer than a string may be"),
-        ));
-    }
     if want <= have || fill.is_empty() {
         return Ok(s.to_string());
     }
-    let padding: String = fill.chars().cycle().take(want - have).collect();
+    let what = if start { "pad_start" } else { "pad_end" };
+    sized::string(
+        ctx,
+        what,
+        s.len().saturating_add(sized::fill_bytes(fill, want - have)),
+    )?;
+    let padding = sized::filler(fill, want - have);
     Ok(if start {
         format!("{padding}{s}")
     } else {
@@ -86,25 +94,26 @@ fn pad(s: &str, len: INT, fill: &str, start: bool) -> Result<String, Box<EvalAlt
 }
 
 pub fn register(engine: &mut Engine) {
+    type C<'a> = NativeCallContext<'a>;
     engine
         .register_fn("to_fixed", to_fixed)
         .register_fn("to_fixed", |x: INT, d: INT| to_fixed(x as FLOAT, d))
         .register_fn(
             "pad_start",
-            |s: ImmutableString, n: INT, f: ImmutableString| pad(&s, n, &f, true),
+            |c: C, s: ImmutableString, n: INT, f: ImmutableString| pad(&c, &s, n, &f, true),
         )
-        .register_fn("pad_start", |s: ImmutableString, n: INT| {
-            pad(&s, n, " ", true)
+        .register_fn("pad_start", |c: C, s: ImmutableString, n: INT| {
+            pad(&c, &s, n, " ", true)
         })
-        .register_fn("pad_start", |x: INT, n: INT, f: ImmutableString| {
-            pad(&x.to_string(), n, &f, true)
+        .register_fn("pad_start", |c: C, x: INT, n: INT, f: ImmutableString| {
+            pad(&c, &x.to_string(), n, &f, true)
         })
         .register_fn(
             "pad_end",
-            |s: ImmutableString, n: INT, f: ImmutableString| pad(&s, n, &f, false),
+            |c: C, s: ImmutableString, n: INT, f: ImmutableString| pad(&c, &s, n, &f, false),
         )
-        .register_fn("pad_end", |s: ImmutableString, n: INT| {
-            pad(&s, n, " ", false)
+        .register_fn("pad_end", |c: C, s: ImmutableString, n: INT| {
+            pad(&c, &s, n, " ", false)
         });
 }
 
@@ -157,5 +166,8 @@ mod tests {
             message_of(&e).contains("longer than a string may be"),
             "{e}"
         );
+        // A million characters, but four million bytes.
+        let e = engine().run(r#""x".pad_end(1000000, "😀");"#).unwrap_err();
+        assert!(message_of(&e).contains("3999997 bytes"), "{e}");
     }
 }

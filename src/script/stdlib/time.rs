@@ -7,7 +7,7 @@ use chrono::format::{Item, StrftimeItems};
 use std::fmt::Write as _;
 
 use chrono::{Datelike, NaiveDateTime, NaiveTime, TimeZone, Timelike};
-use rhai::{Engine, EvalAltResult, INT};
+use rhai::{Engine, EvalAltResult, INT, NativeCallContext};
 
 use super::{NowFn, error};
 
@@ -21,9 +21,10 @@ impl DateTime {
         self.0.format("%Y-%m-%dT%H:%M:%S").to_string()
     }
 
-    fn format(&self, pattern: &str) -> Result<String, Box<EvalAltResult>> {
-        let items: Vec<Item> = StrftimeItems::new(pattern).collect();
-        if items.iter().any(|i| matches!(i, Item::Error)) {
+    /// The time written with a strftime pattern, within the string limit
+    /// (a pattern of a million `%c` writes twelve times its length).
+    fn format(&self, ctx: &NativeCallContext, pattern: &str) -> Result<String, Box<EvalAltResult>> {
+        if StrftimeItems::new(pattern).any(|i| matches!(i, Item::Error)) {
             return Err(error(
                 "time",
                 format!(
@@ -34,18 +35,21 @@ impl DateTime {
         // An offset (`%z`, `%:z`) is the host's local one, as for
         // JavaScript's `toISOString` partners; a time the zone skips (a DST
         // gap) or another failure is an error, never a panic.
-        let mut out = String::new();
+        let mut out = super::sized::Capped::new(ctx, "format");
+        let items = StrftimeItems::new(pattern);
         let written = match chrono::Local.from_local_datetime(&self.0).earliest() {
-            Some(local) => write!(out, "{}", local.format_with_items(items.into_iter())),
-            None => write!(out, "{}", self.0.format_with_items(items.into_iter())),
+            Some(local) => write!(out, "{}", local.format_with_items(items)),
+            None => write!(out, "{}", self.0.format_with_items(items)),
         };
-        written.map_err(|_| {
-            error(
-                "time",
-                format!("format({pattern:?}): this time cannot be written with that pattern"),
-            )
-        })?;
-        Ok(out)
+        if written.is_err() {
+            return Err(out.refusal().unwrap_or_else(|| {
+                error(
+                    "time",
+                    format!("format({pattern:?}): this time cannot be written with that pattern"),
+                )
+            }));
+        }
+        Ok(out.text())
     }
 
     fn plus(&self, seconds: INT) -> Result<DateTime, Box<EvalAltResult>> {
@@ -141,7 +145,10 @@ pub fn register(engine: &mut Engine, now: NowFn) {
             d.0.format("%Y-%m-%d").to_string()
         })
         .register_get("time", |d: &mut DateTime| d.0.format("%H:%M").to_string())
-        .register_fn("format", |d: &mut DateTime, p: &str| d.format(p))
+        .register_fn(
+            "format",
+            |c: NativeCallContext, d: &mut DateTime, p: &str| d.format(&c, p),
+        )
         .register_fn("add_seconds", |d: &mut DateTime, n: INT| d.plus(n))
         .register_fn("add_minutes", |d: &mut DateTime, n: INT| {
             d.plus(n.saturating_mul(60))
@@ -193,6 +200,10 @@ mod tests {
         assert_eq!(s, "Monday 02.03. 07:59");
         let e = engine().run(r#"now().format("%Q");"#).unwrap_err();
         assert!(message_of(&e).contains("strftime"), "{e}");
+        let code: String = engine()
+            .eval(r#"let p = ""; p.pad(400000, "%c"); let c = ""; try { now().format(p); } catch (e) { c = e.code; } c"#)
+            .unwrap();
+        assert_eq!(code, "limit", "text longer than a string may be");
     }
 
     #[test]

@@ -261,6 +261,13 @@ pub fn stored(state: &Path, codec: &str, script: &str, key: &str) -> Value {
 /// warnings and errors only, killed when dropped).
 pub fn xmacro_run(dir: &TempDir, url: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
+    run_args(&mut cmd, dir, url);
+    cmd
+}
+
+/// The arguments and environment of [`xmacro_run`], added to `cmd` (which
+/// may start the binary through a wrapper).
+pub fn run_args(cmd: &mut tokio::process::Command, dir: &TempDir, url: &str) {
     cmd.arg("run")
         .arg(dir.scripts())
         .args(["--codec", url, "--state"])
@@ -269,7 +276,6 @@ pub fn xmacro_run(dir: &TempDir, url: &str) -> tokio::process::Command {
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    cmd
 }
 
 /// [`xmacro_run`] in the background, its log on the test's stderr.
