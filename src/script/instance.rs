@@ -3,9 +3,14 @@
 //!
 //! A callback runs to completion before the next job of the same instance.
 //! Feedback and timers post jobs into a bounded mailbox and never wait on
-//! the script. On overflow a Status or Configuration change is merged into
-//! the change waiting for the same callback (the latest value of every path
-//! arrives), and an event or timer tick is dropped; both are counted, and
+//! the script; the codec's connection task posts feedback straight into it
+//! ([`super::feedback`]), so callbacks run in the order the codec sent the
+//! feedback, across all of the instance's subscriptions. On overflow a
+//! Status or Configuration change supersedes the waiting change of the
+//! same shape for the same callback and waits at the tail (the latest value
+//! of every path arrives, and nothing kept is reordered: see
+//! [`crate::xows::feedback_queue`]), and an event or timer tick is
+//! dropped; both are counted, and
 //! one warning names the start of such a burst, one its totals. Stopping
 //! an instance removes every subscription and timer first, ends a wait the
 //! running callback is in, then runs `on_unload`, so nothing keeps firing
@@ -67,7 +72,9 @@ impl Default for Limits {
             max_operations: 20_000_000,
             budget: Duration::from_secs(5),
             slow: Duration::from_secs(1),
-            mailbox: 4096,
+            // The slack a script had when each subscription buffered 4096
+            // documents in front of a mailbox of 4096.
+            mailbox: 8192,
             unload: Duration::from_secs(3),
             max_timers: 256,
             min_interval: Duration::from_millis(10),
@@ -258,7 +265,12 @@ pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 pub(crate) struct Registered {
     pub f: FnPtr,
     pub once: bool,
+    /// The task that feeds it (timers, connection changes), aborted when
+    /// the callback goes.
     pub task: Option<tokio::task::AbortHandle>,
+    /// The codec subscription that feeds it; dropped (unsubscribed) with
+    /// the callback.
+    pub feed: Option<crate::xows::FeedGuard>,
     /// For timers: set while a tick waits in the mailbox, so a timer never
     /// queues a second tick behind the first (ticks that find it set are
     /// skipped).
@@ -307,9 +319,10 @@ pub enum Job {
     Unload(oneshot::Sender<()>),
 }
 
-/// What a state change merges on in a full mailbox: the callback, and the
-/// array element the value belongs to (a call, a peripheral), if any.
-type StateKey = (u64, Option<u64>);
+/// What a state change supersedes in a full mailbox: a waiting change for
+/// the same callback with the same shape (the same paths and element ids,
+/// [`crate::xows::doc::shape`]), which the new one wholly replaces.
+type StateKey = (u64, u64);
 
 struct Mailbox {
     jobs: FeedbackQueue<StateKey, Job>,
@@ -549,6 +562,7 @@ impl InstanceCtx {
                 f,
                 once,
                 task: None,
+                feed: None,
                 pending,
             },
         );
@@ -560,6 +574,14 @@ impl InstanceCtx {
         match self.registry().items.get_mut(&id) {
             Some(r) => r.task = Some(task),
             None => task.abort(),
+        }
+    }
+
+    /// Attaches the codec subscription that feeds callback `id` (dropped,
+    /// so unsubscribed, on `off`/stop).
+    pub(crate) fn attach_feed(&self, id: u64, feed: crate::xows::FeedGuard) {
+        if let Some(r) = self.registry().items.get_mut(&id) {
+            r.feed = Some(feed);
         }
     }
 
@@ -581,15 +603,8 @@ impl InstanceCtx {
         self.instance().is_some_and(|inst| inst.post(job))
     }
 
-    /// Queues a Status or Configuration change for callback `id`; in a full
-    /// mailbox it merges into the change already waiting for that callback
-    /// (and array element). Whether it was queued or merged.
-    pub fn post_state(&self, id: u64, value: Value) -> bool {
-        self.instance()
-            .is_some_and(|inst| inst.post_state(id, value))
-    }
-
-    fn instance(&self) -> Option<Arc<Instance>> {
+    /// The running instance (`None` once it is gone).
+    pub(crate) fn instance(&self) -> Option<Arc<Instance>> {
         self.instance
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -630,9 +645,14 @@ impl Instance {
     /// start or an unload always passes). Returns whether the job was
     /// queued.
     pub fn post(self: &Arc<Self>, job: Job) -> bool {
+        queued(self.post_event(job))
+    }
+
+    /// [`Instance::post`], saying what became of the job.
+    pub(crate) fn post_event(self: &Arc<Self>, job: Job) -> Pushed {
         let is_call = matches!(job, Job::Call { .. });
         if is_call && self.ctx.closing.load(Ordering::SeqCst) {
-            return false;
+            return Pushed::Closed;
         }
         let mut mb = self.lock();
         let pushed = if is_call {
@@ -644,19 +664,20 @@ impl Instance {
         self.posted(mb, pushed)
     }
 
-    /// Queues a state change for callback `id`, merged into the one waiting
-    /// when the mailbox is full.
-    pub fn post_state(self: &Arc<Self>, id: u64, value: Value) -> bool {
+    /// Queues a state change for callback `id`; when the mailbox is full it
+    /// supersedes the waiting change of the same shape for that callback
+    /// and waits at the tail (see [`crate::xows::feedback_queue`]).
+    pub(crate) fn post_state(self: &Arc<Self>, id: u64, value: Value) -> Pushed {
         if self.ctx.closing.load(Ordering::SeqCst) {
-            return false;
+            return Pushed::Closed;
         }
-        let key = (id, crate::xows::doc::element_id(&value));
+        let key = (id, crate::xows::doc::shape(&value));
         let job = Job::Call {
             id,
             args: vec![value],
         };
         let mut mb = self.lock();
-        let pushed = mb.jobs.push_state(key, job, merge_change);
+        let pushed = mb.jobs.push_state(key, job);
         self.posted(mb, pushed)
     }
 
@@ -664,32 +685,33 @@ impl Instance {
         self: &Arc<Self>,
         mut mb: std::sync::MutexGuard<'_, Mailbox>,
         pushed: Pushed,
-    ) -> bool {
+    ) -> Pushed {
         let m = crate::telemetry::metrics();
         match pushed {
             Pushed::Queued => {}
             Pushed::Coalesced => m.feedback_coalesced.inc(),
             Pushed::Dropped | Pushed::Closed => m.feedback_dropped_mailbox.inc(),
         }
-        if pushed != Pushed::Queued {
-            let began = mb.jobs.burst_began();
-            drop(mb);
-            if began {
-                let _g = self.ctx.span().entered();
-                warn!(
-                    "the script is not keeping up: its mailbox of {} is full, so events are dropped and state changes merged from now on; the counts follow when it catches up",
-                    self.ctx.limits.mailbox
-                );
+        let began = pushed != Pushed::Queued && mb.jobs.burst_began();
+        let schedule = match pushed {
+            Pushed::Queued | Pushed::Coalesced => {
+                mb.posted += 1;
+                !std::mem::replace(&mut mb.scheduled, true)
             }
-            return pushed == Pushed::Coalesced;
+            Pushed::Dropped | Pushed::Closed => false,
+        };
+        drop(mb);
+        if began {
+            let _g = self.ctx.span().entered();
+            warn!(
+                "the script is not keeping up: its mailbox of {} is full, so events are dropped and state changes merged from now on; the counts follow when it catches up",
+                self.ctx.limits.mailbox
+            );
         }
-        mb.posted += 1;
-        if !mb.scheduled {
-            mb.scheduled = true;
-            drop(mb);
+        if schedule {
             self.pool.schedule(self.clone());
         }
-        true
+        pushed
     }
 
     fn caught_up(&self, burst: Option<Burst>) {
@@ -905,13 +927,9 @@ impl Instance {
 /// script), and how it ended.
 type JobOutcome = (&'static str, Option<String>, Result<(), Box<EvalAltResult>>);
 
-/// Folds a later state change for a callback into the one still waiting.
-fn merge_change(waiting: &mut Job, later: Job) {
-    if let (Job::Call { args, .. }, Job::Call { args: new, .. }) = (waiting, later)
-        && let (Some(old), Some(new)) = (args.first_mut(), new.into_iter().next())
-    {
-        crate::xows::doc::compose(old, new);
-    }
+/// Whether a push left the job waiting (on its own, or superseding).
+fn queued(p: Pushed) -> bool {
+    matches!(p, Pushed::Queued | Pushed::Coalesced)
 }
 
 /// Calls a script callback with JSON arguments; a closure declared with

@@ -6,6 +6,7 @@
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
+//! - [`feedback`]: codec feedback into an instance's mailbox, in wire order.
 //! - [`home`]: the library a callback was made in, to call it there.
 //! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
@@ -22,6 +23,7 @@ pub mod budget;
 pub mod convert;
 pub mod depth;
 pub mod engine;
+pub mod feedback;
 pub mod home;
 pub mod instance;
 pub mod loader;

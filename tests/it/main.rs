@@ -14,6 +14,7 @@ mod deploy;
 mod deploy_fleet;
 mod docs;
 mod feedback_burst;
+mod feedback_order;
 mod first_hour;
 mod hardening;
 mod hardening_sim;
