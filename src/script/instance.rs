@@ -157,7 +157,15 @@ impl Program {
         let place = home.map(|h| h.body);
         match home.and_then(|h| h.module.map(|m| (m, h.source))) {
             Some((m, source)) => {
+                // The library's module first (Rhai finds a closure by its
+                // hash in the first), then the script's own functions: a
+                // library callback may call what the script handed it
+                // (`f.call(x)` with the script's `fn` or closure), as it may
+                // when called at once. Inside, the library's own functions
+                // come before the script's (Rhai adds the library's
+                // environment last, and the last added is searched first).
                 global.lib.push(m.clone());
+                global.lib.push(self.ast.shared_lib().clone());
                 global.source = source.cloned();
             }
             None => {
@@ -374,6 +382,40 @@ pub(crate) fn call_in_program(
         ))
     })?;
     job.program.call(&job, f, args)
+}
+
+/// Calls a closure made in a library from the script: Rhai looks an
+/// anonymous function up among the running code's own functions only, so a
+/// closure a library returned (`let g = relay::shouter(); g.call("hi")`)
+/// fails with `Function not found: anon$...`. The engine's missing-function
+/// hook calls this; it finds the closure in the library that made it and
+/// calls it there, with that library's environment, at the current call
+/// depth. `None` when `name` is no such closure (the hook goes on).
+pub(crate) fn call_library_closure(
+    name: &str,
+    args: &mut [&mut Dynamic],
+    mut ctx: rhai::EvalContext,
+) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
+    // Closures are named `anon$<hash>`; no name a script writes looks so.
+    if !name.starts_with("anon$") {
+        return Ok(None);
+    }
+    let Some(job) = JobCtx::of(ctx.tag()) else {
+        return Ok(None);
+    };
+    let program = &job.program;
+    let Some(module) = program
+        .libraries
+        .find(&program.ast, name, Some(args.len()))
+        .and_then(|h| h.module.cloned())
+    else {
+        return Ok(None);
+    };
+    let mut frame = ctx
+        .new_frame()
+        .with_namespace(module)
+        .with_new_caching_layer();
+    frame.call_fn_raw(name, false, false, args).map(Some)
 }
 
 /// The instance whose code this worker thread is running.

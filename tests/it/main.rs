@@ -20,6 +20,7 @@ mod hardening;
 mod hardening_sim;
 mod idioms;
 mod jsxapi;
+mod library_callbacks;
 mod macro_http;
 mod ops;
 mod ops_browser;
