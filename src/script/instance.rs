@@ -653,9 +653,13 @@ impl InstanceCtx {
             .upgrade()
     }
 
-    /// Log span fields.
+    /// The span this instance's log lines carry. It is a root span: made
+    /// while another span is entered (a worker running this instance's
+    /// job, a connection task), it still stands alone, so a line names the
+    /// script once (`script{codec=main script=room-setup}: ...`), never
+    /// nested in a copy of itself or in the codec's span.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!("script", codec = %self.codec_name, script = %self.script)
+        tracing::info_span!(parent: None, "script", codec = %self.codec_name, script = %self.script)
     }
 }
 

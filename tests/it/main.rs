@@ -21,6 +21,7 @@ mod hardening_sim;
 mod idioms;
 mod jsxapi;
 mod library_callbacks;
+mod log_span;
 mod macro_http;
 mod ops;
 mod ops_browser;
