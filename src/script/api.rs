@@ -598,6 +598,17 @@ pub fn register(engine: &mut Engine) {
         .register_type_with_name::<Handle>("handle")
         .register_fn("off", |h: &mut Handle| h.off())
         .register_fn("cancel", |h: &mut Handle| h.off());
+    // JavaScript's `clearTimeout(t)`, and a handle never set (`()`) as a
+    // no-op, as `clearTimeout(undefined)` is: `let t = (); ... t.cancel();`.
+    for name in ["clear_timeout", "clear_interval"] {
+        engine
+            .register_fn(name, |h: &mut Handle| h.off())
+            .register_fn(name, |_: ()| false);
+    }
+    for name in ["off", "cancel"] {
+        engine.register_fn(name, |_: ()| false);
+    }
+
     engine
         .register_type_with_name::<Codecs>("codecs")
         .register_indexer_get(
@@ -696,6 +707,22 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn cancelling_a_handle_never_set_does_nothing() {
+        let mut engine = Engine::new();
+        register(&mut engine);
+        for script in [
+            "let t = (); t.cancel()",
+            "let h = (); h.off()",
+            "clear_timeout(())",
+            "clear_interval(())",
+        ] {
+            assert!(!engine.eval::<bool>(script).unwrap(), "{script}");
+        }
+        let e = engine.eval::<bool>("clear_timeout(5)").unwrap_err();
+        assert!(e.to_string().contains("clear_timeout"), "{e}");
+    }
 
     #[tokio::test]
     async fn a_method_at_the_end_of_a_path_does_not_write_the_path_back_up_the_chain() {

@@ -19,6 +19,7 @@ mod first_hour;
 mod hardening;
 mod hardening_sim;
 mod idioms;
+mod js_idioms;
 mod jsxapi;
 mod library_callbacks;
 mod log_span;

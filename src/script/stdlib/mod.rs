@@ -1,7 +1,7 @@
 //! The small standard library on-device macros take from JavaScript and
 //! Rhai lacks: JSON of any value with catchable errors, local date and time,
-//! regular expressions, random numbers, and `toFixed`/`padStart`
-//! formatting. Each part is plain functions over script values, registered
+//! regular expressions, random numbers, `toFixed`/`padStart`/`join`
+//! formatting, and `Number`/`isNaN`. Each part is plain functions over script values, registered
 //! on the engine and tested with `engine.eval`;
 //! none of them touches the codec or the instance, so the only thing passed
 //! in is where "now" comes from (the host's clock, so tests can drive it).
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
 pub mod json;
+pub mod number;
 pub mod random;
 pub mod regex;
 pub mod text;
@@ -27,6 +28,7 @@ pub fn register(engine: &mut Engine, now: NowFn) {
     regex::register(engine);
     random::register(engine);
     text::register(engine);
+    number::register(engine);
 }
 
 /// A catchable error shaped like a codec error, `#{ code, message }`, so
