@@ -14,7 +14,7 @@
 //! Burst: an unpaced burst of events from one `xmacro sim` process to a
 //! bare tokio-tungstenite client, to jsxapi 6 (Node, installed under
 //! target/ by [`common::peers`]) and to an xmacro script with the default
-//! limits (mailbox and subscriber buffer of 4096), each on its own event
+//! limits (a mailbox of 8192, fed by the connection task), each on its own event
 //! path, in alternating order over several rounds; while each burst runs, a
 //! flood of `Status Audio Volume` changes reaches jsxapi and the script.
 //! Throughput is events delivered over the time from the trigger to the
@@ -482,7 +482,7 @@ async fn burst_rows(url: &str, peers: &Peers, events: u64, rounds: usize) -> Vec
                 "{} of {events}; {dropped} events dropped, {coalesced} status changes merged",
                 min_delivered(&xm)
             ),
-            baseline: "bound: 4096 events waiting per instance".into(),
+            baseline: "bound: 8192 events waiting per instance".into(),
             jsxapi: format!("{} of {events}", min_delivered(&jsx)),
             goal: "no drop below the bound".into(),
         },

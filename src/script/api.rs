@@ -17,7 +17,6 @@ use serde_json::{Map, Value};
 use super::budget;
 use super::instance::{InstanceCtx, Job, JobCtx, current};
 use super::pool::Pool;
-use crate::xows::doc::values_at;
 use crate::xows::error::local_code;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::{Call, RpcError};
@@ -372,36 +371,20 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx(tag)?;
+    let Some(inst) = ctx.instance() else {
+        return Err(super::fault::error("stopping", "the script is stopping"));
+    };
     let id = ctx.register(f, once).map_err(refused)?;
-    let sub = match block(&ctx, p.codec.subscribe(&p.path, false)) {
-        Ok(s) => s,
+    // The connection task posts into the mailbox itself, in wire order.
+    let sink = super::feedback::ScriptSink::new(Arc::downgrade(&inst), id, p.path.clone(), once);
+    drop(inst);
+    match block(&ctx, p.codec.subscribe_into(&p.path, false, Box::new(sink))) {
+        Ok(feed) => ctx.attach_feed(id, feed),
         Err(e) => {
             ctx.unregister(id);
             return Err(e);
         }
-    };
-    let weak = Arc::downgrade(&ctx);
-    let path = p.path.clone();
-    // Status and Configuration changes merge in a full mailbox; events drop.
-    let stateful = !once && p.path.root() != Some(Root::Event);
-    let task = ctx.rt.spawn(async move {
-        let mut sub = sub;
-        while let Some(doc) = sub.next().await {
-            let Some(ctx) = weak.upgrade() else { break };
-            let values = values_at(doc, &path.0);
-            for v in values {
-                if stateful {
-                    ctx.post_state(id, v);
-                } else {
-                    ctx.post(Job::Call { id, args: vec![v] });
-                }
-                if once {
-                    return;
-                }
-            }
-        }
-    });
-    ctx.attach_task(id, task.abort_handle());
+    }
     Ok(Handle {
         ctx: Arc::downgrade(&ctx),
         id,
@@ -648,6 +631,16 @@ pub fn register(engine: &mut Engine) {
         .register_type_with_name::<Handle>("handle")
         .register_fn("off", |h: &mut Handle| h.off())
         .register_fn("cancel", |h: &mut Handle| h.off());
+    // JavaScript's `clearTimeout(t)`, and a handle never set (`()`) as a
+    // no-op, as `clearTimeout(undefined)` is: `let t = (); ... t.cancel();`.
+    for name in ["clear_timeout", "clear_interval"] {
+        engine
+            .register_fn(name, |h: &mut Handle| h.off())
+            .register_fn(name, |_: ()| false);
+    }
+    for name in ["off", "cancel"] {
+        engine.register_fn(name, |_: ()| false);
+    }
 
     engine
         .register_type_with_name::<Codecs>("codecs")
@@ -747,6 +740,22 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn cancelling_a_handle_never_set_does_nothing() {
+        let mut engine = Engine::new();
+        register(&mut engine);
+        for script in [
+            "let t = (); t.cancel()",
+            "let h = (); h.off()",
+            "clear_timeout(())",
+            "clear_interval(())",
+        ] {
+            assert!(!engine.eval::<bool>(script).unwrap(), "{script}");
+        }
+        let e = engine.eval::<bool>("clear_timeout(5)").unwrap_err();
+        assert!(e.to_string().contains("clear_timeout"), "{e}");
+    }
 
     #[tokio::test]
     async fn a_method_at_the_end_of_a_path_does_not_write_the_path_back_up_the_chain() {

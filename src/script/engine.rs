@@ -68,7 +68,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         if is_method {
             api::dispatch_command(Some(ctx.tag()), name, args)
         } else {
-            Ok(None)
+            instance::call_library_closure(name, args, ctx)
         }
     });
     api::register(&mut engine);

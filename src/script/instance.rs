@@ -3,9 +3,14 @@
 //!
 //! A callback runs to completion before the next job of the same instance.
 //! Feedback and timers post jobs into a bounded mailbox and never wait on
-//! the script. On overflow a Status or Configuration change is merged into
-//! the change waiting for the same callback (the latest value of every path
-//! arrives), and an event or timer tick is dropped; both are counted, and
+//! the script; the codec's connection task posts feedback straight into it
+//! ([`super::feedback`]), so callbacks run in the order the codec sent the
+//! feedback, across all of the instance's subscriptions. On overflow a
+//! Status or Configuration change supersedes the waiting change of the
+//! same shape for the same callback and waits at the tail (the latest value
+//! of every path arrives, and nothing kept is reordered: see
+//! [`crate::xows::feedback_queue`]), and an event or timer tick is
+//! dropped; both are counted, and
 //! one warning names the start of such a burst, one its totals. Stopping
 //! an instance removes every subscription and timer first, ends a wait the
 //! running callback is in, then runs `on_unload`, so nothing keeps firing
@@ -75,7 +80,9 @@ impl Default for Limits {
             budget: Duration::from_secs(5),
             wait: Duration::from_secs(60),
             slow: Duration::from_secs(1),
-            mailbox: 4096,
+            // The slack a script had when each subscription buffered 4096
+            // documents in front of a mailbox of 4096.
+            mailbox: 8192,
             unload: Duration::from_secs(3),
             max_timers: 256,
             min_interval: Duration::from_millis(10),
@@ -158,7 +165,15 @@ impl Program {
         let place = home.map(|h| h.body);
         match home.and_then(|h| h.module.map(|m| (m, h.source))) {
             Some((m, source)) => {
+                // The library's module first (Rhai finds a closure by its
+                // hash in the first), then the script's own functions: a
+                // library callback may call what the script handed it
+                // (`f.call(x)` with the script's `fn` or closure), as it may
+                // when called at once. Inside, the library's own functions
+                // come before the script's (Rhai adds the library's
+                // environment last, and the last added is searched first).
                 global.lib.push(m.clone());
+                global.lib.push(self.ast.shared_lib().clone());
                 global.source = source.cloned();
             }
             None => {
@@ -269,7 +284,12 @@ pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 pub(crate) struct Registered {
     pub f: FnPtr,
     pub once: bool,
+    /// The task that feeds it (timers, connection changes), aborted when
+    /// the callback goes.
     pub task: Option<tokio::task::AbortHandle>,
+    /// The codec subscription that feeds it; dropped (unsubscribed) with
+    /// the callback.
+    pub feed: Option<crate::xows::FeedGuard>,
     /// For timers: set while a tick waits in the mailbox, so a timer never
     /// queues a second tick behind the first (ticks that find it set are
     /// skipped).
@@ -320,9 +340,10 @@ pub enum Job {
     Unload(oneshot::Sender<()>),
 }
 
-/// What a state change merges on in a full mailbox: the callback, and the
-/// array element the value belongs to (a call, a peripheral), if any.
-type StateKey = (u64, Option<u64>);
+/// What a state change supersedes in a full mailbox: a waiting change for
+/// the same callback with the same shape (the same paths and element ids,
+/// [`crate::xows::doc::shape`]), which the new one wholly replaces.
+type StateKey = (u64, u64);
 
 struct Mailbox {
     jobs: FeedbackQueue<StateKey, Job>,
@@ -374,6 +395,40 @@ pub(crate) fn call_in_program(
         .and_then(JobCtx::of)
         .ok_or_else(|| super::fault::usage("this works inside a running script"))?;
     job.program.call(&job, f, args)
+}
+
+/// Calls a closure made in a library from the script: Rhai looks an
+/// anonymous function up among the running code's own functions only, so a
+/// closure a library returned (`let g = relay::shouter(); g.call("hi")`)
+/// fails with `Function not found: anon$...`. The engine's missing-function
+/// hook calls this; it finds the closure in the library that made it and
+/// calls it there, with that library's environment, at the current call
+/// depth. `None` when `name` is no such closure (the hook goes on).
+pub(crate) fn call_library_closure(
+    name: &str,
+    args: &mut [&mut Dynamic],
+    mut ctx: rhai::EvalContext,
+) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
+    // Closures are named `anon$<hash>`; no name a script writes looks so.
+    if !name.starts_with("anon$") {
+        return Ok(None);
+    }
+    let Some(job) = JobCtx::of(ctx.tag()) else {
+        return Ok(None);
+    };
+    let program = &job.program;
+    let Some(module) = program
+        .libraries
+        .find(&program.ast, name, Some(args.len()))
+        .and_then(|h| h.module.cloned())
+    else {
+        return Ok(None);
+    };
+    let mut frame = ctx
+        .new_frame()
+        .with_namespace(module)
+        .with_new_caching_layer();
+    frame.call_fn_raw(name, false, false, args).map(Some)
 }
 
 /// The instance whose code this worker thread is running.
@@ -565,6 +620,7 @@ impl InstanceCtx {
                 f,
                 once,
                 task: None,
+                feed: None,
                 pending,
                 nesting,
             },
@@ -577,6 +633,14 @@ impl InstanceCtx {
         match self.registry().items.get_mut(&id) {
             Some(r) => r.task = Some(task),
             None => task.abort(),
+        }
+    }
+
+    /// Attaches the codec subscription that feeds callback `id` (dropped,
+    /// so unsubscribed, on `off`/stop).
+    pub(crate) fn attach_feed(&self, id: u64, feed: crate::xows::FeedGuard) {
+        if let Some(r) = self.registry().items.get_mut(&id) {
+            r.feed = Some(feed);
         }
     }
 
@@ -598,24 +662,21 @@ impl InstanceCtx {
         self.instance().is_some_and(|inst| inst.post(job))
     }
 
-    /// Queues a Status or Configuration change for callback `id`; in a full
-    /// mailbox it merges into the change already waiting for that callback
-    /// (and array element). Whether it was queued or merged.
-    pub fn post_state(&self, id: u64, value: Value) -> bool {
-        self.instance()
-            .is_some_and(|inst| inst.post_state(id, value))
-    }
-
-    fn instance(&self) -> Option<Arc<Instance>> {
+    /// The running instance (`None` once it is gone).
+    pub(crate) fn instance(&self) -> Option<Arc<Instance>> {
         self.instance
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .upgrade()
     }
 
-    /// Log span fields.
+    /// The span this instance's log lines carry. It is a root span: made
+    /// while another span is entered (a worker running this instance's
+    /// job, a connection task), it still stands alone, so a line names the
+    /// script once (`script{codec=main script=room-setup}: ...`), never
+    /// nested in a copy of itself or in the codec's span.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!("script", codec = %self.codec_name, script = %self.script)
+        tracing::info_span!(parent: None, "script", codec = %self.codec_name, script = %self.script)
     }
 }
 
@@ -655,9 +716,14 @@ impl Instance {
     /// start or an unload always passes). Returns whether the job was
     /// queued.
     pub fn post(self: &Arc<Self>, job: Job) -> bool {
+        queued(self.post_event(job))
+    }
+
+    /// [`Instance::post`], saying what became of the job.
+    pub(crate) fn post_event(self: &Arc<Self>, job: Job) -> Pushed {
         let is_call = matches!(job, Job::Call { .. });
         if is_call && self.ctx.closing.load(Ordering::SeqCst) {
-            return false;
+            return Pushed::Closed;
         }
         let mut mb = self.lock();
         let pushed = if is_call {
@@ -669,19 +735,20 @@ impl Instance {
         self.posted(mb, pushed)
     }
 
-    /// Queues a state change for callback `id`, merged into the one waiting
-    /// when the mailbox is full.
-    pub fn post_state(self: &Arc<Self>, id: u64, value: Value) -> bool {
+    /// Queues a state change for callback `id`; when the mailbox is full it
+    /// supersedes the waiting change of the same shape for that callback
+    /// and waits at the tail (see [`crate::xows::feedback_queue`]).
+    pub(crate) fn post_state(self: &Arc<Self>, id: u64, value: Value) -> Pushed {
         if self.ctx.closing.load(Ordering::SeqCst) {
-            return false;
+            return Pushed::Closed;
         }
-        let key = (id, crate::xows::doc::element_id(&value));
+        let key = (id, crate::xows::doc::shape(&value));
         let job = Job::Call {
             id,
             args: vec![value],
         };
         let mut mb = self.lock();
-        let pushed = mb.jobs.push_state(key, job, merge_change);
+        let pushed = mb.jobs.push_state(key, job);
         self.posted(mb, pushed)
     }
 
@@ -689,32 +756,33 @@ impl Instance {
         self: &Arc<Self>,
         mut mb: std::sync::MutexGuard<'_, Mailbox>,
         pushed: Pushed,
-    ) -> bool {
+    ) -> Pushed {
         let m = crate::telemetry::metrics();
         match pushed {
             Pushed::Queued => {}
             Pushed::Coalesced => m.feedback_coalesced.inc(),
             Pushed::Dropped | Pushed::Closed => m.feedback_dropped_mailbox.inc(),
         }
-        if pushed != Pushed::Queued {
-            let began = mb.jobs.burst_began();
-            drop(mb);
-            if began {
-                let _g = self.ctx.span().entered();
-                warn!(
-                    "the script is not keeping up: its mailbox of {} is full, so events are dropped and state changes merged from now on; the counts follow when it catches up",
-                    self.ctx.limits.mailbox
-                );
+        let began = pushed != Pushed::Queued && mb.jobs.burst_began();
+        let schedule = match pushed {
+            Pushed::Queued | Pushed::Coalesced => {
+                mb.posted += 1;
+                !std::mem::replace(&mut mb.scheduled, true)
             }
-            return pushed == Pushed::Coalesced;
+            Pushed::Dropped | Pushed::Closed => false,
+        };
+        drop(mb);
+        if began {
+            let _g = self.ctx.span().entered();
+            warn!(
+                "the script is not keeping up: its mailbox of {} is full, so events are dropped and state changes merged from now on; the counts follow when it catches up",
+                self.ctx.limits.mailbox
+            );
         }
-        mb.posted += 1;
-        if !mb.scheduled {
-            mb.scheduled = true;
-            drop(mb);
+        if schedule {
             self.pool.schedule(self.clone());
         }
-        true
+        pushed
     }
 
     fn caught_up(&self, burst: Option<Burst>) {
@@ -955,13 +1023,9 @@ impl Instance {
 /// script), and how it ended.
 type JobOutcome = (&'static str, Option<String>, Result<(), Box<EvalAltResult>>);
 
-/// Folds a later state change for a callback into the one still waiting.
-fn merge_change(waiting: &mut Job, later: Job) {
-    if let (Job::Call { args, .. }, Job::Call { args: new, .. }) = (waiting, later)
-        && let (Some(old), Some(new)) = (args.first_mut(), new.into_iter().next())
-    {
-        crate::xows::doc::compose(old, new);
-    }
+/// Whether a push left the job waiting (on its own, or superseding).
+fn queued(p: Pushed) -> bool {
+    matches!(p, Pushed::Queued | Pushed::Coalesced)
 }
 
 /// Calls a script callback with JSON arguments; a closure declared with

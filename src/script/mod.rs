@@ -7,6 +7,7 @@
 //! - [`fault`]: the `#{ code, message }` errors scripts catch.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
 //! - [`convert`]: script values to JSON and back.
+//! - [`feedback`]: codec feedback into an instance's mailbox, in wire order.
 //! - [`home`]: the library a callback was made in, to call it there.
 //! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
@@ -25,6 +26,7 @@ pub mod convert;
 pub mod depth;
 pub mod engine;
 pub mod fault;
+pub mod feedback;
 pub mod home;
 pub mod instance;
 pub mod loader;

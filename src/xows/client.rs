@@ -279,30 +279,49 @@ impl Codec {
             Some(super::path::Root::Status | super::path::Root::Configuration)
         );
         let (tx, rx) = super::feed::channel(self.inner.config.feedback_buffer, stateful);
+        let guard = self
+            .subscribe_into(query, notify_current_value, Box::new(tx))
+            .await?;
+        Ok(Subscription {
+            guard,
+            rx,
+            codec: self.inner.config.name.clone(),
+        })
+    }
+
+    /// Subscribes like [`Codec::subscribe`], with the documents handed to
+    /// `sink` by the connection task as they arrive: in the order the codec
+    /// sent them, across every subscription that shares a sink's target
+    /// (a script's subscriptions share its mailbox this way). The sink must
+    /// never wait. Dropping the guard unsubscribes.
+    pub async fn subscribe_into(
+        &self,
+        query: &Path,
+        notify_current_value: bool,
+        sink: Box<dyn super::feed::Sink>,
+    ) -> Result<FeedGuard, Error> {
         let (waiter, wait) = oneshot::channel();
         let local = self.inner.next_local.fetch_add(1, Ordering::Relaxed);
         let cmd = Cmd::Subscribe(Box::new(Subscribe {
             local,
             query: query.clone(),
             wants_current: notify_current_value,
-            tx,
+            sink,
             waiter,
         }));
         self.inner
             .cmds
             .unbounded_send(cmd)
             .map_err(|_| Error::Closed)?;
-        // From here on dropping `sub` unsubscribes; the task sees that after
-        // the subscribe, since both travel the same channel.
-        let sub = Subscription {
+        // From here on dropping the guard unsubscribes; the task sees that
+        // after the subscribe, since both travel the same channel.
+        let guard = FeedGuard {
             local,
-            rx,
-            codec: self.inner.config.name.clone(),
             cmds: self.inner.cmds.clone(),
             query: query.clone(),
         };
         match tokio::time::timeout(self.timeout(), wait).await {
-            Ok(Ok(Ok(()))) => Ok(sub),
+            Ok(Ok(Ok(()))) => Ok(guard),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::Timeout {
@@ -322,16 +341,35 @@ impl Codec {
     }
 }
 
+/// A subscription feeding a [`super::feed::Sink`]; dropping it
+/// unsubscribes (the codec subscription ends with its last subscriber).
+pub struct FeedGuard {
+    local: u64,
+    cmds: CmdTx,
+    query: Path,
+}
+
+impl FeedGuard {
+    /// The query subscribed to.
+    pub fn query(&self) -> &Path {
+        &self.query
+    }
+}
+
+impl Drop for FeedGuard {
+    fn drop(&mut self) {
+        let _ = self.cmds.unbounded_send(Cmd::Unsubscribe(self.local));
+    }
+}
+
 /// Feedback for one query; dropping it unsubscribes. A subscriber that
 /// falls behind gets Status and Configuration changes merged (the latest
 /// value of every path arrives) and loses events only past the codec's
 /// `feedback_buffer`; one warning with the counts follows such a burst.
 pub struct Subscription {
-    local: u64,
+    guard: FeedGuard,
     rx: FeedRx,
     codec: String,
-    cmds: CmdTx,
-    query: Path,
 }
 
 impl Subscription {
@@ -356,7 +394,7 @@ impl Subscription {
             tracing::warn!(
                 codec = %self.codec,
                 "feedback for {} fell behind in a burst: {} state change(s) merged into later ones, {} event(s) dropped",
-                self.query,
+                self.guard.query,
                 b.coalesced,
                 b.dropped
             );
@@ -365,15 +403,9 @@ impl Subscription {
 
     /// The query subscribed to.
     pub fn query(&self) -> &Path {
-        &self.query
+        &self.guard.query
     }
 
     /// Stops the feedback (the same as dropping the subscription).
     pub fn unsubscribe(self) {}
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let _ = self.cmds.unbounded_send(Cmd::Unsubscribe(self.local));
-    }
 }

@@ -400,8 +400,14 @@ impl Task {
             }
             Cmd::Subscribe(s) => {
                 let s = *s;
-                self.manager
-                    .subscribe(s.local, s.query, s.wants_current, s.tx, s.waiter, connected)
+                self.manager.subscribe(
+                    s.local,
+                    s.query,
+                    s.wants_current,
+                    s.sink,
+                    s.waiter,
+                    connected,
+                )
             }
             Cmd::Unsubscribe(local) => self.manager.unsubscribe(local),
             Cmd::Close(_) => Vec::new(),

@@ -254,39 +254,45 @@ pub fn apply(state: &mut Value, change: &Value) {
     }
 }
 
-/// Folds a later feedback change into an earlier one that has not been
-/// delivered yet, so the result carries the latest value of every path
-/// either touched. Unlike [`apply`], a ghost (an element that went away)
-/// stays in the result as a ghost, so whoever reads it still learns so.
-pub fn compose(earlier: &mut Value, later: Value) {
-    match (earlier, later) {
-        (Value::Object(e), Value::Object(l)) if !e.contains_key("ghost") => {
-            if l.contains_key("ghost") {
-                *e = l;
-                return;
-            }
-            for (k, lv) in l {
-                match e.get_mut(&k) {
-                    Some(ev) => compose(ev, lv),
-                    None => {
-                        e.insert(k, lv);
+/// A fingerprint of what a feedback change sets: its paths and the ids of
+/// the elements on them, not its values. Two changes with the same shape
+/// set the same leaves, so the later one wholly replaces the earlier (a
+/// full feedback queue withdraws the earlier, see
+/// [`super::feedback_queue`]); changes of different shapes never replace
+/// one another. A ghost (an element that went away) has its own shape.
+pub fn shape(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(v: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
+        match v {
+            Value::Object(m) => {
+                h.write_u8(b'{');
+                for (k, v) in m {
+                    k.hash(h);
+                    if k == "id" {
+                        // Another element is another change.
+                        v.as_u64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                            .hash(h);
+                    } else {
+                        walk(v, h);
                     }
                 }
+                h.write_u8(b'}');
             }
-        }
-        (Value::Array(e), Value::Array(l))
-            if l.iter().chain(e.iter()).all(|x| element_id(x).is_some()) =>
-        {
-            for le in l {
-                let id = element_id(&le);
-                match e.iter_mut().find(|x| element_id(x) == id) {
-                    Some(ee) => compose(ee, le),
-                    None => e.push(le),
+            Value::Array(items) if items.iter().all(|e| element_id(e).is_some()) => {
+                h.write_u8(b'[');
+                for e in items {
+                    walk(e, h);
                 }
+                h.write_u8(b']');
             }
+            // A leaf (or a list of plain values, replaced whole).
+            _ => h.write_u8(b'.'),
         }
-        (e, l) => *e = l,
     }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    walk(v, &mut h);
+    h.finish()
 }
 
 /// Brings a last-known document up to `current` (read after a reconnect)
@@ -433,28 +439,29 @@ mod tests {
     }
 
     #[test]
-    fn composing_changes_keeps_the_latest_value_of_every_path_and_every_ghost() {
-        let mut a = json!({"Status":{"Audio":{"Volume":10,"VolumeMute":"Off"},
-            "Call":[{"id":1,"Status":"Dialling"},{"id":2,"Status":"Connected"}]}});
-        compose(
-            &mut a,
-            json!({"Status":{"Audio":{"Volume":20},
-            "Call":[{"id":1,"Status":"Connected"},{"id":2,"ghost":"True"},{"id":3,"Status":"Ringing"}]}}),
+    fn changes_with_the_same_paths_have_the_same_shape() {
+        let a = json!({"Status":{"Audio":{"Volume":10,"VolumeMute":"Off"},
+            "Call":[{"id":1,"Status":"Dialling"}]}});
+        let b = json!({"Status":{"Audio":{"Volume":20,"VolumeMute":"On"},
+            "Call":[{"id":1,"Status":"Connected"}]}});
+        assert_eq!(shape(&a), shape(&b), "values do not count");
+        assert_eq!(shape(&json!(5)), shape(&json!("Connected")));
+        for other in [
+            json!({"Status":{"Audio":{"Volume":20}}}),
+            json!({"Status":{"Audio":{"Volume":10,"VolumeMute":"Off"},
+                "Call":[{"id":2,"Status":"Dialling"}]}}),
+            json!({"Status":{"Audio":{"Volume":10,"VolumeMute":"Off"},
+                "Call":[{"id":1,"ghost":"True"}]}}),
+            json!({"Status":{"Audio":{"Volume":{"Level":10},"VolumeMute":"Off"},
+                "Call":[{"id":1,"Status":"Dialling"}]}}),
+        ] {
+            assert_ne!(shape(&a), shape(&other), "{other}");
+        }
+        assert_ne!(
+            shape(&json!({"id": 2, "Status": "Connected"})),
+            shape(&json!({"id": "3", "Status": "Connected"})),
+            "another element"
         );
-        assert_eq!(
-            a,
-            json!({"Status":{"Audio":{"Volume":20,"VolumeMute":"Off"},
-                "Call":[{"id":1,"Status":"Connected"},{"id":2,"ghost":"True"},{"id":3,"Status":"Ringing"}]}})
-        );
-        // An element that came back after going away is whole again.
-        compose(
-            &mut a,
-            json!({"Status":{"Call":[{"id":2,"Status":"Dialling"}]}}),
-        );
-        assert_eq!(a["Status"]["Call"][1], json!({"id":2,"Status":"Dialling"}));
-        let mut v = json!(5);
-        compose(&mut v, json!(6));
-        assert_eq!(v, json!(6));
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The channel between the connection task and one local subscriber: a
-//! [`FeedbackQueue`] behind a lock with a wake-up, so a subscriber that
-//! falls behind loses no state change (documents of a Status or
-//! Configuration subscription merge into the one waiting, latest value per
-//! path) and drops events only past its bound. The connection task never
-//! waits on it.
+//! How feedback leaves the connection task: every local subscriber is a
+//! [`Sink`] that the task hands each document to, in the order the codec
+//! sent them, without waiting. A script instance's sink is its mailbox
+//! (all of its subscriptions share it, so its callbacks run in wire
+//! order); a library user's ([`super::Subscription`]) is the channel here:
+//! a [`FeedbackQueue`] behind a lock with a wake-up, so a subscriber that
+//! falls behind loses no state change (a Status or Configuration document
+//! supersedes the waiting one of the same shape, latest value per path)
+//! and drops events only past its bound.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,8 +16,19 @@ use tokio::sync::Notify;
 use super::doc;
 use super::feedback_queue::{Burst, FeedbackQueue, Pushed};
 
+/// Where the connection task hands one local subscriber's feedback
+/// documents, in the order they arrived on the socket. `push` never waits
+/// (the task reads the socket for every subscriber and every call), and
+/// counts in the metrics what its own bound merges or drops.
+pub trait Sink: Send + Sync {
+    /// Takes one document: what became of it, and whether that began a
+    /// burst of merges or drops (the connection task says so once).
+    fn push(&self, document: Value) -> (Pushed, bool);
+}
+
 struct State {
-    queue: FeedbackQueue<(), Value>,
+    /// Documents keyed by their shape ([`doc::shape`]).
+    queue: FeedbackQueue<u64, Value>,
     /// The sender is gone (unsubscribed, refused or closed).
     closed: bool,
     /// The receiver is gone.
@@ -51,23 +65,28 @@ pub fn channel(bound: usize, stateful: bool) -> (FeedTx, FeedRx) {
 /// The connection task's end.
 pub struct FeedTx(Arc<Shared>);
 
-impl FeedTx {
-    /// Hands a document over without waiting; also whether this push began
-    /// a burst of merges or drops.
-    pub fn push(&self, document: Value) -> (Pushed, bool) {
+impl Sink for FeedTx {
+    fn push(&self, document: Value) -> (Pushed, bool) {
+        let shape = self.0.stateful.then(|| doc::shape(&document));
         let mut s = self.0.lock();
         if s.gone {
             return (Pushed::Closed, false);
         }
-        let pushed = if self.0.stateful {
-            s.queue.push_state((), document, doc::compose)
-        } else {
-            s.queue.push_event(document)
+        let pushed = match shape {
+            Some(shape) => s.queue.push_state(shape, document),
+            None => s.queue.push_event(document),
         };
         let began = pushed != Pushed::Queued && s.queue.burst_began();
         drop(s);
-        if pushed == Pushed::Queued {
-            self.0.ready.notify_one();
+        let m = crate::telemetry::metrics();
+        match pushed {
+            Pushed::Queued | Pushed::Coalesced => self.0.ready.notify_one(),
+            Pushed::Dropped | Pushed::Closed => {}
+        }
+        match pushed {
+            Pushed::Coalesced => m.feedback_coalesced.inc(),
+            Pushed::Dropped => m.feedback_dropped_subscriber.inc(),
+            Pushed::Queued | Pushed::Closed => {}
         }
         (pushed, began)
     }
@@ -125,17 +144,23 @@ mod tests {
             tx.push(json!({"Status":{"Audio":{"Volume": v}}}));
         }
         let (pushed, began) = tx.push(json!({"Status":{"Audio":{"VolumeMute": "On"}}}));
-        assert_eq!((pushed, began), (Pushed::Coalesced, false));
+        assert_eq!((pushed, began), (Pushed::Queued, false), "another path");
         drop(tx);
-        let (first, _) = rx.recv().await.unwrap();
-        assert_eq!(first, json!({"Status":{"Audio":{"Volume": 0}}}));
-        let (merged, burst) = rx.recv().await.unwrap();
+        let mut got = Vec::new();
+        let mut burst = None;
+        while let Some((v, b)) = rx.recv().await {
+            got.push(v);
+            burst = burst.or(b);
+        }
         assert_eq!(
-            merged,
-            json!({"Status":{"Audio":{"Volume": 99, "VolumeMute": "On"}}})
+            got[got.len() - 2..],
+            [
+                json!({"Status":{"Audio":{"Volume": 99}}}),
+                json!({"Status":{"Audio":{"VolumeMute": "On"}}})
+            ]
         );
-        assert_eq!(burst.unwrap().coalesced, 99);
-        assert!(rx.recv().await.is_none(), "closed once drained");
+        assert!(got.len() <= 3, "older volumes were superseded: {got:?}");
+        assert_eq!(burst.unwrap().coalesced as usize, 100 - (got.len() - 1));
     }
 
     #[tokio::test]

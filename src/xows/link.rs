@@ -75,7 +75,8 @@ pub(crate) struct Subscribe {
     pub local: u64,
     pub query: Path,
     pub wants_current: bool,
-    pub tx: super::feed::FeedTx,
+    /// Where its documents go, in the order they arrive.
+    pub sink: Box<dyn super::feed::Sink>,
     pub waiter: oneshot::Sender<Result<(), Error>>,
 }
 

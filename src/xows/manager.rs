@@ -18,7 +18,7 @@ use super::calls::Calls;
 pub use super::calls::PendingCall;
 use super::doc;
 use super::error::Error;
-use super::feed::FeedTx;
+use super::feed::Sink;
 use super::feedback_queue::Pushed;
 use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
@@ -30,9 +30,10 @@ enum Purpose {
     Unsubscribe,
 }
 
-struct Sink {
+/// A local subscriber: where its documents go, in wire order.
+struct Subscriber {
     local: u64,
-    tx: FeedTx,
+    sink: Box<dyn Sink>,
     wants_current: bool,
     got_current: bool,
 }
@@ -59,7 +60,7 @@ struct Entry {
     /// Last-known document, kept from the first feedback on, before any
     /// read completes: `Some` exactly for Status/Configuration queries.
     state: Option<Value>,
-    sinks: Vec<Sink>,
+    sinks: Vec<Subscriber>,
     waiters: Vec<oneshot::Sender<Result<(), Error>>>,
 }
 
@@ -199,7 +200,7 @@ impl Manager {
         local: u64,
         query: Path,
         wants_current: bool,
-        tx: FeedTx,
+        sink: Box<dyn Sink>,
         waiter: oneshot::Sender<Result<(), Error>>,
         connected: bool,
     ) -> Vec<Request> {
@@ -213,9 +214,9 @@ impl Manager {
             sinks: Vec::new(),
             waiters: Vec::new(),
         });
-        let mut sink = Sink {
+        let mut sub = Subscriber {
             local,
-            tx,
+            sink,
             wants_current,
             got_current: false,
         };
@@ -224,11 +225,11 @@ impl Manager {
             && let Some(state) = &entry.state
         {
             if !is_empty(state) {
-                sink.tx.push(state.clone());
+                deliver(std::slice::from_mut(&mut sub), state.clone(), |_| true);
             }
-            sink.got_current = true;
+            sub.got_current = true;
         }
-        entry.sinks.push(sink);
+        entry.sinks.push(sub);
         let mut send = Vec::new();
         if entry.codec_id().is_some() || !connected {
             let _ = waiter.send(Ok(()));
@@ -510,16 +511,16 @@ fn is_empty(v: &Value) -> bool {
     v.as_object().is_some_and(|m| m.is_empty()) || v.is_null()
 }
 
-/// Hands a document to the chosen sinks without waiting. A sink that falls
-/// behind merges state changes and drops events past its bound, counted in
-/// the metrics; the first of a burst is noted here, the burst's totals by
-/// the subscriber when it catches up.
-/// Hands `document` to each chosen sink: a copy to all but the last, which
-/// takes the document itself (one subscriber, the usual case, costs no copy).
+/// Hands `document` to each chosen subscriber without waiting, in the order
+/// documents arrive: a copy to all but the last, which takes the document
+/// itself (one subscriber, the usual case, costs no copy). A sink that
+/// falls behind merges state changes and drops events past its bound (and
+/// counts so in the metrics); the first of a burst is noted here, the
+/// burst's totals by the subscriber when it catches up.
 fn deliver(
-    sinks: &mut [Sink],
+    sinks: &mut [Subscriber],
     mut document: Value,
-    choose: impl Fn(&Sink) -> bool,
+    choose: impl Fn(&Subscriber) -> bool,
 ) -> Option<String> {
     let mut note = None;
     let m = crate::telemetry::metrics();
@@ -529,15 +530,9 @@ fn deliver(
             Some(_) => document.clone(),
             None => std::mem::take(&mut document),
         };
-        let (pushed, began) = s.tx.push(doc);
-        match pushed {
-            Pushed::Queued => m.feedback_in.inc(),
-            Pushed::Coalesced => {
-                m.feedback_in.inc();
-                m.feedback_coalesced.inc();
-            }
-            Pushed::Dropped => m.feedback_dropped_subscriber.inc(),
-            Pushed::Closed => {}
+        let (pushed, began) = s.sink.push(doc);
+        if matches!(pushed, Pushed::Queued | Pushed::Coalesced) {
+            m.feedback_in.inc();
         }
         if began {
             note = Some(
@@ -573,7 +568,7 @@ mod tests {
         let (tx, rx) = crate::xows::feed::channel(16, stateful);
         let (wtx, wrx) = oneshot::channel();
         let local = fresh_local();
-        let reqs = m.subscribe(local, q(query), current, tx, wtx, connected);
+        let reqs = m.subscribe(local, q(query), current, Box::new(tx), wtx, connected);
         (local, Rx(rx), wrx, reqs)
     }
 
@@ -888,7 +883,7 @@ mod tests {
         let mut m = Manager::new();
         let (tx, _rx) = crate::xows::feed::channel(1, false);
         let (wtx, _w) = oneshot::channel();
-        let reqs = m.subscribe(fresh_local(), q("Event X"), false, tx, wtx, true);
+        let reqs = m.subscribe(fresh_local(), q("Event X"), false, Box::new(tx), wtx, true);
         m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
         let ev = || Incoming::Feedback {
             id: 1,

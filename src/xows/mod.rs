@@ -3,13 +3,15 @@
 //!
 //! - [`protocol`], [`path`], [`doc`]: messages, paths, documents; no I/O.
 //! - [`manager`], [`backoff`], [`feedback_queue`]: the client's
-//!   bookkeeping; plain data. [`feed`]: a subscriber's coalescing buffer.
+//!   bookkeeping; plain data. [`feed`]: the [`Sink`] a subscriber's
+//!   documents go to in wire order, and a library user's coalescing buffer.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
 //! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
 //!   half callers write their own request frame to.
 //! - [`connection`]: the task that owns the socket.
-//! - [`client`]: the cloneable [`Codec`] handle and [`Subscription`].
+//! - [`client`]: the cloneable [`Codec`] handle, [`Subscription`], and
+//!   [`FeedGuard`] for a subscription into a sink of one's own.
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
 
 pub mod backoff;
@@ -28,8 +30,9 @@ pub mod settings;
 pub mod tls;
 pub mod wire;
 
-pub use client::{Codec, Subscription};
+pub use client::{Codec, FeedGuard, Subscription};
 pub use error::{ConnectError, Error};
+pub use feed::Sink;
 pub use link::ConnState;
 pub use settings::{AuthMode, CodecConfig, Password};
 pub use tls::TlsMode;

@@ -55,10 +55,11 @@ pub struct CodecConfig {
     pub max_message_size: usize,
     /// Calls that may wait for a connection; more fail at once.
     pub offline_queue: usize,
-    /// Feedback documents waiting per subscriber one by one; past it
-    /// Status and Configuration changes merge (latest value per path) and
-    /// events are dropped and counted. As large as a script's mailbox, so
-    /// the mailbox is the bound a script sees.
+    /// Feedback documents waiting per [`super::Subscription`] one by one;
+    /// past it a Status or Configuration change supersedes the waiting one
+    /// with the same paths (latest value per path) and events are dropped
+    /// and counted. Scripts do not use it: their feedback goes straight
+    /// into the instance's mailbox, whose bound they see.
     pub feedback_buffer: usize,
 }
 

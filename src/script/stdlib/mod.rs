@@ -1,9 +1,9 @@
 //! The small standard library on-device macros take from JavaScript and
 //! Rhai lacks: JSON of any value with catchable errors, local date and time,
-//! regular expressions, random numbers, and `toFixed`/`padStart`
-//! formatting; and Rhai's own functions that could build a result far
-//! larger than their inputs, replaced by ones that size it first
-//! ([`sized`]). Each part is plain functions over script values, registered
+//! regular expressions, random numbers, `toFixed`/`padStart`/`join`
+//! formatting, and `Number`/`isNaN`; and Rhai's own functions that could
+//! build a result far larger than their inputs, replaced by ones that size
+//! it first ([`sized`]). Each part is plain functions over script values, registered
 //! on the engine and tested with `engine.eval`;
 //! none of them touches the codec or the instance, so the only thing passed
 //! in is where "now" comes from (the host's clock, so tests can drive it).
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine};
 
 pub mod json;
+pub mod number;
 pub mod random;
 pub mod regex;
 pub mod sized;
@@ -31,6 +32,7 @@ pub fn register(engine: &mut Engine, now: NowFn) {
     random::register(engine);
     text::register(engine);
     sized::register(engine);
+    number::register(engine);
 }
 
 /// A catchable error shaped like a codec error, `#{ code, message }`, so
