@@ -80,13 +80,32 @@ async fn http_response_answers_matching_requests_and_the_log_keeps_them() {
         r["Headers"],
         json!([{"id": 1, "Key": "Content-Type", "Value": "application/json"}])
     );
+    // Left out, ResultBody is what the schema says: PlainText for Get,
+    // None for the others.
     let r = c
         .ok(
             "xCommand/HttpClient/Get",
             json!({"Url": "https://api.test/prices"}),
         )
         .await;
-    assert!(r.get("Body").is_none(), "no body without ResultBody: {r}");
+    assert_eq!(
+        r["Body"], "{\"eur\":0.12}",
+        "Get's default is PlainText: {r}"
+    );
+    let r = c
+        .ok(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "https://api.test/prices", "ResultBody": "None"}),
+        )
+        .await;
+    assert!(r.get("Body").is_none(), "no body with ResultBody None: {r}");
+    let r = c
+        .ok(
+            "xCommand/HttpClient/Post",
+            json!({"Url": "https://api.test/prices", "body": "{}"}),
+        )
+        .await;
+    assert!(r.get("Body").is_none(), "Post's default is None: {r}");
     let e = c
         .err(
             "xCommand/HttpClient/Post",
@@ -120,10 +139,12 @@ async fn http_response_answers_matching_requests_and_the_log_keeps_them() {
         .collect();
     assert_eq!(
         methods,
-        ["GET", "GET", "POST", "POST", "PUT", "PATCH", "DELETE"]
+        [
+            "GET", "GET", "GET", "POST", "POST", "POST", "PUT", "PATCH", "DELETE"
+        ]
     );
     assert_eq!(log[0]["Headers"], json!(["Accept: application/json"]));
-    assert_eq!(log[2]["Body"], "x");
+    assert_eq!(log[4]["Body"], "x");
     let empty = c.ok("xSim/HttpRequests", json!({})).await;
     assert_eq!(empty["Requests"], json!([]));
     c.ok(

@@ -5,18 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::common::{Raw, Sim};
+use crate::common::{Raw, Sim, cisco_schema};
 use serde_json::{Value, json};
 use xmacro::schema::Schema;
 use xmacro::sim::{DeviceOptions, SimOptions};
 
-fn schema_file() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/xapi-schema/roomos-26.4.1.json")
-}
-
 async fn sim_with_schema() -> (Sim, Arc<Schema>) {
-    let schema = Arc::new(Schema::load(&schema_file(), Some("barents")).unwrap());
+    let schema = cisco_schema("barents");
     let sim = Sim::start(SimOptions {
         device: DeviceOptions {
             schema: Some(schema.clone()),
@@ -310,4 +305,100 @@ fn scalars<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
         Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
         leaf => out.push(leaf),
     }
+}
+
+#[tokio::test]
+async fn omitted_command_parameters_take_the_schemas_defaults() {
+    let (s, _) = sim_with_schema().await;
+    let mut c = Raw::connect(&s.url()).await;
+    c.ok(
+        "xSet",
+        json!({"Path": ["Configuration", "HttpClient", "Mode"], "Value": "On"}),
+    )
+    .await;
+    c.ok(
+        "xSim/HttpResponse",
+        json!({"Url": "https://api.test/*", "Body": "hello"}),
+    )
+    .await;
+    // The schema: ResultBody defaults to PlainText for Get, None for Post.
+    let get = c
+        .ok(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "https://api.test/a"}),
+        )
+        .await;
+    assert_eq!(get["Body"], "hello", "{get}");
+    let post = c
+        .ok(
+            "xCommand/HttpClient/Post",
+            json!({"Url": "https://api.test/a", "body": "x"}),
+        )
+        .await;
+    assert!(post.get("Body").is_none(), "{post}");
+    // The log keeps what was sent, not the defaults.
+    let inspect = c.ok("xSim/Inspect", json!({})).await;
+    let sent = inspect["Commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Command"] == "HttpClient Get")
+        .unwrap()
+        .clone();
+    assert_eq!(sent["Params"], json!({"Url": "https://api.test/a"}));
+    // CallId's default (0) means the call there is.
+    c.ok("xCommand/Dial", json!({"Number": "a@b.c"})).await;
+    c.ok("xCommand/Call/Disconnect", json!({})).await;
+    assert_eq!(
+        c.get("Status SystemUnit State NumberOfActiveCalls").await,
+        0
+    );
+}
+
+/// Every command under `node` with its parameters, by path.
+fn commands<'a>(
+    node: &'a xmacro::schema::Node,
+    at: &mut Vec<String>,
+    out: &mut Vec<(String, &'a [xmacro::schema::Param])>,
+) {
+    if let Some(xmacro::schema::Entry::Command { params, .. }) = &node.entry {
+        out.push((at.join(" "), params));
+    }
+    for (name, child) in &node.children {
+        at.push(name.clone());
+        commands(child, at, out);
+        at.pop();
+    }
+}
+
+#[test]
+fn the_builtin_model_has_the_schemas_parameter_defaults() {
+    let product = cisco_schema("barents");
+    let builtin = xmacro::sim::builtin::schema();
+    let mut modelled = Vec::new();
+    commands(
+        &builtin.root.children["Command"],
+        &mut Vec::new(),
+        &mut modelled,
+    );
+    assert!(modelled.len() > 40, "{}", modelled.len());
+    let mut checked = 0;
+    for (path, params) in modelled {
+        let (theirs, _) = product
+            .command(&xmacro::xows::path::Path::parse(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        for p in params {
+            // The model is a Codec Pro's; a few parameters are other products'.
+            let Some(schema_param) = theirs.iter().find(|t| t.name == p.name) else {
+                continue;
+            };
+            assert_eq!(
+                p.default, schema_param.default,
+                "{path} {}: the built-in model's default differs from the schema's",
+                p.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{builtin, query, status, xdoc};
 
 pub mod model;
-use crate::schema::{Entry, ParamError, Schema, check_params};
+use crate::schema::{Entry, ParamError, Schema, check_params, with_defaults};
 use crate::xows::doc;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::{RpcError, ServerRequest, code, feedback_text, method};
@@ -288,7 +288,7 @@ impl Device {
         })?;
         let name = path.to_string();
         st.log_command(session, &name, &args);
-        model::execute(st, self, &name, &args)
+        model::execute(st, self, &name, &with_defaults(spec, &args))
     }
 }
 

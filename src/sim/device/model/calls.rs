@@ -162,9 +162,11 @@ pub fn incoming(st: &mut State, number: &str, name: &str) -> u64 {
     id
 }
 
+/// The call `id` names; the first call when it names none (`CallId` left
+/// out, or 0: the parameter's default).
 fn find(st: &State, id: Option<i64>) -> Result<Value, RpcError> {
     let calls = elements(st, CALL);
-    match id {
+    match id.filter(|id| *id != 0) {
         Some(id) => calls
             .into_iter()
             .find(|c| c["id"].as_i64() == Some(id))

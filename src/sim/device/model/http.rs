@@ -3,8 +3,10 @@
 //! (`xSim/HttpRequests`) and answered from responses scripted with
 //! `xSim/HttpResponse` (method and exact or glob URL; the latest match
 //! wins), else with 200 and an empty body. As on a device, the body comes
-//! back only with `ResultBody: PlainText` or `Base64`, and a status of 400
-//! or more is a command error whose `data` holds StatusCode, Headers, Body.
+//! back as `ResultBody` says (`PlainText` or `Base64`; left out, it is the
+//! schema's default: `PlainText` for Get, `None` for the others), and a
+//! status of 400 or more is a command error whose `data` holds StatusCode,
+//! Headers, Body.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
