@@ -389,3 +389,49 @@ async fn camera_presets_are_stored_listed_and_activated() {
         .await;
     assert_eq!(e["data"]["Cause"], 27);
 }
+
+#[tokio::test]
+async fn a_number_with_a_uri_scheme_keeps_it_and_gets_no_second_one() {
+    let (_s, mut c) = client().await;
+    c.subscribe("Event").await;
+    c.ok(
+        "xSim/IncomingCall",
+        json!({"Number": "sip:alice@example.com", "DisplayName": "Alice"}),
+    )
+    .await;
+    let ring = next_event(&mut c).await;
+    assert_eq!(
+        ring["IncomingCallIndication"]["RemoteURI"],
+        "sip:alice@example.com"
+    );
+    assert_eq!(
+        c.get("Status Call[1] CallbackNumber").await,
+        "sip:alice@example.com"
+    );
+    c.ok("xSim/Hangup", json!({})).await;
+    next_event(&mut c).await;
+    let id = c
+        .ok("xCommand/Dial", json!({"Number": "spark:bob@example.com"}))
+        .await["CallId"]
+        .clone();
+    let path = format!("Status Call[{id}]");
+    assert_eq!(
+        c.get(&format!("{path} CallbackNumber")).await,
+        "spark:bob@example.com"
+    );
+    assert_eq!(c.get(&format!("{path} Protocol")).await, "Spark");
+    next_event(&mut c).await; // OutgoingCallIndication
+    let ok = next_event(&mut c).await;
+    assert_eq!(ok["CallSuccessful"]["RemoteURI"], "spark:bob@example.com");
+    c.ok("xCommand/Call/Disconnect", json!({})).await;
+    next_event(&mut c).await;
+    // Without a scheme, the protocol's is added once.
+    let id = c
+        .ok("xCommand/Dial", json!({"Number": "carol@example.com"}))
+        .await["CallId"]
+        .clone();
+    assert_eq!(
+        c.get(&format!("Status Call[{id}] CallbackNumber")).await,
+        "sip:carol@example.com"
+    );
+}
