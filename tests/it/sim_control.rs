@@ -421,3 +421,26 @@ async fn control_methods_refuse_unknown_keys_and_wrong_types_instead_of_ignoring
         "no refusal, no delay"
     );
 }
+
+#[tokio::test]
+async fn a_reboot_or_freeze_past_a_day_is_refused_and_the_session_lives() {
+    let (_s, mut c) = client().await;
+    for (method, params) in [
+        ("Reboot", json!({"Down": 1e300})),
+        ("Reboot", json!({"Down": 1, "NotReady": 1e20})),
+        ("Freeze", json!({"Ms": u64::MAX})),
+        ("Delay", json!({"Ms": 1e12})),
+    ] {
+        let e = c.err(&format!("xSim/{method}"), params.clone()).await;
+        assert_eq!(e["code"], -32602, "{method} {params}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("out of range")
+                || e["message"].as_str().unwrap().contains("must be"),
+            "{e}"
+        );
+        // The same session still answers, at once.
+        c.ok("xCommand/Audio/Volume/Set", json!({"Level": 30}))
+            .await;
+    }
+    assert_eq!(c.ok("xSim/Inspect", json!({})).await["Sessions"], 1);
+}
