@@ -8,7 +8,7 @@
 //! | method | params | effect |
 //! | --- | --- | --- |
 //! | `xSim/SetStatus` | `Path`, `Value` | set a status value or sub-document, with feedback |
-//! | `xSim/Event` | `Path` (starts with `Event`), `Value`? | emit an event; fields the schema (or the built-in model) gives it and `Value` lacks get plausible values |
+//! | `xSim/Event` | `Path` (starts with `Event`), `Value`? | emit an event; fields the schema (or the built-in model) gives it and `Value` lacks get plausible values, and given ones its types (`OptionId: "3"` is sent as 3) |
 //! | `xSim/CommandResult` | `Command` (path words or array), `Result`, or `Error` {`Cause`, `Reason`}; neither clears | what the command answers from now on, instead of its own (and without its effects) |
 //! | `xSim/HttpResponse` | `Method`? (any when absent), `Url` (exact or glob with `*`, `?`), `StatusCode`?, `Headers`? (an object, `"Key: Value"` strings, or `[{"Key", "Value"}]` as the device reports them), `Body`?; or `Clear` | what HttpClient answers for matching requests (the latest match wins) |
 //! | `xSim/HttpRequests` | `Clear`? | `Requests`: every HttpClient request (`Method`, `Url`, `Headers`, `Body`, `Time`) in order |
@@ -18,7 +18,7 @@
 //! | `xSim/PanelClick` | `PanelId` | someone opens a UI extension panel (`Event UserInterface Extensions Panel Clicked`) |
 //! | `xSim/Hangup` | `CallId`? | the far end ends a call (`CallDisconnect` with `RemoteDisconnect`) |
 //! | `xSim/RemoveStatus` | `Path` (ends with an element id) | remove an element; its ghost is sent |
-//! | `xSim/EmitEvent` | `Path` (starts with `Event`), `Value` | emit an event |
+//! | `xSim/EmitEvent` | `Path` (starts with `Event`), `Value` | emit an event as given, its fields in the schema's types |
 //! | `xSim/IncomingCall` | `Number`, `DisplayName`? | a ringing call plus `Event IncomingCallIndication`; answers `CallId` |
 //! | `xSim/DropSessions` | `CloseCode`?, `Reason`? | close every session: with that close frame, or cut without one |
 //! | `xSim/Reboot` | `Down`?, `NotReady`? (seconds, at most a day) | cut sessions; 502 on upgrade for `Down`, then -31997 for `NotReady` |
@@ -180,7 +180,8 @@ fn action(device: &Device, method: &str, params: &Value) -> Result<Action, RpcEr
         }
         "EmitEvent" => {
             let path = a.path(Root::Event)?;
-            let value = a.value("Value").cloned().unwrap_or(json!({}));
+            let given = a.value("Value").cloned().unwrap_or(json!({}));
+            let value = status::typed_event(&device.schema, &path, given);
             device.lock().emit(&path.0, value);
             ok()
         }

@@ -402,3 +402,46 @@ fn the_builtin_model_has_the_schemas_parameter_defaults() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+/// The payload of the next feedback's event at `name` (under `Event`).
+async fn event_fields(c: &mut Raw, words: &[&str]) -> Value {
+    let f = c.next_feedback().await;
+    let mut at = &f["Event"];
+    for w in words {
+        at = &at[*w];
+    }
+    at.clone()
+}
+
+/// Sends an event through `xSim/Event` and `xSim/EmitEvent` with text where
+/// the schema says int and a literal in the wrong case; the device's types
+/// come out either way.
+async fn events_come_out_in_the_schemas_types(mut c: Raw) {
+    c.subscribe("Event UserInterface Message Prompt Response")
+        .await;
+    let words = ["UserInterface", "Message", "Prompt", "Response"];
+    for method in ["xSim/Event", "xSim/EmitEvent"] {
+        c.ok(
+            method,
+            json!({"Path": "Event UserInterface Message Prompt Response",
+                   "Value": {"FeedbackId": 12, "OptionId": "3", "Origin": "controller"}}),
+        )
+        .await;
+        let e = event_fields(&mut c, &words).await;
+        assert_eq!(e["OptionId"], json!(3), "{method}: {e}");
+        assert_eq!(e["FeedbackId"], json!("12"), "{method}: {e}");
+        assert_eq!(e["Origin"], json!("Controller"), "{method}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn event_fields_are_sent_in_the_schemas_types() {
+    let (s, _) = sim_with_schema().await;
+    events_come_out_in_the_schemas_types(Raw::connect(&s.url()).await).await;
+}
+
+#[tokio::test]
+async fn event_fields_are_sent_in_the_built_in_models_types() {
+    let s = Sim::start(SimOptions::default()).await;
+    events_come_out_in_the_schemas_types(Raw::connect(&s.url()).await).await;
+}
