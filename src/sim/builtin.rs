@@ -137,6 +137,7 @@ const STATUS_LITERALS: &[(&str, &str)] = &[
         "Conference Presentation LocalInstance[n] SendingMode",
         "LocalOnly|LocalRemote|Off",
     ),
+    ("SIP CallForward Mode", "On|Off"),
     ("Standby State", "Standby|EnteringStandby|Halfwake|Off"),
     ("Video Selfview Mode", "On|Off"),
     ("Video Selfview FullscreenMode", "On|Off"),
@@ -368,6 +369,7 @@ pub fn initial_status(default_volume: i64) -> Value {
             "DoNotDisturb": "Inactive",
             "Presentation": { "Mode": "Off", "LocalInstance": [] }
         },
+        "SIP": { "CallForward": { "DisplayName": "", "Mode": "Off", "URI": "" } },
         "Standby": { "State": "Off" },
         "SystemUnit": {
             "Uptime": 0,
