@@ -67,6 +67,8 @@ cmd UserInterface Extensions List : ActivityType=Custom|WebWidget
 cmd UserInterface Extensions Clear
 cmd UserInterface Extensions Widget SetValue : *WidgetId=str0..255 *Value=str0..255
 cmd UserInterface Extensions Widget UnsetValue : *WidgetId=str0..255
+cmd UserInterface WebView Display : *Url=str0..2000 Target=OSD|Controller|PersistentWebApp|RoomScheduler Title=str0..255 Mode=Fullscreen|Modal Options=str0..255 AllowInsecureHttps=False|True Header=str0..8192[15]
+cmd UserInterface WebView Clear : Target=OSD|Controller|PersistentWebApp|RoomScheduler
 cmd Message Send : *Text=str0..8192
 cmd HttpClient Post multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
 cmd HttpClient Put multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
@@ -147,6 +149,14 @@ const STATUS_LITERALS: &[(&str, &str)] = &[
         "CenterLeft|CenterRight|LowerLeft|LowerRight|UpperCenter|UpperLeft|UpperRight",
     ),
     ("RoomAnalytics PeoplePresence", "Yes|No|Unknown"),
+    (
+        "UserInterface WebView[n] Status",
+        "Visible|Error|NotVisible",
+    ),
+    (
+        "UserInterface WebView[n] Type",
+        "WebApp|Integration|Signage|ECM|ECMSignIn|Kiosk|WebRTCMeeting|EmbeddedApp|PersistentWebApp|WebWidget|Whiteboard|None",
+    ),
     ("Bookings Availability Status", "Free|FreeUntil|BookedUntil"),
 ];
 
@@ -204,6 +214,8 @@ pub fn status_shape() -> Value {
     doc["Call"] = json!([call]);
     doc["UserInterface"]["Extensions"]["Widget"] =
         json!([{ "id": 1, "WidgetId": "", "Value": "" }]);
+    doc["UserInterface"]["WebView"] =
+        json!([{ "id": 1, "Status": "NotVisible", "Type": "None", "URL": "" }]);
     doc["Conference"]["Presentation"]["LocalInstance"] =
         json!([{ "id": 1, "SendingMode": "LocalRemote", "Source": 1 }]);
     doc
@@ -417,7 +429,7 @@ pub fn initial_status(default_volume: i64) -> Value {
             "AmbientNoise": { "Level": { "A": 32 } },
             "Sound": { "Level": { "A": 34 } }
         },
-        "UserInterface": { "Extensions": { "Widget": [] } }
+        "UserInterface": { "Extensions": { "Widget": [] }, "WebView": [] }
     })
 }
 

@@ -204,8 +204,13 @@ async fn every_status_path_of_the_product_exists_with_a_plausible_value() {
     // Call[n] paths exist while a call does, as on a device.
     c.ok("xCommand/Dial", json!({"Number": "x@example.com"}))
         .await;
-    // So do a presentation's and a widget's.
+    // So do a presentation's, a widget's and a web view's.
     c.ok("xCommand/Presentation/Start", json!({})).await;
+    c.ok(
+        "xCommand/UserInterface/WebView/Display",
+        json!({"Url": "https://a.test/"}),
+    )
+    .await;
     c.ok(
         "xCommand/UserInterface/Extensions/Widget/SetValue",
         json!({"WidgetId": "w", "Value": "1"}),
@@ -444,4 +449,10 @@ async fn event_fields_are_sent_in_the_schemas_types() {
 async fn event_fields_are_sent_in_the_built_in_models_types() {
     let s = Sim::start(SimOptions::default()).await;
     events_come_out_in_the_schemas_types(Raw::connect(&s.url()).await).await;
+}
+
+#[tokio::test]
+async fn webview_display_and_clear_show_in_the_products_status() {
+    let (s, _) = sim_with_schema().await;
+    crate::sim_device::web_views_show_in_status(&s.url()).await;
 }

@@ -532,6 +532,7 @@ impl State {
         status::overlay(&mut status, &builtin::initial_status(volume));
         self.doc["Status"] = status;
         self.room.call_started.clear();
+        self.room.webviews.clear();
         self.booted = now + down;
     }
 }

@@ -57,6 +57,9 @@ pub struct Room {
     /// every field of the product: what new elements start from.
     pub(crate) template: Value,
     pub(crate) bookings: Vec<Value>,
+    /// The web views shown by `UserInterface WebView Display`: target
+    /// (OSD, Controller, ...) to its `Status UserInterface WebView` id.
+    pub(crate) webviews: BTreeMap<String, u64>,
 }
 
 /// How many HTTP requests, UI actions, call history entries and scripted
