@@ -25,6 +25,7 @@ cfg Audio DefaultVolume = 50 : 0..100
 cfg SystemUnit Name = : str0..50
 cfg Standby Control = On : Off|On
 cfg Standby Delay = 10 : 1..480
+cfg Standby Halfwake Mode = Auto : Auto|Manual
 cfg HttpClient Mode = Off : Off|On
 cfg HttpClient AllowHTTP = True : False|True
 cfg NetworkServices Websocket = FollowHTTPService : FollowHTTPService|Off
@@ -40,6 +41,7 @@ cmd Audio Microphones ToggleMute
 cmd Standby Activate
 cmd Standby Deactivate
 cmd Standby Halfwake
+cmd Standby ResetTimer : Delay=1..480
 cmd Dial : *Number=str0..255 Protocol=H323|Sip|Spark CallType=Auto|Audio|Video DisplayName=str0..255= CallRate=64..20000 BookingId=str0..255= TrackingData=str0..255=
 cmd Call Disconnect : CallId=0..65534=0
 cmd Call Accept : CallId=0..65534=0

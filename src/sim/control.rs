@@ -241,7 +241,9 @@ fn action(device: &Device, method: &str, params: &Value) -> Result<Action, RpcEr
         }
         "PanelClick" => {
             let id = a.need_str("PanelId")?;
-            device.lock().emit(
+            let mut st = device.lock();
+            model::standby::wake(&mut st);
+            st.emit(
                 &Path::parse("Event UserInterface Extensions Panel Clicked")
                     .expect("valid")
                     .0,

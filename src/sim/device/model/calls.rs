@@ -342,8 +342,10 @@ fn history(st: &State, args: &Map<String, Value>) -> Value {
     })
 }
 
-/// Recounts `SystemUnit State`.
+/// Recounts `SystemUnit State`; a call coming, changing or going is
+/// activity that wakes the device.
 fn count(st: &mut State) {
+    super::standby::wake(st);
     let calls = elements(st, CALL);
     let with = |s: &str| calls.iter().filter(|c| c["Status"] == s).count();
     let (active, held) = (with("Connected"), with("OnHold"));

@@ -208,6 +208,7 @@ pub fn widget_action(st: &mut State, widget: &str, kind: Option<&str>, value: &s
     if !value.is_empty() {
         let _ = widget_value(st, widget, value);
     }
+    super::standby::wake(st);
     info!("room: someone used widget {widget:?} {value}");
 }
 
