@@ -444,3 +444,58 @@ async fn a_reboot_or_freeze_past_a_day_is_refused_and_the_session_lives() {
     }
     assert_eq!(c.ok("xSim/Inspect", json!({})).await["Sessions"], 1);
 }
+
+#[tokio::test]
+async fn room_http_response_in_xmacro_test_takes_the_devices_header_form_and_refuses_others() {
+    let dir = crate::common::rig::TempDir::new("http-headers-test");
+    std::fs::write(
+        dir.0.join("ticket.rhai"),
+        r#"
+xapi.Config.HttpClient.Mode.set("On");
+let r = xapi.Command.HttpClient.Post(#{ Url: "https://itsm.test/incident" }, "{}");
+print(`created at ${r.Headers[0].Key}: ${r.Headers[0].Value}`);
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("ticket.test.rhai"),
+        r#"
+test("the Location header of the device's form reaches the script", || {
+    let room = sim();
+    room.http_response(#{ Url: "https://itsm.test/*", StatusCode: 201,
+        Headers: [#{ Key: "Location", Value: "/incident/7" }] });
+    room.load("ticket");
+    assert(room.logs().some(|l| l.contains("created at Location: /incident/7")));
+});
+
+test("headers in no known form are refused, naming the forms", || {
+    let room = sim();
+    let refused = false;
+    try {
+        room.http_response(#{ Url: "https://itsm.test/*", Headers: 5 });
+    } catch (e) {
+        refused = `${e}`.contains("\"Key: Value\" strings");
+    }
+    assert(refused);
+});
+"#,
+    )
+    .unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .arg("test")
+        .arg(&dir.0)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("xmacro test ended in time")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("2 passed"), "{text}");
+}
