@@ -48,12 +48,13 @@ pub const MAX_SCENARIO_SECS: f64 = crate::sim::args::MAX_WAIT.as_secs_f64();
     xmacro sim ctl ws://127.0.0.1:8080/ws scenario morning.txt\n\n\
 A scenario file has one action per line after the second it runs at, counted\n\
 from the start (at most 86400, a day); blank lines and lines starting with #\n\
-are skipped. The whole file is checked before the first line runs; Ctrl-C or\n\
-SIGTERM stops it at once, saying how far it got:\n  \
+are skipped:\n  \
     0    people 3\n  \
     1.5  incoming-call alice@example.com --name Alice\n  \
     10   hangup\n  \
-    12   people 0")]
+    12   people 0\n\n\
+The whole file is checked before its first line runs. Ctrl-C or SIGTERM stops\n\
+it at once, saying how many steps ran (exit 130 or 143).")]
 pub struct CtlArgs {
     /// The simulator's URL, as `xmacro sim` printed it (ws://127.0.0.1:8080/ws).
     pub url: String,
