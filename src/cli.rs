@@ -112,8 +112,10 @@ pub enum Command {
     /// --tls, then a second line with the certificate's fingerprint).
     /// Control methods `xSim/...` on the same socket drive the device and
     /// inject faults (`xSim/SetStatus`, `xSim/EmitEvent`, `xSim/IncomingCall`,
-    /// `xSim/Delay`, ...; the README lists them). If the --listen address is
-    /// taken, it exits with code 2.
+    /// `xSim/Delay`, ...; the README lists them). Left alone, the device
+    /// goes to halfwake after two minutes and to standby after
+    /// `Configuration Standby Delay` minutes, as a codec does. If the
+    /// --listen address is taken, it exits with code 2.
     #[command(after_help = "Examples:\n  \
         xmacro sim                                   # ws://127.0.0.1:8080/ws, admin with an empty password\n  \
         xmacro sim --listen 127.0.0.1:0              # any free port; read it from the first line\n  \

@@ -66,6 +66,10 @@ pub enum AppError {
     /// `check` found problems (exit 1); they were printed.
     #[error("{0} problem(s) found")]
     Findings(usize),
+    /// Stopped by a signal before it was done (exit 130 for SIGINT, 143
+    /// for SIGTERM, 129 for SIGHUP, as a shell reports a process it ended).
+    #[error("{what}")]
+    Stopped { signal: &'static str, what: String },
 }
 
 impl AppError {
@@ -89,6 +93,7 @@ impl AppError {
             | AppError::EmptyPassword { .. }
             | AppError::Connection(_) => 3,
             AppError::Codec(X::Timeout { .. }) | AppError::Timeout(_) => 4,
+            AppError::Stopped { signal, .. } => crate::signals::exit_code(signal),
         }
     }
 

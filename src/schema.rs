@@ -194,6 +194,27 @@ pub struct Param {
     pub name: String,
     pub required: bool,
     pub valuespace: ValueSpace,
+    /// What the device uses when the parameter is left out, as the schema
+    /// spells it (`HttpClient Get`'s `ResultBody` is `PlainText`).
+    pub default: Option<String>,
+}
+
+impl Param {
+    /// The default as the device would store it once checked (integers as
+    /// numbers, literals as the schema spells them). A default outside the
+    /// parameter's own value space (the schema has a few, such as
+    /// `TextLine Display`'s `X: 0` in 1..10000) is kept as written.
+    pub fn default_value(&self) -> Option<Value> {
+        let text = self.default.as_deref()?;
+        let item = match &self.valuespace {
+            ValueSpace::Array { item, .. } => item.as_ref(),
+            other => other,
+        };
+        Some(
+            item.check(&Value::String(text.to_string()))
+                .unwrap_or_else(|_| item.typed_default(text)),
+        )
+    }
 }
 
 /// What sits at a schema path.
@@ -509,6 +530,7 @@ fn entry_from_json(kind: Kind, attrs: &Value) -> Entry {
                                 valuespace: ValueSpace::from_json(
                                     p.get("valuespace").unwrap_or(&Value::Null),
                                 ),
+                                default: p.get("default").and_then(scalar_text),
                             })
                         })
                         .collect()
@@ -583,6 +605,20 @@ pub fn check_params(
     Ok(out)
 }
 
+/// Checked arguments with every parameter left out that has a default
+/// filled in with it: what the device acts on (the log keeps what was sent).
+pub fn with_defaults(params: &[Param], args: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = args.clone();
+    for p in params {
+        if !out.contains_key(&p.name)
+            && let Some(v) = p.default_value()
+        {
+            out.insert(p.name.clone(), v);
+        }
+    }
+    out
+}
+
 /// Why command arguments were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -614,6 +650,11 @@ mod tests {
             {"type":"Command","path":"Call Join","products":["barents"],
              "attributes":{"params":[{"name":"CallId","required":false,"valuespace":{"type":"IntegerArray","Min":"0","Max":"9","multiple":"2"}}]}},
             {"type":"Status","path":"Call[n] Status","products":["barents"],"attributes":{"valuespace":{"type":"String"}}},
+            {"type":"Command","path":"HttpClient Get","products":["barents"],
+             "attributes":{"params":[{"name":"Url","required":true,"valuespace":{"type":"String"}},
+                                     {"name":"ResultBody","required":false,"default":"PlainText","valuespace":{"type":"Literal","Values":["None","PlainText","Base64"]}},
+                                     {"name":"Timeout","required":false,"default":"30","valuespace":{"type":"Integer","Min":"1","Max":"30"}},
+                                     {"name":"X","required":false,"default":"0","valuespace":{"type":"Integer","Min":"1","Max":"9"}}]}},
             {"type":"Command","path":"Other Thing","products":["polaris"],"attributes":{"params":[]}}
         ]});
         Schema::from_json(&json, Some("barents")).unwrap()
@@ -695,6 +736,34 @@ mod tests {
         let (join, _) = s.command(&Path::parse("Call Join").unwrap()).unwrap();
         assert!(check_params(join, json!({"CallId":[1,2]}).as_object().unwrap()).is_ok());
         assert!(check_params(join, json!({"CallId":[1,2,3]}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn omitted_parameters_take_the_schemas_default_and_given_ones_stay() {
+        let s = tiny();
+        let (params, _) = s.command(&Path::parse("HttpClient Get").unwrap()).unwrap();
+        let sent = check_params(
+            params,
+            json!({"Url": "https://a.test/"}).as_object().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(with_defaults(params, &sent)),
+            json!({"Url": "https://a.test/", "ResultBody": "PlainText", "Timeout": 30, "X": 0})
+        );
+        let sent = check_params(
+            params,
+            json!({"Url": "u", "resultbody": "none"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(with_defaults(params, &sent)["ResultBody"], json!("None"));
+        let (set, _) = s
+            .command(&Path::parse("Audio Volume Set").unwrap())
+            .unwrap();
+        let sent = check_params(set, json!({"Level": 5}).as_object().unwrap()).unwrap();
+        assert_eq!(with_defaults(set, &sent), sent, "no default, nothing added");
     }
 
     #[test]

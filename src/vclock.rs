@@ -106,6 +106,14 @@ impl VirtualClock {
         }
     }
 
+    /// Reads local times in `tz` from now on, keeping the local time it
+    /// reads now (everyone holding this clock sees the change).
+    pub fn set_zone(&self, tz: Tz) {
+        let local = self.now();
+        self.lock().tz = tz;
+        self.set_time(local);
+    }
+
     /// How many waits are queued (cancelled ones are dropped first).
     pub fn pending(&self) -> usize {
         let mut st = self.lock();
@@ -220,6 +228,15 @@ mod tests {
         let c = VirtualClock::new(t("2026-03-29 01:30"), tz);
         assert!(!c.fire_next(60 * 60 * 1000));
         assert_eq!(c.now(), t("2026-03-29 03:30"));
+    }
+
+    #[test]
+    fn a_new_zone_keeps_the_local_time_and_moves_on_from_there() {
+        let c = VirtualClock::new(t("2026-03-02 08:00"), Tz::UTC);
+        c.set_zone("America/New_York".parse().unwrap());
+        assert_eq!(c.now(), t("2026-03-02 08:00"));
+        assert!(!c.fire_next(60 * 60 * 1000));
+        assert_eq!(c.now(), t("2026-03-02 09:00"));
     }
 
     #[test]

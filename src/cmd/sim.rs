@@ -15,6 +15,7 @@ pub async fn run(args: SimArgs) -> Result<(), AppError> {
         return sim::ctl::run(ctl).await.map_err(|e| match e {
             sim::ctl::CtlError::Usage(u) => AppError::Usage(u),
             sim::ctl::CtlError::Codec(c) => AppError::from(c),
+            sim::ctl::CtlError::Stopped { signal, what } => AppError::Stopped { signal, what },
         });
     }
     let schema = match &args.schema {

@@ -8,7 +8,9 @@
 //!
 //! ```text
 //! cfg PATH = DEFAULT : SPACE
-//! cmd PATH [multiline] : [*]NAME=SPACE ...      (* marks a required parameter)
+//! cmd PATH [multiline] : [*]NAME=SPACE[=DEFAULT] ...
+//!                         (* marks a required parameter; DEFAULT, possibly
+//!                         empty, is what the device uses when it is left out)
 //! evt PATH [: NAME=int|string|literal|A|B ...]  (the event's fields)
 //! SPACE: 0..100 (integer) | str0..255 (string length) | A|B|C (literal),
 //!        any of them followed by [N] for a repeated argument of up to N values
@@ -23,12 +25,13 @@ cfg Audio DefaultVolume = 50 : 0..100
 cfg SystemUnit Name = : str0..50
 cfg Standby Control = On : Off|On
 cfg Standby Delay = 10 : 1..480
+cfg Standby Halfwake Mode = Auto : Auto|Manual
 cfg HttpClient Mode = Off : Off|On
 cfg HttpClient AllowHTTP = True : False|True
 cfg NetworkServices Websocket = FollowHTTPService : FollowHTTPService|Off
 cmd Audio Volume Set : *Level=0..100 Device=Internal|HeadsetBluetooth|HeadsetUSB|HandsetUSB
-cmd Audio Volume Increase : Steps=1..10
-cmd Audio Volume Decrease : Steps=1..10
+cmd Audio Volume Increase : Steps=1..10=5
+cmd Audio Volume Decrease : Steps=1..10=5
 cmd Audio Volume SetToDefault
 cmd Audio Volume Mute
 cmd Audio Volume Unmute
@@ -38,25 +41,26 @@ cmd Audio Microphones ToggleMute
 cmd Standby Activate
 cmd Standby Deactivate
 cmd Standby Halfwake
-cmd Dial : *Number=str0..255 Protocol=H323|Sip|Spark CallType=Auto|Audio|Video DisplayName=str0..255 CallRate=64..20000 BookingId=str0..255 TrackingData=str0..255
-cmd Call Disconnect : CallId=0..65534
-cmd Call Accept : CallId=0..65534
-cmd Call Reject : CallId=0..65534
-cmd Call Hold : CallId=0..65534 Reason=Conference|Transfer|Other
-cmd Call Resume : CallId=0..65534
+cmd Standby ResetTimer : Delay=1..480
+cmd Dial : *Number=str0..255 Protocol=H323|Sip|Spark CallType=Auto|Audio|Video DisplayName=str0..255= CallRate=64..20000 BookingId=str0..255= TrackingData=str0..255=
+cmd Call Disconnect : CallId=0..65534=0
+cmd Call Accept : CallId=0..65534=0
+cmd Call Reject : CallId=0..65534=0
+cmd Call Hold : CallId=0..65534=0 Reason=Conference|Transfer|Other=Other
+cmd Call Resume : CallId=0..65534=0
 cmd Conference DoNotDisturb Activate : Timeout=1..20160
 cmd Conference DoNotDisturb Deactivate
-cmd Presentation Start : ConnectorId=1..15[4] Instance=New|1|2|3|4|5|6 Layout=Equal|Prominent PresentationSource=None|AirPlay|Miracast|Remote|WebView|1|2|3|4|5|6|7|8[4] SendingMode=LocalRemote|LocalOnly WebViewId=0..65534
+cmd Presentation Start : ConnectorId=1..15[4] Instance=New|1|2|3|4|5|6 Layout=Equal|Prominent=Equal PresentationSource=None|AirPlay|Miracast|Remote|WebView|1|2|3|4|5|6|7|8[4] SendingMode=LocalRemote|LocalOnly=LocalRemote WebViewId=0..65534
 cmd Presentation Stop : Instance=1|2|3|4|5|6 PresentationSource=None|AirPlay|Miracast|Remote|WebView|1|2|3|4|5|6|7|8 WebViewId=0..65534
 cmd Video Selfview Set : FullscreenMode=On|Off Mode=On|Off OnMonitorRole=First|Second|Third PIPPosition=CenterLeft|CenterRight|LowerLeft|LowerRight|UpperCenter|UpperLeft|UpperRight
-cmd UserInterface Message Alert Display : *Text=str0..255 Title=str0..255 Duration=0..3600 Target=OSD|RoomScheduler|Controller
+cmd UserInterface Message Alert Display : *Text=str0..255 Title=str0..255= Duration=0..3600=0 Target=OSD|RoomScheduler|Controller
 cmd UserInterface Message Alert Clear
-cmd UserInterface Message Prompt Display : *Text=str0..255 Title=str0..255 FeedbackId=str0..255 Duration=0..3600 Option.1=str0..255 Option.2=str0..255 Option.3=str0..255 Option.4=str0..255 Option.5=str0..255 Target=OSD|RoomScheduler|Controller
-cmd UserInterface Message Prompt Clear : FeedbackId=str0..255
-cmd UserInterface Message TextLine Display : *Text=str0..140 X=1..10000 Y=1..10000 Duration=0..3600
+cmd UserInterface Message Prompt Display : *Text=str0..255 Title=str0..255 FeedbackId=str0..255 Duration=0..3600=0 Option.1=str0..255 Option.2=str0..255 Option.3=str0..255 Option.4=str0..255 Option.5=str0..255 Target=OSD|RoomScheduler|Controller
+cmd UserInterface Message Prompt Clear : FeedbackId=str0..255=
+cmd UserInterface Message TextLine Display : *Text=str0..140 X=1..10000=0 Y=1..10000=0 Duration=0..3600=0
 cmd UserInterface Message TextLine Clear
-cmd UserInterface Message TextInput Display : *Text=str0..128 Title=str0..40 FeedbackId=str0..255 Placeholder=str0..255 InputType=SingleLine|Numeric|Password|PIN InputText=str0..255 SubmitText=str0..32 Duration=0..3600 KeyboardState=Open|Closed Target=OSD|RoomScheduler|Controller
-cmd UserInterface Message TextInput Clear : FeedbackId=str0..255
+cmd UserInterface Message TextInput Display : *Text=str0..128 Title=str0..40= FeedbackId=str0..255 Placeholder=str0..255= InputType=SingleLine|Numeric|Password|PIN=SingleLine InputText=str0..255= SubmitText=str0..32=OK Duration=0..3600=0 KeyboardState=Open|Closed=Open Target=OSD|RoomScheduler|Controller
+cmd UserInterface Message TextInput Clear : FeedbackId=str0..255=
 cmd UserInterface Extensions Panel Save multiline : *PanelId=str1..255
 cmd UserInterface Extensions Panel Remove : *PanelId=str1..255
 cmd UserInterface Extensions Panel Open : *PanelId=str0..255 PageId=str0..255 Target=OSD|RoomScheduler|Controller
@@ -65,22 +69,24 @@ cmd UserInterface Extensions List : ActivityType=Custom|WebWidget
 cmd UserInterface Extensions Clear
 cmd UserInterface Extensions Widget SetValue : *WidgetId=str0..255 *Value=str0..255
 cmd UserInterface Extensions Widget UnsetValue : *WidgetId=str0..255
+cmd UserInterface WebView Display : *Url=str0..2000 Target=OSD|Controller|PersistentWebApp|RoomScheduler Title=str0..255 Mode=Fullscreen|Modal Options=str0..255 AllowInsecureHttps=False|True Header=str0..8192[15]
+cmd UserInterface WebView Clear : Target=OSD|Controller|PersistentWebApp|RoomScheduler
 cmd Message Send : *Text=str0..8192
-cmd HttpClient Post multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True ResultBody=None|PlainText|Base64 ResponseSizeLimit=1..1048576 Timeout=1..30
-cmd HttpClient Put multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True ResultBody=None|PlainText|Base64 ResponseSizeLimit=1..1048576 Timeout=1..30
-cmd HttpClient Patch multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True ResultBody=None|PlainText|Base64 ResponseSizeLimit=1..1048576 Timeout=1..30
-cmd HttpClient Get : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True ResultBody=None|PlainText|Base64 ResponseSizeLimit=1..1048576 Timeout=1..30
-cmd HttpClient Delete : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True ResultBody=None|PlainText|Base64 ResponseSizeLimit=1..1048576 Timeout=1..30
-cmd Bookings List : AccountType=Shared|Personal|SharedAndPersonal DayOffset=0..365 Days=1..365 Limit=1..65534 Offset=0..65534 ScheduleType=Current|Upcoming
+cmd HttpClient Post multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
+cmd HttpClient Put multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
+cmd HttpClient Patch multiline : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
+cmd HttpClient Get : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=PlainText ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
+cmd HttpClient Delete : *Url=str8..2048 Header=str0..3072[20] AllowInsecureHTTPS=False|True=False ResultBody=None|PlainText|Base64=None ResponseSizeLimit=1..1048576=1048576 Timeout=1..30=30
+cmd Bookings List : AccountType=Shared|Personal|SharedAndPersonal DayOffset=0..365=0 Days=1..365 Limit=1..65534 Offset=0..65534=0 ScheduleType=Current|Upcoming
 cmd Bookings Get : Id=str1..128 MeetingId=str1..128
-cmd CallHistory Get : CallHistoryId=1..2147483647 DetailLevel=Basic|Full Filter=All|Missed|AnsweredElsewhere|Forwarded|Placed|NoAnswer|Received|Rejected|UnacknowledgedMissed|Pmr Limit=0..65534 Offset=0..65534 SearchString=str0..255
-cmd CallHistory Recents : DetailLevel=Basic|Full Filter=All|Missed|AnsweredElsewhere|Forwarded|Placed|NoAnswer|Received|Rejected|UnacknowledgedMissed|Pmr Limit=0..65534 Offset=0..65534 Order=OccurrenceTime|OccurrenceFrequency SearchString=str0..255
+cmd CallHistory Get : CallHistoryId=1..2147483647 DetailLevel=Basic|Full=Basic Filter=All|Missed|AnsweredElsewhere|Forwarded|Placed|NoAnswer|Received|Rejected|UnacknowledgedMissed|Pmr=All Limit=0..65534=65534 Offset=0..65534=0 SearchString=str0..255=
+cmd CallHistory Recents : DetailLevel=Basic|Full=Basic Filter=All|Missed|AnsweredElsewhere|Forwarded|Placed|NoAnswer|Received|Rejected|UnacknowledgedMissed|Pmr=All Limit=0..65534=65534 Offset=0..65534=0 Order=OccurrenceTime|OccurrenceFrequency=OccurrenceTime SearchString=str0..255=
 cmd Camera PositionSet : *CameraId=1..15 Focus=0..65535 Lens=Wide|Center|Left|Right Pan=-17000..17000 Roll=-300..300 Tilt=-9000..9000 Zoom=0..12000
 cmd Camera Preset Store : *CameraId=1..15 DefaultPosition=False|True ListPosition=1..35 Name=str0..255 PresetId=1..35 TakeSnapshot=False|True
 cmd Camera Preset Activate : *PresetId=1..35
 cmd Camera Preset List : CameraId=1..15 DefaultPosition=False|True
 cmd Camera Preset Remove : *PresetId=1..35
-cmd SystemUnit Boot : Action=Restart|Shutdown Force=False|True
+cmd SystemUnit Boot : Action=Restart|Shutdown=Restart Force=False|True=True
 evt OutgoingCallIndication : CallId=int
 evt IncomingCallIndication : CallId=int RemoteURI=string DisplayNameValue=string
 evt CallSuccessful : CallId=int Protocol=string Direction=string CallRate=int RemoteURI=string EncryptionIn=string EncryptionOut=string
@@ -135,6 +141,7 @@ const STATUS_LITERALS: &[(&str, &str)] = &[
         "Conference Presentation LocalInstance[n] SendingMode",
         "LocalOnly|LocalRemote|Off",
     ),
+    ("SIP CallForward Mode", "On|Off"),
     ("Standby State", "Standby|EnteringStandby|Halfwake|Off"),
     ("Video Selfview Mode", "On|Off"),
     ("Video Selfview FullscreenMode", "On|Off"),
@@ -144,6 +151,14 @@ const STATUS_LITERALS: &[(&str, &str)] = &[
         "CenterLeft|CenterRight|LowerLeft|LowerRight|UpperCenter|UpperLeft|UpperRight",
     ),
     ("RoomAnalytics PeoplePresence", "Yes|No|Unknown"),
+    (
+        "UserInterface WebView[n] Status",
+        "Visible|Error|NotVisible",
+    ),
+    (
+        "UserInterface WebView[n] Type",
+        "WebApp|Integration|Signage|ECM|ECMSignIn|Kiosk|WebRTCMeeting|EmbeddedApp|PersistentWebApp|WebWidget|Whiteboard|None",
+    ),
     ("Bookings Availability Status", "Free|FreeUntil|BookedUntil"),
 ];
 
@@ -201,6 +216,8 @@ pub fn status_shape() -> Value {
     doc["Call"] = json!([call]);
     doc["UserInterface"]["Extensions"]["Widget"] =
         json!([{ "id": 1, "WidgetId": "", "Value": "" }]);
+    doc["UserInterface"]["WebView"] =
+        json!([{ "id": 1, "Status": "NotVisible", "Type": "None", "URL": "" }]);
     doc["Conference"]["Presentation"]["LocalInstance"] =
         json!([{ "id": 1, "SendingMode": "LocalRemote", "Source": 1 }]);
     doc
@@ -252,6 +269,10 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
             .split_whitespace()
             .map(|p| {
                 let (name, space) = p.split_once('=').ok_or(format!("{p}: no '='"))?;
+                let (space, default) = match space.split_once('=') {
+                    Some((s, d)) => (s, Some(d.to_string())),
+                    None => (space, None),
+                };
                 let (name, required) = match name.strip_prefix('*') {
                     Some(n) => (n, true),
                     None => (name, false),
@@ -260,6 +281,7 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
                     name: name.to_string(),
                     required,
                     valuespace: parse_space(space)?,
+                    default,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -361,6 +383,7 @@ pub fn initial_status(default_volume: i64) -> Value {
             "DoNotDisturb": "Inactive",
             "Presentation": { "Mode": "Off", "LocalInstance": [] }
         },
+        "SIP": { "CallForward": { "DisplayName": "", "Mode": "Off", "URI": "" } },
         "Standby": { "State": "Off" },
         "SystemUnit": {
             "Uptime": 0,
@@ -408,7 +431,7 @@ pub fn initial_status(default_volume: i64) -> Value {
             "AmbientNoise": { "Level": { "A": 32 } },
             "Sound": { "Level": { "A": 34 } }
         },
-        "UserInterface": { "Extensions": { "Widget": [] } }
+        "UserInterface": { "Extensions": { "Widget": [] }, "WebView": [] }
     })
 }
 

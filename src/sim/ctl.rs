@@ -23,7 +23,14 @@ pub enum CtlError {
     /// The simulator could not be reached or refused the action.
     #[error(transparent)]
     Codec(#[from] crate::xows::Error),
+    /// A stop signal (Ctrl-C, SIGTERM) ended a scenario before its end.
+    #[error("{what}")]
+    Stopped { signal: &'static str, what: String },
 }
+
+/// The latest time a scenario line may give (seconds from the start): a
+/// day, the longest wait any control method takes.
+pub const MAX_SCENARIO_SECS: f64 = crate::sim::args::MAX_WAIT.as_secs_f64();
 
 /// Act on a running simulator.
 #[derive(Debug, Args)]
@@ -40,11 +47,14 @@ pub enum CtlError {
     xmacro sim ctl ws://127.0.0.1:8080/ws ui-log          # what the room showed, in order\n  \
     xmacro sim ctl ws://127.0.0.1:8080/ws scenario morning.txt\n\n\
 A scenario file has one action per line after the second it runs at, counted\n\
-from the start; blank lines and lines starting with # are skipped:\n  \
+from the start (at most 86400, a day); blank lines and lines starting with #\n\
+are skipped:\n  \
     0    people 3\n  \
     1.5  incoming-call alice@example.com --name Alice\n  \
     10   hangup\n  \
-    12   people 0")]
+    12   people 0\n\n\
+The whole file is checked before its first line runs. Ctrl-C or SIGTERM stops\n\
+it at once, saying how many steps ran (exit 130 or 143).")]
 pub struct CtlArgs {
     /// The simulator's URL, as `xmacro sim` printed it (ws://127.0.0.1:8080/ws).
     pub url: String,
@@ -244,6 +254,11 @@ pub fn parse_scenario(file: &std::path::Path, text: &str) -> Result<Vec<(f64, Ac
             .ok()
             .filter(|s: &f64| s.is_finite() && *s >= 0.0)
             .ok_or_else(|| at(format!("{time:?} is not a time in seconds")))?;
+        if secs > MAX_SCENARIO_SECS {
+            return Err(at(format!(
+                "{time} s is out of range (a scenario runs at most {MAX_SCENARIO_SECS} s, a day)"
+            )));
+        }
         if secs < last {
             return Err(at(format!(
                 "{secs} s comes before the line above ({last} s)"
@@ -312,19 +327,42 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let mut config =
         CodecConfig::from_url(&args.url).map_err(|e| CtlError::Usage(e.to_string()))?;
     config.password = Password(args.password.clone());
-    let codec = Codec::connect(config).await?;
-    let start = tokio::time::Instant::now();
-    for (at, call) in calls {
-        tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
-        let method = call.method.clone();
-        let result = codec.call(call, Duration::from_secs(10)).await?;
-        println!(
-            "{}",
-            json!({ "at": at, "method": method, "result": result })
-        );
+    let total = calls.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let steps = async {
+        let codec = Codec::connect(config).await?;
+        let start = tokio::time::Instant::now();
+        let mut outcome = Ok(());
+        for (at, call) in calls {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
+            let method = call.method.clone();
+            match codec.call(call, Duration::from_secs(10)).await {
+                Ok(result) => println!(
+                    "{}",
+                    json!({ "at": at, "method": method, "result": result })
+                ),
+                Err(e) => {
+                    outcome = Err(e.into());
+                    break;
+                }
+            }
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        codec.close().await;
+        outcome
+    };
+    // A stop signal ends the wait between steps (the process exits next,
+    // which closes the connection).
+    tokio::select! {
+        r = steps => r,
+        signal = crate::signals::stopped() => {
+            let done = done.load(std::sync::atomic::Ordering::SeqCst);
+            Err(CtlError::Stopped {
+                signal,
+                what: format!("stopped by {signal} after {done} of {total} step(s)"),
+            })
+        }
     }
-    codec.close().await;
-    Ok(())
 }
 
 #[cfg(test)]

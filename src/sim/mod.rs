@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod args;
 pub mod builtin;
 pub mod control;
 pub mod ctl;

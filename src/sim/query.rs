@@ -78,4 +78,19 @@ mod tests {
         );
         assert_eq!(q(&d, "Status ** Nothing"), None);
     }
+
+    #[test]
+    fn a_double_star_matches_zero_levels_too() {
+        let d = json!({"Status": {"SIP": {"CallForward": {"DisplayName": ""}},
+            "SystemUnit": {"Software": {"DisplayName": "RoomOS"}}}});
+        assert_eq!(
+            q(&d, "Status ** SIP").unwrap(),
+            json!({"Status": {"SIP": {"CallForward": {"DisplayName": ""}}}})
+        );
+        assert_eq!(
+            q(&d, "Status ** DisplayName").unwrap(),
+            d,
+            "every level, the guide's transcript"
+        );
+    }
 }

@@ -39,6 +39,10 @@ pub async fn serve(
         None => None,
     };
     let stop = CancellationToken::new();
+    tokio::spawn(super::device::model::standby::run(
+        device.clone(),
+        stop.clone(),
+    ));
     tokio::pin!(shutdown);
     let mut accept_pause = ACCEPT_PAUSE_MIN;
     loop {

@@ -123,23 +123,92 @@ pub fn event_payload(children: &Value) -> Value {
     Value::Object(map)
 }
 
+/// The schema's description of the event at `path` (`None` for paths it
+/// does not know, such as custom test events).
+fn event_children<'a>(schema: &'a Schema, path: &Path) -> Option<&'a Value> {
+    match &schema.lookup(path).ok()?.entry {
+        Some(Entry::Event { children }) => Some(children),
+        _ => None,
+    }
+}
+
 /// The payload to emit at an event path: the schema's fields with
-/// plausible values, overlaid with what was given. Paths the schema does
-/// not know (custom test events) carry what was given.
+/// plausible values, overlaid with what was given (converted to the
+/// schema's types, see [`typed_event`]). Paths the schema does not know
+/// (custom test events) carry what was given.
 pub fn fill_event(schema: &Schema, path: &Path, given: Value) -> Value {
-    let node = match schema.lookup(path) {
-        Ok(n) => n,
-        Err(_) => return given,
-    };
-    let Some(Entry::Event { children }) = &node.entry else {
+    let Some(children) = event_children(schema, path) else {
         return given;
     };
+    let given = convert_fields(children, given);
     let mut payload = event_payload(children);
     if payload.as_object().is_some_and(Map::is_empty) {
         return given;
     }
     overlay(&mut payload, &given);
     payload
+}
+
+/// `given` with every field the schema describes in the type the device
+/// sends it in: `int` fields as numbers (`OptionId: "3"` becomes 3),
+/// `string` fields as text, `literal` fields spelled as the schema spells
+/// them. A value that does not fit (`"three"` for an int) and fields the
+/// schema does not know are left as given.
+pub fn typed_event(schema: &Schema, path: &Path, given: Value) -> Value {
+    match event_children(schema, path) {
+        Some(children) => convert_fields(children, given),
+        None => given,
+    }
+}
+
+fn convert_fields(children: &Value, given: Value) -> Value {
+    let Value::Object(fields) = given else {
+        return given;
+    };
+    let out = fields
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match children.get(&name) {
+                Some(spec) => convert_field(spec, value),
+                None => value,
+            };
+            (name, value)
+        })
+        .collect();
+    Value::Object(out)
+}
+
+fn convert_field(spec: &Value, value: Value) -> Value {
+    if let Some(inner) = spec.get("children").filter(|c| c.is_object()) {
+        return match value {
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|i| convert_fields(inner, i))
+                    .collect(),
+            ),
+            other => convert_fields(inner, other),
+        };
+    }
+    let text = match &value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        _ => return value,
+    };
+    match spec.get("valuespace").and_then(Value::as_str) {
+        Some("int") => text.trim().parse::<i64>().map_or(value, Value::from),
+        Some("string") => Value::String(text),
+        Some("literal") => {
+            let spelled = spec.get("values").and_then(Value::as_array).and_then(|vs| {
+                vs.iter()
+                    .filter_map(Value::as_str)
+                    .find(|v| v.eq_ignore_ascii_case(&text))
+            });
+            Value::String(spelled.map_or(text, str::to_string))
+        }
+        _ => value,
+    }
 }
 
 /// Every path under `root` (`Status`, `Event`, ...) that the schema
@@ -195,6 +264,29 @@ mod tests {
         assert_eq!(
             event_payload(&children),
             json!({"CallId": 0, "CauseOrigin": "Internal", "Ports": [{"id": 1, "Name": ""}]})
+        );
+    }
+
+    #[test]
+    fn event_fields_take_the_schemas_types() {
+        let children = json!({
+            "OptionId": {"valuespace": "int"},
+            "FeedbackId": {"valuespace": "string"},
+            "Origin": {"valuespace": "literal", "values": ["OSD", "Controller"]},
+            "Ports": {"multiple": true, "children": {"Level": {"valuespace": "int"}}}
+        });
+        let given = json!({"OptionId": "3", "FeedbackId": 7, "Origin": "controller",
+            "Ports": [{"id": 1, "Level": " 12 "}], "Custom": "9"});
+        assert_eq!(
+            convert_fields(&children, given),
+            json!({"OptionId": 3, "FeedbackId": "7", "Origin": "Controller",
+                "Ports": [{"id": 1, "Level": 12}], "Custom": "9"})
+        );
+        let odd = json!({"OptionId": "three", "FeedbackId": {"x": 1}});
+        assert_eq!(
+            convert_fields(&children, odd.clone()),
+            odd,
+            "what does not fit stays"
         );
     }
 

@@ -226,7 +226,10 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
                 "sim(): this test already has a room named {name:?}"
             ));
         }
-        let mut options = crate::sim::DeviceOptions::default();
+        let mut options = crate::sim::DeviceOptions {
+            clock: t.clock.clone(),
+            ..Default::default()
+        };
         if let Some(file) = get("schema") {
             let path = t.dir.join(&file);
             let product = get("product").unwrap_or_else(|| "barents".into());
@@ -496,8 +499,8 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
                 if t.rooms.iter().any(|r| r.idle().1 > 0) {
                     return Err("set_zone(): call it before room.load(...)".into());
                 }
-                let local = crate::clock::Clock::now(&*t.clock);
-                t.clock = Arc::new(crate::vclock::VirtualClock::new(local, tz));
+                // The same clock, so simulators already made keep it.
+                t.clock.set_zone(tz);
                 Ok(())
             })
             .map_err(|e| err(&ctx, e))

@@ -66,7 +66,7 @@ async fn send_raw_with_an_absurd_size_is_refused_and_the_simulator_lives() {
     ] {
         let e = raw.err("xSim/SendRaw", params).await;
         assert!(
-            e["data"].as_str().unwrap().contains("over the limit"),
+            e["message"].as_str().unwrap().contains("over the limit"),
             "{e}"
         );
     }

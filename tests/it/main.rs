@@ -47,5 +47,6 @@ mod sim_ctl;
 mod sim_device;
 mod sim_protocol;
 mod sim_schema;
+mod sim_standby;
 mod store;
 mod testrun;

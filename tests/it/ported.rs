@@ -4,23 +4,17 @@
 //! check` finds every path they use in that product's schema.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 use crate::common::rig::{self, TempDir};
 use crate::common::{Raw, Sim};
 use crate::scripts::{wait_command, wait_value};
 use serde_json::{Value, json};
 use xmacro::host::HostHandle;
-use xmacro::schema::Schema;
 use xmacro::sim::{DeviceOptions, SimOptions};
 
 /// The product the ports are written for (a desk device: the only one with
 /// virtual backgrounds, which "Be Right Back" needs).
 const PRODUCT: &str = "bandai";
-
-fn schema_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/xapi-schema/roomos-26.4.1.json")
-}
 
 fn ported_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ported")
@@ -28,10 +22,7 @@ fn ported_dir() -> PathBuf {
 
 /// A simulator of [`PRODUCT`] (the schema is read once per test binary).
 async fn product_sim() -> Sim {
-    static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
-    let schema = SCHEMA
-        .get_or_init(|| Arc::new(Schema::load(&schema_file(), Some(PRODUCT)).unwrap()))
-        .clone();
+    let schema = crate::common::cisco_schema(PRODUCT);
     Sim::start(SimOptions {
         device: DeviceOptions {
             schema: Some(schema),
@@ -395,7 +386,7 @@ async fn check_finds_every_path_of_the_ports_in_their_products_schema() {
         .arg("check")
         .arg(ported_dir())
         .arg("--schema")
-        .arg(schema_file())
+        .arg(crate::common::cisco_schema_file())
         .args(["--product", PRODUCT])
         .output();
     let out = crate::common::within("xmacro check", out).await.unwrap();

@@ -186,3 +186,91 @@ async fn help_teaches_with_examples() {
         assert!(help.contains(want), "{want} missing from:\n{help}");
     }
 }
+
+/// Starts a scenario, waits until its first step has run, sends `signal`
+/// and gives the exit code and stderr (failing if it does not stop soon).
+async fn stop_scenario_with(signal: &str) -> (i32, String) {
+    let sim = Sim::start(SimOptions::default()).await;
+    let url = sim.url();
+    let dir = TempDir::new("ctl-signal");
+    let file = dir.0.join("long.txt");
+    // The second step is 10 minutes away.
+    std::fs::write(&file, "0 people 1\n600 people 2\n").unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
+        .args(["sim", "ctl", &url, "scenario", file.to_str().unwrap()])
+        .env_remove("XMACRO_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut first),
+    )
+    .await
+    .expect("the first step ran")
+    .unwrap();
+    assert!(first.contains("xSim/People"), "{first}");
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("the scenario did not stop on the signal")
+        .unwrap();
+    let mut c = Raw::connect(&url).await;
+    assert_eq!(
+        c.get("Status RoomAnalytics PeopleCount Current").await,
+        1,
+        "the second step never ran"
+    );
+    (
+        done.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&done.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_scenario_waiting_between_steps_stops_at_once_on_sigterm_and_ctrl_c() {
+    let (code, stderr) = stop_scenario_with("-TERM").await;
+    assert_eq!(code, 143, "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM after 1 of 2 step(s)"),
+        "{stderr}"
+    );
+    let (code, stderr) = stop_scenario_with("-INT").await;
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_scenario_time_out_of_range_is_refused_before_any_line_runs() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let url = sim.url();
+    let dir = TempDir::new("ctl-range");
+    let file = dir.0.join("far.txt");
+    for far in ["1e20", "86401", "1e308"] {
+        std::fs::write(&file, format!("0 people 4\n{far} people 5\n")).unwrap();
+        let out = ctl(&url, &["scenario", file.to_str().unwrap()]).await;
+        assert_eq!(out.code, 2, "{far}: {}", out.stderr);
+        assert!(out.stderr.contains("far.txt:2:"), "{far}: {}", out.stderr);
+        assert!(out.stderr.contains("out of range"), "{far}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert!(out.stdout.is_empty(), "nothing ran: {}", out.stdout);
+    }
+    let mut c = Raw::connect(&url).await;
+    assert_eq!(c.get("Status RoomAnalytics PeopleCount Current").await, 0);
+    // A day is still fine to parse (the file is checked, not run, here).
+    let steps = xmacro::sim::ctl::parse_scenario(
+        std::path::Path::new("day.txt"),
+        "0 people 1\n86400 people 0\n",
+    )
+    .unwrap();
+    assert_eq!(steps.len(), 2);
+}

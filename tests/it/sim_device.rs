@@ -389,3 +389,131 @@ async fn camera_presets_are_stored_listed_and_activated() {
         .await;
     assert_eq!(e["data"]["Cause"], 27);
 }
+
+#[tokio::test]
+async fn a_number_with_a_uri_scheme_keeps_it_and_gets_no_second_one() {
+    let (_s, mut c) = client().await;
+    c.subscribe("Event").await;
+    c.ok(
+        "xSim/IncomingCall",
+        json!({"Number": "sip:alice@example.com", "DisplayName": "Alice"}),
+    )
+    .await;
+    let ring = next_event(&mut c).await;
+    assert_eq!(
+        ring["IncomingCallIndication"]["RemoteURI"],
+        "sip:alice@example.com"
+    );
+    assert_eq!(
+        c.get("Status Call[1] CallbackNumber").await,
+        "sip:alice@example.com"
+    );
+    c.ok("xSim/Hangup", json!({})).await;
+    next_event(&mut c).await;
+    let id = c
+        .ok("xCommand/Dial", json!({"Number": "spark:bob@example.com"}))
+        .await["CallId"]
+        .clone();
+    let path = format!("Status Call[{id}]");
+    assert_eq!(
+        c.get(&format!("{path} CallbackNumber")).await,
+        "spark:bob@example.com"
+    );
+    assert_eq!(c.get(&format!("{path} Protocol")).await, "Spark");
+    next_event(&mut c).await; // OutgoingCallIndication
+    let ok = next_event(&mut c).await;
+    assert_eq!(ok["CallSuccessful"]["RemoteURI"], "spark:bob@example.com");
+    c.ok("xCommand/Call/Disconnect", json!({})).await;
+    next_event(&mut c).await;
+    // Without a scheme, the protocol's is added once.
+    let id = c
+        .ok("xCommand/Dial", json!({"Number": "carol@example.com"}))
+        .await["CallId"]
+        .clone();
+    assert_eq!(
+        c.get(&format!("Status Call[{id}] CallbackNumber")).await,
+        "sip:carol@example.com"
+    );
+}
+
+/// Shows two web views and closes them, checking Status and its feedback.
+pub async fn web_views_show_in_status(url: &str) {
+    let mut c = Raw::connect(url).await;
+    let sub = c.subscribe("Status UserInterface WebView").await;
+    c.ok(
+        "xCommand/UserInterface/WebView/Display",
+        json!({"Url": "https://chart.test/a", "Title": "Chart"}),
+    )
+    .await;
+    let f = c.next_feedback().await;
+    let view = &f["Status"]["UserInterface"]["WebView"][0];
+    assert_eq!(f["Id"], sub);
+    assert_eq!(view["id"], 1, "{f}");
+    assert_eq!(view["Status"], "Visible", "{f}");
+    assert_eq!(view["Type"], "Integration", "{f}");
+    assert_eq!(view["URL"], "https://chart.test/a", "{f}");
+    assert_eq!(
+        c.get("Status UserInterface WebView[1] URL").await,
+        "https://chart.test/a"
+    );
+    // Another target gets its own; the same target shows the new page.
+    c.ok(
+        "xCommand/UserInterface/WebView/Display",
+        json!({"Url": "https://panel.test/", "Target": "Controller"}),
+    )
+    .await;
+    c.next_feedback().await;
+    c.ok(
+        "xCommand/UserInterface/WebView/Display",
+        json!({"Url": "https://chart.test/b"}),
+    )
+    .await;
+    c.next_feedback().await;
+    let all = c
+        .ok(
+            "xQuery",
+            json!({"Query": ["Status", "UserInterface", "WebView"]}),
+        )
+        .await;
+    let urls: Vec<&str> = all["Status"]["UserInterface"]["WebView"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["URL"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, ["https://chart.test/b", "https://panel.test/"]);
+    // Clear with a target closes that one (its ghost is sent) ...
+    c.ok(
+        "xCommand/UserInterface/WebView/Clear",
+        json!({"Target": "OSD"}),
+    )
+    .await;
+    let f = c.next_feedback().await;
+    assert_eq!(
+        f["Status"]["UserInterface"]["WebView"][0],
+        json!({"id": 1, "ghost": "True"}),
+        "{f}"
+    );
+    // ... without one, every web view.
+    c.ok("xCommand/UserInterface/WebView/Clear", json!({}))
+        .await;
+    c.next_feedback().await;
+    let all = c
+        .ok(
+            "xQuery",
+            json!({"Query": ["Status", "UserInterface", "WebView"]}),
+        )
+        .await;
+    assert!(
+        all["Status"]["UserInterface"]["WebView"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn webview_display_and_clear_show_in_status() {
+    let (s, _c) = client().await;
+    web_views_show_in_status(&s.url()).await;
+}

@@ -499,3 +499,36 @@ async fn incoming_calls_ring_and_can_be_answered() {
         "Connected"
     );
 }
+
+/// `xQuery Status ** DisplayName` on an idle device, as in Cisco's XoWS
+/// guide (D15427, p. 15): SIP CallForward's and the software's, nothing else.
+async fn star_star_display_name_is_as_in_the_guide(url: &str) {
+    let mut c = Raw::connect(url).await;
+    let r = c
+        .ok("xQuery", json!({"Query": ["Status", "**", "DisplayName"]}))
+        .await;
+    let software = r["Status"]["SystemUnit"]["Software"]["DisplayName"].clone();
+    assert!(software.is_string(), "{r}");
+    assert_eq!(
+        r,
+        json!({"Status": {
+            "SIP": {"CallForward": {"DisplayName": ""}},
+            "SystemUnit": {"Software": {"DisplayName": software}}
+        }})
+    );
+}
+
+#[tokio::test]
+async fn the_star_star_query_answers_as_in_the_guides_transcript() {
+    let s = sim().await;
+    star_star_display_name_is_as_in_the_guide(&s.url()).await;
+    let with_schema = Sim::start(xmacro::sim::SimOptions {
+        device: xmacro::sim::DeviceOptions {
+            schema: Some(crate::common::cisco_schema("barents")),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    star_star_display_name_is_as_in_the_guide(&with_schema.url()).await;
+}

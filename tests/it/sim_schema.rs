@@ -5,18 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::common::{Raw, Sim};
+use crate::common::{Raw, Sim, cisco_schema};
 use serde_json::{Value, json};
 use xmacro::schema::Schema;
 use xmacro::sim::{DeviceOptions, SimOptions};
 
-fn schema_file() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/xapi-schema/roomos-26.4.1.json")
-}
-
 async fn sim_with_schema() -> (Sim, Arc<Schema>) {
-    let schema = Arc::new(Schema::load(&schema_file(), Some("barents")).unwrap());
+    let schema = cisco_schema("barents");
     let sim = Sim::start(SimOptions {
         device: DeviceOptions {
             schema: Some(schema.clone()),
@@ -209,8 +204,13 @@ async fn every_status_path_of_the_product_exists_with_a_plausible_value() {
     // Call[n] paths exist while a call does, as on a device.
     c.ok("xCommand/Dial", json!({"Number": "x@example.com"}))
         .await;
-    // So do a presentation's and a widget's.
+    // So do a presentation's, a widget's and a web view's.
     c.ok("xCommand/Presentation/Start", json!({})).await;
+    c.ok(
+        "xCommand/UserInterface/WebView/Display",
+        json!({"Url": "https://a.test/"}),
+    )
+    .await;
     c.ok(
         "xCommand/UserInterface/Extensions/Widget/SetValue",
         json!({"WidgetId": "w", "Value": "1"}),
@@ -310,4 +310,149 @@ fn scalars<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
         Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
         leaf => out.push(leaf),
     }
+}
+
+#[tokio::test]
+async fn omitted_command_parameters_take_the_schemas_defaults() {
+    let (s, _) = sim_with_schema().await;
+    let mut c = Raw::connect(&s.url()).await;
+    c.ok(
+        "xSet",
+        json!({"Path": ["Configuration", "HttpClient", "Mode"], "Value": "On"}),
+    )
+    .await;
+    c.ok(
+        "xSim/HttpResponse",
+        json!({"Url": "https://api.test/*", "Body": "hello"}),
+    )
+    .await;
+    // The schema: ResultBody defaults to PlainText for Get, None for Post.
+    let get = c
+        .ok(
+            "xCommand/HttpClient/Get",
+            json!({"Url": "https://api.test/a"}),
+        )
+        .await;
+    assert_eq!(get["Body"], "hello", "{get}");
+    let post = c
+        .ok(
+            "xCommand/HttpClient/Post",
+            json!({"Url": "https://api.test/a", "body": "x"}),
+        )
+        .await;
+    assert!(post.get("Body").is_none(), "{post}");
+    // The log keeps what was sent, not the defaults.
+    let inspect = c.ok("xSim/Inspect", json!({})).await;
+    let sent = inspect["Commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Command"] == "HttpClient Get")
+        .unwrap()
+        .clone();
+    assert_eq!(sent["Params"], json!({"Url": "https://api.test/a"}));
+    // CallId's default (0) means the call there is.
+    c.ok("xCommand/Dial", json!({"Number": "a@b.c"})).await;
+    c.ok("xCommand/Call/Disconnect", json!({})).await;
+    assert_eq!(
+        c.get("Status SystemUnit State NumberOfActiveCalls").await,
+        0
+    );
+}
+
+/// Every command under `node` with its parameters, by path.
+fn commands<'a>(
+    node: &'a xmacro::schema::Node,
+    at: &mut Vec<String>,
+    out: &mut Vec<(String, &'a [xmacro::schema::Param])>,
+) {
+    if let Some(xmacro::schema::Entry::Command { params, .. }) = &node.entry {
+        out.push((at.join(" "), params));
+    }
+    for (name, child) in &node.children {
+        at.push(name.clone());
+        commands(child, at, out);
+        at.pop();
+    }
+}
+
+#[test]
+fn the_builtin_model_has_the_schemas_parameter_defaults() {
+    let product = cisco_schema("barents");
+    let builtin = xmacro::sim::builtin::schema();
+    let mut modelled = Vec::new();
+    commands(
+        &builtin.root.children["Command"],
+        &mut Vec::new(),
+        &mut modelled,
+    );
+    assert!(modelled.len() > 40, "{}", modelled.len());
+    let mut checked = 0;
+    for (path, params) in modelled {
+        let (theirs, _) = product
+            .command(&xmacro::xows::path::Path::parse(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        for p in params {
+            // The model is a Codec Pro's; a few parameters are other products'.
+            let Some(schema_param) = theirs.iter().find(|t| t.name == p.name) else {
+                continue;
+            };
+            assert_eq!(
+                p.default, schema_param.default,
+                "{path} {}: the built-in model's default differs from the schema's",
+                p.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+/// The payload of the next feedback's event at `name` (under `Event`).
+async fn event_fields(c: &mut Raw, words: &[&str]) -> Value {
+    let f = c.next_feedback().await;
+    let mut at = &f["Event"];
+    for w in words {
+        at = &at[*w];
+    }
+    at.clone()
+}
+
+/// Sends an event through `xSim/Event` and `xSim/EmitEvent` with text where
+/// the schema says int and a literal in the wrong case; the device's types
+/// come out either way.
+async fn events_come_out_in_the_schemas_types(mut c: Raw) {
+    c.subscribe("Event UserInterface Message Prompt Response")
+        .await;
+    let words = ["UserInterface", "Message", "Prompt", "Response"];
+    for method in ["xSim/Event", "xSim/EmitEvent"] {
+        c.ok(
+            method,
+            json!({"Path": "Event UserInterface Message Prompt Response",
+                   "Value": {"FeedbackId": 12, "OptionId": "3", "Origin": "controller"}}),
+        )
+        .await;
+        let e = event_fields(&mut c, &words).await;
+        assert_eq!(e["OptionId"], json!(3), "{method}: {e}");
+        assert_eq!(e["FeedbackId"], json!("12"), "{method}: {e}");
+        assert_eq!(e["Origin"], json!("Controller"), "{method}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn event_fields_are_sent_in_the_schemas_types() {
+    let (s, _) = sim_with_schema().await;
+    events_come_out_in_the_schemas_types(Raw::connect(&s.url()).await).await;
+}
+
+#[tokio::test]
+async fn event_fields_are_sent_in_the_built_in_models_types() {
+    let s = Sim::start(SimOptions::default()).await;
+    events_come_out_in_the_schemas_types(Raw::connect(&s.url()).await).await;
+}
+
+#[tokio::test]
+async fn webview_display_and_clear_show_in_the_products_status() {
+    let (s, _) = sim_with_schema().await;
+    crate::sim_device::web_views_show_in_status(&s.url()).await;
 }

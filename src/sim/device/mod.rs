@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::{builtin, query, status, xdoc};
 
 pub mod model;
-use crate::schema::{Entry, ParamError, Schema, check_params};
+use crate::clock::Clock;
+use crate::schema::{Entry, ParamError, Schema, check_params, with_defaults};
 use crate::xows::doc;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::{RpcError, ServerRequest, code, feedback_text, method};
@@ -38,6 +39,9 @@ pub struct DeviceOptions {
     /// `SystemUnit Boot`: how long upgrades answer 502, then requests -31997.
     pub boot_down: Duration,
     pub boot_not_ready: Duration,
+    /// What automatic standby counts down on: the machine's clock, or the
+    /// virtual one of `xmacro test`.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for DeviceOptions {
@@ -47,6 +51,7 @@ impl Default for DeviceOptions {
             max_subscriptions: 50,
             boot_down: Duration::from_secs(3),
             boot_not_ready: Duration::from_secs(2),
+            clock: Arc::new(crate::clock::SystemClock),
         }
     }
 }
@@ -288,7 +293,7 @@ impl Device {
         })?;
         let name = path.to_string();
         st.log_command(session, &name, &args);
-        model::execute(st, self, &name, &args)
+        model::execute(st, self, &name, &with_defaults(spec, &args))
     }
 }
 
@@ -377,6 +382,9 @@ impl State {
             .check(value)
             .map_err(|why| bad_usage("Illegal value.", format!("{path}: {why}")))?;
         self.set(&path.0, v);
+        if path.0.get(1) == Some(&Segment::Name("Standby".into())) {
+            model::standby::activity(self);
+        }
         Ok(Value::Bool(true))
     }
 
@@ -532,6 +540,8 @@ impl State {
         status::overlay(&mut status, &builtin::initial_status(volume));
         self.doc["Status"] = status;
         self.room.call_started.clear();
+        self.room.webviews.clear();
+        model::standby::activity(self);
         self.booted = now + down;
     }
 }

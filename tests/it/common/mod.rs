@@ -17,6 +17,30 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use xmacro::sim::{self, SimOptions};
 
+/// Cisco's public xAPI schema: every test that needs it finds it here.
+pub fn cisco_schema_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/xapi-schema/roomos-26.4.1.json")
+}
+
+/// One product of [`cisco_schema_file`], read once per test binary.
+pub fn cisco_schema(product: &str) -> std::sync::Arc<xmacro::schema::Schema> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<String, Arc<xmacro::schema::Schema>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(product.to_string())
+        .or_insert_with(|| {
+            Arc::new(xmacro::schema::Schema::load(&cisco_schema_file(), Some(product)).unwrap())
+        })
+        .clone()
+}
+
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);
 

@@ -64,9 +64,10 @@ fn dial(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
         "" | "Auto" => "Video",
         t => t,
     };
-    let protocol = match text(args, "Protocol") {
-        "" => "Sip",
-        p => p,
+    let protocol = match (text(args, "Protocol"), scheme(&number)) {
+        ("", Some((_, p))) => p,
+        ("", None) => "Sip",
+        (p, _) => p,
     };
     let call = call(
         st, "Dialling", "Outgoing", &number, &display, protocol, call_type,
@@ -80,6 +81,34 @@ fn dial(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
     st.room.after_answer.push(Deferred::Connect(id));
     info!("room: dialling {number} (call {id})");
     Ok(json!({ "CallId": id, "ConferenceId": id }))
+}
+
+/// URI schemes a number may already carry, with the protocol each means.
+const SCHEMES: &[(&str, &str)] = &[
+    ("sip", "Sip"),
+    ("sips", "Sip"),
+    ("spark", "Spark"),
+    ("h323", "H323"),
+    ("tel", "Sip"),
+];
+
+/// The scheme `number` starts with (`sip:alice@example.com`), if it is one
+/// a device dials, and the protocol it stands for.
+fn scheme(number: &str) -> Option<(&str, &'static str)> {
+    let (head, _) = number.split_once(':')?;
+    SCHEMES
+        .iter()
+        .find(|(s, _)| s.eq_ignore_ascii_case(head))
+        .map(|(_, p)| (head, *p))
+}
+
+/// The URI a device shows for `number` dialled with `protocol`: the number
+/// as it is when it already has a scheme, else with the protocol's.
+pub fn uri(protocol: &str, number: &str) -> String {
+    match scheme(number) {
+        Some(_) => number.to_string(),
+        None => format!("{}:{number}", protocol.to_ascii_lowercase()),
+    }
 }
 
 fn call(
@@ -99,7 +128,7 @@ fn call(
             "Direction": direction,
             "AnswerState": "Unanswered",
             "RemoteNumber": number,
-            "CallbackNumber": format!("{}:{number}", protocol.to_ascii_lowercase()),
+            "CallbackNumber": uri(protocol, number),
             "DisplayName": display,
             "Protocol": protocol,
             "CallType": call_type,
@@ -155,16 +184,18 @@ pub fn incoming(st: &mut State, number: &str, name: &str) -> u64 {
         .insert(id, (Instant::now(), super::now_text()));
     st.emit(
         &p("Event IncomingCallIndication"),
-        json!({ "CallId": id, "RemoteURI": format!("sip:{number}"), "DisplayNameValue": name }),
+        json!({ "CallId": id, "RemoteURI": uri("Sip", number), "DisplayNameValue": name }),
     );
     count(st);
     info!("room: incoming call {id} from {name} <{number}> is ringing");
     id
 }
 
+/// The call `id` names; the first call when it names none (`CallId` left
+/// out, or 0: the parameter's default).
 fn find(st: &State, id: Option<i64>) -> Result<Value, RpcError> {
     let calls = elements(st, CALL);
-    match id {
+    match id.filter(|id| *id != 0) {
         Some(id) => calls
             .into_iter()
             .find(|c| c["id"].as_i64() == Some(id))
@@ -311,8 +342,10 @@ fn history(st: &State, args: &Map<String, Value>) -> Value {
     })
 }
 
-/// Recounts `SystemUnit State`.
+/// Recounts `SystemUnit State`; a call coming, changing or going is
+/// activity that wakes the device.
 fn count(st: &mut State) {
+    super::standby::wake(st);
     let calls = elements(st, CALL);
     let with = |s: &str| calls.iter().filter(|c| c["Status"] == s).count();
     let (active, held) = (with("Connected"), with("OnHold"));
@@ -331,4 +364,23 @@ fn count(st: &mut State) {
 pub fn remote_hangup(st: &mut State, id: Option<i64>) -> Result<Value, RpcError> {
     let c = find(st, id)?;
     Ok(end(st, &c, "RemoteDisconnect", "Normal clearing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_that_already_has_a_scheme_keeps_it() {
+        assert_eq!(uri("Sip", "alice@example.com"), "sip:alice@example.com");
+        assert_eq!(uri("Sip", "sip:alice@example.com"), "sip:alice@example.com");
+        assert_eq!(uri("Sip", "spark:bob@example.com"), "spark:bob@example.com");
+        assert_eq!(
+            uri("Spark", "SIPS:carol@example.com"),
+            "SIPS:carol@example.com"
+        );
+        assert_eq!(uri("H323", "10.0.0.1:1720"), "h323:10.0.0.1:1720");
+        assert_eq!(scheme("spark:bob@example.com"), Some(("spark", "Spark")));
+        assert_eq!(scheme("host.example.com:5060"), None);
+    }
 }

@@ -3,14 +3,17 @@
 //! (`xSim/HttpRequests`) and answered from responses scripted with
 //! `xSim/HttpResponse` (method and exact or glob URL; the latest match
 //! wins), else with 200 and an empty body. As on a device, the body comes
-//! back only with `ResultBody: PlainText` or `Base64`, and a status of 400
-//! or more is a command error whose `data` holds StatusCode, Headers, Body.
+//! back as `ResultBody` says (`PlainText` or `Base64`; left out, it is the
+//! schema's default: `PlainText` for Get, `None` for the others), and a
+//! status of 400 or more is a command error whose `data` holds StatusCode,
+//! Headers, Body.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
 use super::{cause, command_error, p, remember, text};
+use crate::sim::args::{self, Args};
 use crate::sim::device::State;
 use crate::xows::protocol::{RpcError, code};
 
@@ -29,47 +32,25 @@ pub struct Rule {
 
 impl Rule {
     /// Reads `xSim/HttpResponse` params.
-    pub fn from_params(params: &Value) -> Result<Rule, RpcError> {
-        let url = params
-            .get("Url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RpcError::invalid_params("missing Url (exact, or a glob with *)"))?;
-        let method = params
-            .get("Method")
-            .and_then(Value::as_str)
+    pub fn from_args(a: &Args) -> Result<Rule, RpcError> {
+        let url = a
+            .str("Url")?
+            .ok_or_else(|| a.bad("Url", "is missing (the URL, exact or a glob with * and ?)"))?;
+        let method = a
+            .str("Method")?
             .filter(|m| *m != "*")
             .map(str::to_ascii_uppercase);
-        let status = params
-            .get("StatusCode")
-            .map(|v| {
-                v.as_u64()
-                    .filter(|s| (100..=599).contains(s))
-                    .ok_or_else(|| RpcError::invalid_params("StatusCode must be 100..599"))
-            })
-            .transpose()?
-            .unwrap_or(200) as u16;
-        let headers = match params.get("Headers") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
-                .collect(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|h| {
-                    let s = h.as_str()?;
-                    let (k, v) = s.split_once(':')?;
-                    Some((k.trim().to_string(), v.trim().to_string()))
-                })
-                .collect(),
-            Some(_) => {
-                return Err(RpcError::invalid_params(
-                    "Headers must be an object or a list of \"Key: Value\" strings",
-                ));
-            }
+        let status = match a.u64("StatusCode")? {
+            None => 200,
+            Some(s @ 100..=599) => s as u16,
+            Some(s) => return Err(a.bad("StatusCode", format!("{s} is not 100..599"))),
         };
-        let body = match params.get("Body") {
-            None | Some(Value::Null) => String::new(),
+        let headers = match a.value("Headers") {
+            None => Vec::new(),
+            Some(h) => headers(h).map_err(|why| a.bad("Headers", why))?,
+        };
+        let body = match a.value("Body") {
+            None => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
@@ -84,6 +65,60 @@ impl Rule {
 
     fn matches(&self, method: &str, url: &str) -> bool {
         self.method.as_deref().is_none_or(|m| m == method) && glob(&self.url, url)
+    }
+}
+
+const HEADER_FORMS: &str = "must be an object ({\"Content-Type\": \"text/plain\"}), a list of \"Key: Value\" strings, or a list of {\"Key\": ..., \"Value\": ...} as the device reports them";
+
+/// Response headers in any of the three forms: an object, `"Key: Value"`
+/// strings, or `{"Key", "Value"}` objects (an `id` beside them is the
+/// device's numbering and is left out).
+pub fn headers(given: &Value) -> Result<Vec<(String, String)>, String> {
+    let text = |v: &Value, at: &str| {
+        args::scalar_text(v)
+            .ok_or_else(|| format!("{at}: the value must be text, got {}", args::kind(v)))
+    };
+    match given {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), text(v, k)?)))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) => s
+                    .split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("item {}: {s:?} is not \"Key: Value\"", i + 1)),
+                Value::Object(m) => {
+                    if let Some(k) = m
+                        .keys()
+                        .find(|k| !["Key", "Value", "id"].contains(&k.as_str()))
+                    {
+                        return Err(format!(
+                            "item {}: unknown key {k:?} (a header has Key and Value)",
+                            i + 1
+                        ));
+                    }
+                    let key = m
+                        .get("Key")
+                        .and_then(Value::as_str)
+                        .filter(|k| !k.is_empty());
+                    let key =
+                        key.ok_or_else(|| format!("item {}: Key must be a header name", i + 1))?;
+                    let value = m.get("Value").unwrap_or(&Value::Null);
+                    Ok((key.to_string(), text(value, key)?))
+                }
+                other => Err(format!(
+                    "item {}: {} {HEADER_FORMS}",
+                    i + 1,
+                    args::kind(other)
+                )),
+            })
+            .collect(),
+        other => Err(format!("{HEADER_FORMS}; got {}", args::kind(other))),
     }
 }
 
@@ -199,9 +234,14 @@ mod tests {
         assert!(glob("*", ""));
     }
 
+    fn rule(params: Value) -> Result<Rule, RpcError> {
+        let known = ["Method", "Url", "StatusCode", "Headers", "Body", "Clear"];
+        Rule::from_args(&Args::new("HttpResponse", &params, &known)?)
+    }
+
     #[test]
-    fn rules_read_headers_in_both_forms() {
-        let r = Rule::from_params(&json!({"Url": "u", "Method": "get",
+    fn rules_read_headers_in_every_form_the_device_and_tests_use() {
+        let r = rule(json!({"Url": "u", "Method": "get",
             "Headers": {"Content-Type": "text/plain"}, "Body": {"a": 1}}))
         .unwrap();
         assert_eq!(r.method.as_deref(), Some("GET"));
@@ -210,9 +250,47 @@ mod tests {
             vec![("Content-Type".into(), "text/plain".into())]
         );
         assert_eq!(r.body, "{\"a\":1}");
-        let r = Rule::from_params(&json!({"Url": "u", "Headers": ["A: b"]})).unwrap();
+        let r = rule(json!({"Url": "u", "Headers": ["A: b"]})).unwrap();
         assert_eq!(r.headers, vec![("A".into(), "b".into())]);
-        assert!(Rule::from_params(&json!({"Url": "u", "StatusCode": 9})).is_err());
-        assert!(Rule::from_params(&json!({})).is_err());
+        let r = rule(json!({"Url": "u", "Headers": [
+            {"id": 1, "Key": "Location", "Value": "/api/incident/7"},
+            {"Key": "Retry-After", "Value": 30}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            r.headers,
+            vec![
+                ("Location".into(), "/api/incident/7".into()),
+                ("Retry-After".into(), "30".into())
+            ]
+        );
+        assert!(rule(json!({"Url": "u", "StatusCode": 9})).is_err());
+        assert!(rule(json!({})).is_err());
+    }
+
+    #[test]
+    fn headers_in_no_known_form_are_refused_naming_the_forms() {
+        for bad in [
+            json!("A: b"),
+            json!(["no colon"]),
+            json!([{"Name": "A", "Value": "b"}]),
+            json!([{"Key": "A", "Value": {"x": 1}}]),
+            json!([7]),
+            json!({"A": ["b"]}),
+        ] {
+            let e = rule(json!({"Url": "u", "Headers": bad})).unwrap_err();
+            assert!(
+                e.message.starts_with("xSim/HttpResponse: Headers "),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        let e = rule(json!({"Url": "u", "Headers": 5})).unwrap_err();
+        assert!(e.message.contains("\"Key: Value\""), "{}", e.message);
+        assert!(
+            e.message.contains("as the device reports them"),
+            "{}",
+            e.message
+        );
     }
 }

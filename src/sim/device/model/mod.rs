@@ -1,7 +1,8 @@
 //! What the built-in commands do to the simulated device, one area per
 //! file: calls and call history ([`calls`]), the room itself (people,
 //! presentation, selfview, standby, cameras: [`room`]), the user interface
-//! ([`ui`]), the HTTP client ([`http`]) and bookings ([`bookings`]).
+//! ([`ui`]), the HTTP client ([`http`]), bookings ([`bookings`]) and
+//! automatic standby ([`standby`]).
 //! Commands known to the schema but not modelled here answer OK; an answer
 //! scripted with `xSim/CommandResult` replaces a command's own.
 
@@ -9,10 +10,12 @@ pub mod bookings;
 pub mod calls;
 pub mod http;
 pub mod room;
+pub mod standby;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
@@ -57,6 +60,15 @@ pub struct Room {
     /// every field of the product: what new elements start from.
     pub(crate) template: Value,
     pub(crate) bookings: Vec<Value>,
+    /// The web views shown by `UserInterface WebView Display`: target
+    /// (OSD, Controller, ...) to its `Status UserInterface WebView` id.
+    pub(crate) webviews: BTreeMap<String, u64>,
+    /// Wakes the standby countdown ([`standby::run`]) on activity.
+    pub(crate) activity: Arc<tokio::sync::Notify>,
+    /// Counts activity: the countdown starts again when it changes.
+    pub(crate) activity_seq: u64,
+    /// `Standby ResetTimer Delay`: the countdown's length this once.
+    pub(crate) standby_delay_once: Option<Duration>,
 }
 
 /// How many HTTP requests, UI actions, call history entries and scripted

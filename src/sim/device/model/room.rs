@@ -38,13 +38,20 @@ pub fn execute(
         "Standby Activate" => standby(st, "Standby"),
         "Standby Deactivate" => standby(st, "Off"),
         "Standby Halfwake" => standby(st, "Halfwake"),
+        "Standby ResetTimer" => {
+            super::standby::reset_timer(st, int(args, "Delay"));
+            ok()
+        }
         "Conference DoNotDisturb Activate" => {
             set(st, "Status Conference DoNotDisturb", json!("Active"))
         }
         "Conference DoNotDisturb Deactivate" => {
             set(st, "Status Conference DoNotDisturb", json!("Inactive"))
         }
-        "Presentation Start" => start_presentation(st, args),
+        "Presentation Start" => {
+            super::standby::wake(st);
+            start_presentation(st, args)
+        }
         "Presentation Stop" => stop_presentation(st, args),
         "Video Selfview Set" => {
             for key in ["Mode", "FullscreenMode", "OnMonitorRole", "PIPPosition"] {
@@ -89,7 +96,9 @@ fn step_volume(st: &mut State, steps: i64) -> Result<Value, RpcError> {
 
 fn standby(st: &mut State, state: &str) -> Result<Value, RpcError> {
     info!("room: standby {state}");
-    set(st, "Status Standby State", json!(state))
+    let r = set(st, "Status Standby State", json!(state));
+    super::standby::activity(st);
+    r
 }
 
 /// People walk in or out (the simulator's `xSim/People`): count and
@@ -101,6 +110,7 @@ pub fn people(st: &mut State, count: u64) {
     if count > 0 && st.get(&p("Status Standby State")) == Some(json!("Standby")) {
         st.set(&p("Status Standby State"), json!("Halfwake"));
     }
+    super::standby::activity(st);
     info!("room: {count} people in the room");
 }
 

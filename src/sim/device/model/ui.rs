@@ -1,7 +1,9 @@
 //! The codec's screen: messages a script shows (alerts, prompts, text
 //! lines, text inputs) go to the UI log (`xSim/UiLog`) and to the log as
 //! the room would show them; UI extension panels are kept and listed by
-//! `UserInterface Extensions List`; widget values are kept in Status.
+//! `UserInterface Extensions List`; widget values are kept in Status, and
+//! so are web views (`UserInterface WebView Display` / `Clear` show and
+//! remove a `Status UserInterface WebView[n]` of type Integration).
 
 use serde_json::{Map, Value, json};
 use tracing::info;
@@ -53,6 +55,14 @@ pub fn execute(
         }
         "UserInterface Extensions Widget UnsetValue" => {
             widget_value(st, text(args, "WidgetId"), "")
+        }
+        "UserInterface WebView Display" => {
+            show(st, "WebView", "Display", args);
+            webview_display(st, args)
+        }
+        "UserInterface WebView Clear" => {
+            show(st, "WebView", "Clear", args);
+            webview_clear(st, args)
         }
         _ => return None,
     })
@@ -134,6 +144,54 @@ fn widget_value(st: &mut State, widget: &str, value: &str) -> Result<Value, RpcE
     ok()
 }
 
+const WEBVIEWS: &str = "Status UserInterface WebView";
+
+/// Shows a web page on a target (OSD unless said): its web view appears in
+/// Status, or the one already on that target shows the new URL.
+fn webview_display(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
+    let target = match text(args, "Target") {
+        "" => "OSD",
+        t => t,
+    }
+    .to_string();
+    let url = text(args, "Url").to_string();
+    let id = match st.room.webviews.get(&target) {
+        Some(id) => *id,
+        None => {
+            let taken = elements(st, WEBVIEWS);
+            (1..)
+                .find(|n| !taken.iter().any(|w| w["id"].as_u64() == Some(*n)))
+                .unwrap_or(1)
+        }
+    };
+    let fields = json!({ "Status": "Visible", "Type": "Integration", "URL": url });
+    let view = super::new_element(st, WEBVIEWS, fields);
+    st.set(&super::element(WEBVIEWS, id, None), view);
+    st.room.webviews.insert(target.clone(), id);
+    info!("room: web view {id} on {target} shows {url}");
+    ok()
+}
+
+/// Closes the web view on a target (every one when none is said): its
+/// element leaves Status (a ghost is sent).
+fn webview_clear(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
+    let closing: Vec<(String, u64)> = match text(args, "Target") {
+        "" => std::mem::take(&mut st.room.webviews).into_iter().collect(),
+        t => st
+            .room
+            .webviews
+            .remove(t)
+            .map(|id| (t.to_string(), id))
+            .into_iter()
+            .collect(),
+    };
+    for (target, id) in closing {
+        st.remove(&super::element(WEBVIEWS, id, None));
+        info!("room: web view {id} on {target} closed");
+    }
+    ok()
+}
+
 /// A user acts on a widget (the simulator's `xSim/WidgetAction`): a
 /// button gives pressed, released, clicked; other types give what is said.
 pub fn widget_action(st: &mut State, widget: &str, kind: Option<&str>, value: &str) {
@@ -150,6 +208,7 @@ pub fn widget_action(st: &mut State, widget: &str, kind: Option<&str>, value: &s
     if !value.is_empty() {
         let _ = widget_value(st, widget, value);
     }
+    super::standby::wake(st);
     info!("room: someone used widget {widget:?} {value}");
 }
 
