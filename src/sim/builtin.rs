@@ -260,6 +260,7 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
                     name: name.to_string(),
                     required,
                     valuespace: parse_space(space)?,
+                    description: None,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
