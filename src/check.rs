@@ -187,10 +187,11 @@ pub fn lex(src: &str) -> Vec<Lexeme> {
             .last_token
             .replace(Default::default())
             .map(|t| t.to_string())
-            .filter(|t| !t.is_empty() || !token.is_literal())
+            .filter(|t| !t.is_empty())
             .unwrap_or_else(|| match &token {
                 Token::Comment(text) => text.to_string(),
-                literal => literal.literal_syntax().to_string(),
+                t if t.is_literal() => t.literal_syntax().to_string(),
+                _ => String::new(),
             });
         out.push(Lexeme { token, at, raw });
     }
@@ -232,18 +233,20 @@ impl Report<'_> {
         });
     }
 
-    /// The length in characters of the token written at `line`:`col`
-    /// (clipped to its line), at least 1.
     fn token_len(&self, line: usize, col: usize) -> usize {
-        let Some(text) = line.checked_sub(1).and_then(|i| self.lines.get(i)) else {
-            return 1;
-        };
-        let rest: String = text.chars().skip(col.saturating_sub(1)).collect();
-        lex(&rest)
-            .first()
-            .map_or(1, |t| t.raw.trim_end().chars().count())
-            .clamp(1, rest.chars().count().max(1))
+        let text = line.checked_sub(1).and_then(|i| self.lines.get(i));
+        token_width(text.copied().unwrap_or(""), col)
     }
+}
+
+/// The length in characters of the token written at column `col` (1-based)
+/// of `line`, clipped to the line; at least 1.
+pub fn token_width(line: &str, col: usize) -> usize {
+    let rest: String = line.chars().skip(col.saturating_sub(1)).collect();
+    lex(&rest)
+        .first()
+        .map_or(1, |t| t.raw.trim_end().chars().count())
+        .clamp(1, rest.chars().count().max(1))
 }
 
 /// One link of a dotted chain as the parser sees it: `xapi`, `.Status`,
@@ -435,10 +438,9 @@ fn string_marks(
         return whole;
     }
     let mut marks = vec![Mark::token(at); implied];
-    let mut offset = col + 1; // the first character inside the quote
     let mut word = String::new();
-    let mut word_at = offset;
-    for c in text.chars().chain(std::iter::once(' ')) {
+    let mut word_at = col + 1; // the first character inside the quote
+    for (offset, c) in (col + 1..).zip(text.chars().chain(std::iter::once(' '))) {
         if c.is_whitespace() || c == '/' {
             if !word.is_empty() {
                 let count = XPath::parse(&word).map_or(0, |p| p.0.len());
@@ -461,7 +463,6 @@ fn string_marks(
         } else {
             word.push(c);
         }
-        offset += 1;
     }
     if marks.len() == path.0.len() {
         marks

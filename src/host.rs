@@ -600,6 +600,7 @@ impl Host {
                 .unwrap_or_else(|e| {
                     Err(loader::CompileError {
                         message: format!("compiler panicked: {e}"),
+                        at: None,
                     })
                 })
         };

@@ -99,6 +99,9 @@ pub fn read_confined(root: &Path, rel: &str) -> Result<String, String> {
 pub struct CompileError {
     /// `file:line:col: what`.
     pub message: String,
+    /// Line and column in the compiled text itself of what failed: the
+    /// error, or the `import` whose library failed (editors mark it there).
+    pub at: Option<(usize, usize)>,
 }
 
 /// A compiled script and the library files it depends on.
@@ -302,6 +305,7 @@ fn add_to_importer(size: u64) -> Result<(), String> {
 pub fn compile(engine: &Engine, root: &Path, file: &str) -> Result<Compiled, CompileError> {
     let text = read_confined(root, file).map_err(|e| CompileError {
         message: format!("{file}: {e}"),
+        at: None,
     })?;
     compile_text(engine, file, &text)
 }
@@ -333,7 +337,12 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
             if !message.starts_with(&format!("{file}:")) {
                 message.push_str(&format!(" (imported by {file})"));
             }
-            Err(CompileError { message })
+            let pos = match &*e {
+                EvalAltResult::ErrorInModule(_, _, at) => *at,
+                other => other.position(),
+            };
+            let at = pos.line().map(|l| (l, pos.position().unwrap_or(1)));
+            Err(CompileError { message, at })
         }
     }
 }
@@ -389,9 +398,11 @@ mod tests {
         let engine = super::super::engine::build(d.clone(), 100_000);
         let e = compile_text(&engine, "broken.rhai", "let x = 1;\nlet y = ;\n").unwrap_err();
         assert!(e.message.starts_with("broken.rhai:2:"), "{}", e.message);
+        assert_eq!(e.at, Some((2, 9)));
         std::fs::write(d.join("lib/bad.rhai"), "fn f() {\n  let = 2;\n}").unwrap();
-        let e = compile_text(&engine, "a.rhai", "import \"lib/bad\" as b;").unwrap_err();
+        let e = compile_text(&engine, "a.rhai", "\nimport \"lib/bad\" as b;").unwrap_err();
         assert!(e.message.starts_with("lib/bad.rhai:2:"), "{}", e.message);
+        assert_eq!(e.at, Some((2, 8)), "the import of the library that failed");
         let e = compile_text(&engine, "a.rhai", "import \"../secret\" as s;").unwrap_err();
         assert!(e.message.contains("refused"), "{}", e.message);
         let e = compile_text(&engine, "a.rhai", "import \"/etc/hosts\" as s;").unwrap_err();

@@ -19,6 +19,7 @@ mod hardening;
 mod hardening_sim;
 mod idioms;
 mod jsxapi;
+mod lsp;
 mod macro_http;
 mod ops;
 mod ops_browser;

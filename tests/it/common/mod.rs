@@ -278,5 +278,6 @@ impl From<std::process::Output> for Out {
     }
 }
 
+pub mod lsp;
 pub mod proxy;
 pub mod rig;
