@@ -9,7 +9,7 @@
 //! the schema, every literal xAPI path, command parameter and argument
 //! value ([`crate::check::scan`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -63,11 +63,12 @@ impl Checker {
 fn run(rx: &Receiver<Job>, ws: &Workspace, out: &Out) {
     let mut engines: HashMap<PathBuf, Arc<rhai::Engine>> = HashMap::new();
     let mut pending: HashMap<String, (Doc, Instant)> = HashMap::new();
+    let mut closed: HashSet<String> = HashSet::new();
     loop {
         // Wait for work, then for the changes to pause.
         if pending.is_empty() {
             match rx.recv() {
-                Ok(job) => take(job, &mut pending, out),
+                Ok(job) => take(job, &mut pending, &mut closed, out),
                 Err(_) => return,
             }
         }
@@ -76,7 +77,7 @@ fn run(rx: &Receiver<Job>, ws: &Workspace, out: &Out) {
         let wait = DEBOUNCE.min(MAX_DELAY.saturating_sub(oldest.elapsed()));
         match rx.recv_timeout(wait) {
             Ok(job) => {
-                take(job, &mut pending, out);
+                take(job, &mut pending, &mut closed, out);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -100,11 +101,12 @@ fn run(rx: &Receiver<Job>, ws: &Workspace, out: &Out) {
                     .into(),
             )]
         });
-        // A change that came meanwhile makes these findings stale.
+        // A change that came meanwhile makes these findings stale; a file
+        // closed meanwhile keeps its cleared list.
         while let Ok(job) = rx.try_recv() {
-            take(job, &mut pending, out);
+            take(job, &mut pending, &mut closed, out);
         }
-        if pending.contains_key(&key) {
+        if pending.contains_key(&key) || closed.contains(&key) {
             continue;
         }
         out.notify(
@@ -118,9 +120,15 @@ fn run(rx: &Receiver<Job>, ws: &Workspace, out: &Out) {
     }
 }
 
-fn take(job: Job, pending: &mut HashMap<String, (Doc, Instant)>, out: &Out) {
+fn take(
+    job: Job,
+    pending: &mut HashMap<String, (Doc, Instant)>,
+    closed: &mut HashSet<String>,
+    out: &Out,
+) {
     match job {
         Job::Check(doc) => {
+            closed.remove(doc.uri.as_str());
             let since = pending
                 .get(doc.uri.as_str())
                 .map_or_else(Instant::now, |(_, t)| *t);
@@ -128,6 +136,7 @@ fn take(job: Job, pending: &mut HashMap<String, (Doc, Instant)>, out: &Out) {
         }
         Job::Forget(uri) => {
             pending.remove(uri.as_str());
+            closed.insert(uri.as_str().to_string());
             out.notify(
                 "textDocument/publishDiagnostics",
                 PublishDiagnosticsParams {

@@ -58,6 +58,4 @@ pub enum LspError {
     ExitWithoutShutdown,
     #[error("the client closed the connection without shutdown")]
     Closed,
-    #[error("writing to the client failed: {0}")]
-    Output(std::io::Error),
 }

@@ -37,7 +37,9 @@ pub fn serve(
     output: impl Write + Send + 'static,
 ) -> Result<(), LspError> {
     let incoming = transport::reader(input);
-    let (out, writer) = transport::writer(output);
+    // A client that stops reading ends the writer; the loop still ends at
+    // the client's exit or the end of its input.
+    let out = transport::writer(output);
     let mut server = Server {
         options,
         out,
@@ -46,13 +48,7 @@ pub fn serve(
         checker: None,
         shut_down: false,
     };
-    let result = server.run(&incoming);
-    if writer.is_finished()
-        && let Ok(Err(e)) = writer.join()
-    {
-        return Err(LspError::Output(e));
-    }
-    result
+    server.run(&incoming)
 }
 
 struct Server {

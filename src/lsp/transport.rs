@@ -239,24 +239,25 @@ impl Out {
     }
 }
 
-/// Starts the writer thread; it ends once every [`Out`] is dropped, and its
-/// handle gives the first write error.
-pub fn writer(
-    output: impl Write + Send + 'static,
-) -> (Out, std::thread::JoinHandle<std::io::Result<()>>) {
+/// Starts the writer thread; it ends once every [`Out`] is dropped, or at
+/// the first failed write (the client is gone; that is logged).
+pub fn writer(output: impl Write + Send + 'static) -> Out {
     let (tx, rx) = channel::<String>();
-    let handle = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("lsp-writer".into())
         .spawn(move || {
             let mut output = output;
             for text in rx {
-                write!(output, "Content-Length: {}\r\n\r\n{text}", text.len())?;
-                output.flush()?;
+                let written = write!(output, "Content-Length: {}\r\n\r\n{text}", text.len())
+                    .and_then(|()| output.flush());
+                if let Err(e) = written {
+                    tracing::warn!("writing to the client failed: {e}");
+                    return;
+                }
             }
-            Ok(())
         })
         .expect("a thread can be started");
-    (Out(tx), handle)
+    Out(tx)
 }
 
 #[cfg(test)]

@@ -143,6 +143,40 @@ fn diagnostics_mark_each_problem_at_its_range_and_clear_when_fixed() {
 }
 
 #[test]
+fn a_burst_of_changes_is_checked_once_and_no_stale_result_is_shown() {
+    let (dir, mut c) = started("lsp-burst", &[]);
+    let file = uri(&dir.scripts().join("room.rhai"));
+    c.open(&file, "let a = 1;\n");
+    assert!(c.diagnostics(&file, 1).is_empty());
+    // Three versions in one write: well inside the debounce.
+    let mut burst = Vec::new();
+    for (version, text) in [
+        (2, "let b = ;"),
+        (3, "xapi.Status.Nope.get();"),
+        (4, "xapi.Status.Audio.Volme.get();"),
+    ] {
+        let m = json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": file, "version": version}, "contentChanges": [{"text": text}]}});
+        let m = m.to_string();
+        burst.extend(format!("Content-Length: {}\r\n\r\n{m}", m.len()).into_bytes());
+    }
+    c.raw(&burst);
+    let d = c.diagnostics(&file, 4);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0]["message"].as_str().unwrap().contains("Volme"), "{d:?}");
+    // The server answers requests in order, so anything published before
+    // this answer is in the stash: no result of versions 2 or 3.
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(c.wait().code(), Some(0));
+    let stale = c.stashed(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && (m["params"]["version"] == 2 || m["params"]["version"] == 3)
+    });
+    assert_eq!(stale, 0, "a stale version's findings were published");
+}
+
+#[test]
 fn completion_offers_path_children_string_path_words_and_command_arguments() {
     let (dir, mut c) = started("lsp-complete", &[]);
     let file = uri(&dir.scripts().join("room.rhai"));
@@ -401,4 +435,88 @@ fn a_schema_that_fails_to_load_is_reported_and_the_built_in_model_is_used() {
         "checked against the built-in model"
     );
     assert_eq!(c.shutdown_and_exit().code(), Some(0));
+}
+
+/// Neovim's own LSP client (`vim.lsp`), headless, driven by
+/// tests/nvim/lsp.lua: the same checks through a real editor. Runs where
+/// `nvim` (0.7 or later) is installed, as `.ci/run` installs it.
+#[test]
+fn neovim_s_lsp_client_shows_diagnostics_completion_hover_and_definition() {
+    if std::process::Command::new("nvim")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: nvim is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = TempDir::new("lsp-nvim");
+    dir.write("lib/util.rhai", "fn double(x) { x * 2 }\n");
+    std::fs::write(
+        dir.scripts().join("room.rhai"),
+        "let v = xapi.Status.Audio.Volme.get();\nimport \"lib/util\" as u;\nxapi.Command.Audio.Volume.Set(#{ Level: 101 });\n",
+    )
+    .unwrap();
+    let lua = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/nvim/lsp.lua");
+    let mut child = std::process::Command::new("nvim")
+        .args(["--headless", "-u", "NONE", "-i", "NONE", "-n", "-c"])
+        .arg(format!("luafile {}", lua.display()))
+        .env("XMACRO_BIN", env!("CARGO_BIN_EXE_xmacro"))
+        .env("PROJECT", &dir.0)
+        .current_dir(&dir.0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("nvim did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let said = |prefix: &str| -> Vec<&str> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .collect()
+    };
+    let context = format!(
+        "stdout:\n{text}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diagnostics = said("diagnostic ");
+    assert_eq!(diagnostics.len(), 2, "{context}");
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.starts_with("0:26-0:31 ") && d.contains("did you mean \"Volume\"")),
+        "{context}"
+    );
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.starts_with("2:40-2:43 ") && d.contains("101 is outside 0..100")),
+        "{context}"
+    );
+    let completion = said("completion ");
+    assert!(
+        completion
+            .first()
+            .is_some_and(|c| c.split(' ').any(|w| w == "VolumeMute")),
+        "{context}"
+    );
+    assert!(
+        said("hover ")
+            .first()
+            .is_some_and(|h| h.contains("**xStatus Audio**")),
+        "{context}"
+    );
+    let lib = uri(&dir.scripts().join("lib/util.rhai"));
+    assert_eq!(said("definition "), [lib.as_str()], "{context}");
+    assert_eq!(said("diagnostics after the fix "), ["0"], "{context}");
+    assert_eq!(said("stopped "), ["true"], "{context}");
 }

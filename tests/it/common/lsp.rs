@@ -131,6 +131,15 @@ impl Client {
         }
     }
 
+    /// How many messages read so far (and not yet taken) `want` accepts,
+    /// after reading everything the server wrote before it exited.
+    pub fn stashed(&mut self, want: impl Fn(&Value) -> bool) -> usize {
+        while let Ok(m) = self.rx.recv_timeout(WAIT) {
+            self.stash.push(m);
+        }
+        self.stash.iter().filter(|m| want(m)).count()
+    }
+
     /// `initialize` (with `root` as the workspace) and `initialized`;
     /// gives the result.
     pub fn initialize(&mut self, root: &Path) -> Value {
