@@ -601,6 +601,7 @@ impl Host {
                     Err(loader::CompileError {
                         message: format!("compiler panicked: {e}"),
                         at: None,
+                        import: None,
                     })
                 })
         };

@@ -195,6 +195,21 @@ pub fn diagnose(
     out
 }
 
+/// Where `text` imports `library` (`lib/x.rhai`): the place of the path.
+fn import_of(text: &str, library: &str) -> Option<(usize, usize)> {
+    let tokens = check::lex(text);
+    tokens
+        .windows(2)
+        .find_map(|w| match (&w[0].token, &w[1].token) {
+            (rhai::Token::Import, rhai::Token::StringConstant(p))
+                if p.as_str() == library || format!("{p}.rhai") == library =>
+            {
+                Some((w[1].at.line()?, w[1].at.position()?))
+            }
+            _ => None,
+        })
+}
+
 /// The compile error of `text`, marked where it is (or at the import whose
 /// library failed).
 fn compile_problem(
@@ -216,10 +231,13 @@ fn compile_problem(
             loader::CompileError {
                 message: e.err_type().to_string(),
                 at: at.line().map(|l| (l, at.position().unwrap_or(1))),
+                import: None,
             }
         }
     };
-    let (line, col) = e.at.unwrap_or((1, 1));
+    let (line, col) =
+        e.at.or_else(|| e.import.as_deref().and_then(|lib| import_of(text, lib)))
+            .unwrap_or((1, 1));
     let own = format!("{}:{line}:{col}: ", place.name);
     let message = e
         .message

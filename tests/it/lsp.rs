@@ -314,6 +314,34 @@ fn hover_on_a_status_path_shows_the_schema_s_description() {
 }
 
 #[test]
+fn an_import_whose_library_fails_is_marked_at_the_import() {
+    let (dir, mut c) = started("lsp-import", &[]);
+    dir.write("lib/bad.rhai", "fn f() {\n  let = 2;\n}\n");
+    let file = uri(&dir.scripts().join("room.rhai"));
+    c.open(&file, "let a = 1;\nimport \"lib/bad\" as b;\n");
+    let d = c.diagnostics(&file, 1);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(range(&d[0]), (1, 7, 1, 16), "the path of the import: {d:?}");
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lib/bad.rhai:2:"),
+        "{d:?}"
+    );
+    c.change(&file, 2, "import \"lib/missing\" as m;\n");
+    let d = c.diagnostics(&file, 2);
+    assert_eq!(range(&d[0]), (0, 7, 0, 20), "{d:?}");
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lib/missing.rhai"),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn go_to_definition_leads_from_an_import_to_the_library_and_its_functions() {
     let (dir, mut c) = started("lsp-definition", &[]);
     dir.write("lib/util.rhai", "// helpers\n\nfn double(x) { x * 2 }\n");
