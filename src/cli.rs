@@ -205,10 +205,10 @@ pub enum Command {
     /// else `schema = "FILE"` in the workspace's xmacro.toml, else the
     /// built-in model's paths. docs/editors.md shows the set-up for VS Code,
     /// Neovim, Helix and Zed.
-    #[command(after_help = "Examples (as an editor's config names it):\n  \
-        xmacro lsp\n  \
+    #[command(after_help = "Examples:\n  \
+        xmacro lsp                                              # what an editor's config runs\n  \
         xmacro lsp --schema roomos-26.4.1.json --product barents\n\n\
-        Logs go to stderr (the editor's LSP log); RUST_LOG=debug shows each message.")]
+        Logs go to stderr (the editor's LSP log); RUST_LOG=debug shows more.")]
     Lsp(LspArgs),
 
     /// Print the man page (roff) to stdout.
