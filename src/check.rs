@@ -13,6 +13,7 @@ use std::path::Path;
 use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
 
 use crate::schema::{Entry, ParamError, Schema, nearest};
+use crate::script::lex::token_width;
 use crate::script::{engine, loader};
 use crate::xows::path::{Path as XPath, Root, Segment};
 
@@ -139,65 +140,6 @@ fn libraries(dir: &Path) -> Vec<String> {
     out
 }
 
-/// One token of a script as Rhai's own tokenizer reads it, with its raw
-/// text as written (quotes and escapes included).
-#[derive(Debug, Clone)]
-pub struct Lexeme {
-    pub token: rhai::Token,
-    pub at: Position,
-    pub raw: String,
-}
-
-/// The tokens of `src`, comments included, up to the end. `check` measures
-/// what it flags with them; `xmacro lsp` reads a cursor's surroundings with
-/// them (an unfinished string at the end is a `LexError` whose raw text is
-/// what was typed so far).
-pub fn lex(src: &str) -> Vec<Lexeme> {
-    use rhai::Token;
-    let engine = engine::parser();
-    let inputs = [src];
-    let (mut tokens, control) = engine.lex(&inputs);
-    tokens.state.include_comments = true;
-    tokens.state.last_token = Some(Default::default());
-    let mut out = Vec::new();
-    // Open braces, each marked when it opens the code of an interpolated
-    // string (`${`): after its `}` the tokenizer goes back to the text, as
-    // Rhai's parser tells it to.
-    let mut braces: Vec<bool> = Vec::new();
-    let mut interpolating = false;
-    while let Some((token, at)) = tokens.next() {
-        if token == Token::EOF {
-            break;
-        }
-        match token {
-            Token::InterpolatedString(_) => interpolating = true,
-            Token::LeftBrace | Token::MapStart => {
-                braces.push(interpolating && token == Token::LeftBrace);
-                interpolating = false;
-            }
-            Token::RightBrace => {
-                if braces.pop() == Some(true) {
-                    control.borrow_mut().is_within_text = true;
-                }
-            }
-            _ => interpolating = false,
-        }
-        let raw = tokens
-            .state
-            .last_token
-            .replace(Default::default())
-            .map(|t| t.to_string())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| match &token {
-                Token::Comment(text) => text.to_string(),
-                t if t.is_literal() => t.literal_syntax().to_string(),
-                _ => String::new(),
-            });
-        out.push(Lexeme { token, at, raw });
-    }
-    out
-}
-
 /// Where a segment of a path (or a parameter, or a value) was written: the
 /// place of its first character and, when known, its length.
 #[derive(Debug, Clone, Copy)]
@@ -237,16 +179,6 @@ impl Report<'_> {
         let text = line.checked_sub(1).and_then(|i| self.lines.get(i));
         token_width(text.copied().unwrap_or(""), col)
     }
-}
-
-/// The length in characters of the token written at column `col` (1-based)
-/// of `line`, clipped to the line; at least 1.
-pub fn token_width(line: &str, col: usize) -> usize {
-    let rest: String = line.chars().skip(col.saturating_sub(1)).collect();
-    lex(&rest)
-        .first()
-        .map_or(1, |t| t.raw.trim_end().chars().count())
-        .clamp(1, rest.chars().count().max(1))
 }
 
 /// One link of a dotted chain as the parser sees it: `xapi`, `.Status`,
@@ -821,24 +753,6 @@ xapi.Status.Audio.Volume.get(); // xapi.Status.Nope
         assert_eq!((s[0].1, s[0].2), (41, 5), "{s:?}");
         let s = spans("let s = \"会議室\"; xapi.get(\"Status Audio Volum\");");
         assert_eq!((s[0].1, s[0].2), (39, 5), "{s:?}");
-    }
-
-    #[test]
-    fn the_lexer_keeps_raw_text_comments_and_an_unfinished_string() {
-        let t = lex("let a = \"x\\ty\"; // note\nxapi.get(\"Status Au");
-        let raw: Vec<&str> = t.iter().map(|t| t.raw.as_str()).collect();
-        assert_eq!(raw[3], "\"x\\ty\"", "{raw:?}");
-        assert!(matches!(t[5].token, rhai::Token::Comment(_)), "{t:?}");
-        let last = t.last().unwrap();
-        assert!(matches!(last.token, rhai::Token::LexError(_)), "{t:?}");
-        assert_eq!(last.raw, "\"Status Au");
-        assert_eq!((last.at.line(), last.at.position()), (Some(2), Some(10)));
-        // After an interpolation's `}` the tokenizer is back in the text.
-        let t = lex("let s = `a ${#{b: 1}.b} c}`; xapi");
-        assert!(
-            matches!(&t.last().unwrap().token, rhai::Token::Identifier(x) if x.as_str() == "xapi"),
-            "{t:?}"
-        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::hover::{describe_param, required_first, space, word_range};
 use super::library::{self, Item};
 use super::workspace::{Model, Place, Workspace};
 use crate::schema::{Entry, Node, ValueSpace};
+use crate::script::lex;
 use crate::xows::path::Root;
 
 /// The completions at byte `offset` of `text`.
@@ -173,7 +174,7 @@ pub fn complete(
 
 /// The functions a file defines (`fn name(...)`).
 pub fn own_functions(text: &str) -> Vec<String> {
-    let tokens = crate::check::lex(text);
+    let tokens = lex::lex(text);
     let mut names: Vec<String> = tokens
         .windows(2)
         .filter(|w| w[0].token == Token::Fn)

@@ -8,7 +8,8 @@
 use rhai::Token;
 
 use super::documents::rhai_place;
-use crate::check::{Lexeme, METHODS, lex};
+use crate::check::METHODS;
+use crate::script::lex::{Lexeme, lex};
 use crate::xows::path::{Path as XPath, Root, Segment};
 
 /// The word the cursor is in or after (maybe empty), and where it starts:

@@ -9,7 +9,7 @@ use rhai::Token;
 
 use super::documents;
 use super::workspace::{Place, file_uri};
-use crate::check::{Lexeme, lex};
+use crate::script::lex::{Lexeme, lex};
 use crate::script::loader;
 
 /// The definition of what is at byte `offset` of `text`; `read` gives a

@@ -23,7 +23,7 @@ use super::documents::{self, Doc};
 use super::transport::Out;
 use super::workspace::{Place, Workspace};
 use crate::check;
-use crate::script::{engine, loader};
+use crate::script::{engine, lex, loader};
 
 /// How long a file must stay unchanged before it is checked.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -197,7 +197,7 @@ pub fn diagnose(
 
 /// Where `text` imports `library` (`lib/x.rhai`): the place of the path.
 fn import_of(text: &str, library: &str) -> Option<(usize, usize)> {
-    let tokens = check::lex(text);
+    let tokens = lex::lex(text);
     tokens
         .windows(2)
         .find_map(|w| match (&w[0].token, &w[1].token) {
@@ -244,7 +244,7 @@ fn compile_problem(
         .strip_prefix(&own)
         .unwrap_or(&e.message)
         .to_string();
-    let len = check::token_width(documents::line(text, line.saturating_sub(1)), col);
+    let len = lex::token_width(documents::line(text, line.saturating_sub(1)), col);
     let mut d = note(
         documents::range(text, line, col, len),
         DiagnosticSeverity::ERROR,

@@ -11,6 +11,7 @@
 //! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
+//! - [`lex`]: Rhai's tokens with their raw text (for `check` and editors).
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
 //! - [`steps`]: pauses between commands that hold no worker.
@@ -24,6 +25,7 @@ pub mod depth;
 pub mod engine;
 pub mod home;
 pub mod instance;
+pub mod lex;
 pub mod loader;
 pub mod memory;
 pub mod output;
