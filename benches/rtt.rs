@@ -23,7 +23,6 @@
 mod common;
 
 use std::io::BufRead;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -468,28 +467,6 @@ fn main() {
     ));
     println!("{out}");
     if !quick {
-        write_section(&out);
+        common::write_section("rtt", "### Sequential get side by side", &out);
     }
-}
-
-const BEGIN: &str = "<!-- rtt: written by cargo bench --bench rtt -->";
-const END: &str = "<!-- rtt end -->";
-
-/// Replaces (or appends) the side-by-side section of BENCHMARKS.md; the
-/// suite keeps everything from its Notes heading on, so it lives there.
-fn write_section(table: &str) {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&file).unwrap_or_default();
-    let date = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
-    let section = format!(
-        "{BEGIN}\n### Sequential get side by side (`cargo bench --bench rtt`, {date})\n\n{table}{END}"
-    );
-    let text = match (old.find(BEGIN), old.find(END)) {
-        (Some(a), Some(b)) if a < b => {
-            format!("{}{section}{}", &old[..a], &old[b + END.len()..])
-        }
-        _ => format!("{}\n\n{section}\n", old.trim_end()),
-    };
-    std::fs::write(&file, text).unwrap();
-    println!("written to {}", file.display());
 }

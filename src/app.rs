@@ -22,6 +22,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Init(args) => cmd::init::run(&args.dir),
         Command::Shard(args) => cmd::shard::print_assignment(args),
         Command::Completions(args) => cmd::manual::completions(args),
+        Command::Lsp(args) => cmd::lsp::run(args).await,
         Command::Man => cmd::manual::man(),
     }
 }

@@ -55,7 +55,7 @@ impl Command {
     /// and only warnings, long-running commands say what they do.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Sim(_) | Command::Run(_) => "info",
+            Command::Sim(_) | Command::Run(_) | Command::Lsp(_) => "info",
             // Scripts' lines show with a failing test; alone they are noise.
             Command::Test(_) => "off",
             _ => "warn",
@@ -199,11 +199,43 @@ pub enum Command {
         xmacro shard --config xmacro.toml --of 4 | grep -c ' -> 3$'   # codecs the new 4th host takes")]
     Shard(ShardArgs),
 
+    /// Serve the Language Server Protocol on stdin and stdout, for editors:
+    /// diagnostics as `check` finds them, completion and hover of xAPI paths,
+    /// command parameters and the script API, go to definition of imports.
+    ///
+    /// An editor starts it; it is not run by hand. The schema is --schema,
+    /// else `schema = "FILE"` in the workspace's xmacro.toml, else the
+    /// built-in model's paths. docs/editors.md shows the set-up for VS Code,
+    /// Neovim, Helix and Zed.
+    #[command(after_help = "Examples:\n  \
+        xmacro lsp                                              # what an editor's config runs\n  \
+        xmacro lsp --schema roomos-26.4.1.json --product barents\n\n\
+        Logs go to stderr (the editor's LSP log); RUST_LOG=debug shows more.")]
+    Lsp(LspArgs),
+
     /// Print the man page (roff) to stdout.
     #[command(after_help = "Examples:\n  \
         xmacro man | man -l -\n  \
         xmacro man > ~/.local/share/man/man1/xmacro.1")]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct LspArgs {
+    /// The public xAPI schema (JSON from roomos.cisco.com) to check and
+    /// complete against (default: the config's `schema`, else the built-in
+    /// model's paths).
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Only this product's part of the schema (barents, octavio, ...).
+    #[arg(long, value_name = "NAME")]
+    pub product: Option<String>,
+    /// The config (default: xmacro.toml in the folder the editor opened).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Accepted for clients that pass it: stdio is the only transport.
+    #[arg(long)]
+    pub stdio: bool,
 }
 
 #[derive(Debug, Args)]

@@ -124,6 +124,9 @@ pub struct Config {
     pub script_at: BTreeMap<String, (usize, usize)>,
     /// The `[http]` table: the status server.
     pub http: HttpConfig,
+    /// `schema = "FILE"`: the public xAPI schema editors check and complete
+    /// scripts against (`xmacro lsp`), relative to the config file.
+    pub schema: Option<PathBuf>,
 }
 
 /// The `[http]` table: where `xmacro run` serves its status page.
@@ -148,6 +151,7 @@ struct RawFile {
     #[serde(default)]
     script: BTreeMap<String, Spanned<RawScript>>,
     http: Option<Spanned<RawHttp>>,
+    schema: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -474,6 +478,7 @@ impl Config {
             fleet_size,
             script,
             script_at,
+            schema: raw.schema.as_deref().map(rel),
         })
     }
 
@@ -684,6 +689,16 @@ args = { max = 60 }
         assert!(e.contains(":2:") && e.contains("key listen"), "{e}");
         let e = err("[http]\nport = 1\n");
         assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn the_schema_key_names_the_file_editors_check_against() {
+        let c = parse("schema = \"roomos-26.4.1.json\"\n").unwrap();
+        assert_eq!(
+            c.schema,
+            Some(PathBuf::from("/etc/xmacro/roomos-26.4.1.json"))
+        );
+        assert_eq!(parse("").unwrap().schema, None);
     }
 
     fn err(text: &str) -> String {

@@ -612,6 +612,8 @@ impl Host {
                 .unwrap_or_else(|e| {
                     Err(loader::CompileError {
                         message: format!("compiler panicked: {e}"),
+                        at: None,
+                        import: None,
                     })
                 })
         };

@@ -31,6 +31,8 @@
 //!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
 //! - [`check`]: the checker behind `xmacro check` and `run --schema`:
 //!   compile plus schema lookups of literal paths.
+//! - [`lsp`]: `xmacro lsp`, a language server (completion, hover,
+//!   definition, and `check`'s findings as diagnostics) for any editor.
 //! - [`testrun`]: the test runner of `xmacro test` (virtual clock,
 //!   simulated rooms, JUnit, record and replay); [`vclock`] its clock.
 //! - [`logging`]: stderr log lines (local-time text or JSON, colour when
@@ -68,6 +70,7 @@ pub mod host;
 pub mod idle;
 pub mod logging;
 pub mod logsafe;
+pub mod lsp;
 pub mod markup;
 pub mod ops;
 pub mod ratelimit;

@@ -197,6 +197,8 @@ pub struct Param {
     /// What the device uses when the parameter is left out, as the schema
     /// spells it (`HttpClient Get`'s `ResultBody` is `PlainText`).
     pub default: Option<String>,
+    /// The schema's text about it (editors show it).
+    pub description: Option<String>,
 }
 
 impl Param {
@@ -245,6 +247,8 @@ pub struct Node {
     /// For an array node (`Connector[1..6]`): the ids it may hold.
     pub index_range: Option<(u64, u64)>,
     pub entry: Option<Entry>,
+    /// The schema's text about the entry here (editors show it on hover).
+    pub description: Option<String>,
 }
 
 /// Why a path is not in the schema; names the element at fault.
@@ -337,7 +341,10 @@ impl Schema {
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("object {i}: missing \"path\""))?;
             let attrs = obj.get("attributes").cloned().unwrap_or(Value::Null);
-            schema.insert(kind, path, entry_from_json(kind, &attrs))?;
+            let node = schema.insert(kind, path, entry_from_json(kind, &attrs))?;
+            if node.description.is_none() {
+                node.description = description(&attrs);
+            }
             kept += 1;
         }
         if kept == 0 {
@@ -350,8 +357,8 @@ impl Schema {
     }
 
     /// Adds one entry at a schema path such as `Video Input Connector[1..6] Name`
-    /// (`[n]` means any id).
-    pub fn insert(&mut self, kind: Kind, path: &str, entry: Entry) -> Result<(), String> {
+    /// (`[n]` means any id), and gives its node.
+    pub fn insert(&mut self, kind: Kind, path: &str, entry: Entry) -> Result<&mut Node, String> {
         let mut node = self.root.children.entry(kind.root().into()).or_default();
         for word in path.split_whitespace() {
             let (name, range) = split_range(word).map_err(|e| format!("{path}: {e}"))?;
@@ -366,7 +373,7 @@ impl Schema {
         if node.entry.is_none() {
             node.entry = Some(entry);
         }
-        Ok(())
+        Ok(node)
     }
 
     /// Finds the node at a concrete path (root included). Element ids are
@@ -531,6 +538,7 @@ fn entry_from_json(kind: Kind, attrs: &Value) -> Entry {
                                     p.get("valuespace").unwrap_or(&Value::Null),
                                 ),
                                 default: p.get("default").and_then(scalar_text),
+                                description: description(p),
                             })
                         })
                         .collect()
@@ -539,6 +547,16 @@ fn entry_from_json(kind: Kind, attrs: &Value) -> Entry {
             multiline: attrs.get("multiline").and_then(Value::as_str) == Some("True"),
         },
     }
+}
+
+/// An object's or parameter's `description`, when it says something.
+fn description(attrs: &Value) -> Option<String> {
+    attrs
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 /// The candidate closest to `word` by edit distance, when it is close enough
@@ -775,5 +793,31 @@ mod tests {
         assert_eq!(d["Audio"]["DefaultVolume"], json!(50));
         assert!(s.command(&Path::parse("Dial").unwrap()).is_ok());
         assert!(Schema::load(&file, Some("no-such-product")).is_err());
+    }
+
+    #[test]
+    fn descriptions_of_entries_and_parameters_are_kept_for_editors() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/xapi-schema/roomos-26.4.1.json");
+        let s = Schema::load(&file, Some("barents")).unwrap();
+        let volume = s
+            .lookup(&Path::parse("Status Audio Volume").unwrap())
+            .unwrap();
+        assert_eq!(
+            volume.description.as_deref(),
+            Some("Shows the volume level (dB) of the loudspeaker output.")
+        );
+        let (params, _) = s
+            .command(&Path::parse("Audio Volume Set").unwrap())
+            .unwrap();
+        let level = params.iter().find(|p| p.name == "Level").unwrap();
+        assert!(
+            level
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("70 equals 0 dB gain"),
+            "{level:?}"
+        );
     }
 }

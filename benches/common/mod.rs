@@ -78,3 +78,24 @@ pub fn start_sim_process() -> SimProcess {
         .to_string();
     SimProcess { child, url }
 }
+
+/// Replaces (or appends) benchmark `name`'s own section of BENCHMARKS.md,
+/// between `<!-- NAME: written by cargo bench --bench NAME -->` and
+/// `<!-- NAME end -->`, under `heading` with the command and the date.
+pub fn write_section(name: &str, heading: &str, table: &str) {
+    let begin = format!("<!-- {name}: written by cargo bench --bench {name} -->");
+    let end = format!("<!-- {name} end -->");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&file).unwrap_or_default();
+    let date = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
+    let section =
+        format!("{begin}\n{heading} (`cargo bench --bench {name}`, {date})\n\n{table}{end}");
+    let text = match (old.find(&begin), old.find(&end)) {
+        (Some(a), Some(b)) if a < b => {
+            format!("{}{section}{}", &old[..a], &old[b + end.len()..])
+        }
+        _ => format!("{}\n\n{section}\n", old.trim_end()),
+    };
+    std::fs::write(&file, text).unwrap();
+    println!("written to {}", file.display());
+}

@@ -11,12 +11,14 @@
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
+//! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
 
 pub mod check;
 pub mod connect;
 pub mod demo;
 pub mod init;
+pub mod lsp;
 pub mod manual;
 pub mod oneshot;
 pub mod run;

@@ -99,6 +99,13 @@ pub fn read_confined(root: &Path, rel: &str) -> Result<String, String> {
 pub struct CompileError {
     /// `file:line:col: what`.
     pub message: String,
+    /// Line and column in the compiled text itself of what failed, when
+    /// the text itself failed (editors mark it there).
+    pub at: Option<(usize, usize)>,
+    /// The library an `import` of the text named, when that library (or
+    /// one it imports) failed: Rhai resolves imports without their place,
+    /// so editors find the `import` by this name.
+    pub import: Option<String>,
 }
 
 /// A compiled script and the library files it depends on.
@@ -302,6 +309,8 @@ fn add_to_importer(size: u64) -> Result<(), String> {
 pub fn compile(engine: &Engine, root: &Path, file: &str) -> Result<Compiled, CompileError> {
     let text = read_confined(root, file).map_err(|e| CompileError {
         message: format!("{file}: {e}"),
+        at: None,
+        import: None,
     })?;
     compile_text(engine, file, &text)
 }
@@ -333,7 +342,18 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
             if !message.starts_with(&format!("{file}:")) {
                 message.push_str(&format!(" (imported by {file})"));
             }
-            Err(CompileError { message })
+            let (at, import) = match &*e {
+                EvalAltResult::ErrorInModule(name, _, _) => (None, Some(name.to_string())),
+                other => {
+                    let pos = other.position();
+                    (pos.line().map(|l| (l, pos.position().unwrap_or(1))), None)
+                }
+            };
+            Err(CompileError {
+                message,
+                at,
+                import,
+            })
         }
     }
 }
@@ -389,9 +409,16 @@ mod tests {
         let engine = super::super::engine::build(d.clone(), 100_000);
         let e = compile_text(&engine, "broken.rhai", "let x = 1;\nlet y = ;\n").unwrap_err();
         assert!(e.message.starts_with("broken.rhai:2:"), "{}", e.message);
+        assert_eq!(e.at, Some((2, 9)));
         std::fs::write(d.join("lib/bad.rhai"), "fn f() {\n  let = 2;\n}").unwrap();
-        let e = compile_text(&engine, "a.rhai", "import \"lib/bad\" as b;").unwrap_err();
+        let e = compile_text(&engine, "a.rhai", "\nimport \"lib/bad\" as b;").unwrap_err();
         assert!(e.message.starts_with("lib/bad.rhai:2:"), "{}", e.message);
+        assert_eq!(
+            e.import.as_deref(),
+            Some("lib/bad.rhai"),
+            "the library that failed"
+        );
+        assert_eq!(e.at, None);
         let e = compile_text(&engine, "a.rhai", "import \"../secret\" as s;").unwrap_err();
         assert!(e.message.contains("refused"), "{}", e.message);
         let e = compile_text(&engine, "a.rhai", "import \"/etc/hosts\" as s;").unwrap_err();

@@ -14,6 +14,7 @@
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`retry`]: which top levels are started again, and when.
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
+//! - [`lex`]: Rhai's tokens with their raw text (for `check` and editors).
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
 //! - [`steps`]: pauses between commands that hold no worker.
@@ -29,6 +30,7 @@ pub mod fault;
 pub mod feedback;
 pub mod home;
 pub mod instance;
+pub mod lex;
 pub mod loader;
 pub mod memory;
 pub mod output;

@@ -282,6 +282,7 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
                     required,
                     valuespace: parse_space(space)?,
                     default,
+                    description: None,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

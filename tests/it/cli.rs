@@ -530,7 +530,7 @@ async fn wss_pin_wrong_pin_ca_and_insecure() {
 
 #[tokio::test]
 async fn every_command_has_help_with_an_example() {
-    for cmd in ["get", "query", "set", "command", "feedback", "sim"] {
+    for cmd in ["get", "query", "set", "command", "feedback", "sim", "lsp"] {
         let out = xmacro(&[cmd, "--help"], &[], None).await;
         assert_eq!(out.code, 0);
         assert!(

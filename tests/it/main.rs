@@ -27,6 +27,7 @@ mod js_idioms;
 mod jsxapi;
 mod library_callbacks;
 mod log_span;
+mod lsp;
 mod macro_http;
 mod ops;
 mod ops_browser;

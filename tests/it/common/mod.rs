@@ -302,5 +302,6 @@ impl From<std::process::Output> for Out {
     }
 }
 
+pub mod lsp;
 pub mod proxy;
 pub mod rig;
