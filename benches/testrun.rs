@@ -25,10 +25,7 @@ fn main() {
         ));
     }
     std::fs::write(dir.join("many.test.rhai"), tests).unwrap();
-    let opts = xmacro::testrun::TestOptions {
-        dir: dir.clone(),
-        filter: None,
-    };
+    let opts = xmacro::testrun::TestOptions::new(dir.clone());
     let mut times: Vec<Duration> = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();

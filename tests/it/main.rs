@@ -41,3 +41,5 @@ mod sim_protocol;
 mod sim_schema;
 mod store;
 mod testrun;
+mod testrun_limits;
+mod testrun_room;

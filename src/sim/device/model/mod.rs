@@ -12,7 +12,8 @@ pub mod room;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+
+use chrono::{DateTime, Utc};
 
 use serde_json::{Map, Value, json};
 
@@ -50,13 +51,16 @@ pub struct Room {
     pub(crate) ui_seq: u64,
     pub(crate) history: Vec<Value>,
     pub(crate) next_history: u64,
-    pub(crate) call_started: HashMap<u64, (Instant, String)>,
+    /// When each call began (for its duration) and the text of it.
+    pub(crate) call_started: HashMap<u64, (DateTime<Utc>, String)>,
     pub(crate) presets: BTreeMap<u64, Value>,
     pub(crate) after_answer: Vec<Deferred>,
     /// The Status document with one element in every array, each with
     /// every field of the product: what new elements start from.
     pub(crate) template: Value,
     pub(crate) bookings: Vec<Value>,
+    /// The device's clock (see `DeviceOptions::clock`).
+    pub(crate) clock: Option<std::sync::Arc<dyn crate::clock::Clock>>,
 }
 
 /// How many HTTP requests, UI actions, call history entries and scripted
@@ -134,9 +138,14 @@ pub(crate) fn new_element(st: &State, array: &str, fields: Value) -> Value {
     e
 }
 
-/// The current time as the device writes it (`2026-11-21T21:30:00Z`).
-pub(crate) fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// The device's time now: its clock's, else the machine's.
+pub(crate) fn utc_now(st: &State) -> DateTime<Utc> {
+    st.room.clock.as_ref().map_or_else(Utc::now, |c| c.utc())
+}
+
+/// The device's time now as it writes it (`2026-11-21T21:30:00Z`).
+pub(crate) fn now_text(st: &State) -> String {
+    utc_now(st).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs a command whose arguments were already checked.
