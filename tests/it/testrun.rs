@@ -413,8 +413,8 @@ fn the_testing_guide_examples_pass() {
             _ => {}
         }
     }
-    assert!(files >= 5, "only {files} example files in docs/testing.md");
-    assert_all_passed(&run_dir(&dir.scripts(), None), 6);
+    assert!(files >= 7, "only {files} example files in docs/testing.md");
+    assert_all_passed(&run_dir(&dir.scripts(), None), 8);
 }
 
 #[tokio::test]
