@@ -63,6 +63,8 @@ pub struct Room {
     scripts: Mutex<Vec<Loaded>>,
     /// The device's activity after the last round trip (`u64::MAX`: none).
     flushed_at: AtomicU64,
+    /// Round trips made to wait for the scripts.
+    round_trips: AtomicU64,
 }
 
 impl Room {
@@ -95,6 +97,7 @@ impl Room {
             server: Mutex::new(Some(stop)),
             scripts: Mutex::new(Vec::new()),
             flushed_at: AtomicU64::new(u64::MAX),
+            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -266,9 +269,15 @@ impl Room {
             return false;
         }
         crate::host::round_trip(&self.codec).await;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         self.flushed_at
             .store(self.device.activity(), Ordering::SeqCst);
         true
+    }
+
+    /// How many round trips [`Room::barrier`] has made.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// Commands the scripts sent, in order, with their outcome:
