@@ -51,7 +51,7 @@ pub struct TestArgs {
 
 /// A `--test-timeout` value: a duration as tests write them, above zero.
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    match super::api::parse_duration(text)? {
+    match super::values::parse_duration(text)? {
         0 => Err("the time limit must be more than 0".into()),
         ms => Ok(std::time::Duration::from_millis(ms)),
     }

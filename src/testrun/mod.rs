@@ -13,6 +13,7 @@
 //! - [`sandbox`]: the engine test files run in, with the scripts' limits.
 //! - [`state`]: the running test's state and the idle rule.
 //! - [`report`]: text lines, the summary and JUnit XML.
+//! - [`values`]: durations, equality by value, `assert_eq`.
 
 pub mod api;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod report;
 pub mod room;
 pub mod sandbox;
 pub mod state;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
