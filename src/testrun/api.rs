@@ -10,14 +10,12 @@ use serde_json::{Value, json};
 
 use super::room::Room;
 use super::state::{self, TestState};
-use super::values::{assert_eq, parse_duration};
+use super::values::{FAILED, assert_eq, parse_duration};
 use crate::script::api::{from_dynamic, to_dynamic};
 use crate::sim::device::model::calls;
 
-pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// Marks an assertion failure (not a script or usage error).
-pub const FAILED: &str = "assertion failed";
 /// Marks a script under test that does not compile.
 pub const SCRIPT_ERROR: &str = "script error";
 
@@ -43,7 +41,7 @@ fn fail(pos: Position, text: String) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(text.into(), pos).into()
 }
 
-pub(crate) fn err(ctx: &NativeCallContext, text: String) -> Box<EvalAltResult> {
+fn err(ctx: &NativeCallContext, text: String) -> Box<EvalAltResult> {
     fail(ctx.call_position(), text)
 }
 

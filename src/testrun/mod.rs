@@ -7,6 +7,7 @@
 //!
 //! - [`api`]: what test files call.
 //! - [`cli`]: the command line and its output.
+//! - [`deadline`]: the time limit of the running test.
 //! - [`memstore`]: the scripts' stores, in memory.
 //! - [`record`]: recorded feedback files (`feedback --record`, `room.replay`).
 //! - [`room`]: one simulated room and the scripts loaded on it.
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod deadline;
 pub mod memstore;
 pub mod record;
 pub mod report;
@@ -65,7 +67,7 @@ impl TestOptions {
             dir: dir.into(),
             filter: None,
             schema: None,
-            timeout: sandbox::DEFAULT_TIMEOUT,
+            timeout: deadline::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -215,7 +217,7 @@ fn load_file(
     let mut scope = rhai::Scope::new();
     run.accounts
         .run_test_code(|| {
-            sandbox::with_deadline(run.opts.timeout, || {
+            deadline::with_deadline(run.opts.timeout, || {
                 engine.run_ast_with_scope(&mut scope, &ast)
             })
         })
@@ -245,7 +247,7 @@ fn run_one(
         harness: run.accounts.harness.clone(),
         script_error: false,
     }));
-    let result = sandbox::with_deadline(run.opts.timeout, || {
+    let result = deadline::with_deadline(run.opts.timeout, || {
         run.accounts
             .run_test_code(|| t.body.call::<rhai::Dynamic>(engine, ast, ()))
     });

@@ -1,8 +1,8 @@
 //! The engine test files run in, with the limits scripts have: value sizes,
 //! expression and call depth, printing of deeply nested values, imports
 //! only from the tests directory, no `eval`, a memory budget, and on top a
-//! wall-clock limit per test (`--test-timeout`). The thread that runs the
-//! tests has a script worker's stack.
+//! wall-clock limit per test (`--test-timeout`, see [`super::deadline`]).
+//! The thread that runs the tests has a script worker's stack.
 //!
 //! Test files also see their top-level `const`s inside their `fn`s, as
 //! scripts do (Rhai's own functions see only their parameters).
@@ -13,11 +13,9 @@
 //! the test's behalf (rooms, simulators, schemas) goes to an account
 //! without a budget ([`Accounts::harness`]).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine};
 
@@ -28,58 +26,8 @@ use crate::script::memory::{self, Account};
 /// Rhai operations one test may take.
 pub const MAX_OPERATIONS: u64 = 50_000_000;
 
-/// The default of `--test-timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A file's top-level constants, by name, for its functions to read.
 pub type Constants = Arc<RwLock<HashMap<String, Dynamic>>>;
-
-thread_local! {
-    /// When the running test must end, and its limit (for the message).
-    static DEADLINE: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with the test's time limit in force on this thread.
-pub fn with_deadline<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
-    struct Clear;
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            DEADLINE.with(|d| d.set(None));
-        }
-    }
-    let _clear = Clear;
-    DEADLINE.with(|d| d.set(Some((Instant::now() + limit, limit))));
-    f()
-}
-
-/// The running test's time limit, once it has passed.
-pub fn past_deadline() -> Option<String> {
-    let (at, limit) = DEADLINE.with(Cell::get)?;
-    (Instant::now() >= at).then(|| timeout_message(limit))
-}
-
-/// Time the running test has left (`None` outside a test).
-pub fn time_left() -> Option<Duration> {
-    DEADLINE
-        .with(Cell::get)
-        .map(|(at, _)| at.saturating_duration_since(Instant::now()))
-}
-
-/// Why a test was stopped for taking too long.
-pub fn timeout_message(limit: Duration) -> String {
-    format!(
-        "the test ran past its time limit of {} (--test-timeout)",
-        shown(limit)
-    )
-}
-
-/// `2s`, `1500ms`: a duration as `--test-timeout` takes it.
-pub fn shown(d: Duration) -> String {
-    match d.as_millis() {
-        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        ms => format!("{ms}ms"),
-    }
-}
 
 /// The memory accounts of a run.
 pub struct Accounts {
@@ -135,7 +83,7 @@ pub fn engine(dir: &Path, tests: api::Declarations, constants: Constants) -> Eng
             return Some(memory::exceeded_message(limit).into());
         }
         if ops % 512 == 0 {
-            return past_deadline().map(Into::into);
+            return super::deadline::past_deadline().map(Into::into);
         }
         None
     });
@@ -160,26 +108,4 @@ pub fn constants_of(scope: &rhai::Scope) -> HashMap<String, Dynamic> {
         .filter(|(_, constant, _)| *constant)
         .map(|(name, _, value)| (name.to_string(), value))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_read_as_people_write_them() {
-        assert_eq!(shown(Duration::from_secs(2)), "2s");
-        assert_eq!(shown(Duration::from_secs(60)), "60s");
-        assert_eq!(shown(Duration::from_millis(1500)), "1500ms");
-    }
-
-    #[test]
-    fn the_deadline_holds_only_inside_its_test() {
-        assert_eq!(past_deadline(), None);
-        with_deadline(Duration::ZERO, || {
-            assert!(past_deadline().is_some_and(|m| m.contains("of 0s")));
-        });
-        assert_eq!(past_deadline(), None);
-        assert_eq!(time_left(), None);
-    }
 }

@@ -89,7 +89,7 @@ pub async fn quiet(rooms: &[Arc<Room>], limit: Duration) -> Result<(), String> {
         any
     };
     crate::idle::wait(read, flush, limit).await.map_err(|_| {
-        super::sandbox::past_deadline().unwrap_or_else(|| {
+        super::deadline::past_deadline().unwrap_or_else(|| {
             format!(
                 "the scripts were still busy after {}s",
                 SETTLE_LIMIT.as_secs()
@@ -118,15 +118,15 @@ impl TestState {
             .map_err(|e| format!("that is {e}"))?;
         let rooms = self.rooms.clone();
         let clock = self.clock.clone();
-        let limit = super::sandbox::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
+        let limit = super::deadline::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
         self.block(async move {
             quiet(&rooms, limit).await?;
             while clock.fire_next(target) {
-                if let Some(late) = super::sandbox::past_deadline() {
+                if let Some(late) = super::deadline::past_deadline() {
                     return Err(late);
                 }
                 let limit =
-                    super::sandbox::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
+                    super::deadline::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
                 quiet(&rooms, limit).await?;
             }
             Ok(())

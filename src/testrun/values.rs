@@ -2,11 +2,13 @@
 //! equality by value (`60 == 60.0`, maps and arrays element by element),
 //! and `assert_eq`'s failure showing both values.
 
-use rhai::{Dynamic, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, NativeCallContext};
 use serde_json::Value;
 
-use super::api::{FAILED, RhaiResult, err};
 use crate::script::api::from_dynamic;
+
+/// Marks an assertion failure (not a script or usage error).
+pub const FAILED: &str = "assertion failed";
 
 /// Parses `"10m"`, `"1h30m"`, `"45s"`, `"250ms"`, `"2d"` into milliseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
@@ -66,7 +68,12 @@ fn shown(d: &Dynamic) -> String {
     }
 }
 
-pub fn assert_eq(ctx: &NativeCallContext, a: &Dynamic, b: &Dynamic, msg: &str) -> RhaiResult<()> {
+pub fn assert_eq(
+    ctx: &NativeCallContext,
+    a: &Dynamic,
+    b: &Dynamic,
+    msg: &str,
+) -> Result<(), Box<EvalAltResult>> {
     let same = match (from_dynamic(a), from_dynamic(b)) {
         (Ok(x), Ok(y)) => values_equal(&x, &y),
         _ => a.to_string() == b.to_string() && a.type_name() == b.type_name(),
@@ -79,14 +86,12 @@ pub fn assert_eq(ctx: &NativeCallContext, a: &Dynamic, b: &Dynamic, msg: &str) -
     } else {
         format!(": {msg}")
     };
-    Err(err(
-        ctx,
-        format!(
-            "{FAILED}: assert_eq{what}\n  actual:   {}\n  expected: {}",
-            shown(a),
-            shown(b)
-        ),
-    ))
+    let text = format!(
+        "{FAILED}: assert_eq{what}\n  actual:   {}\n  expected: {}",
+        shown(a),
+        shown(b)
+    );
+    Err(EvalAltResult::ErrorRuntime(text.into(), ctx.call_position()).into())
 }
 
 #[cfg(test)]
