@@ -3,9 +3,16 @@
 //! array 100,000 deep, a test that runs forever or advances a busy clock by
 //! a day, and names XML cannot carry. Each ends as that test's failure, the
 //! tests after it still run, and the JUnit report parses with every test.
+//! And the virtual clock's pace: timers that make no codec call cost no
+//! round trip to the room.
 
 use std::path::Path;
 use std::process::Output;
+use std::sync::Arc;
+
+use xmacro::testrun::room::{Launch, Logs, Room};
+use xmacro::testrun::state::{Schemas, TestState};
+use xmacro::vclock::VirtualClock;
 
 use crate::common::rig::TempDir;
 use crate::testrun::{output_within, write};
@@ -269,4 +276,84 @@ fn names_and_failures_with_characters_xml_forbids_keep_the_junit_report_parseabl
     assert!(odd.name.contains("\\u{fffe}"), "{odd:?}");
     assert!(odd.text.contains("odd \\u{ffff} text \\u{1}"), "{odd:?}");
     assert_eq!(case(&all, "plain").kind, "passed");
+}
+
+/// A test's state with one room running `script` (as `tick.rhai`).
+fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "xmacro-state-{}-{}",
+        std::process::id(),
+        script.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tick.rhai"), script).unwrap();
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let engine = xmacro::script::engine::build(dir.clone(), 1_000_000);
+    let start =
+        chrono::NaiveDateTime::parse_from_str(xmacro::testrun::START, "%Y-%m-%d %H:%M").unwrap();
+    let clock = Arc::new(VirtualClock::new(start, chrono_tz::Tz::UTC));
+    let room = Arc::new(
+        rt.block_on(Room::start("room-1", xmacro::sim::DeviceOptions::default()))
+            .unwrap(),
+    );
+    let compiled = xmacro::script::loader::compile(&engine, &dir, "tick.rhai").unwrap();
+    let program = Arc::new(xmacro::script::instance::Program::new(
+        engine.clone(),
+        compiled.ast,
+        "tick.rhai".into(),
+    ));
+    let t = TestState {
+        rt: rt.clone(),
+        clock: clock.clone(),
+        rooms: vec![room.clone()],
+        logs: Logs::default(),
+        dir: dir.clone(),
+        engine,
+        stores: Arc::default(),
+        schemas: Schemas::default(),
+        default_schema: None,
+        harness: Arc::default(),
+        script_error: false,
+    };
+    let launch = Launch {
+        program,
+        args: rhai::Map::new(),
+        clock,
+        limits: xmacro::script::instance::Limits::default(),
+        logs: t.logs.clone(),
+        codecs: Arc::default(),
+    };
+    {
+        let _rt = rt.enter();
+        room.load("tick", launch, t.stores.clone()).unwrap();
+    }
+    (t, room, dir)
+}
+
+#[test]
+fn timers_that_make_no_codec_call_cost_no_round_trip_to_the_room() {
+    let (t, room, dir) = one_room("let n = 0;\nset_interval(|| { n += 1; }, 10);\n");
+    t.settle().unwrap();
+    let before = room.round_trips();
+    t.advance_to(10_000).unwrap();
+    assert_eq!(t.clock.elapsed_ms(), 10_000);
+    assert_eq!(room.round_trips(), before, "1000 ticks, no round trip");
+    t.block(room.stop());
+    let _ = std::fs::remove_dir_all(dir);
+
+    // A tick that sends a command is waited for with a round trip.
+    let (t, room, dir) =
+        one_room("set_interval(|| xapi.Command.Audio.Volume.Set(#{ Level: 20 }), 1000);\n");
+    t.settle().unwrap();
+    let before = room.round_trips();
+    t.advance_to(10_000).unwrap();
+    assert!(room.round_trips() >= before + 10, "{}", room.round_trips());
+    assert_eq!(room.commands().len(), 10);
+    t.block(room.stop());
+    let _ = std::fs::remove_dir_all(dir);
 }
