@@ -91,11 +91,14 @@ pub enum Command {
     /// Run the *.test.rhai files in a directory: each test gets simulated
     /// rooms on a virtual clock and loads the scripts it tests. Prints one
     /// line per test and `N passed, M failed`; exits 0 when all passed, 1
-    /// when a test failed, 2 on bad usage or a script that does not compile.
+    /// when a test failed, 2 on bad usage or a test file or script that
+    /// does not compile (the other files still run).
     #[command(after_help = "Examples:\n  \
         xmacro test                                # every scripts/**/*.test.rhai\n  \
         xmacro test scripts --filter volume        # only tests whose name or file says volume\n  \
-        xmacro test scripts --format junit > report.xml\n\n\
+        xmacro test scripts --format junit > report.xml\n  \
+        xmacro test scripts --schema roomos-26.4.1.json --product octavio   # sim() rooms from the schema\n  \
+        xmacro test scripts --test-timeout 2m      # a test may take 2 minutes (default 60s)\n\n\
         A test file:\n  \
         test(\"a loud room is turned down\", || {\n      \
             let room = sim();\n      \

@@ -37,6 +37,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
         let _ = at;
         None
     }
+    /// The instant now, in UTC (what a simulated device stamps its
+    /// records with).
+    fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 /// The machine's local time.

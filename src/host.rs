@@ -153,6 +153,7 @@ impl HostHandle {
                     round_trip(codec).await;
                 }
             }
+            true
         };
         let _ = crate::idle::wait(read, flush, Duration::MAX).await;
     }

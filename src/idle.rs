@@ -10,11 +10,12 @@ use crate::script::instance::WENT_IDLE;
 
 /// Waits until `read` says idle (`(true, mark)`) twice with the same mark
 /// around a `flush` (a round trip to every codec). `read` giving `None`
-/// means there is nothing to wait for any more. Fails with the time waited
-/// when still busy after `limit`.
+/// means there is nothing to wait for any more. A `flush` that says it had
+/// nothing to flush (`false`: nothing can be on its way) ends the wait at
+/// once. Fails with the time waited when still busy after `limit`.
 pub async fn wait<M: PartialEq>(
     mut read: impl AsyncFnMut() -> Option<(bool, M)>,
-    mut flush: impl AsyncFnMut(),
+    mut flush: impl AsyncFnMut() -> bool,
     limit: Duration,
 ) -> Result<(), Duration> {
     let started = Instant::now();
@@ -40,10 +41,9 @@ pub async fn wait<M: PartialEq>(
             let _ = tokio::time::timeout(Duration::from_millis(5), went_idle).await;
             continue;
         }
-        if confirmed.as_ref() == Some(&mark) {
+        if confirmed.as_ref() == Some(&mark) || !flush().await {
             return Ok(());
         }
-        flush().await;
         confirmed = Some(mark);
     }
 }

@@ -9,11 +9,15 @@
 //! zone (chrono-tz), so `daily` sees daylight saving changes as a wall clock
 //! would: a daily time that a spring-forward change skips fires when the
 //! clock jumps past it, and a time a fall-back change repeats fires once.
+//!
+//! The clock reads no later than [`LATEST`] (far beyond any test, well
+//! inside what the date types hold): moving it further is refused with
+//! [`OutOfRange`] instead of overflowing.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::sync::oneshot;
 
@@ -47,6 +51,31 @@ struct State {
 /// A clock only the test runner moves.
 #[derive(Debug)]
 pub struct VirtualClock(Mutex<State>);
+
+/// The last instant the clock reaches, in UTC (a day short of the end of
+/// year 9999, so a local time in any zone, and the next day's `daily`
+/// time, still has a four-digit year).
+pub const LATEST: &str = "9999-12-31 00:00 UTC";
+
+/// The first instant the clock can be set to, in UTC.
+const EARLIEST: &str = "0001-01-02 00:00 UTC";
+
+fn bound(text: &str) -> DateTime<Utc> {
+    let day = text.split(' ').next().unwrap_or_default();
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Utc.from_utc_datetime(&t))
+        .unwrap_or_default()
+}
+
+/// A time the clock cannot show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("beyond the test clock's range (from {EARLIEST} to {LATEST}; it reads {now} now)")]
+pub struct OutOfRange {
+    /// The local time the clock reads.
+    pub now: String,
+}
 
 /// The first instant at which the local time in `tz` reads `at` or later.
 pub fn instant_of(tz: Tz, at: NaiveDateTime) -> DateTime<Utc> {
@@ -90,12 +119,34 @@ impl VirtualClock {
         self.lock().tz
     }
 
+    /// Changes the time zone; the local time reads the same as before (in
+    /// the new zone), as when a room is set up in another place.
+    pub fn set_zone(&self, tz: Tz) -> Result<(), OutOfRange> {
+        let local = self.now();
+        let old = std::mem::replace(&mut self.lock().tz, tz);
+        self.set_time(local).inspect_err(|_| self.lock().tz = old)
+    }
+
+    /// Whether the clock can move on to `ms` virtual milliseconds.
+    pub fn check(&self, ms: u64) -> Result<(), OutOfRange> {
+        let st = self.lock();
+        if ms <= st.last_ms() {
+            Ok(())
+        } else {
+            Err(st.out_of_range())
+        }
+    }
+
     /// Sets the local time (what lies between is skipped: `daily` waits
     /// look again from the new time); timers keep their remaining delays.
-    pub fn set_time(&self, local: NaiveDateTime) {
+    /// A time outside the clock's range is refused and changes nothing.
+    pub fn set_time(&self, local: NaiveDateTime) -> Result<(), OutOfRange> {
         let mut st = self.lock();
         let at = instant_of(st.tz, local);
-        st.origin = at - chrono::Duration::milliseconds(st.ms as i64);
+        if at < bound(EARLIEST) || at > bound(LATEST) {
+            return Err(st.out_of_range());
+        }
+        st.origin = at - TimeDelta::milliseconds(st.ms as i64);
         let (moved, kept): (Vec<Timer>, Vec<Timer>) = std::mem::take(&mut st.timers)
             .into_iter()
             .partition(|t| matches!(t.due, Due::Local(_)));
@@ -104,14 +155,7 @@ impl VirtualClock {
         for t in moved {
             let _ = t.tx.send(LocalWake::Moved);
         }
-    }
-
-    /// Reads local times in `tz` from now on, keeping the local time it
-    /// reads now (everyone holding this clock sees the change).
-    pub fn set_zone(&self, tz: Tz) {
-        let local = self.now();
-        self.lock().tz = tz;
-        self.set_time(local);
+        Ok(())
     }
 
     /// How many waits are queued (cancelled ones are dropped first).
@@ -130,9 +174,11 @@ impl VirtualClock {
 
     /// Fires the earliest wait due at or before `limit` ms (moving the
     /// clock to its time); `false` when none is, after moving the clock to
-    /// `limit`. The caller lets the scripts react before the next one.
+    /// `limit`. The caller lets the scripts react before the next one. The
+    /// clock stops at the end of its range ([`VirtualClock::check`] first).
     pub fn fire_next(&self, limit: u64) -> bool {
         let mut st = self.lock();
+        let limit = limit.min(st.last_ms());
         st.timers.retain(|t| !t.tx.is_closed());
         let best = st
             .timers
@@ -167,9 +213,27 @@ impl VirtualClock {
 }
 
 impl State {
+    fn instant(&self) -> DateTime<Utc> {
+        i64::try_from(self.ms)
+            .ok()
+            .and_then(TimeDelta::try_milliseconds)
+            .and_then(|d| self.origin.checked_add_signed(d))
+            .unwrap_or_else(|| bound(LATEST))
+    }
+
     fn local(&self) -> NaiveDateTime {
-        let now = self.origin + chrono::Duration::milliseconds(self.ms as i64);
-        now.with_timezone(&self.tz).naive_local()
+        self.instant().with_timezone(&self.tz).naive_local()
+    }
+
+    /// The most virtual milliseconds the clock can show.
+    fn last_ms(&self) -> u64 {
+        (bound(LATEST) - self.origin).num_milliseconds().max(0) as u64
+    }
+
+    fn out_of_range(&self) -> OutOfRange {
+        OutOfRange {
+            now: self.local().format("%Y-%m-%d %H:%M").to_string(),
+        }
     }
 
     fn due_ms(&self, due: Due) -> u64 {
@@ -186,6 +250,10 @@ impl State {
 impl Clock for VirtualClock {
     fn now(&self) -> NaiveDateTime {
         self.lock().local()
+    }
+
+    fn utc(&self) -> DateTime<Utc> {
+        self.lock().instant()
     }
 
     fn poll(&self) -> Duration {
@@ -233,7 +301,7 @@ mod tests {
     #[test]
     fn a_new_zone_keeps_the_local_time_and_moves_on_from_there() {
         let c = VirtualClock::new(t("2026-03-02 08:00"), Tz::UTC);
-        c.set_zone("America/New_York".parse().unwrap());
+        c.set_zone("America/New_York".parse().unwrap()).unwrap();
         assert_eq!(c.now(), t("2026-03-02 08:00"));
         assert!(!c.fire_next(60 * 60 * 1000));
         assert_eq!(c.now(), t("2026-03-02 09:00"));
@@ -244,6 +312,29 @@ mod tests {
         let tz: Tz = "Europe/Oslo".parse().unwrap();
         let at = instant_of(tz, t("2026-03-29 02:30"));
         assert_eq!(at.with_timezone(&tz).naive_local(), t("2026-03-29 03:00"));
+    }
+
+    #[test]
+    fn times_beyond_the_clock_s_range_are_refused_and_the_clock_never_overflows() {
+        let c = VirtualClock::new(t("2026-01-05 09:00"), Tz::UTC);
+        let e = c.check(100_000_000_000 * 86_400_000).unwrap_err();
+        assert_eq!(e.now, "2026-01-05 09:00");
+        assert!(
+            e.to_string().starts_with("beyond the test clock's range"),
+            "{e}"
+        );
+        assert!(c.check(365 * 86_400_000).is_ok());
+        // Asked for more than there is, it stops at the end, readable.
+        assert!(!c.fire_next(u64::MAX));
+        assert_eq!(c.now(), t("9999-12-31 00:00"));
+        assert!(c.check(c.elapsed_ms() + 1).is_err());
+        assert!(c.set_time(t("2026-03-01 10:00")).is_ok());
+        let far = NaiveDate::from_ymd_opt(200_000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        assert!(c.set_time(far).is_err());
+        assert_eq!(c.now(), t("2026-03-01 10:00"));
     }
 
     #[tokio::test]

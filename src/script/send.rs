@@ -3,9 +3,14 @@
 //! JavaScript `xapi.Command.Audio.Volume.Set({...})` nobody awaits. The
 //! command is queued to the codec before `send` returns (so commands keep
 //! their order), the script goes on at once, and a refusal is logged with
-//! the `file:line:col` of the `send` instead of stopping the caller.
+//! the `file:line:col` of the `send` instead of stopping the caller (in
+//! the host's log and in the instance's log sink: `room.logs()` in a test).
+//! Sends still waiting for their answer are counted per instance, so the
+//! test runner can wait for their outcome ([`in_flight`]).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::Poll;
 
 use rhai::{Engine, EvalAltResult, ImmutableString, NativeCallContext, Position};
@@ -13,6 +18,7 @@ use serde_json::Map;
 use tracing::Instrument;
 
 use super::api::{XPath, command_path, ctx, from_dynamic, usage};
+use super::instance::InstanceCtx;
 use crate::xows::path::{Path, Root};
 use crate::xows::protocol::Call;
 
@@ -26,6 +32,50 @@ fn place(c: &NativeCallContext, default_file: &str) -> String {
         (Some(l), Some(col)) => format!("{file}:{l}:{col}"),
         (Some(l), None) => format!("{file}:{l}"),
         _ => file.to_string(),
+    }
+}
+
+/// Sends without an answer yet, by instance (its context's address).
+static IN_FLIGHT: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Mutex::default);
+
+fn key(ctx: &Arc<InstanceCtx>) -> usize {
+    Arc::as_ptr(ctx) as usize
+}
+
+fn in_flight_map() -> std::sync::MutexGuard<'static, HashMap<usize, usize>> {
+    IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How many of this instance's sends still wait for their answer (a
+/// refusal is logged before the count drops).
+pub fn in_flight(ctx: &Arc<InstanceCtx>) -> usize {
+    in_flight_map().get(&key(ctx)).copied().unwrap_or(0)
+}
+
+/// One send waiting for its answer; counted until dropped.
+struct Pending(Arc<InstanceCtx>);
+
+impl Pending {
+    fn new(ctx: Arc<InstanceCtx>) -> Pending {
+        *in_flight_map().entry(key(&ctx)).or_default() += 1;
+        Pending(ctx)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        {
+            let mut map = in_flight_map();
+            let k = key(&self.0);
+            if let Some(n) = map.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&k);
+                }
+            }
+        }
+        // Whoever waits for the scripts to be idle looks again.
+        super::instance::WENT_IDLE.notify_waiters();
     }
 }
 
@@ -58,15 +108,18 @@ fn send(
             _ = cancel.cancelled() => None,
         }
     });
+    let pending = Pending::new(ctx.clone());
     let report = move |r: Option<Result<serde_json::Value, crate::xows::Error>>| {
         if let Some(Err(e)) = r {
             let e = e.to_rpc();
-            tracing::error!(
+            let line = format!(
                 "{where_}: command {what} (sent without waiting) failed: {} {}",
-                e.code,
-                e.message
+                e.code, e.message
             );
+            pending.0.note("error", &line);
+            tracing::error!("{line}");
         }
+        drop(pending);
     };
     // The first poll queues the request to the codec, in order with the
     // script's other calls; the reply is awaited off the worker.

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use super::room::Room;
 use super::state::{self, TestState};
+use super::values::{FAILED, assert_eq, parse_duration};
 use crate::script::api::{from_dynamic, to_dynamic};
+use crate::sim::device::model::calls;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// Marks an assertion failure (not a script or usage error).
-pub const FAILED: &str = "assertion failed";
 /// Marks a script under test that does not compile.
 pub const SCRIPT_ERROR: &str = "script error";
 
@@ -29,6 +29,9 @@ pub struct Declared {
 
 /// Tests a file declared, in order.
 pub type Declarations = Arc<Mutex<Vec<Declared>>>;
+
+/// The product a schema room simulates when nobody names one.
+pub const DEFAULT_PRODUCT: &str = "barents";
 
 /// `sim()`'s value: one room of the running test.
 #[derive(Clone)]
@@ -86,95 +89,16 @@ fn rooted(root: &str, path: &str) -> String {
     }
 }
 
-/// Parses `"10m"`, `"1h30m"`, `"45s"`, `"250ms"`, `"2d"` into milliseconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("{text:?} is not a duration: write \"500ms\", \"30s\", \"10m\", \"2h\" or \"1d\"")
-    };
-    let mut total: u64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(n.saturating_mul(unit));
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
-fn values_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn shown(d: &Dynamic) -> String {
-    match from_dynamic(d) {
-        Ok(v) => v.to_string(),
-        Err(_) => format!("{d:?}"),
-    }
-}
-
-fn assert_eq(ctx: &NativeCallContext, a: &Dynamic, b: &Dynamic, msg: &str) -> RhaiResult<()> {
-    let same = match (from_dynamic(a), from_dynamic(b)) {
-        (Ok(x), Ok(y)) => values_equal(&x, &y),
-        _ => a.to_string() == b.to_string() && a.type_name() == b.type_name(),
-    };
-    if same {
-        return Ok(());
-    }
-    let what = if msg.is_empty() {
-        String::new()
-    } else {
-        format!(": {msg}")
-    };
-    Err(err(
-        ctx,
-        format!(
-            "{FAILED}: assert_eq{what}\n  actual:   {}\n  expected: {}",
-            shown(a),
-            shown(b)
-        ),
-    ))
-}
-
 fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> RhaiResult<()> {
     let room = room(ctx, r)?;
     let name = name.trim_end_matches(".rhai").to_string();
     act(ctx, |t| {
         let file = format!("{name}.rhai");
+        let refused = |e: String| format!("room.load({name:?}): {e}");
         if !crate::host::is_script_file(&file) {
-            return Err(format!("room.load({name:?}): not a script name"));
+            return Err(refused("not a script name".into()));
         }
+        room.can_load(&name).map_err(refused)?;
         let compiled = crate::script::loader::compile(&t.engine, &t.dir, &file).map_err(|e| {
             t.script_error = true;
             format!("{SCRIPT_ERROR}: {}", e.message)
@@ -189,17 +113,24 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
             .iter()
             .map(|r| (r.name.clone(), r.codec.clone()))
             .collect();
-        let _guard = t.rt.enter();
-        room.load(
-            &name,
+        let launch = super::room::Launch {
             program,
             args,
-            t.clock.clone(),
-            t.stores.clone(),
-            crate::script::instance::Limits::default(),
-            &t.logs,
-            Arc::new(codecs),
-        )
+            clock: t.clock.clone(),
+            limits: crate::script::instance::Limits::default(),
+            logs: t.logs.clone(),
+            codecs: Arc::new(codecs),
+        };
+        let _guard = t.rt.enter();
+        room.load(&name, launch, t.stores.clone()).map_err(refused)
+    })
+}
+
+fn restart(ctx: &NativeCallContext, r: &RoomRef, name: &str) -> RhaiResult<()> {
+    let room = room(ctx, r)?;
+    act(ctx, |t| {
+        t.block(room.restart(name))
+            .map_err(|e| format!("room.restart({name:?}): {e}"))
     })
 }
 
@@ -213,13 +144,20 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
             ));
         }
     }
-    if opts.contains_key("product") && !opts.contains_key("schema") {
-        return Err(err(
-            ctx,
-            "sim(#{...}): product needs a schema (sim(#{ schema: \"roomos.json\", product: \"barents\" }))".into(),
-        ));
-    }
     state::with(|t| {
+        // The test's own schema (relative to the tests directory), else
+        // the run's `--schema`; a product alone picks one of the latter.
+        let source = match (get("schema"), &t.default_schema) {
+            (Some(file), _) => Some((
+                t.dir.join(file),
+                get("product").unwrap_or_else(|| DEFAULT_PRODUCT.into()),
+            )),
+            (None, Some(d)) => Some((d.file.clone(), get("product").unwrap_or(d.product.clone()))),
+            (None, None) if opts.contains_key("product") => {
+                return Err("sim(#{...}): product needs a schema (sim(#{ schema: \"roomos.json\", product: \"barents\" }), or xmacro test --schema FILE)".into());
+            }
+            (None, None) => None,
+        };
         let name = get("name").unwrap_or_else(|| format!("room-{}", t.rooms.len() + 1));
         if t.rooms.iter().any(|r| r.name == name) {
             return Err(format!(
@@ -230,9 +168,7 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
             clock: t.clock.clone(),
             ..Default::default()
         };
-        if let Some(file) = get("schema") {
-            let path = t.dir.join(&file);
-            let product = get("product").unwrap_or_else(|| "barents".into());
+        if let Some((path, product)) = source {
             let mut cache = t.schemas.lock().unwrap_or_else(|p| p.into_inner());
             let schema = match cache.get(&(path.clone(), product.clone())) {
                 Some(s) => s.clone(),
@@ -251,6 +187,40 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
         Ok(RoomRef(t.rooms.len() - 1))
     })
     .map_err(|e| err(ctx, e))
+}
+
+/// A widget's value as the device reports it: text; a toggle's `true` or
+/// `false` is `on` or `off`, a number its digits.
+fn widget_value(ctx: &NativeCallContext, v: &Dynamic) -> RhaiResult<String> {
+    if let Some(on) = v.clone().try_cast::<bool>() {
+        return Ok(if on { "on" } else { "off" }.into());
+    }
+    if v.is_string() || v.is_int() || v.is_float() {
+        return Ok(v.to_string());
+    }
+    Err(err(
+        ctx,
+        format!(
+            "room.widget(id, type, value): the value is text, a number or true/false, not {}",
+            v.type_name()
+        ),
+    ))
+}
+
+/// A person in the room acts (`what` names the call for messages); gives
+/// the call's id.
+fn person(
+    ctx: &NativeCallContext,
+    r: &RoomRef,
+    what: &str,
+    f: impl FnOnce(&mut crate::sim::device::State) -> Result<u64, crate::xows::protocol::RpcError>,
+) -> RhaiResult<INT> {
+    let room = room(ctx, r)?;
+    act(ctx, |_| {
+        room.person(f)
+            .map(|id| id as INT)
+            .map_err(|e| format!("{what}: {e}"))
+    })
 }
 
 fn control(ctx: &NativeCallContext, r: &RoomRef, method: &str, params: Value) -> RhaiResult<Value> {
@@ -277,7 +247,11 @@ fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> 
         let start = t.clock.elapsed_ms();
         for e in &entries {
             if timed {
-                t.advance_to(start + e.ms)?;
+                let at = start.saturating_add(e.ms);
+                t.clock
+                    .check(at)
+                    .map_err(|x| format!("{file}:{}: \"ms\": {} is {x}", e.line, e.ms))?;
+                t.advance_to(at)?;
             }
             room.inject(&e.feedback)?;
             t.settle()?;
@@ -287,8 +261,10 @@ fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> 
     .map_err(|e| err(ctx, e))
 }
 
-fn advance(ctx: &NativeCallContext, ms: u64) -> RhaiResult<()> {
-    state::with(|t| t.advance_to(t.clock.elapsed_ms().saturating_add(ms))).map_err(|e| err(ctx, e))
+/// `advance(...)` by `ms`; `asked` is how the test wrote it, for messages.
+fn advance(ctx: &NativeCallContext, asked: String, ms: u64) -> RhaiResult<()> {
+    state::with(|t| t.advance_to(t.clock.elapsed_ms().saturating_add(ms)))
+        .map_err(|e| err(ctx, format!("{asked}: {e}")))
 }
 
 fn set_time(ctx: &NativeCallContext, text: &str) -> RhaiResult<()> {
@@ -307,8 +283,9 @@ fn set_time(ctx: &NativeCallContext, text: &str) -> RhaiResult<()> {
         )
     })?;
     act(ctx, |t| {
-        t.clock.set_time(at);
-        Ok(())
+        t.clock
+            .set_time(at)
+            .map_err(|e| format!("set_time({text:?}): that is {e}"))
     })
 }
 
@@ -408,6 +385,45 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
             },
         )
         .register_fn(
+            "widget",
+            |ctx: NativeCallContext,
+             r: &mut RoomRef,
+             id: &str,
+             kind: &str,
+             value: Dynamic|
+             -> RhaiResult<()> {
+                let value = widget_value(&ctx, &value)?;
+                let params = json!({ "WidgetId": id, "Type": kind, "Value": value });
+                control(&ctx, r, "WidgetAction", params).map(|_| ())
+            },
+        )
+        .register_fn("answer", |ctx: NativeCallContext, r: &mut RoomRef| {
+            person(&ctx, r, "room.answer()", calls::person_answers)
+        })
+        .register_fn("reject", |ctx: NativeCallContext, r: &mut RoomRef| {
+            person(&ctx, r, "room.reject()", calls::person_declines)
+        })
+        .register_fn(
+            "dial",
+            |ctx: NativeCallContext, r: &mut RoomRef, number: &str| {
+                let what = format!("room.dial({number:?})");
+                person(&ctx, r, &what, |st| calls::person_dials(st, number))
+            },
+        )
+        .register_fn(
+            "restart",
+            |ctx: NativeCallContext, r: &mut RoomRef, name: &str| restart(&ctx, r, name),
+        )
+        .register_fn(
+            "store",
+            |ctx: NativeCallContext, r: &mut RoomRef, name: &str| -> RhaiResult<Dynamic> {
+                let stored = room(&ctx, r)?
+                    .store(name)
+                    .map_err(|e| err(&ctx, format!("room.store({name:?}): {e}")))?;
+                dynamic_of(&ctx, &Value::Object(stored))
+            },
+        )
+        .register_fn(
             "http_response",
             |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
                 let params = json_of(&ctx, &m.into())?;
@@ -479,11 +495,11 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
             if ms < 0 {
                 return Err(err(&ctx, format!("advance({ms}): time only moves forward")));
             }
-            advance(&ctx, ms as u64)
+            advance(&ctx, format!("advance({ms})"), ms as u64)
         })
         .register_fn("advance", |ctx: NativeCallContext, d: &str| {
             let ms = parse_duration(d).map_err(|e| err(&ctx, e))?;
-            advance(&ctx, ms)
+            advance(&ctx, format!("advance({d:?})"), ms)
         })
         .register_fn("set_time", |ctx: NativeCallContext, at: &str| {
             set_time(&ctx, at)
@@ -499,9 +515,9 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
                 if t.rooms.iter().any(|r| r.idle().1 > 0) {
                     return Err("set_zone(): call it before room.load(...)".into());
                 }
-                // The same clock, so simulators already made keep it.
-                t.clock.set_zone(tz);
-                Ok(())
+                t.clock
+                    .set_zone(tz)
+                    .map_err(|e| format!("set_zone({zone:?}): that is {e}"))
             })
             .map_err(|e| err(&ctx, e))
         })
@@ -529,26 +545,4 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
                 assert_eq(&ctx, &a, &b, msg)
             },
         );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(parse_duration("10m"), Ok(600_000));
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("2d"), Ok(172_800_000));
-        assert!(parse_duration("ten minutes").is_err());
-        assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn numbers_compare_by_value_whatever_their_type() {
-        assert!(values_equal(&json!(60), &json!(60.0)));
-        assert!(!values_equal(&json!(60), &json!("60")));
-        assert!(values_equal(&json!({"a": [1, 2]}), &json!({"a": [1.0, 2]})));
-    }
 }

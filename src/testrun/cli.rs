@@ -34,10 +34,32 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TestFormat::Text)]
     pub format: TestFormat,
+    /// The public xAPI schema that `sim()` loads when a test names none
+    /// (relative to the current directory); `sim(#{ schema: ... })` still
+    /// picks another.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// The product of --schema that `sim()` simulates when a test names
+    /// none (`sim(#{ product: ... })` picks another).
+    #[arg(long, value_name = "NAME", requires = "schema", default_value = super::api::DEFAULT_PRODUCT)]
+    pub product: String,
+    /// How long one test may take on the wall clock before it fails (the
+    /// virtual clock is not limited): 500ms, 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub test_timeout: std::time::Duration,
+}
+
+/// A `--test-timeout` value: a duration as tests write them, above zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match super::values::parse_duration(text)? {
+        0 => Err("the time limit must be more than 0".into()),
+        ms => Ok(std::time::Duration::from_millis(ms)),
+    }
 }
 
 /// Runs the tests on a thread of their own; the exit code (0 all passed,
-/// 1 a test failed, 2 a script under test does not compile).
+/// 1 a test failed, 2 a test file or a script under test does not
+/// compile).
 pub async fn run(args: TestArgs) -> Result<i32, TestError> {
     let config = crate::config::discover(args.config.as_deref());
     let dir = match (&args.dir, config) {
@@ -56,6 +78,11 @@ pub async fn run(args: TestArgs) -> Result<i32, TestError> {
     let opts = TestOptions {
         dir,
         filter: args.filter,
+        schema: args.schema.map(|file| super::DefaultSchema {
+            file,
+            product: args.product,
+        }),
+        timeout: args.test_timeout,
     };
     let format = args.format;
     let worker = std::thread::spawn(move || {

@@ -7,23 +7,29 @@
 //!
 //! - [`api`]: what test files call.
 //! - [`cli`]: the command line and its output.
+//! - [`deadline`]: the time limit of the running test.
 //! - [`memstore`]: the scripts' stores, in memory.
 //! - [`record`]: recorded feedback files (`feedback --record`, `room.replay`).
 //! - [`room`]: one simulated room and the scripts loaded on it.
+//! - [`sandbox`]: the engine test files run in, with the scripts' limits.
 //! - [`state`]: the running test's state and the idle rule.
 //! - [`report`]: text lines, the summary and JUnit XML.
+//! - [`values`]: durations, equality by value, `assert_eq`.
 
 pub mod api;
 pub mod cli;
+pub mod deadline;
 pub mod memstore;
 pub mod record;
 pub mod report;
 pub mod room;
+pub mod sandbox;
 pub mod state;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rhai::Engine;
 
@@ -37,6 +43,10 @@ pub const START: &str = "2026-01-05 09:00";
 /// How many of the scripts' last log lines a failure shows.
 const LOG_TAIL: usize = 10;
 
+/// The name a test file's own error is reported under (it does not
+/// compile, or its top level fails), in place of its tests.
+pub const FILE_CASE: &str = "(the test file)";
+
 /// What `xmacro test` runs.
 #[derive(Debug, Clone)]
 pub struct TestOptions {
@@ -44,6 +54,29 @@ pub struct TestOptions {
     pub dir: PathBuf,
     /// Only tests whose file or name contains this text.
     pub filter: Option<String>,
+    /// The schema `sim()` loads when a test names none (`--schema`).
+    pub schema: Option<DefaultSchema>,
+    /// How long one test may take (`--test-timeout`).
+    pub timeout: Duration,
+}
+
+impl TestOptions {
+    /// Every test under `dir`, built-in rooms, the default time limit.
+    pub fn new(dir: impl Into<PathBuf>) -> TestOptions {
+        TestOptions {
+            dir: dir.into(),
+            filter: None,
+            schema: None,
+            timeout: deadline::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// `--schema FILE --product NAME`: the room `sim()` starts by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultSchema {
+    pub file: PathBuf,
+    pub product: String,
 }
 
 /// Why nothing could be run (exit code 2).
@@ -51,8 +84,6 @@ pub struct TestOptions {
 pub enum TestError {
     #[error("{0}: {1}")]
     Dir(String, String),
-    #[error("{0}")]
-    Compile(String),
     #[error("cannot start the test runtime: {0}")]
     Runtime(String),
 }
@@ -84,78 +115,119 @@ pub fn discover(dir: &Path) -> Result<Vec<String>, TestError> {
     Ok(out)
 }
 
-/// The engine test files run in: the standard library plus the test API.
-fn test_engine(tests: api::Declarations) -> Engine {
-    let mut engine = Engine::new();
-    engine
-        .set_max_operations(50_000_000)
-        .set_max_call_levels(64);
-    api::register(&mut engine, tests);
-    engine
+/// Runs every test under `opts.dir`; `each` sees each result as it ends.
+/// A test file that does not compile (or whose top level fails) is that
+/// file's error ([`FILE_CASE`]), and the other files still run. The tests
+/// run on a thread with a script worker's stack.
+pub fn run(opts: &TestOptions, each: impl FnMut(&TestResult) + Send) -> Result<Summary, TestError> {
+    let files = discover(&opts.dir)?;
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("xmacro-test".into())
+            .stack_size(crate::script::pool::STACK)
+            .spawn_scoped(s, || run_files(opts, &files, each))
+            .map_err(|e| TestError::Runtime(e.to_string()))?
+            .join()
+            .map_err(|_| TestError::Runtime("the test runner panicked".into()))?
+    })
 }
 
-/// Runs every test under `opts.dir`; `each` sees each result as it ends.
-pub fn run(opts: &TestOptions, mut each: impl FnMut(&TestResult)) -> Result<Summary, TestError> {
-    let files = discover(&opts.dir)?;
-    let rt = Arc::new(
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| TestError::Runtime(e.to_string()))?,
-    );
-    let scripts_engine = crate::script::engine::build(
-        opts.dir.clone(),
-        crate::script::instance::Limits::default().max_operations,
-    );
+/// What every test of a run shares.
+struct Run<'a> {
+    opts: &'a TestOptions,
+    rt: Arc<tokio::runtime::Runtime>,
+    scripts: Arc<Engine>,
+    schemas: state::Schemas,
+    accounts: sandbox::Accounts,
+}
+
+fn run_files(
+    opts: &TestOptions,
+    files: &[String],
+    mut each: impl FnMut(&TestResult),
+) -> Result<Summary, TestError> {
+    let run = Run {
+        opts,
+        rt: Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| TestError::Runtime(e.to_string()))?,
+        ),
+        scripts: crate::script::engine::build(
+            opts.dir.clone(),
+            crate::script::instance::Limits::default().max_operations,
+        ),
+        schemas: state::Schemas::default(),
+        accounts: sandbox::Accounts::new(),
+    };
     let mut summary = Summary::default();
-    let schemas = state::Schemas::default();
+    let mut report = |r: TestResult| {
+        each(&r);
+        summary.results.push(r);
+    };
     for file in files {
+        let started = Instant::now();
         let declared: api::Declarations = Arc::default();
-        let engine = test_engine(declared.clone());
-        let path = opts.dir.join(&file);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| TestError::Dir(path.display().to_string(), e.to_string()))?;
-        let ast = engine.compile(&text).map_err(|e| {
-            let at = match (e.1.line(), e.1.position()) {
-                (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
-                _ => file.clone(),
-            };
-            TestError::Compile(format!("{at}: {}", e.0))
-        })?;
-        if let Err(e) = engine.run_ast(&ast) {
-            return Err(TestError::Compile(crate::script::instance::describe_error(
-                &file, &e,
-            )));
-        }
+        let constants = sandbox::Constants::default();
+        let engine = sandbox::engine(&opts.dir, declared.clone(), constants.clone());
+        let ast = match load_file(&run, &engine, file, &constants) {
+            Ok(ast) => ast,
+            Err(why) => {
+                report(TestResult {
+                    file: file.clone(),
+                    name: FILE_CASE.into(),
+                    outcome: Outcome::Error(why),
+                    took: started.elapsed(),
+                });
+                continue;
+            }
+        };
         let tests = declared.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for t in tests {
             let wanted = opts
                 .filter
                 .as_ref()
                 .is_none_or(|f| t.name.contains(f.as_str()) || file.contains(f.as_str()));
-            if !wanted {
-                continue;
+            if wanted {
+                report(run_one(&run, (&engine, &ast, file), &t));
             }
-            let r = run_one(
-                &rt,
-                &scripts_engine,
-                &schemas,
-                &opts.dir,
-                (&engine, &ast, &file),
-                &t,
-            );
-            each(&r);
-            summary.results.push(r);
         }
     }
     Ok(summary)
 }
 
+/// Reads, compiles and runs a test file's top level (which declares its
+/// tests); its constants go to `constants`. The error names the place.
+fn load_file(
+    run: &Run,
+    engine: &Engine,
+    file: &str,
+    constants: &sandbox::Constants,
+) -> Result<rhai::AST, String> {
+    let path = run.opts.dir.join(file);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("{file}: cannot read it: {e}"))?;
+    let ast = engine
+        .compile(&text)
+        .map_err(|e| match (e.1.line(), e.1.position()) {
+            (Some(l), Some(c)) => format!("{file}:{l}:{c}: {}", e.0),
+            _ => format!("{file}: {}", e.0),
+        })?;
+    let mut scope = rhai::Scope::new();
+    run.accounts
+        .run_test_code(|| {
+            deadline::with_deadline(run.opts.timeout, || {
+                engine.run_ast_with_scope(&mut scope, &ast)
+            })
+        })
+        .map_err(|e| crate::script::instance::describe_error(file, &e))?;
+    *constants.write().unwrap_or_else(|p| p.into_inner()) = sandbox::constants_of(&scope);
+    Ok(ast)
+}
+
 fn run_one(
-    rt: &Arc<tokio::runtime::Runtime>,
-    scripts: &Arc<Engine>,
-    schemas: &state::Schemas,
-    dir: &Path,
+    run: &Run,
     (engine, ast, file): (&Engine, &rhai::AST, &str),
     t: &api::Declared,
 ) -> TestResult {
@@ -163,26 +235,34 @@ fn run_one(
     let start = chrono::NaiveDateTime::parse_from_str(START, "%Y-%m-%d %H:%M").unwrap_or_default();
     let logs: room::Logs = Arc::new(Mutex::new(Vec::new()));
     state::swap(Some(TestState {
-        rt: rt.clone(),
+        rt: run.rt.clone(),
         clock: Arc::new(crate::vclock::VirtualClock::new(start, chrono_tz::Tz::UTC)),
         rooms: Vec::new(),
         logs: logs.clone(),
-        dir: dir.to_path_buf(),
-        engine: scripts.clone(),
+        dir: run.opts.dir.clone(),
+        engine: run.scripts.clone(),
         stores: Arc::new(memstore::MemoryBackend::default()),
-        schemas: schemas.clone(),
+        schemas: run.schemas.clone(),
+        default_schema: run.opts.schema.clone(),
+        harness: run.accounts.harness.clone(),
         script_error: false,
     }));
-    let result = t.body.call::<rhai::Dynamic>(engine, ast, ());
+    let result = deadline::with_deadline(run.opts.timeout, || {
+        run.accounts
+            .run_test_code(|| t.body.call::<rhai::Dynamic>(engine, ast, ()))
+    });
     let done = state::swap(None);
     let mut script_error = false;
     if let Some(done) = done {
         script_error = done.script_error;
         let rooms = done.rooms.clone();
-        done.block(async move {
-            for r in rooms {
-                r.stop().await;
-            }
+        let harness = done.harness.clone();
+        harness.enter(0, || {
+            done.block(async move {
+                for r in rooms {
+                    r.stop().await;
+                }
+            })
         });
     }
     let outcome = match result {

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 /// One recorded feedback document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// Its line in the file (from 1), for messages.
+    pub line: usize,
     /// Milliseconds since the recording started.
     pub ms: u64,
     /// The document as the codec sent it (`{"Status": {...}}`, `{"Event": {...}}`).
@@ -54,10 +56,14 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
         }
         let bad = |why: &str| format!("{}:{}: {why}", path.display(), i + 1);
         let v: Value = serde_json::from_str(line).map_err(|e| bad(&format!("not JSON: {e}")))?;
-        let ms = v
-            .get("ms")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad("no \"ms\" (milliseconds since the start)"))?;
+        let ms = match v.get("ms") {
+            None => return Err(bad("no \"ms\" (milliseconds since the start)")),
+            Some(ms) => ms.as_u64().ok_or_else(|| {
+                bad(&format!(
+                    "\"ms\": {ms} is not a whole number of milliseconds since the start"
+                ))
+            })?,
+        };
         let feedback = v
             .get("feedback")
             .filter(|f| f.is_object())
@@ -66,7 +72,11 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, String> {
         if out.last().is_some_and(|e: &Entry| e.ms > ms) {
             return Err(bad("times go backwards"));
         }
-        out.push(Entry { ms, feedback });
+        out.push(Entry {
+            line: i + 1,
+            ms,
+            feedback,
+        });
     }
     Ok(out)
 }

@@ -1,9 +1,12 @@
 //! One simulated room of a test: an in-process simulator on 127.0.0.1:0,
-//! the host's connection to it, the scripts loaded on it, and what they
-//! logged. Acting as the room goes straight to the device's control
-//! methods; the scripts see the effect over their socket, as on a codec.
+//! the host's connection to it, the scripts loaded on it (one instance of
+//! each, which can be restarted with its store), and what they logged.
+//! Acting as the room goes straight to the device's control methods or its
+//! model (a person answering a call); the scripts see the effect over
+//! their socket, as on a codec.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -12,9 +15,11 @@ use tokio::sync::oneshot;
 use crate::clock::Clock;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
 use crate::sim::control::{self, Action};
+use crate::sim::device::State;
 use crate::sim::{Device, DeviceOptions, SimOptions};
 use crate::store::{Backend, DEFAULT_QUOTA, InstanceId, Store};
 use crate::xows::path::Path;
+use crate::xows::protocol::RpcError;
 use crate::xows::{Codec, CodecConfig};
 
 /// A line a script under test logged.
@@ -28,6 +33,26 @@ pub struct LogLine {
 /// Shared log of a test (every room's scripts, in order).
 pub type Logs = Arc<Mutex<Vec<LogLine>>>;
 
+/// What starts a script on a room, kept to start it again.
+#[derive(Clone)]
+pub struct Launch {
+    pub program: Arc<Program>,
+    pub args: rhai::Map,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    pub logs: Logs,
+    /// Every room of the test by name (`codecs["name"]` in scripts).
+    pub codecs: Arc<BTreeMap<String, Codec>>,
+}
+
+/// A script loaded on the room.
+struct Loaded {
+    name: String,
+    launch: Launch,
+    store: Arc<Store>,
+    instance: Arc<Instance>,
+}
+
 /// A running simulated room.
 pub struct Room {
     pub name: String,
@@ -35,7 +60,11 @@ pub struct Room {
     pub codec: Codec,
     url: String,
     server: Mutex<Option<oneshot::Sender<()>>>,
-    instances: Mutex<Vec<Arc<Instance>>>,
+    scripts: Mutex<Vec<Loaded>>,
+    /// The device's activity after the last round trip (`u64::MAX`: none).
+    flushed_at: AtomicU64,
+    /// Round trips made to wait for the scripts.
+    round_trips: AtomicU64,
 }
 
 impl Room {
@@ -66,8 +95,14 @@ impl Room {
             codec,
             url,
             server: Mutex::new(Some(stop)),
-            instances: Mutex::new(Vec::new()),
+            scripts: Mutex::new(Vec::new()),
+            flushed_at: AtomicU64::new(u64::MAX),
+            round_trips: AtomicU64::new(0),
         })
+    }
+
+    fn scripts(&self) -> std::sync::MutexGuard<'_, Vec<Loaded>> {
+        self.scripts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs a control method (`SetStatus`, `Event`, ...) on the device.
@@ -78,6 +113,17 @@ impl Room {
         };
         self.device.run_deferred();
         out
+    }
+
+    /// Acts as a person in the room on the device's model (answering a
+    /// call, placing one), then runs what the model deferred.
+    pub fn person<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, RpcError>,
+    ) -> Result<T, String> {
+        let out = f(&mut self.device.lock());
+        self.device.run_deferred();
+        out.map_err(|e| e.message)
     }
 
     /// Plays one feedback document into the room: Status and
@@ -106,34 +152,57 @@ impl Room {
         Ok(self.device.lock().get(&p.0).unwrap_or(Value::Null))
     }
 
-    /// Starts a script on this room.
-    #[allow(clippy::too_many_arguments)]
+    /// Refuses a script that runs here already (one instance per room).
+    pub fn can_load(&self, script: &str) -> Result<(), String> {
+        if self.scripts().iter().any(|l| l.name == script) {
+            return Err(format!(
+                "{script} is already running on {}; use room.restart({script:?}) to start it again",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn not_loaded(&self, script: &str) -> String {
+        format!("no script named {script} was loaded on {}", self.name)
+    }
+
+    /// Starts a script on this room (from inside the test's runtime),
+    /// with its store from `stores`; refused when it runs here already.
     pub fn load(
         &self,
         script: &str,
-        program: Arc<Program>,
-        args: rhai::Map,
-        clock: Arc<dyn Clock>,
+        launch: Launch,
         stores: Arc<dyn Backend>,
-        limits: Limits,
-        logs: &Logs,
-        codecs: Arc<BTreeMap<String, Codec>>,
     ) -> Result<(), String> {
+        self.can_load(script)?;
         let store = Store::load(InstanceId::new(&self.name, script), stores, DEFAULT_QUOTA)
-            .map_err(|e| format!("room.load({script:?}): its store: {e}"))?;
+            .map_err(|e| format!("its store: {e}"))?;
+        let store = Arc::new(store);
+        let instance = self.start_instance(script, &launch, store.clone());
+        self.scripts().push(Loaded {
+            name: script.to_string(),
+            launch,
+            store,
+            instance,
+        });
+        Ok(())
+    }
+
+    fn start_instance(&self, script: &str, launch: &Launch, store: Arc<Store>) -> Arc<Instance> {
         let ctx = InstanceCtx::new(
             script.to_string(),
             self.name.clone(),
             self.codec.clone(),
             self.url.clone(),
-            codecs,
-            args,
-            Arc::new(store),
+            launch.codecs.clone(),
+            launch.args.clone(),
+            store,
             tokio::runtime::Handle::current(),
-            clock,
-            limits,
+            launch.clock.clone(),
+            launch.limits.clone(),
         );
-        let logs = logs.clone();
+        let logs = launch.logs.clone();
         let who = format!("{}@{}", script, self.name);
         ctx.set_log_sink(Arc::new(move |level: &str, text: &str| {
             logs.lock()
@@ -144,30 +213,75 @@ impl Room {
                     text: text.to_string(),
                 });
         }));
-        let inst = Instance::start(ctx, program);
-        self.instances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(inst);
+        Instance::start(ctx, launch.program.clone())
+    }
+
+    /// Stops a script (`on_unload` runs) and starts it again with the same
+    /// arguments and store, as a restarted codec or a reloaded file would.
+    pub async fn restart(&self, script: &str) -> Result<(), String> {
+        let (old, launch, store) = {
+            let all = self.scripts();
+            let l = all
+                .iter()
+                .find(|l| l.name == script)
+                .ok_or_else(|| self.not_loaded(script))?;
+            (l.instance.clone(), l.launch.clone(), l.store.clone())
+        };
+        old.stop().await;
+        let fresh = self.start_instance(script, &launch, store);
+        if let Some(l) = self.scripts().iter_mut().find(|l| l.name == script) {
+            l.instance = fresh;
+        }
         Ok(())
     }
 
-    /// Whether every script here is idle, and the sum of their job counts.
+    /// What a script stored, key by key.
+    pub fn store(&self, script: &str) -> Result<serde_json::Map<String, Value>, String> {
+        let all = self.scripts();
+        let l = all
+            .iter()
+            .find(|l| l.name == script)
+            .ok_or_else(|| self.not_loaded(script))?;
+        Ok(l.store
+            .keys()
+            .into_iter()
+            .filter_map(|k| l.store.get(&k).map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Whether every script here is idle with no fire-and-forget command
+    /// waiting for its answer, and the sum of their job counts.
     pub fn idle(&self) -> (bool, u64) {
-        let all = self.instances.lock().unwrap_or_else(|p| p.into_inner());
-        all.iter().fold((true, 0), |(all, sum), i| {
-            let (idle, n) = i.idle();
-            (all && idle, sum + n)
+        let all = self.scripts();
+        all.iter().fold((true, 0), |(all, sum), l| {
+            let (idle, n) = l.instance.idle();
+            let answered = crate::script::send::in_flight(&l.instance.ctx) == 0;
+            (all && idle && answered, sum + n)
         })
     }
 
-    /// A round trip on the host's connection: when it returns, everything
-    /// the simulator queued for the host before it has been received.
-    pub async fn barrier(&self) {
+    /// Makes sure everything the simulator queued for the host has been
+    /// received: a round trip on the host's connection, unless the device
+    /// has sent nothing since the last one (a timer that fired and made no
+    /// codec call costs no round trip). Whether it made one.
+    pub async fn barrier(&self) -> bool {
+        if self.device.activity() == self.flushed_at.load(Ordering::SeqCst) {
+            return false;
+        }
         crate::host::round_trip(&self.codec).await;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.flushed_at
+            .store(self.device.activity(), Ordering::SeqCst);
+        true
     }
 
-    /// Commands the scripts sent, in order: `#{ path, params }`.
+    /// How many round trips [`Room::barrier`] has made.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Commands the scripts sent, in order, with their outcome:
+    /// `#{ path, params, result }` or `#{ path, params, error }`.
     pub fn commands(&self) -> Vec<Value> {
         let log = self.control("Inspect", json!({})).unwrap_or_default();
         log.get("Commands")
@@ -199,16 +313,26 @@ impl Room {
                     .or_else(|| c.get("Arguments"))
                     .cloned()
                     .unwrap_or(json!({}));
-                json!({ "path": path, "params": params })
+                let mut entry = json!({ "path": path, "params": params });
+                if let Some(e) = c.get("Error") {
+                    entry["error"] = json!({
+                        "code": e.get("code").cloned().unwrap_or(Value::Null),
+                        "message": e.get("message").cloned().unwrap_or(Value::Null),
+                        "data": e.get("data").cloned().unwrap_or(Value::Null),
+                    });
+                } else if let Some(r) = c.get("Result") {
+                    entry["result"] = r.clone();
+                }
+                entry
             })
             .collect()
     }
 
     /// Stops the scripts (`on_unload` runs), the connection and the simulator.
     pub async fn stop(&self) {
-        let all = std::mem::take(&mut *self.instances.lock().unwrap_or_else(|p| p.into_inner()));
-        for i in all {
-            i.stop().await;
+        let all = std::mem::take(&mut *self.scripts());
+        for l in all {
+            l.instance.stop().await;
         }
         self.codec.close().await;
         let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -41,6 +41,11 @@ pub struct TestState {
     pub stores: Arc<super::memstore::MemoryBackend>,
     /// Schemas loaded so far in this run, by file and product.
     pub schemas: Schemas,
+    /// The schema `sim()` loads when a test names none.
+    pub default_schema: Option<super::DefaultSchema>,
+    /// The memory account the runner's work for the test goes to (not the
+    /// test file's budget).
+    pub harness: Arc<crate::script::memory::Account>,
     /// Set when a script under test did not compile (exit code 2).
     pub script_error: bool,
 }
@@ -49,10 +54,14 @@ thread_local! {
     static CURRENT: RefCell<Option<TestState>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the running test's state.
+/// Runs `f` with the running test's state; what it allocates is the
+/// runner's, not the test file's.
 pub fn with<T>(f: impl FnOnce(&mut TestState) -> Result<T, String>) -> Result<T, String> {
     CURRENT.with(|c| match c.borrow_mut().as_mut() {
-        Some(t) => f(t),
+        Some(t) => {
+            let harness = t.harness.clone();
+            harness.enter(0, || f(t))
+        }
         None => Err("this works inside a test(\"name\", || { ... }) only".into()),
     })
 }
@@ -63,8 +72,9 @@ pub fn swap(state: Option<TestState>) -> Option<TestState> {
 }
 
 /// Waits until every script of these rooms is idle and nothing the
-/// simulators queued for them is still in flight.
-pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
+/// simulators queued for them is still in flight; at most `limit`, and
+/// never past the running test's time limit.
+pub async fn quiet(rooms: &[Arc<Room>], limit: Duration) -> Result<(), String> {
     let read = async || {
         Some(rooms.iter().fold((true, 0), |(all, sum), r| {
             let (i, n) = r.idle();
@@ -72,18 +82,20 @@ pub async fn quiet(rooms: &[Arc<Room>]) -> Result<(), String> {
         }))
     };
     let flush = async || {
+        let mut any = false;
         for r in rooms {
-            r.barrier().await;
+            any |= r.barrier().await;
         }
+        any
     };
-    crate::idle::wait(read, flush, SETTLE_LIMIT)
-        .await
-        .map_err(|_| {
+    crate::idle::wait(read, flush, limit).await.map_err(|_| {
+        super::deadline::past_deadline().unwrap_or_else(|| {
             format!(
                 "the scripts were still busy after {}s",
                 SETTLE_LIMIT.as_secs()
             )
         })
+    })
 }
 
 impl TestState {
@@ -98,14 +110,24 @@ impl TestState {
     }
 
     /// Moves the clock to `target` ms, firing every timer due on the way in
-    /// order and letting the scripts react to each before the next.
+    /// order and letting the scripts react to each before the next; refused
+    /// beyond the clock's range, and stopped at the test's time limit.
     pub fn advance_to(&self, target: u64) -> Result<(), String> {
+        self.clock
+            .check(target)
+            .map_err(|e| format!("that is {e}"))?;
         let rooms = self.rooms.clone();
         let clock = self.clock.clone();
+        let limit = super::deadline::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
         self.block(async move {
-            quiet(&rooms).await?;
+            quiet(&rooms, limit).await?;
             while clock.fire_next(target) {
-                quiet(&rooms).await?;
+                if let Some(late) = super::deadline::past_deadline() {
+                    return Err(late);
+                }
+                let limit =
+                    super::deadline::time_left().map_or(SETTLE_LIMIT, |l| l.min(SETTLE_LIMIT));
+                quiet(&rooms, limit).await?;
             }
             Ok(())
         })

@@ -51,3 +51,5 @@ mod sim_schema;
 mod sim_standby;
 mod store;
 mod testrun;
+mod testrun_limits;
+mod testrun_room;

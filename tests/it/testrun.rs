@@ -15,14 +15,12 @@ use xmacro::testrun::{TestOptions, run};
 use crate::common::rig::TempDir;
 
 /// Liveness bound of one run (far above what it needs).
-const LIMIT: Duration = Duration::from_secs(300);
+pub(crate) const LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs the tests in `dir` in-process, on a thread bounded by [`LIMIT`].
-fn run_dir(dir: &Path, filter: Option<&str>) -> Summary {
-    let opts = TestOptions {
-        dir: dir.to_path_buf(),
-        filter: filter.map(str::to_string),
-    };
+pub(crate) fn run_dir(dir: &Path, filter: Option<&str>) -> Summary {
+    let mut opts = TestOptions::new(dir);
+    opts.filter = filter.map(str::to_string);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(run(&opts, |_| {}).map_err(|e| e.to_string()));
@@ -32,7 +30,7 @@ fn run_dir(dir: &Path, filter: Option<&str>) -> Summary {
         .expect("the tests ran")
 }
 
-fn failures(s: &Summary) -> String {
+pub(crate) fn failures(s: &Summary) -> String {
     s.results
         .iter()
         .filter(|r| r.outcome != Outcome::Passed)
@@ -41,7 +39,7 @@ fn failures(s: &Summary) -> String {
         .join("\n")
 }
 
-fn assert_all_passed(s: &Summary, at_least: usize) {
+pub(crate) fn assert_all_passed(s: &Summary, at_least: usize) {
     assert_eq!(s.failed(), 0, "{}", failures(s));
     assert!(
         s.passed() >= at_least,
@@ -51,7 +49,7 @@ fn assert_all_passed(s: &Summary, at_least: usize) {
 }
 
 /// Runs a command, bounded by [`LIMIT`].
-fn output_within(mut cmd: std::process::Command) -> Output {
+pub(crate) fn output_within(mut cmd: std::process::Command) -> Output {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(cmd.output());
@@ -61,13 +59,13 @@ fn output_within(mut cmd: std::process::Command) -> Output {
         .unwrap()
 }
 
-fn xmacro_test(dir: &Path, extra: &[&str]) -> Output {
+pub(crate) fn xmacro_test(dir: &Path, extra: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xmacro"));
     cmd.arg("test").arg(dir).args(extra).env("NO_COLOR", "1");
     output_within(cmd)
 }
 
-fn write(dir: &TempDir, rel: &str, text: &str) {
+pub(crate) fn write(dir: &TempDir, rel: &str, text: &str) {
     std::fs::write(dir.scripts().join(rel), text).unwrap();
 }
 
@@ -176,8 +174,8 @@ fn a_script_that_does_not_compile_exits_2_and_says_where() {
     write(&dir, "watch.test.rhai", "test(\"x\", || { let a = ; });\n");
     let out = xmacro_test(&dir.scripts(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("watch.test.rhai:1:24: "), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("watch.test.rhai:1:24: "), "{stdout}");
     let out = xmacro_test(&dir.scripts().join("missing"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
@@ -415,8 +413,8 @@ fn the_testing_guide_examples_pass() {
             _ => {}
         }
     }
-    assert!(files >= 5, "only {files} example files in docs/testing.md");
-    assert_all_passed(&run_dir(&dir.scripts(), None), 6);
+    assert!(files >= 7, "only {files} example files in docs/testing.md");
+    assert_all_passed(&run_dir(&dir.scripts(), None), 8);
 }
 
 #[tokio::test]

@@ -104,6 +104,10 @@ pub struct State {
     pub(crate) room: model::Room,
     /// The Status document after a boot.
     initial_status: Arc<Value>,
+    /// Commands logged so far (the log keeps the last 1000).
+    commands_logged: u64,
+    /// See [`Device::activity`].
+    activity: u64,
 }
 
 /// The simulated device.
@@ -136,7 +140,8 @@ impl Device {
         let schema = options.schema.clone().unwrap_or(builtin);
         doc::merge(&mut config, &schema.default_configuration());
         let volume = config["Audio"]["DefaultVolume"].as_i64().unwrap_or(50);
-        let (bookings, booking_status) = model::bookings::initial(chrono::Utc::now());
+        let now = options.clock.utc();
+        let (bookings, booking_status) = model::bookings::initial(now);
         let mut template = match &options.schema {
             Some(product) => status::template(product),
             None => json!({}),
@@ -148,6 +153,7 @@ impl Device {
         let room = model::Room {
             template,
             bookings,
+            clock: Some(options.clock.clone()),
             ..Default::default()
         };
         let state = State {
@@ -171,6 +177,8 @@ impl Device {
             closes: VecDeque::new(),
             upgrades: VecDeque::new(),
             booted: Instant::now(),
+            commands_logged: 0,
+            activity: 0,
         };
         Arc::new(Device {
             state: Mutex::new(state),
@@ -232,25 +240,13 @@ impl Device {
     /// Handles one xAPI request of `session`.
     pub fn handle(&self, session: u64, req: &ServerRequest) -> Reply {
         let mut st = self.lock();
-        if st.not_ready_until.is_some_and(|t| Instant::now() < t) {
-            return Err(RpcError::not_ready()).into();
-        }
-        if let Some(err) = st.refusal_for(&req.method) {
-            return Err(err).into();
+        st.activity += 1;
+        let logged = st.commands_logged;
+        let mut reply = self.answer(&mut st, session, req);
+        if let Some(cmd) = req.method.strip_prefix(method::COMMAND_PREFIX) {
+            st.log_outcome(session, cmd, &req.params, logged, &reply.result);
         }
         let legacy = st.sessions.get(&session).is_some_and(|s| s.legacy);
-        let mut reply = match req.method.as_str() {
-            method::GET => st.x_get(&req.params).into(),
-            method::QUERY => st.x_query(&req.params).into(),
-            method::SET => st.x_set(&self.schema, &req.params).into(),
-            method::SUBSCRIBE => st.subscribe(session, &req.params),
-            method::UNSUBSCRIBE => st.unsubscribe(session, &req.params).into(),
-            "xDoc" => xdoc::answer(&self.schema, &req.params).into(),
-            m => match m.strip_prefix(method::COMMAND_PREFIX) {
-                Some(cmd) => self.command(&mut st, session, cmd, &req.params).into(),
-                None => Err(RpcError::method_not_found()).into(),
-            },
-        };
         let bookkeeping = req.method.starts_with("xFeedback/");
         if legacy
             && !bookkeeping
@@ -259,6 +255,33 @@ impl Device {
             doc::stringify(v);
         }
         reply
+    }
+
+    /// Requests answered plus feedback frames queued, since the start:
+    /// while it stays the same, the device has sent no session anything new.
+    pub fn activity(&self) -> u64 {
+        self.lock().activity
+    }
+
+    fn answer(&self, st: &mut State, session: u64, req: &ServerRequest) -> Reply {
+        if st.not_ready_until.is_some_and(|t| Instant::now() < t) {
+            return Err(RpcError::not_ready()).into();
+        }
+        if let Some(err) = st.refusal_for(&req.method) {
+            return Err(err).into();
+        }
+        match req.method.as_str() {
+            method::GET => st.x_get(&req.params).into(),
+            method::QUERY => st.x_query(&req.params).into(),
+            method::SET => st.x_set(&self.schema, &req.params).into(),
+            method::SUBSCRIBE => st.subscribe(session, &req.params),
+            method::UNSUBSCRIBE => st.unsubscribe(session, &req.params).into(),
+            "xDoc" => xdoc::answer(&self.schema, &req.params).into(),
+            m => match m.strip_prefix(method::COMMAND_PREFIX) {
+                Some(cmd) => self.command(st, session, cmd, &req.params).into(),
+                None => Err(RpcError::method_not_found()).into(),
+            },
+        }
     }
 
     fn command(
@@ -335,8 +358,9 @@ impl State {
         if let Some(v) = self.doc.pointer_mut("/Status/SystemUnit/Uptime") {
             *v = Value::from(up);
         }
+        let now = model::now_text(self);
         if let Some(v) = self.doc.pointer_mut("/Status/Time/SystemTime") {
-            *v = Value::from(model::now_text());
+            *v = Value::from(now);
         }
     }
 
@@ -452,8 +476,33 @@ impl State {
         if self.command_log.len() == COMMAND_LOG {
             self.command_log.pop_front();
         }
+        self.commands_logged += 1;
         self.command_log
             .push_back(json!({ "Session": session, "Command": name, "Params": args }));
+    }
+
+    /// Adds a command's outcome (`Result`, or `Error`) to its log entry;
+    /// a command refused before it was logged (unknown, bad arguments, the
+    /// device not ready) gets an entry with the arguments as sent.
+    fn log_outcome(
+        &mut self,
+        session: u64,
+        method_tail: &str,
+        params: &Value,
+        logged_before: u64,
+        outcome: &Result<Value, RpcError>,
+    ) {
+        if self.commands_logged == logged_before {
+            let name = Path::parse(method_tail).map_or(method_tail.to_string(), |p| p.to_string());
+            let args = params.as_object().cloned().unwrap_or_default();
+            self.log_command(session, &name, &args);
+        }
+        if let Some(Value::Object(entry)) = self.command_log.back_mut() {
+            match outcome {
+                Ok(v) => entry.insert("Result".into(), v.clone()),
+                Err(e) => entry.insert("Error".into(), json!(e)),
+            };
+        }
     }
 
     /// The value at a concrete path.
@@ -490,6 +539,7 @@ impl State {
     /// dropped rather than waited for.
     pub fn publish(&mut self, change: &Value) {
         for frame in self.frames_for(change) {
+            self.activity += 1;
             if frame.0.try_send(Message::text(frame.1)).is_err() {
                 tracing::warn!("simulator: a session's queue is full; dropping that session");
                 frame.2.cancel();

@@ -3,9 +3,9 @@
 //! once the answer is sent, Connecting → Connected and `CallSuccessful`;
 //! an incoming call rings with `IncomingCallIndication` until accepted or
 //! rejected; every end sends `CallDisconnect` with its cause and leaves an
-//! entry in the call history (`CallHistory Get` / `Recents`).
-
-use std::time::Instant;
+//! entry in the call history (`CallHistory Get` / `Recents`). A person in
+//! the room can answer, decline and place calls too (`person_*`, what the
+//! test runner's `room.answer()`, `room.reject()` and `room.dial()` do).
 
 use serde_json::{Map, Value, json};
 use tracing::info;
@@ -75,7 +75,7 @@ fn dial(st: &mut State, args: &Map<String, Value>) -> Result<Value, RpcError> {
     st.set(&element(CALL, id, None), call);
     st.room
         .call_started
-        .insert(id, (Instant::now(), super::now_text()));
+        .insert(id, (super::utc_now(st), super::now_text(st)));
     st.emit(&p("Event OutgoingCallIndication"), json!({ "CallId": id }));
     count(st);
     st.room.after_answer.push(Deferred::Connect(id));
@@ -181,7 +181,7 @@ pub fn incoming(st: &mut State, number: &str, name: &str) -> u64 {
     st.set(&element(CALL, id, None), call);
     st.room
         .call_started
-        .insert(id, (Instant::now(), super::now_text()));
+        .insert(id, (super::utc_now(st), super::now_text(st)));
     st.emit(
         &p("Event IncomingCallIndication"),
         json!({ "CallId": id, "RemoteURI": uri("Sip", number), "DisplayNameValue": name }),
@@ -243,8 +243,8 @@ pub fn end(st: &mut State, c: &Value, cause_type: &str, cause_string: &str) -> V
         .room
         .call_started
         .remove(&id)
-        .unwrap_or_else(|| (Instant::now(), super::now_text()));
-    let duration = started.elapsed().as_secs();
+        .unwrap_or_else(|| (super::utc_now(st), super::now_text(st)));
+    let duration = (super::utc_now(st) - started).num_seconds().max(0);
     st.remove(&element(CALL, id, None));
     st.emit(
         &p("Event CallDisconnect"),
@@ -364,6 +364,45 @@ fn count(st: &mut State) {
 pub fn remote_hangup(st: &mut State, id: Option<i64>) -> Result<Value, RpcError> {
     let c = find(st, id)?;
     Ok(end(st, &c, "RemoteDisconnect", "Normal clearing"))
+}
+
+/// The first call that is ringing, if any.
+fn ringing(st: &State) -> Option<Value> {
+    elements(st, CALL)
+        .into_iter()
+        .find(|c| c["Status"] == "Ringing")
+}
+
+fn nothing_rings() -> RpcError {
+    command_error(cause::FAILED, "no call is ringing")
+}
+
+/// A person in the room answers the ringing call on the touch panel, as
+/// `Call Accept` does: Connected, `CallSuccessful`. Gives its CallId.
+pub fn person_answers(st: &mut State) -> Result<u64, RpcError> {
+    let c = ringing(st).ok_or_else(nothing_rings)?;
+    let id = c["id"].as_u64().unwrap_or_default();
+    connected(st, id, &c);
+    Ok(id)
+}
+
+/// A person in the room declines the ringing call, as `Call Reject` does:
+/// `CallDisconnect` with `LocalReject`, a rejected entry in the history.
+/// Gives its CallId.
+pub fn person_declines(st: &mut State) -> Result<u64, RpcError> {
+    let c = ringing(st).ok_or_else(nothing_rings)?;
+    end(st, &c, "LocalReject", "Call rejected");
+    Ok(c["id"].as_u64().unwrap_or_default())
+}
+
+/// A person in the room places a call from the touch panel: the life cycle
+/// of a `Dial` (`OutgoingCallIndication`, then, once the deferred work
+/// runs, Connected and `CallSuccessful`). Gives its CallId.
+pub fn person_dials(st: &mut State, number: &str) -> Result<u64, RpcError> {
+    let mut args = Map::new();
+    args.insert("Number".into(), json!(number));
+    let answer = dial(st, &args)?;
+    Ok(answer["CallId"].as_u64().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ pub fn execute(st: &mut State, verb: &str, args: &Map<String, Value>) -> Result<
         Some(v) => vec![v.clone()],
         None => Vec::new(),
     };
+    let time = super::now_text(st);
     remember(
         &mut st.room.http_log,
         json!({
@@ -175,7 +176,7 @@ pub fn execute(st: &mut State, verb: &str, args: &Map<String, Value>) -> Result<
             "Url": url,
             "Headers": headers,
             "Body": args.get("body").cloned().unwrap_or(json!("")),
-            "Time": super::now_text(),
+            "Time": time,
         }),
     );
     let rule = st

@@ -15,8 +15,9 @@ pub mod ui;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{Device, State};
@@ -53,7 +54,8 @@ pub struct Room {
     pub(crate) ui_seq: u64,
     pub(crate) history: Vec<Value>,
     pub(crate) next_history: u64,
-    pub(crate) call_started: HashMap<u64, (Instant, String)>,
+    /// When each call began (for its duration) and the text of it.
+    pub(crate) call_started: HashMap<u64, (DateTime<Utc>, String)>,
     pub(crate) presets: BTreeMap<u64, Value>,
     pub(crate) after_answer: Vec<Deferred>,
     /// The Status document with one element in every array, each with
@@ -69,6 +71,8 @@ pub struct Room {
     pub(crate) activity_seq: u64,
     /// `Standby ResetTimer Delay`: the countdown's length this once.
     pub(crate) standby_delay_once: Option<Duration>,
+    /// The device's clock (see `DeviceOptions::clock`).
+    pub(crate) clock: Option<std::sync::Arc<dyn crate::clock::Clock>>,
 }
 
 /// How many HTTP requests, UI actions, call history entries and scripted
@@ -146,9 +150,14 @@ pub(crate) fn new_element(st: &State, array: &str, fields: Value) -> Value {
     e
 }
 
-/// The current time as the device writes it (`2026-11-21T21:30:00Z`).
-pub(crate) fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// The device's time now: its clock's, else the machine's.
+pub(crate) fn utc_now(st: &State) -> DateTime<Utc> {
+    st.room.clock.as_ref().map_or_else(Utc::now, |c| c.utc())
+}
+
+/// The device's time now as it writes it (`2026-11-21T21:30:00Z`).
+pub(crate) fn now_text(st: &State) -> String {
+    utc_now(st).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Runs a command whose arguments were already checked.
