@@ -225,7 +225,10 @@ fn a_test_past_its_time_limit_fails_saying_why_and_the_next_runs() {
         &dir,
         "slow.test.rhai",
         r#"
-test("a test that loops", || { loop { } });
+// Each turn builds a 100 KB string: few operations, real time, so the
+// time limit is what stops it on any machine (an empty `loop {}` can reach
+// the operations limit first on a fast one).
+test("a test that loops", || { loop { let s = ""; s.pad(100000, "x"); } });
 test("a busy clock moved by ten years", || {
     let room = sim();
     room.load("tick");
