@@ -6,9 +6,9 @@
 //! sources, and [`AppError::exit_code`] is the only place choosing a code.
 
 use crate::config::ConfigError;
+use crate::fleet::shard::ShardError;
 use crate::host::HostError;
 use crate::schema::SchemaError;
-use crate::shard::ShardError;
 use crate::testrun::TestError;
 use crate::xows;
 use crate::xows::path::PathError;

@@ -8,9 +8,9 @@ async fn main() {
     let signal_problems = xmacro::signals::install();
     let cli = xmacro::cli::Cli::parse_args();
     let format = cli.output.log_format;
-    xmacro::logging::init(xmacro::logging::LogOptions {
+    xmacro::log::stderr::init(xmacro::log::stderr::LogOptions {
         color: cli.output.color,
-        format,
+        json: format == LogFormat::Json,
         default_level: cli.command.default_log_level(),
     });
     for p in signal_problems {
@@ -31,7 +31,7 @@ async fn main() {
     };
     if let Err(e) = result {
         let code = e.exit_code();
-        let text = xmacro::logsafe::redact_url(&e.to_string());
+        let text = xmacro::log::safe::redact_url(&e.to_string());
         match format {
             // With JSON logs, stderr stays all JSON lines.
             LogFormat::Json => tracing::error!(exit_code = code, "{text}"),

@@ -18,7 +18,10 @@ use crate::{check, sim};
 /// Runs the scripts until a stop signal.
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let shard = match &args.shard {
-        Some(s) => Some(crate::shard::Shard::parse(s, &crate::shard::host_name())?),
+        Some(s) => Some(crate::fleet::shard::Shard::parse(
+            s,
+            &crate::fleet::shard::host_name(),
+        )?),
         None => None,
     };
     let config = match crate::config::discover(args.config.as_deref()) {
@@ -69,7 +72,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         .unwrap_or_default();
     for url in &args.codecs {
         let mut cfg = CodecConfig::from_url(url).map_err(crate::xows::Error::from)?;
-        super::connect::apply(&mut cfg, &args.connect)?;
+        super::connect::apply_flags(&mut cfg, &args.connect)?;
         let name = match cfg.url.port() {
             Some(p) => format!("{}:{p}", cfg.name),
             None => cfg.name.clone(),

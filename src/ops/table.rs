@@ -5,7 +5,7 @@
 //! title, clear it, or forge a line.
 
 use super::snapshot::Status;
-use crate::logsafe::escape;
+use crate::log::safe::escape;
 
 /// Columns padded to the widest cell (control characters escaped); the
 /// last column is not padded.

@@ -236,7 +236,10 @@ fn run_one(
     let logs: room::Logs = Arc::new(Mutex::new(Vec::new()));
     state::swap(Some(TestState {
         rt: run.rt.clone(),
-        clock: Arc::new(crate::vclock::VirtualClock::new(start, chrono_tz::Tz::UTC)),
+        clock: Arc::new(crate::clock::vclock::VirtualClock::new(
+            start,
+            chrono_tz::Tz::UTC,
+        )),
         rooms: Vec::new(),
         logs: logs.clone(),
         dir: run.opts.dir.clone(),

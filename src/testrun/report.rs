@@ -112,15 +112,15 @@ pub fn junit(summary: &Summary) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errs}\">",
-            crate::markup::escape(file),
+            crate::log::markup::escape(file),
             here.len()
         );
         for r in here {
             let _ = write!(
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                crate::markup::escape(file),
-                crate::markup::escape(&r.name),
+                crate::log::markup::escape(file),
+                crate::log::markup::escape(&r.name),
                 r.took.as_secs_f64()
             );
             match &r.outcome {
@@ -135,8 +135,8 @@ pub fn junit(summary: &Summary) -> String {
                     let _ = writeln!(
                         out,
                         ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
-                        crate::markup::escape(first),
-                        crate::markup::escape(why)
+                        crate::log::markup::escape(first),
+                        crate::log::markup::escape(why)
                     );
                 }
             }

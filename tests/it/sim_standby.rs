@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::common::rig::TempDir;
 use crate::common::{Raw, Sim, cisco_schema, within};
 use serde_json::{Value, json};
+use xmacro::clock::vclock::VirtualClock;
 use xmacro::schema::Schema;
 use xmacro::sim::{DeviceOptions, SimOptions};
-use xmacro::vclock::VirtualClock;
 
 const MIN: u64 = 60_000;
 

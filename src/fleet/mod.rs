@@ -17,8 +17,10 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::config::CodecEntry;
-use crate::shard::Shard;
+use crate::fleet::shard::Shard;
 use crate::store::{PgBackend, StoreError};
+
+pub mod shard;
 
 /// This host's share of the codecs.
 #[derive(Debug)]

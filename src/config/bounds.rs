@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Largest config file read: 200,000 codecs of ~300 bytes each (a name, a
 /// URL, tags and a fingerprint) fit. Each `[[codec]]` table is parsed on
-/// its own (`config_split`), so a big file costs about its own size, not
+/// its own ([`super::split`]), so a big file costs about its own size, not
 /// a parse tree of it (docs/scaling.md has the figures).
 pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 /// Most `[[codec]]` tables in one config: a whole fleet that every shard
@@ -159,7 +159,7 @@ pub fn scan(
                     start,
                     format!(
                         "{what} {} nests {parts} levels; the limit is {MAX_NESTING}",
-                        crate::logsafe::excerpt(text[start..end].trim(), 40)
+                        crate::log::safe::excerpt(text[start..end].trim(), 40)
                     ),
                 ));
             }

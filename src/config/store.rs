@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config_bounds as bounds;
+use crate::config::bounds;
 use crate::store::PgTarget;
 
 /// How often a host retries codecs whose lock another host holds.

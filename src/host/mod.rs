@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, error, info, warn};
 
 use crate::clock::Clock;
+use crate::config::store::DEFAULT_LOCK_RETRY;
 use crate::config::{CodecEntry, Config, ScriptConfig, Selector};
-use crate::config_store::DEFAULT_LOCK_RETRY;
 use crate::fleet::Serving;
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
@@ -37,6 +37,8 @@ use crate::script::loader;
 use crate::script::retry::{self, TopLevelEnd};
 use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
+
+pub mod idle;
 
 /// What the host runs.
 #[derive(Debug, Clone)]
@@ -62,13 +64,13 @@ pub struct HostOptions {
     /// Bytes each instance's store may hold.
     pub store_quota: u64,
     /// Serve only this shard's codecs (`--shard I/N`).
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::fleet::shard::Shard>,
     /// How many codecs the whole fleet has, when `codecs` holds only this
     /// shard's share (for the log).
     pub fleet_size: Option<usize>,
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
-    pub postgres: Option<crate::config_store::PgSettings>,
+    pub postgres: Option<crate::config::store::PgSettings>,
 }
 
 impl HostOptions {
@@ -155,7 +157,7 @@ impl HostHandle {
             }
             true
         };
-        let _ = crate::idle::wait(read, flush, Duration::MAX).await;
+        let _ = crate::host::idle::wait(read, flush, Duration::MAX).await;
     }
 
     /// Stops every instance (`on_unload` runs), closes every codec with
@@ -290,7 +292,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
         let text =
-            crate::config_bounds::read_bounded(f, crate::config_bounds::MAX_CONFIG_BYTES).ok()?;
+            crate::config::bounds::read_bounded(f, crate::config::bounds::MAX_CONFIG_BYTES).ok()?;
         let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
@@ -502,7 +504,7 @@ impl Host {
         // bounded and type-checked: a FIFO put in the config's place must
         // not hold the host's task (the load below says what is wrong).
         let hash =
-            crate::config_bounds::read_bounded(&file, crate::config_bounds::MAX_CONFIG_BYTES)
+            crate::config::bounds::read_bounded(&file, crate::config::bounds::MAX_CONFIG_BYTES)
                 .map(|t| hash_of(&t))
                 .unwrap_or(0);
         if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {

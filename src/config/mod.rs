@@ -9,8 +9,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config_bounds as bounds;
 use crate::xows::{CodecConfig, Password};
+
+pub mod bounds;
+pub mod codec;
+pub mod split;
+pub mod store;
 
 /// A config mistake: where and what (`line` 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +115,7 @@ pub struct Config {
     pub state: PathBuf,
     /// A PostgreSQL store (`state = "postgres://..."` or `[store]`), in
     /// place of the state directory.
-    pub postgres: Option<crate::config_store::PgSettings>,
+    pub postgres: Option<crate::config::store::PgSettings>,
     /// `store_quota`: bytes each instance's store may hold, if set.
     pub store_quota: Option<u64>,
     /// The codecs kept: every one, or only those a shard serves
@@ -144,7 +148,7 @@ struct RawFile {
     scripts: Option<String>,
     state: Option<String>,
     store_quota: Option<Spanned<String>>,
-    store: Option<Spanned<crate::config_store::RawStore>>,
+    store: Option<Spanned<crate::config::store::RawStore>>,
     defaults: Option<Spanned<RawCodec>>,
     #[serde(default)]
     codec: Vec<Spanned<RawCodec>>,
@@ -237,7 +241,7 @@ impl Config {
     /// so a shard of a 100,000-codec fleet holds its own share.
     pub fn load_shard(
         file: &Path,
-        shard: Option<crate::shard::Shard>,
+        shard: Option<crate::fleet::shard::Shard>,
     ) -> Result<Config, ConfigError> {
         let unreadable = |message: String| ConfigError {
             file: file.display().to_string(),
@@ -283,7 +287,7 @@ impl Config {
                 message,
             }
         };
-        let split = crate::config_split::split(text, bounds::MAX_CODECS)
+        let split = crate::config::split::split(text, bounds::MAX_CODECS)
             .map_err(|(at, why)| err_at(at, why))?;
         let raw: RawFile = toml::from_str(&split.rest).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
@@ -328,7 +332,7 @@ impl Config {
             None => None,
         };
         let store_at = raw.store.as_ref().map_or(0, |s| s.span().start);
-        let postgres = crate::config_store::resolve(
+        let postgres = crate::config::store::resolve(
             raw.state.as_deref(),
             raw.store.as_ref().map(|s| s.get_ref()),
             &rel,
@@ -607,7 +611,7 @@ fn resolve_codec(
                 ));
             }
         };
-    let choices = crate::connect::Choices {
+    let choices = crate::config::codec::Choices {
         username: c.username.clone(),
         password: Some(password),
         request_timeout: match &c.request_timeout {
@@ -618,12 +622,12 @@ fn resolve_codec(
         ca: c.ca.as_deref().map(rel),
         insecure: c.insecure == Some(true),
         auth: match &c.auth {
-            Some(a) => Some(crate::connect::parse_auth(a).map_err(|e| (e.key, e.why))?),
+            Some(a) => Some(crate::config::codec::parse_auth(a).map_err(|e| (e.key, e.why))?),
             None => None,
         },
         legacy: c.legacy,
     };
-    crate::connect::apply(&mut cfg, &choices).map_err(|e| (e.key, e.why))?;
+    crate::config::codec::apply_choices(&mut cfg, &choices).map_err(|e| (e.key, e.why))?;
     Ok(cfg)
 }
 
@@ -876,7 +880,7 @@ args = { max = 60 }
 
     #[test]
     fn a_fleet_beyond_the_bound_is_refused_at_the_first_codec_too_many() {
-        let max = crate::config_bounds::MAX_CODECS;
+        let max = crate::config::bounds::MAX_CODECS;
         let e = err(&fleet(max + 1));
         let line = 2 + 3 * max + 1;
         assert!(
@@ -896,14 +900,14 @@ args = { max = 60 }
         let file = dir.join("xmacro.toml");
         // Sparse: refused by its size, so not a byte of it is read.
         let f = std::fs::File::create(&file).unwrap();
-        f.set_len(crate::config_bounds::MAX_CONFIG_BYTES + 1)
+        f.set_len(crate::config::bounds::MAX_CONFIG_BYTES + 1)
             .unwrap();
         let e = Config::load(&file).unwrap_err().to_string();
         assert!(
             e.contains(&file.display().to_string())
                 && e.contains(&format!(
                     "larger than {} bytes",
-                    crate::config_bounds::MAX_CONFIG_BYTES
+                    crate::config::bounds::MAX_CONFIG_BYTES
                 )),
             "{e}"
         );
