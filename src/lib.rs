@@ -61,6 +61,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod fleet;
 pub mod host;
 pub mod log;

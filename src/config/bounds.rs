@@ -1,15 +1,15 @@
 //! Bounds on what a config may ask of the host before it is parsed: its
 //! size, how deep its tables and values nest, how many codecs it names,
-//! and bounded reads of the files it points at (a password file that is
-//! `/dev/zero` must be refused, not read until memory runs out).
+//! and the passwords it points at (read through [`crate::files`], so a
+//! password file that is `/dev/zero` is refused, not read until memory
+//! runs out).
 //!
 //! The nesting scan is deliberately simple (strings and comments skipped,
 //! headers, dotted keys and brackets counted) so a 5,000-level header is
 //! reported with its line and key instead of the parser's bare "recursion
 //! limit" at line 1.
 
-use std::io::Read;
-use std::path::Path;
+use crate::files::{MAX_PASSWORD_BYTES, read_bounded};
 
 /// Largest config file read: 200,000 codecs of ~300 bytes each (a name, a
 /// URL, tags and a fingerprint) fit. Each `[[codec]]` table is parsed on
@@ -21,89 +21,6 @@ pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 pub const MAX_CODECS: usize = 200_000;
 /// Deepest nesting of table headers, dotted keys, arrays and inline tables.
 pub const MAX_NESTING: usize = 64;
-/// Largest password (or status-server token) file read.
-pub const MAX_PASSWORD_BYTES: u64 = 4096;
-/// Largest CA file read.
-pub const MAX_CA_BYTES: u64 = 1 << 20;
-
-/// Reads at most `limit` bytes of a regular file; anything larger, or not a
-/// regular file (a directory, a device, a pipe), is refused with the reason.
-///
-/// The file is opened without blocking and its type checked on the open
-/// descriptor before a byte is read: opening a FIFO for reading otherwise
-/// waits for a writer (for ever, with signals unanswered at start-up, or
-/// blocking a runtime worker on a config reload), and a device such as
-/// `/dev/zero` never ends.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let shown = path.display();
-    let file = open_regular(path).map_err(|e| match e {
-        Unusual::Io(e) => format!("cannot read {shown}: {e}"),
-        Unusual::Kind(kind) => format!("{shown} is not a regular file (it is {kind})"),
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    // Refused before a byte is read; `take` still bounds a growing file.
-    if meta.len() > limit {
-        return Err(format!("{shown} is larger than {limit} bytes"));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("{shown} is larger than {limit} bytes"));
-    }
-    Ok(bytes)
-}
-
-/// Why [`open_regular`] gave no file.
-#[derive(Debug)]
-pub enum Unusual {
-    Io(std::io::Error),
-    /// Not a regular file: what it is (`a directory`, `a FIFO`, ...).
-    Kind(&'static str),
-}
-
-/// Opens `path` (following links) for reading only if it is a regular file,
-/// never waiting on the way: a FIFO or a device is refused by its type, on
-/// the descriptor itself (no gap between a check and the open).
-pub fn open_regular(path: &Path) -> Result<std::fs::File, Unusual> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(Unusual::Io)?;
-    let t = file.metadata().map_err(Unusual::Io)?.file_type();
-    if t.is_file() {
-        // Regular files ignore O_NONBLOCK; it is cleared all the same so
-        // the descriptor reads as any other.
-        // SAFETY: fcntl on a descriptor this function owns.
-        unsafe {
-            use std::os::fd::AsRawFd;
-            let fd = file.as_raw_fd();
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-            }
-        }
-        return Ok(file);
-    }
-    Err(Unusual::Kind(if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }))
-}
 
 /// Where the nesting goes too deep: a byte offset and what is wrong.
 pub fn check_nesting(text: &str) -> Result<(), (usize, String)> {
@@ -257,8 +174,8 @@ pub fn password_from(
         )),
         (None, Some(f)) => {
             let path = rel(f);
-            let bytes =
-                read_bounded(&path, MAX_PASSWORD_BYTES).map_err(|e| ("password_file", e))?;
+            let bytes = read_bounded(&path, MAX_PASSWORD_BYTES)
+                .map_err(|e| ("password_file", e.to_string()))?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 (
                     "password_file",
@@ -271,63 +188,9 @@ pub fn password_from(
     }
 }
 
-/// Helpers for tests that hand the host unusual files.
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::path::{Path, PathBuf};
-    use std::time::Duration;
-
-    /// Makes a FIFO (named pipe) at `dir/name`; nothing ever writes to it.
-    pub fn fifo(dir: &Path, name: &str) -> PathBuf {
-        std::fs::create_dir_all(dir).unwrap();
-        let p = dir.join(name);
-        let _ = std::fs::remove_file(&p);
-        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string; mkfifo only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-        p
-    }
-
-    /// Runs `f` on a thread of its own and gives its result, or `None` if
-    /// it has not finished within `secs` seconds (it is left blocked: the
-    /// test fails instead of hanging).
-    pub fn within<T: Send + 'static>(
-        secs: u64,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.recv_timeout(Duration::from_secs(secs)).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_fifo_is_refused_at_once_without_waiting_for_a_writer() {
-        let dir = std::env::temp_dir().join(format!("xmacro-bounds-fifo-{}", std::process::id()));
-        let fifo = testing::fifo(&dir, "password");
-        let e = testing::within(5, move || read_bounded(&fifo, 4096))
-            .expect("read_bounded waited for a writer on a FIFO")
-            .unwrap_err();
-        assert!(
-            e.contains("password") && e.contains("not a regular file"),
-            "{e}"
-        );
-        // Through a symbolic link too.
-        let link = dir.join("link");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(dir.join("password"), &link).unwrap();
-        let e = testing::within(5, move || read_bounded(&link, 4096))
-            .expect("read_bounded waited on a link to a FIFO")
-            .unwrap_err();
-        assert!(e.contains("not a regular file"), "{e}");
-        let _ = std::fs::remove_dir_all(dir);
-    }
 
     #[test]
     fn deep_headers_keys_and_values_are_found_with_their_place() {
@@ -352,27 +215,5 @@ mod tests {
                   [[codec]]\nname = 'a.b.c'\nurl = \"ws://x/ws\"\ntags = [\"a\", \"b\"]\n\
                   [script.\"x.y\"]\nargs = { max = [1, [2, {a = 3}]], s = \"\"\"\n]]]]\"\"\" }\n";
         check_nesting(ok).unwrap();
-    }
-
-    #[test]
-    fn bounded_reads_refuse_devices_directories_and_big_files() {
-        let e = read_bounded(Path::new("/dev/zero"), 4096).unwrap_err();
-        assert!(
-            e.contains("/dev/zero") && e.contains("not a regular file"),
-            "{e}"
-        );
-        let e = read_bounded(Path::new("/etc"), 4096).unwrap_err();
-        assert!(e.contains("not a regular file"), "{e}");
-        let dir = std::env::temp_dir().join(format!("xmacro-bounds-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let big = dir.join("big");
-        std::fs::write(&big, vec![b'x'; 5000]).unwrap();
-        assert!(
-            read_bounded(&big, 4096)
-                .unwrap_err()
-                .contains("larger than 4096")
-        );
-        assert_eq!(read_bounded(&big, 5000).unwrap().len(), 5000);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

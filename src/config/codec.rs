@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::bounds;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
@@ -67,7 +66,8 @@ pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceErr
     if let Some(fp) = &c.fingerprint {
         cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| fail("fingerprint", e))?);
     } else if let Some(ca) = &c.ca {
-        bounds::read_bounded(ca, bounds::MAX_CA_BYTES).map_err(|e| fail("ca", e))?;
+        crate::files::read_bounded(ca, crate::files::MAX_CA_BYTES)
+            .map_err(|e| fail("ca", e.to_string()))?;
         let mode = TlsMode::Ca(ca.clone());
         crate::xows::tls::client_config(&mode).map_err(|e| fail("ca", e.to_string()))?;
         cfg.tls = mode;

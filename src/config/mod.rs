@@ -252,7 +252,7 @@ impl Config {
         if std::fs::metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             return Err(unreadable("the config file does not exist".to_string()));
         }
-        let bytes = bounds::read_bounded(file, bounds::MAX_CONFIG_BYTES)
+        let bytes = crate::files::read_bounded(file, bounds::MAX_CONFIG_BYTES)
             .map_err(|e| unreadable(format!("{e} (a config holds settings, not data)")))?;
         let text =
             String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))?;

@@ -270,7 +270,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         ),
     };
     let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
-    let serving = Serving::take(&opts.codecs, fleet, opts.shard, locks, retry)?;
+    let names = opts.codecs.iter().map(|c| c.name.as_str());
+    let serving = Serving::take(names, fleet, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
@@ -291,8 +292,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
     let config_seen = opts.config_file.as_deref().and_then(|f| {
-        let text =
-            crate::config::bounds::read_bounded(f, crate::config::bounds::MAX_CONFIG_BYTES).ok()?;
+        let text = crate::files::read_bounded(f, crate::config::bounds::MAX_CONFIG_BYTES).ok()?;
         let names = Config::load_shard(f, opts.shard)
             .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
@@ -503,10 +503,9 @@ impl Host {
         // Only a new content is acted on, so one save is one message. Read
         // bounded and type-checked: a FIFO put in the config's place must
         // not hold the host's task (the load below says what is wrong).
-        let hash =
-            crate::config::bounds::read_bounded(&file, crate::config::bounds::MAX_CONFIG_BYTES)
-                .map(|t| hash_of(&t))
-                .unwrap_or(0);
+        let hash = crate::files::read_bounded(&file, crate::config::bounds::MAX_CONFIG_BYTES)
+            .map(|t| hash_of(&t))
+            .unwrap_or(0);
         if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
             return;
         }

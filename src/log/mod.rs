@@ -11,8 +11,10 @@
 //! - [`markup`]: text escaped for HTML and XML (the status page, JUnit
 //!   reports).
 //!
-//! Everything here sits at the bottom of the house: it imports nothing of
-//! xmacro, so the client, the runtime and the host all use it.
+//! It sits on the ground floor of the house, so the client, the runtime
+//! and the host all use it: `safe`, `ratelimit` and `markup` import
+//! nothing of xmacro, and `stderr` only adds the telemetry's log tap (the
+//! status page's recent script lines).
 
 pub mod markup;
 pub mod ratelimit;

@@ -60,9 +60,8 @@ impl HttpOptions {
 /// at once, not waited on or read without end.
 pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
     let bad = |why: String| OpsError::TokenFile(path.display().to_string(), why);
-    let bytes =
-        crate::config::bounds::read_bounded(path, crate::config::bounds::MAX_PASSWORD_BYTES)
-            .map_err(bad)?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_PASSWORD_BYTES)
+        .map_err(|e| bad(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     let token = text.trim();
     if token.is_empty() {
@@ -218,18 +217,17 @@ mod tests {
 
     #[test]
     fn a_token_file_that_is_a_device_or_a_fifo_is_refused_unread() {
-        let e =
-            crate::config::bounds::testing::within(5, || read_token_file(Path::new("/dev/zero")))
-                .expect("/dev/zero was read on and on")
-                .unwrap_err()
-                .to_string();
+        let e = crate::files::testing::within(5, || read_token_file(Path::new("/dev/zero")))
+            .expect("/dev/zero was read on and on")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("/dev/zero") && e.contains("not a regular file"),
             "{e}"
         );
         let dir = std::env::temp_dir().join(format!("xmacro-token-fifo-{}", std::process::id()));
-        let fifo = crate::config::bounds::testing::fifo(&dir, "token");
-        let e = crate::config::bounds::testing::within(5, move || read_token_file(&fifo))
+        let fifo = crate::files::testing::fifo(&dir, "token");
+        let e = crate::files::testing::within(5, move || read_token_file(&fifo))
             .expect("the token file's reader waited for a writer on a FIFO")
             .unwrap_err()
             .to_string();
