@@ -406,7 +406,7 @@ pub struct ConnectArgs {
     pub insecure: bool,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, crate::config::DurationError> {
     crate::config::parse_duration(s)
 }
 

@@ -9,6 +9,7 @@
 //! reported with its line and key instead of the parser's bare "recursion
 //! limit" at line 1.
 
+use super::KeyError;
 use crate::files::{MAX_PASSWORD_BYTES, read_bounded};
 
 /// Largest config file read: 200,000 codecs of ~300 bytes each (a name, a
@@ -162,22 +163,24 @@ pub fn password_from(
     password_file: Option<&String>,
     rel: &dyn Fn(&str) -> std::path::PathBuf,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, (&'static str, String)> {
+) -> Result<Option<String>, KeyError> {
     match (password_env, password_file) {
-        (Some(_), Some(_)) => Err((
+        (Some(_), Some(_)) => Err(KeyError::new(
             "password_env",
-            "give password_env or password_file, not both".into(),
+            "give password_env or password_file, not both",
         )),
-        (Some(var), None) => env(var).map(Some).ok_or((
-            "password_env",
-            format!("environment variable {var} is not set"),
-        )),
+        (Some(var), None) => env(var).map(Some).ok_or_else(|| {
+            KeyError::new(
+                "password_env",
+                format!("environment variable {var} is not set"),
+            )
+        }),
         (None, Some(f)) => {
             let path = rel(f);
             let bytes = read_bounded(&path, MAX_PASSWORD_BYTES)
-                .map_err(|e| ("password_file", e.to_string()))?;
+                .map_err(|e| KeyError::new("password_file", e.to_string()))?;
             let text = String::from_utf8(bytes).map_err(|_| {
-                (
+                KeyError::new(
                     "password_file",
                     format!("{} is not UTF-8 text", path.display()),
                 )

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::KeyError;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
@@ -27,26 +28,16 @@ pub struct Choices {
     pub legacy: Option<bool>,
 }
 
-/// A choice that cannot work: the setting at fault (its config key, which
-/// is also its flag's name) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{why}")]
-pub struct ChoiceError {
-    pub key: &'static str,
-    pub why: String,
+fn fail(key: &'static str, why: impl Into<String>) -> KeyError {
+    KeyError::new(key, why)
 }
 
-fn fail(key: &'static str, why: impl Into<String>) -> ChoiceError {
-    ChoiceError {
-        key,
-        why: why.into(),
-    }
-}
-
-/// Applies the user's choices to codec settings. A CA file is read now
-/// (bounded), so a directory or a file without a PEM certificate is
-/// refused here, naming its key, and not at the first connect.
-pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceError> {
+/// Applies the user's choices to codec settings; a mistake names the
+/// setting at fault (its config key, which is also its flag's name). A CA
+/// file is read now (bounded), so a directory or a file without a PEM
+/// certificate is refused here, naming its key, and not at the first
+/// connect.
+pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), KeyError> {
     if let Some(u) = &c.username {
         cfg.username = u.clone();
     }
@@ -87,7 +78,7 @@ pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceErr
 }
 
 /// Reads an `auth` setting: `basic` or `subprotocol`.
-pub fn parse_auth(text: &str) -> Result<AuthMode, ChoiceError> {
+pub fn parse_auth(text: &str) -> Result<AuthMode, KeyError> {
     match text {
         "basic" => Ok(AuthMode::Basic),
         "subprotocol" => Ok(AuthMode::SubProtocol),
