@@ -2,6 +2,7 @@
 //! pick the exit code.
 
 use xmacro::cli::{Command, LogFormat};
+use xmacro::error::AppError;
 
 #[tokio::main]
 async fn main() {
@@ -26,7 +27,11 @@ async fn main() {
     } else {
         tokio::select! {
             r = xmacro::app::run(cli) => r,
-            sig = xmacro::signals::stopped() => std::process::exit(xmacro::signals::exit_code(sig)),
+            signal = xmacro::signals::stopped() => {
+                // Ended by a signal: nothing to say, the shell's code for it.
+                let what = String::new();
+                std::process::exit(AppError::Stopped { signal, what }.exit_code())
+            }
         }
     };
     if let Err(e) = result {

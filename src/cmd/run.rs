@@ -4,6 +4,7 @@
 //! activity ([`super::demo`]) on it, so the bundled scripts visibly react.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tracing::{Instrument, info, warn};
 
@@ -11,6 +12,7 @@ use crate::cli::RunArgs;
 use crate::config::{CodecEntry, Config, DEFAULT_SCRIPTS, DEFAULT_STATE};
 use crate::error::AppError;
 use crate::host::{self, HostOptions};
+use crate::ops::{HttpOptions, Ops};
 use crate::schema::Schema;
 use crate::xows::CodecConfig;
 use crate::{check, sim};
@@ -128,16 +130,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             )));
         }
     }
-    let http = crate::ops::command::http_options(
-        args.http,
-        args.http_token_file.clone(),
-        config.as_ref().map(|c| &c.http),
-        args.sim,
-    )?;
-    let ops = match http {
-        Some(h) => Some(crate::ops::command::start_server(h).await?),
-        None => None,
-    };
+    let ops = status_server(&args, config.as_ref()).await?;
     let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
     opts.shard = shard;
     opts.only = only;
@@ -166,11 +159,44 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     result
 }
 
+/// Starts the status server when the flags or the config ask for it:
+/// binds, prints `status page on http://ADDR/` on stdout, and serves in the
+/// background for the life of the process (it says 503 on `/readyz` until
+/// the host has started).
+async fn status_server(
+    args: &RunArgs,
+    config: Option<&Config>,
+) -> Result<Option<Arc<Ops>>, AppError> {
+    let Some(opts) = HttpOptions::choose(
+        args.http,
+        args.http_token_file.clone(),
+        config.map(|c| &c.http),
+        args.sim,
+    )?
+    else {
+        return Ok(None);
+    };
+    let listener = opts.bind().await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    let ops = Ops::new(opts.token);
+    println!("status page on http://{addr}/");
+    info!("status page on http://{addr}/ (also /api/status, /metrics, /healthz, /readyz)");
+    let serving = ops.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::ops::server::serve(listener, serving, std::future::pending()).await {
+            tracing::error!("the status server stopped: {e}");
+        }
+    });
+    Ok(Some(ops))
+}
+
 /// Runs the host until a stop signal; SIGHUP reloads the config and every
 /// script. Signals are caught from the start of `main`, so one that came
 /// while the host was starting acts as soon as it has started (instances
 /// that started get their `on_unload`).
-async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), AppError> {
+async fn serve(opts: HostOptions, ops: Option<&Ops>) -> Result<(), AppError> {
     crate::signals::hangup_reloads();
     let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
     let mut hangups = crate::signals::hangups();

@@ -3,10 +3,12 @@
 //! a command line or in the config text.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
+
+use crate::config::HttpConfig;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,8 @@ pub enum OpsError {
     NeedsToken(SocketAddr),
     #[error("token file {0}: {1}")]
     TokenFile(String, String),
+    #[error("--http-token-file without --http (or [http] listen): nothing to protect")]
+    TokenWithoutListen,
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, String),
 }
@@ -38,6 +42,32 @@ impl std::fmt::Debug for HttpOptions {
 }
 
 impl HttpOptions {
+    /// Where `run` serves, from its flags and the config: `--http` wins
+    /// over `[http] listen`, and `--sim` alone serves on a free loopback
+    /// port; `None` when nothing asks for the server. The token file is
+    /// read now, and a public address without a token refused.
+    pub fn choose(
+        flag: Option<SocketAddr>,
+        token_flag: Option<PathBuf>,
+        config: Option<&HttpConfig>,
+        sim: bool,
+    ) -> Result<Option<HttpOptions>, OpsError> {
+        let listen = flag
+            .or_else(|| config.and_then(|c| c.listen))
+            .or_else(|| sim.then(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+        let Some(listen) = listen else {
+            if token_flag.is_some() {
+                return Err(OpsError::TokenWithoutListen);
+            }
+            return Ok(None);
+        };
+        let token_file = token_flag.or_else(|| config.and_then(|c| c.token_file.clone()));
+        let token = token_file.as_deref().map(read_token_file).transpose()?;
+        let opts = HttpOptions { listen, token };
+        opts.check()?;
+        Ok(Some(opts))
+    }
+
     /// Refuses a non-loopback address without a token.
     pub fn check(&self) -> Result<(), OpsError> {
         if !self.listen.ip().is_loopback() && self.token.is_none() {

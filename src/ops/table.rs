@@ -158,11 +158,6 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-/// 0 when healthy, 1 when degraded or not ready.
-pub fn exit_code(s: &Status) -> i32 {
-    if s.health == "ok" { 0 } else { 1 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
