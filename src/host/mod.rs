@@ -730,8 +730,6 @@ impl Host {
             .collect()
     }
 
-    /// Connects to a codec this host now serves and starts the instances
-    /// bound to it.
     /// What is under way now (see [`HostHandle::idle`]).
     fn activity(&self, reload_waiting: bool) -> Activity {
         let mut busy = reload_waiting;
@@ -754,6 +752,8 @@ impl Host {
         }
     }
 
+    /// Connects to a codec this host now serves and starts the instances
+    /// bound to it.
     fn take_over(&mut self, codec: &str) {
         self.generation += 1;
         let Some(entry) = self.opts.codecs.iter().find(|c| c.name == codec) else {
