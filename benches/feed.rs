@@ -580,7 +580,7 @@ fn child(kind: &str, url: &str, n: usize) {
             let h = host_for(&dir, codecs, if scripts { 3 * n as u64 } else { 0 }).await;
             // Every codec connected.
             let t = Instant::now();
-            while !h.codecs().values().all(|c| c.state().is_connected()) {
+            while !h.codecs().borrow().values().all(|c| c.state().is_connected()) {
                 assert!(t.elapsed() < Duration::from_secs(60), "codecs did not connect");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

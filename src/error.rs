@@ -1,15 +1,20 @@
 //! The one error type of the commands, and the one place that turns it into
 //! the process exit code: 0 ok, 1 the codec refused (or `check` found
-//! problems), 2 usage or config, 3 connection, TLS or authentication, 4
-//! timeout. Library layers have their own typed errors (`xows::Error`,
-//! `ConfigError`, `HostError`, ...); a command's error carries them as
-//! sources, and [`AppError::exit_code`] is the only place choosing a code.
+//! problems, a test failed, the host is not healthy), 2 usage or config
+//! (or a test that does not compile), 3 connection, TLS or
+//! authentication, 4 timeout, and a shell's code for a stop signal.
+//! Library layers have their own typed errors and outcomes (`xows::Error`,
+//! `ConfigError`, `HostError`, `TestOutcome`, ...); a command's error
+//! carries them, and [`AppError::exit_code`] is the only place choosing a
+//! code.
 
 use crate::config::ConfigError;
+use crate::fleet::shard::ShardError;
 use crate::host::HostError;
+use crate::ops::OpsError;
 use crate::schema::SchemaError;
-use crate::shard::ShardError;
 use crate::testrun::TestError;
+use crate::testrun::report::TestOutcome;
 use crate::xows;
 use crate::xows::path::PathError;
 use crate::xows::protocol::RpcError;
@@ -40,6 +45,16 @@ pub enum AppError {
     /// `xmacro test` could not run its tests (exit 2).
     #[error(transparent)]
     Test(#[from] TestError),
+    /// Tests ran, and not all passed: a test failed (exit 1), or a test
+    /// file or a script under test does not compile (exit 2).
+    #[error("{}", tests_message(.0))]
+    Tests(TestOutcome),
+    /// The status server cannot serve: its address, its token (exit 2).
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// `xmacro status`: the host answered, and is not healthy (exit 1).
+    #[error("the host is {0}")]
+    Unhealthy(String),
     /// The codec client failed: refused (1), no answer in time (4), could
     /// not connect or log in (3), bad codec settings (2).
     #[error("{}", codec_message(.0))]
@@ -80,7 +95,10 @@ impl AppError {
             AppError::Codec(X::Codec(_) | X::Protocol(_))
             | AppError::RefusedAt { .. }
             | AppError::Failed(_)
-            | AppError::Findings(_) => 1,
+            | AppError::Findings(_)
+            | AppError::Unhealthy(_) => 1,
+            AppError::Tests(o) if o.errors > 0 => 2,
+            AppError::Tests(_) => 1,
             AppError::Usage(_)
             | AppError::Config(_)
             | AppError::Schema(_)
@@ -88,12 +106,18 @@ impl AppError {
             | AppError::Path(_)
             | AppError::Host(_)
             | AppError::Test(_)
+            | AppError::Ops(_)
             | AppError::Codec(X::Connect(ConnectError::Config(_))) => 2,
             AppError::Codec(X::Connect(_) | X::Disconnected { .. } | X::Closed)
             | AppError::EmptyPassword { .. }
             | AppError::Connection(_) => 3,
             AppError::Codec(X::Timeout { .. }) | AppError::Timeout(_) => 4,
-            AppError::Stopped { signal, .. } => crate::signals::exit_code(signal),
+            // What a shell reports for a process a signal ended.
+            AppError::Stopped { signal, .. } => match *signal {
+                "SIGHUP" => 129,
+                "SIGINT" | "Ctrl-C" => 130,
+                _ => 143,
+            },
         }
     }
 
@@ -104,6 +128,16 @@ impl AppError {
             xows::Error::Codec(error) => AppError::RefusedAt { path, error },
             other => other.into(),
         }
+    }
+}
+
+/// What `xmacro test` says when not every test passed (each result was
+/// printed above).
+fn tests_message(o: &TestOutcome) -> String {
+    if o.errors > 0 {
+        "a test file or a script under test does not compile (see above)".into()
+    } else {
+        "some tests failed (see above)".into()
     }
 }
 
@@ -152,6 +186,31 @@ mod tests {
             message: message.into(),
             data,
         }
+    }
+
+    #[test]
+    fn failed_tests_exit_1_and_tests_that_do_not_compile_exit_2() {
+        let outcome = |failed, errors| {
+            AppError::Tests(TestOutcome {
+                passed: 3,
+                failed,
+                errors,
+            })
+        };
+        assert_eq!(outcome(1, 0).exit_code(), 1);
+        assert_eq!(outcome(1, 1).exit_code(), 2);
+        assert_eq!(outcome(0, 1).exit_code(), 2);
+    }
+
+    #[test]
+    fn a_stop_signal_exits_as_a_shell_reports_it() {
+        let stopped = |signal| AppError::Stopped {
+            signal,
+            what: String::new(),
+        };
+        assert_eq!(stopped("SIGHUP").exit_code(), 129);
+        assert_eq!(stopped("SIGINT").exit_code(), 130);
+        assert_eq!(stopped("SIGTERM").exit_code(), 143);
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! pick the exit code.
 
 use xmacro::cli::{Command, LogFormat};
+use xmacro::error::AppError;
 
 #[tokio::main]
 async fn main() {
     let signal_problems = xmacro::signals::install();
     let cli = xmacro::cli::Cli::parse_args();
     let format = cli.output.log_format;
-    xmacro::logging::init(xmacro::logging::LogOptions {
+    xmacro::log::stderr::init(xmacro::log::stderr::LogOptions {
         color: cli.output.color,
-        format,
+        json: format == LogFormat::Json,
         default_level: cli.command.default_log_level(),
     });
     for p in signal_problems {
@@ -26,12 +27,16 @@ async fn main() {
     } else {
         tokio::select! {
             r = xmacro::app::run(cli) => r,
-            sig = xmacro::signals::stopped() => std::process::exit(xmacro::signals::exit_code(sig)),
+            signal = xmacro::signals::stopped() => {
+                // Ended by a signal: nothing to say, the shell's code for it.
+                let what = String::new();
+                std::process::exit(AppError::Stopped { signal, what }.exit_code())
+            }
         }
     };
     if let Err(e) = result {
         let code = e.exit_code();
-        let text = xmacro::logsafe::redact_url(&e.to_string());
+        let text = xmacro::log::safe::redact_url(&e.to_string());
         match format {
             // With JSON logs, stderr stays all JSON lines.
             LogFormat::Json => tracing::error!(exit_code = code, "{text}"),

@@ -151,12 +151,3 @@ async fn fallback() -> &'static str {
         "Ctrl-C"
     }
 }
-
-/// The exit code a shell gives a process ended by this signal.
-pub fn exit_code(name: &str) -> i32 {
-    match name {
-        "SIGHUP" => 129,
-        "SIGINT" | "Ctrl-C" => 130,
-        _ => 143,
-    }
-}

@@ -1,15 +1,15 @@
 //! The connection flags every connecting command shares
 //! ([`crate::cli::ConnectArgs`]) applied to codec settings through
-//! [`crate::connect::apply`], the same function a `[[codec]]` table goes
+//! [`crate::config::codec::apply_choices`], the same function a `[[codec]]` table goes
 //! through; a mistake names its flag.
 
 use crate::cli::{AuthArg, ConnectArgs};
-use crate::connect::{self, Choices};
+use crate::config::codec::{self, Choices};
 use crate::error::AppError;
 use crate::xows::{AuthMode, CodecConfig, Password};
 
 /// Applies the flags to settings from a URL or a config table.
-pub fn apply(cfg: &mut CodecConfig, args: &ConnectArgs) -> Result<(), AppError> {
+pub fn apply_flags(cfg: &mut CodecConfig, args: &ConnectArgs) -> Result<(), AppError> {
     let choices = Choices {
         password: args.password.clone().map(Password),
         fingerprint: args.fingerprint.clone(),
@@ -22,7 +22,7 @@ pub fn apply(cfg: &mut CodecConfig, args: &ConnectArgs) -> Result<(), AppError> 
         legacy: args.legacy.then_some(true),
         ..Default::default()
     };
-    connect::apply(cfg, &choices).map_err(|e| {
+    codec::apply_choices(cfg, &choices).map_err(|e| {
         AppError::Usage(match e.key {
             "url" => e.why,
             flag => format!("--{flag}: {}", e.why),

@@ -5,8 +5,9 @@
 //! - [`run`]: `xmacro run`, the host until a stop signal (with [`demo`],
 //!   the room activity `run --sim` plays on its simulator).
 //! - [`check`]: `xmacro check`, compile and schema findings printed.
-//! - [`test`](mod@test): `xmacro test`, the test runner's outcome as an exit code.
+//! - [`test`](mod@test): `xmacro test`, the test runner's results printed.
 //! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
+//! - [`status`]: `xmacro status`, a running host's status printed.
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
@@ -24,4 +25,5 @@ pub mod oneshot;
 pub mod run;
 pub mod shard;
 pub mod sim;
+pub mod status;
 pub mod test;

@@ -43,7 +43,7 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
     };
     cfg.request_timeout = target.timeout;
     cfg.connect_timeout = target.timeout;
-    super::connect::apply(&mut cfg, &target.connect)?;
+    super::connect::apply_flags(&mut cfg, &target.connect)?;
     // Without -p: a URL without a user (ws://127.0.0.1:8080/ws) means admin
     // with an empty password, as on a factory-new codec or the simulator: no
     // prompt. A user named in the URL gets asked, on a terminal.

@@ -1,16 +1,20 @@
 //! `xmacro run`: resolve the scripts directory, codecs and settings from
-//! flags and config, then hand over to the host until a stop signal.
-//! `--sim` starts a simulated codec in this process and drives gentle demo
-//! activity ([`super::demo`]) on it, so the bundled scripts visibly react.
+//! flags and config (the config read once, here), then hand over to the
+//! host until a stop signal. `--sim` starts a simulated codec in this
+//! process and drives gentle demo activity ([`super::demo`]) on it, so the
+//! bundled scripts visibly react.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tracing::{Instrument, info, warn};
 
 use crate::cli::RunArgs;
 use crate::config::{CodecEntry, Config, DEFAULT_SCRIPTS, DEFAULT_STATE};
 use crate::error::AppError;
-use crate::host::{self, HostOptions};
+use crate::fleet::shard::{self, Shard};
+use crate::host::{self, ConfigSeen, HostOptions};
+use crate::ops::{HttpOptions, Ops};
 use crate::schema::Schema;
 use crate::xows::CodecConfig;
 use crate::{check, sim};
@@ -18,134 +22,29 @@ use crate::{check, sim};
 /// Runs the scripts until a stop signal.
 pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let shard = match &args.shard {
-        Some(s) => Some(crate::shard::Shard::parse(s, &crate::shard::host_name())?),
+        Some(s) => Some(Shard::parse(s, &shard::host_name())?),
         None => None,
     };
-    let config = match crate::config::discover(args.config.as_deref()) {
-        Some(f) => {
-            // A shard keeps only its own codecs of the fleet's config.
-            let c = Config::load_shard(&f, shard)?;
-            info!("config {}", f.display());
-            Some(c)
-        }
-        None => None,
-    };
-    // A script file runs alone, with its folder as the scripts root.
-    let (scripts_dir, only) = match &args.dir {
-        Some(p) if p.is_file() || p.extension().is_some_and(|e| e == "rhai") => {
-            let (dir, name) = host::split_script_file(p).map_err(AppError::Usage)?;
-            (dir, Some(name))
-        }
-        Some(d) => (d.clone(), None),
-        None => (
-            config
-                .as_ref()
-                .map_or_else(|| PathBuf::from(DEFAULT_SCRIPTS), |c| c.scripts.clone()),
-            None,
-        ),
-    };
-    if let Some(cfg) = &config
-        && let Ok(found) = host::list_scripts(&scripts_dir)
-    {
-        let known: Vec<String> = found.into_keys().collect();
-        cfg.check_script_names(&known)?;
+    let config = read_config(&args, shard)?;
+    let (scripts_dir, only) = scripts(&args, config.as_ref())?;
+    if let Some(cfg) = &config {
+        host::check_script_names(cfg, &scripts_dir)?;
     }
     if let Some(file) = &args.schema {
-        let schema = Schema::load(file, None)?;
-        let findings = check::schema_findings(&scripts_dir, only.as_deref(), &schema)
-            .map_err(AppError::Usage)?;
-        for f in findings {
-            warn!("{f} (per {}; the script runs anyway)", file.display());
-        }
+        warn_of_unknown_paths(file, &scripts_dir, only.as_deref())?;
     }
-    let state_dir = args
-        .state
-        .clone()
-        .or_else(|| config.as_ref().map(|c| c.state.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
-    let mut codecs: Vec<CodecEntry> = config
-        .as_ref()
-        .map(|c| c.codecs.clone())
-        .unwrap_or_default();
-    for url in &args.codecs {
-        let mut cfg = CodecConfig::from_url(url).map_err(crate::xows::Error::from)?;
-        super::connect::apply(&mut cfg, &args.connect)?;
-        let name = match cfg.url.port() {
-            Some(p) => format!("{}:{p}", cfg.name),
-            None => cfg.name.clone(),
-        };
-        cfg.name = name.clone();
-        codecs.push(CodecEntry {
-            name,
-            tags: Vec::new(),
-            config: cfg,
-        });
-    }
-    let mut demo = None;
-    if args.sim {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| AppError::Failed(format!("starting the simulator: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| AppError::Failed(e.to_string()))?;
-        tokio::spawn(sim::run(
-            listener,
-            sim::SimOptions::default(),
-            std::future::pending(),
-        ));
-        let url = format!("ws://{addr}/ws");
-        info!("simulated codec \"sim\" on {url} (user admin, empty password)");
-        let mut cfg = CodecConfig::from_url(&url).map_err(|e| AppError::Failed(e.to_string()))?;
-        cfg.name = "sim".into();
-        demo = Some(url);
-        codecs.push(CodecEntry {
-            name: "sim".into(),
-            tags: vec!["sim".into()],
-            config: cfg,
-        });
-    }
-    // A shard may serve none of a (small) fleet's codecs; that is no mistake.
-    if codecs.is_empty() && config.as_ref().is_none_or(|c| c.fleet_size == 0) {
-        let config = match &config {
-            Some(c) => format!("{} has no [[codec]] table", c.file.display()),
-            None => "no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into(),
-        };
-        return Err(AppError::Usage(format!(
-            "no codec to run against: {config}; give --codec URL, or --sim for a simulated codec \
-             (`xmacro init DIR` starts a project)"
-        )));
-    }
-    let mut names = std::collections::HashSet::new();
-    for c in &codecs {
-        if !names.insert(c.name.clone()) {
-            return Err(AppError::Usage(format!(
-                "codec name {:?} is used twice",
-                c.name
-            )));
-        }
-    }
-    let http = crate::ops::command::http_options(
-        args.http,
-        args.http_token_file.clone(),
-        config.as_ref().map(|c| &c.http),
-        args.sim,
-    )?;
-    let ops = match http {
-        Some(h) => Some(crate::ops::command::start_server(h).await?),
-        None => None,
+    let mut codecs = codecs(&args, config.as_ref())?;
+    let demo = match args.sim {
+        true => Some(start_sim(&mut codecs).await?),
+        false => None,
     };
-    let mut opts = HostOptions::new(scripts_dir, state_dir, codecs);
+    check_codecs(&codecs, config.as_ref())?;
+    let ops = status_server(&args, config.as_ref()).await?;
+    let mut opts = HostOptions::new(scripts_dir, state_dir(&args, config.as_ref()), codecs);
     opts.shard = shard;
     opts.only = only;
     if let Some(cfg) = config {
-        opts.scripts = cfg.script;
-        opts.config_file = Some(cfg.file);
-        opts.fleet_size = Some(cfg.fleet_size + opts.codecs.len() - cfg.codecs.len());
-        opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
-        if args.state.is_none() {
-            opts.postgres = cfg.postgres;
-        }
+        from_config(&mut opts, cfg, args.state.is_some());
     }
     if let (Some(shard), None) = (opts.shard, &opts.postgres) {
         warn!(
@@ -163,11 +62,180 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     result
 }
 
+/// The config, when there is one: read once, here (the host gets what was
+/// read). A shard keeps only its own codecs of the fleet's config.
+fn read_config(args: &RunArgs, shard: Option<Shard>) -> Result<Option<Config>, AppError> {
+    let Some(file) = crate::config::discover(args.config.as_deref()) else {
+        return Ok(None);
+    };
+    let config = Config::load_shard(&file, shard)?;
+    info!("config {}", file.display());
+    Ok(Some(config))
+}
+
+/// The scripts directory, and the one script to run when a file is
+/// given (it runs alone, with its folder as the scripts root).
+fn scripts(args: &RunArgs, config: Option<&Config>) -> Result<(PathBuf, Option<String>), AppError> {
+    Ok(match &args.dir {
+        Some(p) if p.is_file() || p.extension().is_some_and(|e| e == "rhai") => {
+            let (dir, name) = host::split_script_file(p).map_err(AppError::Usage)?;
+            (dir, Some(name))
+        }
+        Some(d) => (d.clone(), None),
+        None => (
+            config.map_or_else(|| PathBuf::from(DEFAULT_SCRIPTS), |c| c.scripts.clone()),
+            None,
+        ),
+    })
+}
+
+/// `--schema`: warns at load of every xAPI path and parameter the scripts
+/// name that the schema lacks; the scripts run anyway.
+fn warn_of_unknown_paths(
+    file: &std::path::Path,
+    scripts_dir: &std::path::Path,
+    only: Option<&str>,
+) -> Result<(), AppError> {
+    let schema = Schema::load(file, None)?;
+    let findings = check::schema_findings(scripts_dir, only, &schema).map_err(AppError::Usage)?;
+    for f in findings {
+        warn!("{f} (per {}; the script runs anyway)", file.display());
+    }
+    Ok(())
+}
+
+/// Where the store keeps its files: `--state`, else the config's, else
+/// the default.
+fn state_dir(args: &RunArgs, config: Option<&Config>) -> PathBuf {
+    args.state
+        .clone()
+        .or_else(|| config.map(|c| c.state.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
+}
+
+/// The config's codecs, then each `--codec URL` with the connection flags
+/// applied (named by host and port).
+fn codecs(args: &RunArgs, config: Option<&Config>) -> Result<Vec<CodecEntry>, AppError> {
+    let mut codecs: Vec<CodecEntry> = config.map(|c| c.codecs.clone()).unwrap_or_default();
+    for url in &args.codecs {
+        let mut cfg = CodecConfig::from_url(url).map_err(crate::xows::Error::from)?;
+        super::connect::apply_flags(&mut cfg, &args.connect)?;
+        let name = match cfg.url.port() {
+            Some(p) => format!("{}:{p}", cfg.name),
+            None => cfg.name.clone(),
+        };
+        cfg.name = name.clone();
+        codecs.push(CodecEntry {
+            name,
+            tags: Vec::new(),
+            config: cfg,
+        });
+    }
+    Ok(codecs)
+}
+
+/// `--sim`: a simulated codec in this process, named "sim", added to the
+/// codecs; gives its URL for the demo activity.
+async fn start_sim(codecs: &mut Vec<CodecEntry>) -> Result<String, AppError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| AppError::Failed(format!("starting the simulator: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    tokio::spawn(sim::run(
+        listener,
+        sim::SimOptions::default(),
+        std::future::pending(),
+    ));
+    let url = format!("ws://{addr}/ws");
+    info!("simulated codec \"sim\" on {url} (user admin, empty password)");
+    let mut cfg = CodecConfig::from_url(&url).map_err(|e| AppError::Failed(e.to_string()))?;
+    cfg.name = "sim".into();
+    codecs.push(CodecEntry {
+        name: "sim".into(),
+        tags: vec!["sim".into()],
+        config: cfg,
+    });
+    Ok(url)
+}
+
+/// Refuses nothing to run against (though a shard may serve none of a
+/// small fleet's codecs: that is no mistake), and a name used twice.
+fn check_codecs(codecs: &[CodecEntry], config: Option<&Config>) -> Result<(), AppError> {
+    if codecs.is_empty() && config.is_none_or(|c| c.fleet_size == 0) {
+        let config = match config {
+            Some(c) => format!("{} has no [[codec]] table", c.file.display()),
+            None => "no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into(),
+        };
+        return Err(AppError::Usage(format!(
+            "no codec to run against: {config}; give --codec URL, or --sim for a simulated codec \
+             (`xmacro init DIR` starts a project)"
+        )));
+    }
+    let mut names = std::collections::HashSet::new();
+    for c in codecs {
+        if !names.insert(c.name.clone()) {
+            return Err(AppError::Usage(format!(
+                "codec name {:?} is used twice",
+                c.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the host takes from the config: the scripts' bindings and args,
+/// the config itself as read (watched and reloaded), the fleet's size,
+/// the store's quota, and its database unless `--state` names a folder.
+fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
+    opts.config = Some(ConfigSeen::of(&cfg));
+    opts.fleet_size = Some(cfg.fleet_size + opts.codecs.len() - cfg.codecs.len());
+    opts.store_quota = cfg.store_quota.unwrap_or(opts.store_quota);
+    if !state_given {
+        opts.postgres = cfg.postgres;
+    }
+    opts.scripts = cfg.script;
+}
+
+/// Starts the status server when the flags or the config ask for it:
+/// binds, prints `status page on http://ADDR/` on stdout, and serves in the
+/// background for the life of the process (it says 503 on `/readyz` until
+/// the host has started).
+async fn status_server(
+    args: &RunArgs,
+    config: Option<&Config>,
+) -> Result<Option<Arc<Ops>>, AppError> {
+    let Some(opts) = HttpOptions::choose(
+        args.http,
+        args.http_token_file.clone(),
+        config.map(|c| &c.http),
+        args.sim,
+    )?
+    else {
+        return Ok(None);
+    };
+    let listener = opts.bind().await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    let ops = Ops::new(opts.token);
+    println!("status page on http://{addr}/");
+    info!("status page on http://{addr}/ (also /api/status, /metrics, /healthz, /readyz)");
+    let serving = ops.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::ops::server::serve(listener, serving, std::future::pending()).await {
+            tracing::error!("the status server stopped: {e}");
+        }
+    });
+    Ok(Some(ops))
+}
+
 /// Runs the host until a stop signal; SIGHUP reloads the config and every
 /// script. Signals are caught from the start of `main`, so one that came
 /// while the host was starting acts as soon as it has started (instances
 /// that started get their `on_unload`).
-async fn serve(opts: HostOptions, ops: Option<&crate::ops::Ops>) -> Result<(), AppError> {
+async fn serve(opts: HostOptions, ops: Option<&Ops>) -> Result<(), AppError> {
     crate::signals::hangup_reloads();
     let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
     let mut hangups = crate::signals::hangups();

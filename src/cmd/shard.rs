@@ -4,7 +4,7 @@
 use crate::cli::ShardArgs;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::shard::{MAX_SHARDS, owner};
+use crate::fleet::shard::{MAX_SHARDS, owner};
 
 /// Prints `codec -> shard` per codec, then the count per shard.
 pub fn print_assignment(args: ShardArgs) -> Result<(), AppError> {

@@ -1,18 +1,65 @@
-//! `xmacro test`: runs the `*.test.rhai` files ([`crate::testrun`]) and
-//! turns the outcome into the command's error, so the exit code says 1
-//! for a failed test and 2 for a test file or script that does not compile.
+//! `xmacro test`: finds the `*.test.rhai` files (the directory given, the
+//! config's scripts directory, or ./scripts), runs them with the test
+//! runner ([`crate::testrun`]) on a thread of their own, prints each
+//! result as it comes (text lines, or JUnit XML at the end), and hands the
+//! outcome to [`AppError`], which picks the exit code.
 
+use std::path::PathBuf;
+
+use crate::cli::{TestArgs, TestFormat};
 use crate::error::AppError;
-use crate::testrun::cli::TestArgs;
+use crate::testrun::report::{junit, text_line};
+use crate::testrun::{DefaultSchema, TestError, TestOptions};
 
 /// Runs the tests; the runner has printed each result.
 pub async fn run(args: TestArgs) -> Result<(), AppError> {
-    match crate::testrun::cli::run(args).await {
-        Ok(0) => Ok(()),
-        Ok(2) => Err(AppError::Usage(
-            "a test file or a script under test does not compile (see above)".into(),
-        )),
-        Ok(_) => Err(AppError::Failed("some tests failed (see above)".into())),
-        Err(e) => Err(e.into()),
+    let opts = options(&args)?;
+    let format = args.format;
+    let worker = std::thread::spawn(move || {
+        let summary = crate::testrun::run(&opts, |r| {
+            if format == TestFormat::Text {
+                println!("{}", text_line(r));
+            }
+        })?;
+        match format {
+            TestFormat::Text => println!("{}", summary.line()),
+            TestFormat::Junit => print!("{}", junit(&summary)),
+        }
+        Ok::<_, TestError>(summary.outcome())
+    });
+    let outcome = tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .map_err(|e| TestError::Runtime(e.to_string()))?
+        .map_err(|_| TestError::Runtime("the test runner panicked".into()))??;
+    if outcome.all_passed() {
+        Ok(())
+    } else {
+        Err(AppError::Tests(outcome))
     }
+}
+
+/// Where the tests are and how they run.
+fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
+    let dir = match (&args.dir, crate::config::discover(args.config.as_deref())) {
+        (Some(d), _) => d.clone(),
+        (None, Some(cfg)) => crate::config::Config::load(&cfg)
+            .map(|c| c.scripts)
+            .map_err(|e| TestError::Dir(cfg.display().to_string(), e.to_string()))?,
+        (None, None) => PathBuf::from(crate::config::DEFAULT_SCRIPTS),
+    };
+    if !dir.is_dir() {
+        return Err(TestError::Dir(
+            dir.display().to_string(),
+            "no such directory (give the directory of your *.test.rhai files)".into(),
+        ));
+    }
+    Ok(TestOptions {
+        dir,
+        filter: args.filter.clone(),
+        schema: args.schema.clone().map(|file| DefaultSchema {
+            file,
+            product: args.product.clone(),
+        }),
+        timeout: args.test_timeout,
+    })
 }

@@ -3,10 +3,12 @@
 //! a command line or in the config text.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
+
+use crate::config::HttpConfig;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,8 @@ pub enum OpsError {
     NeedsToken(SocketAddr),
     #[error("token file {0}: {1}")]
     TokenFile(String, String),
+    #[error("--http-token-file without --http (or [http] listen): nothing to protect")]
+    TokenWithoutListen,
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, String),
 }
@@ -38,6 +42,32 @@ impl std::fmt::Debug for HttpOptions {
 }
 
 impl HttpOptions {
+    /// Where `run` serves, from its flags and the config: `--http` wins
+    /// over `[http] listen`, and `--sim` alone serves on a free loopback
+    /// port; `None` when nothing asks for the server. The token file is
+    /// read now, and a public address without a token refused.
+    pub fn choose(
+        flag: Option<SocketAddr>,
+        token_flag: Option<PathBuf>,
+        config: Option<&HttpConfig>,
+        sim: bool,
+    ) -> Result<Option<HttpOptions>, OpsError> {
+        let listen = flag
+            .or_else(|| config.and_then(|c| c.listen))
+            .or_else(|| sim.then(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+        let Some(listen) = listen else {
+            if token_flag.is_some() {
+                return Err(OpsError::TokenWithoutListen);
+            }
+            return Ok(None);
+        };
+        let token_file = token_flag.or_else(|| config.and_then(|c| c.token_file.clone()));
+        let token = token_file.as_deref().map(read_token_file).transpose()?;
+        let opts = HttpOptions { listen, token };
+        opts.check()?;
+        Ok(Some(opts))
+    }
+
     /// Refuses a non-loopback address without a token.
     pub fn check(&self) -> Result<(), OpsError> {
         if !self.listen.ip().is_loopback() && self.token.is_none() {
@@ -60,8 +90,8 @@ impl HttpOptions {
 /// at once, not waited on or read without end.
 pub fn read_token_file(path: &Path) -> Result<String, OpsError> {
     let bad = |why: String| OpsError::TokenFile(path.display().to_string(), why);
-    let bytes = crate::config_bounds::read_bounded(path, crate::config_bounds::MAX_PASSWORD_BYTES)
-        .map_err(bad)?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_PASSWORD_BYTES)
+        .map_err(|e| bad(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     let token = text.trim();
     if token.is_empty() {
@@ -217,18 +247,17 @@ mod tests {
 
     #[test]
     fn a_token_file_that_is_a_device_or_a_fifo_is_refused_unread() {
-        let e =
-            crate::config_bounds::testing::within(5, || read_token_file(Path::new("/dev/zero")))
-                .expect("/dev/zero was read on and on")
-                .unwrap_err()
-                .to_string();
+        let e = crate::files::testing::within(5, || read_token_file(Path::new("/dev/zero")))
+            .expect("/dev/zero was read on and on")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("/dev/zero") && e.contains("not a regular file"),
             "{e}"
         );
         let dir = std::env::temp_dir().join(format!("xmacro-token-fifo-{}", std::process::id()));
-        let fifo = crate::config_bounds::testing::fifo(&dir, "token");
-        let e = crate::config_bounds::testing::within(5, move || read_token_file(&fifo))
+        let fifo = crate::files::testing::fifo(&dir, "token");
+        let e = crate::files::testing::within(5, move || read_token_file(&fifo))
             .expect("the token file's reader waited for a writer on a FIFO")
             .unwrap_err()
             .to_string();

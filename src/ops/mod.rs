@@ -1,7 +1,7 @@
 //! Operating a running host: a read-only HTTP server in the same process
 //! (`run --http ADDR`) with a live status page, the same as JSON, Prometheus
-//! metrics and health checks, and `xmacro status`, which prints it as a
-//! table. docs/ops.md documents the endpoints and the JSON.
+//! metrics and health checks, which `xmacro status` ([`crate::cmd::status`])
+//! prints as tables. docs/ops.md documents the endpoints and the JSON.
 //!
 //! - [`snapshot`]: the status as plain data, gathered from the codec handles
 //!   and the [telemetry board](mod@crate::telemetry::board); filters.
@@ -13,11 +13,9 @@
 //! - [`listen`]: the connections: header-read and idle timeouts, and a cap
 //!   from the open-file limit so the codecs keep their descriptors.
 //! - [`http`]: the small HTTP/1.1 client `xmacro status` uses.
-//! - [`table`]: `xmacro status` output and its exit code.
-//! - [`command`]: `xmacro status`, and how `xmacro run` starts the server.
+//! - [`table`]: `xmacro status` output as tables.
 
 pub mod access;
-pub mod command;
 pub mod http;
 pub mod listen;
 pub mod page;
@@ -26,6 +24,6 @@ pub mod server;
 pub mod snapshot;
 pub mod table;
 
-pub use access::HttpOptions;
+pub use access::{HttpOptions, OpsError};
 pub use server::Ops;
 pub use snapshot::{Filter, Status};

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use super::snapshot::{ErrorStatus, Filter, InstanceStatus, Status};
 
-/// Escapes text for HTML content and attribute values (see [`crate::markup`]).
+/// Escapes text for HTML content and attribute values (see [`crate::log::markup`]).
 pub fn esc(s: &str) -> String {
-    crate::markup::escape(s)
+    crate::log::markup::escape(s)
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:.5em 1em;max-width:70em;color:#222}\

@@ -19,6 +19,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
+use tokio::sync::watch;
 
 use super::snapshot::{self, Filter, Status};
 use crate::config::CodecEntry;
@@ -27,7 +28,9 @@ use crate::xows::{Codec, ConnState};
 
 /// The host as the server sees it once started.
 struct HostView {
-    codecs: Arc<BTreeMap<String, Codec>>,
+    /// The codecs it serves, as they change (a codec taken over from
+    /// another host comes in, one let go leaves).
+    codecs: watch::Receiver<Arc<BTreeMap<String, Codec>>>,
     /// (URL, tags) by codec name.
     meta: BTreeMap<String, (String, Vec<String>)>,
     state_dir: PathBuf,
@@ -60,7 +63,7 @@ impl Ops {
     /// its codecs are shown, and readiness waits on their first attempts.
     pub fn attach(
         &self,
-        codecs: Arc<BTreeMap<String, Codec>>,
+        codecs: watch::Receiver<Arc<BTreeMap<String, Codec>>>,
         entries: &[CodecEntry],
         state_dir: &Path,
     ) {
@@ -85,8 +88,8 @@ impl Ops {
         let Some(h) = host.as_ref() else {
             return Err("starting: the config and scripts are loading".into());
         };
-        let untried: Vec<&str> = h
-            .codecs
+        let codecs = h.codecs.borrow().clone();
+        let untried: Vec<&str> = codecs
             .iter()
             .filter(|(_, c)| c.state() == ConnState::Connecting)
             .map(|(n, _)| n.as_str())
@@ -116,6 +119,7 @@ impl Ops {
                 Some(h) => {
                     let codecs = h
                         .codecs
+                        .borrow()
                         .iter()
                         .map(|(name, c)| {
                             let (url, tags) = h.meta.get(name).cloned().unwrap_or_default();

@@ -5,7 +5,7 @@
 //! title, clear it, or forge a line.
 
 use super::snapshot::Status;
-use crate::logsafe::escape;
+use crate::log::safe::escape;
 
 /// Columns padded to the widest cell (control characters escaped); the
 /// last column is not padded.
@@ -156,11 +156,6 @@ pub fn render(s: &Status) -> String {
     out.push('\n');
     out.push_str(&table(&rows));
     out
-}
-
-/// 0 when healthy, 1 when degraded or not ready.
-pub fn exit_code(s: &Status) -> i32 {
-    if s.health == "ok" { 0 } else { 1 }
 }
 
 #[cfg(test)]

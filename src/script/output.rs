@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use tracing::{Level, error, info, warn};
 
-use crate::logsafe::escape;
-use crate::ratelimit::{DEFAULT_BURST, Keyed, Verdict};
+use crate::log::ratelimit::{DEFAULT_BURST, Keyed, Verdict};
+use crate::log::safe::escape;
 
 /// One limit per running instance, keyed by its context's address.
 static LIMITS: LazyLock<Keyed<usize>> = LazyLock::new(|| Keyed::new(DEFAULT_BURST));

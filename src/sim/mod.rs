@@ -2,8 +2,8 @@
 //! behaves like a RoomOS device (authentication, every method, feedback,
 //! ghosts, errors), with a built-in device model ([`device::model`]), the public
 //! schema's Status and events when given ([`status`], [`xdoc`]), control
-//! methods to script answers and inject faults ([`control`]) and a command
-//! line to drive a running simulator ([`ctl`]).
+//! methods to script answers and inject faults ([`control`]); `xmacro sim
+//! ctl` ([`crate::cmd::sim`]) drives a running one with those methods.
 //!
 //! Tests start it in-process on port 0:
 //!
@@ -19,7 +19,6 @@
 pub mod args;
 pub mod builtin;
 pub mod control;
-pub mod ctl;
 pub mod device;
 pub mod lenient;
 pub mod query;

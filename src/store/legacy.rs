@@ -92,10 +92,10 @@ fn read_plain(path: &Path, id: &InstanceId) -> Option<Vec<u8>> {
         );
         None
     };
-    let file = match crate::config_bounds::open_regular(path) {
+    let file = match crate::files::open_regular(path) {
         Ok(f) => f,
-        Err(crate::config_bounds::Unusual::Kind(kind)) => return skip(format!("is {kind}")),
-        Err(crate::config_bounds::Unusual::Io(e)) => return skip(format!("cannot be read ({e})")),
+        Err(crate::files::Unusual::Kind(kind)) => return skip(format!("is {kind}")),
+        Err(crate::files::Unusual::Io(e)) => return skip(format!("cannot be read ({e})")),
     };
     if file.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
         return skip(format!("is larger than {MAX_FILE_BYTES} bytes"));

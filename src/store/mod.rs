@@ -369,7 +369,7 @@ pub(crate) mod tests {
         let d = temp("legacy-unusual");
         let room = d.join("boardroom");
         std::fs::create_dir_all(room.join("dir.json")).unwrap();
-        crate::config_bounds::testing::fifo(&room, "pipe.json");
+        crate::files::testing::fifo(&room, "pipe.json");
         std::os::unix::fs::symlink("/dev/zero", room.join("zero.json")).unwrap();
         std::fs::write(room.join("good.json"), r#"{"volume": 37}"#).unwrap();
         let big = room.join("big.json");
@@ -378,7 +378,7 @@ pub(crate) mod tests {
             .set_len(1 << 30)
             .unwrap();
         let opened = d.clone();
-        let stores = crate::config_bounds::testing::within(10, move || {
+        let stores = crate::files::testing::within(10, move || {
             Stores::open_dir(&opened, DEFAULT_QUOTA).map_err(|e| e.to_string())
         })
         .expect("opening the state directory hung on an unusual file")

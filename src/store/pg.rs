@@ -465,7 +465,7 @@ mod tests {
             .unwrap();
         let started = std::time::Instant::now();
         let (b2, id2) = (b.clone(), id.clone());
-        let got = crate::config_bounds::testing::within(30, move || {
+        let got = crate::files::testing::within(30, move || {
             b2.put(&id2, "k", "2").map_err(|e| e.to_string())
         });
         let waited = started.elapsed();

@@ -223,8 +223,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("sslrootcert") && e.contains("nope.pem"), "{e}");
-        let fifo = crate::config_bounds::testing::fifo(&dir, "ca.fifo");
-        let e = crate::config_bounds::testing::within(5, move || {
+        let fifo = crate::files::testing::fifo(&dir, "ca.fifo");
+        let e = crate::files::testing::within(5, move || {
             resolve_root(
                 &format!("postgres://u@db/x?sslrootcert={}", fifo.display()),
                 &|p: &str| std::path::Path::new(p).to_path_buf(),

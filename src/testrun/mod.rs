@@ -3,10 +3,10 @@
 //! tests with `test("name", || { ... })`; each test gets fresh rooms
 //! (in-process simulators), a fresh virtual clock, and the scripts it loads
 //! from the directory. Actions wait until the scripts are idle, so results
-//! do not depend on timing.
+//! do not depend on timing. The command (`xmacro test`, its arguments and
+//! its exit code) is [`crate::cmd::test`]; this is the runner it drives.
 //!
 //! - [`api`]: what test files call.
-//! - [`cli`]: the command line and its output.
 //! - [`deadline`]: the time limit of the running test.
 //! - [`memstore`]: the scripts' stores, in memory.
 //! - [`record`]: recorded feedback files (`feedback --record`, `room.replay`).
@@ -17,7 +17,6 @@
 //! - [`values`]: durations, equality by value, `assert_eq`.
 
 pub mod api;
-pub mod cli;
 pub mod deadline;
 pub mod memstore;
 pub mod record;
@@ -236,7 +235,10 @@ fn run_one(
     let logs: room::Logs = Arc::new(Mutex::new(Vec::new()));
     state::swap(Some(TestState {
         rt: run.rt.clone(),
-        clock: Arc::new(crate::vclock::VirtualClock::new(start, chrono_tz::Tz::UTC)),
+        clock: Arc::new(crate::clock::vclock::VirtualClock::new(
+            start,
+            chrono_tz::Tz::UTC,
+        )),
         rooms: Vec::new(),
         logs: logs.clone(),
         dir: run.opts.dir.clone(),

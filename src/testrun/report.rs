@@ -24,6 +24,22 @@ pub struct TestResult {
     pub took: Duration,
 }
 
+/// How a run ended: tests that passed, failed (an assertion, a script
+/// call that threw), and could not run (a test file or a script under
+/// test that does not compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestOutcome {
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+}
+
+impl TestOutcome {
+    pub fn all_passed(&self) -> bool {
+        self.failed == 0 && self.errors == 0
+    }
+}
+
 /// All results of a run.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -42,18 +58,17 @@ impl Summary {
         self.results.len() - self.passed()
     }
 
-    /// 0 all passed, 2 a script or test file did not compile, else 1.
-    pub fn exit_code(&self) -> i32 {
-        if self
+    /// How the run ended, counted (the command picks the exit code).
+    pub fn outcome(&self) -> TestOutcome {
+        let errors = self
             .results
             .iter()
-            .any(|r| matches!(r.outcome, Outcome::Error(_)))
-        {
-            2
-        } else if self.failed() > 0 {
-            1
-        } else {
-            0
+            .filter(|r| matches!(r.outcome, Outcome::Error(_)))
+            .count();
+        TestOutcome {
+            passed: self.passed(),
+            failed: self.failed() - errors,
+            errors,
         }
     }
 
@@ -112,15 +127,15 @@ pub fn junit(summary: &Summary) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errs}\">",
-            crate::markup::escape(file),
+            crate::log::markup::escape(file),
             here.len()
         );
         for r in here {
             let _ = write!(
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                crate::markup::escape(file),
-                crate::markup::escape(&r.name),
+                crate::log::markup::escape(file),
+                crate::log::markup::escape(&r.name),
                 r.took.as_secs_f64()
             );
             match &r.outcome {
@@ -135,8 +150,8 @@ pub fn junit(summary: &Summary) -> String {
                     let _ = writeln!(
                         out,
                         ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
-                        crate::markup::escape(first),
-                        crate::markup::escape(why)
+                        crate::log::markup::escape(first),
+                        crate::log::markup::escape(why)
                     );
                 }
             }
@@ -165,7 +180,14 @@ mod tests {
         assert!(x.contains("a&amp;b.test.rhai"));
         assert!(x.contains("&lt;quoted&gt; &quot;name&quot;"));
         assert!(!x.contains('\u{1}'));
-        assert_eq!(s.exit_code(), 1);
+        assert_eq!(
+            s.outcome(),
+            TestOutcome {
+                passed: 0,
+                failed: 1,
+                errors: 0
+            }
+        );
         assert_eq!(s.line(), "0 passed, 1 failed");
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use rhai::Engine;
 
 use super::room::{Logs, Room};
-use crate::vclock::VirtualClock;
+use crate::clock::vclock::VirtualClock;
 
 /// How long the scripts may stay busy after one action before the test
 /// fails (a liveness bound, far above anything a test should need).
@@ -88,14 +88,16 @@ pub async fn quiet(rooms: &[Arc<Room>], limit: Duration) -> Result<(), String> {
         }
         any
     };
-    crate::idle::wait(read, flush, limit).await.map_err(|_| {
-        super::deadline::past_deadline().unwrap_or_else(|| {
-            format!(
-                "the scripts were still busy after {}s",
-                SETTLE_LIMIT.as_secs()
-            )
+    crate::host::idle::wait(read, flush, limit)
+        .await
+        .map_err(|_| {
+            super::deadline::past_deadline().unwrap_or_else(|| {
+                format!(
+                    "the scripts were still busy after {}s",
+                    SETTLE_LIMIT.as_secs()
+                )
+            })
         })
-    })
 }
 
 impl TestState {

@@ -31,8 +31,8 @@ use super::protocol::{Request, decode_incoming};
 use super::settings::{AuthMode, CodecConfig};
 use super::tls::{TlsMode, client_config};
 use super::wire::{Wire, Ws, write};
-use crate::logsafe::excerpt;
-use crate::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
+use crate::log::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
+use crate::log::safe::excerpt;
 
 /// A connection that stayed up this long counts as healthy and resets the
 /// backoff; shorter ones keep backing off (a codec that accepts and drops).

@@ -22,7 +22,7 @@ use super::feed::Sink;
 use super::feedback_queue::Pushed;
 use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
-use crate::logsafe::excerpt;
+use crate::log::safe::excerpt;
 
 enum Purpose {
     Subscribe(Path),

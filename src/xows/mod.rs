@@ -1,5 +1,9 @@
 //! The XoWS side of xmacro: the wire protocol and paths (shared with the
-//! simulator) and the client, usable on its own from Rust:
+//! simulator) and the client, usable on its own from Rust: it stands only
+//! on the ground floor of the house, [`crate::log`] (log lines without
+//! secrets, at most a burst per codec), [`crate::telemetry`] (the
+//! client's counters and round-trip times) and [`crate::files`] (a CA
+//! file read bounded), none of which imports anything above it.
 //!
 //! - [`protocol`], [`path`], [`doc`]: messages, paths, documents; no I/O.
 //! - [`manager`], [`backoff`], [`feedback_queue`]: the client's

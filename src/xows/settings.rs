@@ -74,10 +74,10 @@ impl CodecConfig {
             Ok(u) if u.password().is_some() => {
                 let mut u = u.clone();
                 let _ = u.set_password(Some("***"));
-                crate::logsafe::shown_url(&u)
+                crate::log::safe::shown_url(&u)
             }
             // Unparsable, yet it may still hold `user:password@`.
-            _ => crate::logsafe::redact_url(text),
+            _ => crate::log::safe::redact_url(text),
         };
         let bad = |why: &str| ConnectError::Config(format!("codec URL {shown:?}: {why}"));
         if !text.contains("://") {
@@ -135,7 +135,7 @@ impl CodecConfig {
     /// [`Self::dial_url`] as logs, errors and the status page show it: a
     /// query string may carry a secret, so its values are `***`.
     pub fn shown_url(&self) -> String {
-        crate::logsafe::shown_url(&self.dial_url())
+        crate::log::safe::shown_url(&self.dial_url())
     }
 }
 

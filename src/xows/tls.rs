@@ -165,7 +165,7 @@ fn webpki(
 pub fn load_ca(file: &Path) -> Result<RootCertStore, ConnectError> {
     let shown = file.display();
     // Bounded and type-checked: a FIFO here must not hold a connection task.
-    let pem = crate::config_bounds::read_bounded(file, crate::config_bounds::MAX_CA_BYTES)
+    let pem = crate::files::read_bounded(file, crate::files::MAX_CA_BYTES)
         .map_err(|e| ConnectError::Config(format!("CA file: {e}")))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()

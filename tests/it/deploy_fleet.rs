@@ -88,7 +88,8 @@ fn the_statefulset_runs_as_many_shards_as_replicas_and_reads_readiness() {
     );
     assert!(s.contains("readinessProbe:") && s.contains("- --ready"));
     // The pod's name gives the shard, as the parser reads it.
-    let shard = xmacro::shard::Shard::parse(&format!("auto/{replicas}"), "xmacro-2").unwrap();
+    let shard =
+        xmacro::fleet::shard::Shard::parse(&format!("auto/{replicas}"), "xmacro-2").unwrap();
     assert_eq!((shard.index, shard.count), (2, replicas));
 }
 

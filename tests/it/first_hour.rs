@@ -19,11 +19,10 @@ use crate::common::{Auth, Sim, try_connect};
 /// How long a wait on the binary may take (builds are debug, CI is shared).
 const LONG: Duration = Duration::from_secs(30);
 
-fn schema() -> String {
-    format!(
-        "{}/../shared/xapi-schema/roomos-26.4.1.json",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// Cisco's schema as an argument (`None`: not at hand; what needs it is
+/// skipped).
+fn schema() -> Option<String> {
+    crate::common::cisco_schema_file().map(|f| f.display().to_string())
 }
 
 /// `xmacro` with a clean environment for these tests.
@@ -583,15 +582,18 @@ async fn run_with_a_schema_warns_of_unknown_paths_and_a_refused_subscription_is_
         "xapi.Status.Audio.Volumee.on(|v| print(v));\nprint(\"typo loaded\");\n",
     )
     .unwrap();
-    let mut cmd = xmacro(&dir.0);
-    cmd.args(["run", "scripts", "--sim", "--schema", &schema()]);
-    let mut run = Running::spawn(cmd);
-    let warn = run.until("Volumee").await;
-    assert!(
-        warn.contains("WARN") && warn.contains("typo.rhai:1:") && warn.contains("Volume"),
-        "{warn}"
-    );
-    run.stop().await;
+    // With Cisco's schema (when it is at hand), the typo is a warning.
+    if let Some(schema) = schema() {
+        let mut cmd = xmacro(&dir.0);
+        cmd.args(["run", "scripts", "--sim", "--schema", &schema]);
+        let mut run = Running::spawn(cmd);
+        let warn = run.until("Volumee").await;
+        assert!(
+            warn.contains("WARN") && warn.contains("typo.rhai:1:") && warn.contains("Volume"),
+            "{warn}"
+        );
+        run.stop().await;
+    }
     // Without a schema, a codec that refuses the subscription is reported.
     let sim = Sim::start(Default::default()).await;
     let mut raw = try_connect(&sim.url(), Auth::Basic("admin", ""))

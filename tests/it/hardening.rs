@@ -361,7 +361,7 @@ set_timeout(|| { print("after the flood"); report("printed"); }, 1500);
     // simulator may drop some of the flood, so the total is a floor.
     let windows = flood.elapsed().as_secs() as usize + 2;
     assert!(
-        warned <= windows * xmacro::ratelimit::DEFAULT_BURST as usize,
+        warned <= windows * xmacro::log::ratelimit::DEFAULT_BURST as usize,
         "{warned} warnings logged in {windows} s"
     );
     assert!(held > 0 && warned + held >= 500, "{warned} + {held}");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use xmacro::vclock::VirtualClock;
+use xmacro::clock::vclock::VirtualClock;
 
 use crate::common::rig::{self, Reports, TempDir};
 use crate::common::within;

@@ -11,8 +11,8 @@ use crate::common::rig::{self, Reports, TempDir, emit};
 use crate::common::{Raw, within};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
+use xmacro::clock::vclock::VirtualClock;
 use xmacro::clock::{Clock, ManualClock};
-use xmacro::vclock::VirtualClock;
 
 #[tokio::test]
 async fn both_styles_at_top_level_in_closures_and_fns() {

@@ -202,7 +202,7 @@ async fn an_args_change_in_the_config_reloads_that_script_alone() {
     let cfg = xmacro::config::Config::load(&config).unwrap();
     let mut opts = rig::options(&dir, cfg.codecs.clone());
     opts.scripts = cfg.script.clone();
-    opts.config_file = Some(config.clone());
+    opts.config = Some(xmacro::host::ConfigSeen::of(&cfg));
     let host = rig::start(opts).await;
     r.expect("tuned x=1").await;
     r.expect("steady y=1").await;

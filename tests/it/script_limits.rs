@@ -385,7 +385,10 @@ report("chain ready");
         .unwrap()
         .and_hms_opt(9, 0, 0)
         .unwrap();
-    let clock = std::sync::Arc::new(xmacro::vclock::VirtualClock::new(start, chrono_tz::UTC));
+    let clock = std::sync::Arc::new(xmacro::clock::vclock::VirtualClock::new(
+        start,
+        chrono_tz::UTC,
+    ));
     let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
     opts.clock = clock.clone();
     let host = rig::start(opts).await;

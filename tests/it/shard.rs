@@ -469,3 +469,136 @@ async fn kill_9_during_writes_loses_no_acknowledged_write_on_postgres() {
     r.expect("intact").await;
     h.kill().await;
 }
+
+/// The codec names `/api/status` lists at `base`.
+async fn listed(base: &str) -> Vec<String> {
+    let a = within(
+        "/api/status",
+        xmacro::ops::http::get(&format!("{base}/api/status"), None, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let s: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    s["codecs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `/api/status` until it lists exactly `want` (liveness bound).
+async fn wait_listed(base: &str, want: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let now = listed(base).await;
+        if now == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < FLEET_WAIT,
+            "/api/status lists {now:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_status_page_lists_a_codec_taken_over_and_drops_one_let_go() {
+    let Some(base) = xmacro::store::test_url() else {
+        return;
+    };
+    // A database of its own, so new connections to it can be refused.
+    let name = format!("it_listed_{}", std::process::id());
+    admin(&[
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        &format!("CREATE DATABASE {name}"),
+    ]);
+    let mut db = url::Url::parse(&base).unwrap();
+    db.set_path(&name);
+    let db_url = db.to_string();
+    let app = format!("xm_listed_{}", std::process::id());
+    let sim = rig::sim().await;
+    let mut r = Reports::new(&sim).await;
+    let dir = TempDir::new("shard-listed");
+    dir.write("notes.rhai", KEEP_NOTES);
+    let codecs = ["room-a".to_string(), "room-b".to_string()];
+    let config = write_config(
+        &dir,
+        &format!("{db_url}?application_name={app}"),
+        &codecs,
+        &sim.url(),
+        "[store]\nlock_retry = \"100ms\"\n",
+    );
+
+    // "Another host" (this test) holds room-b when the host starts.
+    let (step, steps) = std::sync::mpsc::channel::<()>();
+    let (done, mut dones) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let holder_url = db_url.clone();
+    let holder = std::thread::spawn(move || {
+        let lock = |c: &mut postgres::Client| {
+            c.execute(
+                "SELECT pg_advisory_lock($1)",
+                &[&xmacro::store::lock_key("room-b")],
+            )
+            .unwrap();
+        };
+        let mut first = postgres::Client::connect(&holder_url, postgres::NoTls).unwrap();
+        lock(&mut first);
+        done.send(()).unwrap();
+        let _ = steps.recv();
+        drop(first);
+        // Connected before the outage; takes the lock once the host's
+        // session has ended.
+        let mut second = postgres::Client::connect(&holder_url, postgres::NoTls).unwrap();
+        done.send(()).unwrap();
+        let _ = steps.recv();
+        lock(&mut second);
+        done.send(()).unwrap();
+        let _ = steps.recv();
+    });
+    within("the test to hold room-b's lock", dones.recv()).await;
+
+    let mut cmd = host(&config, None);
+    cmd.args(["--http", "127.0.0.1:0"]).stdout(Stdio::piped());
+    let mut h = Host::spawn(cmd);
+    let mut out = BufReader::new(h.child.stdout.take().unwrap()).lines();
+    let line = within("the status page URL", out.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let page = line
+        .strip_prefix("status page on ")
+        .unwrap_or_else(|| panic!("first line: {line}"))
+        .trim_end_matches('/')
+        .to_string();
+    r.expect("up:room-a:none").await;
+    wait_listed(&page, &["room-a"]).await;
+
+    // Let go by the other host: taken over here, and listed.
+    step.send(()).unwrap();
+    within("the test to let go of room-b", dones.recv()).await;
+    expect_report(&mut r, "up:room-b:none").await;
+    wait_listed(&page, &["room-a", "room-b"]).await;
+
+    // Taken by the other host while the database was unreachable: let go
+    // here, and no longer listed.
+    admin(&[
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ),
+    ]);
+    step.send(()).unwrap();
+    within("the test to take room-b's lock", dones.recv()).await;
+    admin(&[&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")]);
+    h.expect(&["WARN", "room-b", "stopped serving it here"])
+        .await;
+    wait_listed(&page, &["room-a"]).await;
+
+    step.send(()).unwrap();
+    holder.join().unwrap();
+    h.kill().await;
+    admin(&[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")]);
+}

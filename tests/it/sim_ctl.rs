@@ -267,7 +267,7 @@ async fn a_scenario_time_out_of_range_is_refused_before_any_line_runs() {
     let mut c = Raw::connect(&url).await;
     assert_eq!(c.get("Status RoomAnalytics PeopleCount Current").await, 0);
     // A day is still fine to parse (the file is checked, not run, here).
-    let steps = xmacro::sim::ctl::parse_scenario(
+    let steps = xmacro::cmd::sim::parse_scenario(
         std::path::Path::new("day.txt"),
         "0 people 1\n86400 people 0\n",
     )

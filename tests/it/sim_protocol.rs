@@ -522,9 +522,13 @@ async fn star_star_display_name_is_as_in_the_guide(url: &str) {
 async fn the_star_star_query_answers_as_in_the_guides_transcript() {
     let s = sim().await;
     star_star_display_name_is_as_in_the_guide(&s.url()).await;
+    // The same answer from a device of Cisco's schema, when it is at hand.
+    let Some(schema) = crate::common::cisco_schema("barents") else {
+        return;
+    };
     let with_schema = Sim::start(xmacro::sim::SimOptions {
         device: xmacro::sim::DeviceOptions {
-            schema: Some(crate::common::cisco_schema("barents")),
+            schema: Some(schema),
             ..Default::default()
         },
         ..Default::default()

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
+use xmacro::clock::vclock::VirtualClock;
 use xmacro::testrun::room::{Launch, Logs, Room};
 use xmacro::testrun::state::{Schemas, TestState};
-use xmacro::vclock::VirtualClock;
 
 use crate::common::rig::TempDir;
 use crate::testrun::{output_within, write};

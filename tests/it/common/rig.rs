@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use xmacro::clock::vclock::VirtualClock;
 use xmacro::config::{CodecEntry, ScriptConfig};
 use xmacro::host::{self, HostHandle, HostOptions};
 use xmacro::sim::SimOptions;
-use xmacro::vclock::VirtualClock;
 use xmacro::xows::CodecConfig;
 
 use super::{Raw, Sim, WAIT, within};

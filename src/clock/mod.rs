@@ -1,6 +1,6 @@
 //! Time for scripts: the local wall clock `daily` reads, and the waits of
 //! timers and `daily`, replaceable so `xmacro test` runs them on a virtual
-//! clock ([`crate::vclock`]) that only moves when a test says so.
+//! clock ([`crate::clock::vclock`]) that only moves when a test says so.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+
+pub mod vclock;
 
 /// A wait handed out by a clock.
 pub type Wait<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -1,11 +1,33 @@
 //! Command-line definitions (clap derive) and nothing else: what the
-//! commands do lives in [`crate::app`].
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! commands do lives in [`crate::cmd`], each command's arguments in the
+//! file of the same name here (`cli/run.rs` for `cmd/run.rs`), and the
+//! commands, their help and the options every command takes here.
 
 use clap::{Args, ColorChoice, Parser, Subcommand, ValueEnum};
-use clap_complete::Shell;
+
+mod check;
+mod connect;
+mod init;
+mod lsp;
+mod manual;
+mod oneshot;
+mod run;
+mod shard;
+mod sim;
+mod status;
+mod test;
+
+pub use check::CheckArgs;
+pub use connect::{AuthArg, ConnectArgs};
+pub use init::InitArgs;
+pub use lsp::LspArgs;
+pub use manual::CompletionsArgs;
+pub use oneshot::{CommandArgs, FeedbackArgs, PathArgs, Target};
+pub use run::RunArgs;
+pub use shard::ShardArgs;
+pub use sim::{Action, CtlArgs, ScenarioLine, SimArgs, SimCommand};
+pub use status::StatusArgs;
+pub use test::{TestArgs, TestFormat};
 
 /// Run RoomOS-style macros outside the codec, against one codec or a fleet.
 #[derive(Debug, Parser)]
@@ -107,7 +129,7 @@ pub enum Command {
             assert_eq(room.get(\"Status Audio Volume\"), 60);\n  \
         });\n\
         docs/testing.md has the guide.")]
-    Test(crate::testrun::cli::TestArgs),
+    Test(TestArgs),
 
     /// Serve a simulated codec (XoWS on /ws and /ws?legacy) to develop and test against.
     ///
@@ -221,281 +243,6 @@ pub enum Command {
         xmacro man | man -l -\n  \
         xmacro man > ~/.local/share/man/man1/xmacro.1")]
     Man,
-}
-
-#[derive(Debug, Args)]
-pub struct LspArgs {
-    /// The public xAPI schema (JSON from roomos.cisco.com) to check and
-    /// complete against (default: the config's `schema`, else the built-in
-    /// model's paths).
-    #[arg(long, value_name = "FILE")]
-    pub schema: Option<PathBuf>,
-    /// Only this product's part of the schema (barents, octavio, ...).
-    #[arg(long, value_name = "NAME")]
-    pub product: Option<String>,
-    /// The config (default: xmacro.toml in the folder the editor opened).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Accepted for clients that pass it: stdio is the only transport.
-    #[arg(long)]
-    pub stdio: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ShardArgs {
-    /// The config whose [[codec]] tables are split.
-    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The number of shards (hosts).
-    #[arg(long, value_name = "N")]
-    pub of: u32,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// The folder to create (or an empty existing one).
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The scripts directory (default: the config's `scripts`, else
-    /// ./scripts), or one script file to run alone.
-    #[arg(value_name = "DIR|FILE")]
-    pub dir: Option<PathBuf>,
-    /// A config file: codecs, script bindings and args, state directory
-    /// (default: $XMACRO_CONFIG, else ./xmacro.toml when it exists).
-    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The public xAPI schema (JSON from roomos.cisco.com): warn at load
-    /// about xAPI paths and parameters in the scripts that do not exist.
-    #[arg(long, value_name = "FILE")]
-    pub schema: Option<PathBuf>,
-    /// A codec URL to run against (repeatable), besides any in --config;
-    /// the connection flags below apply to these.
-    #[arg(long = "codec", value_name = "URL")]
-    pub codecs: Vec<String>,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// Also start a simulated codec in this process (named "sim"), with
-    /// gentle demo activity so the scripts have something to react to.
-    #[arg(long)]
-    pub sim: bool,
-    /// Where `store` keeps its files (default: the config's `state`, else .xmacro/state).
-    #[arg(long, value_name = "DIR")]
-    pub state: Option<PathBuf>,
-    /// Serve the status page, /api/status, /metrics, /healthz and /readyz
-    /// here (default: the config's [http] listen; with --sim a free port on
-    /// 127.0.0.1). An address other than loopback needs --http-token-file.
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<std::net::SocketAddr>,
-    /// A file holding the token every HTTP request must present (Bearer, or
-    /// as the Basic password in a browser).
-    #[arg(long, value_name = "FILE")]
-    pub http_token_file: Option<PathBuf>,
-    /// Serve only shard I of N: the codecs whose name hashes to I, as one
-    /// of N identical hosts sharing one config (see `xmacro shard`).
-    /// `auto/N` takes I from the host name's last number (StatefulSet pod
-    /// xmacro-3 is shard 3). Pair it with a PostgreSQL store (`state =
-    /// "postgres://..."`) so a codec's state follows it to another host.
-    #[arg(long, value_name = "I/N", env = "XMACRO_SHARD")]
-    pub shard: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// The host's status server (`run --http`).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
-    pub http: String,
-    /// The token file, if the server wants one.
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Only codecs whose name contains this.
-    #[arg(long, value_name = "NAME")]
-    pub codec: Option<String>,
-    /// Only codecs with this tag.
-    #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
-    /// Only scripts whose name contains this.
-    #[arg(long, value_name = "NAME")]
-    pub script: Option<String>,
-    /// Print the JSON of /api/status instead of tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Only ask /readyz: exit 0 once ready (a container health check).
-    #[arg(long, conflicts_with = "json")]
-    pub ready: bool,
-    /// How long to wait for the answer.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The scripts directory (default ./scripts), or one script file.
-    #[arg(value_name = "DIR|FILE")]
-    pub dir: Option<PathBuf>,
-    /// The public xAPI schema (JSON from roomos.cisco.com) to check paths against.
-    #[arg(long, value_name = "FILE")]
-    pub schema: Option<PathBuf>,
-    /// Check against one product of the schema (as `sim --product`: barents,
-    /// octavio, ...), so a path the target device lacks is found; without
-    /// it a path any product has passes.
-    #[arg(long, value_name = "NAME", requires = "schema")]
-    pub product: Option<String>,
-}
-
-/// How credentials travel on the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuthArg {
-    /// Authorization: Basic header.
-    Basic,
-    /// The auth- WebSocket sub-protocol, as browsers and jsxapi send it.
-    Subprotocol,
-}
-
-/// Which codec a one-shot talks to, and how.
-#[derive(Debug, Args)]
-pub struct Target {
-    /// A codec URL (ws:// or wss://, user in the URL: wss://integrator@10.0.0.5/ws)
-    /// or the name of a codec in --config.
-    pub codec: String,
-    /// Config file whose [[codec]] names CODEC may be (default:
-    /// $XMACRO_CONFIG, else ./xmacro.toml when it exists).
-    #[arg(long, value_name = "FILE", env = "XMACRO_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// How long to wait for the answer.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-}
-
-/// How to connect to a codec named by URL: the same flags for every
-/// command that connects (`run --codec` and the one-shots). For a codec
-/// from --config they override what its table says.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Connecting")]
-pub struct ConnectArgs {
-    /// The password (else XMACRO_PASSWORD; for a one-shot whose URL names
-    /// a user, a prompt on a terminal; else empty, as on a factory-new codec).
-    #[arg(short = 'p', long, env = "XMACRO_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// How credentials are sent (default basic).
-    #[arg(long, value_enum, value_name = "FORM")]
-    pub auth: Option<AuthArg>,
-    /// Use /ws?legacy: every value comes back as a string.
-    #[arg(long)]
-    pub legacy: bool,
-    /// Trust exactly the certificate with this SHA-256 fingerprint (sha256:AB:CD:...).
-    #[arg(long, value_name = "SHA256", conflicts_with_all = ["ca", "insecure"])]
-    pub fingerprint: Option<String>,
-    /// Trust certificates issued by the CA in this PEM file.
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
-    pub ca: Option<PathBuf>,
-    /// Accept any certificate (logged as a warning on every connect).
-    #[arg(long)]
-    pub insecure: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s)
-}
-
-#[derive(Debug, Args)]
-pub struct PathArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// The path, as words (Status Audio Volume), with slashes, or both;
-    /// elements as Connector[1] or Connector 1. For `set`, the value is the
-    /// last word (negative numbers are values, not flags: `... Level -3`).
-    #[arg(
-        required = true,
-        num_args = 1..,
-        value_name = "PATH",
-        allow_negative_numbers = true
-    )]
-    pub path: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct CommandArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Command path words, then Name=Value arguments.
-    #[arg(
-        required = true,
-        num_args = 1..,
-        value_name = "WORDS",
-        allow_negative_numbers = true
-    )]
-    pub words: Vec<String>,
-    /// The text of a multi-line command: a file, or - for stdin.
-    #[arg(long, value_name = "FILE|-")]
-    pub body: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct FeedbackArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// What to follow (Status, Configuration or Event paths; ** allowed).
-    #[arg(required = true, num_args = 1.., value_name = "PATH")]
-    pub path: Vec<String>,
-    /// Print the current state first.
-    #[arg(long)]
-    pub current: bool,
-    /// Also write each feedback document with its time to FILE (JSON
-    /// lines), for `room.replay("FILE")` in `xmacro test`.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub record: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct SimArgs {
-    /// Address to listen on, HOST:PORT (port 0 picks a free port).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// The user the simulator accepts.
-    #[arg(long, default_value = "admin")]
-    pub username: String,
-    /// The password the simulator accepts (empty, as on a factory-new codec).
-    #[arg(long, default_value = "", hide_default_value = true)]
-    pub password: String,
-    /// The public xAPI schema (JSON from roomos.cisco.com): every
-    /// Configuration of the product exists with its default, every Status
-    /// path with a plausible value, every event can be emitted, xDoc
-    /// describes them, and values and command arguments are checked as a
-    /// codec checks them.
-    #[arg(long, value_name = "FILE")]
-    pub schema: Option<PathBuf>,
-    /// Which product of the schema to simulate.
-    #[arg(long, value_name = "NAME", default_value = "barents")]
-    pub product: String,
-    /// Serve wss:// with a self-signed certificate made at start.
-    #[arg(long)]
-    pub tls: bool,
-    /// Feedback subscriptions one session may hold before -31998.
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub max_subscriptions: usize,
-    #[command(subcommand)]
-    pub command: Option<SimCommand>,
-}
-
-/// What `xmacro sim` does besides serving.
-#[derive(Debug, Subcommand)]
-pub enum SimCommand {
-    /// Act on a running simulator: an incoming call, a widget click, people,
-    /// HTTP answers, status, events, or a scenario file with timings.
-    Ctl(crate::sim::ctl::CtlArgs),
 }
 
 impl Cli {

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use crate::config_bounds as bounds;
+use crate::config::bounds;
 
 /// One `[[codec]]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! Codec settings from what a user gives, in one place: a `[[codec]]`
 //! table (with `[defaults]`) and the command-line flags of `run --codec` and
-//! the one-shots all become a [`CodecConfig`] through [`apply`], so each
+//! the one-shots all become a [`CodecConfig`] through [`apply_choices`], so each
 //! way of connecting accepts the same choices (user, password, TLS trust,
 //! credentials form, legacy mode) and refuses the same mistakes.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config_bounds as bounds;
+use super::KeyError;
 use crate::xows::tls::parse_pin;
 use crate::xows::{AuthMode, CodecConfig, Password, TlsMode};
 
@@ -28,26 +28,16 @@ pub struct Choices {
     pub legacy: Option<bool>,
 }
 
-/// A choice that cannot work: the setting at fault (its config key, which
-/// is also its flag's name) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{why}")]
-pub struct ChoiceError {
-    pub key: &'static str,
-    pub why: String,
+fn fail(key: &'static str, why: impl Into<String>) -> KeyError {
+    KeyError::new(key, why)
 }
 
-fn fail(key: &'static str, why: impl Into<String>) -> ChoiceError {
-    ChoiceError {
-        key,
-        why: why.into(),
-    }
-}
-
-/// Applies the user's choices to codec settings. A CA file is read now
-/// (bounded), so a directory or a file without a PEM certificate is
-/// refused here, naming its key, and not at the first connect.
-pub fn apply(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceError> {
+/// Applies the user's choices to codec settings; a mistake names the
+/// setting at fault (its config key, which is also its flag's name). A CA
+/// file is read now (bounded), so a directory or a file without a PEM
+/// certificate is refused here, naming its key, and not at the first
+/// connect.
+pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), KeyError> {
     if let Some(u) = &c.username {
         cfg.username = u.clone();
     }
@@ -67,7 +57,8 @@ pub fn apply(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceError> {
     if let Some(fp) = &c.fingerprint {
         cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| fail("fingerprint", e))?);
     } else if let Some(ca) = &c.ca {
-        bounds::read_bounded(ca, bounds::MAX_CA_BYTES).map_err(|e| fail("ca", e))?;
+        crate::files::read_bounded(ca, crate::files::MAX_CA_BYTES)
+            .map_err(|e| fail("ca", e.to_string()))?;
         let mode = TlsMode::Ca(ca.clone());
         crate::xows::tls::client_config(&mode).map_err(|e| fail("ca", e.to_string()))?;
         cfg.tls = mode;
@@ -87,7 +78,7 @@ pub fn apply(cfg: &mut CodecConfig, c: &Choices) -> Result<(), ChoiceError> {
 }
 
 /// Reads an `auth` setting: `basic` or `subprotocol`.
-pub fn parse_auth(text: &str) -> Result<AuthMode, ChoiceError> {
+pub fn parse_auth(text: &str) -> Result<AuthMode, KeyError> {
     match text {
         "basic" => Ok(AuthMode::Basic),
         "subprotocol" => Ok(AuthMode::SubProtocol),
@@ -117,14 +108,14 @@ mod tests {
             legacy: Some(false),
             ..Default::default()
         };
-        apply(&mut c, &choices).unwrap();
+        apply_choices(&mut c, &choices).unwrap();
         assert_eq!(c.username, "admin");
         assert_eq!(c.password, Password("pw".into()));
         assert!(matches!(c.tls, TlsMode::Insecure));
         assert_eq!(c.auth, AuthMode::SubProtocol);
         assert!(!c.legacy);
         let mut c = cfg("ws://10.0.0.5/ws?legacy");
-        apply(&mut c, &Choices::default()).unwrap();
+        apply_choices(&mut c, &Choices::default()).unwrap();
         assert!(c.legacy, "no choice keeps the URL's");
     }
 
@@ -136,7 +127,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            apply(&mut cfg("wss://x/ws"), &two).unwrap_err().key,
+            apply_choices(&mut cfg("wss://x/ws"), &two).unwrap_err().key,
             "fingerprint"
         );
         let bad_pin = Choices {
@@ -144,21 +135,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            apply(&mut cfg("wss://x/ws"), &bad_pin).unwrap_err().key,
+            apply_choices(&mut cfg("wss://x/ws"), &bad_pin)
+                .unwrap_err()
+                .key,
             "fingerprint"
         );
         let no_ca = Choices {
             ca: Some("/no/such/ca.pem".into()),
             ..Default::default()
         };
-        let e = apply(&mut cfg("wss://x/ws"), &no_ca).unwrap_err();
+        let e = apply_choices(&mut cfg("wss://x/ws"), &no_ca).unwrap_err();
         assert!(e.key == "ca" && e.why.contains("/no/such/ca.pem"), "{e:?}");
         let pin = format!("sha256:{}01", "00:".repeat(31));
         let plain = Choices {
             fingerprint: Some(pin),
             ..Default::default()
         };
-        assert_eq!(apply(&mut cfg("ws://x/ws"), &plain).unwrap_err().key, "url");
+        assert_eq!(
+            apply_choices(&mut cfg("ws://x/ws"), &plain)
+                .unwrap_err()
+                .key,
+            "url"
+        );
         assert_eq!(parse_auth("digest").unwrap_err().key, "auth");
         assert_eq!(parse_auth("basic"), Ok(AuthMode::Basic));
     }

@@ -19,8 +19,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::cli::LogFormat;
-
 /// The timestamp format: local time, milliseconds, and the UTC offset so a
 /// line means the same wherever it is read.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f%:z";
@@ -40,7 +38,8 @@ pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: Option<&str>)
 #[derive(Debug, Clone, Copy)]
 pub struct LogOptions {
     pub color: ColorChoice,
-    pub format: LogFormat,
+    /// One JSON object per line (else one readable line per event).
+    pub json: bool,
     /// The filter when `RUST_LOG` is not set (`info`, `warn`, ...).
     pub default_level: &'static str,
 }
@@ -55,18 +54,18 @@ pub fn stderr_layer(opts: &LogOptions) -> Box<dyn Layer<Registry> + Send + Sync>
     );
     let timer = ChronoLocal::new(TIME_FORMAT.to_string());
     let base = tracing_subscriber::fmt::layer()
-        .with_writer(crate::logsafe::OneLine(std::io::stderr))
+        .with_writer(crate::log::safe::OneLine(std::io::stderr))
         .with_timer(timer)
         .with_target(false);
-    match opts.format {
-        LogFormat::Text => base.with_ansi(ansi).boxed(),
-        LogFormat::Json => base
-            .json()
+    if opts.json {
+        base.json()
             .with_ansi(false)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .boxed(),
+            .boxed()
+    } else {
+        base.with_ansi(ansi).boxed()
     }
 }
 
@@ -76,14 +75,14 @@ pub fn filter(default_level: &str) -> EnvFilter {
 }
 
 /// Installs the global subscriber. Call once, early in `main`. Every line
-/// goes through [`crate::logsafe`]: one event is one line, and callsites
+/// goes through [`crate::log::safe`]: one event is one line, and callsites
 /// that would print credentials are never enabled, at any level.
 pub fn init(opts: LogOptions) {
     tracing_subscriber::registry()
         .with(stderr_layer(&opts).with_filter(filter(opts.default_level)))
         // Script log lines for the status page, whatever RUST_LOG says.
         .with(crate::telemetry::logtap::LogTap.with_filter(LevelFilter::INFO))
-        .with(crate::logsafe::NoSecrets)
+        .with(crate::log::safe::NoSecrets)
         .init();
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config_bounds as bounds;
+use super::{KeyError, bounds, parse_duration};
 use crate::store::PgTarget;
 
 /// How often a host retries codecs whose lock another host holds.
@@ -48,24 +48,23 @@ pub fn resolve(
     store: Option<&RawStore>,
     rel: &dyn Fn(&str) -> PathBuf,
     env: &dyn Fn(&str) -> Option<String>,
-    parse_duration: &dyn Fn(&str) -> Result<Duration, String>,
-) -> Result<Option<PgSettings>, (&'static str, String)> {
+) -> Result<Option<PgSettings>, KeyError> {
     let empty = RawStore::default();
     let s = store.unwrap_or(&empty);
     let url = match (state.filter(|s| is_database_url(s)), &s.url) {
         (Some(_), Some(_)) => {
-            return Err((
+            return Err(KeyError::new(
                 "url",
-                "the database is named twice (state and [store] url); keep one".into(),
+                "the database is named twice (state and [store] url); keep one",
             ));
         }
         (Some(u), None) => (u, "state"),
         (None, Some(u)) => (u.as_str(), "url"),
         (None, None) => {
             if store.is_some() {
-                return Err((
+                return Err(KeyError::new(
                     "url",
-                    "missing: [store] needs url = \"postgres://user@host/db\"".into(),
+                    "missing: [store] needs url = \"postgres://user@host/db\"",
                 ));
             }
             return Ok(None);
@@ -73,23 +72,26 @@ pub fn resolve(
     };
     let (url, key) = url;
     if !is_database_url(url) {
-        return Err((key, format!("{url:?} is not a postgres:// URL")));
-    }
-    let parsed = url::Url::parse(url).map_err(|e| (key, format!("not a URL: {e}")))?;
-    if parsed.password().is_some() {
-        return Err((
+        return Err(KeyError::new(
             key,
-            "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\" in [store]".into(),
+            format!("{url:?} is not a postgres:// URL"),
+        ));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| KeyError::new(key, format!("not a URL: {e}")))?;
+    if parsed.password().is_some() {
+        return Err(KeyError::new(
+            key,
+            "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\" in [store]",
         ));
     }
     // TLS settings are read (and a CA file beside the config found and
     // checked) now, so a mistake names its key at load time.
-    let url = crate::store::resolve_pg_root(url, rel).map_err(|e| (key, e))?;
+    let url = crate::store::resolve_pg_root(url, rel).map_err(|e| KeyError::new(key, e))?;
     let mut target = PgTarget::new(&url);
     target.password =
         bounds::password_from(s.password_env.as_ref(), s.password_file.as_ref(), rel, env)?;
     let lock_retry = match &s.lock_retry {
-        Some(t) => parse_duration(t).map_err(|e| ("lock_retry", e))?,
+        Some(t) => parse_duration(t).map_err(|e| KeyError::new("lock_retry", e.to_string()))?,
         None => DEFAULT_LOCK_RETRY,
     };
     Ok(Some(PgSettings { target, lock_retry }))

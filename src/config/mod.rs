@@ -1,16 +1,34 @@
 //! `xmacro.toml` read into a validated [`Config`]. Every mistake is reported
 //! with the file, line and key at fault; passwords come from an environment
 //! variable or a file, never from the config text, and never reach a log.
+//!
+//! The file is read in two steps, as written and then as meant:
+//!
+//! - [`raw`]: the TOML tables as written (unknown keys refused), each
+//!   `[[codec]]` table cut out of the text by [`split`] and parsed on its
+//!   own, and the places in the text mistakes are reported at;
+//! - [`resolve`]: one step per part of the file, from what it says to the
+//!   [`Config`] it means (defaults merged, paths relative to the file,
+//!   passwords read, selectors checked).
+//!
+//! Beside them: [`bounds`] (size and nesting bounds, password sources),
+//! [`codec`] (the client settings a codec table or the command line's
+//! flags build, the same way for both) and [`store`] (`state =
+//! "postgres://..."` and `[store]`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
+use crate::xows::CodecConfig;
 
-use crate::config_bounds as bounds;
-use crate::xows::{CodecConfig, Password};
+pub mod bounds;
+pub mod codec;
+pub mod raw;
+pub mod resolve;
+pub mod split;
+pub mod store;
 
 /// A config mistake: where and what (`line` 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +54,25 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A setting that cannot work: its key (in a config table; also the name
+/// of its command-line flag) and why. Whoever knows where the key is
+/// written places it ([`ConfigError`], or the flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct KeyError {
+    pub key: &'static str,
+    pub why: String,
+}
+
+impl KeyError {
+    pub fn new(key: &'static str, why: impl Into<String>) -> Self {
+        KeyError {
+            key,
+            why: why.into(),
+        }
+    }
+}
 
 /// The scripts folder when neither the command line nor the config names one.
 pub const DEFAULT_SCRIPTS: &str = "scripts";
@@ -111,7 +148,7 @@ pub struct Config {
     pub state: PathBuf,
     /// A PostgreSQL store (`state = "postgres://..."` or `[store]`), in
     /// place of the state directory.
-    pub postgres: Option<crate::config_store::PgSettings>,
+    pub postgres: Option<store::PgSettings>,
     /// `store_quota`: bytes each instance's store may hold, if set.
     pub store_quota: Option<u64>,
     /// The codecs kept: every one, or only those a shard serves
@@ -127,6 +164,9 @@ pub struct Config {
     /// `schema = "FILE"`: the public xAPI schema editors check and complete
     /// scripts against (`xmacro lsp`), relative to the config file.
     pub schema: Option<PathBuf>,
+    /// A hash of the text it was read from: a save that changes nothing
+    /// (or a mistake already reported) is not acted on again.
+    pub text_hash: u64,
 }
 
 /// The `[http]` table: where `xmacro run` serves its status page.
@@ -138,90 +178,58 @@ pub struct HttpConfig {
     pub token_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    scripts: Option<String>,
-    state: Option<String>,
-    store_quota: Option<Spanned<String>>,
-    store: Option<Spanned<crate::config_store::RawStore>>,
-    defaults: Option<Spanned<RawCodec>>,
-    #[serde(default)]
-    codec: Vec<Spanned<RawCodec>>,
-    #[serde(default)]
-    script: BTreeMap<String, Spanned<RawScript>>,
-    http: Option<Spanned<RawHttp>>,
-    schema: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    listen: Option<String>,
-    token_file: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-struct RawCodec {
-    name: Option<String>,
-    url: Option<String>,
-    username: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<String>,
-    /// Refused with advice: passwords do not belong in the file.
-    password: Option<toml::Value>,
-    request_timeout: Option<String>,
-    fingerprint: Option<String>,
-    ca: Option<String>,
-    insecure: Option<bool>,
-    auth: Option<String>,
-    legacy: Option<bool>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawScript {
-    codecs: Option<Vec<String>>,
-    #[serde(default)]
-    args: toml::Table,
-}
-
-/// Turns a byte offset into a 1-based line and column.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
+/// Why a duration such as `10s` cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} has no unit (use ms, s, m or h)")]
+    NoUnit(String),
+    #[error("{0:?} is not a duration")]
+    NotANumber(String),
+    #[error("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("{0:?} must be more than zero")]
+    NotPositive(String),
+    #[error("{0:?} is longer than a week")]
+    TooLong(String),
 }
 
 /// Reads a duration such as `10s`, `500ms`, `2m` or `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
+        .ok_or_else(|| DurationError::NoUnit(text.into()))?;
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration"))?;
+        .map_err(|_| DurationError::NotANumber(text.into()))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        u => return Err(format!("{text:?}: unknown unit {u:?} (use ms, s, m or h)")),
+        u => {
+            return Err(DurationError::UnknownUnit {
+                text: text.into(),
+                unit: u.into(),
+            });
+        }
     };
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("{text:?} must be more than zero"));
+        return Err(DurationError::NotPositive(text.into()));
     }
     // A week is already absurd for any timeout here; more is a typo.
     if secs > 7.0 * 24.0 * 3600.0 {
-        return Err(format!("{text:?} is longer than a week"));
+        return Err(DurationError::TooLong(text.into()));
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a duration"))
+    Duration::try_from_secs_f64(secs).map_err(|_| DurationError::NotANumber(text.into()))
+}
+
+/// The hash a [`Config`] keeps of the text it was read from.
+pub fn text_hash(text: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 impl Config {
@@ -237,8 +245,15 @@ impl Config {
     /// so a shard of a 100,000-codec fleet holds its own share.
     pub fn load_shard(
         file: &Path,
-        shard: Option<crate::shard::Shard>,
+        shard: Option<crate::fleet::shard::Shard>,
     ) -> Result<Config, ConfigError> {
+        let text = Config::read_text(file)?;
+        Config::parse_shard(file, &text, shard)
+    }
+
+    /// The text of a config file, read bounded (a FIFO or a device put in
+    /// its place is refused at once, not waited on).
+    pub fn read_text(file: &Path) -> Result<String, ConfigError> {
         let unreadable = |message: String| ConfigError {
             file: file.display().to_string(),
             line: 0,
@@ -248,12 +263,20 @@ impl Config {
         if std::fs::metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             return Err(unreadable("the config file does not exist".to_string()));
         }
-        let bytes = bounds::read_bounded(file, bounds::MAX_CONFIG_BYTES)
+        let bytes = crate::files::read_bounded(file, bounds::MAX_CONFIG_BYTES)
             .map_err(|e| unreadable(format!("{e} (a config holds settings, not data)")))?;
-        let text =
-            String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| unreadable(format!("not UTF-8 text: {e}")))
+    }
+
+    /// Parses config text read from `file`, keeping the codecs `shard`
+    /// serves; environment variables are read now.
+    pub fn parse_shard(
+        file: &Path,
+        text: &str,
+        shard: Option<crate::fleet::shard::Shard>,
+    ) -> Result<Config, ConfigError> {
         let keep = |name: &str| shard.is_none_or(|s| s.serves(name));
-        Config::parse_keeping(file, &text, &|k| std::env::var(k).ok(), &keep)
+        Config::parse_keeping(file, text, &|k| std::env::var(k).ok(), &keep)
     }
 
     /// Parses config text; `env` looks up environment variables.
@@ -266,219 +289,39 @@ impl Config {
     }
 
     /// Parses config text, keeping (and resolving) only the codecs whose
-    /// name `keep` accepts.
+    /// name `keep` accepts: read as written, then resolved part by part.
     pub fn parse_keeping(
         file: &Path,
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<Config, ConfigError> {
-        let name = file.display().to_string();
-        let err_at = |offset: usize, message: String| {
-            let (line, col) = line_col(text, offset);
-            ConfigError {
-                file: name.clone(),
-                line,
-                col,
-                message,
-            }
+        let src = raw::Source {
+            name: file.display().to_string(),
+            text,
         };
-        let split = crate::config_split::split(text, bounds::MAX_CODECS)
-            .map_err(|(at, why)| err_at(at, why))?;
-        let raw: RawFile = toml::from_str(&split.rest).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            err_at(offset, e.message().trim().to_string())
-        })?;
-        if let (Some(inline), Some(table)) = (raw.codec.first(), split.tables.first()) {
-            return Err(err_at(
-                table.header.max(inline.span().start),
-                "codecs are given both as codec = [...] and as [[codec]] tables; use one".into(),
-            ));
-        }
-        let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let rel = |p: &str| {
-            let p = PathBuf::from(p);
-            if p.is_absolute() { p } else { base.join(p) }
-        };
-        let (defaults, defaults_at) = match &raw.defaults {
-            Some(d) => (d.get_ref().clone(), d.span().start),
-            None => (RawCodec::default(), 0),
-        };
-        if defaults.name.is_some() || defaults.url.is_some() {
-            return Err(err_at(
-                defaults_at,
-                "[defaults]: name and url belong in a [[codec]] table".into(),
-            ));
-        }
-        if let Some(extra) = raw.codec.get(bounds::MAX_CODECS) {
-            return Err(err_at(
-                extra.span().start,
-                format!(
-                    "[[codec]] #{}: one config names at most {} codecs",
-                    bounds::MAX_CODECS + 1,
-                    bounds::MAX_CODECS
-                ),
-            ));
-        }
-        let store_quota = match &raw.store_quota {
-            Some(q) => Some(
-                crate::store::parse_quota(q.get_ref())
-                    .map_err(|why| err_at(q.span().start, format!("key store_quota: {why}")))?,
-            ),
-            None => None,
-        };
-        let store_at = raw.store.as_ref().map_or(0, |s| s.span().start);
-        let postgres = crate::config_store::resolve(
-            raw.state.as_deref(),
-            raw.store.as_ref().map(|s| s.get_ref()),
-            &rel,
-            env,
-            &parse_duration,
-        )
-        .map_err(|(key, why)| {
-            let at = if key == "state" { 0 } else { store_at };
-            let table = if key == "state" { "" } else { "[store]: " };
-            err_at(
-                key_offset(text, at, key).unwrap_or(at),
-                format!("{table}key {key}: {why}"),
-            )
-        })?;
-        let mut codecs = Vec::new();
-        let mut seen = HashSet::new();
-        let mut tags = BTreeSet::new();
-        // Codec tables one at a time: each parsed, checked, and dropped
-        // unless kept.
-        let inline = raw
-            .codec
-            .iter()
-            .map(|s| Ok((s.span().start, s.get_ref().clone())));
-        let tables = split.tables.iter().map(|t| {
-            toml::from_str::<RawCodec>(&text[t.body.clone()])
-                .map(|c| (t.header, c))
-                .map_err(|e| {
-                    let offset = t.body.start + e.span().map_or(0, |s| s.start);
-                    err_at(offset, e.message().trim().to_string())
-                })
-        });
-        for (i, table) in inline.chain(tables).enumerate() {
-            let (at, c) = table?;
-            let c = &c;
-            let what = format!(
-                "[[codec]] #{} {}",
-                i + 1,
-                c.name
-                    .as_deref()
-                    .map(|n| format!("{n:?}"))
-                    .unwrap_or_default()
-            );
-            // A key's own line: in this table, else in [defaults] when it came from there.
-            let fail = |key: &str, why: String| {
-                let place = key_offset(text, at, key)
-                    .or_else(|| {
-                        raw.defaults
-                            .as_ref()
-                            .and_then(|d| key_offset(text, d.span().start, key))
-                            .filter(|_| c.has(key) == Some(false))
-                    })
-                    .unwrap_or(at);
-                let from = if place != at && key_offset(text, at, key).is_none() {
-                    " (from [defaults])"
-                } else {
-                    ""
-                };
-                err_at(place, format!("{what}: key {key}{from}: {why}"))
-            };
-            let name = c
-                .name
-                .clone()
-                .ok_or_else(|| fail("name", "missing".into()))?;
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                return Err(fail("name", format!("{name:?} must be one word")));
-            }
-            crate::store::check_codec_name(&name).map_err(|why| fail("name", why))?;
-            if !seen.insert(name.clone()) {
-                return Err(fail("name", format!("duplicate codec name {name:?}")));
-            }
-            let codec_tags = c.tags.as_ref().or(defaults.tags.as_ref());
-            tags.extend(codec_tags.into_iter().flatten().cloned());
-            if !keep(&name) {
-                continue;
-            }
-            let merged = merge(&defaults, c);
-            let config =
-                resolve_codec(&name, &merged, &rel, env).map_err(|(k, why)| fail(k, why))?;
-            codecs.push(CodecEntry {
-                name,
-                tags: merged.tags.unwrap_or_default(),
-                config,
-            });
-        }
-        let fleet_size = seen.len();
-        let mut script = BTreeMap::new();
-        let mut script_at = BTreeMap::new();
-        for (sname, s) in &raw.script {
-            let at = s.span().start;
-            script_at.insert(sname.clone(), line_col(text, at));
-            let r = s.get_ref();
-            if let Some(list) = &r.codecs {
-                for sel in list {
-                    let hint = match Selector::parse(sel) {
-                        Selector::Tag(tag) if !tags.iter().any(|t| t == tag) => Some(format!(
-                            "no codec has the tag {tag:?}{}",
-                            did_you_mean(tag, tags.iter())
-                        )),
-                        Selector::Name(name) if !seen.contains(name) => Some(format!(
-                            "no codec is named {name:?}{}",
-                            did_you_mean(name, seen.iter())
-                        )),
-                        _ => None,
-                    };
-                    if let Some(hint) = hint {
-                        let place = key_offset(text, at, "codecs").unwrap_or(at);
-                        return Err(err_at(
-                            place,
-                            format!(
-                                "[script.{sname}]: key codecs: {sel:?} matches no configured codec: {hint}"
-                            ),
-                        ));
-                    }
-                }
-            }
-            script.insert(
-                sname.clone(),
-                ScriptConfig {
-                    codecs: r.codecs.clone(),
-                    args: r.args.clone(),
-                },
-            );
-        }
-        let mut http = HttpConfig::default();
-        if let Some(h) = &raw.http {
-            if let Some(l) = &h.get_ref().listen {
-                let addr = l.parse().map_err(|_| {
-                    err_at(
-                        h.span().start,
-                        format!(
-                            "[http]: key listen: {l:?} is not an address like \"127.0.0.1:9090\""
-                        ),
-                    )
-                })?;
-                http.listen = Some(addr);
-            }
-            http.token_file = h.get_ref().token_file.as_deref().map(rel);
-        }
+        let read = raw::read(&src, bounds::MAX_CODECS)?;
+        let r = resolve::Resolver::new(file, &src, &read, env);
+        let defaults = r.defaults()?;
+        let store_quota = r.store_quota()?;
+        let postgres = r.postgres()?;
+        let fleet = r.codecs(&defaults, keep)?;
+        let (script, script_at) = r.scripts(&fleet)?;
+        let http = r.http()?;
+        let raw = &read.file;
         Ok(Config {
             http,
             file: file.to_path_buf(),
-            scripts: rel(raw.scripts.as_deref().unwrap_or(DEFAULT_SCRIPTS)),
-            state: rel(raw.state.as_deref().unwrap_or(DEFAULT_STATE)),
+            scripts: r.rel(raw.scripts.as_deref().unwrap_or(DEFAULT_SCRIPTS)),
+            state: r.rel(raw.state.as_deref().unwrap_or(DEFAULT_STATE)),
             postgres,
             store_quota,
-            codecs,
-            fleet_size,
+            fleet_size: fleet.names.len(),
+            codecs: fleet.kept,
             script,
             script_at,
-            schema: raw.schema.as_deref().map(rel),
+            schema: raw.schema.as_deref().map(|p| r.rel(p)),
+            text_hash: text_hash(text.as_bytes()),
         })
     }
 
@@ -515,121 +358,10 @@ impl Config {
     }
 }
 
-/// The offset of `key = ...` in the table whose header starts at `table`
-/// (up to the next table header), if it is written there.
-fn key_offset(text: &str, table: usize, key: &str) -> Option<usize> {
-    let start = table.min(text.len());
-    let mut offset = start
-        + text[start..]
-            .find('\n')
-            .map_or(text.len() - start, |i| i + 1);
-    for line in text[offset.min(text.len())..].split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with('[') {
-            return None;
-        }
-        if let Some(rest) = t.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            return Some(offset + (line.len() - t.len()));
-        }
-        offset += line.len();
-    }
-    None
-}
-
-impl RawCodec {
-    /// Whether this table sets `key` itself (None: not a codec key).
-    fn has(&self, key: &str) -> Option<bool> {
-        Some(match key {
-            "url" => self.url.is_some(),
-            "username" => self.username.is_some(),
-            "password_env" => self.password_env.is_some(),
-            "password_file" => self.password_file.is_some(),
-            "password" => self.password.is_some(),
-            "request_timeout" => self.request_timeout.is_some(),
-            "fingerprint" => self.fingerprint.is_some(),
-            "ca" => self.ca.is_some(),
-            "insecure" => self.insecure.is_some(),
-            "auth" => self.auth.is_some(),
-            "legacy" => self.legacy.is_some(),
-            _ => return None,
-        })
-    }
-}
-
-fn merge(defaults: &RawCodec, c: &RawCodec) -> RawCodec {
-    macro_rules! pick {
-        ($($f:ident),*) => { RawCodec { $($f: c.$f.clone().or_else(|| defaults.$f.clone()),)* } };
-    }
-    pick!(
-        name,
-        url,
-        username,
-        password_env,
-        password_file,
-        password,
-        request_timeout,
-        fingerprint,
-        ca,
-        insecure,
-        auth,
-        legacy,
-        tags
-    )
-}
-
-type KeyError = (&'static str, String);
-
-fn resolve_codec(
-    name: &str,
-    c: &RawCodec,
-    rel: &dyn Fn(&str) -> PathBuf,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<CodecConfig, KeyError> {
-    let url = c.url.as_deref().ok_or(("url", "missing".to_string()))?;
-    let mut cfg = CodecConfig::from_url(url).map_err(|e| ("url", e.to_string()))?;
-    cfg.name = name.to_string();
-    if c.password.is_some() {
-        return Err((
-            "password",
-            "passwords do not go in the config file; use password_env = \"VAR\" or password_file = \"FILE\"".into(),
-        ));
-    }
-    let password =
-        match bounds::password_from(c.password_env.as_ref(), c.password_file.as_ref(), rel, env)? {
-            Some(p) => Password(p),
-            None => {
-                return Err((
-                    "password_env",
-                    "no password source: set password_env or password_file (here or in [defaults])"
-                        .into(),
-                ));
-            }
-        };
-    let choices = crate::connect::Choices {
-        username: c.username.clone(),
-        password: Some(password),
-        request_timeout: match &c.request_timeout {
-            Some(t) => Some(parse_duration(t).map_err(|e| ("request_timeout", e))?),
-            None => None,
-        },
-        fingerprint: c.fingerprint.clone(),
-        ca: c.ca.as_deref().map(rel),
-        insecure: c.insecure == Some(true),
-        auth: match &c.auth {
-            Some(a) => Some(crate::connect::parse_auth(a).map_err(|e| (e.key, e.why))?),
-            None => None,
-        },
-        legacy: c.legacy,
-    };
-    crate::connect::apply(&mut cfg, &choices).map_err(|e| (e.key, e.why))?;
-    Ok(cfg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xows::Password;
     use crate::xows::TlsMode;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -876,7 +608,7 @@ args = { max = 60 }
 
     #[test]
     fn a_fleet_beyond_the_bound_is_refused_at_the_first_codec_too_many() {
-        let max = crate::config_bounds::MAX_CODECS;
+        let max = crate::config::bounds::MAX_CODECS;
         let e = err(&fleet(max + 1));
         let line = 2 + 3 * max + 1;
         assert!(
@@ -896,14 +628,14 @@ args = { max = 60 }
         let file = dir.join("xmacro.toml");
         // Sparse: refused by its size, so not a byte of it is read.
         let f = std::fs::File::create(&file).unwrap();
-        f.set_len(crate::config_bounds::MAX_CONFIG_BYTES + 1)
+        f.set_len(crate::config::bounds::MAX_CONFIG_BYTES + 1)
             .unwrap();
         let e = Config::load(&file).unwrap_err().to_string();
         assert!(
             e.contains(&file.display().to_string())
                 && e.contains(&format!(
                     "larger than {} bytes",
-                    crate::config_bounds::MAX_CONFIG_BYTES
+                    crate::config::bounds::MAX_CONFIG_BYTES
                 )),
             "{e}"
         );

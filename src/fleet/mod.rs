@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::config::CodecEntry;
-use crate::shard::Shard;
+use crate::fleet::shard::Shard;
 use crate::store::{PgBackend, StoreError};
+
+pub mod shard;
 
 /// This host's share of the codecs.
 #[derive(Debug)]
@@ -31,11 +32,11 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Takes this host's share of `codecs` (of a fleet of `fleet`): the
-    /// shard's, minus codecs whose lock (when `locks` is given) is held
-    /// elsewhere.
-    pub fn take(
-        codecs: &[CodecEntry],
+    /// Takes this host's share of the codecs named (of a fleet of
+    /// `fleet`): the shard's, minus codecs whose lock (when `locks` is
+    /// given) is held elsewhere.
+    pub fn take<'a>(
+        codecs: impl IntoIterator<Item = &'a str>,
         fleet: usize,
         shard: Option<Shard>,
         locks: Option<Arc<PgBackend>>,
@@ -48,9 +49,9 @@ impl Serving {
             retry,
         };
         let mine: Vec<String> = codecs
-            .iter()
-            .filter(|c| shard.is_none_or(|s| s.serves(&c.name)))
-            .map(|c| c.name.clone())
+            .into_iter()
+            .filter(|c| shard.is_none_or(|s| s.serves(c)))
+            .map(String::from)
             .collect();
         let got = s.try_lock(&mine)?;
         for (name, free) in mine.into_iter().zip(got) {

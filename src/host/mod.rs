@@ -24,12 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::Watcher;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, error, info, warn};
 
 use crate::clock::Clock;
-use crate::config::{CodecEntry, Config, ScriptConfig, Selector};
-use crate::config_store::DEFAULT_LOCK_RETRY;
+use crate::config::store::DEFAULT_LOCK_RETRY;
+use crate::config::{CodecEntry, Config, ConfigError, ScriptConfig, Selector};
 use crate::fleet::Serving;
 use crate::script::engine;
 use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
@@ -38,6 +38,8 @@ use crate::script::retry::{self, TopLevelEnd};
 use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
 
+pub mod idle;
+
 /// What the host runs.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -45,8 +47,9 @@ pub struct HostOptions {
     pub state_dir: PathBuf,
     pub codecs: Vec<CodecEntry>,
     pub scripts: BTreeMap<String, ScriptConfig>,
-    /// Watched: a change of a script's `args` or `codecs` reloads it.
-    pub config_file: Option<PathBuf>,
+    /// The config file these options were read from, as it was read:
+    /// watched, and a change of a script's `args` or `codecs` reloads it.
+    pub config: Option<ConfigSeen>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     /// Quiet time after the last file event before reloading.
@@ -62,13 +65,13 @@ pub struct HostOptions {
     /// Bytes each instance's store may hold.
     pub store_quota: u64,
     /// Serve only this shard's codecs (`--shard I/N`).
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::fleet::shard::Shard>,
     /// How many codecs the whole fleet has, when `codecs` holds only this
     /// shard's share (for the log).
     pub fleet_size: Option<usize>,
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
-    pub postgres: Option<crate::config_store::PgSettings>,
+    pub postgres: Option<crate::config::store::PgSettings>,
 }
 
 impl HostOptions {
@@ -78,7 +81,7 @@ impl HostOptions {
             state_dir,
             codecs,
             scripts: BTreeMap::new(),
-            config_file: None,
+            config: None,
             clock: Arc::new(crate::clock::SystemClock),
             limits: Limits::default(),
             debounce: Duration::from_millis(25),
@@ -90,6 +93,40 @@ impl HostOptions {
             fleet_size: None,
             postgres: None,
         }
+    }
+}
+
+/// A config file as a host last read it: where it is, a hash of its text
+/// (a save that changes nothing, or a mistake already reported, is not
+/// acted on again) and the codec names of its last good version (a change
+/// of them needs a restart, and is said so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSeen {
+    pub file: PathBuf,
+    pub text_hash: u64,
+    pub codecs: BTreeSet<String>,
+}
+
+impl ConfigSeen {
+    /// What a host keeps of a config it was started from (read once, by
+    /// whoever started it).
+    pub fn of(config: &Config) -> ConfigSeen {
+        ConfigSeen {
+            file: config.file.clone(),
+            text_hash: config.text_hash,
+            codecs: config.codecs.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+}
+
+/// Refuses a config whose `[script.NAME]` tables name no script of the
+/// scripts directory (see [`Config::check_script_names`]); when the
+/// directory cannot be read, the host says so when it looks for scripts.
+/// The same check on start and on every reload.
+pub fn check_script_names(config: &Config, scripts_dir: &Path) -> Result<(), ConfigError> {
+    match list_scripts(scripts_dir) {
+        Ok(found) => config.check_script_names(&found.into_keys().collect::<Vec<_>>()),
+        Err(_) => Ok(()),
     }
 }
 
@@ -113,9 +150,13 @@ pub enum HostError {
     State(#[from] crate::store::StoreError),
 }
 
+/// The codecs a host serves now, by name: a codec taken over from
+/// another host comes in, one let go to another leaves.
+pub type Codecs = Arc<BTreeMap<String, Codec>>;
+
 /// A running host; dropping it does not stop it, `shutdown` does.
 pub struct HostHandle {
-    codecs: Arc<BTreeMap<String, Codec>>,
+    codecs: watch::Receiver<Codecs>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     reload: mpsc::UnboundedSender<()>,
     probe: mpsc::UnboundedSender<oneshot::Sender<Activity>>,
@@ -123,8 +164,10 @@ pub struct HostHandle {
 }
 
 impl HostHandle {
-    /// Every configured codec by name (what the status page shows).
-    pub fn codecs(&self) -> Arc<BTreeMap<String, Codec>> {
+    /// The codecs this host serves, by name, as they change (what the
+    /// status page shows): every configured codec, but those another host
+    /// holds.
+    pub fn codecs(&self) -> watch::Receiver<Codecs> {
         self.codecs.clone()
     }
 
@@ -148,14 +191,15 @@ impl HostHandle {
             Some((!now.busy, now.mark))
         };
         let flush = async || {
-            for codec in self.codecs.values() {
+            let codecs = self.codecs.borrow().clone();
+            for codec in codecs.values() {
                 if codec.watch_state().borrow().is_connected() {
                     round_trip(codec).await;
                 }
             }
             true
         };
-        let _ = crate::idle::wait(read, flush, Duration::MAX).await;
+        let _ = crate::host::idle::wait(read, flush, Duration::MAX).await;
     }
 
     /// Stops every instance (`on_unload` runs), closes every codec with
@@ -221,17 +265,15 @@ struct Loaded {
 struct Host {
     opts: HostOptions,
     engine: Arc<rhai::Engine>,
-    codecs: Arc<BTreeMap<String, Codec>>,
+    codecs: Codecs,
+    /// Where every change of `codecs` is published (the handle reads it).
+    codecs_seen: watch::Sender<Codecs>,
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: Stores,
     serving: Serving,
     /// Reloads and take-overs handled (part of the idle mark).
     generation: u64,
-    /// The config file as last read: a hash of its text (a save that
-    /// changes nothing, or a mistake already reported, is not acted on
-    /// again) and the codec names of the last good version.
-    config_seen: Option<(u64, BTreeSet<String>)>,
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -240,10 +282,10 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     if let Ok(abs) = std::fs::canonicalize(&opts.scripts_dir) {
         opts.scripts_dir = abs;
     }
-    if let Some(c) = &opts.config_file
-        && let Ok(abs) = std::fs::canonicalize(c)
+    if let Some(c) = &mut opts.config
+        && let Ok(abs) = std::fs::canonicalize(&c.file)
     {
-        opts.config_file = Some(abs);
+        c.file = abs;
     }
     let dir = &opts.scripts_dir;
     let meta = std::fs::metadata(dir).map_err(|source| HostError::ScriptsDir {
@@ -268,7 +310,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         ),
     };
     let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
-    let serving = Serving::take(&opts.codecs, fleet, opts.shard, locks, retry)?;
+    let names = opts.codecs.iter().map(|c| c.name.as_str());
+    let serving = Serving::take(names, fleet, opts.shard, locks, retry)?;
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let watcher = if opts.watch {
@@ -288,34 +331,27 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
-    let config_seen = opts.config_file.as_deref().and_then(|f| {
-        let text =
-            crate::config_bounds::read_bounded(f, crate::config_bounds::MAX_CONFIG_BYTES).ok()?;
-        let names = Config::load_shard(f, opts.shard)
-            .map(|c| c.codecs.into_iter().map(|c| c.name).collect())
-            .unwrap_or_default();
-        Some((hash_of(&text), names))
-    });
+    let codecs: Codecs = Arc::new(codecs);
+    let (codecs_seen, seen) = watch::channel(codecs.clone());
     let mut host = Host {
         opts,
         engine,
-        codecs: Arc::new(codecs),
+        codecs,
+        codecs_seen,
         urls,
         scripts: BTreeMap::new(),
         stores,
         serving,
         generation: 0,
-        config_seen,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
-    let codecs = host.codecs.clone();
     host.scan().await;
     let task = tokio::spawn(async move {
         let _watcher = watcher;
         host.run(reload_rx, probe_rx, stop_rx, taken).await;
     });
     Ok(HostHandle {
-        codecs,
+        codecs: seen,
         stop: Some(stop_tx),
         reload: reload_tx,
         probe: probe_tx,
@@ -339,7 +375,7 @@ fn watch(
     opts: &HostOptions,
     tx: mpsc::UnboundedSender<()>,
 ) -> Result<notify::RecommendedWatcher, HostError> {
-    let config = opts.config_file.clone();
+    let config = opts.config.as_ref().map(|c| c.file.clone());
     let scripts = opts.scripts_dir.clone();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
@@ -361,7 +397,7 @@ fn watch(
     .map_err(watch_failed(&opts.scripts_dir))?;
     w.watch(&opts.scripts_dir, notify::RecursiveMode::Recursive)
         .map_err(watch_failed(&opts.scripts_dir))?;
-    if let Some(dir) = opts.config_file.as_ref().and_then(|c| c.parent()) {
+    if let Some(dir) = opts.config.as_ref().and_then(|c| c.file.parent()) {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -393,12 +429,6 @@ pub fn is_change(ev: &notify::Event) -> bool {
         EventKind::Access(_) => false,
         EventKind::Any | EventKind::Other => ev.need_rescan(),
     }
-}
-
-fn hash_of(bytes: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
 }
 
 /// Whether a directory entry is a script (not an editor's temporary file).
@@ -495,47 +525,45 @@ impl Host {
     }
 
     fn reload_config(&mut self) {
-        let Some(file) = self.opts.config_file.clone() else {
+        let Some(seen) = self.opts.config.clone() else {
             return;
         };
+        let file = &seen.file;
         // Only a new content is acted on, so one save is one message. Read
         // bounded and type-checked: a FIFO put in the config's place must
-        // not hold the host's task (the load below says what is wrong).
-        let hash =
-            crate::config_bounds::read_bounded(&file, crate::config_bounds::MAX_CONFIG_BYTES)
-                .map(|t| hash_of(&t))
-                .unwrap_or(0);
-        if self.config_seen.as_ref().is_some_and(|(h, _)| *h == hash) {
+        // not hold the host's task (the parse below says what is wrong).
+        let text = Config::read_text(file);
+        let text_hash = text
+            .as_ref()
+            .map_or(0, |t| crate::config::text_hash(t.as_bytes()));
+        if text_hash == seen.text_hash {
             return;
         }
-        let known = self
-            .config_seen
-            .take()
-            .map(|(_, names)| names)
-            .unwrap_or_default();
-        let loaded = Config::load_shard(&file, self.opts.shard).and_then(|cfg| {
-            let scripts: Vec<String> = list_scripts(&self.opts.scripts_dir)
-                .map(|f| f.into_keys().collect())
-                .unwrap_or_default();
-            cfg.check_script_names(&scripts).map(|()| cfg)
-        });
-        match loaded {
+        let loaded = text
+            .and_then(|t| Config::parse_shard(file, &t, self.opts.shard))
+            .and_then(|cfg| check_script_names(&cfg, &self.opts.scripts_dir).map(|()| cfg));
+        let codecs = match loaded {
             Ok(cfg) => {
-                let now: BTreeSet<String> = cfg.codecs.iter().map(|c| c.name.clone()).collect();
-                if known != now {
+                let now = ConfigSeen::of(&cfg).codecs;
+                if now != seen.codecs {
                     warn!(
                         "the [[codec]] list changed in {}; restart xmacro to connect to new codecs",
                         file.display()
                     );
                 }
                 self.opts.scripts = cfg.script;
-                self.config_seen = Some((hash, now));
+                now
             }
             Err(e) => {
                 error!("config not reloaded, keeping the running one: {e}");
-                self.config_seen = Some((hash, known));
+                seen.codecs.clone()
             }
-        }
+        };
+        self.opts.config = Some(ConfigSeen {
+            text_hash,
+            codecs,
+            ..seen
+        });
     }
 
     fn fingerprint(&self, name: &str, file: &Path, deps: &BTreeSet<PathBuf>) -> Option<u64> {
@@ -702,8 +730,6 @@ impl Host {
             .collect()
     }
 
-    /// Connects to a codec this host now serves and starts the instances
-    /// bound to it.
     /// What is under way now (see [`HostHandle::idle`]).
     fn activity(&self, reload_waiting: bool) -> Activity {
         let mut busy = reload_waiting;
@@ -726,6 +752,8 @@ impl Host {
         }
     }
 
+    /// Connects to a codec this host now serves and starts the instances
+    /// bound to it.
     fn take_over(&mut self, codec: &str) {
         self.generation += 1;
         let Some(entry) = self.opts.codecs.iter().find(|c| c.name == codec) else {
@@ -733,7 +761,7 @@ impl Host {
         };
         let mut codecs = (*self.codecs).clone();
         codecs.insert(codec.to_string(), Codec::spawn(entry.config.clone()));
-        self.codecs = Arc::new(codecs);
+        self.set_codecs(codecs);
         let names: Vec<String> = self.scripts.keys().cloned().collect();
         for name in names {
             let Some(program) = self.scripts[&name].program.clone() else {
@@ -744,6 +772,12 @@ impl Host {
                 l.slots.extend(slots);
             }
         }
+    }
+
+    /// The codecs served from now on, published to the handle.
+    fn set_codecs(&mut self, codecs: BTreeMap<String, Codec>) {
+        self.codecs = Arc::new(codecs);
+        self.codecs_seen.send_replace(self.codecs.clone());
     }
 
     /// Stops serving a codec another host took: its instances stop, its
@@ -767,7 +801,7 @@ impl Host {
         if let Some(c) = codecs.remove(codec) {
             let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
         }
-        self.codecs = Arc::new(codecs);
+        self.set_codecs(codecs);
         warn!(
             codec = %codec,
             "stopped serving it here ({count} instance(s) stopped): another host holds its lock; trying again every {:?}",

@@ -1,0 +1,80 @@
+//! `xmacro status`: asks a running host's status server (`run --http`)
+//! for `/api/status` (or only `/readyz`), prints it as tables or as its
+//! JSON, and says in the exit code whether the host is healthy.
+
+use crate::cli::StatusArgs;
+use crate::error::AppError;
+use crate::ops::access::read_token_file;
+use crate::ops::{Status, http, table};
+
+/// Asks the host, prints what it says, and fails unless it is healthy.
+pub async fn run(args: StatusArgs) -> Result<(), AppError> {
+    let token = match &args.token_file {
+        Some(f) => Some(read_token_file(f).map_err(|e| AppError::Usage(e.to_string()))?),
+        None => None,
+    };
+    let base = args.http.trim_end_matches('/');
+    let connect_err = |e: http::HttpError| match e {
+        http::HttpError::Url(..) => AppError::Usage(e.to_string()),
+        http::HttpError::Timeout(..) => AppError::Timeout(e.to_string()),
+        _ => AppError::Connection(e.to_string()),
+    };
+    if args.ready {
+        let a = http::get(&format!("{base}/readyz"), token.as_deref(), args.timeout)
+            .await
+            .map_err(connect_err)?;
+        print!("{}", a.body);
+        return match a.status {
+            200 => Ok(()),
+            401 => Err(AppError::Connection(
+                "the status server wants a token (--token-file)".into(),
+            )),
+            _ => Err(AppError::Failed("not ready".into())),
+        };
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("codec", &args.codec),
+        ("tag", &args.tag),
+        ("script", &args.script),
+    ] {
+        if let Some(v) = v {
+            query.append_pair(k, v);
+        }
+    }
+    let query = query.finish();
+    let url = if query.is_empty() {
+        format!("{base}/api/status")
+    } else {
+        format!("{base}/api/status?{query}")
+    };
+    let a = http::get(&url, token.as_deref(), args.timeout)
+        .await
+        .map_err(connect_err)?;
+    match a.status {
+        200 => {}
+        401 => {
+            return Err(AppError::Connection(format!(
+                "{base} wants a token: give --token-file FILE"
+            )));
+        }
+        code => {
+            return Err(AppError::Connection(format!(
+                "{url} answered HTTP {code}: {}",
+                a.body.trim()
+            )));
+        }
+    }
+    let status: Status = serde_json::from_str(&a.body)
+        .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
+    if args.json {
+        println!("{}", a.body);
+    } else {
+        print!("{}", table::render(&status));
+    }
+    if status.health == "ok" {
+        Ok(())
+    } else {
+        Err(AppError::Unhealthy(status.health))
+    }
+}
