@@ -32,7 +32,7 @@ use crate::config::store::DEFAULT_LOCK_RETRY;
 use crate::config::{CodecEntry, Config, ConfigError, ScriptConfig, Selector};
 use crate::fleet::Serving;
 use crate::script::engine;
-use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
+use crate::script::instance::{Instance, InstanceSpec, Limits, Program};
 use crate::script::loader;
 use crate::script::retry::{self, TopLevelEnd};
 use crate::store::{PgBackend, Store, Stores};
@@ -636,7 +636,7 @@ impl Host {
             let engine = self.engine.clone();
             let root = self.opts.scripts_dir.clone();
             let file = file.to_string();
-            tokio::task::spawn_blocking(move || loader::compile(&engine, &root, &file))
+            tokio::task::spawn_blocking(move || loader::program(&engine, &root, &file))
                 .await
                 .unwrap_or_else(|e| {
                     Err(loader::CompileError {
@@ -678,11 +678,7 @@ impl Host {
             }
         };
         let fingerprint = self.fingerprint(name, &path, &compiled.deps).unwrap_or(0);
-        let program = Arc::new(Program::new(
-            self.engine.clone(),
-            compiled.ast,
-            file.to_string(),
-        ));
+        let program = compiled.program;
         // Old subscriptions and timers go before the new version starts.
         if let Some(old) = self.scripts.remove(name) {
             stop_slots(old.slots).await;
@@ -839,22 +835,23 @@ impl Host {
                 }
             };
             let codec = self.codecs[&codec_name].clone();
-            let ctx = InstanceCtx::new(
-                name.to_string(),
-                codec_name.clone(),
-                codec.clone(),
-                self.urls[&codec_name].clone(),
-                self.codecs.clone(),
-                args.clone(),
+            let spec = InstanceSpec {
+                program: program.clone(),
+                script: name.to_string(),
+                codec_name: codec_name.clone(),
+                codec: codec.clone(),
+                codec_url: self.urls[&codec_name].clone(),
+                codecs: self.codecs.clone(),
+                args: args.clone(),
                 store,
-                tokio::runtime::Handle::current(),
-                self.opts.clock.clone(),
-                self.opts.limits.clone(),
-            );
+                rt: tokio::runtime::Handle::current(),
+                clock: self.opts.clock.clone(),
+                limits: self.opts.limits.clone(),
+                log_sink: None,
+            };
             let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
-            let span = ctx.span();
-            let starter =
-                tokio::spawn(starter(ctx, program.clone(), cell.clone()).instrument(span));
+            let span = spec.span();
+            let starter = tokio::spawn(starter(spec, cell.clone()).instrument(span));
             slots.push(Slot {
                 codec,
                 codec_name,
@@ -892,14 +889,10 @@ impl Host {
 /// after a growing pause, while its top level is stopped by its codec
 /// rather than its code (see [`crate::script::retry`]): logged once, shown
 /// as retrying on the status page meanwhile.
-async fn starter(
-    mut ctx: Arc<InstanceCtx>,
-    program: Arc<Program>,
-    cell: Arc<Mutex<Option<Arc<Instance>>>>,
-) {
+async fn starter(spec: InstanceSpec, cell: Arc<Mutex<Option<Arc<Instance>>>>) {
     let mut tries = 0u32;
     loop {
-        let mut state = ctx.codec.watch_state();
+        let mut state = spec.codec.watch_state();
         loop {
             let now = state.borrow_and_update().clone();
             if now.is_connected() {
@@ -913,7 +906,7 @@ async fn starter(
                 return;
             }
         }
-        let inst = Instance::start(ctx.clone(), program.clone());
+        let inst = Instance::start(&spec);
         *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(inst.clone());
         let why = match inst.top_level_ended().await {
             TopLevelEnd::Retry(why) => why,
@@ -945,25 +938,7 @@ async fn starter(
             let _ = tokio::spawn(async move { old.stop().await }).await;
         }
         tokio::time::sleep(pause).await;
-        ctx = again(&ctx);
     }
-}
-
-/// A fresh context for the same script on the same codec, with the same
-/// store and limits (a top level started again).
-fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
-    InstanceCtx::new(
-        ctx.script.clone(),
-        ctx.codec_name.clone(),
-        ctx.codec.clone(),
-        ctx.codec_url.clone(),
-        ctx.codecs.clone(),
-        ctx.args.clone(),
-        ctx.store.clone(),
-        ctx.rt.clone(),
-        ctx.clock.clone(),
-        ctx.limits.clone(),
-    )
 }
 
 /// Stops instances side by side (each runs its `on_unload`).
