@@ -63,6 +63,6 @@ fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
         timeout: args.test_timeout,
         // The limits `xmacro run` gives the same scripts (`HostOptions`):
         // the config sets none, so both run within the defaults.
-        limits: crate::script::instance::Limits::default(),
+        limits: crate::script::limits::Limits::default(),
     })
 }

@@ -357,7 +357,7 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
             })
         }
         Err(e) => {
-            let mut message = super::instance::describe_error(file, &e);
+            let mut message = super::diagnose::describe_error(file, &e);
             if !message.starts_with(&format!("{file}:")) {
                 message.push_str(&format!(" (imported by {file})"));
             }

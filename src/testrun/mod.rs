@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use rhai::Engine;
 
-use crate::script::instance::Limits;
+use crate::script::limits::Limits;
 
 use report::{Outcome, Summary, TestResult};
 use state::TestState;
@@ -223,7 +223,7 @@ fn load_file(
                 engine.run_ast_with_scope(&mut scope, &ast)
             })
         })
-        .map_err(|e| crate::script::instance::describe_error(file, &e))?;
+        .map_err(|e| crate::script::diagnose::describe_error(file, &e))?;
     *constants.write().unwrap_or_else(|p| p.into_inner()) = sandbox::constants_of(&scope);
     Ok(ast)
 }
@@ -274,7 +274,7 @@ fn run_one(
     let outcome = match result {
         Ok(_) => Outcome::Passed,
         Err(e) => {
-            let mut why = crate::script::instance::describe_error(file, &e);
+            let mut why = crate::script::diagnose::describe_error(file, &e);
             let lines = logs.lock().unwrap_or_else(|p| p.into_inner());
             if !lines.is_empty() {
                 why.push_str("\nlast log lines of the scripts under test:");

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::script::instance::{Instance, InstanceSpec, Limits, Program};
+use crate::script::instance::{Instance, InstanceSpec, Program};
+use crate::script::limits::Limits;
 use crate::sim::control::{self, Action};
 use crate::sim::device::State;
 use crate::sim::{Device, DeviceOptions, SimOptions};

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use rhai::{Dynamic, Engine};
 
 use super::api;
-use crate::script::engine::{MAX_ARRAY, MAX_CALL_DEPTH, MAX_MAP, MAX_STRING};
+use crate::script::limits::{MAX_ARRAY, MAX_CALL_DEPTH, MAX_MAP, MAX_STRING};
 use crate::script::memory::{self, Account};
 
 /// Rhai operations one test may take.

@@ -319,7 +319,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         stores: Arc::default(),
         schemas: Schemas::default(),
         default_schema: None,
-        limits: xmacro::script::instance::Limits::default(),
+        limits: xmacro::script::limits::Limits::default(),
         harness: Arc::default(),
         script_error: false,
     };
@@ -327,7 +327,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         program,
         args: rhai::Map::new(),
         clock,
-        limits: xmacro::script::instance::Limits::default(),
+        limits: xmacro::script::limits::Limits::default(),
         logs: t.logs.clone(),
         codecs: Arc::default(),
     };
@@ -362,7 +362,7 @@ fn timers_that_make_no_codec_call_cost_no_round_trip_to_the_room() {
 }
 
 /// Runs the tests in `dir` in-process under `limits`.
-fn run_with_limits(dir: &Path, limits: xmacro::script::instance::Limits) -> Summary {
+fn run_with_limits(dir: &Path, limits: xmacro::script::limits::Limits) -> Summary {
     let mut opts = TestOptions::new(dir);
     opts.limits = limits;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -394,13 +394,13 @@ test("the busy script finishes", || {
 });
 "#,
     );
-    let defaults = xmacro::script::instance::Limits::default();
+    let defaults = xmacro::script::limits::Limits::default();
     let summary = run_with_limits(&dir.scripts(), defaults.clone());
     crate::testrun::assert_all_passed(&summary, 1);
 
     // The same test under the limits a host with 10,000 operations per
     // callback applies: the script stops there, so the test fails.
-    let tight = xmacro::script::instance::Limits {
+    let tight = xmacro::script::limits::Limits {
         max_operations: 10_000,
         ..defaults
     };
