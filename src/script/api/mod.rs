@@ -13,7 +13,7 @@ mod path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, NativeCallContext, Position};
 
 use super::budget;
 use super::instance::{InstanceCtx, JobCtx, current};
@@ -66,10 +66,11 @@ fn store_failed(e: crate::store::StoreError) -> Box<EvalAltResult> {
 
 pub use super::convert::{from_dynamic, to_dynamic};
 
-/// One line of script output, limited per instance (see [`super::output`]).
-fn say(level: tracing::Level, text: &str) {
-    let source = current().map_or(0, |c| Arc::as_ptr(&c) as usize);
-    super::output::line(source, level, text);
+/// One line of script output from the job a call runs in (its tag), limited
+/// per instance (see [`super::output`]).
+fn say(tag: Tag, level: tracing::Level, text: &str) {
+    let job = tag.and_then(JobCtx::of);
+    super::output::line(job.as_ref().map(|j| &*j.instance), level, text);
 }
 
 /// The call's tag: it carries the running job (see [`JobCtx`]).
@@ -145,14 +146,16 @@ pub fn register(engine: &mut Engine) {
             )
         })
         .register_fn("now_us", || -> INT { crate::clock::now_us() as INT })
-        .register_fn("warn", |d: Dynamic| {
-            say(tracing::Level::WARN, &log_text(&d))
+        .register_fn("warn", |c: NativeCallContext, d: Dynamic| {
+            say(c.tag(), tracing::Level::WARN, &log_text(&d))
         })
-        .register_fn("error", |d: Dynamic| {
-            say(tracing::Level::ERROR, &log_text(&d))
+        .register_fn("error", |c: NativeCallContext, d: Dynamic| {
+            say(c.tag(), tracing::Level::ERROR, &log_text(&d))
         });
 
-    engine.on_print(|text| say(tracing::Level::INFO, text));
+    // Rhai calls `print` with no context (no tag): the running instance is
+    // the worker's current one.
+    engine.on_print(|text| super::output::line(current().as_deref(), tracing::Level::INFO, text));
     engine.on_debug(|text, _src, pos| {
         tracing::debug!("{text} ({pos})");
     });

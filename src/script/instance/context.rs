@@ -29,6 +29,8 @@ pub struct InstanceCtx {
     pub(super) instance: Mutex<Weak<Instance>>,
     /// The top-level variables' cells, shared with `fn`s and callbacks.
     pub(super) top_level: crate::script::toplevel::Cells,
+    /// How much it may log (its own: never a former instance's count).
+    log_limit: Mutex<crate::log::ratelimit::RateLimit>,
 }
 
 impl std::ops::Deref for InstanceCtx {
@@ -101,12 +103,18 @@ impl InstanceCtx {
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
             top_level: crate::script::toplevel::Cells::default(),
+            log_limit: Mutex::default(),
         })
     }
 
     /// The cells of the script's top-level variables.
     pub(crate) fn top_level(&self) -> &crate::script::toplevel::Cells {
         &self.top_level
+    }
+
+    /// The limit on what this instance logs (see [`crate::script::output`]).
+    pub(crate) fn log_limit(&self) -> std::sync::MutexGuard<'_, crate::log::ratelimit::RateLimit> {
+        self.log_limit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands a log line to the sink, if any.
