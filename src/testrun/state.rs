@@ -8,7 +8,7 @@
 //! (`room.load`, `advance`, ...) are host functions on the shared engine that
 //! mutate it, and the runner owns it for the length of one test on its own
 //! thread. (It could travel in Rhai's per-call tag as an instance's context
-//! does, see `script::job`, behind a lock.)
+//! does, see [`crate::script::instance::job`], behind a lock.)
 
 use std::cell::RefCell;
 use std::path::PathBuf;
