@@ -14,6 +14,7 @@ use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
 
 use crate::schema::{Entry, ParamError, Schema, nearest};
 use crate::script::lex::token_width;
+use crate::script::limits::Limits;
 use crate::script::{engine, loader};
 use crate::xows::path::{Path as XPath, Root, Segment};
 
@@ -84,7 +85,8 @@ fn check_in(
     schema: Option<&Schema>,
 ) -> Result<(usize, Vec<String>), CheckError> {
     let scripts = scripts_in(dir, only)?;
-    let engine = engine::build(dir.to_path_buf(), 1_000_000);
+    // The limits `run` compiles under, so both agree on what compiles.
+    let engine = engine::build(dir.to_path_buf(), Limits::default().max_operations);
     let mut problems = Vec::new();
     for file in scripts.values() {
         if let Err(e) = loader::compile(&engine, dir, file) {
@@ -607,6 +609,36 @@ mod tests {
             .into_iter()
             .map(|f| f.to_string())
             .collect()
+    }
+
+    #[test]
+    fn check_and_run_agree_on_a_library_whose_top_level_does_real_work() {
+        let dir = std::env::temp_dir().join(format!("xmacro-check-ops-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        // Its top level takes a few million operations: more than `check`
+        // once allowed (1M), well within what `run` allows.
+        std::fs::write(
+            dir.join("lib/table.rhai"),
+            "let n = 0;\nfor i in 0..400000 { n += i; }\nexport const TOTAL = n;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("main.rhai"),
+            "import \"lib/table\" as t;\nprint(t::TOTAL);\n",
+        )
+        .unwrap();
+        let run_engine = engine::build(dir.clone(), Limits::default().max_operations);
+        let run = loader::compile(&run_engine, &dir, "main.rhai").map(|_| ());
+        assert!(
+            run.is_ok(),
+            "run compiles it: {:?}",
+            run.err().map(|e| e.message)
+        );
+        let (n, problems) = check_dir(&dir, None).unwrap();
+        assert_eq!(n, 1);
+        assert!(problems.is_empty(), "check agrees with run: {problems:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::config::store::DEFAULT_LOCK_RETRY;
 use crate::config::{CodecEntry, Config, ConfigError, ScriptConfig};
 use crate::fleet::Serving;
 use crate::script::engine;
-use crate::script::instance::{Instance, Limits, Program};
+use crate::script::instance::{Instance, Program};
+use crate::script::limits::Limits;
 use crate::store::{PgBackend, Stores};
 use crate::xows::Codec;
 

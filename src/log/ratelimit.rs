@@ -35,7 +35,7 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    pub fn new(burst: u32) -> Self {
+    pub const fn new(burst: u32) -> Self {
         RateLimit {
             burst,
             window_start: None,

@@ -8,13 +8,9 @@ use std::sync::Arc;
 
 use rhai::Engine;
 
-use super::{api, budget, depth, instance, loader, memory, send, stdlib, steps, toplevel};
-
-/// Size limits of script values.
-pub const MAX_STRING: usize = 1 << 20;
-pub const MAX_ARRAY: usize = 100_000;
-pub const MAX_MAP: usize = 100_000;
-pub const MAX_CALL_DEPTH: usize = 64;
+use super::instance::{self, JobCtx};
+use super::limits::{MAX_ARRAY, MAX_CALL_DEPTH, MAX_MAP, MAX_STRING};
+use super::{api, budget, depth, loader, memory, send, stdlib, steps, toplevel};
 
 /// Builds the engine for scripts under `scripts_dir`.
 pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
@@ -51,7 +47,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         }
         // Outside a job (a library's top level at compile time, `check`)
         // there is no instance: `xapi` is then an unknown variable.
-        let Some(job) = instance::JobCtx::of(ctx.tag()) else {
+        let Some(job) = JobCtx::of(ctx.tag()) else {
             return Ok(None);
         };
         Ok(api::global(&job.instance, name).or_else(|| {
@@ -68,7 +64,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
         if is_method {
             api::dispatch_command(Some(ctx.tag()), name, args)
         } else {
-            instance::call_library_closure(name, args, ctx)
+            instance::job::call_library_closure(name, args, ctx)
         }
     });
     api::register(&mut engine);
@@ -94,7 +90,7 @@ pub fn parser() -> Engine {
 /// Local time on the running instance's clock (the host's, or a test's),
 /// or the machine's outside an instance.
 fn local_now(tag: Option<&rhai::Dynamic>) -> chrono::NaiveDateTime {
-    tag.and_then(instance::JobCtx::of).map_or_else(
+    tag.and_then(JobCtx::of).map_or_else(
         || chrono::Local::now().naive_local(),
         |j| j.instance.clock.now(),
     )

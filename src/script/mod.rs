@@ -10,7 +10,11 @@
 //! - [`feedback`]: codec feedback into an instance's mailbox, in wire order.
 //! - [`home`]: the library a callback was made in, to call it there.
 //! - [`toplevel`]: top-level variables as state shared with `fn`s and callbacks.
-//! - [`instance`]: one (script, codec) instance: mailbox, callbacks, timers.
+//! - [`limits`]: what one script may use, and the sizes of values.
+//! - [`instance`]: one running (script, codec) instance: mailbox and jobs;
+//!   what it is started from (`spec`), its compiled program and the calls
+//!   into it (`program`), its context with callbacks and timers (`context`).
+//! - [`diagnose`]: `file:line:col: message` for a script error.
 //! - [`pool`]: the OS threads instances run on (never tokio's).
 //! - [`retry`]: which top levels are started again, and when.
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
@@ -25,12 +29,14 @@ pub mod api;
 pub mod budget;
 pub mod convert;
 pub mod depth;
+pub mod diagnose;
 pub mod engine;
 pub mod fault;
 pub mod feedback;
 pub mod home;
 pub mod instance;
 pub mod lex;
+pub mod limits;
 pub mod loader;
 pub mod memory;
 pub mod output;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 
 use super::api::{Handle, timer, usage};
-use super::instance::call_in_program;
+use super::instance::job::call_in_program;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 

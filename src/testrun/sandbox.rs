@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use rhai::{Dynamic, Engine};
 
 use super::api;
-use crate::script::engine::{MAX_ARRAY, MAX_CALL_DEPTH, MAX_MAP, MAX_STRING};
+use crate::script::limits::{MAX_ARRAY, MAX_CALL_DEPTH, MAX_MAP, MAX_STRING};
 use crate::script::memory::{self, Account};
 
 /// Rhai operations one test may take.
@@ -39,23 +39,19 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new() -> Accounts {
+    /// Accounts whose test files may hold `budget` bytes (a script
+    /// instance's memory limit).
+    pub fn new(budget: u64) -> Accounts {
         Accounts {
             tests: Account::new(),
             harness: Arc::new(Account::new()),
-            budget: crate::script::instance::Limits::default().memory,
+            budget,
         }
     }
 
     /// Runs test-file code against the tests' budget.
     pub fn run_test_code<T>(&self, f: impl FnOnce() -> T) -> T {
         self.tests.enter(self.budget, f)
-    }
-}
-
-impl Default for Accounts {
-    fn default() -> Self {
-        Accounts::new()
     }
 }
 

@@ -8,7 +8,7 @@
 //! (`room.load`, `advance`, ...) are host functions on the shared engine that
 //! mutate it, and the runner owns it for the length of one test on its own
 //! thread. (It could travel in Rhai's per-call tag as an instance's context
-//! does, see `script::job`, behind a lock.)
+//! does, see [`crate::script::instance::job`], behind a lock.)
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -43,6 +43,8 @@ pub struct TestState {
     pub schemas: Schemas,
     /// The schema `sim()` loads when a test names none.
     pub default_schema: Option<super::DefaultSchema>,
+    /// The limits the scripts `room.load` starts run within.
+    pub limits: crate::script::limits::Limits,
     /// The memory account the runner's work for the test goes to (not the
     /// test file's budget).
     pub harness: Arc<crate::script::memory::Account>,

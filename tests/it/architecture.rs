@@ -1,16 +1,19 @@
 //! The shape of the source tree: the module graph read from `use` lines and
-//! `crate::`/`super::` paths in src/ has no cycle, so data flows one way and
-//! each layer can be read (and tested) without the ones above it. A module
-//! and its own submodules (one concept split into files, like the simulated
-//! device and its model) are one node.
+//! `crate::`/`super::`/`super::super::`/`self::` paths in src/ has no
+//! cycle, so data flows one way and each layer can be read (and tested)
+//! without the ones above it. A module reaches its own submodules (using
+//! `stdlib` may run `stdlib::text`), and a submodule may use the modules it
+//! lives in (one concept split into files, like the simulated device and
+//! its model), so a loop through a submodule is found, and a folder's files
+//! naming their parent are not a loop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Module name (`script::api`) -> source text without its unit tests, for
-/// every file under src/.
-fn modules() -> BTreeMap<String, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// every file under `src`.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    let src = src.to_path_buf();
     let mut out = BTreeMap::new();
     let mut stack = vec![src.clone()];
     while let Some(dir) = stack.pop() {
@@ -50,14 +53,37 @@ fn resolve(path: &str, known: &BTreeMap<String, String>) -> Option<String> {
     None
 }
 
-/// Paths a file names, made absolute: `crate::x::y`, `super::z` (relative
-/// to the file's module), and each item of `use crate::{a, b::c}` groups.
+/// `path` as written in `module` (`crate::a::b`, `super::super::c`,
+/// `self::d`), made absolute (`a::b`); `None` for a path that climbs out of
+/// the crate.
+fn absolute(module: &str, path: &str) -> Option<String> {
+    let mut base: Vec<&str> = module.split("::").collect();
+    let mut parts = path.split("::").peekable();
+    match parts.peek() {
+        Some(&"crate") => {
+            base.clear();
+            parts.next();
+        }
+        Some(&"self") => {
+            parts.next();
+        }
+        Some(&"super") => {
+            while parts.peek() == Some(&"super") {
+                parts.next();
+                base.pop()?;
+            }
+        }
+        _ => return None,
+    }
+    let mut out: Vec<&str> = base;
+    out.extend(parts.filter(|p| !p.is_empty()));
+    (!out.is_empty()).then(|| out.join("::"))
+}
+
+/// Paths a file names, made absolute: `crate::x::y`, `super::z` and
+/// `super::super::z` (relative to the file's module), `self::w`, and each
+/// item of `use crate::{a, b::c}` groups.
 fn referenced(module: &str, text: &str) -> Vec<String> {
-    let parent: Vec<&str> = {
-        let mut p: Vec<&str> = module.split("::").collect();
-        p.pop();
-        p
-    };
     let code: String = text
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
@@ -65,49 +91,42 @@ fn referenced(module: &str, text: &str) -> Vec<String> {
         .join("\n");
     let mut out = Vec::new();
     let bytes = code.as_bytes();
-    for (prefix, base) in [("crate::", Vec::new()), ("super::", parent.clone())] {
-        let mut from = 0;
-        while let Some(i) = code[from..].find(prefix) {
-            let at = from + i;
-            from = at + prefix.len();
-            if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
-                continue;
+    let is_path = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let mut from = 0;
+    while from < code.len() {
+        let next = ["crate::", "super::", "self::"]
+            .iter()
+            .filter_map(|p| code[from..].find(p).map(|i| from + i))
+            .min();
+        let Some(at) = next else { break };
+        let end = code[at..]
+            .find(|c: char| !is_path(c))
+            .map_or(code.len(), |e| at + e);
+        from = end.max(at + 1);
+        if at > 0
+            && (bytes[at - 1].is_ascii_alphanumeric()
+                || bytes[at - 1] == b'_'
+                || bytes[at - 1] == b':')
+        {
+            continue;
+        }
+        let head = code[at..end].trim_end_matches(':');
+        let Some(p) = absolute(module, head) else {
+            continue;
+        };
+        // a group after a path: `crate::x::{a, b::c}`
+        if code[end..].starts_with('{') {
+            let group = &code[end + 1..];
+            let close = group.find('}').unwrap_or(group.len());
+            for item in group[..close].split(',') {
+                let item = item.split_whitespace().next().unwrap_or("");
+                let item = item.trim_start_matches('{');
+                if !item.is_empty() && item != "self" {
+                    out.push(format!("{p}::{item}"));
+                }
             }
-            let rest = &code[from..];
-            let base = base.join("::");
-            let join = |tail: &str| {
-                if base.is_empty() {
-                    tail.to_string()
-                } else {
-                    format!("{base}::{tail}")
-                }
-            };
-            if let Some(group) = rest.strip_prefix('{') {
-                let end = group.find('}').unwrap_or(group.len());
-                for item in group[..end].split(',') {
-                    let item = item.split_whitespace().next().unwrap_or("");
-                    if !item.is_empty() {
-                        out.push(join(item));
-                    }
-                }
-            } else {
-                let end = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-                    .unwrap_or(rest.len());
-                let p = rest[..end].trim_end_matches(':');
-                // a group after a path: `crate::x::{a, b}`
-                if rest[end..].starts_with('{') {
-                    let group = &rest[end + 1..];
-                    let close = group.find('}').unwrap_or(group.len());
-                    for item in group[..close].split(',') {
-                        let item = item.split_whitespace().next().unwrap_or("");
-                        if !item.is_empty() {
-                            out.push(join(&format!("{p}::{item}")));
-                        }
-                    }
-                }
-                out.push(join(p));
-            }
+        } else {
+            out.push(p);
         }
     }
     out
@@ -170,22 +189,138 @@ fn strongly_connected(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<Str
     w.out
 }
 
-#[test]
-fn the_module_graph_has_no_cycle() {
-    let known = modules();
+/// Whether `code` names `name::...` as a path of its own (not as the tail
+/// of a longer path such as `crate::x::name::...`).
+fn names_bare(code: &str, name: &str) -> bool {
+    let needle = format!("{name}::");
+    code.match_indices(&needle).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    })
+}
+
+/// The import loops among the modules under `src`.
+fn cycles(src: &Path) -> Vec<Vec<String>> {
+    let known = modules(src);
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (m, text) in &known {
         for p in referenced(m, text) {
+            // A module may name the modules it lives in.
             if let Some(t) = resolve(&p, &known)
                 && &t != m
                 && !m.starts_with(&format!("{t}::"))
-                && !t.starts_with(&format!("{m}::"))
             {
                 edges.entry(m.clone()).or_default().insert(t);
             }
         }
+        // A module naming a submodule of its own by its bare name
+        // (`text::register(..)`, `pub use client::Codec`) uses it.
+        for child in known.keys() {
+            if let Some(name) = child
+                .strip_prefix(&format!("{m}::"))
+                .filter(|rest| !rest.contains("::"))
+                && names_bare(text, name)
+            {
+                edges.entry(m.clone()).or_default().insert(child.clone());
+            }
+        }
     }
-    let cycles = strongly_connected(&edges);
+    assert!(edges.len() > 2, "the graph was not read: {edges:?}");
+    strongly_connected(&edges)
+}
+
+#[test]
+fn the_module_graph_has_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let cycles = cycles(&src);
     assert!(cycles.is_empty(), "import cycles: {cycles:?}");
-    assert!(edges.len() > 10, "the graph was not read: {edges:?}");
+}
+
+/// A tree of `files` (path under src/, text) in a fresh directory.
+fn fixture(name: &str, files: &[(&str, &str)]) -> crate::common::rig::TempDir {
+    let dir = crate::common::rig::TempDir::new(name);
+    for (path, text) in files {
+        let file = dir.0.join("src").join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_loop_closed_through_super_super_and_a_submodule_is_reported() {
+    // script::engine -> script::stdlib (-> its submodule text) ->
+    // super::super::engine: the loop the old reading missed.
+    let files = [
+        ("script/mod.rs", "pub mod engine;\npub mod stdlib;\n"),
+        (
+            "script/engine.rs",
+            "use super::stdlib;\npub const MAX: usize = 1;\n",
+        ),
+        (
+            "script/stdlib/mod.rs",
+            "pub mod text;\npub fn register() {\n    text::register();\n}\n",
+        ),
+        (
+            "script/stdlib/text.rs",
+            "use super::super::engine::MAX;\npub fn register() {}\n",
+        ),
+        ("host.rs", "use crate::script::engine;\n"),
+    ];
+    let dir = fixture("arch-loop", &files);
+    let found = cycles(&dir.0.join("src"));
+    assert_eq!(
+        found,
+        vec![vec![
+            "script::engine".to_string(),
+            "script::stdlib".to_string(),
+            "script::stdlib::text".to_string()
+        ]],
+        "{found:?}"
+    );
+
+    // The same tree with the constant in a module of its own has no loop,
+    // and a folder's files naming their parent (`super::X`) make none.
+    let files = [
+        (
+            "script/mod.rs",
+            "pub mod engine;\npub mod limits;\npub mod stdlib;\n",
+        ),
+        (
+            "script/engine.rs",
+            "use super::stdlib;\nuse self::inner::X;\n",
+        ),
+        ("script/limits.rs", "pub const MAX: usize = 1;\n"),
+        (
+            "script/stdlib/mod.rs",
+            "pub mod text;\npub fn register() {\n    text::register();\n}\n",
+        ),
+        (
+            "script/stdlib/text.rs",
+            "use super::super::limits::MAX;\nuse super::Other;\npub fn register() {}\n",
+        ),
+        ("host.rs", "use crate::script::{engine, stdlib::text};\n"),
+    ];
+    let dir = fixture("arch-no-loop", &files);
+    let found = cycles(&dir.0.join("src"));
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn paths_are_made_absolute_from_the_module_they_are_written_in() {
+    assert_eq!(
+        absolute("a::b::c", "super::super::x::Y").as_deref(),
+        Some("a::x::Y")
+    );
+    assert_eq!(absolute("a::b::c", "super::x").as_deref(), Some("a::b::x"));
+    assert_eq!(absolute("a::b", "self::x").as_deref(), Some("a::b::x"));
+    assert_eq!(absolute("a::b", "crate::x::y").as_deref(), Some("x::y"));
+    assert_eq!(absolute("a", "super::super::x"), None);
+    assert_eq!(
+        referenced(
+            "s::stdlib::text",
+            "use super::super::engine::MAX;\nuse crate::x::{a, b::c};\n"
+        ),
+        vec!["s::engine::MAX", "x::a", "x::b::c"]
+    );
 }

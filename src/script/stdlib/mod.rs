@@ -49,9 +49,9 @@ pub(crate) mod testing {
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let mut engine = Engine::new();
         engine
-            .set_max_string_size(crate::script::engine::MAX_STRING)
-            .set_max_array_size(crate::script::engine::MAX_ARRAY)
-            .set_max_map_size(crate::script::engine::MAX_MAP);
+            .set_max_string_size(crate::script::limits::MAX_STRING)
+            .set_max_array_size(crate::script::limits::MAX_ARRAY)
+            .set_max_map_size(crate::script::limits::MAX_MAP);
         register(&mut engine, Arc::new(move |_| at));
         engine
     }

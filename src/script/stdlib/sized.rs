@@ -377,8 +377,8 @@ mod tests {
     /// Rhai's own engine with the same limits, to compare results with.
     fn rhai_s() -> Engine {
         let mut e = Engine::new();
-        e.set_max_string_size(crate::script::engine::MAX_STRING)
-            .set_max_array_size(crate::script::engine::MAX_ARRAY);
+        e.set_max_string_size(crate::script::limits::MAX_STRING)
+            .set_max_array_size(crate::script::limits::MAX_ARRAY);
         e
     }
 

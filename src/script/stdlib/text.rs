@@ -15,7 +15,7 @@ use rhai::{Array, Engine, EvalAltResult, FLOAT, INT, ImmutableString, NativeCall
 
 use super::{error, sized};
 use crate::script::depth::{MAX_DEPTH, message};
-use crate::script::engine::MAX_STRING;
+use crate::script::limits::MAX_STRING;
 
 /// The most decimals `to_fixed` writes (JavaScript allows 100; more than a
 /// float holds is noise).
