@@ -29,6 +29,9 @@
 //!   hashing, `run --shard I/N`, printed by `xmacro shard`) and the codecs
 //!   this host acts for (its shard's, whose database lock it holds);
 //!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
+//! - [`rollout`]: a change in stages (`[rollout]`): versions kept whole
+//!   and named by a content hash, and each script's rollout (canary, soak,
+//!   promotion, rollback) as plain data the host acts on.
 //! - [`check`]: the checker behind `xmacro check` and `run --schema`:
 //!   compile plus schema lookups of literal paths.
 //! - [`lsp`]: `xmacro lsp`, a language server (completion, hover,
@@ -67,6 +70,7 @@ pub mod host;
 pub mod log;
 pub mod lsp;
 pub mod ops;
+pub mod rollout;
 pub mod schema;
 pub mod script;
 pub mod signals;
