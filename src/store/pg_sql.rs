@@ -66,7 +66,13 @@ pub(super) enum Job {
     Write(Write, Reply<()>),
     /// Takes the locks of these codecs: whether each was free.
     TryLock(Vec<String>, Reply<Vec<bool>>),
+    /// Runs statements of a table beside the entries (rollouts, say): run
+    /// again after a reconnect if the connection went while it ran.
+    Call(Call, Reply<()>),
 }
+
+/// Statements a [`Job::Call`] runs; it keeps its own answer.
+pub(super) type Call = Box<dyn FnMut(&mut postgres::Client) -> Result<(), postgres::Error> + Send>;
 
 impl Job {
     /// Answers the job with an error.
@@ -75,6 +81,7 @@ impl Job {
             Job::Load(_, r) => drop(r.send(Err(why))),
             Job::Write(_, r) => drop(r.send(Err(why))),
             Job::TryLock(_, r) => drop(r.send(Err(why))),
+            Job::Call(_, r) => drop(r.send(Err(why))),
         }
     }
 }
@@ -243,6 +250,8 @@ pub(super) fn connect(
          )",
     )
     .map_err(|e| format!("cannot create the table xmacro_entries: {}", describe(&e)))?;
+    tx.batch_execute(super::rollout::PG_TABLE)
+        .map_err(|e| format!("cannot create the table xmacro_rollouts: {}", describe(&e)))?;
     tx.commit().map_err(|e| describe(&e))?;
     Ok(client)
 }
