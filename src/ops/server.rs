@@ -1,7 +1,8 @@
 //! The HTTP server: routes, readiness, live updates; who may ask (the
 //! token, or without one only loopback host names) is checked in front of
 //! every route by [`super::access`], and connections are bounded by
-//! [`super::listen`]. Every endpoint is read-only. The server starts
+//! [`super::listen`]. Every endpoint is read-only but the rollout actions
+//! ([`super::rollout`]), which always need the token. The server starts
 //! before the host so `/readyz` can say 503 while the config loads and
 //! the codecs are tried for the first time.
 
@@ -44,6 +45,8 @@ pub struct Ops {
     /// The state directory's size and when it was measured: walking
     /// thousands of store files for every page update would be waste.
     store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+    /// Where rollout actions go, once a host with `[rollout]` started.
+    rollout: RwLock<Option<crate::rollout::Control>>,
 }
 
 /// How long a measured state directory size is reused.
@@ -56,7 +59,26 @@ impl Ops {
             token,
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
+            rollout: RwLock::new(None),
         })
+    }
+
+    /// The token requests must present, if one is set.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Rollout actions go to `control` from now on.
+    pub fn attach_rollout(&self, control: crate::rollout::Control) {
+        *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = Some(control);
+    }
+
+    /// Where rollout actions go, if the host stages changes.
+    pub fn rollout_control(&self) -> Option<crate::rollout::Control> {
+        self.rollout
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -167,6 +189,11 @@ impl Ops {
 }
 
 async fn auth(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Response {
+    // Rollout actions check the token themselves, more strictly (always,
+    // as a Bearer token; 403 with a hint otherwise).
+    if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/api/rollout/") {
+        return next.run(req).await;
+    }
     // Without a token the server is loopback only, and so must be the name
     // a request was sent to: a web page the operator opens could otherwise
     // read the status through DNS rebinding (its own name resolving to
@@ -206,6 +233,14 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/api/rollout/{name}/promote",
+            axum::routing::post(super::rollout::promote),
+        )
+        .route(
+            "/api/rollout/{name}/abort",
+            axum::routing::post(super::rollout::abort),
+        )
         .layer(middleware::from_fn_with_state(ops.clone(), auth))
         .with_state(ops)
 }

@@ -36,3 +36,26 @@ pub fn now(clock: &dyn crate::clock::Clock) -> Now {
         local: clock.now().time(),
     }
 }
+
+/// An operator's request about a script's rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Put the soaking change everywhere now.
+    Promote,
+    /// Take the soaking change back from the canary.
+    Abort,
+}
+
+/// Why a request was not done: an HTTP status and the reason.
+pub type Refusal = (u16, String);
+
+/// A request on its way to the host, with where the answer goes.
+#[derive(Debug)]
+pub struct Ask {
+    pub script: String,
+    pub request: Request,
+    pub reply: tokio::sync::oneshot::Sender<Result<String, Refusal>>,
+}
+
+/// Where the status server sends operators' requests (the host answers).
+pub type Control = tokio::sync::mpsc::UnboundedSender<Ask>;
