@@ -102,7 +102,8 @@ mod tests {
     fn every_input_of_a_version_changes_its_name() {
         let v = base().version();
         assert_eq!(base().version(), v, "the same inputs, the same name");
-        let changes: Vec<Box<dyn Fn(&mut Snapshot)>> = vec![
+        type Change = Box<dyn Fn(&mut Snapshot)>;
+        let changes: Vec<Change> = vec![
             Box::new(|s| s.source.push(' ')),
             Box::new(|s| s.file = "other.rhai".into()),
             Box::new(|s| {
