@@ -408,3 +408,122 @@ async fn without_rollout_a_version_whose_top_level_throws_leaves_the_previous_on
     assert!(s.rollout.is_none());
     within("shutdown", host.shutdown()).await;
 }
+
+/// What `key` holds for `script` on each codec, in the PostgreSQL store.
+fn in_database(url: &str, script: &str, key: &str) -> BTreeMap<String, Value> {
+    let (url, script, key) = (url.to_string(), script.to_string(), key.to_string());
+    crate::shard::off_runtime(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query(
+            "SELECT codec, value FROM xmacro_entries WHERE script = $1 AND key = $2",
+            &[&script, &key],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let v: String = r.get(1);
+            (r.get(0), serde_json::from_str(&v).unwrap())
+        })
+        .collect()
+    })
+}
+
+/// The rollout record's state word in the database.
+fn record_state(url: &str, script: &str) -> Option<String> {
+    let (url, script) = (url.to_string(), script.to_string());
+    crate::shard::off_runtime(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let row = c
+            .query_opt(
+                "SELECT state FROM xmacro_rollouts WHERE script = $1",
+                &[&script],
+            )
+            .unwrap()?;
+        let state: String = row.get(0);
+        let v: Value = serde_json::from_str(&state).unwrap();
+        v["phase"]["state"].as_str().map(str::to_string)
+    })
+}
+
+#[tokio::test]
+async fn two_shards_on_postgres_share_a_rollout_and_the_other_host_promotes_after_the_soak() {
+    let Some(url) = crate::shard::fresh_database("rollout") else {
+        return;
+    };
+    let f = fleet().await;
+    let dir = TempDir::new("rollout-shards");
+    dir.write("shared.rhai", &version("v1"));
+    let soak = Duration::from_secs(6);
+    let a_index = (0..2)
+        .find(|i| {
+            xmacro::fleet::shard::Shard {
+                index: *i,
+                count: 2,
+            }
+            .serves("lab-1")
+        })
+        .unwrap();
+    let shard = |index| xmacro::fleet::shard::Shard { index, count: 2 };
+    let names: Vec<&str> = CANARY.iter().chain(REST.iter()).copied().collect();
+    let (on_a, on_b): (Vec<&str>, Vec<&str>) = names.iter().partition(|n| shard(a_index).serves(n));
+    assert!(
+        !on_b.is_empty(),
+        "the other shard serves some codec: {on_a:?}"
+    );
+    let opts = |index: u32| {
+        let mut o = staged(&dir, &f, soak);
+        o.rollout.as_mut().unwrap().canary = vec!["lab-1".into()];
+        o.shard = Some(shard(index));
+        o.fleet_size = Some(names.len());
+        o.postgres = Some(xmacro::config::store::PgSettings {
+            target: xmacro::store::PgTarget::new(&url),
+            lock_retry: Duration::from_millis(200),
+        });
+        o
+    };
+    let everywhere = |v: &str| all(&names, json!(v));
+    let a = started(opts(a_index)).await;
+    let b = started(opts(1 - a_index)).await;
+    until("v1 everywhere", || {
+        in_database(&url, "shared", "version") == everywhere("v1")
+    })
+    .await;
+
+    // Both hosts see the save; one rollout starts, on the canary of host a.
+    dir.write("shared.rhai", &version("v2"));
+    let mut soaking = everywhere("v1");
+    soaking.insert("lab-1".into(), json!("v2"));
+    until("v2 on the canary", || {
+        in_database(&url, "shared", "version") == soaking
+    })
+    .await;
+    assert_eq!(record_state(&url, "shared").as_deref(), Some("soaking"));
+    within("host a to stop", a.shutdown()).await;
+    assert_eq!(
+        record_state(&url, "shared").as_deref(),
+        Some("soaking"),
+        "host a stopped before the soak ended (a slow machine?)"
+    );
+
+    // Only host b is left to promote it.
+    until("v2 on host b's codecs", || {
+        let now = in_database(&url, "shared", "version");
+        on_b.iter().all(|c| now.get(*c) == Some(&json!("v2")))
+    })
+    .await;
+    assert_eq!(record_state(&url, "shared").as_deref(), Some("steady"));
+    let starts = in_database(&url, "shared", "v2 starts");
+    for c in &on_a {
+        let want = if *c == "lab-1" { Some(&json!(1)) } else { None };
+        assert_eq!(starts.get(*c), want, "{c}: host a is stopped");
+    }
+
+    // Host a comes back to the promoted version everywhere it serves.
+    let a = started(opts(a_index)).await;
+    until("v2 everywhere", || {
+        in_database(&url, "shared", "version") == everywhere("v2")
+    })
+    .await;
+    within("shutdown", a.shutdown()).await;
+    within("shutdown", b.shutdown()).await;
+}
