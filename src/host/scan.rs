@@ -13,7 +13,6 @@ use super::slots::stop_slots;
 use super::{Host, Loaded, Running, list_scripts};
 use crate::config::Selector;
 use crate::rollout::Snapshot;
-use crate::script::instance::Program;
 use crate::script::loader;
 
 impl Host {
@@ -87,7 +86,7 @@ impl Host {
             let engine = self.engine.clone();
             let root = self.opts.scripts_dir.clone();
             let file = file.to_string();
-            tokio::task::spawn_blocking(move || loader::compile(&engine, &root, &file))
+            tokio::task::spawn_blocking(move || loader::program(&engine, &root, &file))
                 .await
                 .unwrap_or_else(|e| {
                     Err(loader::CompileError {
@@ -143,11 +142,7 @@ impl Host {
         };
         let running = Arc::new(Running {
             version: snapshot.version(),
-            program: Arc::new(Program::new(
-                self.engine.clone(),
-                compiled.ast,
-                file.to_string(),
-            )),
+            program: compiled.program,
             args: args_map(&config.args),
             codecs: config.codecs,
         });
