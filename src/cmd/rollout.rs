@@ -42,7 +42,7 @@ pub async fn run(args: RolloutArgs) -> Result<(), AppError> {
             }
             let status: Status = serde_json::from_str(&a.body)
                 .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
-            print!("{}", crate::ops::rollout::render(&status));
+            print!("{}", render(&status));
             return Ok(());
         }
         RolloutAction::Promote { name } => (name, "promote"),
@@ -74,4 +74,19 @@ pub async fn run(args: RolloutArgs) -> Result<(), AppError> {
         ))),
         _ => Err(AppError::Failed(a.body.trim().to_string())),
     }
+}
+
+/// `xmacro rollout status`: a line per script with a rollout.
+fn render(status: &Status) -> String {
+    let mut out = String::new();
+    for s in &status.scripts {
+        if let Some(r) = &s.rollout {
+            out.push_str(&crate::ops::rollout::line(&s.name, r));
+            out.push('\n');
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no staged rollouts: the host runs without [rollout] (every change goes everywhere at once)\n");
+    }
+    out
 }

@@ -34,6 +34,7 @@ use crate::script::instance::{Instance, Limits, Program};
 use crate::store::{PgBackend, Stores};
 use crate::xows::Codec;
 
+mod failures;
 pub mod idle;
 mod rollout;
 mod run_loop;
@@ -305,6 +306,14 @@ struct Host {
     failures: mpsc::UnboundedSender<Failure>,
     /// Staged rollouts, with `[rollout]`.
     staged: Option<rollout::Staged>,
+}
+
+/// A script's `args` as the script sees them.
+fn args_map(args: &toml::Table) -> rhai::Map {
+    rhai::serde::to_dynamic(args)
+        .ok()
+        .and_then(|d| d.try_cast::<rhai::Map>())
+        .unwrap_or_default()
 }
 
 /// Starts the host: connects every codec, loads every script.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Host, Loaded, Running, list_scripts};
+use super::{Host, Loaded, Running, args_map, list_scripts};
 use crate::config::Selector;
 use crate::rollout::Snapshot;
 use crate::script::loader;
@@ -217,12 +217,4 @@ impl Host {
             .map(|c| c.name.clone())
             .collect()
     }
-}
-
-/// A script's `args` as the script sees them.
-pub(super) fn args_map(args: &toml::Table) -> rhai::Map {
-    rhai::serde::to_dynamic(args)
-        .ok()
-        .and_then(|d| d.try_cast::<rhai::Map>())
-        .unwrap_or_default()
 }

@@ -71,7 +71,7 @@ impl Host {
         };
         let codec = self.codecs.get(codec_name)?.clone();
         let sink =
-            super::rollout::failure_sink(self.failures.clone(), name, codec_name, running.version);
+            super::failures::failure_sink(self.failures.clone(), name, codec_name, running.version);
         let spec = InstanceSpec {
             program: running.program.clone(),
             script: name.to_string(),

@@ -12,15 +12,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::sync::RwLock;
+
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::server::Ops;
-use super::snapshot::{Status, time};
-use crate::rollout::{Ask, Request};
-use crate::telemetry::board::RolloutRecord;
+use crate::rollout::{Ask, Control, Request};
 
 /// One script's rollout as `/api/status` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,19 +37,6 @@ pub struct RolloutStatus {
     pub reason: Option<String>,
     /// How many of this host's codecs run each version.
     pub running: BTreeMap<String, usize>,
-}
-
-/// The board's record as shown.
-pub fn status(r: &RolloutRecord) -> RolloutStatus {
-    RolloutStatus {
-        state: r.state.clone(),
-        until: r.until.map(time),
-        waiting_for_window: r.waiting_for_window.clone(),
-        promoted: r.promoted.clone(),
-        candidate: r.candidate.clone(),
-        reason: r.reason.clone(),
-        running: r.running.clone(),
-    }
 }
 
 /// One line: the state in words, then the versions and their codecs.
@@ -88,24 +75,47 @@ pub fn line(name: &str, r: &RolloutStatus) -> String {
     out
 }
 
-/// `xmacro rollout status`: a line per script with a rollout.
-pub fn render(status: &Status) -> String {
-    let mut out = String::new();
-    for s in &status.scripts {
-        if let Some(r) = &s.rollout {
-            out.push_str(&line(&s.name, r));
-            out.push('\n');
-        }
+/// What the actions need: the token, and where requests go once a host
+/// with `[rollout]` started.
+#[derive(Default)]
+pub struct Actions {
+    token: Option<String>,
+    control: RwLock<Option<Control>>,
+}
+
+impl Actions {
+    pub fn new(token: Option<String>) -> Arc<Actions> {
+        Arc::new(Actions {
+            token,
+            control: RwLock::new(None),
+        })
     }
-    if out.is_empty() {
-        out.push_str("no staged rollouts: the host runs without [rollout] (every change goes everywhere at once)\n");
+
+    /// Requests go to `control` from now on.
+    pub fn attach(&self, control: Control) {
+        *self.control.write().unwrap_or_else(|p| p.into_inner()) = Some(control);
     }
-    out
+
+    fn control(&self) -> Option<Control> {
+        self.control
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The action routes (outside the read-only routes' token check: these
+/// check more strictly themselves).
+pub fn router(actions: Arc<Actions>) -> Router {
+    Router::new()
+        .route("/api/rollout/{name}/promote", axum::routing::post(promote))
+        .route("/api/rollout/{name}/abort", axum::routing::post(abort))
+        .with_state(actions)
 }
 
 /// Whether a request may act: the token, as a Bearer token.
-fn may_act(ops: &Ops, headers: &HeaderMap) -> Result<(), &'static str> {
-    let Some(token) = ops.token() else {
+fn may_act(ops: &Actions, headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(token) = ops.token.as_deref() else {
         return Err(
             "rollout actions always need a token, also on loopback: start xmacro run with --http-token-file FILE (or [http] token_file) and send it (xmacro rollout promote NAME --token-file FILE)\n",
         );
@@ -125,11 +135,11 @@ fn may_act(ops: &Ops, headers: &HeaderMap) -> Result<(), &'static str> {
     }
 }
 
-async fn act(ops: Arc<Ops>, headers: HeaderMap, script: String, request: Request) -> Response {
+async fn act(ops: Arc<Actions>, headers: HeaderMap, script: String, request: Request) -> Response {
     if let Err(hint) = may_act(&ops, &headers) {
         return (StatusCode::FORBIDDEN, hint).into_response();
     }
-    let Some(control) = ops.rollout_control() else {
+    let Some(control) = ops.control() else {
         return (
             StatusCode::CONFLICT,
             "this host runs without [rollout]: every change goes everywhere at once\n",
@@ -158,8 +168,8 @@ async fn act(ops: Arc<Ops>, headers: HeaderMap, script: String, request: Request
 }
 
 /// `POST /api/rollout/{name}/promote`.
-pub async fn promote(
-    State(ops): State<Arc<Ops>>,
+async fn promote(
+    State(ops): State<Arc<Actions>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -167,8 +177,8 @@ pub async fn promote(
 }
 
 /// `POST /api/rollout/{name}/abort`.
-pub async fn abort(
-    State(ops): State<Arc<Ops>>,
+async fn abort(
+    State(ops): State<Arc<Actions>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -187,13 +197,13 @@ mod tests {
 
     #[test]
     fn an_action_needs_the_token_as_bearer_even_where_reading_needs_none() {
-        let open = Ops::new(None);
+        let open = Actions::new(None);
         assert!(
             may_act(&open, &HeaderMap::new())
                 .unwrap_err()
                 .contains("always need a token")
         );
-        let ops = Ops::new(Some("s3cret-token-0123456789".into()));
+        let ops = Actions::new(Some("s3cret-token-0123456789".into()));
         assert!(may_act(&ops, &HeaderMap::new()).is_err());
         assert!(may_act(&ops, &headers("Bearer wrong-token-0123456789")).is_err());
         // The password of Basic is what a browser resends on its own.

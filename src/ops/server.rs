@@ -55,8 +55,8 @@ pub struct Ops {
     /// The state directory's size and when it was measured: walking
     /// thousands of store files for every page update would be waste.
     store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
-    /// Where rollout actions go, once a host with `[rollout]` started.
-    rollout: RwLock<Option<crate::rollout::Control>>,
+    /// The rollout actions' token and where they go.
+    actions: Arc<super::rollout::Actions>,
 }
 
 /// How long a measured state directory size is reused.
@@ -64,31 +64,19 @@ const STORE_BYTES_TTL: Duration = Duration::from_secs(10);
 
 impl Ops {
     pub fn new(token: Option<String>) -> Arc<Ops> {
+        let token2 = token.clone();
         Arc::new(Ops {
             started: SystemTime::now(),
             token,
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
-            rollout: RwLock::new(None),
+            actions: super::rollout::Actions::new(token2),
         })
-    }
-
-    /// The token requests must present, if one is set.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
     }
 
     /// Rollout actions go to `control` from now on.
     pub fn attach_rollout(&self, control: crate::rollout::Control) {
-        *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = Some(control);
-    }
-
-    /// Where rollout actions go, if the host stages changes.
-    pub fn rollout_control(&self) -> Option<crate::rollout::Control> {
-        self.rollout
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.actions.attach(control);
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -190,11 +178,6 @@ impl Ops {
 }
 
 async fn auth(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Response {
-    // Rollout actions check the token themselves, more strictly (always,
-    // as a Bearer token; 403 with a hint otherwise).
-    if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/api/rollout/") {
-        return next.run(req).await;
-    }
     // Without a token the server is loopback only, and so must be the name
     // a request was sent to: a web page the operator opens could otherwise
     // read the status through DNS rebinding (its own name resolving to
@@ -234,16 +217,9 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/api/rollout/{name}/promote",
-            axum::routing::post(super::rollout::promote),
-        )
-        .route(
-            "/api/rollout/{name}/abort",
-            axum::routing::post(super::rollout::abort),
-        )
         .layer(middleware::from_fn_with_state(ops.clone(), auth))
-        .with_state(ops)
+        .with_state(ops.clone())
+        .merge(super::rollout::router(ops.actions.clone()))
 }
 
 /// Serves until `shutdown` resolves, within the connection limits of

@@ -253,7 +253,15 @@ fn script_status(name: &str, r: &ScriptRecord) -> ScriptStatus {
         errors: r.errors,
         last_error: r.last_error.as_ref().map(error_status),
         compile_error: r.compile_error.as_ref().map(error_status),
-        rollout: r.rollout.as_ref().map(super::rollout::status),
+        rollout: r.rollout.as_ref().map(|r| super::rollout::RolloutStatus {
+            state: r.state.clone(),
+            until: r.until.map(time),
+            waiting_for_window: r.waiting_for_window.clone(),
+            promoted: r.promoted.clone(),
+            candidate: r.candidate.clone(),
+            reason: r.reason.clone(),
+            running: r.running.clone(),
+        }),
         instances: r
             .instances
             .iter()

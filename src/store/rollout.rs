@@ -13,13 +13,6 @@ use super::StoreError;
 use super::pg::PgBackend;
 use super::sqlite::SqliteBackend;
 
-/// The table in PostgreSQL (created with the entries').
-pub(super) const PG_TABLE: &str = "CREATE TABLE IF NOT EXISTS xmacro_rollouts (
-     script     TEXT PRIMARY KEY,
-     generation BIGINT NOT NULL,
-     state      TEXT NOT NULL
- )";
-
 const SQLITE_TABLE: &str = "CREATE TABLE IF NOT EXISTS xmacro_rollouts (
      script     TEXT PRIMARY KEY,
      generation INTEGER NOT NULL,
