@@ -31,7 +31,11 @@
 //! - [`host`]: binds scripts to codecs: the watcher, loading scripts, one
 //!   slot per script and codec, the run loop (hot reload, shard take-overs,
 //!   shutdown), and the wait until nothing is under way. [`ops`]: the
-//!   status server (status page, `/api/status`, `/metrics`, health checks).
+//!   status server (status page, `/api/status`, `/metrics`, health checks,
+//!   the rollout actions).
+//! - [`rollout`]: a change in stages (`[rollout]`): versions kept whole
+//!   and named by a content hash, and each script's rollout (canary, soak,
+//!   promotion, rollback) as plain data the host acts on.
 //! - [`check`]: the checker behind `xmacro check` and `run --schema`:
 //!   compile plus schema lookups of literal paths. [`testrun`]: the test
 //!   runner of `xmacro test` (simulated rooms on a virtual clock, JUnit,
@@ -65,6 +69,7 @@ pub mod host;
 pub mod log;
 pub mod lsp;
 pub mod ops;
+pub mod rollout;
 pub mod schema;
 pub mod script;
 pub mod signals;

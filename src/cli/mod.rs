@@ -11,6 +11,7 @@ mod init;
 mod lsp;
 mod manual;
 mod oneshot;
+mod rollout;
 mod run;
 mod shard;
 mod sim;
@@ -23,6 +24,7 @@ pub use init::InitArgs;
 pub use lsp::LspArgs;
 pub use manual::CompletionsArgs;
 pub use oneshot::{CommandArgs, FeedbackArgs, PathArgs, Target};
+pub use rollout::{RolloutAction, RolloutArgs};
 pub use run::RunArgs;
 pub use shard::ShardArgs;
 pub use sim::{Action, CtlArgs, ScenarioLine, SimArgs, SimCommand};
@@ -162,6 +164,21 @@ pub enum Command {
         xmacro status --tag floor3 --script volume       # narrow it down\n  \
         xmacro status --ready                            # exit 0 once /readyz says ready")]
     Status(StatusArgs),
+
+    /// Staged rollouts (`[rollout]`) on a running host: see, promote, abort.
+    ///
+    /// With `[rollout]` in the config a saved change runs first on the canary
+    /// codecs, and on every other codec once it has run there for `soak`
+    /// without a failure (inside `window`, when set). A failure on a canary
+    /// takes it back at once. `promote` and `abort` always need the token.
+    #[command(after_help = "Examples:
+  \
+        xmacro rollout status                            # the host on http://127.0.0.1:9090
+  \
+        xmacro rollout promote volume-limit --token-file /etc/xmacro/http-token
+  \
+        xmacro rollout abort volume-limit --http http://10.0.0.2:9090 --token-file /etc/xmacro/http-token")]
+    Rollout(RolloutArgs),
 
     /// Read a status or configuration value (xGet), printed as JSON.
     #[command(after_help = "Examples:\n  \

@@ -8,6 +8,7 @@
 //! - [`test`](mod@test): `xmacro test`, the test runner's results printed.
 //! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
 //! - [`status`]: `xmacro status`, a running host's status printed.
+//! - [`rollout`]: `xmacro rollout status|promote|abort` on a running host.
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
@@ -22,6 +23,7 @@ pub mod init;
 pub mod lsp;
 pub mod manual;
 pub mod oneshot;
+pub mod rollout;
 pub mod run;
 pub mod shard;
 pub mod sim;

@@ -196,6 +196,7 @@ fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
         opts.postgres = cfg.postgres;
     }
     opts.scripts = cfg.script;
+    opts.rollout = cfg.rollout;
 }
 
 /// Starts the status server when the flags or the config ask for it:
@@ -249,6 +250,9 @@ async fn serve(opts: HostOptions, ops: Option<&Ops>) -> Result<(), AppError> {
     let handle = handle?;
     if let Some(ops) = ops {
         ops.attach(handle.codecs(), &entries, &state);
+        if let Some(control) = handle.rollout_control() {
+            ops.attach_rollout(control);
+        }
     }
     let stop = crate::signals::shutdown();
     tokio::pin!(stop);

@@ -27,6 +27,7 @@ pub mod bounds;
 pub mod codec;
 pub mod raw;
 pub mod resolve;
+pub mod rollout;
 pub mod split;
 pub mod store;
 
@@ -164,6 +165,9 @@ pub struct Config {
     /// `schema = "FILE"`: the public xAPI schema editors check and complete
     /// scripts against (`xmacro lsp`), relative to the config file.
     pub schema: Option<PathBuf>,
+    /// `[rollout]`: a change reaches the canary codecs first and the rest
+    /// after a soak; `None`: everywhere at once.
+    pub rollout: Option<rollout::RolloutConfig>,
     /// A hash of the text it was read from: a save that changes nothing
     /// (or a mistake already reported) is not acted on again.
     pub text_hash: u64,
@@ -308,6 +312,7 @@ impl Config {
         let fleet = r.codecs(&defaults, keep)?;
         let (script, script_at) = r.scripts(&fleet)?;
         let http = r.http()?;
+        let rollout = r.rollout(&fleet)?;
         let raw = &read.file;
         Ok(Config {
             http,
@@ -321,6 +326,7 @@ impl Config {
             script,
             script_at,
             schema: raw.schema.as_deref().map(|p| r.rel(p)),
+            rollout,
             text_hash: text_hash(text.as_bytes()),
         })
     }

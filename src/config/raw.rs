@@ -80,6 +80,7 @@ pub struct RawFile {
     pub script: BTreeMap<String, Spanned<RawScript>>,
     pub http: Option<Spanned<RawHttp>>,
     pub schema: Option<String>,
+    pub rollout: Option<Spanned<super::rollout::RawRollout>>,
 }
 
 /// The `[http]` table as written.

@@ -306,6 +306,29 @@ impl<'a> Resolver<'a> {
     }
 }
 
+impl Resolver<'_> {
+    /// `[rollout]`: canary selectors must pick some codec of the fleet, the
+    /// soak is a duration, the window local hours.
+    pub fn rollout(
+        &self,
+        fleet: &Fleet,
+    ) -> Result<Option<super::rollout::RolloutConfig>, ConfigError> {
+        let Some(r) = &self.read.file.rollout else {
+            return Ok(None);
+        };
+        let at = r.span().start;
+        let pick = |sel: &str| unmatched(sel, fleet).map_or(Ok(()), Err);
+        r.get_ref()
+            .resolve(&pick)
+            .map(Some)
+            .map_err(|KeyError { key, why }| {
+                let place = self.src.key_offset(at, key).unwrap_or(at);
+                self.src
+                    .err_at(place, format!("[rollout]: key {key}: {why}"))
+            })
+    }
+}
+
 /// Why a selector picks no codec of the fleet (with the nearest name or
 /// tag), or `None` when it picks some.
 fn unmatched(sel: &str, fleet: &Fleet) -> Option<String> {

@@ -35,7 +35,9 @@ use crate::script::limits::Limits;
 use crate::store::{PgBackend, Stores};
 use crate::xows::Codec;
 
+mod failures;
 pub mod idle;
+mod rollout;
 mod run_loop;
 mod scan;
 mod slots;
@@ -75,6 +77,9 @@ pub struct HostOptions {
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
     pub postgres: Option<crate::config::store::PgSettings>,
+    /// `[rollout]`: changes reach the canary codecs first, the rest after
+    /// a soak ([`crate::rollout`]); `None`: everywhere at once.
+    pub rollout: Option<crate::config::rollout::RolloutConfig>,
 }
 
 impl HostOptions {
@@ -95,6 +100,7 @@ impl HostOptions {
             shard: None,
             fleet_size: None,
             postgres: None,
+            rollout: None,
         }
     }
 }
@@ -164,9 +170,15 @@ pub struct HostHandle {
     reload: mpsc::UnboundedSender<()>,
     probe: mpsc::UnboundedSender<oneshot::Sender<Activity>>,
     task: tokio::task::JoinHandle<()>,
+    rollout: Option<crate::rollout::Control>,
 }
 
 impl HostHandle {
+    /// Where operators' rollout requests go (`None` without `[rollout]`).
+    pub fn rollout_control(&self) -> Option<crate::rollout::Control> {
+        self.rollout.clone()
+    }
+
     /// The codecs this host serves, by name, as they change (what the
     /// status page shows): every configured codec, but those another host
     /// holds.
@@ -243,11 +255,37 @@ struct Slot {
     starter: tokio::task::JoinHandle<()>,
     /// The codec it waits for.
     codec: Codec,
+    /// The version it runs.
+    running: Arc<Running>,
+    /// The version that ran here before, started again if this one's top
+    /// level fails.
+    fallback: Option<Arc<Running>>,
+}
+
+/// One version of a script ready to run: its program, and its args and
+/// scope as they were when it was saved.
+struct Running {
+    version: u64,
+    program: Arc<Program>,
+    args: rhai::Map,
+    codecs: Option<Vec<String>>,
+}
+
+/// A failure of a script's code on a codec (a top level, a callback or a
+/// timer that threw or was stopped), as the host hears of it.
+#[derive(Debug)]
+struct Failure {
+    script: String,
+    codec: String,
+    version: u64,
+    top_level: bool,
+    message: String,
 }
 
 struct Loaded {
-    /// What runs, for instances started later (a codec taken over).
-    program: Option<Arc<Program>>,
+    /// The version on disk, for instances started later (a codec taken
+    /// over).
+    program: Option<Arc<Running>>,
     fingerprint: u64,
     deps: BTreeSet<PathBuf>,
     slots: Vec<Slot>,
@@ -265,6 +303,18 @@ struct Host {
     serving: Serving,
     /// Reloads and take-overs handled (part of the idle mark).
     generation: u64,
+    /// Where instances report failures of their code.
+    failures: mpsc::UnboundedSender<Failure>,
+    /// Staged rollouts, with `[rollout]`.
+    staged: Option<rollout::Staged>,
+}
+
+/// A script's `args` as the script sees them.
+fn args_map(args: &toml::Table) -> rhai::Map {
+    rhai::serde::to_dynamic(args)
+        .ok()
+        .and_then(|d| d.try_cast::<rhai::Map>())
+        .unwrap_or_default()
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -289,7 +339,8 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     let (stores, locks, retry, taken) = match &opts.postgres {
         Some(pg) => {
             let db = Arc::new(PgBackend::open(&pg.target)?);
-            let stores = Stores::with_backend(db.clone(), opts.store_quota);
+            let stores =
+                Stores::with_backend(db.clone(), opts.store_quota).with_rollouts(db.clone());
             let taken = db.taken_elsewhere();
             (stores, Some(db), pg.lock_retry, taken)
         }
@@ -300,6 +351,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             None,
         ),
     };
+    let rollout_table = stores.rollouts();
     let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
     let names = opts.codecs.iter().map(|c| c.name.as_str());
     let serving = Serving::take(names, fleet, opts.shard, locks, retry)?;
@@ -322,6 +374,18 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
+    let (failures_tx, failures_rx) = mpsc::unbounded_channel();
+    let (staged, asks_tx, asks_rx) = match (&opts.rollout, rollout_table) {
+        (Some(policy), Some(table)) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (
+                Some(rollout::Staged::new(policy.clone(), table)),
+                Some(tx),
+                rx,
+            )
+        }
+        _ => (None, None, mpsc::unbounded_channel().1),
+    };
     let codecs: Codecs = Arc::new(codecs);
     let (codecs_seen, seen) = watch::channel(codecs.clone());
     let mut host = Host {
@@ -334,12 +398,23 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         stores,
         serving,
         generation: 0,
+        failures: failures_tx,
+        staged,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
+    host.refresh_rollouts().await;
     host.scan().await;
+    let channels = run_loop::Channels {
+        reload: reload_rx,
+        probe: probe_rx,
+        stop: stop_rx,
+        taken,
+        failures: failures_rx,
+        asks: asks_rx,
+    };
     let task = tokio::spawn(async move {
         let _watcher = watcher;
-        host.run(reload_rx, probe_rx, stop_rx, taken).await;
+        host.run(channels).await;
     });
     Ok(HostHandle {
         codecs: seen,
@@ -347,6 +422,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         reload: reload_tx,
         probe: probe_tx,
         task,
+        rollout: asks_tx,
     })
 }
 

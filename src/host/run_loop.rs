@@ -10,28 +10,49 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Activity, ConfigSeen, Host, Slot, check_script_names};
+use super::{Activity, ConfigSeen, Failure, Host, Slot, check_script_names};
 use crate::config::Config;
 use crate::xows::Codec;
 
+/// What the run loop listens to.
+pub(super) struct Channels {
+    pub reload: mpsc::UnboundedReceiver<()>,
+    pub probe: mpsc::UnboundedReceiver<oneshot::Sender<Activity>>,
+    pub stop: oneshot::Receiver<oneshot::Sender<()>>,
+    /// Codecs another host took while the store database was unreachable.
+    pub taken: Option<mpsc::UnboundedReceiver<String>>,
+    /// Failures of scripts' code, from their instances.
+    pub failures: mpsc::UnboundedReceiver<Failure>,
+    /// Operators' rollout requests.
+    pub asks: mpsc::UnboundedReceiver<crate::rollout::Ask>,
+}
+
 impl Host {
-    pub(super) async fn run(
-        mut self,
-        mut reload: mpsc::UnboundedReceiver<()>,
-        mut probe: mpsc::UnboundedReceiver<oneshot::Sender<Activity>>,
-        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-        taken: Option<mpsc::UnboundedReceiver<String>>,
-    ) {
-        // Codecs another host took while the store database was unreachable.
+    pub(super) async fn run(mut self, ch: Channels) {
+        let Channels {
+            mut reload,
+            mut probe,
+            mut stop,
+            taken,
+            mut failures,
+            mut asks,
+        } = ch;
         let mut taken = taken.unwrap_or_else(|| mpsc::unbounded_channel().1);
         let mut retry = tokio::time::interval(self.serving.retry);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.reset();
+        let poll = self
+            .staged
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |s| s.poll());
+        let mut rollouts = tokio::time::interval(poll);
+        rollouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        rollouts.reset();
         loop {
             tokio::select! {
                 _ = retry.tick(), if self.serving.has_waiting() => {
                     for codec in self.serving.retry_waiting() {
-                        self.take_over(&codec);
+                        self.take_over(&codec).await;
                     }
                 }
                 Some(codec) = taken.recv() => self.let_go(&codec).await,
@@ -42,8 +63,22 @@ impl Host {
                     }
                     return;
                 }
+                Some(f) = failures.recv() => {
+                    self.failed(f).await;
+                    self.generation += 1;
+                }
+                Some(ask) = asks.recv() => {
+                    let answer = self.asked(&ask.script, ask.request).await;
+                    let _ = ask.reply.send(answer);
+                    self.generation += 1;
+                }
+                _ = rollouts.tick(), if self.staged.is_some() => {
+                    self.refresh_rollouts().await;
+                    self.tick_rollouts().await;
+                }
                 Some(reply) = probe.recv() => {
-                    let _ = reply.send(self.activity(!reload.is_empty()));
+                    let waiting = !reload.is_empty() || !failures.is_empty() || !asks.is_empty();
+                    let _ = reply.send(self.activity(waiting));
                 }
                 Some(()) = reload.recv() => {
                     // Debounce: wait for a quiet moment, then look once.
@@ -89,6 +124,9 @@ impl Host {
                     );
                 }
                 self.opts.scripts = cfg.script;
+                if let (Some(staged), Some(policy)) = (&mut self.staged, cfg.rollout) {
+                    staged.policy = policy;
+                }
                 now
             }
             Err(e) => {
@@ -127,7 +165,7 @@ impl Host {
 
     /// Connects to a codec this host now serves and starts the instances
     /// bound to it.
-    fn take_over(&mut self, codec: &str) {
+    async fn take_over(&mut self, codec: &str) {
         self.generation += 1;
         let Some(entry) = self.opts.codecs.iter().find(|c| c.name == codec) else {
             return;
@@ -137,10 +175,14 @@ impl Host {
         self.set_codecs(codecs);
         let names: Vec<String> = self.scripts.keys().cloned().collect();
         for name in names {
-            let Some(program) = self.scripts[&name].program.clone() else {
+            if self.staged.is_some() {
+                self.reconcile(&name).await;
+                continue;
+            }
+            let Some(running) = self.scripts[&name].program.clone() else {
                 continue;
             };
-            let slots = self.start_instances(&name, &program, Some(codec));
+            let slots = self.start_instances(&name, &running, Some(codec), &BTreeMap::new());
             if let Some(l) = self.scripts.get_mut(&name) {
                 l.slots.extend(slots);
             }

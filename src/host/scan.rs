@@ -2,15 +2,17 @@
 //! hash of each script, the libraries it imports and its config), compile
 //! what changed, and swap a new version in only once it compiled.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Host, Loaded, list_scripts};
+use super::{Host, Loaded, Running, args_map, list_scripts};
 use crate::config::Selector;
+use crate::rollout::Snapshot;
 use crate::script::loader;
 
 impl Host {
@@ -100,6 +102,9 @@ impl Host {
             Ok(c) => c,
             Err(e) => {
                 crate::telemetry::board().compile_failed(name, file, &e.message);
+                if reloading && self.staged.is_some() {
+                    self.staged_compile_failed(name, file, &e.message).await;
+                }
                 if reloading {
                     error!(script = %name, "compile error, the running version stays: {}", e.message);
                     // Remember this content so the same broken save is reported once.
@@ -126,13 +131,47 @@ impl Host {
             }
         };
         let fingerprint = self.fingerprint(name, &path, &compiled.deps).unwrap_or(0);
-        let program = compiled.program;
+        let config = self.opts.scripts.get(name).cloned().unwrap_or_default();
+        let snapshot = Snapshot {
+            file: file.to_string(),
+            source: compiled.source.clone(),
+            libraries: compiled.libraries.clone(),
+            args: Snapshot::args_text(&config.args),
+            codecs: config.codecs.clone(),
+            extra: Default::default(),
+        };
+        let running = Arc::new(Running {
+            version: snapshot.version(),
+            program: compiled.program,
+            args: args_map(&config.args),
+            codecs: config.codecs,
+        });
+        let old = self.scripts.remove(name);
+        if self.staged.is_some() {
+            crate::telemetry::board().loaded(name, file, running.version, &self.targets(name));
+            // What each codec runs is the rollout's to say.
+            self.scripts.insert(
+                name.to_string(),
+                Loaded {
+                    program: Some(running.clone()),
+                    fingerprint,
+                    deps: compiled.deps,
+                    slots: old.map(|o| o.slots).unwrap_or_default(),
+                },
+            );
+            self.staged_saved(name, snapshot, running).await;
+            return;
+        }
         // Old subscriptions and timers go before the new version starts.
-        if let Some(old) = self.scripts.remove(name) {
+        let mut previous = BTreeMap::new();
+        if let Some(old) = old {
+            for slot in &old.slots {
+                previous.insert(slot.codec_name.clone(), slot.running.clone());
+            }
             stop_slots(old.slots).await;
         }
-        crate::telemetry::board().loaded(name, file, fingerprint, &self.targets(name));
-        let slots = self.start_instances(name, &program, None);
+        crate::telemetry::board().loaded(name, file, running.version, &self.targets(name));
+        let slots = self.start_instances(name, &running, None, &previous);
         // Each instance logs "started" once its codec is connected: one line
         // per script and codec. A reload, or a script bound to no codec, is
         // worth a line of its own.
@@ -152,7 +191,7 @@ impl Host {
         self.scripts.insert(
             name.to_string(),
             Loaded {
-                program: Some(program),
+                program: Some(running),
                 fingerprint,
                 deps: compiled.deps,
                 slots,
@@ -162,11 +201,16 @@ impl Host {
 
     pub(super) fn targets(&self, name: &str) -> Vec<String> {
         let selectors = self.opts.scripts.get(name).and_then(|s| s.codecs.clone());
+        self.targets_of(&selectors)
+    }
+
+    /// The codecs served here that `selectors` pick (all when `None`).
+    pub(super) fn targets_of(&self, selectors: &Option<Vec<String>>) -> Vec<String> {
         self.opts
             .codecs
             .iter()
             .filter(|c| self.serving.serves(&c.name))
-            .filter(|c| match &selectors {
+            .filter(|c| match selectors {
                 None => true,
                 Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(c)),
             })

@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{Instrument, error, info, warn};
 
-use super::{Host, Slot};
-use crate::script::instance::{Instance, InstanceSpec, Program};
+use std::collections::BTreeMap;
+
+use super::{Host, Running, Slot};
+use crate::script::instance::{Instance, InstanceSpec};
 use crate::script::retry::{self, TopLevelEnd};
 use crate::store::Store;
 
@@ -24,61 +26,77 @@ impl Slot {
 }
 
 impl Host {
-    /// Starts `name` on each codec it is bound to (or only on `only`).
+    /// Starts `running` of `name` on each codec its scope picks (or only on
+    /// `only`); where another version ran before (`previous`), that one
+    /// starts again if this one's top level fails.
     pub(super) fn start_instances(
         &mut self,
         name: &str,
-        program: &Arc<Program>,
+        running: &Arc<Running>,
         only: Option<&str>,
+        previous: &BTreeMap<String, Arc<Running>>,
     ) -> Vec<Slot> {
-        let args: rhai::Map = self
-            .opts
-            .scripts
-            .get(name)
-            .and_then(|s| rhai::serde::to_dynamic(&s.args).ok())
-            .and_then(|d| d.try_cast::<rhai::Map>())
-            .unwrap_or_default();
-        let mut slots = Vec::new();
-        let targets = self.targets(name);
-        for codec_name in targets.into_iter().filter(|c| only.is_none_or(|o| o == c)) {
-            let store = match self.store(name, &codec_name) {
-                Ok(s) => s,
-                Err(e) => {
-                    // Said as what it is (a damaged database, say), on the
-                    // status page too: not started, and why.
-                    let why = format!("not started: its store cannot be read: {e}");
-                    error!(script = %name, codec = %codec_name, "{why}");
-                    crate::telemetry::board().failed(name, &codec_name, &why);
-                    crate::telemetry::board().started(name, &codec_name, false);
-                    continue;
-                }
-            };
-            let codec = self.codecs[&codec_name].clone();
-            let spec = InstanceSpec {
-                program: program.clone(),
-                script: name.to_string(),
-                codec_name: codec_name.clone(),
-                codec: codec.clone(),
-                codec_url: self.urls[&codec_name].clone(),
-                codecs: self.codecs.clone(),
-                args: args.clone(),
-                store,
-                rt: tokio::runtime::Handle::current(),
-                clock: self.opts.clock.clone(),
-                limits: self.opts.limits.clone(),
-                log_sink: None,
-            };
-            let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
-            let span = spec.span();
-            let starter = tokio::spawn(starter(spec, cell.clone()).instrument(span));
-            slots.push(Slot {
-                codec,
-                codec_name,
-                instance: cell,
-                starter,
-            });
-        }
-        slots
+        let targets = self.targets_of(&running.codecs);
+        targets
+            .into_iter()
+            .filter(|c| only.is_none_or(|o| o == c))
+            .filter_map(|codec| {
+                let before = previous
+                    .get(&codec)
+                    .filter(|p| p.version != running.version);
+                self.start_on(name, running, &codec, before.cloned())
+            })
+            .collect()
+    }
+
+    /// Starts `running` of `name` on one codec.
+    pub(super) fn start_on(
+        &mut self,
+        name: &str,
+        running: &Arc<Running>,
+        codec_name: &str,
+        fallback: Option<Arc<Running>>,
+    ) -> Option<Slot> {
+        let store = match self.store(name, codec_name) {
+            Ok(s) => s,
+            Err(e) => {
+                // Said as what it is (a damaged database, say), on the
+                // status page too: not started, and why.
+                let why = format!("not started: its store cannot be read: {e}");
+                error!(script = %name, codec = %codec_name, "{why}");
+                crate::telemetry::board().failed(name, codec_name, &why);
+                crate::telemetry::board().started(name, codec_name, false);
+                return None;
+            }
+        };
+        let codec = self.codecs.get(codec_name)?.clone();
+        let sink =
+            super::failures::failure_sink(self.failures.clone(), name, codec_name, running.version);
+        let spec = InstanceSpec {
+            program: running.program.clone(),
+            script: name.to_string(),
+            codec_name: codec_name.to_string(),
+            codec: codec.clone(),
+            codec_url: self.urls[codec_name].clone(),
+            codecs: self.codecs.clone(),
+            args: running.args.clone(),
+            store,
+            rt: tokio::runtime::Handle::current(),
+            clock: self.opts.clock.clone(),
+            limits: self.opts.limits.clone(),
+            log_sink: Some(sink),
+        };
+        let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
+        let span = spec.span();
+        let starter = tokio::spawn(starter(spec, cell.clone()).instrument(span));
+        Some(Slot {
+            codec,
+            codec_name: codec_name.to_string(),
+            instance: cell,
+            starter,
+            running: running.clone(),
+            fallback,
+        })
     }
 
     fn store(&mut self, script: &str, codec: &str) -> Result<Arc<Store>, crate::store::StoreError> {

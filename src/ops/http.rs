@@ -29,6 +29,20 @@ pub struct Answer {
 
 /// GETs `url` (http:// only), with `Authorization: Bearer TOKEN` if given.
 pub async fn get(url: &str, token: Option<&str>, timeout: Duration) -> Result<Answer, HttpError> {
+    request("GET", url, token, timeout).await
+}
+
+/// POSTs to `url` with an empty body, as [`get`] does.
+pub async fn post(url: &str, token: Option<&str>, timeout: Duration) -> Result<Answer, HttpError> {
+    request("POST", url, token, timeout).await
+}
+
+async fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Answer, HttpError> {
     let bad_url = |why: &str| HttpError::Url(url.to_string(), why.to_string());
     let u = url::Url::parse(url).map_err(|e| bad_url(&e.to_string()))?;
     if u.scheme() != "http" {
@@ -58,8 +72,13 @@ pub async fn get(url: &str, token: Option<&str>, timeout: Duration) -> Result<An
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        let length = if method == "POST" {
+            "Content-Length: 0\r\n"
+        } else {
+            ""
+        };
         let req = format!(
-            "GET {target} HTTP/1.1\r\nHost: {shown}\r\nUser-Agent: xmacro-status\r\nAccept: application/json\r\n{auth}Connection: close\r\n\r\n"
+            "{method} {target} HTTP/1.1\r\nHost: {shown}\r\nUser-Agent: xmacro-status\r\nAccept: application/json\r\n{auth}{length}Connection: close\r\n\r\n"
         );
         s.write_all(req.as_bytes())
             .await

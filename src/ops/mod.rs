@@ -20,6 +20,7 @@ pub mod http;
 pub mod listen;
 pub mod page;
 pub mod prometheus;
+pub mod rollout;
 pub mod server;
 pub mod snapshot;
 pub mod table;

@@ -126,10 +126,17 @@ pub fn main(s: &Status) -> String {
             opt(&sc.loaded_at),
             sc.errors,
         );
+        if let Some(r) = &sc.rollout {
+            let _ = write!(
+                o,
+                r#"<p class="rollout">rollout: {}</p>"#,
+                esc(&super::rollout::line(&sc.name, r))
+            );
+        }
         if let Some(e) = &sc.compile_error {
             let _ = write!(
                 o,
-                "<p>does not compile (the previous version, if any, runs):</p>{}",
+                "<p>does not compile or does not start (the previous version, if any, runs):</p>{}",
                 error_line(e)
             );
         } else if let Some(e) = &sc.last_error {

@@ -185,6 +185,15 @@ pub fn render(status: &Status) -> String {
         "Script log lines not written because a script logged too fast.",
         m.log_lines_suppressed.get(),
     );
+    let rollbacks = m.rollbacks();
+    let rows: Vec<(&str, u64)> = rollbacks.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    o.labelled(
+        "xmacro_rollbacks_total",
+        "counter",
+        "Changes rolled back after a failure on a canary codec ([rollout]), by script.",
+        "script",
+        &rows,
+    );
     o.0
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP server: routes, readiness, live updates; who may ask (the
 //! token, or without one only loopback host names) is checked in front of
 //! every route by [`super::access`], and connections are bounded by
-//! [`super::listen`]. Every endpoint is read-only. The server starts
+//! [`super::listen`]. Every endpoint is read-only but the rollout actions
+//! ([`super::rollout`]), which always need the token. The server starts
 //! before the host so `/readyz` can say 503 while the config loads and
 //! the codecs are tried for the first time.
 
@@ -54,6 +55,8 @@ pub struct Ops {
     /// The state directory's size and when it was measured: walking
     /// thousands of store files for every page update would be waste.
     store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+    /// The rollout actions' token and where they go.
+    actions: Arc<super::rollout::Actions>,
 }
 
 /// How long a measured state directory size is reused.
@@ -61,12 +64,19 @@ const STORE_BYTES_TTL: Duration = Duration::from_secs(10);
 
 impl Ops {
     pub fn new(token: Option<String>) -> Arc<Ops> {
+        let token2 = token.clone();
         Arc::new(Ops {
             started: SystemTime::now(),
             token,
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
+            actions: super::rollout::Actions::new(token2),
         })
+    }
+
+    /// Rollout actions go to `control` from now on.
+    pub fn attach_rollout(&self, control: crate::rollout::Control) {
+        self.actions.attach(control);
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -208,7 +218,8 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .layer(middleware::from_fn_with_state(ops.clone(), auth))
-        .with_state(ops)
+        .with_state(ops.clone())
+        .merge(super::rollout::router(ops.actions.clone()))
 }
 
 /// Serves until `shutdown` resolves, within the connection limits of

@@ -105,6 +105,9 @@ pub struct ScriptStatus {
     pub instances: Vec<InstanceStatus>,
     /// Oldest first.
     pub logs: Vec<LogStatus>,
+    /// Its staged rollout, when `[rollout]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::rollout::RolloutStatus>,
 }
 
 /// One load attempt.
@@ -250,6 +253,15 @@ fn script_status(name: &str, r: &ScriptRecord) -> ScriptStatus {
         errors: r.errors,
         last_error: r.last_error.as_ref().map(error_status),
         compile_error: r.compile_error.as_ref().map(error_status),
+        rollout: r.rollout.as_ref().map(|r| super::rollout::RolloutStatus {
+            state: r.state.clone(),
+            until: r.until.map(time),
+            waiting_for_window: r.waiting_for_window.clone(),
+            promoted: r.promoted.clone(),
+            candidate: r.candidate.clone(),
+            reason: r.reason.clone(),
+            running: r.running.clone(),
+        }),
         instances: r
             .instances
             .iter()
@@ -361,6 +373,7 @@ mod tests {
             errors: 0,
             last_error: None,
             compile_error: None,
+            rollout: None,
             instances: codecs
                 .iter()
                 .map(|c| InstanceStatus {

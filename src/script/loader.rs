@@ -55,6 +55,11 @@ struct Session {
     imports: usize,
     /// Each library's module tree size (see [`MAX_MODULE_TREE`]).
     sizes: HashMap<String, u64>,
+    /// The text of each library read, by path in the scripts directory.
+    texts: std::collections::BTreeMap<String, String>,
+    /// Libraries to read from here instead of the scripts directory (a
+    /// version kept whole, compiled again after its files changed).
+    overlay: Option<std::collections::BTreeMap<String, String>>,
 }
 
 thread_local! {
@@ -115,6 +120,11 @@ pub struct CompileError {
 pub struct Compiled {
     pub ast: Arc<AST>,
     pub deps: BTreeSet<PathBuf>,
+    /// The text compiled.
+    pub source: String,
+    /// The text of every library it imports, as compiled, by path in the
+    /// scripts directory (`lib/util.rhai`).
+    pub libraries: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether an import path stays inside the scripts directory.
@@ -217,7 +227,22 @@ impl rhai::ModuleResolver for SandboxResolver {
             add_to_importer(size).map_err(refuse)?;
             return Ok(m);
         }
-        let text = read_confined(&self.root, &rel).map_err(refuse)?;
+        let kept = SESSION.with(|s| {
+            let s = s.borrow();
+            let overlay = s.as_ref()?.overlay.as_ref()?;
+            Some(overlay.get(&rel).cloned().ok_or_else(|| {
+                format!("{rel} is not part of the version kept (it was not imported then)")
+            }))
+        });
+        let text = match kept {
+            Some(t) => t.map_err(refuse)?,
+            None => read_confined(&self.root, &rel).map_err(refuse)?,
+        };
+        SESSION.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                s.texts.insert(rel.clone(), text.clone());
+            }
+        });
         let file = self.root.join(&rel);
         SESSION.with(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
@@ -322,6 +347,9 @@ pub struct Built {
     pub program: Arc<Program>,
     /// The libraries it imports (a change of one reloads it).
     pub deps: BTreeSet<PathBuf>,
+    /// The text compiled, and its libraries' (see [`Compiled`]).
+    pub source: String,
+    pub libraries: std::collections::BTreeMap<String, String>,
 }
 
 /// Compiles `<root>/<file>` (its imports compiled in) with `engine` into
@@ -331,13 +359,39 @@ pub fn program(engine: &Arc<Engine>, root: &Path, file: &str) -> Result<Built, C
     Ok(Built {
         program: Arc::new(Program::new(engine.clone(), compiled.ast, file.to_string())),
         deps: compiled.deps,
+        source: compiled.source,
+        libraries: compiled.libraries,
     })
 }
 
 /// Compiles script text that came from `file` (relative name, for messages),
 /// within [`COMPILE_BUDGET`] and the import limits.
 pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled, CompileError> {
-    let outer = SESSION.with(|s| s.replace(Some(Session::default())));
+    compile_with(engine, file, text, None)
+}
+
+/// Compiles a version kept whole: `text`, with its libraries read from
+/// `libraries` (by path in the scripts directory), not from the files.
+pub fn compile_kept(
+    engine: &Engine,
+    file: &str,
+    text: &str,
+    libraries: &std::collections::BTreeMap<String, String>,
+) -> Result<Compiled, CompileError> {
+    compile_with(engine, file, text, Some(libraries.clone()))
+}
+
+fn compile_with(
+    engine: &Engine,
+    file: &str,
+    text: &str,
+    overlay: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<Compiled, CompileError> {
+    let session = Session {
+        overlay,
+        ..Session::default()
+    };
+    let outer = SESSION.with(|s| s.replace(Some(session)));
     let account = super::memory::Account::new();
     let result = super::instance::with_current(None, || {
         account.enter(COMPILE_MEMORY, || {
@@ -354,6 +408,8 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
             Ok(Compiled {
                 ast: Arc::new(ast),
                 deps,
+                source: text.to_string(),
+                libraries: session.texts,
             })
         }
         Err(e) => {
@@ -418,6 +474,33 @@ mod tests {
         assert_eq!(
             c.deps.into_iter().collect::<Vec<_>>(),
             vec![d.join("lib/util.rhai")]
+        );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_kept_version_compiles_with_its_own_libraries_not_the_files_now() {
+        let d = tree("kept");
+        std::fs::write(d.join("lib/util.rhai"), "fn n() { 1 }").unwrap();
+        let engine = super::super::engine::build(d.clone(), 100_000);
+        let text = "import \"lib/util\" as u;\nconst N = u::n();";
+        let first = compile_text(&engine, "a.rhai", text).unwrap();
+        assert_eq!(first.source, text);
+        assert_eq!(
+            first.libraries,
+            [("lib/util.rhai".to_string(), "fn n() { 1 }".to_string())].into()
+        );
+        // The library changes on disk (to one that does not compile): the
+        // kept version still compiles with the text it had.
+        std::fs::write(d.join("lib/util.rhai"), "fn n() {").unwrap();
+        assert!(compile_text(&engine, "a.rhai", text).is_err());
+        let again = compile_kept(&engine, "a.rhai", text, &first.libraries).unwrap();
+        assert_eq!(again.libraries, first.libraries);
+        let e = compile_kept(&engine, "a.rhai", text, &Default::default()).unwrap_err();
+        assert!(
+            e.message.contains("not part of the version kept"),
+            "{}",
+            e.message
         );
         let _ = std::fs::remove_dir_all(d);
     }

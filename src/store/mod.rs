@@ -20,6 +20,7 @@ mod pg_link;
 mod pg_sql;
 mod pg_tls;
 mod quota;
+mod rollout;
 mod sqlite;
 mod sqlite_log;
 mod value;
@@ -39,6 +40,7 @@ pub use pg::{PgBackend, PgTarget, test_url};
 pub use pg_sql::lock_key;
 pub use pg_tls::resolve_root as resolve_pg_root;
 pub use quota::parse_quota;
+pub use rollout::{RolloutRow, RolloutTable};
 pub use sqlite::{DB_FILE, SqliteBackend};
 pub use value::MAX_DEPTH;
 
@@ -75,6 +77,8 @@ pub struct Stores {
     backend: Arc<dyn Backend>,
     quota: u64,
     open: Mutex<HashMap<InstanceId, Arc<Store>>>,
+    /// The rollout table of the same storage, when there is one.
+    rollouts: Option<Arc<dyn RolloutTable>>,
     _lock: Option<StateLock>,
 }
 
@@ -83,9 +87,10 @@ impl Stores {
     /// opens its database. The lock is held until this is dropped.
     pub fn open_dir(dir: &Path, quota: u64) -> Result<Stores, StoreError> {
         let lock = StateLock::acquire(dir)?;
-        let backend = SqliteBackend::open(&dir.join(DB_FILE))?;
-        legacy::import(dir, &backend)?;
-        let mut stores = Stores::with_backend(Arc::new(backend), quota);
+        let backend = Arc::new(SqliteBackend::open(&dir.join(DB_FILE))?);
+        legacy::import(dir, &*backend)?;
+        let mut stores = Stores::with_backend(backend.clone(), quota);
+        stores.rollouts = Some(backend);
         stores._lock = Some(lock);
         Ok(stores)
     }
@@ -96,8 +101,20 @@ impl Stores {
             backend,
             quota,
             open: Mutex::default(),
+            rollouts: None,
             _lock: None,
         }
+    }
+
+    /// The same stores, with rollout records kept in `table`.
+    pub fn with_rollouts(mut self, table: Arc<dyn RolloutTable>) -> Stores {
+        self.rollouts = Some(table);
+        self
+    }
+
+    /// Where rollout records live beside these stores, if anywhere.
+    pub fn rollouts(&self) -> Option<Arc<dyn RolloutTable>> {
+        self.rollouts.clone()
     }
 
     /// The store of `script` on `codec`, loaded on first use and shared

@@ -185,6 +185,24 @@ impl PgBackend {
         }
     }
 
+    /// Runs `f` on the connection's thread (again after a reconnect if the
+    /// connection went while it ran) and returns what it returned.
+    pub(super) fn call<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let slot = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        let call: super::pg_sql::Call = Box::new(move |client| {
+            let v = f(client)?;
+            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+            Ok(())
+        });
+        self.ask(|r| Job::Call(call, r))?;
+        let v = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        v.ok_or_else(|| StoreError::new(self.what.clone(), "no answer"))
+    }
+
     /// Takes the advisory lock of `codec` for this session, if no other
     /// session holds it: `Ok(false)` when one does.
     pub fn try_lock_codec(&self, codec: &str) -> Result<bool, StoreError> {

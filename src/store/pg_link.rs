@@ -164,6 +164,15 @@ impl Link {
                         Ran::Done
                     }
                 },
+                Job::Call(mut call, reply) => match call(client) {
+                    Err(e) if is_lost(&e, client) => {
+                        Ran::again(Job::Call(call, reply), q.deadline, q.progress, &e)
+                    }
+                    got => {
+                        let _ = reply.send(got.map_err(|e| Failure::refused(pg::describe(&e))));
+                        Ran::Done
+                    }
+                },
             };
             if let Ran::Lost(again, why) = ran {
                 for q in again.into_iter().rev() {

@@ -25,6 +25,13 @@ use super::backend::{InstanceId, Row};
 /// hosts starting together do not race on `CREATE TABLE IF NOT EXISTS`.
 const SETUP_LOCK: i64 = 0x786d_6163_726f_0001;
 
+/// The rollout table ([`super::rollout`]), created with the entries'.
+const ROLLOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS xmacro_rollouts (
+     script     TEXT PRIMARY KEY,
+     generation BIGINT NOT NULL,
+     state      TEXT NOT NULL
+ )";
+
 /// How long a job waits for a lost connection to come back before it
 /// fails (a script's `store.set` blocks that long at most): well inside a
 /// callback's default wall-clock budget (5 s), so the script gets an
@@ -66,7 +73,13 @@ pub(super) enum Job {
     Write(Write, Reply<()>),
     /// Takes the locks of these codecs: whether each was free.
     TryLock(Vec<String>, Reply<Vec<bool>>),
+    /// Runs statements of a table beside the entries (rollouts, say): run
+    /// again after a reconnect if the connection went while it ran.
+    Call(Call, Reply<()>),
 }
+
+/// Statements a [`Job::Call`] runs; it keeps its own answer.
+pub(super) type Call = Box<dyn FnMut(&mut postgres::Client) -> Result<(), postgres::Error> + Send>;
 
 impl Job {
     /// Answers the job with an error.
@@ -75,6 +88,7 @@ impl Job {
             Job::Load(_, r) => drop(r.send(Err(why))),
             Job::Write(_, r) => drop(r.send(Err(why))),
             Job::TryLock(_, r) => drop(r.send(Err(why))),
+            Job::Call(_, r) => drop(r.send(Err(why))),
         }
     }
 }
@@ -243,6 +257,8 @@ pub(super) fn connect(
          )",
     )
     .map_err(|e| format!("cannot create the table xmacro_entries: {}", describe(&e)))?;
+    tx.batch_execute(ROLLOUT_TABLE)
+        .map_err(|e| format!("cannot create the table xmacro_rollouts: {}", describe(&e)))?;
     tx.commit().map_err(|e| describe(&e))?;
     Ok(client)
 }

@@ -119,11 +119,11 @@ impl SqliteBackend {
         writer.apply(change).map_err(|why| error(&self.file, why))
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fail(&self, e: rusqlite::Error) -> StoreError {
+    pub(super) fn fail(&self, e: rusqlite::Error) -> StoreError {
         error(&self.file, describe(&e))
     }
 }

@@ -112,6 +112,27 @@ pub struct ScriptRecord {
     /// Set while the file on disk does not compile.
     pub compile_error: Option<ErrorRecord>,
     pub logs: VecDeque<LogLine>,
+    /// Its staged rollout, when `[rollout]` is set.
+    pub rollout: Option<RolloutRecord>,
+}
+
+/// A script's staged rollout as shown (`xmacro rollout status`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RolloutRecord {
+    /// `steady`, `soaking`, `rolled_back` or `aborted`.
+    pub state: String,
+    /// While soaking: when the soak ends.
+    pub until: Option<SystemTime>,
+    /// Set when the soak is over and promotion waits for this window.
+    pub waiting_for_window: Option<String>,
+    /// The promoted version (hex).
+    pub promoted: Option<String>,
+    /// The candidate (soaking, rolled back or aborted), hex.
+    pub candidate: Option<String>,
+    /// Why it was rolled back, and where.
+    pub reason: Option<String>,
+    /// How many of this host's codecs run each version (hex).
+    pub running: BTreeMap<String, usize>,
 }
 
 /// One load attempt.
@@ -315,6 +336,31 @@ impl Board {
             if let Some(i) = s.instances.get_mut(codec) {
                 i.errors += 1;
                 i.last_error = Some(err);
+            }
+        });
+    }
+
+    /// A script's rollout as it is now (`None`: no `[rollout]`).
+    pub fn rollout(&self, script: &str, record: Option<RolloutRecord>) {
+        self.change(|d| {
+            if let Some(s) = d.scripts.get_mut(script) {
+                s.rollout = record;
+            }
+        });
+    }
+
+    /// A new version was not kept: its top level failed (on `codec`) and
+    /// the previous version runs again there. Shown as a compile error is:
+    /// the file on disk is not what runs, and why.
+    pub fn refused(&self, script: &str, codec: &str, message: &str) {
+        let err = ErrorRecord {
+            at: SystemTime::now(),
+            message: message.to_string(),
+            codec: Some(codec.to_string()),
+        };
+        self.change(|d| {
+            if let Some(s) = d.scripts.get_mut(script) {
+                s.compile_error = Some(err);
             }
         });
     }

@@ -197,6 +197,8 @@ pub struct Metrics {
     pub reloads: [Counter; 4],
     /// Script log lines not written because a script logged too fast.
     pub log_lines_suppressed: Counter,
+    /// Changes rolled back after a failure on a canary codec, by script.
+    pub rollbacks: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -214,7 +216,26 @@ impl Metrics {
             callback_duration: Histogram::new(),
             reloads: [const { Counter::new() }; 4],
             log_lines_suppressed: Counter::new(),
+            rollbacks: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
+    }
+
+    /// Counts one rollback of `script`.
+    pub fn rollback(&self, script: &str) {
+        *self
+            .rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(script.to_string())
+            .or_default() += 1;
+    }
+
+    /// Rollbacks so far, by script.
+    pub fn rollbacks(&self) -> std::collections::BTreeMap<String, u64> {
+        self.rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Counts one finished request.

@@ -34,6 +34,7 @@ mod ops_browser;
 mod ported;
 mod pyxows;
 mod reliability;
+mod rollout;
 mod run_cli;
 mod runtime_api;
 mod runtime_process;
