@@ -23,6 +23,6 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Shard(args) => cmd::shard::print_assignment(args),
         Command::Completions(args) => cmd::manual::completions(args),
         Command::Lsp(args) => cmd::lsp::run(args).await,
-        Command::Man => cmd::manual::man(),
+        Command::Man(args) => cmd::manual::man(args),
     }
 }

@@ -21,7 +21,7 @@ pub use check::CheckArgs;
 pub use connect::{AuthArg, ConnectArgs};
 pub use init::InitArgs;
 pub use lsp::LspArgs;
-pub use manual::CompletionsArgs;
+pub use manual::{CompletionsArgs, ManArgs};
 pub use oneshot::{CommandArgs, FeedbackArgs, PathArgs, Target};
 pub use run::RunArgs;
 pub use shard::ShardArgs;
@@ -238,11 +238,13 @@ pub enum Command {
         Logs go to stderr (the editor's LSP log); RUST_LOG=debug shows more.")]
     Lsp(LspArgs),
 
-    /// Print the man page (roff) to stdout.
+    /// Print the man page (roff) to stdout, or with --dir write one page
+    /// per command (xmacro.1, xmacro-run.1, xmacro-sim-ctl.1, ...) there.
     #[command(after_help = "Examples:\n  \
         xmacro man | man -l -\n  \
-        xmacro man > ~/.local/share/man/man1/xmacro.1")]
-    Man,
+        mkdir -p ~/.local/share/man/man1 && xmacro man --dir ~/.local/share/man/man1\n  \
+        man xmacro-run                                 # then, once MANPATH finds ~/.local/share/man")]
+    Man(ManArgs),
 }
 
 impl Cli {

@@ -24,7 +24,7 @@ pub async fn run(args: CheckArgs) -> Result<(), AppError> {
     }
     .map_err(AppError::Usage)?;
     for p in &problems {
-        println!("{p}");
+        super::out::line(p)?;
     }
     if problems.is_empty() {
         println!(

@@ -14,6 +14,7 @@
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
 //! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
+//! - [`out`]: standard output, where a reader that went away ends it quietly.
 
 pub mod check;
 pub mod connect;
@@ -22,6 +23,7 @@ pub mod init;
 pub mod lsp;
 pub mod manual;
 pub mod oneshot;
+pub mod out;
 pub mod run;
 pub mod shard;
 pub mod sim;

@@ -1,7 +1,7 @@
 //! The one-shot commands (`get`, `query`, `set`, `command`, `feedback`),
 //! like Cisco's clixows: resolve the codec, connect once, print JSON.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use serde_json::{Map, Value};
 
@@ -105,16 +105,13 @@ fn print_json(v: &Value) -> Result<(), AppError> {
 
 /// Prints one JSON value, pretty or as one line.
 fn print_value(v: &Value, pretty: bool) -> Result<(), AppError> {
-    let mut out = std::io::stdout().lock();
     let text = if pretty {
         serde_json::to_string_pretty(v)
     } else {
         serde_json::to_string(v)
     }
     .map_err(|e| AppError::Failed(e.to_string()))?;
-    writeln!(out, "{text}")
-        .and_then(|_| out.flush())
-        .map_err(|e| AppError::Failed(format!("writing the output: {e}")))
+    super::out::line(&text)
 }
 
 pub async fn get(args: PathArgs) -> Result<(), AppError> {

@@ -220,7 +220,7 @@ async fn status_server(
         .local_addr()
         .map_err(|e| AppError::Failed(e.to_string()))?;
     let ops = Ops::new(opts.token);
-    println!("status page on http://{addr}/");
+    super::out::note(&format!("status page on http://{addr}/"));
     info!("status page on http://{addr}/ (also /api/status, /metrics, /healthz, /readyz)");
     let serving = ops.clone();
     tokio::spawn(async move {

@@ -23,7 +23,7 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
         let a = http::get(&format!("{base}/readyz"), token.as_deref(), args.timeout)
             .await
             .map_err(connect_err)?;
-        print!("{}", a.body);
+        super::out::print(&a.body)?;
         return match a.status {
             200 => Ok(()),
             401 => Err(AppError::Connection(
@@ -68,9 +68,9 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
     let status: Status = serde_json::from_str(&a.body)
         .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
     if args.json {
-        println!("{}", a.body);
+        super::out::line(&a.body)?;
     } else {
-        print!("{}", table::render(&status));
+        super::out::print(&table::render(&status))?;
     }
     if status.health == "ok" {
         Ok(())
