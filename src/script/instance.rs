@@ -500,6 +500,10 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
             text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
     };
+    let what = match super::hints::for_runtime_error(&what) {
+        Some(hint) => format!("{what}; hint: {hint}"),
+        None => what,
+    };
     match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!("{file}:{l}:{c}: {what}"),
         (Some(l), None) => format!("{file}:{l}: {what}"),

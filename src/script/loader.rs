@@ -349,6 +349,11 @@ pub fn compile_text(engine: &Engine, file: &str, text: &str) -> Result<Compiled,
                     (pos.line().map(|l| (l, pos.position().unwrap_or(1))), None)
                 }
             };
+            if import.is_none()
+                && let Some(hint) = super::hints::for_compile_error(text, &message, at)
+            {
+                message.push_str(&format!("; hint: {hint}"));
+            }
             Err(CompileError {
                 message,
                 at,

@@ -101,3 +101,66 @@ async fn man_dir_writes_a_page_per_command_and_every_page_named_exists() {
     assert_eq!(page_refs(&out.stdout), Vec::<String>::new());
     assert!(out.stdout.contains("xmacro run"), "the commands are listed");
 }
+
+#[tokio::test]
+async fn javascript_habits_get_a_hint_in_the_guides_words_with_the_place_of_the_cause() {
+    let dir = TempDir::new("js-habits");
+    let habits = [
+        (
+            "alert.rhai",
+            "xapi.Command.UserInterface.Message.Alert.Display({ Text: \"hi\" });\n",
+            "alert.rhai:1:",
+            "`#{ }`",
+        ),
+        (
+            "arrow.rhai",
+            "xapi.Status.Audio.Volume.on((v) => {\n    print(v);\n});\n",
+            "arrow.rhai:1:",
+            "`|e| { ... }`",
+        ),
+        (
+            "quote.rhai",
+            "let s = 'hello';\n",
+            "quote.rhai:1:",
+            "double quotes or backticks",
+        ),
+        (
+            "add.rhai",
+            "function add(a, b) {\n    return a + b;\n}\n",
+            "add.rhai:1:",
+            "with `fn`",
+        ),
+        (
+            "log.rhai",
+            "let v = 1;\nconsole.log(v);\n",
+            "log.rhai:2:1:",
+            "is `print(x)`",
+        ),
+        (
+            "strict.rhai",
+            "let a = 1;\nif a === 1 { print(a); }\n",
+            "strict.rhai:2:",
+            "Should it be '=='?",
+        ),
+        (
+            "brace.rhai",
+            "let x = 1;\nif x > 0 {\n    if x > 1 {\n        print(\"a\");\n\n    print(\"b\");\n}\nfn f() {\n    1\n}\n",
+            "brace.rhai:8:1:",
+            "the `{` on line 3",
+        ),
+    ];
+    for (file, text, _, _) in &habits {
+        std::fs::write(dir.scripts().join(file), text).unwrap();
+    }
+    let out = output(&dir.0, &["check", "scripts"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for (file, _, place, hint) in &habits {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(file))
+            .unwrap_or_else(|| panic!("nothing on {file}:\n{}", out.stdout));
+        assert!(line.starts_with(place), "{line}");
+        assert!(line.contains(hint), "{file} lacks {hint:?}: {line}");
+    }
+}
