@@ -21,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Feedback(args) => cmd::oneshot::feedback(args).await,
         Command::Init(args) => cmd::init::run(&args.dir),
         Command::Shard(args) => cmd::shard::print_assignment(args),
+        Command::Schema(args) => cmd::schema::run(args).await,
         Command::Completions(args) => cmd::manual::completions(args),
         Command::Lsp(args) => cmd::lsp::run(args).await,
         Command::Man(args) => cmd::manual::man(args),

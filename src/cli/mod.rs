@@ -12,6 +12,7 @@ mod lsp;
 mod manual;
 mod oneshot;
 mod run;
+mod schema;
 mod shard;
 mod sim;
 mod status;
@@ -24,6 +25,7 @@ pub use lsp::LspArgs;
 pub use manual::{CompletionsArgs, ManArgs};
 pub use oneshot::{CommandArgs, FeedbackArgs, PathArgs, Target};
 pub use run::RunArgs;
+pub use schema::{PullArgs, SchemaArgs, SchemaCommand};
 pub use shard::ShardArgs;
 pub use sim::{Action, CtlArgs, ScenarioLine, SimArgs, SimCommand};
 pub use status::StatusArgs;
@@ -205,6 +207,14 @@ pub enum Command {
         xmacro init demo && cd demo && xmacro run --sim\n  \
         xmacro init .                                  # in the current (empty) folder")]
     Init(InitArgs),
+
+    /// Get the xAPI schema from a codec (`schema pull`), for `check
+    /// --schema`, `run --schema`, `sim --schema`, `test --schema` and editors.
+    ///
+    /// Cisco publishes the schema of each RoomOS release as the data behind
+    /// roomos.cisco.com/xapi; a codec describes its own (its product, its
+    /// firmware) over xDoc, and `schema pull` writes that in the same JSON.
+    Schema(SchemaArgs),
 
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:\n  \

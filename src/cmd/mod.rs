@@ -11,6 +11,7 @@
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
+//! - [`schema`]: `xmacro schema pull`, a codec's xAPI written as a schema file.
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
 //! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
@@ -25,6 +26,7 @@ pub mod manual;
 pub mod oneshot;
 pub mod out;
 pub mod run;
+pub mod schema;
 pub mod shard;
 pub mod sim;
 pub mod status;

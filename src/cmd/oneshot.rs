@@ -69,7 +69,7 @@ fn url_names_user(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|u| !u.username().is_empty())
 }
 
-async fn open(target: &Target) -> Result<Codec, AppError> {
+pub(crate) async fn open(target: &Target) -> Result<Codec, AppError> {
     let cfg = resolve(target)?;
     let empty = cfg.password.0.is_empty();
     let user = cfg.username.clone();

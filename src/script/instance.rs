@@ -488,8 +488,15 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
         EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
             let m = v.clone().cast::<rhai::Map>();
+            // The data says what the message is about (the path a "No
+            // match on Path argument" means).
+            let data = m
+                .get("data")
+                .filter(|d| !d.is_unit() && !d.to_string().is_empty())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
             format!(
-                "uncaught error {}: {}",
+                "uncaught error {}: {}{data}",
                 m.get("code").map(|c| c.to_string()).unwrap_or_default(),
                 m.get("message").map(|c| c.to_string()).unwrap_or_default()
             )

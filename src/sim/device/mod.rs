@@ -398,7 +398,7 @@ impl State {
         }
         let node = schema
             .lookup(&path)
-            .map_err(|e| no_match(&path).with_data(e.to_string()))?;
+            .map_err(|e| no_match(&path).with_data(format!("{path}: {e}")))?;
         let Some(Entry::Configuration { valuespace, .. }) = &node.entry else {
             return Err(no_match(&path));
         };
