@@ -164,3 +164,182 @@ async fn javascript_habits_get_a_hint_in_the_guides_words_with_the_place_of_the_
         assert!(line.contains(hint), "{file} lacks {hint:?}: {line}");
     }
 }
+
+/// A scripts folder with one script naming `Status Audio Volum`.
+fn typo_project(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    std::fs::write(
+        dir.scripts().join("typo.rhai"),
+        "let v = xapi.Status.Audio.Volum.get();\nxapi.Command.Audio.Volume.Set(#{ Level: 10 });\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `xmacro schema pull URL --out FILE`, then `check --schema FILE`
+/// flagging the typo, and `sim --schema FILE` starting on it.
+async fn pull_then_check(url: &str, dir: &TempDir) -> std::path::PathBuf {
+    let file = dir.0.join("pulled/roomos.json");
+    let out = output(
+        &dir.0,
+        &["schema", "pull", url, "--out", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("xAPI objects"), "{}", out.stdout);
+    let out = output(
+        &dir.0,
+        &["check", "scripts", "--schema", file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("typo.rhai:1:")
+            && out.stdout.contains("no \"Volum\" under Status Audio (did you mean \"Volume\"?)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.lines().count(), 1, "only the typo: {}", out.stdout);
+    let mut sim = crate::first_hour::Running::spawn({
+        let mut cmd = xmacro(&dir.0);
+        cmd.args(["sim", "--listen", "127.0.0.1:0", "--schema"])
+            .arg(&file)
+            .args(["--product", "Room Kit Pro"]);
+        cmd
+    });
+    sim.until("simulator ready").await;
+    assert_eq!(sim.stop().await, 0);
+    file
+}
+
+#[tokio::test]
+async fn a_schema_pulled_from_the_built_in_simulator_checks_a_script() {
+    let sim = crate::common::Sim::start(Default::default()).await;
+    let dir = typo_project("pull-builtin");
+    pull_then_check(&sim.url(), &dir).await;
+}
+
+#[tokio::test]
+async fn a_schema_pulled_from_a_simulator_on_ciscos_schema_keeps_its_paths() {
+    let Some(cisco) = crate::common::cisco_schema_file() else {
+        return;
+    };
+    let dir = typo_project("pull-cisco");
+    let (mut sim, url) = sim_binary(
+        &dir,
+        &["--product", "Codec Pro", "--schema", cisco.to_str().unwrap()],
+    )
+    .await;
+    std::fs::write(
+        dir.scripts().join("custom.rhai"),
+        "let m = xapi.Configuration.UserInterface.CustomMessage.get();\n",
+    )
+    .unwrap();
+    let file = pull_then_check(&url, &dir).await;
+    // A path only Cisco's schema has (not the built-in model) is in the file.
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("UserInterface CustomMessage"));
+    sim.kill().await.unwrap();
+}
+
+/// `xmacro sim --listen 127.0.0.1:0 ARGS` and the URL it prints first.
+async fn sim_binary(dir: &TempDir, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = xmacro(&dir.0);
+    cmd.args(["sim", "--listen", "127.0.0.1:0"]).args(args);
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(LONG, stdout.read_line(&mut line))
+        .await
+        .expect("the simulator says where it listens")
+        .unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}"));
+    (child, url.to_string())
+}
+
+#[tokio::test]
+async fn check_without_a_schema_warns_of_paths_the_built_in_model_lacks() {
+    let dir = typo_project("builtin-warn");
+    let out = output(&dir.0, &["check", "scripts"]).await;
+    assert_eq!(out.code, 0, "a warning, not a failure: {}", out.stderr);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning: typo.rhai:1:"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(line.contains("Status Audio Volum"), "{line}");
+    assert!(
+        line.contains("not in the built-in model; pass --schema for the full xAPI"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn check_against_a_live_codec_flags_the_typo() {
+    let sim = crate::common::Sim::start(Default::default()).await;
+    let dir = typo_project("check-codec");
+    let out = output(&dir.0, &["check", "scripts", "--codec", &sim.url()]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("no \"Volum\" under Status Audio"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_product_lists_the_schemas_products_with_their_names() {
+    let dir = typo_project("product");
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schema-small.json");
+    let schema = schema.to_str().unwrap();
+    let out = output(
+        &dir.0,
+        &["check", "scripts", "--schema", schema, "--product", "roomkitmini"],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("no object is marked for product \"roomkitmini\"")
+            && out.stderr.contains("barents (Codec Pro, Room Kit Pro)"),
+        "{}",
+        out.stderr
+    );
+    // The name the issue tried is accepted, as is the codename.
+    for product in ["roomkitpro", "Room Kit Pro", "barents"] {
+        let out = output(
+            &dir.0,
+            &["check", "scripts", "--schema", schema, "--product", product],
+        )
+        .await;
+        assert_eq!(out.code, 1, "{product}: {}", out.stderr);
+        assert!(out.stdout.contains("Volum"), "{}", out.stdout);
+    }
+}
+
+#[tokio::test]
+async fn a_path_the_simulator_lacks_is_named_in_the_scripts_error() {
+    let dir = TempDir::new("named-path");
+    let file = dir.scripts().join("custom.rhai");
+    std::fs::write(
+        &file,
+        "let m = xapi.Configuration.UserInterface.CustomMessage.get();\n",
+    )
+    .unwrap();
+    let mut run = crate::first_hour::Running::spawn({
+        let mut cmd = xmacro(&dir.0);
+        cmd.arg("run")
+            .arg(&file)
+            .args(["--sim", "--state"])
+            .arg(dir.state());
+        cmd
+    });
+    let line = run.until("No match on Path argument").await;
+    assert!(
+        line.contains("custom.rhai:1:")
+            && line.contains("Configuration UserInterface CustomMessage"),
+        "{line}"
+    );
+    run.stop().await;
+}
