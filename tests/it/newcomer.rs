@@ -343,3 +343,50 @@ async fn a_path_the_simulator_lacks_is_named_in_the_scripts_error() {
     );
     run.stop().await;
 }
+
+/// The built-in model's paths, per root, as docs/testing.md lists them
+/// (generated here from the model, so the doc cannot drift).
+fn builtin_model_listing() -> String {
+    use xmacro::schema::Node;
+    fn walk(node: &Node, at: &mut Vec<String>, out: &mut Vec<String>) {
+        if node.entry.is_some() {
+            out.push(at.join(" "));
+        }
+        for (name, child) in &node.children {
+            let word = match child.index_range {
+                Some(_) => format!("{name}[n]"),
+                None => name.clone(),
+            };
+            at.push(word);
+            walk(child, at, out);
+            at.pop();
+        }
+    }
+    let model = xmacro::sim::builtin::schema();
+    let mut text = String::new();
+    for root in ["Configuration", "Status", "Command", "Event"] {
+        let mut paths = Vec::new();
+        if let Some(node) = model.root.children.get(root) {
+            walk(node, &mut Vec::new(), &mut paths);
+        }
+        let list: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+        text.push_str(&format!("- **{root}** ({}): {}\n", paths.len(), list.join(", ")));
+    }
+    text
+}
+
+#[test]
+fn the_testing_guide_lists_what_the_built_in_model_covers() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/testing.md"),
+    )
+    .unwrap();
+    let (start, end) = ("<!-- built-in model: start -->\n", "<!-- built-in model: end -->");
+    let from = doc.find(start).expect("the list's start marker") + start.len();
+    let to = doc.find(end).expect("the list's end marker");
+    let expected = builtin_model_listing();
+    assert!(
+        doc[from..to] == expected,
+        "docs/testing.md's list of the built-in model is out of date; it should read:\n{expected}"
+    );
+}
