@@ -15,6 +15,7 @@
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
 //! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
+//! - [`state`]: where a project's state lives, and its host's status address.
 //! - [`out`]: standard output, where a reader that went away ends it quietly.
 
 pub mod check;
@@ -29,5 +30,6 @@ pub mod run;
 pub mod schema;
 pub mod shard;
 pub mod sim;
+pub mod state;
 pub mod status;
 pub mod test;

@@ -25,7 +25,12 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
                 target.codec
             ))
         })?;
-        let config = Config::load(&file)?;
+        // -p or XMACRO_PASSWORD wins over the config's password source,
+        // which is then not read (it may name a variable not set here).
+        let config = match target.connect.password {
+            Some(_) => Config::load_without_passwords(&file)?,
+            None => Config::load(&file)?,
+        };
         let names: Vec<String> = config.codecs.iter().map(|c| c.name.clone()).collect();
         config
             .codec(&target.codec)

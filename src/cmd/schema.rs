@@ -77,6 +77,5 @@ pub async fn pull_document(target: &Target) -> Result<Value, AppError> {
 /// The codec's xAPI as a schema, for `check --codec`.
 pub async fn pull(target: &Target) -> Result<Schema, AppError> {
     let doc = pull_document(target).await?;
-    Schema::from_json(&doc, None)
-        .map_err(|e| AppError::Failed(format!("{}: {e}", target.codec)))
+    Schema::from_json(&doc, None).map_err(|e| AppError::Failed(format!("{}: {e}", target.codec)))
 }

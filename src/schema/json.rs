@@ -39,16 +39,17 @@ impl Schema {
         // A product by codename or by name; a file without product marks
         // (one `xmacro schema pull` wrote: one device's) serves any.
         let known = super::products::in_document(objects);
-        let product = match product {
-            Some(p) if known.is_empty() => Some(p),
-            Some(p) => Some(super::products::resolve(p, &known).ok_or_else(|| {
-                ShapeError::NoProduct {
-                    given: p.to_string(),
-                    known: super::products::listing(&known),
-                }
-            })?),
-            None => None,
-        };
+        let product =
+            match product {
+                Some(p) if known.is_empty() => Some(p),
+                Some(p) => Some(super::products::resolve(p, &known).ok_or_else(|| {
+                    ShapeError::NoProduct {
+                        given: p.to_string(),
+                        known: super::products::listing(&known),
+                    }
+                })?),
+                None => None,
+            };
         let mut schema = Schema::default();
         let mut kept = 0;
         for (i, obj) in objects.iter().enumerate() {

@@ -221,7 +221,12 @@ mod tests {
         ]});
         let original = Schema::from_json(&public, Some("p")).unwrap();
         let mut objs = Vec::new();
-        for kind in [Kind::Configuration, Kind::Status, Kind::Command, Kind::Event] {
+        for kind in [
+            Kind::Configuration,
+            Kind::Status,
+            Kind::Command,
+            Kind::Event,
+        ] {
             let doc = crate::sim::xdoc::answer(
                 &original,
                 &json!({"Path": [kind.root()], "Type": "Schema"}),

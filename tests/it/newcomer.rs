@@ -195,11 +195,18 @@ async fn pull_then_check(url: &str, dir: &TempDir) -> std::path::PathBuf {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("typo.rhai:1:")
-            && out.stdout.contains("no \"Volum\" under Status Audio (did you mean \"Volume\"?)"),
+            && out
+                .stdout
+                .contains("no \"Volum\" under Status Audio (did you mean \"Volume\"?)"),
         "{}",
         out.stdout
     );
-    assert_eq!(out.stdout.lines().count(), 1, "only the typo: {}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().count(),
+        1,
+        "only the typo: {}",
+        out.stdout
+    );
     let mut sim = crate::first_hour::Running::spawn({
         let mut cmd = xmacro(&dir.0);
         cmd.args(["sim", "--listen", "127.0.0.1:0", "--schema"])
@@ -227,7 +234,12 @@ async fn a_schema_pulled_from_a_simulator_on_ciscos_schema_keeps_its_paths() {
     let dir = typo_project("pull-cisco");
     let (mut sim, url) = sim_binary(
         &dir,
-        &["--product", "Codec Pro", "--schema", cisco.to_str().unwrap()],
+        &[
+            "--product",
+            "Codec Pro",
+            "--schema",
+            cisco.to_str().unwrap(),
+        ],
     )
     .await;
     std::fs::write(
@@ -254,7 +266,10 @@ async fn sim_binary(dir: &TempDir, args: &[&str]) -> (tokio::process::Child, Str
         .await
         .expect("the simulator says where it listens")
         .unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line}"));
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"));
     (child, url.to_string())
 }
 
@@ -291,17 +306,25 @@ async fn check_against_a_live_codec_flags_the_typo() {
 #[tokio::test]
 async fn a_wrong_product_lists_the_schemas_products_with_their_names() {
     let dir = typo_project("product");
-    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/schema-small.json");
+    let schema =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-small.json");
     let schema = schema.to_str().unwrap();
     let out = output(
         &dir.0,
-        &["check", "scripts", "--schema", schema, "--product", "roomkitmini"],
+        &[
+            "check",
+            "scripts",
+            "--schema",
+            schema,
+            "--product",
+            "roomkitmini",
+        ],
     )
     .await;
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
-        out.stderr.contains("no object is marked for product \"roomkitmini\"")
+        out.stderr
+            .contains("no object is marked for product \"roomkitmini\"")
             && out.stderr.contains("barents (Codec Pro, Room Kit Pro)"),
         "{}",
         out.stderr
@@ -370,7 +393,11 @@ fn builtin_model_listing() -> String {
             walk(node, &mut Vec::new(), &mut paths);
         }
         let list: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
-        text.push_str(&format!("- **{root}** ({}): {}\n", paths.len(), list.join(", ")));
+        text.push_str(&format!(
+            "- **{root}** ({}): {}\n",
+            paths.len(),
+            list.join(", ")
+        ));
     }
     text
 }
@@ -381,7 +408,10 @@ fn the_testing_guide_lists_what_the_built_in_model_covers() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/testing.md"),
     )
     .unwrap();
-    let (start, end) = ("<!-- built-in model: start -->\n", "<!-- built-in model: end -->");
+    let (start, end) = (
+        "<!-- built-in model: start -->\n",
+        "<!-- built-in model: end -->",
+    );
     let from = doc.find(start).expect("the list's start marker") + start.len();
     let to = doc.find(end).expect("the list's end marker");
     let expected = builtin_model_listing();
