@@ -208,7 +208,10 @@ mod tests {
         .unwrap();
         let out = render(&status);
         let row = out.lines().find(|l| l.starts_with("fixed")).unwrap();
-        assert!(row.contains(" ok ") && row.contains("0 (+2 older)"), "{row}");
+        assert!(
+            row.contains(" ok ") && row.contains("0 (+2 older)"),
+            "{row}"
+        );
         assert!(!row.contains("old mistake"), "{row}");
     }
 

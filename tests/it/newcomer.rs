@@ -420,3 +420,199 @@ fn the_testing_guide_lists_what_the_built_in_model_covers() {
         "docs/testing.md's list of the built-in model is out of date; it should read:\n{expected}"
     );
 }
+
+#[tokio::test]
+async fn an_unscripted_http_request_fails_the_test_naming_the_url() {
+    let dir = TempDir::new("unscripted-http");
+    std::fs::write(
+        dir.scripts().join("notify.rhai"),
+        "xapi.Config.HttpClient.Mode.set(\"On\");\n\
+         xapi.Status.Audio.Volume.on(|v| {\n\
+             xapi.Command.HttpClient.Post(#{ Url: \"https://hooks.example.com/volume\" }, `${v}`);\n\
+             print(\"posted\");\n\
+         });\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.scripts().join("notify.test.rhai"),
+        "test(\"a volume change is posted\", || {\n\
+             let room = sim();\n\
+             room.load(\"notify\");\n\
+             room.status(\"Audio Volume\", 80);\n\
+             advance(\"1s\");\n\
+             assert_eq(room.http_requests().len(), 1);\n\
+             assert_eq(room.logs().filter(|l| l.contains(\"posted\")).len(), 1);\n\
+         });\n",
+    )
+    .unwrap();
+    let out = output(&dir.0, &["test", "scripts"]).await;
+    assert_eq!(
+        out.code, 1,
+        "the forgotten answer fails the test:\n{}{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("https://hooks.example.com/volume")
+            && out.stdout.contains("no answer was scripted"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// An init project whose config names `boardroom` at `url`, its password
+/// from a variable that is not set.
+async fn fleet_project(tag: &str, url: &str) -> (TempDir, std::path::PathBuf) {
+    let (tmp, proj) = crate::first_hour::project(tag).await;
+    let config = std::fs::read_to_string(proj.join("xmacro.toml")).unwrap();
+    let config = config
+        .replace(
+            "# [defaults]\n# username = \"integrator\"\n# password_env = \"CODEC_PASSWORD\"",
+            "[defaults]\nusername = \"admin\"\npassword_env = \"XMACRO_TEST_UNSET_PASSWORD\"",
+        )
+        .replace(
+            "# [[codec]]\n# name = \"boardroom\"\n# url = \"wss://10.0.0.5/ws\"",
+            &format!("[[codec]]\nname = \"boardroom\"\nurl = \"{url}\""),
+        );
+    assert!(config.contains("name = \"boardroom\""), "{config}");
+    std::fs::write(proj.join("xmacro.toml"), config).unwrap();
+    (tmp, proj)
+}
+
+fn sim_with_password() -> xmacro::sim::SimOptions {
+    xmacro::sim::SimOptions {
+        password: "s3cret".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_password_on_the_command_line_wins_over_the_configs_source_for_a_one_shot() {
+    let sim = crate::common::Sim::start(sim_with_password()).await;
+    let (_tmp, proj) = fleet_project("p-wins", &sim.url()).await;
+    let out = output(
+        &proj,
+        &[
+            "get",
+            "-p",
+            "s3cret",
+            "boardroom",
+            "Status",
+            "Audio",
+            "Volume",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "50");
+    let mut cmd = xmacro(&proj);
+    cmd.args(["get", "boardroom", "Status", "Audio", "Volume"])
+        .env("XMACRO_PASSWORD", "s3cret");
+    let out = crate::first_hour::finish(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Without either, the config's source is what counts, and says so.
+    let out = output(&proj, &["get", "boardroom", "Status", "Audio", "Volume"]).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("XMACRO_TEST_UNSET_PASSWORD"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn run_sim_in_a_project_never_asks_for_the_fleets_passwords() {
+    let sim = crate::common::Sim::start(sim_with_password()).await;
+    let (_tmp, proj) = fleet_project("sim-no-pw", &sim.url()).await;
+    for args in [
+        &["run", "--sim"][..],
+        &["run", "scripts/volume-watch.rhai", "--sim"][..],
+    ] {
+        let mut run = crate::first_hour::Running::spawn({
+            let mut cmd = xmacro(&proj);
+            cmd.args(args);
+            cmd
+        });
+        run.until("script{codec=sim script=volume-watch}").await;
+        assert_eq!(run.stop().await, 0, "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_user_on_the_simulator_is_told_the_user_it_takes() {
+    let sim = crate::common::Sim::start(Default::default()).await;
+    let url = sim.url().replace("ws://", "ws://integrator@");
+    let dir = TempDir::new("sim-user");
+    let started = std::time::Instant::now();
+    let out = output(
+        &dir.0,
+        &["get", &url, "-p", "x", "Status", "Audio", "Volume"],
+    )
+    .await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("takes user \"admin\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a refused login is not retried"
+    );
+}
+
+#[tokio::test]
+async fn status_finds_the_host_run_sim_started_in_the_project() {
+    let (_tmp, proj) = crate::first_hour::project("status-finds").await;
+    let mut run = crate::first_hour::Running::spawn({
+        let mut cmd = xmacro(&proj);
+        cmd.args(["run", "--sim"]);
+        cmd
+    });
+    let line = run.until("status page on http://").await;
+    assert!(
+        line.contains("`xmacro status` in this project finds it"),
+        "{line}"
+    );
+    run.until("script{codec=sim script=volume-watch}").await;
+    let out = output(&proj, &["status"]).await;
+    assert!(
+        out.stdout.contains("volume-watch"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("sim "), "{}", out.stdout);
+    assert_eq!(run.stop().await, 0);
+    let out = output(&proj, &["status"]).await;
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("no running host recorded"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn run_without_a_config_keeps_its_state_in_the_users_data_folder() {
+    let dir = TempDir::new("xdg-state");
+    std::fs::write(dir.scripts().join("hello.rhai"), "print(\"hello\");\n").unwrap();
+    let data = dir.0.join("data-home");
+    let mut run = crate::first_hour::Running::spawn({
+        let mut cmd = xmacro(&dir.0);
+        cmd.args(["run", "--sim"]).env("XDG_DATA_HOME", &data);
+        cmd
+    });
+    run.until("hello").await;
+    assert_eq!(run.stop().await, 0);
+    assert!(
+        !dir.0.join(".xmacro").exists(),
+        "nothing left in the current folder"
+    );
+    let states: Vec<_> = std::fs::read_dir(data.join("xmacro/state"))
+        .expect("the state is in the data folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert!(states[0].starts_with("scripts-"), "{states:?}");
+}
