@@ -68,8 +68,7 @@ fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
         (dir.to_path_buf(), None)
     };
     let model = crate::sim::builtin::schema();
-    let findings =
-        check::schema_findings(&root, only.as_deref(), &model).map_err(AppError::Usage)?;
+    let findings = check::schema_findings(&root, only.as_deref(), &model)?;
     for f in &findings {
         super::out::line(&format!("warning: {f} ({BUILTIN_NOTE})"))?;
     }
