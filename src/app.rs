@@ -22,8 +22,9 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Feedback(args) => cmd::oneshot::feedback(args).await,
         Command::Init(args) => cmd::init::run(&args.dir),
         Command::Shard(args) => cmd::shard::print_assignment(args),
+        Command::Schema(args) => cmd::schema::run(args).await,
         Command::Completions(args) => cmd::manual::completions(args),
         Command::Lsp(args) => cmd::lsp::run(args).await,
-        Command::Man => cmd::manual::man(),
+        Command::Man(args) => cmd::manual::man(args),
     }
 }

@@ -89,14 +89,33 @@ fn check_in(
     let engine = engine::build(dir.to_path_buf(), Limits::default().max_operations);
     let mut problems = Vec::new();
     for file in scripts.values() {
-        if let Err(e) = loader::compile(&engine, dir, file) {
-            problems.push(e.message);
+        match loader::compile(&engine, dir, file) {
+            Err(e) => problems.push(e.message),
+            Ok(_) => problems.extend(javascript_left(dir, file)),
         }
     }
     if let Some(schema) = schema {
         problems.extend(schema_findings(dir, only, schema)?);
     }
     Ok((scripts.len(), problems))
+}
+
+/// What compiles but fails when it runs because it is JavaScript
+/// (`console.log`), as findings with the Rhai way.
+fn javascript_left(dir: &Path, file: &str) -> Vec<String> {
+    let Ok(text) = loader::read_confined(dir, file) else {
+        return Vec::new();
+    };
+    let hint = crate::script::hints::for_runtime_error("Variable not found: console");
+    crate::script::hints::console_uses(&text)
+        .into_iter()
+        .map(|(line, col)| {
+            format!(
+                "{file}:{line}:{col}: `console` does not exist in Rhai; hint: {}",
+                hint.unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// The scripts of `dir` (only the one named `only`, if given), by name.

@@ -13,6 +13,7 @@ mod manual;
 mod oneshot;
 mod rollout;
 mod run;
+mod schema;
 mod shard;
 mod sim;
 mod status;
@@ -22,10 +23,11 @@ pub use check::CheckArgs;
 pub use connect::{AuthArg, ConnectArgs};
 pub use init::InitArgs;
 pub use lsp::LspArgs;
-pub use manual::CompletionsArgs;
+pub use manual::{CompletionsArgs, ManArgs};
 pub use oneshot::{CommandArgs, FeedbackArgs, PathArgs, Target};
 pub use rollout::{RolloutAction, RolloutArgs};
 pub use run::RunArgs;
+pub use schema::{PullArgs, SchemaArgs, SchemaCommand};
 pub use shard::ShardArgs;
 pub use sim::{Action, CtlArgs, ScenarioLine, SimArgs, SimCommand};
 pub use status::StatusArgs;
@@ -223,6 +225,14 @@ pub enum Command {
         xmacro init .                                  # in the current (empty) folder")]
     Init(InitArgs),
 
+    /// Get the xAPI schema from a codec (`schema pull`), for `check
+    /// --schema`, `run --schema`, `sim --schema`, `test --schema` and editors.
+    ///
+    /// Cisco publishes the schema of each RoomOS release as the data behind
+    /// roomos.cisco.com/xapi; a codec describes its own (its product, its
+    /// firmware) over xDoc, and `schema pull` writes that in the same JSON.
+    Schema(SchemaArgs),
+
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:\n  \
         xmacro completions bash > ~/.local/share/bash-completion/completions/xmacro\n  \
@@ -255,11 +265,13 @@ pub enum Command {
         Logs go to stderr (the editor's LSP log); RUST_LOG=debug shows more.")]
     Lsp(LspArgs),
 
-    /// Print the man page (roff) to stdout.
+    /// Print the man page (roff) to stdout, or with --dir write one page
+    /// per command (xmacro.1, xmacro-run.1, xmacro-sim-ctl.1, ...) there.
     #[command(after_help = "Examples:\n  \
         xmacro man | man -l -\n  \
-        xmacro man > ~/.local/share/man/man1/xmacro.1")]
-    Man,
+        mkdir -p ~/.local/share/man/man1 && xmacro man --dir ~/.local/share/man/man1\n  \
+        man xmacro-run                                 # then, once MANPATH finds ~/.local/share/man")]
+    Man(ManArgs),
 }
 
 impl Cli {

@@ -9,9 +9,11 @@ use crate::config::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The host's status server (`run --http`).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
-    pub http: String,
+    /// The host's status server (`run --http`). Default: the one the host
+    /// running this project (its xmacro.toml, else ./scripts) recorded in
+    /// its state folder, else http://127.0.0.1:9090.
+    #[arg(long, value_name = "URL")]
+    pub http: Option<String>,
     /// The token file, if the server wants one.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,

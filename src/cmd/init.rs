@@ -55,17 +55,16 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
 pub fn run(dir: &Path) -> Result<(), AppError> {
     let written = init(dir).map_err(|e| AppError::Usage(e.to_string()))?;
     for f in &written {
-        println!("created {}", f.display());
+        super::out::line(&format!("created {}", f.display()))?;
     }
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
         format!("cd {} && ", dir.display())
     };
-    println!(
+    super::out::line(&format!(
         "next: {cd}xmacro run --sim    # runs scripts/ against a simulated codec; edit a script while it runs"
-    );
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

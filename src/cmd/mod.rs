@@ -12,9 +12,12 @@
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
+//! - [`schema`]: `xmacro schema pull`, a codec's xAPI written as a schema file.
 //! - [`manual`]: `xmacro completions` and `xmacro man`.
 //! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
+//! - [`state`]: where a project's state lives, and its host's status address.
+//! - [`out`]: standard output, where a reader that went away ends it quietly.
 
 pub mod check;
 pub mod connect;
@@ -23,9 +26,12 @@ pub mod init;
 pub mod lsp;
 pub mod manual;
 pub mod oneshot;
+pub mod out;
 pub mod rollout;
 pub mod run;
+pub mod schema;
 pub mod shard;
 pub mod sim;
+pub mod state;
 pub mod status;
 pub mod test;

@@ -1,7 +1,7 @@
 //! The one-shot commands (`get`, `query`, `set`, `command`, `feedback`),
 //! like Cisco's clixows: resolve the codec, connect once, print JSON.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use serde_json::{Map, Value};
 
@@ -25,7 +25,12 @@ fn resolve(target: &Target) -> Result<CodecConfig, AppError> {
                 target.codec
             ))
         })?;
-        let config = Config::load(&file)?;
+        // -p or XMACRO_PASSWORD wins over the config's password source,
+        // which is then not read (it may name a variable not set here).
+        let config = match target.connect.password {
+            Some(_) => Config::load_without_passwords(&file)?,
+            None => Config::load(&file)?,
+        };
         let names: Vec<String> = config.codecs.iter().map(|c| c.name.clone()).collect();
         config
             .codec(&target.codec)
@@ -69,7 +74,7 @@ fn url_names_user(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|u| !u.username().is_empty())
 }
 
-async fn open(target: &Target) -> Result<Codec, AppError> {
+pub(crate) async fn open(target: &Target) -> Result<Codec, AppError> {
     let cfg = resolve(target)?;
     let empty = cfg.password.0.is_empty();
     let user = cfg.username.clone();
@@ -105,16 +110,13 @@ fn print_json(v: &Value) -> Result<(), AppError> {
 
 /// Prints one JSON value, pretty or as one line.
 fn print_value(v: &Value, pretty: bool) -> Result<(), AppError> {
-    let mut out = std::io::stdout().lock();
     let text = if pretty {
         serde_json::to_string_pretty(v)
     } else {
         serde_json::to_string(v)
     }
     .map_err(|e| AppError::Failed(e.to_string()))?;
-    writeln!(out, "{text}")
-        .and_then(|_| out.flush())
-        .map_err(|e| AppError::Failed(format!("writing the output: {e}")))
+    super::out::line(&text)
 }
 
 pub async fn get(args: PathArgs) -> Result<(), AppError> {

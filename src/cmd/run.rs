@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::{Instrument, info, warn};
 
 use crate::cli::RunArgs;
-use crate::config::{CodecEntry, Config, DEFAULT_SCRIPTS, DEFAULT_STATE};
+use crate::config::{CodecEntry, Config, DEFAULT_SCRIPTS};
 use crate::error::AppError;
 use crate::fleet::shard::{self, Shard};
 use crate::host::{self, ConfigSeen, HostOptions};
@@ -40,11 +40,26 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     };
     check_codecs(&codecs, config.as_ref())?;
     let ops = status_server(&args, config.as_ref()).await?;
-    let mut opts = HostOptions::new(scripts_dir, state_dir(&args, config.as_ref()), codecs);
+    let state = state_dir(&args, config.as_ref(), &scripts_dir);
+    // Where `xmacro status` in this project finds the status server.
+    let _record = match (&ops, config.as_ref().and_then(|c| c.postgres.as_ref())) {
+        (Some((_, addr)), None) => {
+            super::state::StatusRecord::write(&state, &format!("http://{addr}/"))
+        }
+        _ => None,
+    };
+    let ops = ops.map(|(ops, _)| ops);
+    let mut opts = HostOptions::new(scripts_dir, state, codecs);
     opts.shard = shard;
     opts.only = only;
     if let Some(cfg) = config {
         from_config(&mut opts, cfg, args.state.is_some());
+        if args.sim
+            && let Some(seen) = opts.config.as_mut()
+        {
+            seen.fleet = false;
+            opts.fleet_size = Some(opts.codecs.len());
+        }
     }
     if let (Some(shard), None) = (opts.shard, &opts.postgres) {
         warn!(
@@ -68,8 +83,24 @@ fn read_config(args: &RunArgs, shard: Option<Shard>) -> Result<Option<Config>, A
     let Some(file) = crate::config::discover(args.config.as_deref()) else {
         return Ok(None);
     };
-    let config = Config::load_shard(&file, shard)?;
+    // --sim connects the simulator alone: the fleet's codec tables are
+    // checked, but none is resolved, so no codec password is needed.
+    let config = match args.sim {
+        true => Config::parse_keeping(
+            &file,
+            &Config::read_text(&file)?,
+            &|k| std::env::var(k).ok(),
+            &|_| false,
+        )?,
+        false => Config::load_shard(&file, shard)?,
+    };
     info!("config {}", file.display());
+    if args.sim && config.fleet_size > 0 {
+        info!(
+            "--sim: the simulated codec stands in for the {} codec(s) of the config, which are not connected",
+            config.fleet_size
+        );
+    }
     Ok(Some(config))
 }
 
@@ -105,12 +136,12 @@ fn warn_of_unknown_paths(
 }
 
 /// Where the store keeps its files: `--state`, else the config's, else
-/// the default.
-fn state_dir(args: &RunArgs, config: Option<&Config>) -> PathBuf {
+/// the user's data folder ([`super::state::default_state_dir`]).
+fn state_dir(args: &RunArgs, config: Option<&Config>, scripts: &std::path::Path) -> PathBuf {
     args.state
         .clone()
         .or_else(|| config.map(|c| c.state.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
+        .unwrap_or_else(|| super::state::default_state_dir(scripts))
 }
 
 /// The config's codecs, then each `--codec URL` with the connection flags
@@ -206,7 +237,7 @@ fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
 async fn status_server(
     args: &RunArgs,
     config: Option<&Config>,
-) -> Result<Option<Arc<Ops>>, AppError> {
+) -> Result<Option<(Arc<Ops>, std::net::SocketAddr)>, AppError> {
     let Some(opts) = HttpOptions::choose(
         args.http,
         args.http_token_file.clone(),
@@ -221,15 +252,17 @@ async fn status_server(
         .local_addr()
         .map_err(|e| AppError::Failed(e.to_string()))?;
     let ops = Ops::new(opts.token);
-    println!("status page on http://{addr}/");
-    info!("status page on http://{addr}/ (also /api/status, /metrics, /healthz, /readyz)");
+    super::out::note(&format!("status page on http://{addr}/"));
+    info!(
+        "status page on http://{addr}/ (also /api/status, /metrics, /healthz, /readyz); `xmacro status` in this project finds it"
+    );
     let serving = ops.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::ops::server::serve(listener, serving, std::future::pending()).await {
             tracing::error!("the status server stopped: {e}");
         }
     });
-    Ok(Some(ops))
+    Ok(Some((ops, addr)))
 }
 
 /// Runs the host until a stop signal; SIGHUP reloads the config and every

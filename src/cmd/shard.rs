@@ -18,11 +18,10 @@ pub fn print_assignment(args: ShardArgs) -> Result<(), AppError> {
         AppError::Usage("no config found (--config FILE, XMACRO_CONFIG, ./xmacro.toml)".into())
     })?;
     let config = Config::load(&file)?;
-    print!(
-        "{}",
-        assignment(config.codecs.iter().map(|c| c.name.as_str()), args.of)
-    );
-    Ok(())
+    super::out::print(&assignment(
+        config.codecs.iter().map(|c| c.name.as_str()),
+        args.of,
+    ))
 }
 
 /// The text `print_assignment` prints.

@@ -51,9 +51,9 @@ pub async fn run(args: SimArgs) -> Result<(), AppError> {
         .local_addr()
         .map_err(|e| AppError::Failed(e.to_string()))?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    println!("listening on {scheme}://{addr}/ws");
+    super::out::note(&format!("listening on {scheme}://{addr}/ws"));
     if let Some(id) = &tls {
-        println!("fingerprint {}", id.fingerprint());
+        super::out::note(&format!("fingerprint {}", id.fingerprint()));
     }
     let options = sim::SimOptions {
         username: args.username,
@@ -279,9 +279,8 @@ async fn ctl_run(args: CtlArgs) -> Result<(), CtlError> {
             tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
             let method = call.method.clone();
             match codec.call(call, Duration::from_secs(10)).await {
-                Ok(result) => println!(
-                    "{}",
-                    json!({ "at": at, "method": method, "result": result })
+                Ok(result) => super::out::note(
+                    &json!({ "at": at, "method": method, "result": result }).to_string(),
                 ),
                 Err(e) => {
                     outcome = Err(e.into());

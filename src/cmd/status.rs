@@ -7,23 +7,43 @@ use crate::error::AppError;
 use crate::ops::access::read_token_file;
 use crate::ops::{Status, http, table};
 
+/// Where `status` asks when neither `--http` nor a running host's record
+/// says.
+const DEFAULT_HTTP: &str = "http://127.0.0.1:9090";
+
 /// Asks the host, prints what it says, and fails unless it is healthy.
 pub async fn run(args: StatusArgs) -> Result<(), AppError> {
     let token = match &args.token_file {
         Some(f) => Some(read_token_file(f).map_err(|e| AppError::Usage(e.to_string()))?),
         None => None,
     };
-    let base = args.http.trim_end_matches('/');
+    let (url, guessed) = match &args.http {
+        Some(url) => (url.clone(), None),
+        None => {
+            let state = super::state::project_state_dir(None);
+            match super::state::recorded_status_url(&state) {
+                Some(url) => (url, None),
+                None => (DEFAULT_HTTP.to_string(), Some(state)),
+            }
+        }
+    };
+    let base = url.trim_end_matches('/');
     let connect_err = |e: http::HttpError| match e {
         http::HttpError::Url(..) => AppError::Usage(e.to_string()),
         http::HttpError::Timeout(..) => AppError::Timeout(e.to_string()),
-        _ => AppError::Connection(e.to_string()),
+        _ => AppError::Connection(match &guessed {
+            Some(state) => format!(
+                "{e} (no running host recorded its address in {}: start one here with `xmacro run`, or give --http URL)",
+                state.display()
+            ),
+            None => e.to_string(),
+        }),
     };
     if args.ready {
         let a = http::get(&format!("{base}/readyz"), token.as_deref(), args.timeout)
             .await
             .map_err(connect_err)?;
-        print!("{}", a.body);
+        super::out::print(&a.body)?;
         return match a.status {
             200 => Ok(()),
             401 => Err(AppError::Connection(
@@ -68,9 +88,9 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
     let status: Status = serde_json::from_str(&a.body)
         .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
     if args.json {
-        println!("{}", a.body);
+        super::out::line(&a.body)?;
     } else {
-        print!("{}", table::render(&status));
+        super::out::print(&table::render(&status))?;
     }
     if status.health == "ok" {
         Ok(())

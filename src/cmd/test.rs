@@ -18,12 +18,16 @@ pub async fn run(args: TestArgs) -> Result<(), AppError> {
     let worker = std::thread::spawn(move || {
         let summary = crate::testrun::run(&opts, |r| {
             if format == TestFormat::Text {
-                println!("{}", text_line(r));
+                let _ = super::out::line(&text_line(r));
             }
         })?;
         match format {
-            TestFormat::Text => println!("{}", summary.line()),
-            TestFormat::Junit => print!("{}", junit(&summary)),
+            TestFormat::Text => super::out::note(&summary.line()),
+            TestFormat::Junit => {
+                if let Err(e) = super::out::print(&junit(&summary)) {
+                    tracing::error!("{e}");
+                }
+            }
         }
         Ok::<_, TestError>(summary.outcome())
     });

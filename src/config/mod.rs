@@ -292,6 +292,14 @@ impl Config {
         Config::parse_keeping(file, text, env, &|_| true)
     }
 
+    /// Reads a config whose codecs' passwords come from elsewhere (`-p` or
+    /// `XMACRO_PASSWORD` on a one-shot): `password_env` and
+    /// `password_file` are not read, and the passwords are left empty.
+    pub fn load_without_passwords(file: &Path) -> Result<Config, ConfigError> {
+        let text = Config::read_text(file)?;
+        Config::parse_with(file, &text, &|k| std::env::var(k).ok(), &|_| true, false)
+    }
+
     /// Parses config text, keeping (and resolving) only the codecs whose
     /// name `keep` accepts: read as written, then resolved part by part.
     pub fn parse_keeping(
@@ -300,12 +308,23 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<Config, ConfigError> {
+        Config::parse_with(file, text, env, keep, true)
+    }
+
+    fn parse_with(
+        file: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        keep: &dyn Fn(&str) -> bool,
+        passwords: bool,
+    ) -> Result<Config, ConfigError> {
         let src = raw::Source {
             name: file.display().to_string(),
             text,
         };
         let read = raw::read(&src, bounds::MAX_CODECS)?;
-        let r = resolve::Resolver::new(file, &src, &read, env);
+        let mut r = resolve::Resolver::new(file, &src, &read, env);
+        r.passwords = passwords;
         let defaults = r.defaults()?;
         let store_quota = r.store_quota()?;
         let postgres = r.postgres()?;

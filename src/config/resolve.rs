@@ -23,6 +23,9 @@ pub struct Resolver<'a> {
     pub read: &'a Read,
     base: PathBuf,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether codecs' passwords are read (`password_env`,
+    /// `password_file`); off when the command line gives the password.
+    pub passwords: bool,
 }
 
 /// The codecs a config names: those kept (resolved), and every name and
@@ -45,6 +48,7 @@ impl<'a> Resolver<'a> {
             read,
             base: file.parent().unwrap_or(Path::new(".")).to_path_buf(),
             env,
+            passwords: true,
         }
     }
 
@@ -215,16 +219,20 @@ impl<'a> Resolver<'a> {
             ));
         }
         let rel = |p: &str| self.rel(p);
-        let password = bounds::password_from(
-            c.password_env.as_ref(),
-            c.password_file.as_ref(),
-            &rel,
-            self.env,
-        )?
-        .ok_or(KeyError::new(
-            "password_env",
-            "no password source: set password_env or password_file (here or in [defaults])",
-        ))?;
+        let password = if self.passwords {
+            bounds::password_from(
+                c.password_env.as_ref(),
+                c.password_file.as_ref(),
+                &rel,
+                self.env,
+            )?
+            .ok_or(KeyError::new(
+                "password_env",
+                "no password source: set password_env or password_file (here or in [defaults])",
+            ))?
+        } else {
+            String::new()
+        };
         let choices = Choices {
             username: c.username.clone(),
             password: Some(Password(password)),

@@ -114,6 +114,10 @@ pub struct ConfigSeen {
     pub file: PathBuf,
     pub text_hash: u64,
     pub codecs: BTreeSet<String>,
+    /// Whether the config's codecs are connected (and so resolved, with
+    /// their passwords, on each reload); not with `run --sim`, which
+    /// connects the simulator alone.
+    pub fleet: bool,
 }
 
 impl ConfigSeen {
@@ -124,6 +128,7 @@ impl ConfigSeen {
             file: config.file.clone(),
             text_hash: config.text_hash,
             codecs: config.codecs.iter().map(|c| c.name.clone()).collect(),
+            fleet: true,
         }
     }
 }

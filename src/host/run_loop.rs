@@ -112,7 +112,10 @@ impl Host {
             return;
         }
         let loaded = text
-            .and_then(|t| Config::parse_shard(file, &t, self.opts.shard))
+            .and_then(|t| match seen.fleet {
+                true => Config::parse_shard(file, &t, self.opts.shard),
+                false => Config::parse_keeping(file, &t, &|k| std::env::var(k).ok(), &|_| false),
+            })
             .and_then(|cfg| check_script_names(&cfg, &self.opts.scripts_dir).map(|()| cfg));
         let codecs = match loaded {
             Ok(cfg) => {

@@ -131,10 +131,24 @@ pub fn render(s: &Status) -> String {
             .map(|(k, n)| format!("{n} {k}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // Errors of the running version; those of versions no longer
+        // running are shown apart, and their message is not repeated.
+        let running: u64 = sc.instances.iter().map(|i| i.errors).sum();
+        let older = sc.errors.saturating_sub(running);
+        let errors = match older {
+            0 => running.to_string(),
+            n => format!("{running} (+{n} older)"),
+        };
         let err = sc
             .compile_error
             .as_ref()
-            .or(sc.last_error.as_ref())
+            .or_else(|| {
+                sc.instances
+                    .iter()
+                    .filter_map(|i| i.last_error.as_ref())
+                    .max_by(|a, b| a.at.cmp(&b.at))
+            })
+            .or(sc.last_error.as_ref().filter(|_| running > 0))
             .map(|e| clip(&e.message, 60))
             .unwrap_or_default();
         rows.push(vec![
@@ -149,7 +163,7 @@ pub fn render(s: &Status) -> String {
             } else {
                 instances
             },
-            sc.errors.to_string(),
+            errors,
             err,
         ]);
     }
@@ -175,6 +189,30 @@ mod tests {
             "2026-11-21 21:40:00"
         );
         assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn errors_of_a_version_no_longer_running_are_counted_apart_from_the_running_ones() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "version": "0", "health": "ok", "ready": true, "ready_reason": "",
+            "started_at": "", "uptime_seconds": 1, "store_bytes": 0, "codecs": [],
+            "scripts": [{"name": "fixed", "file": "fixed.rhai", "state": "ok",
+                         "version": "0000000000000002", "loaded_at": null, "errors": 2,
+                         "last_error": {"at": "", "message": "fixed.rhai:3:1: old mistake", "codec": null},
+                         "compile_error": null,
+                         "instances": [{"codec": "room", "state": "running", "since": "",
+                                        "errors": 0, "last_error": null}],
+                         "logs": []}],
+            "reloads": []
+        }))
+        .unwrap();
+        let out = render(&status);
+        let row = out.lines().find(|l| l.starts_with("fixed")).unwrap();
+        assert!(
+            row.contains(" ok ") && row.contains("0 (+2 older)"),
+            "{row}"
+        );
+        assert!(!row.contains("old mistake"), "{row}");
     }
 
     #[test]

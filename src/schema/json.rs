@@ -16,8 +16,8 @@ pub enum ShapeError {
     UnknownType(usize),
     #[error("object {0}: missing \"path\"")]
     MissingPath(usize),
-    #[error("no object is marked for product {0:?}")]
-    NoProduct(String),
+    #[error("no object is marked for product {given:?}; this schema describes {known}")]
+    NoProduct { given: String, known: String },
     #[error("no objects")]
     Empty,
     /// A word of a path such as `Connector[1..6]` that cannot be read.
@@ -36,6 +36,20 @@ impl Schema {
             .get("objects")
             .and_then(Value::as_array)
             .ok_or(ShapeError::NoObjects)?;
+        // A product by codename or by name; a file without product marks
+        // (one `xmacro schema pull` wrote: one device's) serves any.
+        let known = super::products::in_document(objects);
+        let product =
+            match product {
+                Some(p) if known.is_empty() => Some(p),
+                Some(p) => Some(super::products::resolve(p, &known).ok_or_else(|| {
+                    ShapeError::NoProduct {
+                        given: p.to_string(),
+                        known: super::products::listing(&known),
+                    }
+                })?),
+                None => None,
+            };
         let mut schema = Schema::default();
         let mut kept = 0;
         for (i, obj) in objects.iter().enumerate() {
@@ -63,7 +77,10 @@ impl Schema {
         }
         if kept == 0 {
             return Err(match product {
-                Some(p) => ShapeError::NoProduct(p.to_string()),
+                Some(p) => ShapeError::NoProduct {
+                    given: p.to_string(),
+                    known: super::products::listing(&known),
+                },
                 None => ShapeError::Empty,
             });
         }

@@ -9,7 +9,9 @@
 //!   in it, with the nearest name for a likely typo;
 //! - [`value`]: value spaces and command parameters, checked as a codec
 //!   checks them;
-//! - [`json`]: Cisco's JSON document read into the trie.
+//! - [`json`]: Cisco's JSON document read into the trie;
+//! - [`products`]: the products a schema describes, by codename or name;
+//! - [`xdoc`]: a codec's own description (xDoc) written as Cisco's JSON.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,9 @@ use serde_json::{Map, Value};
 use crate::xows::path::{Path, Segment};
 
 pub mod json;
+pub mod products;
 pub mod value;
+pub mod xdoc;
 
 pub use json::ShapeError;
 pub use value::{Param, ParamError, ValueError, ValueSpace, check_params, with_defaults};
@@ -33,7 +37,16 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn root(self) -> &'static str {
+    /// Every kind, in the order a schema file lists them.
+    pub const ALL: [Kind; 4] = [
+        Kind::Configuration,
+        Kind::Status,
+        Kind::Command,
+        Kind::Event,
+    ];
+
+    /// The root word of its paths (`Status`).
+    pub fn root(self) -> &'static str {
         match self {
             Kind::Configuration => "Configuration",
             Kind::Status => "Status",

@@ -48,8 +48,15 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) if v.is_string() => v.to_string(),
         EvalAltResult::ErrorRuntime(v, _) if v.is_map() => {
             let m = v.clone().cast::<rhai::Map>();
+            // The data says what the message is about (the path a "No
+            // match on Path argument" means).
+            let data = m
+                .get("data")
+                .filter(|d| !d.is_unit() && !d.to_string().is_empty())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
             format!(
-                "uncaught error {}: {}",
+                "uncaught error {}: {}{data}",
                 m.get("code").map(|c| c.to_string()).unwrap_or_default(),
                 m.get("message").map(|c| c.to_string()).unwrap_or_default()
             )
@@ -59,6 +66,10 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
             let suffix = format!(" ({pos})");
             text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
+    };
+    let what = match super::hints::for_runtime_error(&what) {
+        Some(hint) => format!("{what}; hint: {hint}"),
+        None => what,
     };
     match (pos.line(), pos.position()) {
         (Some(l), Some(c)) => format!("{file}:{l}:{c}: {what}"),

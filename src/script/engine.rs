@@ -75,17 +75,9 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
     Arc::new(engine)
 }
 
-/// An engine that only parses, with the same syntax limits as [`build`] and
-/// no optimisation, so the AST keeps every expression as written (`check`
-/// reads paths and argument maps from it).
-pub fn parser() -> Engine {
-    let mut engine = Engine::new_raw();
-    engine
-        .set_max_expr_depths(64, 32)
-        .set_optimization_level(rhai::OptimizationLevel::None)
-        .disable_symbol("eval");
-    engine
-}
+/// An engine that only parses (it lives beside the tokenizer, which
+/// needs it and nothing else of the runtime).
+pub use super::lex::parser;
 
 /// Local time on the running instance's clock (the host's, or a test's),
 /// or the machine's outside an instance.

@@ -4,9 +4,21 @@
 //! with it, in text that need not parse. Never a tokenizer of our own:
 //! strings, comments and interpolations are what Rhai says they are.
 
-use rhai::Position;
+use rhai::{Engine, Position};
 
-use super::engine;
+/// An engine that only parses, with the same syntax limits as
+/// [`super::engine::build`] and no optimisation, so the AST keeps every
+/// expression as written (`check` reads paths and argument maps from it).
+/// It lives here, not in the engine, so the tokenizer (and the hints built
+/// on it) stand below the whole runtime.
+pub fn parser() -> Engine {
+    let mut engine = Engine::new_raw();
+    engine
+        .set_max_expr_depths(64, 32)
+        .set_optimization_level(rhai::OptimizationLevel::None)
+        .disable_symbol("eval");
+    engine
+}
 
 /// One token of a script as Rhai's own tokenizer reads it, with its raw
 /// text as written (quotes and escapes included).
@@ -22,7 +34,7 @@ pub struct Lexeme {
 /// far).
 pub fn lex(src: &str) -> Vec<Lexeme> {
     use rhai::Token;
-    let engine = engine::parser();
+    let engine = parser();
     let inputs = [src];
     let (mut tokens, control) = engine.lex(&inputs);
     tokens.state.include_comments = true;

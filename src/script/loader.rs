@@ -424,6 +424,11 @@ fn compile_with(
                     (pos.line().map(|l| (l, pos.position().unwrap_or(1))), None)
                 }
             };
+            if import.is_none()
+                && let Some(hint) = super::hints::for_compile_error(text, &message, at)
+            {
+                message.push_str(&format!("; hint: {hint}"));
+            }
             Err(CompileError {
                 message,
                 at,

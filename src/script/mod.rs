@@ -19,6 +19,7 @@
 //! - [`retry`]: which top levels are started again, and when.
 //! - [`loader`]: compiling, with imports confined to the scripts directory.
 //! - [`lex`]: Rhai's tokens with their raw text (for `check` and editors).
+//! - [`hints`]: what to write instead when a JavaScript habit fails to compile.
 //! - [`stdlib`]: JSON, local time, regular expressions and random numbers.
 //! - [`send`]: fire-and-forget commands whose refusal is logged.
 //! - [`steps`]: pauses between commands that hold no worker.
@@ -33,6 +34,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod fault;
 pub mod feedback;
+pub mod hints;
 pub mod home;
 pub mod instance;
 pub mod lex;

@@ -186,7 +186,12 @@ where
         };
         if creds != expected {
             device.lock().auth_failures += 1;
-            return Err(reject(StatusCode::FORBIDDEN, "Forbidden"));
+            // Say which user this simulator takes (never its password).
+            let user = expected.split(':').next().unwrap_or_default();
+            return Err(reject(
+                StatusCode::FORBIDDEN,
+                &format!("this simulator takes user {user:?} (and its password)"),
+            ));
         }
         if let Some(proto) = echo
             && let Ok(v) = HeaderValue::from_str(&proto)

@@ -42,7 +42,7 @@ impl Identity {
     }
 
     pub(crate) fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::xows::tls::provider();
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .and_then(|b| {

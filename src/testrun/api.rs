@@ -161,6 +161,7 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
         }
         let mut options = crate::sim::DeviceOptions {
             clock: t.clock.clone(),
+            http_unscripted_fails: true,
             ..Default::default()
         };
         if let Some((path, product)) = source {

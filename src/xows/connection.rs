@@ -81,12 +81,25 @@ pub fn auth_sub_protocol(user_colon_password: &str) -> String {
     )
 }
 
+/// The first line of an error page's text, when it says more than the
+/// status's own reason; printable ASCII only and short, since it comes
+/// from the other side and goes into logs.
+fn server_says<T>(body: &[u8], resp: &tungstenite::http::Response<T>) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.lines().next()?.trim();
+    let plain = text.len() <= 200 && text.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    let reason = resp.status().canonical_reason().unwrap_or("");
+    (plain && !text.is_empty() && !text.eq_ignore_ascii_case(reason)).then(|| text.to_string())
+}
+
 fn map_connect_error(e: tungstenite::Error) -> ConnectError {
     match e {
         tungstenite::Error::Http(resp) => {
             let status = resp.status().as_u16();
             match status {
-                401 | 403 => ConnectError::Auth { status },
+                401 | 403 => ConnectError::Auth {
+                    status,
+                    says: resp.body().as_deref().and_then(|b| server_says(b, &resp)),
+                },
                 502 | 503 => ConnectError::Unavailable { status },
                 _ => ConnectError::Refused { status },
             }

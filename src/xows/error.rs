@@ -8,9 +8,14 @@ use super::protocol::RpcError;
 /// Why connecting to a codec failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
-    /// 401/403 on the upgrade: wrong user or password.
-    #[error("authentication failed (HTTP {status}): check the user name and password")]
-    Auth { status: u16 },
+    /// 401/403 on the upgrade: wrong user or password. `says` is the
+    /// server's own word on it, when it gives one beyond the status (the
+    /// simulator names the user it expects).
+    #[error(
+        "authentication failed (HTTP {status}): check the user name and password{}",
+        says.as_ref().map(|s| format!(" (the server says: {s})")).unwrap_or_default()
+    )]
+    Auth { status: u16, says: Option<String> },
     /// 502/503 on the upgrade: the codec is booting or rate limiting.
     #[error("the codec is not accepting connections yet (HTTP {status})")]
     Unavailable { status: u16 },

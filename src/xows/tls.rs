@@ -69,8 +69,11 @@ pub enum TlsMode {
     Insecure,
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The TLS crypto provider every connection of the process uses.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    // The provider rustls's features choose: ring, the only one built in
+    // (rustls 0.23.48 deprecates naming ring's provider directly).
+    rustls::ClientConfig::builder().crypto_provider().clone()
 }
 
 /// A rustls client configuration for `mode`.

@@ -360,7 +360,7 @@ async fn wrong_password_is_one_clear_error_without_a_retry_loop() {
     let mut c = cfg(&s.url());
     c.password = Password("wrong".into());
     match Codec::connect(c.clone()).await {
-        Err(e @ Error::Connect(ConnectError::Auth { status: 403 })) => {
+        Err(e @ Error::Connect(ConnectError::Auth { status: 403, .. })) => {
             assert!(e.to_string().contains("authentication failed"), "{e}");
             assert!(
                 !e.to_string().contains("wrong"),

@@ -17,7 +17,7 @@ use crate::common::rig::TempDir;
 use crate::common::{Auth, Sim, try_connect};
 
 /// How long a wait on the binary may take (builds are debug, CI is shared).
-const LONG: Duration = Duration::from_secs(30);
+pub(crate) const LONG: Duration = Duration::from_secs(30);
 
 /// Cisco's schema as an argument (`None`: not at hand; what needs it is
 /// skipped).
@@ -26,7 +26,7 @@ fn schema() -> Option<String> {
 }
 
 /// `xmacro` with a clean environment for these tests.
-fn xmacro(dir: &Path) -> Command {
+pub(crate) fn xmacro(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xmacro"));
     cmd.current_dir(dir)
         .env_remove("XMACRO_CONFIG")
@@ -40,7 +40,7 @@ fn xmacro(dir: &Path) -> Command {
     cmd
 }
 
-async fn finish(mut cmd: Command) -> Out {
+pub(crate) async fn finish(mut cmd: Command) -> Out {
     let out = tokio::time::timeout(LONG, cmd.output())
         .await
         .expect("xmacro did not finish")
@@ -48,21 +48,21 @@ async fn finish(mut cmd: Command) -> Out {
     Out::from(out)
 }
 
-async fn output(dir: &Path, args: &[&str]) -> Out {
+pub(crate) async fn output(dir: &Path, args: &[&str]) -> Out {
     let mut cmd = xmacro(dir);
     cmd.args(args);
     finish(cmd).await
 }
 
 /// A long-running xmacro whose stderr is read line by line.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: Lines<BufReader<ChildStderr>>,
     seen: Vec<String>,
 }
 
 impl Running {
-    fn spawn(mut cmd: Command) -> Running {
+    pub(crate) fn spawn(mut cmd: Command) -> Running {
         let mut child = cmd.spawn().unwrap();
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         Running {
@@ -73,7 +73,7 @@ impl Running {
     }
 
     /// Reads until a line contains `needle`; returns that line.
-    async fn until(&mut self, needle: &str) -> String {
+    pub(crate) async fn until(&mut self, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + LONG;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
@@ -96,7 +96,7 @@ impl Running {
     }
 
     /// SIGTERM, then the exit code.
-    async fn stop(mut self) -> i32 {
+    pub(crate) async fn stop(mut self) -> i32 {
         let pid = self.child.id().unwrap().to_string();
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -218,7 +218,7 @@ async fn logs_are_plain_off_a_terminal_coloured_on_request_local_time_and_json_l
 }
 
 /// A folder with the init project in it.
-async fn project(tag: &str) -> (TempDir, PathBuf) {
+pub(crate) async fn project(tag: &str) -> (TempDir, PathBuf) {
     let tmp = TempDir::new(tag);
     let out = output(&tmp.0, &["init", "proj"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);

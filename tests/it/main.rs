@@ -29,6 +29,7 @@ mod library_callbacks;
 mod log_span;
 mod lsp;
 mod macro_http;
+mod newcomer;
 mod ops;
 mod ops_browser;
 mod ported;

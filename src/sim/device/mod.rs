@@ -42,6 +42,10 @@ pub struct DeviceOptions {
     /// What automatic standby counts down on: the machine's clock, or the
     /// virtual one of `xmacro test`.
     pub clock: Arc<dyn Clock>,
+    /// An HttpClient request no `xSim/HttpResponse` answers fails as on a
+    /// device without network (`xmacro test`: a forgotten answer must not
+    /// make a test green), instead of answering 200 with an empty body.
+    pub http_unscripted_fails: bool,
 }
 
 impl Default for DeviceOptions {
@@ -52,6 +56,7 @@ impl Default for DeviceOptions {
             boot_down: Duration::from_secs(3),
             boot_not_ready: Duration::from_secs(2),
             clock: Arc::new(crate::clock::SystemClock),
+            http_unscripted_fails: false,
         }
     }
 }
@@ -154,6 +159,7 @@ impl Device {
             template,
             bookings,
             clock: Some(options.clock.clone()),
+            http_unscripted_fails: options.http_unscripted_fails,
             ..Default::default()
         };
         let state = State {
@@ -398,7 +404,7 @@ impl State {
         }
         let node = schema
             .lookup(&path)
-            .map_err(|e| no_match(&path).with_data(e.to_string()))?;
+            .map_err(|e| no_match(&path).with_data(format!("{path}: {e}")))?;
         let Some(Entry::Configuration { valuespace, .. }) = &node.entry else {
             return Err(no_match(&path));
         };

@@ -2,7 +2,8 @@
 //! sandbox: nothing leaves the machine. Every request is logged
 //! (`xSim/HttpRequests`) and answered from responses scripted with
 //! `xSim/HttpResponse` (method and exact or glob URL; the latest match
-//! wins), else with 200 and an empty body. As on a device, the body comes
+//! wins), else with 200 and an empty body (or, under `xmacro test`, with
+//! the error of a device without network, naming the URL). As on a device, the body comes
 //! back as `ResultBody` says (`PlainText` or `Base64`; left out, it is the
 //! schema's default: `PlainText` for Get, `None` for the others), and a
 //! status of 400 or more is a command error whose `data` holds StatusCode,
@@ -197,6 +198,17 @@ pub fn execute(st: &mut State, verb: &str, args: &Map<String, Value>) -> Result<
         .rev()
         .find(|r| r.matches(&method, &url))
         .cloned();
+    if rule.is_none() && st.room.http_unscripted_fails {
+        warn!(
+            "room: HTTP {method} {url}: no answer was scripted for it; failing as without network"
+        );
+        return Err(command_error(
+            cause::FAILED,
+            format!(
+                "Could not resolve host: {url} (no answer was scripted for {method} {url}: give one with room.http_response(#{{ Url: ..., StatusCode: ..., Body: ... }}))"
+            ),
+        ));
+    }
     let rule = rule.unwrap_or_else(|| {
         warn!("room: HTTP {method} {url}: no xSim/HttpResponse matches; answering 200 with an empty body");
         Rule {

@@ -49,6 +49,8 @@ pub struct Room {
     /// `xSim/CommandResult`: what a command answers instead of its own.
     pub(crate) scripted: Vec<(String, Result<Value, RpcError>)>,
     pub(crate) http_rules: Vec<http::Rule>,
+    /// See [`crate::sim::DeviceOptions::http_unscripted_fails`].
+    pub(crate) http_unscripted_fails: bool,
     pub(crate) http_log: VecDeque<Value>,
     pub(crate) ui_log: VecDeque<Value>,
     pub(crate) ui_seq: u64,
