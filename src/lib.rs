@@ -67,6 +67,7 @@ pub mod host;
 pub mod log;
 pub mod lsp;
 pub mod ops;
+pub mod panels;
 pub mod schema;
 pub mod script;
 pub mod signals;
