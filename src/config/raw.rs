@@ -80,6 +80,10 @@ pub struct RawFile {
     pub script: BTreeMap<String, Spanned<RawScript>>,
     pub http: Option<Spanned<RawHttp>>,
     pub schema: Option<String>,
+    /// `panels = "DIR"`: the UI extension panels (see [`super::panels`]).
+    pub panels: Option<Spanned<String>>,
+    #[serde(default)]
+    pub panel: BTreeMap<String, Spanned<super::panels::RawPanel>>,
 }
 
 /// The `[http]` table as written.
@@ -109,6 +113,8 @@ pub struct RawCodec {
     pub legacy: Option<bool>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Per-room values scripts read as `codec.settings`.
+    pub settings: Option<toml::Table>,
 }
 
 /// A `[script.NAME]` table as written.
@@ -157,7 +163,8 @@ impl RawCodec {
             insecure,
             auth,
             legacy,
-            tags
+            tags,
+            settings
         )
     }
 }
