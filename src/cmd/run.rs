@@ -46,6 +46,15 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     if let Some(cfg) = config {
         from_config(&mut opts, cfg, args.state.is_some());
     }
+    if let Some(dir) = &args.panels {
+        if !dir.is_dir() {
+            return Err(AppError::Usage(format!(
+                "--panels {}: not a folder",
+                dir.display()
+            )));
+        }
+        opts.panels = Some(dir.clone());
+    }
     if let (Some(shard), None) = (opts.shard, &opts.postgres) {
         warn!(
             "--shard {shard} with the store in a local directory ({}): a codec that moves to another shard starts there without its stored state, and nothing stops two hosts serving one codec; set state = \"postgres://...\" (docs/scaling.md)",
@@ -196,6 +205,9 @@ fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
         opts.postgres = cfg.postgres;
     }
     opts.scripts = cfg.script;
+    opts.panels = Some(cfg.panels);
+    opts.panel = cfg.panel;
+    opts.settings = cfg.settings;
 }
 
 /// Starts the status server when the flags or the config ask for it:

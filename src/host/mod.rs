@@ -39,6 +39,7 @@ use crate::store::{PgBackend, Store, Stores};
 use crate::xows::Codec;
 
 pub mod idle;
+pub mod panels;
 
 /// What the host runs.
 #[derive(Debug, Clone)]
@@ -72,6 +73,12 @@ pub struct HostOptions {
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
     pub postgres: Option<crate::config::store::PgSettings>,
+    /// The UI extension panels folder (`panels = "DIR"`), if any.
+    pub panels: Option<PathBuf>,
+    /// The `[panel.NAME]` tables.
+    pub panel: BTreeMap<String, crate::config::panels::PanelConfig>,
+    /// Each codec's `settings`, by codec name (`codec.settings` in scripts).
+    pub settings: BTreeMap<String, toml::Table>,
 }
 
 impl HostOptions {
@@ -92,6 +99,9 @@ impl HostOptions {
             shard: None,
             fleet_size: None,
             postgres: None,
+            panels: None,
+            panel: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -274,6 +284,8 @@ struct Host {
     serving: Serving,
     /// Reloads and take-overs handled (part of the idle mark).
     generation: u64,
+    /// The UI extension panels kept in line on every codec served.
+    panels: panels::PanelSync,
 }
 
 /// Starts the host: connects every codec, loads every script.
@@ -286,6 +298,11 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         && let Ok(abs) = std::fs::canonicalize(&c.file)
     {
         c.file = abs;
+    }
+    if let Some(p) = &mut opts.panels
+        && let Ok(abs) = std::fs::canonicalize(&*p)
+    {
+        *p = abs;
     }
     let dir = &opts.scripts_dir;
     let meta = std::fs::metadata(dir).map_err(|source| HostError::ScriptsDir {
@@ -331,6 +348,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         .map(|c| (c.name.clone(), c.config.dial_url().to_string()))
         .collect();
     let engine = engine::build(opts.scripts_dir.clone(), opts.limits.max_operations);
+    let mut panel_sync =
+        panels::PanelSync::new(opts.panels.clone(), opts.panel.clone(), stores.panels());
+    for entry in opts.codecs.iter() {
+        if let Some(codec) = codecs.get(&entry.name) {
+            panel_sync.serve(entry, codec.clone());
+        }
+    }
     let codecs: Codecs = Arc::new(codecs);
     let (codecs_seen, seen) = watch::channel(codecs.clone());
     let mut host = Host {
@@ -343,6 +367,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         stores,
         serving,
         generation: 0,
+        panels: panel_sync,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     host.scan().await;
@@ -377,6 +402,7 @@ fn watch(
 ) -> Result<notify::RecommendedWatcher, HostError> {
     let config = opts.config.as_ref().map(|c| c.file.clone());
     let scripts = opts.scripts_dir.clone();
+    let panels = opts.panels.clone().filter(|p| p.is_dir());
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             if !is_change(&ev) {
@@ -385,6 +411,7 @@ fn watch(
             let relevant = ev.need_rescan()
                 || ev.paths.iter().any(|p| {
                     p.starts_with(&scripts)
+                        || panels.as_ref().is_some_and(|d| p.starts_with(d))
                         || config
                             .as_ref()
                             .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
@@ -397,6 +424,12 @@ fn watch(
     .map_err(watch_failed(&opts.scripts_dir))?;
     w.watch(&opts.scripts_dir, notify::RecursiveMode::Recursive)
         .map_err(watch_failed(&opts.scripts_dir))?;
+    if let Some(dir) = opts.panels.as_ref().filter(|p| p.is_dir())
+        && !dir.starts_with(&opts.scripts_dir)
+    {
+        w.watch(dir, notify::RecursiveMode::NonRecursive)
+            .map_err(watch_failed(dir))?;
+    }
     if let Some(dir) = opts.config.as_ref().and_then(|c| c.file.parent()) {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -516,17 +549,22 @@ impl Host {
                             more = reload.recv() => if more.is_none() { break },
                         }
                     }
-                    self.reload_config();
+                    let resettled = self.reload_config();
+                    self.restart_on(&resettled).await;
                     self.scan().await;
+                    self.panels.rescan(self.opts.panel.clone());
                     self.generation += 1;
                 }
             }
         }
     }
 
-    fn reload_config(&mut self) {
+    /// Reads a changed config file: takes its scripts' tables, panel
+    /// scopes and settings; returns the codecs whose settings changed.
+    fn reload_config(&mut self) -> BTreeSet<String> {
+        let mut resettled = BTreeSet::new();
         let Some(seen) = self.opts.config.clone() else {
-            return;
+            return resettled;
         };
         let file = &seen.file;
         // Only a new content is acted on, so one save is one message. Read
@@ -537,7 +575,7 @@ impl Host {
             .as_ref()
             .map_or(0, |t| crate::config::text_hash(t.as_bytes()));
         if text_hash == seen.text_hash {
-            return;
+            return resettled;
         }
         let loaded = text
             .and_then(|t| Config::parse_shard(file, &t, self.opts.shard))
@@ -552,6 +590,14 @@ impl Host {
                     );
                 }
                 self.opts.scripts = cfg.script;
+                self.opts.panel = cfg.panel;
+                for (codec, settings) in cfg.settings {
+                    let before = self.opts.settings.get(&codec).cloned().unwrap_or_default();
+                    if before != settings {
+                        resettled.insert(codec.clone());
+                        self.opts.settings.insert(codec, settings);
+                    }
+                }
                 now
             }
             Err(e) => {
@@ -564,6 +610,39 @@ impl Host {
             codecs,
             ..seen
         });
+        resettled
+    }
+
+    /// Restarts every script's instance on these codecs (their settings
+    /// changed); instances on other codecs go on untouched.
+    async fn restart_on(&mut self, codecs: &BTreeSet<String>) {
+        if codecs.is_empty() {
+            return;
+        }
+        let names: Vec<String> = self.scripts.keys().cloned().collect();
+        for name in names {
+            let Some(l) = self.scripts.get_mut(&name) else {
+                continue;
+            };
+            let Some(program) = l.program.clone() else {
+                continue;
+            };
+            let (theirs, keep) = std::mem::take(&mut l.slots)
+                .into_iter()
+                .partition(|s: &Slot| codecs.contains(&s.codec_name));
+            l.slots = keep;
+            let restarted: Vec<String> = theirs.iter().map(|s| s.codec_name.clone()).collect();
+            stop_slots(theirs).await;
+            for codec in &restarted {
+                let slots = self.start_instances(&name, &program, Some(codec));
+                if let Some(l) = self.scripts.get_mut(&name) {
+                    l.slots.extend(slots);
+                }
+            }
+            if !restarted.is_empty() {
+                info!(script = %name, "restarted on {}: its settings changed", restarted.join(", "));
+            }
+        }
     }
 
     fn fingerprint(&self, name: &str, file: &Path, deps: &BTreeSet<PathBuf>) -> Option<u64> {
@@ -746,6 +825,7 @@ impl Host {
                 None => busy |= !slot.starter.is_finished() && slot.codec_coming(),
             }
         }
+        busy |= self.panels.busy();
         Activity {
             busy,
             mark: (self.generation, instances, posted),
@@ -760,7 +840,9 @@ impl Host {
             return;
         };
         let mut codecs = (*self.codecs).clone();
-        codecs.insert(codec.to_string(), Codec::spawn(entry.config.clone()));
+        let handle = Codec::spawn(entry.config.clone());
+        self.panels.serve(entry, handle.clone());
+        codecs.insert(codec.to_string(), handle);
         self.set_codecs(codecs);
         let names: Vec<String> = self.scripts.keys().cloned().collect();
         for name in names {
@@ -787,6 +869,7 @@ impl Host {
     async fn let_go(&mut self, codec: &str) {
         self.serving.lost_to_another(codec);
         self.stores.forget_codec(codec);
+        self.panels.let_go(codec);
         let mut stopping = Vec::new();
         for l in self.scripts.values_mut() {
             let (theirs, keep) = std::mem::take(&mut l.slots)
@@ -851,6 +934,14 @@ impl Host {
                 self.opts.clock.clone(),
                 self.opts.limits.clone(),
             );
+            let settings = self
+                .opts
+                .settings
+                .get(&codec_name)
+                .and_then(|s| rhai::serde::to_dynamic(s).ok())
+                .and_then(|d| d.try_cast::<rhai::Map>())
+                .unwrap_or_default();
+            let ctx = InstanceCtx::with_settings(ctx, settings);
             let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
             let span = ctx.span();
             let starter =
@@ -870,6 +961,7 @@ impl Host {
     }
 
     async fn shutdown(&mut self) {
+        self.panels.stop();
         let all: Vec<Slot> = std::mem::take(&mut self.scripts)
             .into_values()
             .flat_map(|l| l.slots)
@@ -952,7 +1044,7 @@ async fn starter(
 /// A fresh context for the same script on the same codec, with the same
 /// store and limits (a top level started again).
 fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
-    InstanceCtx::new(
+    let fresh = InstanceCtx::new(
         ctx.script.clone(),
         ctx.codec_name.clone(),
         ctx.codec.clone(),
@@ -963,7 +1055,8 @@ fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
         ctx.rt.clone(),
         ctx.clock.clone(),
         ctx.limits.clone(),
-    )
+    );
+    InstanceCtx::with_settings(fresh, ctx.settings.clone())
 }
 
 /// Stops instances side by side (each runs its `on_unload`).

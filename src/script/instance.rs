@@ -275,6 +275,8 @@ pub struct InstanceCtx {
     top_level: super::toplevel::Cells,
     /// Where this instance's log lines also go (`xmacro test` keeps them).
     log_sink: std::sync::OnceLock<LogSink>,
+    /// The codec's `settings` from the config (`codec.settings`).
+    pub settings: rhai::Map,
 }
 
 /// Receives an instance's log lines: level ("info", "warn", "error"), text.
@@ -540,7 +542,17 @@ impl InstanceCtx {
             instance: Mutex::new(Weak::new()),
             top_level: super::toplevel::Cells::default(),
             log_sink: std::sync::OnceLock::new(),
+            settings: rhai::Map::new(),
         })
+    }
+
+    /// A context just made, with its codec's `settings` (what scripts read
+    /// as `codec.settings`).
+    pub fn with_settings(mut ctx: Arc<InstanceCtx>, settings: rhai::Map) -> Arc<InstanceCtx> {
+        if let Some(c) = Arc::get_mut(&mut ctx) {
+            c.settings = settings;
+        }
+        ctx
     }
 
     /// The cells of the script's top-level variables.

@@ -31,6 +31,7 @@ mod lsp;
 mod macro_http;
 mod ops;
 mod ops_browser;
+mod panels;
 mod ported;
 mod pyxows;
 mod reliability;
