@@ -32,6 +32,7 @@ mod macro_http;
 mod ops;
 mod ops_browser;
 mod panels;
+mod panels_owned;
 mod ported;
 mod pyxows;
 mod reliability;
