@@ -56,6 +56,7 @@
 
 pub mod app;
 pub mod check;
+pub mod check_config;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

@@ -17,4 +17,10 @@ pub struct CheckArgs {
     /// it a path any product has passes.
     #[arg(long, value_name = "NAME", requires = "schema")]
     pub product: Option<String>,
+    /// Check the project this config describes: its scripts, its panel
+    /// files, every `codec.settings.X` a script reads set for each codec
+    /// in the script's scope, and (a warning) every literal WidgetId or
+    /// PanelId a script compares defined by a panel in its scope.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub config: Option<PathBuf>,
 }

@@ -12,6 +12,9 @@ use crate::schema::Schema;
 
 /// Checks a scripts directory or one script file.
 pub async fn run(args: CheckArgs) -> Result<(), AppError> {
+    if let Some(file) = &args.config {
+        return project(file);
+    }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SCRIPTS));
     let schema = match &args.schema {
         Some(f) => Some(Schema::load(f, args.product.as_deref())?),
@@ -39,5 +42,29 @@ pub async fn run(args: CheckArgs) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::Findings(problems.len()))
+    }
+}
+
+/// `check --config FILE`: the project as the config binds it
+/// ([`crate::check_config`]).
+fn project(file: &std::path::Path) -> Result<(), AppError> {
+    let cfg = crate::config::Config::load(file)?;
+    let report = crate::check_config::check(&cfg).map_err(AppError::Usage)?;
+    for w in &report.warnings {
+        println!("{w}");
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "{} script(s) and {} panel(s) of {} checked",
+            report.scripts,
+            report.panels,
+            file.display()
+        );
+        Ok(())
+    } else {
+        Err(AppError::Findings(report.problems.len()))
     }
 }

@@ -43,6 +43,7 @@ mod runtime_reload;
 mod runtime_sandbox;
 mod script_limits;
 mod scripts;
+mod settings;
 mod shard;
 mod sim_cli;
 mod sim_control;
