@@ -16,6 +16,7 @@
 //! - [`report`]: text lines, the summary and JUnit XML.
 //! - [`values`]: durations, equality by value, `assert_eq`.
 
+pub mod panels;
 pub mod api;
 pub mod deadline;
 pub mod memstore;
@@ -57,6 +58,8 @@ pub struct TestOptions {
     pub schema: Option<DefaultSchema>,
     /// How long one test may take (`--test-timeout`).
     pub timeout: Duration,
+    /// The project's panels, saved on every room a test creates.
+    pub panels: Option<std::sync::Arc<panels::TestPanels>>,
 }
 
 impl TestOptions {
@@ -67,6 +70,7 @@ impl TestOptions {
             filter: None,
             schema: None,
             timeout: deadline::DEFAULT_TIMEOUT,
+            panels: None,
         }
     }
 }
@@ -248,6 +252,7 @@ fn run_one(
         default_schema: run.opts.schema.clone(),
         harness: run.accounts.harness.clone(),
         script_error: false,
+        panels: run.opts.panels.clone(),
     }));
     let result = deadline::with_deadline(run.opts.timeout, || {
         run.accounts

@@ -55,4 +55,5 @@ mod sim_standby;
 mod store;
 mod testrun;
 mod testrun_limits;
+mod testrun_panels;
 mod testrun_room;

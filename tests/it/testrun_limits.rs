@@ -322,6 +322,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         default_schema: None,
         harness: Arc::default(),
         script_error: false,
+        panels: None,
     };
     let launch = Launch {
         program,
