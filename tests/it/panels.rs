@@ -149,6 +149,12 @@ impl Rooms {
             (2, 3, 2),
             "b and c count the hand-saved panel too"
         );
+        // The status page and /api/status show each codec's panels.
+        let handles = self.host.codecs().borrow().clone();
+        let status = xmacro::ops::snapshot::codec_status("pa-huddle-1", &handles["pa-huddle-1"], "", &[]);
+        assert_eq!(status.panels.in_sync, ["huddle-call", "lights"]);
+        assert!(status.panels.failing.is_empty());
+        assert!(xmacro::telemetry::panels::panels().saves_ok.get() >= 7);
     }
 
     async fn an_edit_reaches_every_codec_in_scope(&mut self) {
