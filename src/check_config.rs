@@ -116,7 +116,12 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
     report.panels = project.panels().count();
     problems.extend(project.errors.iter().map(ToString::to_string));
     for (name, p) in &cfg.panel {
-        if !project.files.contains_key(name) && !project.errors.iter().any(|e| e.file.ends_with(&format!("{name}.xml"))) {
+        if !project.files.contains_key(name)
+            && !project
+                .errors
+                .iter()
+                .any(|e| e.file.ends_with(&format!("{name}.xml")))
+        {
             problems.push(format!(
                 "{}:{}:{}: [panel.{name}]: there is no panel file {name}.xml in {}",
                 cfg.file.display(),
@@ -135,15 +140,20 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
         let scope: Vec<&CodecEntry> = cfg
             .codecs
             .iter()
-            .filter(|c| match cfg.script.get(&name).and_then(|s| s.codecs.as_ref()) {
-                None => true,
-                Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(c)),
-            })
+            .filter(
+                |c| match cfg.script.get(&name).and_then(|s| s.codecs.as_ref()) {
+                    None => true,
+                    Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(c)),
+                },
+            )
             .collect();
         let shown = path.display();
         for u in settings_read(&src) {
             for c in &scope {
-                let has = cfg.settings.get(&c.name).is_some_and(|s| s.contains_key(&u.name));
+                let has = cfg
+                    .settings
+                    .get(&c.name)
+                    .is_some_and(|s| s.contains_key(&u.name));
                 if !has {
                     problems.push(format!(
                         "{shown}:{}:{}: codec {:?} has no setting {:?}, which script {name} reads (codec.settings.{}); set it in its [[codec]] settings or in [defaults] settings",
@@ -189,8 +199,10 @@ mod tests {
     fn literal_settings_reads_are_found_with_their_place_and_comments_are_not() {
         let src = "// codec.settings.nope\nlet n = codec.settings.room_name;\nlog(`${codec.settings.capacity}`);\nlet d = codec.settings[\"dynamic\"];\n";
         let uses = settings_read(src);
-        let names: Vec<(&str, usize, usize)> =
-            uses.iter().map(|u| (u.name.as_str(), u.line, u.col)).collect();
+        let names: Vec<(&str, usize, usize)> = uses
+            .iter()
+            .map(|u| (u.name.as_str(), u.line, u.col))
+            .collect();
         assert_eq!(names, [("room_name", 2, 24), ("capacity", 3, 23)]);
     }
 
@@ -203,7 +215,10 @@ mod tests {
             .collect();
         assert_eq!(
             found,
-            [("WidgetId", "quickdial".into(), 1), ("PanelId", "lights".into(), 2)]
+            [
+                ("WidgetId", "quickdial".into(), 1),
+                ("PanelId", "lights".into(), 2)
+            ]
         );
     }
 }

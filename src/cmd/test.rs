@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use crate::cli::{TestArgs, TestFormat};
 use crate::error::AppError;
-use crate::testrun::report::{junit, text_line};
 use crate::testrun::panels::TestPanels;
+use crate::testrun::report::{junit, text_line};
 use crate::testrun::{DefaultSchema, TestError, TestOptions};
 
 /// Runs the tests; the runner has printed each result.

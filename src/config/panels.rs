@@ -66,7 +66,10 @@ impl Resolver<'_> {
     }
 
     /// The `[panel.NAME]` tables; every selector must pick some codec.
-    pub fn panel_tables(&self, fleet: &Fleet) -> Result<BTreeMap<String, PanelConfig>, ConfigError> {
+    pub fn panel_tables(
+        &self,
+        fleet: &Fleet,
+    ) -> Result<BTreeMap<String, PanelConfig>, ConfigError> {
         let mut out = BTreeMap::new();
         for (name, t) in &self.read.file.panel {
             let at = t.span().start;
@@ -117,12 +120,23 @@ mod tests {
 
     #[test]
     fn panel_tables_take_the_selectors_of_scripts_and_name_a_bad_one() {
-        let c = parse(&format!("{ROOMS}\n[panel.huddle]\ncodecs = [\"tag:huddle\"]\n")).unwrap();
-        assert_eq!(c.panel["huddle"].codecs, Some(vec!["tag:huddle".to_string()]));
+        let c = parse(&format!(
+            "{ROOMS}\n[panel.huddle]\ncodecs = [\"tag:huddle\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.panel["huddle"].codecs,
+            Some(vec!["tag:huddle".to_string()])
+        );
         assert_eq!(c.panels, Path::new("/etc/xmacro/panels"));
-        let e = parse(&format!("{ROOMS}\n[panel.huddle]\ncodecs = [\"tag:hudle\"]\n")).unwrap_err();
+        let e = parse(&format!(
+            "{ROOMS}\n[panel.huddle]\ncodecs = [\"tag:hudle\"]\n"
+        ))
+        .unwrap_err();
         assert!(
-            e.contains(":16:") && e.contains("[panel.huddle]: key codecs") && e.contains("did you mean \"huddle\"?"),
+            e.contains(":16:")
+                && e.contains("[panel.huddle]: key codecs")
+                && e.contains("did you mean \"huddle\"?"),
             "{e}"
         );
         let e = parse(&format!("{ROOMS}\n[panel.huddle]\ncodec = []\n")).unwrap_err();
@@ -133,7 +147,9 @@ mod tests {
     fn a_panels_folder_named_but_missing_is_refused_at_its_key() {
         let e = parse(&format!("panels = \"nowhere\"\n{ROOMS}")).unwrap_err();
         assert!(
-            e.starts_with("/etc/xmacro/xmacro.toml:1:") && e.contains("key panels") && e.contains("/etc/xmacro/nowhere"),
+            e.starts_with("/etc/xmacro/xmacro.toml:1:")
+                && e.contains("key panels")
+                && e.contains("/etc/xmacro/nowhere"),
             "{e}"
         );
     }

@@ -180,9 +180,8 @@ impl PanelSync {
         let generation = self.wanted.borrow().generation;
         self.tasks.values().any(|t| {
             let p = *t.progress.lock().unwrap_or_else(|p| p.into_inner());
-            let due = || {
-                p.running || p.connects != t.codec.connects() || p.generation != generation
-            };
+            let due =
+                || p.running || p.connects != t.codec.connects() || p.generation != generation;
             !t.handle.is_finished()
                 && match *t.codec.watch_state().borrow() {
                     ConnState::Connecting => true,
@@ -256,8 +255,11 @@ pub async fn sync(
     let listed = match list(codec).await {
         Ok(l) => l,
         Err(e) => {
-            warn!("panels not synced: listing the codec's extensions failed: {e}; tried again on the next change or reconnect");
-            out.failing.insert("*".into(), format!("listing extensions: {e}"));
+            warn!(
+                "panels not synced: listing the codec's extensions failed: {e}; tried again on the next change or reconnect"
+            );
+            out.failing
+                .insert("*".into(), format!("listing extensions: {e}"));
             return out;
         }
     };
@@ -269,11 +271,13 @@ pub async fn sync(
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             warn!("panels not synced: the records of what was saved cannot be read: {e}");
-            out.failing.insert("*".into(), format!("panel records: {e}"));
+            out.failing
+                .insert("*".into(), format!("panel records: {e}"));
             return out;
         }
         Err(e) => {
-            out.failing.insert("*".into(), format!("panel records: {e}"));
+            out.failing
+                .insert("*".into(), format!("panel records: {e}"));
             return out;
         }
     };
@@ -293,7 +297,9 @@ pub async fn sync(
                     }
                     Err(e) => {
                         board().saves_failed.inc();
-                        warn!("panel {id:?} not saved: the codec said: {e}; tried again on the next change or reconnect");
+                        warn!(
+                            "panel {id:?} not saved: the codec said: {e}; tried again on the next change or reconnect"
+                        );
                         out.failing.insert(id, e);
                     }
                 }

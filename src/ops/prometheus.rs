@@ -210,8 +210,14 @@ mod tests {
         }))
         .unwrap();
         let text = render(&s);
-        assert!(text.contains("# TYPE xmacro_panel_saves_total counter"), "{text}");
-        assert!(text.contains("xmacro_panel_saves_total{result=\"failed\"}"), "{text}");
+        assert!(
+            text.contains("# TYPE xmacro_panel_saves_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("xmacro_panel_saves_total{result=\"failed\"}"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -183,10 +183,7 @@ pub fn parse(path: &Path, stem: &str, text: &str) -> Result<PanelFile, PanelErro
         };
         let id = id_node.text().unwrap_or_default().trim().to_string();
         if id.is_empty() || id.chars().count() > 255 {
-            return Err(at(
-                id_node,
-                "a PanelId is 1 to 255 characters".to_string(),
-            ));
+            return Err(at(id_node, "a PanelId is 1 to 255 characters".to_string()));
         }
         if !seen.insert(id.clone()) {
             return Err(at(id_node, format!("PanelId {id:?} is in this file twice")));
@@ -256,10 +253,9 @@ fn settle(found: BTreeMap<String, Result<PanelFile, PanelError>>, previous: &Pro
             .find_map(|p| owner.get(&p.id).map(|o| (p.id.clone(), o.clone())))
         {
             out.errors.push(duplicate(&file, &id, &other));
-            let fallback = previous
-                .files
-                .get(&stem)
-                .filter(|old| *old != &file && old.panels.iter().all(|p| !owner.contains_key(&p.id)));
+            let fallback = previous.files.get(&stem).filter(|old| {
+                *old != &file && old.panels.iter().all(|p| !owner.contains_key(&p.id))
+            });
             if let Some(old) = fallback {
                 for p in &old.panels {
                     owner.insert(p.id.clone(), stem.clone());
@@ -341,11 +337,27 @@ mod tests {
     #[test]
     fn bad_files_are_refused_with_file_line_and_column() {
         let cases = [
-            ("<Extensions>\n  <Panel>\n    <PanelId>x</PanelId>\n  </Pane>\n</Extensions>", 4, "not well-formed"),
-            ("<Extensions>\n  <Panel>\n    <Name>x</Name>\n  </Panel>\n</Extensions>", 2, "no <PanelId>"),
-            ("<Extensions>\n  <Version>1</Version>\n</Extensions>", 1, "no <Panel>"),
+            (
+                "<Extensions>\n  <Panel>\n    <PanelId>x</PanelId>\n  </Pane>\n</Extensions>",
+                4,
+                "not well-formed",
+            ),
+            (
+                "<Extensions>\n  <Panel>\n    <Name>x</Name>\n  </Panel>\n</Extensions>",
+                2,
+                "no <PanelId>",
+            ),
+            (
+                "<Extensions>\n  <Version>1</Version>\n</Extensions>",
+                1,
+                "no <Panel>",
+            ),
             ("<Panel><PanelId>x</PanelId></Panel>", 1, "not <Extensions>"),
-            ("<Extensions>\n<Panel>\n<PanelId> </PanelId></Panel></Extensions>", 3, "1 to 255"),
+            (
+                "<Extensions>\n<Panel>\n<PanelId> </PanelId></Panel></Extensions>",
+                3,
+                "1 to 255",
+            ),
         ];
         for (text, line, why) in cases {
             let e = parse(Path::new("panels/huddle.xml"), "huddle", text).unwrap_err();
@@ -374,8 +386,15 @@ mod tests {
         std::fs::write(dir.join("dial.xml"), "<Extensions><Panel>").unwrap();
         let now = read_dir(&dir, &good);
         assert_eq!(now.errors.len(), 1);
-        assert!(now.errors[0].to_string().contains("dial.xml:1:"), "{}", now.errors[0]);
-        assert!(now.same_panels(&good), "the last good version stays in force");
+        assert!(
+            now.errors[0].to_string().contains("dial.xml:1:"),
+            "{}",
+            now.errors[0]
+        );
+        assert!(
+            now.same_panels(&good),
+            "the last good version stays in force"
+        );
 
         // Without a good version before, a refused file has no panels.
         let fresh = read_dir(&dir, &Project::default());

@@ -113,7 +113,10 @@ pub fn check_panels(open: &dyn Fn() -> Box<dyn Backend>) {
     use super::PanelRecords;
     let records = |b: Box<dyn Backend>| PanelRecords::new(std::sync::Arc::from(b));
     let r = records(open());
-    assert!(r.owned("boardroom").unwrap().is_empty(), "no panel saved yet");
+    assert!(
+        r.owned("boardroom").unwrap().is_empty(),
+        "no panel saved yet"
+    );
     r.saved("boardroom", "speeddial", "h1").unwrap();
     r.saved("boardroom", "lights", "h2").unwrap();
     r.saved("boardroom", "speeddial", "h3").unwrap();
@@ -128,12 +131,24 @@ pub fn check_panels(open: &dyn Fn() -> Box<dyn Backend>) {
     let r = records(open());
     let owned = r.owned("boardroom").unwrap();
     let want: Vec<(String, String)> = pairs(&[("lights", "h2"), ("speeddial", "h3")]);
-    assert_eq!(owned.into_iter().collect::<Vec<_>>(), want, "read again by a new handle");
+    assert_eq!(
+        owned.into_iter().collect::<Vec<_>>(),
+        want,
+        "read again by a new handle"
+    );
     for (x, y) in LOOKALIKES {
         assert_eq!(r.owned(x).unwrap().get("p").map(String::as_str), Some(*x));
         assert_eq!(r.owned(y).unwrap().get("p").map(String::as_str), Some(*y));
     }
     let b: std::sync::Arc<dyn Backend> = std::sync::Arc::from(open());
-    let script = Store::load(InstanceId::new("boardroom", "speeddial"), b.clone(), DEFAULT_QUOTA).unwrap();
-    assert!(script.keys().is_empty(), "a script of the same name does not see the records");
+    let script = Store::load(
+        InstanceId::new("boardroom", "speeddial"),
+        b.clone(),
+        DEFAULT_QUOTA,
+    )
+    .unwrap();
+    assert!(
+        script.keys().is_empty(),
+        "a script of the same name does not see the records"
+    );
 }

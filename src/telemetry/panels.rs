@@ -61,7 +61,10 @@ impl PanelBoard {
     }
 
     pub fn refused(&self) -> Vec<String> {
-        self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

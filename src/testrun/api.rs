@@ -149,7 +149,10 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
     let settings = match opts.get("settings") {
         None => rhai::Map::new(),
         Some(s) => s.clone().try_cast::<rhai::Map>().ok_or_else(|| {
-            err(ctx, "sim(#{ settings: ... }): settings is a map, as #{ room_name: \"Oslo\" }".into())
+            err(
+                ctx,
+                "sim(#{ settings: ... }): settings is a map, as #{ room_name: \"Oslo\" }".into(),
+            )
         })?,
     };
     let tags: Vec<String> = match opts.get("tags") {
@@ -214,10 +217,8 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
 /// Refuses to act on a widget no panel of the project defines (when the
 /// project has panels): the test fails naming the id.
 fn widget_defined(ctx: &NativeCallContext, id: &str) -> RhaiResult<()> {
-    let why = state::with(|t| {
-        Ok(t.panels.as_ref().and_then(|p| p.undefined_widget(id)))
-    })
-    .map_err(|e| err(ctx, e))?;
+    let why = state::with(|t| Ok(t.panels.as_ref().and_then(|p| p.undefined_widget(id))))
+        .map_err(|e| err(ctx, e))?;
     match why {
         Some(why) => Err(err(ctx, why)),
         None => Ok(()),
@@ -438,9 +439,17 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
             "panels",
             |ctx: NativeCallContext, r: &mut RoomRef| -> RhaiResult<rhai::Array> {
                 let room = room(&ctx, r)?;
-                let out = room.control("Inspect", json!({})).map_err(|e| err(&ctx, e))?;
-                let ids = out["Panels"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
-                Ok(ids.unwrap_or_default().into_iter().map(Dynamic::from).collect())
+                let out = room
+                    .control("Inspect", json!({}))
+                    .map_err(|e| err(&ctx, e))?;
+                let ids = out["Panels"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>());
+                Ok(ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Dynamic::from)
+                    .collect())
             },
         )
         .register_fn("answer", |ctx: NativeCallContext, r: &mut RoomRef| {

@@ -16,10 +16,10 @@
 //! - [`report`]: text lines, the summary and JUnit XML.
 //! - [`values`]: durations, equality by value, `assert_eq`.
 
-pub mod panels;
 pub mod api;
 pub mod deadline;
 pub mod memstore;
+pub mod panels;
 pub mod record;
 pub mod report;
 pub mod room;

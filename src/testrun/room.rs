@@ -349,7 +349,11 @@ impl Room {
 /// Puts the project's panels meant for a room with these tags on it, as
 /// `run` would have saved them before the test begins (so they are not
 /// among the commands the scripts sent).
-pub fn save_panels(room: &Room, panels: &super::panels::TestPanels, tags: &[String]) -> Result<(), String> {
+pub fn save_panels(
+    room: &Room,
+    panels: &super::panels::TestPanels,
+    tags: &[String],
+) -> Result<(), String> {
     let entry = crate::config::CodecEntry {
         name: room.name.clone(),
         tags: tags.to_vec(),

@@ -151,7 +151,8 @@ impl Rooms {
         );
         // The status page and /api/status show each codec's panels.
         let handles = self.host.codecs().borrow().clone();
-        let status = xmacro::ops::snapshot::codec_status("pa-huddle-1", &handles["pa-huddle-1"], "", &[]);
+        let status =
+            xmacro::ops::snapshot::codec_status("pa-huddle-1", &handles["pa-huddle-1"], "", &[]);
         assert_eq!(status.panels.in_sync, ["huddle-call", "lights"]);
         assert!(status.panels.failing.is_empty());
         assert!(xmacro::telemetry::panels::panels().saves_ok.get() >= 7);
@@ -165,7 +166,11 @@ impl Rooms {
         for s in [&self.a, &self.b, &self.c] {
             assert_eq!(panels_on(s).await.get("lights"), Some(&self.lights));
         }
-        assert_eq!(self.saves().await, (3, 4, 3), "only the edited panel saved again");
+        assert_eq!(
+            self.saves().await,
+            (3, 4, 3),
+            "only the edited panel saved again"
+        );
     }
 
     async fn a_deleted_file_is_removed_where_it_was_saved(&mut self) {
@@ -195,7 +200,11 @@ impl Rooms {
         })
         .await;
         within("the sync after the reconnect", self.host.idle()).await;
-        assert_eq!(self.saves().await, before, "a reconnect with nothing changed saved something");
+        assert_eq!(
+            self.saves().await,
+            before,
+            "a reconnect with nothing changed saved something"
+        );
     }
 
     async fn a_factory_fresh_codec_gets_its_panels_back(&mut self) {
@@ -229,7 +238,11 @@ impl Rooms {
         within("the good file to be saved", self.host.idle()).await;
         for s in [&self.a, &self.b, &self.c] {
             let p = panels_on(s).await;
-            assert_eq!(p.get("lights"), Some(&self.lights), "the last good version stays");
+            assert_eq!(
+                p.get("lights"),
+                Some(&self.lights),
+                "the last good version stays"
+            );
             assert_eq!(p.get("blinds"), Some(&blinds));
         }
         assert_eq!(count(&self.c, "Remove").await, 0);

@@ -88,7 +88,10 @@ async fn shard_move() {
         .map(|i| Host::spawn(host(&config, Some(&format!("{i}/2")))))
         .collect();
     for sim in [&one, &two] {
-        until("the panel to be saved", async || panels_on(sim).await.contains_key("mine")).await;
+        until("the panel to be saved", async || {
+            panels_on(sim).await.contains_key("mine")
+        })
+        .await;
     }
     for h in hosts {
         h.kill().await;
@@ -116,7 +119,10 @@ async fn shard_move() {
 async fn until(what: &str, ok: impl AsyncFn() -> bool) {
     let start = std::time::Instant::now();
     while !ok().await {
-        assert!(start.elapsed() < std::time::Duration::from_secs(180), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -35,10 +35,18 @@ async fn two_rooms() {
     ro.expect("Oslo seats 8 in HQ").await;
     rb.expect("Bergen seats 4 in HQ").await;
 
-    std::fs::write(&config, config_text(&oslo.url(), &bergen.url(), "Oslo Fjord")).unwrap();
+    std::fs::write(
+        &config,
+        config_text(&oslo.url(), &bergen.url(), "Oslo Fjord"),
+    )
+    .unwrap();
     ro.expect("Oslo Fjord seats 8 in HQ").await;
     rb.idle(&host).await;
-    assert_eq!(rb.seen, ["Bergen seats 4 in HQ"], "bergen's script restarted");
+    assert_eq!(
+        rb.seen,
+        ["Bergen seats 4 in HQ"],
+        "bergen's script restarted"
+    );
     within("shutdown", host.shutdown()).await;
 }
 

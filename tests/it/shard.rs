@@ -81,7 +81,13 @@ async fn wait_db(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-pub(crate) fn write_config(dir: &TempDir, db: &str, codecs: &[String], url: &str, extra: &str) -> PathBuf {
+pub(crate) fn write_config(
+    dir: &TempDir,
+    db: &str,
+    codecs: &[String],
+    url: &str,
+    extra: &str,
+) -> PathBuf {
     let mut text = format!(
         "scripts = \"scripts\"\nstate = \"{db}\"\n{extra}\n[defaults]\npassword_env = \"CODEC_PASSWORD\"\n"
     );
