@@ -7,18 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-use super::raw::RawCodec;
 use super::resolve::{Fleet, Resolver};
 use super::{CodecEntry, ConfigError, Selector};
-
-/// A `[panel.NAME]` table as written.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawPanel {
-    pub codecs: Option<Vec<String>>,
-}
 
 /// One `[panel.NAME]` table: where the panels of `NAME.xml` go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -35,15 +25,6 @@ pub fn in_scope(panel: &BTreeMap<String, PanelConfig>, file: &str, codec: &Codec
         None => true,
         Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(codec)),
     }
-}
-
-/// A codec's settings: its own table's keys over `[defaults] settings`.
-pub fn merged_settings(codec: &RawCodec, defaults: &RawCodec) -> toml::Table {
-    let mut out = defaults.settings.clone().unwrap_or_default();
-    for (k, v) in codec.settings.clone().unwrap_or_default() {
-        out.insert(k, v);
-    }
-    out
 }
 
 impl Resolver<'_> {

@@ -83,7 +83,7 @@ pub struct RawFile {
     /// `panels = "DIR"`: the UI extension panels (see [`super::panels`]).
     pub panels: Option<Spanned<String>>,
     #[serde(default)]
-    pub panel: BTreeMap<String, Spanned<super::panels::RawPanel>>,
+    pub panel: BTreeMap<String, Spanned<RawPanel>>,
 }
 
 /// The `[http]` table as written.
@@ -117,6 +117,13 @@ pub struct RawCodec {
     pub settings: Option<toml::Table>,
 }
 
+/// A `[panel.NAME]` table as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPanel {
+    pub codecs: Option<Vec<String>>,
+}
+
 /// A `[script.NAME]` table as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +150,15 @@ impl RawCodec {
             "legacy" => self.legacy.is_some(),
             _ => return None,
         })
+    }
+
+    /// This table's `settings`, its keys over those of `defaults`.
+    pub fn settings_over(&self, defaults: &RawCodec) -> toml::Table {
+        let mut out = defaults.settings.clone().unwrap_or_default();
+        for (k, v) in self.settings.clone().unwrap_or_default() {
+            out.insert(k, v);
+        }
+        out
     }
 
     /// This table with what it leaves unset taken from `defaults`.

@@ -165,7 +165,7 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             let merged = c.over(defaults);
-            let settings = super::panels::merged_settings(&c, defaults);
+            let settings = c.settings_over(defaults);
             fleet.settings.insert(name.clone(), settings);
             let config = self.codec_settings(&name, &merged).map_err(fail)?;
             fleet.kept.push(CodecEntry {
