@@ -58,6 +58,7 @@
 
 pub mod app;
 pub mod check;
+pub mod check_config;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
@@ -69,6 +70,7 @@ pub mod host;
 pub mod log;
 pub mod lsp;
 pub mod ops;
+pub mod panels;
 pub mod rollout;
 pub mod schema;
 pub mod script;

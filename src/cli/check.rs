@@ -34,4 +34,10 @@ pub struct CheckArgs {
     pub timeout: Duration,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// Check the project this config describes: its scripts, its panel
+    /// files, every `codec.settings.X` a script reads set for each codec
+    /// in the script's scope, and (a warning) every literal WidgetId or
+    /// PanelId a script compares defined by a panel in its scope.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub config: Option<PathBuf>,
 }

@@ -21,6 +21,12 @@ pub struct RunArgs {
     /// about xAPI paths and parameters in the scripts that do not exist.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
+    /// UI extension panels to save on every codec (`*.xml` as the UI
+    /// Extensions Editor exports them; default: the config's `panels`,
+    /// else panels/ beside the config). Removed from a codec when their
+    /// file goes; panels xmacro did not save are never touched.
+    #[arg(long, value_name = "DIR")]
+    pub panels: Option<PathBuf>,
     /// A codec URL to run against (repeatable), besides any in --config;
     /// the connection flags below apply to these.
     #[arg(long = "codec", value_name = "URL")]

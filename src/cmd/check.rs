@@ -17,6 +17,9 @@ pub const BUILTIN_NOTE: &str = "not in the built-in model; pass --schema for the
 
 /// Checks a scripts directory or one script file.
 pub async fn run(args: CheckArgs) -> Result<(), AppError> {
+    if let Some(file) = &args.config {
+        return project(file);
+    }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SCRIPTS));
     let schema = match (&args.schema, &args.codec) {
         (Some(f), _) => Some(Schema::load(f, args.product.as_deref())?),
@@ -73,4 +76,28 @@ fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
         super::out::line(&format!("warning: {f} ({BUILTIN_NOTE})"))?;
     }
     Ok(findings.len())
+}
+
+/// `check --config FILE`: the project as the config binds it
+/// ([`crate::check_config`]).
+fn project(file: &std::path::Path) -> Result<(), AppError> {
+    let cfg = crate::config::Config::load(file)?;
+    let report = crate::check_config::check(&cfg).map_err(AppError::Usage)?;
+    for w in &report.warnings {
+        println!("{w}");
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "{} script(s) and {} panel(s) of {} checked",
+            report.scripts,
+            report.panels,
+            file.display()
+        );
+        Ok(())
+    } else {
+        Err(AppError::Findings(report.problems.len()))
+    }
 }

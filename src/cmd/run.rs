@@ -61,6 +61,15 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             opts.fleet_size = Some(opts.codecs.len());
         }
     }
+    if let Some(dir) = &args.panels {
+        if !dir.is_dir() {
+            return Err(AppError::Usage(format!(
+                "--panels {}: not a folder",
+                dir.display()
+            )));
+        }
+        opts.panels = Some(dir.clone());
+    }
     if let (Some(shard), None) = (opts.shard, &opts.postgres) {
         warn!(
             "--shard {shard} with the store in a local directory ({}): a codec that moves to another shard starts there without its stored state, and nothing stops two hosts serving one codec; set state = \"postgres://...\" (docs/scaling.md)",
@@ -228,6 +237,9 @@ fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
     }
     opts.scripts = cfg.script;
     opts.rollout = cfg.rollout;
+    opts.panels = Some(cfg.panels);
+    opts.panel = cfg.panel;
+    opts.settings = cfg.settings;
 }
 
 /// Starts the status server when the flags or the config ask for it:

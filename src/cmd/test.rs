@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::cli::{TestArgs, TestFormat};
 use crate::error::AppError;
+use crate::testrun::panels::TestPanels;
 use crate::testrun::report::{junit, text_line};
 use crate::testrun::{DefaultSchema, TestError, TestOptions};
 
@@ -44,13 +45,30 @@ pub async fn run(args: TestArgs) -> Result<(), AppError> {
 
 /// Where the tests are and how they run.
 fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
-    let dir = match (&args.dir, crate::config::discover(args.config.as_deref())) {
+    let config = match crate::config::discover(args.config.as_deref()) {
+        Some(file) => Some(
+            crate::config::Config::load(&file)
+                .map_err(|e| TestError::Dir(file.display().to_string(), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let dir = match (&args.dir, &config) {
         (Some(d), _) => d.clone(),
-        (None, Some(cfg)) => crate::config::Config::load(&cfg)
-            .map(|c| c.scripts)
-            .map_err(|e| TestError::Dir(cfg.display().to_string(), e.to_string()))?,
+        (None, Some(cfg)) => cfg.scripts.clone(),
         (None, None) => PathBuf::from(crate::config::DEFAULT_SCRIPTS),
     };
+    // The project's panels: the config's, else panels/ beside the scripts.
+    let (panels_dir, scope) = match &config {
+        Some(cfg) => (cfg.panels.clone(), cfg.panel.clone()),
+        None => (
+            dir.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(crate::panels::DEFAULT_PANELS),
+            Default::default(),
+        ),
+    };
+    let panels = TestPanels::read(&panels_dir, scope)
+        .map_err(|e| TestError::Dir(panels_dir.display().to_string(), e))?;
     if !dir.is_dir() {
         return Err(TestError::Dir(
             dir.display().to_string(),
@@ -68,5 +86,6 @@ fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
         // The limits `xmacro run` gives the same scripts (`HostOptions`):
         // the config sets none, so both run within the defaults.
         limits: crate::script::limits::Limits::default(),
+        panels: Some(std::sync::Arc::new(panels)),
     })
 }

@@ -25,6 +25,7 @@ use crate::xows::CodecConfig;
 
 pub mod bounds;
 pub mod codec;
+pub mod panels;
 pub mod raw;
 pub mod resolve;
 pub mod rollout;
@@ -171,6 +172,12 @@ pub struct Config {
     /// A hash of the text it was read from: a save that changes nothing
     /// (or a mistake already reported) is not acted on again.
     pub text_hash: u64,
+    /// `panels = "DIR"`: the UI extension panels folder.
+    pub panels: PathBuf,
+    /// The `[panel.NAME]` tables.
+    pub panel: BTreeMap<String, panels::PanelConfig>,
+    /// Each kept codec's `settings` (over `[defaults] settings`), by name.
+    pub settings: BTreeMap<String, toml::Table>,
 }
 
 /// The `[http]` table: where `xmacro run` serves its status page.
@@ -330,6 +337,8 @@ impl Config {
         let postgres = r.postgres()?;
         let fleet = r.codecs(&defaults, keep)?;
         let (script, script_at) = r.scripts(&fleet)?;
+        let panel = r.panel_tables(&fleet)?;
+        let panels = r.panels_dir()?;
         let http = r.http()?;
         let rollout = r.rollout(&fleet)?;
         let raw = &read.file;
@@ -342,6 +351,9 @@ impl Config {
             store_quota,
             fleet_size: fleet.names.len(),
             codecs: fleet.kept,
+            settings: fleet.settings,
+            panels,
+            panel,
             script,
             script_at,
             schema: raw.schema.as_deref().map(|p| r.rel(p)),

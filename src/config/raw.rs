@@ -81,6 +81,10 @@ pub struct RawFile {
     pub http: Option<Spanned<RawHttp>>,
     pub schema: Option<String>,
     pub rollout: Option<Spanned<super::rollout::RawRollout>>,
+    /// `panels = "DIR"`: the UI extension panels (see [`super::panels`]).
+    pub panels: Option<Spanned<String>>,
+    #[serde(default)]
+    pub panel: BTreeMap<String, Spanned<RawPanel>>,
 }
 
 /// The `[http]` table as written.
@@ -110,6 +114,15 @@ pub struct RawCodec {
     pub legacy: Option<bool>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Per-room values scripts read as `codec.settings`.
+    pub settings: Option<toml::Table>,
+}
+
+/// A `[panel.NAME]` table as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPanel {
+    pub codecs: Option<Vec<String>>,
 }
 
 /// A `[script.NAME]` table as written.
@@ -140,6 +153,15 @@ impl RawCodec {
         })
     }
 
+    /// This table's `settings`, its keys over those of `defaults`.
+    pub fn settings_over(&self, defaults: &RawCodec) -> toml::Table {
+        let mut out = defaults.settings.clone().unwrap_or_default();
+        for (k, v) in self.settings.clone().unwrap_or_default() {
+            out.insert(k, v);
+        }
+        out
+    }
+
     /// This table with what it leaves unset taken from `defaults`.
     pub fn over(&self, defaults: &RawCodec) -> RawCodec {
         macro_rules! pick {
@@ -158,7 +180,8 @@ impl RawCodec {
             insecure,
             auth,
             legacy,
-            tags
+            tags,
+            settings
         )
     }
 }

@@ -34,6 +34,8 @@ pub struct Fleet {
     pub kept: Vec<CodecEntry>,
     pub names: HashSet<String>,
     pub tags: BTreeSet<String>,
+    /// Each kept codec's `settings` (see [`super::panels`]).
+    pub settings: BTreeMap<String, toml::Table>,
 }
 
 impl<'a> Resolver<'a> {
@@ -130,6 +132,7 @@ impl<'a> Resolver<'a> {
             kept: Vec::new(),
             names: HashSet::new(),
             tags: BTreeSet::new(),
+            settings: BTreeMap::new(),
         };
         for (i, table) in self.read.codecs(self.src).enumerate() {
             let (at, c) = table?;
@@ -166,6 +169,8 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             let merged = c.over(defaults);
+            let settings = c.settings_over(defaults);
+            fleet.settings.insert(name.clone(), settings);
             let config = self.codec_settings(&name, &merged).map_err(fail)?;
             fleet.kept.push(CodecEntry {
                 name,
@@ -339,7 +344,7 @@ impl Resolver<'_> {
 
 /// Why a selector picks no codec of the fleet (with the nearest name or
 /// tag), or `None` when it picks some.
-fn unmatched(sel: &str, fleet: &Fleet) -> Option<String> {
+pub(super) fn unmatched(sel: &str, fleet: &Fleet) -> Option<String> {
     match Selector::parse(sel) {
         Selector::Tag(tag) if !fleet.tags.contains(tag) => Some(format!(
             "no codec has the tag {tag:?}{}",

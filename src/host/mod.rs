@@ -44,6 +44,7 @@ mod slots;
 mod watcher;
 
 pub use watcher::is_change;
+pub mod panels;
 
 /// What the host runs.
 #[derive(Debug, Clone)]
@@ -80,6 +81,12 @@ pub struct HostOptions {
     /// `[rollout]`: changes reach the canary codecs first, the rest after
     /// a soak ([`crate::rollout`]); `None`: everywhere at once.
     pub rollout: Option<crate::config::rollout::RolloutConfig>,
+    /// The UI extension panels folder (`panels = "DIR"`), if any.
+    pub panels: Option<PathBuf>,
+    /// The `[panel.NAME]` tables.
+    pub panel: BTreeMap<String, crate::config::panels::PanelConfig>,
+    /// Each codec's `settings`, by codec name (`codec.settings` in scripts).
+    pub settings: BTreeMap<String, toml::Table>,
 }
 
 impl HostOptions {
@@ -101,6 +108,9 @@ impl HostOptions {
             fleet_size: None,
             postgres: None,
             rollout: None,
+            panels: None,
+            panel: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -312,6 +322,8 @@ struct Host {
     failures: mpsc::UnboundedSender<Failure>,
     /// Staged rollouts, with `[rollout]`.
     staged: Option<rollout::Staged>,
+    /// The UI extension panels kept in line on every codec served.
+    panels: panels::PanelSync,
 }
 
 /// A script's `args` as the script sees them.
@@ -332,6 +344,11 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         && let Ok(abs) = std::fs::canonicalize(&c.file)
     {
         c.file = abs;
+    }
+    if let Some(p) = &mut opts.panels
+        && let Ok(abs) = std::fs::canonicalize(&*p)
+    {
+        *p = abs;
     }
     let dir = &opts.scripts_dir;
     let meta = std::fs::metadata(dir).map_err(|source| HostError::ScriptsDir {
@@ -391,6 +408,13 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         }
         _ => (None, None, mpsc::unbounded_channel().1),
     };
+    let mut panel_sync =
+        panels::PanelSync::new(opts.panels.clone(), opts.panel.clone(), stores.panels());
+    for entry in opts.codecs.iter() {
+        if let Some(codec) = codecs.get(&entry.name) {
+            panel_sync.serve(entry, codec.clone());
+        }
+    }
     let codecs: Codecs = Arc::new(codecs);
     let (codecs_seen, seen) = watch::channel(codecs.clone());
     let mut host = Host {
@@ -405,6 +429,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         generation: 0,
         failures: failures_tx,
         staged,
+        panels: panel_sync,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     host.refresh_rollouts().await;

@@ -2,7 +2,7 @@
 //! rescan the scripts, shard changes take a codec over or let it go, the
 //! idle probe is answered, and a stop stops every instance and codec.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,17 +88,22 @@ impl Host {
                             more = reload.recv() => if more.is_none() { break },
                         }
                     }
-                    self.reload_config();
+                    let resettled = self.reload_config();
+                    self.restart_on(&resettled).await;
                     self.scan().await;
+                    self.panels.rescan(self.opts.panel.clone());
                     self.generation += 1;
                 }
             }
         }
     }
 
-    fn reload_config(&mut self) {
+    /// Reads a changed config file: takes its scripts' tables, panel
+    /// scopes and settings; returns the codecs whose settings changed.
+    fn reload_config(&mut self) -> BTreeSet<String> {
+        let mut resettled = BTreeSet::new();
         let Some(seen) = self.opts.config.clone() else {
-            return;
+            return resettled;
         };
         let file = &seen.file;
         // Only a new content is acted on, so one save is one message. Read
@@ -109,7 +114,7 @@ impl Host {
             .as_ref()
             .map_or(0, |t| crate::config::text_hash(t.as_bytes()));
         if text_hash == seen.text_hash {
-            return;
+            return resettled;
         }
         let loaded = text
             .and_then(|t| match seen.fleet {
@@ -127,6 +132,14 @@ impl Host {
                     );
                 }
                 self.opts.scripts = cfg.script;
+                self.opts.panel = cfg.panel;
+                for (codec, settings) in cfg.settings {
+                    let before = self.opts.settings.get(&codec).cloned().unwrap_or_default();
+                    if before != settings {
+                        resettled.insert(codec.clone());
+                        self.opts.settings.insert(codec, settings);
+                    }
+                }
                 if let (Some(staged), Some(policy)) = (&mut self.staged, cfg.rollout) {
                     staged.policy = policy;
                 }
@@ -142,6 +155,7 @@ impl Host {
             codecs,
             ..seen
         });
+        resettled
     }
 
     /// What is under way now (see [`HostHandle::idle`]).
@@ -160,6 +174,7 @@ impl Host {
                 None => busy |= !slot.starter.is_finished() && slot.codec_coming(),
             }
         }
+        busy |= self.panels.busy();
         Activity {
             busy,
             mark: (self.generation, instances, posted),
@@ -174,7 +189,9 @@ impl Host {
             return;
         };
         let mut codecs = (*self.codecs).clone();
-        codecs.insert(codec.to_string(), Codec::spawn(entry.config.clone()));
+        let handle = Codec::spawn(entry.config.clone());
+        self.panels.serve(entry, handle.clone());
+        codecs.insert(codec.to_string(), handle);
         self.set_codecs(codecs);
         let names: Vec<String> = self.scripts.keys().cloned().collect();
         for name in names {
@@ -205,6 +222,7 @@ impl Host {
     async fn let_go(&mut self, codec: &str) {
         self.serving.lost_to_another(codec);
         self.stores.forget_codec(codec);
+        self.panels.let_go(codec);
         let mut stopping = Vec::new();
         for l in self.scripts.values_mut() {
             let (theirs, keep) = std::mem::take(&mut l.slots)
@@ -228,6 +246,7 @@ impl Host {
     }
 
     async fn shutdown(&mut self) {
+        self.panels.stop();
         let all: Vec<Slot> = std::mem::take(&mut self.scripts)
             .into_values()
             .flat_map(|l| l.slots)

@@ -80,6 +80,7 @@ impl Host {
             codec_url: self.urls[codec_name].clone(),
             codecs: self.codecs.clone(),
             args: running.args.clone(),
+            settings: self.settings_of(codec_name),
             store,
             rt: tokio::runtime::Handle::current(),
             clock: self.opts.clock.clone(),
@@ -97,6 +98,52 @@ impl Host {
             running: running.clone(),
             fallback,
         })
+    }
+
+    /// A codec's `settings` as its scripts read them (`codec.settings`).
+    fn settings_of(&self, codec: &str) -> rhai::Map {
+        self.opts
+            .settings
+            .get(codec)
+            .and_then(|s| rhai::serde::to_dynamic(s).ok())
+            .and_then(|d| d.try_cast::<rhai::Map>())
+            .unwrap_or_default()
+    }
+
+    /// Restarts every script's instance on these codecs (their settings
+    /// changed), each with the version it ran; instances on other codecs
+    /// go on untouched.
+    pub(super) async fn restart_on(&mut self, codecs: &std::collections::BTreeSet<String>) {
+        if codecs.is_empty() {
+            return;
+        }
+        let names: Vec<String> = self.scripts.keys().cloned().collect();
+        for name in names {
+            let Some(l) = self.scripts.get_mut(&name) else {
+                continue;
+            };
+            let (theirs, keep): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut l.slots)
+                .into_iter()
+                .partition(|s| codecs.contains(&s.codec_name));
+            l.slots = keep;
+            let again: Vec<(String, Arc<Running>, Option<Arc<Running>>)> = theirs
+                .iter()
+                .map(|s| (s.codec_name.clone(), s.running.clone(), s.fallback.clone()))
+                .collect();
+            stop_slots(theirs).await;
+            let mut restarted = Vec::new();
+            for (codec, running, fallback) in again {
+                if let Some(slot) = self.start_on(&name, &running, &codec, fallback) {
+                    restarted.push(codec);
+                    if let Some(l) = self.scripts.get_mut(&name) {
+                        l.slots.push(slot);
+                    }
+                }
+            }
+            if !restarted.is_empty() {
+                info!(script = %name, "restarted on {}: its settings changed", restarted.join(", "));
+            }
+        }
     }
 
     fn store(&mut self, script: &str, codec: &str) -> Result<Arc<Store>, crate::store::StoreError> {

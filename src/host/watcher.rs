@@ -1,5 +1,5 @@
 //! The host's file watcher: which file events mean "look again" (the
-//! scripts directory, the config file) and which are the host's own reads.
+//! scripts directory, the panels folder, the config file) and which are the host's own reads.
 
 use std::path::Path;
 
@@ -14,6 +14,7 @@ pub(super) fn watch(
 ) -> Result<notify::RecommendedWatcher, HostError> {
     let config = opts.config.as_ref().map(|c| c.file.clone());
     let scripts = opts.scripts_dir.clone();
+    let panels = opts.panels.clone().filter(|p| p.is_dir());
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             if !is_change(&ev) {
@@ -22,6 +23,7 @@ pub(super) fn watch(
             let relevant = ev.need_rescan()
                 || ev.paths.iter().any(|p| {
                     p.starts_with(&scripts)
+                        || panels.as_ref().is_some_and(|d| p.starts_with(d))
                         || config
                             .as_ref()
                             .is_some_and(|c| p.ends_with(c.file_name().unwrap_or_default()))
@@ -34,6 +36,12 @@ pub(super) fn watch(
     .map_err(watch_failed(&opts.scripts_dir))?;
     w.watch(&opts.scripts_dir, notify::RecursiveMode::Recursive)
         .map_err(watch_failed(&opts.scripts_dir))?;
+    if let Some(dir) = opts.panels.as_ref().filter(|p| p.is_dir())
+        && !dir.starts_with(&opts.scripts_dir)
+    {
+        w.watch(dir, notify::RecursiveMode::NonRecursive)
+            .map_err(watch_failed(dir))?;
+    }
     if let Some(dir) = opts.config.as_ref().and_then(|c| c.file.parent()) {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")

@@ -96,11 +96,11 @@ pub fn main(s: &Status) -> String {
     if !s.ready {
         let _ = write!(o, "<p>not ready: {}</p>", esc(&s.ready_reason));
     }
-    o.push_str(r#"<h2>Codecs</h2><div class="wrap"><table id="codecs"><tr><th>codec</th><th>state</th><th>connected since</th><th>round trip</th><th>reconnects</th><th>last error</th><th>tags</th></tr>"#);
+    o.push_str(r#"<h2>Codecs</h2><div class="wrap"><table id="codecs"><tr><th>codec</th><th>state</th><th>connected since</th><th>round trip</th><th>reconnects</th><th>last error</th><th>tags</th><th>panels</th></tr>"#);
     for c in &s.codecs {
         let _ = write!(
             o,
-            r#"<tr data-codec="{0}"><td>{0}<br><small>{1}</small></td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td></tr>"#,
+            r#"<tr data-codec="{0}"><td>{0}<br><small>{1}</small></td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td><td>{8}</td></tr>"#,
             esc(&c.name),
             esc(&c.url),
             badge(&c.state),
@@ -109,6 +109,7 @@ pub fn main(s: &Status) -> String {
             c.reconnects,
             opt(&c.last_error),
             esc(&c.tags.join(", ")),
+            esc(&super::table::panels_cell(&c.panels)),
         );
     }
     o.push_str("</table></div><h2>Scripts</h2>");

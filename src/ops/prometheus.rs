@@ -155,6 +155,14 @@ pub fn render(status: &Status) -> String {
         "outcome",
         &rows,
     );
+    let p = crate::telemetry::panels::panels();
+    o.labelled(
+        "xmacro_panel_saves_total",
+        "counter",
+        "UI extension panel saves (Panel Save commands) by result.",
+        "result",
+        &[("ok", p.saves_ok.get()), ("failed", p.saves_failed.get())],
+    );
     let mut by_state: Vec<(&str, u64)> = vec![
         ("ok", 0),
         ("failing", 0),
@@ -200,6 +208,26 @@ pub fn render(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panel_saves_are_counted_by_result() {
+        crate::telemetry::panels::panels().saves_failed.inc();
+        let s: Status = serde_json::from_value(serde_json::json!({
+            "version": "0", "health": "ok", "ready": true, "ready_reason": "",
+            "started_at": "", "uptime_seconds": 0, "store_bytes": 0,
+            "codecs": [], "scripts": [], "reloads": []
+        }))
+        .unwrap();
+        let text = render(&s);
+        assert!(
+            text.contains("# TYPE xmacro_panel_saves_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("xmacro_panel_saves_total{result=\"failed\"}"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -51,6 +51,19 @@ pub struct CodecStatus {
     pub retry_in_seconds: Option<f64>,
     /// The last answered request's round trip, milliseconds.
     pub rtt_ms: Option<f64>,
+    /// The UI extension panels xmacro keeps on it (none until synced).
+    #[serde(default)]
+    pub panels: PanelsStatus,
+}
+
+/// A codec's UI extension panels as last synced.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PanelsStatus {
+    /// PanelIds it has as the project wants them.
+    pub in_sync: Vec<String>,
+    /// PanelId (`*`: the codec as a whole) to why it is not in sync;
+    /// tried again on the next change or reconnect.
+    pub failing: std::collections::BTreeMap<String, String>,
 }
 
 /// An error with when and where.
@@ -216,6 +229,13 @@ pub fn codec_status(name: &str, codec: &Codec, url: &str, tags: &[String]) -> Co
         reconnects: codec.connects().saturating_sub(1),
         retry_in_seconds: retry,
         rtt_ms: codec.round_trip().map(|d| d.as_secs_f64() * 1000.0),
+        panels: crate::telemetry::panels::panels()
+            .codec(name)
+            .map(|p| PanelsStatus {
+                in_sync: p.in_sync,
+                failing: p.failing,
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -360,6 +380,7 @@ mod tests {
             reconnects: 0,
             retry_in_seconds: None,
             rtt_ms: None,
+            panels: Default::default(),
         }
     }
 

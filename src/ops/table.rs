@@ -85,6 +85,7 @@ pub fn render(s: &Status) -> String {
             "RTT",
             "RECONNECTS",
             "LAST ERROR",
+            "PANELS",
         ]
         .map(String::from)
         .to_vec(),
@@ -102,6 +103,7 @@ pub fn render(s: &Status) -> String {
                 .unwrap_or_else(|| "-".into()),
             c.reconnects.to_string(),
             clip(c.last_error.as_deref().unwrap_or(""), 60),
+            clip(&panels_cell(&c.panels), 60),
         ]);
     }
     out.push('\n');
@@ -172,8 +174,34 @@ pub fn render(s: &Status) -> String {
     out
 }
 
+/// A codec's panels in a cell: how many are in sync, and those out of
+/// sync with why.
+pub fn panels_cell(p: &super::snapshot::PanelsStatus) -> String {
+    let mut out = if p.in_sync.is_empty() && p.failing.is_empty() {
+        String::new()
+    } else {
+        format!("{} in sync", p.in_sync.len())
+    };
+    for (id, why) in &p.failing {
+        out.push_str(&format!("; OUT OF SYNC {id}: {why}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_codecs_panels_cell_says_how_many_are_in_sync_and_which_are_out_with_why() {
+        let mut p = crate::ops::snapshot::PanelsStatus {
+            in_sync: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        assert_eq!(panels_cell(&p), "2 in sync");
+        p.failing.insert("c".into(), "Invalid XML".into());
+        assert_eq!(panels_cell(&p), "2 in sync; OUT OF SYNC c: Invalid XML");
+        assert_eq!(panels_cell(&Default::default()), "");
+    }
     use super::*;
 
     #[test]

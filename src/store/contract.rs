@@ -105,3 +105,50 @@ pub fn check(open: &dyn Fn() -> Box<dyn Backend>) {
     assert_eq!(store.keys(), ["k"]);
     assert_eq!(store.get("k"), Some(json!("a\0b")));
 }
+
+/// The panel records on a backend: per codec, PanelId to hash, read again
+/// by a later handle, apart from every script's entries and from other
+/// codecs (lookalike names included).
+pub fn check_panels(open: &dyn Fn() -> Box<dyn Backend>) {
+    use super::PanelRecords;
+    let records = |b: Box<dyn Backend>| PanelRecords::new(std::sync::Arc::from(b));
+    let r = records(open());
+    assert!(
+        r.owned("boardroom").unwrap().is_empty(),
+        "no panel saved yet"
+    );
+    r.saved("boardroom", "speeddial", "h1").unwrap();
+    r.saved("boardroom", "lights", "h2").unwrap();
+    r.saved("boardroom", "speeddial", "h3").unwrap();
+    r.saved("boardroom", "gone", "h4").unwrap();
+    r.removed("boardroom", "gone").unwrap();
+    r.removed("boardroom", "never-there").unwrap();
+    for (x, y) in LOOKALIKES {
+        r.saved(x, "p", x).unwrap();
+        r.saved(y, "p", y).unwrap();
+    }
+    drop(r);
+    let r = records(open());
+    let owned = r.owned("boardroom").unwrap();
+    let want: Vec<(String, String)> = pairs(&[("lights", "h2"), ("speeddial", "h3")]);
+    assert_eq!(
+        owned.into_iter().collect::<Vec<_>>(),
+        want,
+        "read again by a new handle"
+    );
+    for (x, y) in LOOKALIKES {
+        assert_eq!(r.owned(x).unwrap().get("p").map(String::as_str), Some(*x));
+        assert_eq!(r.owned(y).unwrap().get("p").map(String::as_str), Some(*y));
+    }
+    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::from(open());
+    let script = Store::load(
+        InstanceId::new("boardroom", "speeddial"),
+        b.clone(),
+        DEFAULT_QUOTA,
+    )
+    .unwrap();
+    assert!(
+        script.keys().is_empty(),
+        "a script of the same name does not see the records"
+    );
+}

@@ -15,6 +15,7 @@ mod contract;
 mod legacy;
 mod lock;
 mod names;
+mod panels;
 mod pg;
 mod pg_link;
 mod pg_sql;
@@ -36,6 +37,7 @@ use tracing::warn;
 pub use backend::{Backend, InstanceId, Row};
 pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
+pub use panels::{PANELS_SCRIPT, PanelRecords};
 pub use pg::{PgBackend, PgTarget, test_url};
 pub use pg_sql::lock_key;
 pub use pg_tls::resolve_root as resolve_pg_root;
@@ -132,6 +134,11 @@ impl Stores {
 }
 
 impl Stores {
+    /// The records of the panels this host saved on each codec.
+    pub fn panels(&self) -> PanelRecords {
+        PanelRecords::new(self.backend.clone())
+    }
+
     /// Drops the views of every store on `codec` (another host took the
     /// codec and may write to them): the next [`Stores::instance`] reads
     /// them afresh.

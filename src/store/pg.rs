@@ -278,6 +278,13 @@ mod tests {
     }
 
     #[test]
+    fn the_postgres_backend_keeps_the_panel_records() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "panels");
+        super::super::contract::check_panels(&|| Box::new(PgBackend::open(&t).unwrap()));
+    }
+
+    #[test]
     fn a_codec_lock_is_held_by_one_session_until_it_ends() {
         let Some(url) = test_url() else { return };
         let t = fresh(&url, "locks");

@@ -201,6 +201,13 @@ mod tests {
     }
 
     #[test]
+    fn the_sqlite_backend_keeps_the_panel_records() {
+        let dir = super::super::tests::temp("sqlite-panels");
+        let file = dir.join(DB_FILE);
+        super::super::contract::check_panels(&|| Box::new(SqliteBackend::open(&file).unwrap()));
+    }
+
+    #[test]
     fn writers_at_once_share_commits_and_each_write_is_there() {
         let dir = super::super::tests::temp("sqlite-group");
         let b = std::sync::Arc::new(SqliteBackend::open(&dir.join(DB_FILE)).unwrap());

@@ -10,6 +10,7 @@
 pub mod board;
 pub mod logtap;
 pub mod metrics;
+pub mod panels;
 
 pub use board::{Board, board};
 pub use metrics::{Metrics, metrics};

@@ -132,13 +132,34 @@ fn restart(ctx: &NativeCallContext, r: &RoomRef, name: &str) -> RhaiResult<()> {
 fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
     let get = |k: &str| opts.get(k).map(|v| v.to_string());
     for k in opts.keys() {
-        if !["schema", "product", "name"].contains(&k.as_str()) {
+        if !["schema", "product", "name", "settings", "tags"].contains(&k.as_str()) {
             return Err(err(
                 ctx,
-                format!("sim(#{{...}}): unknown option {k:?} (known: schema, product, name)"),
+                format!(
+                    "sim(#{{...}}): unknown option {k:?} (known: schema, product, name, settings, tags)"
+                ),
             ));
         }
     }
+    let settings = match opts.get("settings") {
+        None => rhai::Map::new(),
+        Some(s) => s.clone().try_cast::<rhai::Map>().ok_or_else(|| {
+            err(
+                ctx,
+                "sim(#{ settings: ... }): settings is a map, as #{ room_name: \"Oslo\" }".into(),
+            )
+        })?,
+    };
+    let tags: Vec<String> = match opts.get("tags") {
+        None => Vec::new(),
+        Some(t) => t
+            .clone()
+            .try_cast::<rhai::Array>()
+            .ok_or_else(|| err(ctx, "sim(#{ tags: ... }): tags is an array of text".into()))?
+            .into_iter()
+            .map(|t| t.to_string())
+            .collect(),
+    };
     state::with(|t| {
         // The test's own schema (relative to the tests directory), else
         // the run's `--schema`; a product alone picks one of the latter.
@@ -178,11 +199,26 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
             };
             options.schema = Some(schema);
         }
-        let room = t.block(Room::start(&name, options))?;
+        let mut room = t.block(Room::start(&name, options))?;
+        room.settings = settings;
+        if let Some(panels) = t.panels.clone() {
+            super::room::save_panels(&room, &panels, &tags)?;
+        }
         t.rooms.push(Arc::new(room));
         Ok(RoomRef(t.rooms.len() - 1))
     })
     .map_err(|e| err(ctx, e))
+}
+
+/// Refuses to act on a widget no panel of the project defines (when the
+/// project has panels): the test fails naming the id.
+fn widget_defined(ctx: &NativeCallContext, id: &str) -> RhaiResult<()> {
+    let why = state::with(|t| Ok(t.panels.as_ref().and_then(|p| p.undefined_widget(id))))
+        .map_err(|e| err(ctx, e))?;
+    match why {
+        Some(why) => Err(err(ctx, why)),
+        None => Ok(()),
+    }
 }
 
 /// A widget's value as the device reports it: text; a toggle's `true` or
@@ -376,6 +412,7 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
         .register_fn(
             "widget",
             |ctx: NativeCallContext, r: &mut RoomRef, id: &str, kind: &str| -> RhaiResult<()> {
+                widget_defined(&ctx, id)?;
                 let params = json!({ "WidgetId": id, "Type": kind });
                 control(&ctx, r, "WidgetAction", params).map(|_| ())
             },
@@ -388,9 +425,27 @@ pub fn register(engine: &mut Engine, tests: Declarations) {
              kind: &str,
              value: Dynamic|
              -> RhaiResult<()> {
+                widget_defined(&ctx, id)?;
                 let value = widget_value(&ctx, &value)?;
                 let params = json!({ "WidgetId": id, "Type": kind, "Value": value });
                 control(&ctx, r, "WidgetAction", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "panels",
+            |ctx: NativeCallContext, r: &mut RoomRef| -> RhaiResult<rhai::Array> {
+                let room = room(&ctx, r)?;
+                let out = room
+                    .control("Inspect", json!({}))
+                    .map_err(|e| err(&ctx, e))?;
+                let ids = out["Panels"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>());
+                Ok(ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Dynamic::from)
+                    .collect())
             },
         )
         .register_fn("answer", |ctx: NativeCallContext, r: &mut RoomRef| {

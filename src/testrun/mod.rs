@@ -19,6 +19,7 @@
 pub mod api;
 pub mod deadline;
 pub mod memstore;
+pub mod panels;
 pub mod record;
 pub mod report;
 pub mod room;
@@ -62,6 +63,8 @@ pub struct TestOptions {
     /// The limits the scripts under test run within: the host's, so a
     /// test passes only under the limits `xmacro run` applies.
     pub limits: Limits,
+    /// The project's panels, saved on every room a test creates.
+    pub panels: Option<std::sync::Arc<panels::TestPanels>>,
 }
 
 impl TestOptions {
@@ -73,6 +76,7 @@ impl TestOptions {
             schema: None,
             timeout: deadline::DEFAULT_TIMEOUT,
             limits: Limits::default(),
+            panels: None,
         }
     }
 }
@@ -252,6 +256,7 @@ fn run_one(
         limits: run.opts.limits.clone(),
         harness: run.accounts.harness.clone(),
         script_error: false,
+        panels: run.opts.panels.clone(),
     }));
     let result = deadline::with_deadline(run.opts.timeout, || {
         run.accounts

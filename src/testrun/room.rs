@@ -67,6 +67,8 @@ pub struct Room {
     flushed_at: AtomicU64,
     /// Round trips made to wait for the scripts.
     round_trips: AtomicU64,
+    /// What scripts on this room read as `codec.settings`.
+    pub settings: rhai::Map,
 }
 
 impl Room {
@@ -100,6 +102,7 @@ impl Room {
             scripts: Mutex::new(Vec::new()),
             flushed_at: AtomicU64::new(u64::MAX),
             round_trips: AtomicU64::new(0),
+            settings: rhai::Map::new(),
         })
     }
 
@@ -203,6 +206,7 @@ impl Room {
             codec_url: self.url.clone(),
             codecs: launch.codecs,
             args: launch.args,
+            settings: self.settings.clone(),
             store,
             rt: tokio::runtime::Handle::current(),
             clock: launch.clock,
@@ -344,4 +348,24 @@ impl Room {
             let _ = s.send(());
         }
     }
+}
+
+/// Puts the project's panels meant for a room with these tags on it, as
+/// `run` would have saved them before the test begins (so they are not
+/// among the commands the scripts sent).
+pub fn save_panels(
+    room: &Room,
+    panels: &super::panels::TestPanels,
+    tags: &[String],
+) -> Result<(), String> {
+    let entry = crate::config::CodecEntry {
+        name: room.name.clone(),
+        tags: tags.to_vec(),
+        config: crate::xows::CodecConfig::from_url(&room.url).map_err(|e| e.to_string())?,
+    };
+    let mut st = room.device.lock();
+    for p in panels.for_room(&entry) {
+        st.panels.insert(p.id.clone(), p.body.clone());
+    }
+    Ok(())
 }

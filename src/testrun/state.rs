@@ -50,6 +50,8 @@ pub struct TestState {
     pub harness: Arc<crate::script::memory::Account>,
     /// Set when a script under test did not compile (exit code 2).
     pub script_error: bool,
+    /// The project's panels, saved on every room (`room.panels()`).
+    pub panels: Option<std::sync::Arc<super::panels::TestPanels>>,
 }
 
 thread_local! {

@@ -117,27 +117,30 @@ async fn volume_limit_caps_and_alerts() {
 }
 
 #[tokio::test]
-async fn speed_dial_saves_its_panel_and_dials() {
+async fn speed_dial_gets_its_panel_from_the_panels_folder_and_dials() {
     let sim = rig::sim().await;
-    let (_d, host) = run(
+    let dir = bundled("speed-dial");
+    let mut opts = rig::options(&dir, vec![rig::codec("room", &sim)]);
+    opts.scripts = rig::scripts_map(vec![(
         "speed-dial",
-        &sim,
-        json!({"numbers": {"sd-help": "help@example.com", "sd-lab": "lab@example.com"}}),
-    )
-    .await;
+        rig::script_config(json!({"numbers": {"speeddial-2": "lab@example.com"}}), None),
+    )]);
+    opts.panels = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("panels"));
+    let host = start_with(opts, "speed-dial").await;
+    within("the panel to be saved", host.idle()).await;
     let mut raw = Raw::connect(&sim.url()).await;
     let panel = raw.ok("xSim/Inspect", json!({})).await["Panels"]["speeddial"].clone();
     assert!(
         panel
             .as_str()
             .unwrap()
-            .contains("<WidgetId>sd-lab</WidgetId>"),
+            .contains("<WidgetId>speeddial-2</WidgetId>"),
         "{panel}"
     );
     raw.ok(
         "xSim/EmitEvent",
         json!({"Path": "Event UserInterface Extensions Widget Action",
-               "Value": {"WidgetId": "sd-lab", "Type": "clicked", "Value": ""}}),
+               "Value": {"WidgetId": "speeddial-2", "Type": "clicked", "Value": ""}}),
     )
     .await;
     wait_command(&mut raw, "Dial", |p| p["Number"] == "lab@example.com").await;

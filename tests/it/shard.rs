@@ -81,7 +81,13 @@ async fn wait_db(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn write_config(dir: &TempDir, db: &str, codecs: &[String], url: &str, extra: &str) -> PathBuf {
+pub(crate) fn write_config(
+    dir: &TempDir,
+    db: &str,
+    codecs: &[String],
+    url: &str,
+    extra: &str,
+) -> PathBuf {
     let mut text = format!(
         "scripts = \"scripts\"\nstate = \"{db}\"\n{extra}\n[defaults]\npassword_env = \"CODEC_PASSWORD\"\n"
     );
@@ -93,7 +99,7 @@ fn write_config(dir: &TempDir, db: &str, codecs: &[String], url: &str, extra: &s
     file
 }
 
-fn host(config: &PathBuf, shard: Option<&str>) -> Command {
+pub(crate) fn host(config: &PathBuf, shard: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xmacro"));
     cmd.arg("run").arg("--config").arg(config);
     if let Some(s) = shard {
@@ -109,13 +115,13 @@ fn host(config: &PathBuf, shard: Option<&str>) -> Command {
 }
 
 /// A host whose log is collected line by line.
-struct Host {
+pub(crate) struct Host {
     child: Child,
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Host {
-    fn spawn(mut cmd: Command) -> Host {
+    pub(crate) fn spawn(mut cmd: Command) -> Host {
         let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let (tx, log) = tokio::sync::mpsc::unbounded_channel();
@@ -128,7 +134,7 @@ impl Host {
     }
 
     /// Reads the log until a line containing every one of `needles`.
-    async fn expect(&mut self, needles: &[&str]) -> String {
+    pub(crate) async fn expect(&mut self, needles: &[&str]) -> String {
         let start = Instant::now();
         loop {
             let left = FLEET_WAIT.saturating_sub(start.elapsed());
@@ -140,7 +146,7 @@ impl Host {
         }
     }
 
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().unwrap();
         within("a host to die", self.child.wait()).await.unwrap();
     }

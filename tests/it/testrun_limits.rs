@@ -322,6 +322,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         limits: xmacro::script::limits::Limits::default(),
         harness: Arc::default(),
         script_error: false,
+        panels: None,
     };
     let launch = Launch {
         program,

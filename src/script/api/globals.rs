@@ -29,6 +29,7 @@ pub fn global(ctx: &InstanceCtx, name: &str) -> Option<Dynamic> {
             let mut m = rhai::Map::new();
             m.insert("name".into(), ctx.codec_name.clone().into());
             m.insert("url".into(), ctx.codec_url.clone().into());
+            m.insert("settings".into(), ctx.settings.clone().into());
             m.into()
         }
         "codecs" => Dynamic::from(Codecs),

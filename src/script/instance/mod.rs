@@ -540,6 +540,7 @@ mod tests {
             codec_url: "ws://127.0.0.1:1/ws".into(),
             codecs: Arc::new(BTreeMap::new()),
             args: rhai::Map::new(),
+            settings: rhai::Map::new(),
             store: Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
             rt: tokio::runtime::Handle::current(),
             clock: Arc::new(crate::clock::SystemClock),

@@ -29,6 +29,9 @@ pub struct InstanceSpec {
     pub codecs: Arc<BTreeMap<String, Codec>>,
     /// The script's `args`.
     pub args: rhai::Map,
+    /// The codec's `settings` from the config (what scripts read as
+    /// `codec.settings`).
+    pub settings: rhai::Map,
     pub store: Arc<Store>,
     /// The runtime its host calls and timers run on.
     pub rt: tokio::runtime::Handle,
