@@ -533,9 +533,11 @@ mod tests {
         // threads than cores would not have run them sooner.
         assert_eq!(s.grown_for_blocked, 0);
         // Only a stall (both workers off the CPU for STALL on a loaded
-        // machine) may add workers here.
+        // machine) may add workers here. (Fewer is fine: on a loaded
+        // machine a worker can find the queue empty and retire before the
+        // check.)
         assert!(
-            s.workers == 2 || s.grown_for_stall > 0,
+            s.workers <= 2 || s.grown_for_stall > 0,
             "{} workers",
             s.workers
         );
