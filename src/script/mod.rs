@@ -1,6 +1,7 @@
 //! The Rhai runtime: one module per concern.
 //!
 //! - [`engine`]: the sandboxed engine shared by every script.
+//! - [`allow`]: the xAPI a script may touch (`allow` patterns), as data.
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
@@ -21,6 +22,7 @@
 //! - [`output`]: what scripts log, escaped and rate limited.
 //! - [`wait`]: how a script thread waits for a host call's answer.
 
+pub mod allow;
 pub mod api;
 pub mod budget;
 pub mod convert;
