@@ -55,6 +55,7 @@
 //! starts logging and hands over to [`app::run`].
 
 pub mod app;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod clock;
