@@ -218,14 +218,7 @@ impl Columns {
     }
 }
 
-/// Whether a parameter of this name holds a secret: its name contains
-/// `pass`, `secret`, `token` or `key`, in any case.
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["pass", "secret", "token", "key"]
-        .iter()
-        .any(|w| n.contains(w))
-}
+pub use crate::log::safe::is_secret_name;
 
 /// Parameters as recorded: every value under a secret name (at any depth)
 /// is [`MASK`]. The masked values are added to `masked`, so a reason that

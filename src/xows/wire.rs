@@ -105,7 +105,7 @@ impl Wire {
 pub(crate) async fn write(sink: &mut WsSink, reqs: Vec<Request>) -> Result<(), String> {
     for r in reqs {
         let text = r.to_text();
-        trace!(target: "xmacro::wire", "-> {text}");
+        trace!(target: "xmacro::wire", "-> {}", crate::log::safe::masked_frame(&text));
         sink.feed(Message::text(text))
             .await
             .map_err(|e| format!("write failed: {e}"))?;
