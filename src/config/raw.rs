@@ -80,6 +80,10 @@ pub struct RawFile {
     pub script: BTreeMap<String, Spanned<RawScript>>,
     pub http: Option<Spanned<RawHttp>>,
     pub schema: Option<String>,
+    /// `audit_keep = "30d"`: how long audit records are kept.
+    pub audit_keep: Option<Spanned<String>>,
+    /// `audit_max_records = 1000000`: how many audit records are kept.
+    pub audit_max_records: Option<Spanned<i64>>,
 }
 
 /// The `[http]` table as written.
@@ -116,6 +120,8 @@ pub struct RawCodec {
 #[serde(deny_unknown_fields)]
 pub struct RawScript {
     pub codecs: Option<Vec<String>>,
+    /// The xAPI the script may touch (see [`crate::script::allow`]).
+    pub allow: Option<Vec<String>>,
     #[serde(default)]
     pub args: toml::Table,
 }
