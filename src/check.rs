@@ -8,7 +8,7 @@
 //! to the device the scripts are for.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
 
@@ -49,15 +49,32 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// Why `check` could not look at the scripts at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The file given is no script file (the message names it).
+    #[error("{0}")]
+    NotAScript(String),
+    /// The scripts directory cannot be listed.
+    #[error("scripts directory {}: {source}", dir.display())]
+    ScriptsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Checks every script in `dir`: compile errors (as plain lines, already
 /// `file:line:col`) and, with a schema, path findings.
-pub fn check_dir(dir: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<String>), String> {
+pub fn check_dir(dir: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<String>), CheckError> {
     check_in(dir, None, schema)
 }
 
 /// Checks one script file (with the libraries it imports, from its folder).
-pub fn check_file(file: &Path, schema: Option<&Schema>) -> Result<(usize, Vec<String>), String> {
-    let (dir, name) = crate::host::split_script_file(file)?;
+pub fn check_file(
+    file: &Path,
+    schema: Option<&Schema>,
+) -> Result<(usize, Vec<String>), CheckError> {
+    let (dir, name) = crate::host::split_script_file(file).map_err(CheckError::NotAScript)?;
     check_in(&dir, Some(&name), schema)
 }
 
@@ -65,7 +82,7 @@ fn check_in(
     dir: &Path,
     only: Option<&str>,
     schema: Option<&Schema>,
-) -> Result<(usize, Vec<String>), String> {
+) -> Result<(usize, Vec<String>), CheckError> {
     let scripts = scripts_in(dir, only)?;
     let engine = engine::build(dir.to_path_buf(), 1_000_000);
     let mut problems = Vec::new();
@@ -81,9 +98,11 @@ fn check_in(
 }
 
 /// The scripts of `dir` (only the one named `only`, if given), by name.
-fn scripts_in(dir: &Path, only: Option<&str>) -> Result<BTreeMap<String, String>, String> {
-    let mut scripts = crate::host::list_scripts(dir)
-        .map_err(|e| format!("scripts directory {}: {e}", dir.display()))?;
+fn scripts_in(dir: &Path, only: Option<&str>) -> Result<BTreeMap<String, String>, CheckError> {
+    let mut scripts = crate::host::list_scripts(dir).map_err(|source| CheckError::ScriptsDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     if let Some(only) = only {
         scripts.retain(|name, _| name == only);
     }
@@ -97,7 +116,7 @@ pub fn schema_findings(
     dir: &Path,
     only: Option<&str>,
     schema: &Schema,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CheckError> {
     let mut files: Vec<String> = scripts_in(dir, only)?.into_values().collect();
     if only.is_none() {
         files.extend(libraries(dir));

@@ -8,6 +8,7 @@
 //! carries them, and [`AppError::exit_code`] is the only place choosing a
 //! code.
 
+use crate::check::CheckError;
 use crate::config::ConfigError;
 use crate::fleet::shard::ShardError;
 use crate::host::HostError;
@@ -33,6 +34,9 @@ pub enum AppError {
     /// An unreadable xAPI schema file (exit 2).
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// `check` could not read the scripts it was given (exit 2).
+    #[error(transparent)]
+    Check(#[from] CheckError),
     /// A bad `--shard` (exit 2).
     #[error(transparent)]
     Shard(#[from] ShardError),
@@ -102,6 +106,7 @@ impl AppError {
             AppError::Usage(_)
             | AppError::Config(_)
             | AppError::Schema(_)
+            | AppError::Check(_)
             | AppError::Shard(_)
             | AppError::Path(_)
             | AppError::Host(_)

@@ -1,53 +1,51 @@
 //! xmacro runs RoomOS-style macros outside the codec.
 //!
-//! The library is laid out one concept per module:
+//! The library is laid out one concern per folder, from the ground floor
+//! up (docs/design.md walks through it, with a feedback event's way from
+//! the socket to a script's callback):
 //!
+//! - [`files`]: files a user names, read bounded and type-checked;
+//!   [`signals`]: caught from `main`'s first line; [`telemetry`]: counters,
+//!   histograms and what each script is doing, written by everyone above;
+//!   [`clock`]: the wall clock scripts schedule by and the virtual clock of
+//!   `xmacro test`.
+//! - [`log`]: stderr log lines, logs without secrets or forged lines, rate
+//!   limits per source, text escaped for HTML and XML.
 //! - [`xows`]: the XoWS wire protocol (JSON-RPC 2.0 messages, error codes,
 //!   xAPI paths, documents) and the client: a cloneable [`xows::Codec`]
 //!   handle over one task per socket, with timeouts, reconnect, resubscribe
 //!   and TLS pinning.
-//! - [`config`]: `xmacro.toml` read into a validated configuration;
-//!   [`config_bounds`] bounds its size, nesting and the files it names;
-//!   [`connect`] turns a codec table or command-line flags into client
-//!   settings, the same way for both.
 //! - [`schema`]: the public xAPI schema, read into a path trie with value
-//!   spaces; used by the simulator to check arguments.
+//!   spaces; [`store`]: durable key-value per script and codec (SQLite
+//!   embedded, or PostgreSQL).
 //! - [`sim`]: the simulated codec, an XoWS server with a built-in device model
 //!   and control methods for tests; `sim::run(listener, options, shutdown)`.
+//!   [`fleet`]: which codecs this host serves (`--shard I/N`, and the
+//!   database locks it holds).
 //! - [`script`]: the Rhai runtime (sandboxed engine, the `xapi` API,
 //!   instances and the threads they run on, the import-confined loader,
 //!   budgets for time, memory and depth, and a small standard library).
-//! - [`host`]: binds scripts to codecs, hot reload, shutdown; [`store`] and
-//!   [`clock`] are what scripts persist to and schedule by; [`idle`]: the
-//!   wait until scripts have nothing left to do (the host's barrier for
-//!   tests, and `xmacro test` between actions).
-//! - [`telemetry`]: counters, histograms and what each script is doing,
-//!   written by the client, runtime and host; [`ops`] serves them over
-//!   HTTP (status page, `/api/status`, `/metrics`, health checks) and
-//!   `xmacro status` prints them.
-//! - [`shard`] and [`fleet`]: which of N hosts serves a codec (rendezvous
-//!   hashing, `run --shard I/N`, printed by `xmacro shard`) and the codecs
-//!   this host acts for (its shard's, whose database lock it holds);
-//!   [`config_store`] reads `state = "postgres://..."` and `[store]`.
+//! - [`config`]: `xmacro.toml` read as written, then resolved into a
+//!   validated configuration; the codec settings a table or the command
+//!   line's flags give, the same way for both.
+//! - [`host`]: binds scripts to codecs: the watcher, loading scripts, one
+//!   slot per script and codec, the run loop (hot reload, shard take-overs,
+//!   shutdown), and the wait until nothing is under way. [`ops`]: the
+//!   status server (status page, `/api/status`, `/metrics`, health checks).
 //! - [`check`]: the checker behind `xmacro check` and `run --schema`:
-//!   compile plus schema lookups of literal paths.
+//!   compile plus schema lookups of literal paths. [`testrun`]: the test
+//!   runner of `xmacro test` (simulated rooms on a virtual clock, JUnit,
+//!   record and replay).
 //! - [`lsp`]: `xmacro lsp`, a language server (completion, hover,
 //!   definition, and `check`'s findings as diagnostics) for any editor.
-//! - [`testrun`]: the test runner of `xmacro test` (virtual clock,
-//!   simulated rooms, JUnit, record and replay); [`vclock`] its clock.
-//! - [`logging`]: stderr log lines (local-time text or JSON, colour when
-//!   wanted).
-//! - [`logsafe`] and [`ratelimit`]: logs without secrets or forged lines,
-//!   and at most a burst per source; [`signals`]: caught from `main`'s
-//!   first line.
-//! - [`markup`]: text escaped for the status page and JUnit reports.
-//! - [`cli`]: the command line (clap definitions); [`app`]: the dispatch
-//!   to [`cmd`], one module per command (`run`, `check`, `test`, `sim`,
-//!   the one-shots, `init`, `shard`, completions and man); [`error`]: the
-//!   one error type of the commands and the one place picking exit codes.
+//! - [`cli`]: the command line (clap definitions only); [`error`]: the one
+//!   error type of the commands and the one place picking exit codes;
+//!   [`cmd`]: what each command does, one module per command; [`app`]: the
+//!   dispatch from the parsed command line to [`cmd`].
 //!
-//! Data flows one way: protocol and paths at the bottom, then the client,
-//! schema, simulator, store and runtime, then the host, then the commands.
+//! Data flows one way: the files, signals, telemetry and clocks at the
+//! bottom, then logs, the client, the schema and store, the simulator and
+//! runtime, the config, the host, then the commands.
 //! `tests/it/architecture.rs` checks that no two modules import each other
 //! around a loop.
 //!

@@ -21,8 +21,7 @@ pub async fn run(args: CheckArgs) -> Result<(), AppError> {
         check::check_file(&dir, schema.as_ref())
     } else {
         check::check_dir(&dir, schema.as_ref())
-    }
-    .map_err(AppError::Usage)?;
+    }?;
     for p in &problems {
         println!("{p}");
     }

@@ -97,7 +97,7 @@ fn warn_of_unknown_paths(
     only: Option<&str>,
 ) -> Result<(), AppError> {
     let schema = Schema::load(file, None)?;
-    let findings = check::schema_findings(scripts_dir, only, &schema).map_err(AppError::Usage)?;
+    let findings = check::schema_findings(scripts_dir, only, &schema)?;
     for f in findings {
         warn!("{f} (per {}; the script runs anyway)", file.display());
     }

@@ -435,7 +435,7 @@ impl Task {
         }
         let out = self.manager.on_connected();
         if let Err(e) = write(&mut sink, out).await {
-            return End::Lost(e);
+            return End::Lost(e.to_string());
         }
         *slot = Some(sink);
         drop(slot);
@@ -513,7 +513,7 @@ impl Task {
                         last_ping = Instant::now();
                         trace!(target: "xmacro::wire", "-> ping");
                         if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
-                            return End::Lost(e);
+                            return End::Lost(e.to_string());
                         }
                     }
                     Vec::new()
@@ -524,7 +524,7 @@ impl Task {
                 }
             };
             if let Err(e) = self.wire.send(out).await {
-                return End::Lost(e);
+                return End::Lost(e.to_string());
             }
         }
     }
