@@ -7,6 +7,7 @@
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`fault`]: the `#{ code, message }` errors scripts catch.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
+//! - [`guard`]: each call checked against `allow` and put on the audit trail.
 //! - [`convert`]: script values to JSON and back.
 //! - [`feedback`]: codec feedback into an instance's mailbox, in wire order.
 //! - [`home`]: the library a callback was made in, to call it there.
@@ -30,6 +31,7 @@ pub mod depth;
 pub mod engine;
 pub mod fault;
 pub mod feedback;
+pub mod guard;
 pub mod home;
 pub mod instance;
 pub mod lex;
