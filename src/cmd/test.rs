@@ -61,5 +61,8 @@ fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
             product: args.product.clone(),
         }),
         timeout: args.test_timeout,
+        // The limits `xmacro run` gives the same scripts (`HostOptions`):
+        // the config sets none, so both run within the defaults.
+        limits: crate::script::instance::Limits::default(),
     })
 }

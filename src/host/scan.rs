@@ -5,14 +5,12 @@
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
 use super::{Host, Loaded, list_scripts};
 use crate::config::Selector;
-use crate::script::instance::Program;
 use crate::script::loader;
 
 impl Host {
@@ -86,7 +84,7 @@ impl Host {
             let engine = self.engine.clone();
             let root = self.opts.scripts_dir.clone();
             let file = file.to_string();
-            tokio::task::spawn_blocking(move || loader::compile(&engine, &root, &file))
+            tokio::task::spawn_blocking(move || loader::program(&engine, &root, &file))
                 .await
                 .unwrap_or_else(|e| {
                     Err(loader::CompileError {
@@ -128,11 +126,7 @@ impl Host {
             }
         };
         let fingerprint = self.fingerprint(name, &path, &compiled.deps).unwrap_or(0);
-        let program = Arc::new(Program::new(
-            self.engine.clone(),
-            compiled.ast,
-            file.to_string(),
-        ));
+        let program = compiled.program;
         // Old subscriptions and timers go before the new version starts.
         if let Some(old) = self.scripts.remove(name) {
             stop_slots(old.slots).await;

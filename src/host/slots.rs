@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tracing::{Instrument, error, info, warn};
 
 use super::{Host, Slot};
-use crate::script::instance::{Instance, InstanceCtx, Program};
+use crate::script::instance::{Instance, InstanceSpec, Program};
 use crate::script::retry::{self, TopLevelEnd};
 use crate::store::Store;
 
@@ -54,22 +54,23 @@ impl Host {
                 }
             };
             let codec = self.codecs[&codec_name].clone();
-            let ctx = InstanceCtx::new(
-                name.to_string(),
-                codec_name.clone(),
-                codec.clone(),
-                self.urls[&codec_name].clone(),
-                self.codecs.clone(),
-                args.clone(),
+            let spec = InstanceSpec {
+                program: program.clone(),
+                script: name.to_string(),
+                codec_name: codec_name.clone(),
+                codec: codec.clone(),
+                codec_url: self.urls[&codec_name].clone(),
+                codecs: self.codecs.clone(),
+                args: args.clone(),
                 store,
-                tokio::runtime::Handle::current(),
-                self.opts.clock.clone(),
-                self.opts.limits.clone(),
-            );
+                rt: tokio::runtime::Handle::current(),
+                clock: self.opts.clock.clone(),
+                limits: self.opts.limits.clone(),
+                log_sink: None,
+            };
             let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
-            let span = ctx.span();
-            let starter =
-                tokio::spawn(starter(ctx, program.clone(), cell.clone()).instrument(span));
+            let span = spec.span();
+            let starter = tokio::spawn(starter(spec, cell.clone()).instrument(span));
             slots.push(Slot {
                 codec,
                 codec_name,
@@ -89,14 +90,10 @@ impl Host {
 /// after a growing pause, while its top level is stopped by its codec
 /// rather than its code (see [`crate::script::retry`]): logged once, shown
 /// as retrying on the status page meanwhile.
-async fn starter(
-    mut ctx: Arc<InstanceCtx>,
-    program: Arc<Program>,
-    cell: Arc<Mutex<Option<Arc<Instance>>>>,
-) {
+async fn starter(spec: InstanceSpec, cell: Arc<Mutex<Option<Arc<Instance>>>>) {
     let mut tries = 0u32;
     loop {
-        let mut state = ctx.codec.watch_state();
+        let mut state = spec.codec.watch_state();
         loop {
             let now = state.borrow_and_update().clone();
             if now.is_connected() {
@@ -110,7 +107,7 @@ async fn starter(
                 return;
             }
         }
-        let inst = Instance::start(ctx.clone(), program.clone());
+        let inst = Instance::start(&spec);
         *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(inst.clone());
         let why = match inst.top_level_ended().await {
             TopLevelEnd::Retry(why) => why,
@@ -142,25 +139,7 @@ async fn starter(
             let _ = tokio::spawn(async move { old.stop().await }).await;
         }
         tokio::time::sleep(pause).await;
-        ctx = again(&ctx);
     }
-}
-
-/// A fresh context for the same script on the same codec, with the same
-/// store and limits (a top level started again).
-fn again(ctx: &InstanceCtx) -> Arc<InstanceCtx> {
-    InstanceCtx::new(
-        ctx.script.clone(),
-        ctx.codec_name.clone(),
-        ctx.codec.clone(),
-        ctx.codec_url.clone(),
-        ctx.codecs.clone(),
-        ctx.args.clone(),
-        ctx.store.clone(),
-        ctx.rt.clone(),
-        ctx.clock.clone(),
-        ctx.limits.clone(),
-    )
 }
 
 /// Stops instances side by side (each runs its `on_unload`).

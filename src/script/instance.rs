@@ -248,19 +248,45 @@ impl JobCtx {
     }
 }
 
-/// Where an instance runs and what it may reach.
-pub struct InstanceCtx {
+/// Everything one (script, codec) instance is started from, in one place
+/// for the host and the test runner; [`Instance::start`] starts it, and
+/// starts it again with the same parts (a top level retried, a script a
+/// test restarts): fresh callbacks, timers and variables, the same store.
+#[derive(Clone)]
+pub struct InstanceSpec {
+    /// The compiled script ([`super::loader::program`]).
+    pub program: Arc<Program>,
+    /// The script's name (its file without `.rhai`).
     pub script: String,
     pub codec_name: String,
     pub codec: Codec,
+    /// The codec's URL, as the script's `codec.url` shows it.
     pub codec_url: String,
-    /// Every configured codec by name (for `codecs["name"]`).
+    /// Every codec the script may reach by name (`codecs["name"]`).
     pub codecs: Arc<BTreeMap<String, Codec>>,
+    /// The script's `args`.
     pub args: rhai::Map,
     pub store: Arc<Store>,
+    /// The runtime its host calls and timers run on.
     pub rt: tokio::runtime::Handle,
     pub clock: Arc<dyn Clock>,
+    /// The limits it runs within (the host's and the test runner's alike).
     pub limits: Limits,
+    /// Where its log lines also go (`xmacro test` keeps them).
+    pub log_sink: Option<LogSink>,
+}
+
+impl InstanceSpec {
+    /// The span the instance's log lines carry (see [`InstanceCtx::span`]).
+    pub fn span(&self) -> tracing::Span {
+        span(&self.codec_name, &self.script)
+    }
+}
+
+/// Where an instance runs and what it may reach: the spec it was started
+/// from (its fields read through, as `ctx.codec`), and its running state.
+pub struct InstanceCtx {
+    spec: InstanceSpec,
     /// Cancels host calls in progress when the instance stops.
     pub cancel: CancellationToken,
     /// Ends the waits (`sleep`, host calls) of the job running when a stop
@@ -273,8 +299,14 @@ pub struct InstanceCtx {
     instance: Mutex<Weak<Instance>>,
     /// The top-level variables' cells, shared with `fn`s and callbacks.
     top_level: super::toplevel::Cells,
-    /// Where this instance's log lines also go (`xmacro test` keeps them).
-    log_sink: std::sync::OnceLock<LogSink>,
+}
+
+impl std::ops::Deref for InstanceCtx {
+    type Target = InstanceSpec;
+
+    fn deref(&self) -> &InstanceSpec {
+        &self.spec
+    }
 }
 
 /// Receives an instance's log lines: level ("info", "warn", "error"), text.
@@ -508,30 +540,10 @@ pub fn describe_error(default_file: &str, err: &EvalAltResult) -> String {
 }
 
 impl InstanceCtx {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        script: String,
-        codec_name: String,
-        codec: Codec,
-        codec_url: String,
-        codecs: Arc<BTreeMap<String, Codec>>,
-        args: rhai::Map,
-        store: Arc<Store>,
-        rt: tokio::runtime::Handle,
-        clock: Arc<dyn Clock>,
-        limits: Limits,
-    ) -> Arc<InstanceCtx> {
+    /// A fresh context from a spec.
+    pub(crate) fn new(spec: &InstanceSpec) -> Arc<InstanceCtx> {
         Arc::new(InstanceCtx {
-            script,
-            codec_name,
-            codec,
-            codec_url,
-            codecs,
-            args,
-            store,
-            rt,
-            clock,
-            limits,
+            spec: spec.clone(),
             cancel: CancellationToken::new(),
             interrupt: Mutex::new(CancellationToken::new()),
             retired: Mutex::new(Vec::new()),
@@ -539,7 +551,6 @@ impl InstanceCtx {
             closing: AtomicBool::new(false),
             instance: Mutex::new(Weak::new()),
             top_level: super::toplevel::Cells::default(),
-            log_sink: std::sync::OnceLock::new(),
         })
     }
 
@@ -548,14 +559,9 @@ impl InstanceCtx {
         &self.top_level
     }
 
-    /// Sends this instance's log lines (and callback errors) to `sink` too.
-    pub fn set_log_sink(&self, sink: LogSink) {
-        let _ = self.log_sink.set(sink);
-    }
-
     /// Hands a log line to the sink, if any.
     pub(crate) fn note(&self, level: &str, text: &str) {
-        if let Some(sink) = self.log_sink.get() {
+        if let Some(sink) = &self.spec.log_sink {
             sink(level, text);
         }
     }
@@ -676,13 +682,22 @@ impl InstanceCtx {
     /// script once (`script{codec=main script=room-setup}: ...`), never
     /// nested in a copy of itself or in the codec's span.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(parent: None, "script", codec = %self.codec_name, script = %self.script)
+        span(&self.codec_name, &self.script)
     }
 }
 
+/// The root span of the instance of `script` on `codec` (see
+/// [`InstanceCtx::span`]).
+pub fn span(codec: &str, script: &str) -> tracing::Span {
+    tracing::info_span!(parent: None, "script", codec = %codec, script = %script)
+}
+
 impl Instance {
-    /// Creates an instance and queues its start.
-    pub fn start(ctx: Arc<InstanceCtx>, program: Arc<Program>) -> Arc<Instance> {
+    /// Creates an instance of `spec` (a fresh context: no callbacks,
+    /// timers or variables yet) and queues its start.
+    pub fn start(spec: &InstanceSpec) -> Arc<Instance> {
+        let ctx = InstanceCtx::new(spec);
+        let program = spec.program.clone();
         let inst = Arc::new(Instance {
             ctx: ctx.clone(),
             program,
@@ -1109,19 +1124,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xmacro-panic-{}", std::process::id()));
         let codec =
             Codec::spawn(crate::xows::CodecConfig::from_url("ws://127.0.0.1:1/ws").unwrap());
-        let ctx = InstanceCtx::new(
-            "panic".into(),
-            "nowhere".into(),
-            codec.clone(),
-            "ws://127.0.0.1:1/ws".into(),
-            Arc::new(BTreeMap::new()),
-            rhai::Map::new(),
-            Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
-            tokio::runtime::Handle::current(),
-            Arc::new(crate::clock::SystemClock),
-            Limits::default(),
-        );
-        let inst = Instance::start(ctx, program);
+        let spec = InstanceSpec {
+            program,
+            script: "panic".into(),
+            codec_name: "nowhere".into(),
+            codec: codec.clone(),
+            codec_url: "ws://127.0.0.1:1/ws".into(),
+            codecs: Arc::new(BTreeMap::new()),
+            args: rhai::Map::new(),
+            store: Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
+            rt: tokio::runtime::Handle::current(),
+            clock: Arc::new(crate::clock::SystemClock),
+            limits: Limits::default(),
+            log_sink: None,
+        };
+        let inst = Instance::start(&spec);
         // The start job panicked; the instance still runs its next job.
         tokio::time::timeout(Duration::from_secs(5), inst.stop())
             .await

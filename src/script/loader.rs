@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use rhai::{AST, Engine, EvalAltResult, Module, Position, Scope};
 
+use super::instance::Program;
+
 /// How long one compile may take, libraries' top-level code included.
 pub const COMPILE_BUDGET: Duration = Duration::from_secs(5);
 /// Memory a compile may allocate and keep, libraries' top-level code
@@ -313,6 +315,23 @@ pub fn compile(engine: &Engine, root: &Path, file: &str) -> Result<Compiled, Com
         import: None,
     })?;
     compile_text(engine, file, &text)
+}
+
+/// A compiled script version and the library files it was built from.
+pub struct Built {
+    pub program: Arc<Program>,
+    /// The libraries it imports (a change of one reloads it).
+    pub deps: BTreeSet<PathBuf>,
+}
+
+/// Compiles `<root>/<file>` (its imports compiled in) with `engine` into
+/// the program its instances share (see [`super::instance::InstanceSpec`]).
+pub fn program(engine: &Arc<Engine>, root: &Path, file: &str) -> Result<Built, CompileError> {
+    let compiled = compile(engine, root, file)?;
+    Ok(Built {
+        program: Arc::new(Program::new(engine.clone(), compiled.ast, file.to_string())),
+        deps: compiled.deps,
+    })
 }
 
 /// Compiles script text that came from `file` (relative name, for messages),

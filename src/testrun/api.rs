@@ -99,25 +99,20 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
             return Err(refused("not a script name".into()));
         }
         room.can_load(&name).map_err(refused)?;
-        let compiled = crate::script::loader::compile(&t.engine, &t.dir, &file).map_err(|e| {
+        let built = crate::script::loader::program(&t.engine, &t.dir, &file).map_err(|e| {
             t.script_error = true;
             format!("{SCRIPT_ERROR}: {}", e.message)
         })?;
-        let program = Arc::new(crate::script::instance::Program::new(
-            t.engine.clone(),
-            compiled.ast,
-            file,
-        ));
         let codecs = t
             .rooms
             .iter()
             .map(|r| (r.name.clone(), r.codec.clone()))
             .collect();
         let launch = super::room::Launch {
-            program,
+            program: built.program,
             args,
             clock: t.clock.clone(),
-            limits: crate::script::instance::Limits::default(),
+            limits: t.limits.clone(),
             logs: t.logs.clone(),
             codecs: Arc::new(codecs),
         };

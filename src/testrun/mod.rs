@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use rhai::Engine;
 
+use crate::script::instance::Limits;
+
 use report::{Outcome, Summary, TestResult};
 use state::TestState;
 
@@ -57,6 +59,9 @@ pub struct TestOptions {
     pub schema: Option<DefaultSchema>,
     /// How long one test may take (`--test-timeout`).
     pub timeout: Duration,
+    /// The limits the scripts under test run within: the host's, so a
+    /// test passes only under the limits `xmacro run` applies.
+    pub limits: Limits,
 }
 
 impl TestOptions {
@@ -67,6 +72,7 @@ impl TestOptions {
             filter: None,
             schema: None,
             timeout: deadline::DEFAULT_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 }
@@ -153,12 +159,9 @@ fn run_files(
                 .build()
                 .map_err(|e| TestError::Runtime(e.to_string()))?,
         ),
-        scripts: crate::script::engine::build(
-            opts.dir.clone(),
-            crate::script::instance::Limits::default().max_operations,
-        ),
+        scripts: crate::script::engine::build(opts.dir.clone(), opts.limits.max_operations),
         schemas: state::Schemas::default(),
-        accounts: sandbox::Accounts::new(),
+        accounts: sandbox::Accounts::new(opts.limits.memory),
     };
     let mut summary = Summary::default();
     let mut report = |r: TestResult| {
@@ -246,6 +249,7 @@ fn run_one(
         stores: Arc::new(memstore::MemoryBackend::default()),
         schemas: run.schemas.clone(),
         default_schema: run.opts.schema.clone(),
+        limits: run.opts.limits.clone(),
         harness: run.accounts.harness.clone(),
         script_error: false,
     }));

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::script::instance::{Instance, InstanceCtx, Limits, Program};
+use crate::script::instance::{Instance, InstanceSpec, Limits, Program};
 use crate::sim::control::{self, Action};
 use crate::sim::device::State;
 use crate::sim::{Device, DeviceOptions, SimOptions};
@@ -33,7 +33,8 @@ pub struct LogLine {
 /// Shared log of a test (every room's scripts, in order).
 pub type Logs = Arc<Mutex<Vec<LogLine>>>;
 
-/// What starts a script on a room, kept to start it again.
+/// What a test gives to start a script on a room (the room adds its
+/// codec and the script's store).
 #[derive(Clone)]
 pub struct Launch {
     pub program: Arc<Program>,
@@ -48,8 +49,8 @@ pub struct Launch {
 /// A script loaded on the room.
 struct Loaded {
     name: String,
-    launch: Launch,
-    store: Arc<Store>,
+    /// What it was started from, to start it again.
+    spec: InstanceSpec,
     instance: Arc<Instance>,
 }
 
@@ -178,57 +179,58 @@ impl Room {
         self.can_load(script)?;
         let store = Store::load(InstanceId::new(&self.name, script), stores, DEFAULT_QUOTA)
             .map_err(|e| format!("its store: {e}"))?;
-        let store = Arc::new(store);
-        let instance = self.start_instance(script, &launch, store.clone());
+        let spec = self.spec(script, launch, Arc::new(store));
+        let instance = Instance::start(&spec);
         self.scripts().push(Loaded {
             name: script.to_string(),
-            launch,
-            store,
+            spec,
             instance,
         });
         Ok(())
     }
 
-    fn start_instance(&self, script: &str, launch: &Launch, store: Arc<Store>) -> Arc<Instance> {
-        let ctx = InstanceCtx::new(
-            script.to_string(),
-            self.name.clone(),
-            self.codec.clone(),
-            self.url.clone(),
-            launch.codecs.clone(),
-            launch.args.clone(),
-            store,
-            tokio::runtime::Handle::current(),
-            launch.clock.clone(),
-            launch.limits.clone(),
-        );
-        let logs = launch.logs.clone();
+    /// How `script` starts on this room (from inside the test's runtime):
+    /// its log lines go to the test's log too.
+    fn spec(&self, script: &str, launch: Launch, store: Arc<Store>) -> InstanceSpec {
+        let logs = launch.logs;
         let who = format!("{}@{}", script, self.name);
-        ctx.set_log_sink(Arc::new(move |level: &str, text: &str| {
-            logs.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(LogLine {
-                    script: who.clone(),
-                    level: level.to_ascii_lowercase(),
-                    text: text.to_string(),
-                });
-        }));
-        Instance::start(ctx, launch.program.clone())
+        InstanceSpec {
+            program: launch.program,
+            script: script.to_string(),
+            codec_name: self.name.clone(),
+            codec: self.codec.clone(),
+            codec_url: self.url.clone(),
+            codecs: launch.codecs,
+            args: launch.args,
+            store,
+            rt: tokio::runtime::Handle::current(),
+            clock: launch.clock,
+            limits: launch.limits,
+            log_sink: Some(Arc::new(move |level: &str, text: &str| {
+                logs.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(LogLine {
+                        script: who.clone(),
+                        level: level.to_ascii_lowercase(),
+                        text: text.to_string(),
+                    });
+            })),
+        }
     }
 
     /// Stops a script (`on_unload` runs) and starts it again with the same
     /// arguments and store, as a restarted codec or a reloaded file would.
     pub async fn restart(&self, script: &str) -> Result<(), String> {
-        let (old, launch, store) = {
+        let (old, spec) = {
             let all = self.scripts();
             let l = all
                 .iter()
                 .find(|l| l.name == script)
                 .ok_or_else(|| self.not_loaded(script))?;
-            (l.instance.clone(), l.launch.clone(), l.store.clone())
+            (l.instance.clone(), l.spec.clone())
         };
         old.stop().await;
-        let fresh = self.start_instance(script, &launch, store);
+        let fresh = Instance::start(&spec);
         if let Some(l) = self.scripts().iter_mut().find(|l| l.name == script) {
             l.instance = fresh;
         }
@@ -242,10 +244,11 @@ impl Room {
             .iter()
             .find(|l| l.name == script)
             .ok_or_else(|| self.not_loaded(script))?;
-        Ok(l.store
+        let store = &l.spec.store;
+        Ok(store
             .keys()
             .into_iter()
-            .filter_map(|k| l.store.get(&k).map(|v| (k, v)))
+            .filter_map(|k| store.get(&k).map(|v| (k, v)))
             .collect())
     }
 

@@ -39,23 +39,19 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new() -> Accounts {
+    /// Accounts whose test files may hold `budget` bytes (a script
+    /// instance's memory limit).
+    pub fn new(budget: u64) -> Accounts {
         Accounts {
             tests: Account::new(),
             harness: Arc::new(Account::new()),
-            budget: crate::script::instance::Limits::default().memory,
+            budget,
         }
     }
 
     /// Runs test-file code against the tests' budget.
     pub fn run_test_code<T>(&self, f: impl FnOnce() -> T) -> T {
         self.tests.enter(self.budget, f)
-    }
-}
-
-impl Default for Accounts {
-    fn default() -> Self {
-        Accounts::new()
     }
 }
 

@@ -43,6 +43,8 @@ pub struct TestState {
     pub schemas: Schemas,
     /// The schema `sim()` loads when a test names none.
     pub default_schema: Option<super::DefaultSchema>,
+    /// The limits the scripts `room.load` starts run within.
+    pub limits: crate::script::instance::Limits,
     /// The memory account the runner's work for the test goes to (not the
     /// test file's budget).
     pub harness: Arc<crate::script::memory::Account>,

@@ -11,6 +11,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use xmacro::clock::vclock::VirtualClock;
+use xmacro::testrun::TestOptions;
+use xmacro::testrun::report::Summary;
 use xmacro::testrun::room::{Launch, Logs, Room};
 use xmacro::testrun::state::{Schemas, TestState};
 
@@ -304,12 +306,9 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         rt.block_on(Room::start("room-1", xmacro::sim::DeviceOptions::default()))
             .unwrap(),
     );
-    let compiled = xmacro::script::loader::compile(&engine, &dir, "tick.rhai").unwrap();
-    let program = Arc::new(xmacro::script::instance::Program::new(
-        engine.clone(),
-        compiled.ast,
-        "tick.rhai".into(),
-    ));
+    let program = xmacro::script::loader::program(&engine, &dir, "tick.rhai")
+        .unwrap()
+        .program;
     let t = TestState {
         rt: rt.clone(),
         clock: clock.clone(),
@@ -320,6 +319,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         stores: Arc::default(),
         schemas: Schemas::default(),
         default_schema: None,
+        limits: xmacro::script::instance::Limits::default(),
         harness: Arc::default(),
         script_error: false,
     };
@@ -359,4 +359,58 @@ fn timers_that_make_no_codec_call_cost_no_round_trip_to_the_room() {
     assert_eq!(room.commands().len(), 10);
     t.block(room.stop());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs the tests in `dir` in-process under `limits`.
+fn run_with_limits(dir: &Path, limits: xmacro::script::instance::Limits) -> Summary {
+    let mut opts = TestOptions::new(dir);
+    opts.limits = limits;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(xmacro::testrun::run(&opts, |_| {}).map_err(|e| e.to_string()));
+    });
+    rx.recv_timeout(crate::testrun::LIMIT)
+        .expect("the test run ended in time")
+        .expect("the tests ran")
+}
+
+#[test]
+fn scripts_under_test_run_within_the_limits_the_runner_is_given() {
+    let dir = TempDir::new("testrun-given-limits");
+    // About 300,000 operations at the top level: within the defaults.
+    write(
+        &dir,
+        "busy.rhai",
+        "let n = 0;\nfor i in 0..100000 { n += i; }\nprint(`done ${n}`);\n",
+    );
+    write(
+        &dir,
+        "busy.test.rhai",
+        r#"
+test("the busy script finishes", || {
+    let room = sim();
+    room.load("busy");
+    assert(room.logs().some(|l| l.starts_with("done")), `logs: ${room.logs()}`);
+});
+"#,
+    );
+    let defaults = xmacro::script::instance::Limits::default();
+    let summary = run_with_limits(&dir.scripts(), defaults.clone());
+    crate::testrun::assert_all_passed(&summary, 1);
+
+    // The same test under the limits a host with 10,000 operations per
+    // callback applies: the script stops there, so the test fails.
+    let tight = xmacro::script::instance::Limits {
+        max_operations: 10_000,
+        ..defaults
+    };
+    let summary = run_with_limits(&dir.scripts(), tight);
+    assert_eq!(
+        summary.failed(),
+        1,
+        "{}",
+        crate::testrun::failures(&summary)
+    );
+    let text = crate::testrun::failures(&summary);
+    assert!(text.contains("Too many operations"), "{text}");
 }
