@@ -74,6 +74,9 @@ pub struct HostOptions {
     /// Keep the store in PostgreSQL (and lock each codec served there)
     /// instead of the state directory.
     pub postgres: Option<crate::config::store::PgSettings>,
+    /// The audit trail (in the store's database) and what it keeps; `None`
+    /// records nothing.
+    pub audit: Option<crate::audit::Retention>,
 }
 
 impl HostOptions {
@@ -94,6 +97,7 @@ impl HostOptions {
             shard: None,
             fleet_size: None,
             postgres: None,
+            audit: Some(crate::audit::Retention::default()),
         }
     }
 }
@@ -150,6 +154,9 @@ pub enum HostError {
     /// The state directory is locked by another host, or unusable.
     #[error(transparent)]
     State(#[from] crate::store::StoreError),
+    /// The audit table cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// The codecs a host serves now, by name: a codec taken over from
@@ -250,6 +257,8 @@ struct Loaded {
     fingerprint: u64,
     deps: BTreeSet<PathBuf>,
     slots: Vec<Slot>,
+    /// Its `allow` list and audit trail, shared by its instances.
+    guard: Arc<crate::script::guard::Guard>,
 }
 
 struct Host {
@@ -261,6 +270,8 @@ struct Host {
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: Stores,
+    /// Where scripts' commands and sets are recorded.
+    auditor: Option<crate::audit::Auditor>,
     serving: Serving,
     /// Reloads and take-overs handled (part of the idle mark).
     generation: u64,
@@ -299,6 +310,18 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
             None,
         ),
     };
+    let auditor = match opts.audit {
+        Some(retention) => {
+            let table: Box<dyn crate::audit::AuditStore> = match &opts.postgres {
+                Some(pg) => Box::new(crate::audit::pg::PgAudit::open(&pg.target)?),
+                None => Box::new(crate::audit::sqlite::SqliteAudit::open(
+                    &opts.state_dir.join(crate::store::DB_FILE),
+                )?),
+            };
+            Some(crate::audit::Auditor::start(table, retention))
+        }
+        None => None,
+    };
     let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
     let names = opts.codecs.iter().map(|c| c.name.as_str());
     let serving = Serving::take(names, fleet, opts.shard, locks, retry)?;
@@ -331,6 +354,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         urls,
         scripts: BTreeMap::new(),
         stores,
+        auditor,
         serving,
         generation: 0,
     };

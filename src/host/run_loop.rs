@@ -140,7 +140,8 @@ impl Host {
             let Some(program) = self.scripts[&name].program.clone() else {
                 continue;
             };
-            let slots = self.start_instances(&name, &program, Some(codec));
+            let guard = self.scripts[&name].guard.clone();
+            let slots = self.start_instances(&name, &program, &guard, Some(codec));
             if let Some(l) = self.scripts.get_mut(&name) {
                 l.slots.extend(slots);
             }
@@ -188,6 +189,10 @@ impl Host {
             .flat_map(|l| l.slots)
             .collect();
         stop_slots(all).await;
+        // What the scripts did is on record before the host says stopped.
+        if let Some(a) = self.auditor.take() {
+            let _ = tokio::task::spawn_blocking(move || a.flush(Duration::from_secs(5))).await;
+        }
         let closes = self.codecs.values().map(|c| {
             let c = c.clone();
             async move { c.close().await }

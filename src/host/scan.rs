@@ -24,6 +24,7 @@ impl Host {
         if let Some(cfg) = self.opts.scripts.get(name) {
             cfg.codecs.hash(&mut h);
             cfg.args.to_string().hash(&mut h);
+            cfg.allow.as_ref().map(|a| a.describe()).hash(&mut h);
         }
         Some(h.finish())
     }
@@ -119,6 +120,7 @@ impl Host {
                             fingerprint: fp,
                             deps: BTreeSet::new(),
                             slots: Vec::new(),
+                            guard: crate::script::guard::Guard::open(name),
                         },
                     );
                 }
@@ -132,7 +134,13 @@ impl Host {
             stop_slots(old.slots).await;
         }
         crate::telemetry::board().loaded(name, file, fingerprint, &self.targets(name));
-        let slots = self.start_instances(name, &program, None);
+        let guard = crate::script::guard::Guard::new(
+            name,
+            &format!("{fingerprint:016x}"),
+            self.opts.scripts.get(name).and_then(|s| s.allow.clone()),
+            self.auditor.clone(),
+        );
+        let slots = self.start_instances(name, &program, &guard, None);
         // Each instance logs "started" once its codec is connected: one line
         // per script and codec. A reload, or a script bound to no codec, is
         // worth a line of its own.
@@ -156,6 +164,7 @@ impl Host {
                 fingerprint,
                 deps: compiled.deps,
                 slots,
+                guard,
             },
         );
     }

@@ -29,6 +29,7 @@ impl Host {
         &mut self,
         name: &str,
         program: &Arc<Program>,
+        guard: &Arc<crate::script::guard::Guard>,
         only: Option<&str>,
     ) -> Vec<Slot> {
         let args: rhai::Map = self
@@ -67,6 +68,7 @@ impl Host {
                 clock: self.opts.clock.clone(),
                 limits: self.opts.limits.clone(),
                 log_sink: None,
+                guard: guard.clone(),
             };
             let cell: Arc<Mutex<Option<Arc<Instance>>>> = Arc::default();
             let span = spec.span();

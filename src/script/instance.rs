@@ -274,6 +274,9 @@ pub struct InstanceSpec {
     pub limits: Limits,
     /// Where its log lines also go (`xmacro test` keeps them).
     pub log_sink: Option<LogSink>,
+    /// Its `allow` list and audit trail ([`super::guard::Guard::open`]:
+    /// everything allowed, nothing recorded).
+    pub guard: Arc<super::guard::Guard>,
 }
 
 impl InstanceSpec {
@@ -1137,6 +1140,7 @@ mod tests {
             clock: Arc::new(crate::clock::SystemClock),
             limits: Limits::default(),
             log_sink: None,
+            guard: super::super::guard::Guard::open("panic"),
         };
         let inst = Instance::start(&spec);
         // The start job panicked; the instance still runs its next job.
