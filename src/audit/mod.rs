@@ -72,6 +72,35 @@ pub trait AuditStore: Send {
     fn prune(&mut self, before_ms: i64, max_records: u64) -> Result<u64, AuditError>;
 }
 
+/// Where a host keeps its audit trail: the state directory's SQLite
+/// database or the shared PostgreSQL; readers (`xmacro audit`,
+/// `/api/audit`) open their own connection beside the running host.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Dir(std::path::PathBuf),
+    Postgres(crate::store::PgTarget),
+}
+
+impl Source {
+    /// A connection for reading.
+    pub fn reader(&self) -> Result<Box<dyn AuditStore>, AuditError> {
+        Ok(match self {
+            Source::Dir(d) => Box::new(sqlite::SqliteAudit::open_read_only(
+                &d.join(crate::store::DB_FILE),
+            )?),
+            Source::Postgres(t) => Box::new(pg::PgAudit::open(t)?),
+        })
+    }
+
+    /// A connection for the writer.
+    pub fn writer(&self) -> Result<Box<dyn AuditStore>, AuditError> {
+        Ok(match self {
+            Source::Dir(d) => Box::new(sqlite::SqliteAudit::open(&d.join(crate::store::DB_FILE))?),
+            Source::Postgres(t) => Box::new(pg::PgAudit::open(t)?),
+        })
+    }
+}
+
 /// Process-wide audit counters, read by `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {

@@ -8,6 +8,7 @@
 //! - [`test`](mod@test): `xmacro test`, the test runner's results printed.
 //! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
 //! - [`status`]: `xmacro status`, a running host's status printed.
+//! - [`audit`]: `xmacro audit`, the audit trail printed.
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
@@ -15,6 +16,7 @@
 //! - [`lsp`]: `xmacro lsp`, the language server on stdio.
 //! - [`connect`]: the connection flags `run` and the one-shots share.
 
+pub mod audit;
 pub mod check;
 pub mod connect;
 pub mod demo;

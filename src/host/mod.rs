@@ -80,6 +80,14 @@ pub struct HostOptions {
 }
 
 impl HostOptions {
+    /// Where the audit trail is kept: beside the store.
+    pub fn audit_source(&self) -> crate::audit::Source {
+        match &self.postgres {
+            Some(pg) => crate::audit::Source::Postgres(pg.target.clone()),
+            None => crate::audit::Source::Dir(self.state_dir.clone()),
+        }
+    }
+
     pub fn new(scripts_dir: PathBuf, state_dir: PathBuf, codecs: Vec<CodecEntry>) -> Self {
         HostOptions {
             scripts_dir,
@@ -312,12 +320,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     };
     let auditor = match opts.audit {
         Some(retention) => {
-            let table: Box<dyn crate::audit::AuditStore> = match &opts.postgres {
-                Some(pg) => Box::new(crate::audit::pg::PgAudit::open(&pg.target)?),
-                None => Box::new(crate::audit::sqlite::SqliteAudit::open(
-                    &opts.state_dir.join(crate::store::DB_FILE),
-                )?),
-            };
+            let table = opts.audit_source().writer()?;
             Some(crate::audit::Auditor::start(table, retention))
         }
         None => None,

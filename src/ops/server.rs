@@ -54,6 +54,8 @@ pub struct Ops {
     /// The state directory's size and when it was measured: walking
     /// thousands of store files for every page update would be waste.
     store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+    /// Where the host keeps its audit trail, once it started.
+    audit: RwLock<Option<crate::audit::Source>>,
 }
 
 /// How long a measured state directory size is reused.
@@ -66,7 +68,18 @@ impl Ops {
             token,
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
+            audit: RwLock::new(None),
         })
+    }
+
+    /// Where `/api/audit` reads the trail from.
+    pub fn attach_audit(&self, source: crate::audit::Source) {
+        *self.audit.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// Where the trail is, once the host said.
+    pub fn audit_source(&self) -> Option<crate::audit::Source> {
+        self.audit.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -203,6 +216,7 @@ pub fn router(ops: Arc<Ops>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
+        .route("/api/audit", get(super::audit::api_audit))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -15,6 +15,8 @@ use rhai::{
 use serde_json::{Map, Value};
 
 use super::budget;
+pub use super::guard::Site;
+use crate::audit::Kind;
 use super::instance::{InstanceCtx, Job, JobCtx, current};
 use super::pool::Pool;
 use crate::xows::error::local_code;
@@ -264,30 +266,38 @@ fn relative(p: &XPath, text: &str) -> RhaiResult<XPath> {
     Ok(next)
 }
 
-fn get(tag: Tag, p: &XPath) -> RhaiResult<Dynamic> {
+fn get(tag: Tag, site: Site, p: &XPath) -> RhaiResult<Dynamic> {
     need_root(p, &[Root::Status, Root::Configuration], "get()")?;
     let ctx = ctx(tag)?;
+    ctx.guard.admit(p.codec.name(), Kind::Get, &p.path, site)?;
     let v = block(&ctx, p.codec.get(&p.path))?;
     to_dynamic(&v)
 }
 
-fn query(tag: Tag, p: &XPath, text: &str) -> RhaiResult<Dynamic> {
+fn query(tag: Tag, site: Site, p: &XPath, text: &str) -> RhaiResult<Dynamic> {
     let q = relative(p, text)?;
     need_root(&q, &[Root::Status, Root::Configuration], "query()")?;
     let ctx = ctx(tag)?;
+    ctx.guard.admit(q.codec.name(), Kind::Query, &q.path, site)?;
     let v = block(&ctx, q.codec.query(&q.path))?;
     to_dynamic(&v)
 }
 
-fn set(tag: Tag, p: &XPath, value: Dynamic) -> RhaiResult<()> {
+fn set(tag: Tag, site: Site, p: &XPath, value: Dynamic) -> RhaiResult<()> {
     need_root(p, &[Root::Configuration], "set()")?;
     let v = from_dynamic(&value)?;
     let ctx = ctx(tag)?;
-    block(&ctx, p.codec.set(&p.path, v))
+    let codec = p.codec.name();
+    ctx.guard.admit(codec, Kind::Set, &p.path, site)?;
+    let pending = ctx.guard.pending_set(codec, &p.path, &v);
+    let r = block(&ctx, p.codec.set(&p.path, v));
+    ctx.guard.finish(pending, &r);
+    r
 }
 
 fn command(
     tag: Tag,
+    site: Site,
     p: &XPath,
     params: Option<rhai::Map>,
     body: Option<String>,
@@ -297,9 +307,15 @@ fn command(
         map.insert(k.to_string(), from_dynamic(&v)?);
     }
     let ctx = ctx(tag)?;
+    let codec = p.codec.name();
+    ctx.guard.admit(codec, Kind::Command, &p.path, site)?;
+    let pending = ctx
+        .guard
+        .pending(codec, Kind::Command, &p.path, &map, body.as_deref());
     let call = Call::command(&p.path, map, body);
-    let v = block(&ctx, p.codec.call(call, p.codec.timeout()))?;
-    to_dynamic(&v)
+    let r = block(&ctx, p.codec.call(call, p.codec.timeout()));
+    ctx.guard.finish(pending, &r);
+    to_dynamic(&r?)
 }
 
 pub(crate) fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
@@ -315,6 +331,7 @@ pub(crate) fn command_path(p: &XPath, text: &str) -> RhaiResult<XPath> {
 /// missing-function handler).
 pub fn dispatch_command(
     tag: Tag,
+    source: Option<&str>,
     name: &str,
     args: &mut [&mut Dynamic],
 ) -> RhaiResult<Option<Dynamic>> {
@@ -325,11 +342,16 @@ pub fn dispatch_command(
         return Ok(None);
     }
     let base = Dynamic::clone(first).cast::<XPath>();
-    at(base.pos, dispatch_to(tag, base, name, args)).map(Some)
+    let site = Site {
+        source,
+        pos: base.pos,
+    };
+    at(base.pos, dispatch_to(tag, site, base, name, args)).map(Some)
 }
 
 fn dispatch_to(
     tag: Tag,
+    site: Site,
     base: XPath,
     name: &str,
     args: &mut [&mut Dynamic],
@@ -356,10 +378,10 @@ fn dispatch_to(
             )));
         }
     }
-    command(tag, &target, params, body)
+    command(tag, site, &target, params, body)
 }
 
-fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
+fn subscribe(tag: Tag, site: Site, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
     let rooted = matches!(
         p.path.root(),
         Some(Root::Status | Root::Configuration | Root::Event)
@@ -371,6 +393,8 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx(tag)?;
+    ctx.guard
+        .admit(p.codec.name(), Kind::Subscribe, &p.path, site)?;
     let Some(inst) = ctx.instance() else {
         return Err(super::fault::error("stopping", "the script is stopping"));
     };
@@ -571,29 +595,29 @@ pub fn register(engine: &mut Engine) {
         // `xapi.get("Status/Audio/Volume")`. A clone of a path is cheap.
         .register_fn("to_string", |p: XPath| p.describe())
         .register_fn("to_debug", |p: XPath| p.describe())
-        .register_fn("get", |c: NativeCallContext, p: XPath| get(c.tag(), &p))
+        .register_fn("get", |c: NativeCallContext, p: XPath| get(c.tag(), Site::of(&c), &p))
         .register_fn("get", |c: NativeCallContext, p: XPath, path: &str| {
-            get(c.tag(), &relative(&p, path)?)
+            get(c.tag(), Site::of(&c), &relative(&p, path)?)
         })
         .register_fn("query", |c: NativeCallContext, p: XPath, q: &str| {
-            query(c.tag(), &p, q)
+            query(c.tag(), Site::of(&c), &p, q)
         })
         .register_fn("set", |c: NativeCallContext, p: XPath, v: Dynamic| {
-            set(c.tag(), &p, v)
+            set(c.tag(), Site::of(&c), &p, v)
         })
         .register_fn(
             "set",
             |c: NativeCallContext, p: XPath, path: &str, v: Dynamic| {
-                set(c.tag(), &relative(&p, path)?, v)
+                set(c.tag(), Site::of(&c), &relative(&p, path)?, v)
             },
         )
         .register_fn("command", |c: NativeCallContext, p: XPath, path: &str| {
-            command(c.tag(), &command_path(&p, path)?, None, None)
+            command(c.tag(), Site::of(&c), &command_path(&p, path)?, None, None)
         })
         .register_fn(
             "command",
             |c: NativeCallContext, p: XPath, path: &str, params: rhai::Map| {
-                command(c.tag(), &command_path(&p, path)?, Some(params), None)
+                command(c.tag(), Site::of(&c), &command_path(&p, path)?, Some(params), None)
             },
         )
         .register_fn(
@@ -601,6 +625,7 @@ pub fn register(engine: &mut Engine) {
             |c: NativeCallContext, p: XPath, path: &str, params: rhai::Map, body: &str| {
                 command(
                     c.tag(),
+                    Site::of(&c),
                     &command_path(&p, path)?,
                     Some(params),
                     Some(body.to_string()),
@@ -608,21 +633,21 @@ pub fn register(engine: &mut Engine) {
             },
         )
         .register_fn("on", |c: NativeCallContext, p: XPath, f: FnPtr| {
-            subscribe(c.tag(), &p, f, false)
+            subscribe(c.tag(), Site::of(&c), &p, f, false)
         })
         .register_fn("once", |c: NativeCallContext, p: XPath, f: FnPtr| {
-            subscribe(c.tag(), &p, f, true)
+            subscribe(c.tag(), Site::of(&c), &p, f, true)
         })
         .register_fn(
             "on",
             |c: NativeCallContext, p: XPath, path: &str, f: FnPtr| {
-                subscribe(c.tag(), &relative(&p, path)?, f, false)
+                subscribe(c.tag(), Site::of(&c), &relative(&p, path)?, f, false)
             },
         )
         .register_fn(
             "once",
             |c: NativeCallContext, p: XPath, path: &str, f: FnPtr| {
-                subscribe(c.tag(), &relative(&p, path)?, f, true)
+                subscribe(c.tag(), Site::of(&c), &relative(&p, path)?, f, true)
             },
         )
         .register_fn("on_connection", on_connection);

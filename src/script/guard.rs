@@ -176,20 +176,40 @@ impl Guard {
         })
     }
 
+    /// What to record of a configuration set: the value under the leaf's
+    /// name (`{"DefaultVolume": 50}`), so a secret leaf is masked too.
+    pub fn pending_set(&self, codec: &str, path: &Path, value: &Value) -> Option<Pending> {
+        self.audit.as_ref()?;
+        let leaf = path
+            .0
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                crate::xows::path::Segment::Name(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "value".into());
+        let mut params = Map::new();
+        params.insert(leaf, value.clone());
+        self.pending(codec, Kind::Set, path, &params, None)
+    }
+
     /// Records how a pending call ended.
     pub fn finish<T>(&self, p: Option<Pending>, result: &RhaiResult<T>) {
+        self.finish_with(p, result.as_ref().map(|_| ()).map_err(|e| error_parts(e)));
+    }
+
+    /// Records how a pending call ended: `Err((code, reason))` on failure.
+    pub fn finish_with(&self, p: Option<Pending>, result: Result<(), (i64, String)>) {
         let (Some(p), Some(a)) = (p, &self.audit) else {
             return;
         };
         let outcome = match result {
-            Ok(_) => Outcome::Ok,
-            Err(e) => {
-                let (code, reason) = error_parts(e);
-                Outcome::Error {
-                    code,
-                    reason: mask_in(&reason, &p.masked),
-                }
-            }
+            Ok(()) => Outcome::Ok,
+            Err((code, reason)) => Outcome::Error {
+                code,
+                reason: mask_in(&reason, &p.masked),
+            },
         };
         a.record(Record {
             at_ms: crate::audit::now_ms(),

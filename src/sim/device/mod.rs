@@ -81,6 +81,9 @@ pub struct State {
     next_session: u64,
     pub(crate) next_call_id: u64,
     pub(crate) command_log: VecDeque<Value>,
+    /// Requests received, by method (`xCommand` for every command), so a
+    /// test can tell that a read never reached the device.
+    pub(crate) requests: BTreeMap<String, u64>,
     pub(crate) panels: BTreeMap<String, String>,
     pub(crate) down_until: Option<Instant>,
     pub(crate) not_ready_until: Option<Instant>,
@@ -164,6 +167,7 @@ impl Device {
             next_session: 1,
             next_call_id: 1,
             command_log: VecDeque::new(),
+            requests: BTreeMap::new(),
             panels: BTreeMap::new(),
             down_until: None,
             not_ready_until: None,
@@ -241,6 +245,16 @@ impl Device {
     pub fn handle(&self, session: u64, req: &ServerRequest) -> Reply {
         let mut st = self.lock();
         st.activity += 1;
+        let counted = if req.method.starts_with(method::COMMAND_PREFIX) {
+            "xCommand"
+        } else {
+            req.method.as_str()
+        };
+        if let Some(n) = st.requests.get_mut(counted) {
+            *n += 1;
+        } else if st.requests.len() < 64 {
+            st.requests.insert(counted.to_string(), 1);
+        }
         let logged = st.commands_logged;
         let mut reply = self.answer(&mut st, session, req);
         if let Some(cmd) = req.method.strip_prefix(method::COMMAND_PREFIX) {
