@@ -17,4 +17,13 @@ pub struct CheckArgs {
     /// it a path any product has passes.
     #[arg(long, value_name = "NAME", requires = "schema")]
     pub product: Option<String>,
+    /// The config whose [script.NAME] allow lists the literal xAPI paths
+    /// of each script must keep to (a path outside is a finding); its
+    /// scripts folder is checked unless DIR is given.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// With --config, a script without an allow list (full xAPI access)
+    /// is a finding too.
+    #[arg(long, requires = "config")]
+    pub strict: bool,
 }
