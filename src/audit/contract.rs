@@ -23,7 +23,9 @@ pub fn sample(at_ms: i64, codec: &str, script: &str, n: i64) -> Record {
 }
 
 fn levels(rs: &[Record]) -> Vec<i64> {
-    rs.iter().map(|r| r.params["Level"].as_i64().unwrap()).collect()
+    rs.iter()
+        .map(|r| r.params["Level"].as_i64().unwrap())
+        .collect()
 }
 
 /// Runs every promise of the contract; panics on the first broken.
@@ -60,35 +62,53 @@ pub fn check(open: &dyn Fn() -> Box<dyn AuditStore>) {
         all,
         "every field read again, oldest first, after reopening"
     );
-    let by = |codec: Option<&str>, script: Option<&str>, since_ms: Option<i64>, limit: usize| {
-        Filter {
+    let by =
+        |codec: Option<&str>, script: Option<&str>, since_ms: Option<i64>, limit: usize| Filter {
             codec: codec.map(str::to_string),
             script: script.map(str::to_string),
             since_ms,
             limit,
-        }
-    };
-    assert_eq!(levels(&s.read(&by(Some("room1"), None, None, 0)).unwrap()), [1, 3, 5]);
-    assert_eq!(levels(&s.read(&by(None, Some("volume"), None, 0)).unwrap()), [1, 2, 5]);
+        };
+    assert_eq!(
+        levels(&s.read(&by(Some("room1"), None, None, 0)).unwrap()),
+        [1, 3, 5]
+    );
+    assert_eq!(
+        levels(&s.read(&by(None, Some("volume"), None, 0)).unwrap()),
+        [1, 2, 5]
+    );
     assert_eq!(
         levels(&s.read(&by(Some("room1"), Some("volume"), None, 0)).unwrap()),
         [1, 5]
     );
-    assert_eq!(levels(&s.read(&by(None, None, Some(3_000), 0)).unwrap()), [3, 4, 5]);
+    assert_eq!(
+        levels(&s.read(&by(None, None, Some(3_000), 0)).unwrap()),
+        [3, 4, 5]
+    );
     assert_eq!(
         levels(&s.read(&by(None, None, None, 2)).unwrap()),
         [4, 5],
         "a limit keeps the newest, still newest last"
     );
-    assert_eq!(levels(&s.read(&by(Some("Room1"), None, None, 0)).unwrap()), [] as [i64; 0]);
     assert_eq!(
-        levels(&s.read(&by(Some("会议室 \"'"), Some("a b"), None, 0)).unwrap()),
+        levels(&s.read(&by(Some("Room1"), None, None, 0)).unwrap()),
+        [] as [i64; 0]
+    );
+    assert_eq!(
+        levels(
+            &s.read(&by(Some("会议室 \"'"), Some("a b"), None, 0))
+                .unwrap()
+        ),
         [4]
     );
 
     assert_eq!(s.prune(2_500, 100).unwrap(), 2, "older than the age bound");
     assert_eq!(levels(&s.read(&Filter::default()).unwrap()), [3, 4, 5]);
-    assert_eq!(s.prune(0, 1).unwrap(), 2, "beyond the count bound, oldest first");
+    assert_eq!(
+        s.prune(0, 1).unwrap(),
+        2,
+        "beyond the count bound, oldest first"
+    );
     drop(s);
     let mut s = open();
     assert_eq!(levels(&s.read(&Filter::default()).unwrap()), [5]);

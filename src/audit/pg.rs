@@ -63,8 +63,8 @@ impl PgAudit {
     fn client(&mut self) -> Result<&mut Client, AuditError> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
-            let mut c = connect_session(&self.target)
-                .map_err(|e| AuditError::new(self.what(), e.why))?;
+            let mut c =
+                connect_session(&self.target).map_err(|e| AuditError::new(self.what(), e.why))?;
             let mut tx = c.transaction().map_err(|e| self.fail(e))?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
                 .map_err(|e| self.fail(e))?;

@@ -90,7 +90,11 @@ impl Auditor {
     /// Hands a record to the writer, never waiting: if the buffer is full
     /// it is dropped and counted.
     pub fn record(&self, r: Record) {
-        let mut p = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match self.tx.try_send(r) {
             Ok(()) => p.sent += 1,
             Err(TrySendError::Full(_)) => {
@@ -113,7 +117,11 @@ impl Auditor {
     /// at most `timeout`: whether it was.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut p = self.shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let want = p.sent;
         while p.done < want {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -288,7 +296,10 @@ mod tests {
                 .filter(|r| r.at_ms / 1000 == t)
                 .map(|r| r.at_ms)
                 .collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "thread {t} out of order");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "thread {t} out of order"
+            );
         }
     }
 }

@@ -56,7 +56,10 @@ impl Kind {
 pub enum Outcome {
     Ok,
     /// The codec's (or the connection's) error code and reason.
-    Error { code: i64, reason: String },
+    Error {
+        code: i64,
+        reason: String,
+    },
     /// Refused by the script's `allow` list; it never reached the codec.
     Denied,
 }

@@ -46,7 +46,10 @@ impl SqliteAudit {
         let fail = |e: rusqlite::Error| error(file, e);
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                AuditError::new(file.display().to_string(), format!("cannot create its folder: {e}"))
+                AuditError::new(
+                    file.display().to_string(),
+                    format!("cannot create its folder: {e}"),
+                )
             })?;
         }
         let conn = Connection::open(file).map_err(fail)?;
@@ -232,7 +235,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let file = dir.join(crate::store::DB_FILE);
         let e = SqliteAudit::open_read_only(&file).unwrap_err().to_string();
-        assert!(e.contains("store.sqlite3") && e.contains("no such database"), "{e}");
+        assert!(
+            e.contains("store.sqlite3") && e.contains("no such database"),
+            "{e}"
+        );
         drop(crate::store::SqliteBackend::open(&file).unwrap());
         let mut r = SqliteAudit::open_read_only(&file).unwrap();
         assert_eq!(r.read(&Filter::default()).unwrap(), vec![]);

@@ -86,7 +86,15 @@ pub fn table(records: &[Record]) -> String {
             ]
         })
         .collect();
-    let head = ["TIME", "CODEC", "SCRIPT", "VERSION", "KIND", "PATH AND PARAMETERS", "RESULT"];
+    let head = [
+        "TIME",
+        "CODEC",
+        "SCRIPT",
+        "VERSION",
+        "KIND",
+        "PATH AND PARAMETERS",
+        "RESULT",
+    ];
     let mut widths = head.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

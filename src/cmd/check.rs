@@ -78,9 +78,8 @@ fn allowed(
         .collect();
     let mut out = check::allow_findings(&dir, only.as_deref(), &lists)?;
     if strict {
-        let scripts = crate::host::list_scripts(&dir).map_err(|e| {
-            AppError::Usage(format!("scripts directory {}: {e}", dir.display()))
-        })?;
+        let scripts = crate::host::list_scripts(&dir)
+            .map_err(|e| AppError::Usage(format!("scripts directory {}: {e}", dir.display())))?;
         for (name, file) in scripts {
             if only.as_ref().is_none_or(|o| *o == name) && !lists.contains_key(&name) {
                 out.push(format!(

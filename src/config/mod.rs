@@ -452,7 +452,9 @@ args = { max = 60 }
         assert_eq!(c.audit.keep, Duration::from_secs(7 * 86_400));
         assert_eq!(c.audit.max_records, 500);
         let allow = c.script["v"].allow.as_ref().unwrap();
-        assert!(allow.permits(&crate::xows::path::Path::parse("Command Audio Volume Set").unwrap()));
+        assert!(
+            allow.permits(&crate::xows::path::Path::parse("Command Audio Volume Set").unwrap())
+        );
         assert!(c.script["w"].allow.is_none(), "no allow: full access");
         assert_eq!(parse("").unwrap().audit, crate::audit::Retention::default());
 
@@ -464,7 +466,10 @@ args = { max = 60 }
         let e = err("\naudit_keep = \"30\"\n");
         assert!(e.contains(":2:") && e.contains("key audit_keep"), "{e}");
         let e = err("audit_max_records = 0\n");
-        assert!(e.contains(":1:") && e.contains("key audit_max_records"), "{e}");
+        assert!(
+            e.contains(":1:") && e.contains("key audit_max_records"),
+            "{e}"
+        );
     }
 
     #[test]

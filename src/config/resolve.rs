@@ -309,8 +309,7 @@ impl<'a> Resolver<'a> {
                 .transpose()
                 .map_err(|e| {
                     let place = self.src.key_offset(at, "allow").unwrap_or(at);
-                    self.src
-                        .err_at(place, format!("[script.{sname}]: key {e}"))
+                    self.src.err_at(place, format!("[script.{sname}]: key {e}"))
                 })?;
             script.insert(
                 sname.clone(),

@@ -25,7 +25,12 @@ use tracing_subscriber::layer::{Context, Layer};
 fn carries_secrets(meta: &Metadata<'_>) -> bool {
     // tungstenite logs the raw upgrade request and response at trace, and
     // its handshake state at debug: both see the headers.
-    meta.target().starts_with("tungstenite::handshake") && *meta.level() >= Level::DEBUG
+    // Its frame traces print every payload whole, a passphrase a script
+    // sends included; `xmacro::wire` traces the same frames masked.
+    let websocket =
+        meta.target().starts_with("tungstenite") || meta.target().starts_with("tokio_tungstenite");
+    (meta.target().starts_with("tungstenite::handshake") && *meta.level() >= Level::DEBUG)
+        || (websocket && *meta.level() == Level::TRACE)
 }
 
 /// A layer that turns off every event that may carry credentials, at any
@@ -338,7 +343,10 @@ mod tests {
     fn a_frame_shows_no_value_under_a_secret_name() {
         let f = r#"{"jsonrpc":"2.0","id":1,"method":"xCommand/Security/Passphrase/Set","params":{"NewPassphrase":"hunter2","Level":1}}"#;
         let shown = masked_frame(f);
-        assert!(!shown.contains("hunter2") && shown.contains("\"NewPassphrase\":\"***\""), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("\"NewPassphrase\":\"***\""),
+            "{shown}"
+        );
         assert!(shown.contains("\"Level\":1"));
         let plain = r#"{"id":2,"params":{"Level":1}}"#;
         assert!(matches!(masked_frame(plain), std::borrow::Cow::Borrowed(_)));

@@ -34,7 +34,10 @@ use crate::xows::path::{Path, PathError, Root, Segment};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     /// A name (`None` for `*`) and, if given, the element id.
-    Word { name: Option<String>, index: Option<u64> },
+    Word {
+        name: Option<String>,
+        index: Option<u64>,
+    },
     /// `**`: any number of words.
     Tail,
 }
@@ -42,7 +45,10 @@ enum Step {
 /// One word of a requested path.
 #[derive(Debug, Clone, Copy)]
 enum Want<'a> {
-    Word { name: &'a str, index: Option<u64> },
+    Word {
+        name: &'a str,
+        index: Option<u64>,
+    },
     /// The request's own `**`.
     Any,
 }
@@ -174,9 +180,13 @@ fn wants(path: &Path) -> Vec<Want<'_>> {
     let mut out: Vec<Want> = Vec::with_capacity(path.0.len());
     for seg in &path.0 {
         match (seg, out.last_mut()) {
-            (Segment::Index(i), Some(Want::Word { index: index @ None, .. })) => {
-                *index = Some(*i)
-            }
+            (
+                Segment::Index(i),
+                Some(Want::Word {
+                    index: index @ None,
+                    ..
+                }),
+            ) => *index = Some(*i),
             // An id with no name before it: a word no name matches.
             (Segment::Index(i), _) => out.push(Want::Word {
                 name: "",
@@ -288,8 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn element_ids_are_read_in_either_spelling_and_a_pattern_without_one_allows_every_element()
-    {
+    fn element_ids_are_read_in_either_spelling_and_a_pattern_without_one_allows_every_element() {
         let any = list(&["Status Video Input Connector Connected"]);
         assert!(allows(&any, "Status Video Input Connector[2] Connected"));
         assert!(allows(&any, "Status Video Input Connector 1 Connected"));

@@ -16,9 +16,9 @@ use serde_json::{Map, Value};
 
 use super::budget;
 pub use super::guard::Site;
-use crate::audit::Kind;
 use super::instance::{InstanceCtx, Job, JobCtx, current};
 use super::pool::Pool;
+use crate::audit::Kind;
 use crate::xows::error::local_code;
 use crate::xows::path::{Path, Root, Segment};
 use crate::xows::protocol::{Call, RpcError};
@@ -278,7 +278,8 @@ fn query(tag: Tag, site: Site, p: &XPath, text: &str) -> RhaiResult<Dynamic> {
     let q = relative(p, text)?;
     need_root(&q, &[Root::Status, Root::Configuration], "query()")?;
     let ctx = ctx(tag)?;
-    ctx.guard.admit(q.codec.name(), Kind::Query, &q.path, site)?;
+    ctx.guard
+        .admit(q.codec.name(), Kind::Query, &q.path, site)?;
     let v = block(&ctx, q.codec.query(&q.path))?;
     to_dynamic(&v)
 }
@@ -595,7 +596,9 @@ pub fn register(engine: &mut Engine) {
         // `xapi.get("Status/Audio/Volume")`. A clone of a path is cheap.
         .register_fn("to_string", |p: XPath| p.describe())
         .register_fn("to_debug", |p: XPath| p.describe())
-        .register_fn("get", |c: NativeCallContext, p: XPath| get(c.tag(), Site::of(&c), &p))
+        .register_fn("get", |c: NativeCallContext, p: XPath| {
+            get(c.tag(), Site::of(&c), &p)
+        })
         .register_fn("get", |c: NativeCallContext, p: XPath, path: &str| {
             get(c.tag(), Site::of(&c), &relative(&p, path)?)
         })
@@ -617,7 +620,13 @@ pub fn register(engine: &mut Engine) {
         .register_fn(
             "command",
             |c: NativeCallContext, p: XPath, path: &str, params: rhai::Map| {
-                command(c.tag(), Site::of(&c), &command_path(&p, path)?, Some(params), None)
+                command(
+                    c.tag(),
+                    Site::of(&c),
+                    &command_path(&p, path)?,
+                    Some(params),
+                    None,
+                )
             },
         )
         .register_fn(

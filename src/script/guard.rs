@@ -232,10 +232,7 @@ fn error_parts(e: &EvalAltResult) -> (i64, String) {
         && let Some(m) = v.read_lock::<rhai::Map>()
     {
         let code = m.get("code").and_then(|c| c.as_int().ok()).unwrap_or(0);
-        let message = m
-            .get("message")
-            .map(|c| c.to_string())
-            .unwrap_or_default();
+        let message = m.get("message").map(|c| c.to_string()).unwrap_or_default();
         return (code, message);
     }
     (0, e.to_string())
@@ -254,7 +251,10 @@ mod tests {
         };
         let p = Path::parse("Command SystemUnit FactoryReset").unwrap();
         assert!(g.admit("c", Kind::Command, &p, site).is_ok());
-        assert!(g.pending("c", Kind::Command, &p, &Map::new(), None).is_none());
+        assert!(
+            g.pending("c", Kind::Command, &p, &Map::new(), None)
+                .is_none()
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ use tracing::Instrument;
 
 use super::api::{XPath, command_path, ctx, from_dynamic, usage};
 use super::guard::Site;
-use crate::audit::Kind;
 use super::instance::InstanceCtx;
+use crate::audit::Kind;
 use crate::xows::path::{Path, Root};
 use crate::xows::protocol::Call;
 
@@ -89,7 +89,8 @@ fn send(
     }
     let ctx = ctx(c.tag())?;
     let codec_name = p.codec.name();
-    ctx.guard.admit(codec_name, Kind::Command, &p.path, Site::of(&c))?;
+    ctx.guard
+        .admit(codec_name, Kind::Command, &p.path, Site::of(&c))?;
     let audit = ctx
         .guard
         .pending(codec_name, Kind::Command, &p.path, &map, body.as_deref());

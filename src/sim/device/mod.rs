@@ -246,14 +246,17 @@ impl Device {
         let mut st = self.lock();
         st.activity += 1;
         let counted = if req.method.starts_with(method::COMMAND_PREFIX) {
-            "xCommand"
+            "xCommand".to_string()
         } else {
-            req.method.as_str()
+            match Path::from_json(&req.params["Path"]) {
+                Ok(p) => format!("{} {p}", req.method),
+                Err(_) => req.method.clone(),
+            }
         };
-        if let Some(n) = st.requests.get_mut(counted) {
+        if let Some(n) = st.requests.get_mut(&counted) {
             *n += 1;
-        } else if st.requests.len() < 64 {
-            st.requests.insert(counted.to_string(), 1);
+        } else if st.requests.len() < 256 {
+            st.requests.insert(counted, 1);
         }
         let logged = st.commands_logged;
         let mut reply = self.answer(&mut st, session, req);
