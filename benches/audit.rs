@@ -11,7 +11,7 @@
 //! `cargo bench --bench audit` (`-- --quick` for two rounds; `-- --write`
 //! writes the table into BENCHMARKS.md).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -108,7 +108,7 @@ async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         (v[m - 1] + v[m]) / 2.0
     } else {
         v[m]
@@ -141,7 +141,11 @@ fn main() {
         round(&dir, &sim.url, true, 1000).await;
         for n in 0..rounds {
             // Alternate which side goes first.
-            let order = if n % 2 == 0 { [true, false] } else { [false, true] };
+            let order = if n % 2 == 0 {
+                [true, false]
+            } else {
+                [false, true]
+            };
             for audit in order {
                 let r = round(&dir, &sim.url, audit, n).await;
                 eprintln!(
@@ -179,6 +183,10 @@ fn main() {
     );
     println!("{table}");
     if write {
-        common::write_section("audit", "### Audit trail: 10,000 commands with the trail on and off", &table);
+        common::write_section(
+            "audit",
+            "### Audit trail: 10,000 commands with the trail on and off",
+            &table,
+        );
     }
 }
