@@ -21,6 +21,8 @@ use super::{AuditStore, DEFAULT_KEEP, DEFAULT_MAX_RECORDS, counters, now_ms};
 pub const CAPACITY: usize = 10_000;
 /// Records written in one transaction at most.
 const BATCH: usize = 1_000;
+/// How long the writer waits for more records to share a commit.
+const GATHER: Duration = Duration::from_millis(20);
 /// How often old records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -170,14 +172,15 @@ fn write_loop(
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
+        // Records that come within a moment of the first share its commit:
+        // one transaction per burst, not per record.
+        let gather = Instant::now() + GATHER;
+        while batch.len() < BATCH && open {
+            let left = gather.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(r) => batch.push(r),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
-                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
         if !batch.is_empty() {
