@@ -97,7 +97,11 @@ async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round
             .read(&Default::default())
             .unwrap()
             .len();
-        assert_eq!(records as u64, COMMANDS + 1, "every command (and the report) is on record");
+        assert_eq!(
+            records as u64,
+            COMMANDS + 1,
+            "every command (and the report) is on record"
+        );
     }
     Round {
         cpu_per_command_us: cpu.as_secs_f64() * 1e6 / COMMANDS as f64,
