@@ -14,6 +14,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Check(args) => cmd::check::run(args).await,
         Command::Status(args) => cmd::status::run(args).await,
         Command::Rollout(args) => cmd::rollout::run(args).await,
+        Command::Audit(args) => cmd::audit::run(args),
         Command::Test(args) => cmd::test::run(args).await,
         Command::Get(args) => cmd::oneshot::get(args).await,
         Command::Query(args) => cmd::oneshot::query(args).await,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rhai::{ASTNode, Expr, FnCallExpr, Ident, Position};
 
 use crate::schema::{Entry, ParamError, Schema, nearest};
+use crate::script::allow::AllowList;
 use crate::script::lex::token_width;
 use crate::script::limits::Limits;
 use crate::script::{engine, loader};
@@ -154,6 +155,34 @@ pub fn schema_findings(
         .collect())
 }
 
+/// Literal xAPI paths outside each script's `allow` list (`allow` maps a
+/// script's name to its list; scripts without one are not looked at), as
+/// `file:line:col: ...` lines: calls the host would deny.
+pub fn allow_findings(
+    dir: &Path,
+    only: Option<&str>,
+    allow: &BTreeMap<String, AllowList>,
+) -> Result<Vec<String>, CheckError> {
+    let mut out = Vec::new();
+    for (name, file) in scripts_in(dir, only)? {
+        let Some(list) = allow.get(&name) else {
+            continue;
+        };
+        if let Ok(text) = loader::read_confined(dir, &file) {
+            let against = Against::Allow {
+                script: &name,
+                allow: list,
+            };
+            out.extend(
+                scan_against(&file, &text, against)
+                    .into_iter()
+                    .map(|f| f.to_string()),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Library files (`*.rhai` below subdirectories), relative to `dir`;
 /// symlinked directories are not followed (a link may lead anywhere, or in
 /// a circle).
@@ -281,6 +310,22 @@ pub const METHODS: &[&str] = &["get", "set", "query", "command", "send", "on", "
 /// interpolated or concatenated string) is not guessed at. A file that does
 /// not parse yields nothing here: its compile error is reported apart.
 pub fn scan(file: &str, src: &str, schema: &Schema) -> Vec<Finding> {
+    scan_against(file, src, Against::Schema(schema))
+}
+
+/// What literal paths are checked against: the schema (they must exist),
+/// or a script's `allow` list (they must be in it).
+#[derive(Clone, Copy)]
+pub enum Against<'a> {
+    Schema(&'a Schema),
+    Allow {
+        script: &'a str,
+        allow: &'a AllowList,
+    },
+}
+
+/// [`scan`] against the schema or an `allow` list.
+pub fn scan_against(file: &str, src: &str, against: Against) -> Vec<Finding> {
     let Ok(ast) = engine::parser().compile(src) else {
         return Vec::new();
     };
@@ -293,7 +338,7 @@ pub fn scan(file: &str, src: &str, schema: &Schema) -> Vec<Finding> {
         if let Some(ASTNode::Expr(e @ (Expr::Dot(..) | Expr::Index(..)))) = nodes.last() {
             let mut chain = Vec::new();
             links(e, &mut chain);
-            check_chain(schema, &chain, &mut report);
+            check_chain(against, &chain, &mut report);
         }
         true
     });
@@ -301,7 +346,7 @@ pub fn scan(file: &str, src: &str, schema: &Schema) -> Vec<Finding> {
 }
 
 /// Checks one chain that starts at `xapi` or `codecs[...]`.
-fn check_chain(schema: &Schema, chain: &[Link], report: &mut Report) {
+fn check_chain(schema: Against, chain: &[Link], report: &mut Report) {
     let (start, rest) = match chain {
         [Link::Var("xapi", at), rest @ ..] => (*at, rest),
         [Link::Var("codecs", at), Link::Index(_), rest @ ..] => (*at, rest),
@@ -343,7 +388,7 @@ fn rooted(mut segs: Vec<Segment>) -> XPath {
 }
 
 fn check_call(
-    schema: &Schema,
+    schema: Against,
     mut segs: Vec<Segment>,
     mut marks: Vec<Mark>,
     f: &FnCallExpr,
@@ -453,7 +498,30 @@ fn fault(schema: &Schema, path: &XPath) -> usize {
         .saturating_sub(1)
 }
 
+/// Checks one literal path against the schema or an `allow` list.
 fn check_path(
+    against: Against,
+    path: &XPath,
+    at: Position,
+    marks: &[Mark],
+    params: Option<&Expr>,
+    report: &mut Report,
+) {
+    match against {
+        Against::Schema(schema) => check_in_schema(schema, path, at, marks, params, report),
+        Against::Allow { script, allow } if !allow.permits(path) => report.add(
+            at,
+            marks.first().copied().unwrap_or(Mark::token(at)),
+            format!(
+                "{path} is outside the allow list of script {script:?}: {} (the call would be denied)",
+                allow.describe()
+            ),
+        ),
+        Against::Allow { .. } => {}
+    }
+}
+
+fn check_in_schema(
     schema: &Schema,
     path: &XPath,
     at: Position,
@@ -470,7 +538,7 @@ fn check_path(
             .cloned()
             .collect();
         if prefix.len() > 1 {
-            check_path(schema, &XPath(prefix), at, marks, None, report);
+            check_in_schema(schema, &XPath(prefix), at, marks, None, report);
         }
         return;
     }

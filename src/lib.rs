@@ -57,6 +57,7 @@
 //! starts logging and hands over to [`app::run`].
 
 pub mod app;
+pub mod audit;
 pub mod check;
 pub mod check_config;
 pub mod cli;

@@ -36,8 +36,15 @@ pub struct CheckArgs {
     pub connect: ConnectArgs,
     /// Check the project this config describes: its scripts, its panel
     /// files, every `codec.settings.X` a script reads set for each codec
-    /// in the script's scope, and (a warning) every literal WidgetId or
-    /// PanelId a script compares defined by a panel in its scope.
-    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    /// in the script's scope, (a warning) every literal WidgetId or
+    /// PanelId a script compares defined by a panel in its scope, and every
+    /// literal xAPI path inside its script's `[script.NAME] allow` list.
+    /// With DIR (or --schema/--codec), the scripts there are checked as
+    /// usual, plus the allow lists.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// With --config, a script without an allow list (full xAPI access)
+    /// is a finding too.
+    #[arg(long, requires = "config")]
+    pub strict: bool,
 }

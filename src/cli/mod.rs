@@ -5,6 +5,7 @@
 
 use clap::{Args, ColorChoice, Parser, Subcommand, ValueEnum};
 
+mod audit;
 mod check;
 mod connect;
 mod init;
@@ -19,6 +20,7 @@ mod sim;
 mod status;
 mod test;
 
+pub use audit::AuditArgs;
 pub use check::CheckArgs;
 pub use connect::{AuthArg, ConnectArgs};
 pub use init::InitArgs;
@@ -181,6 +183,20 @@ pub enum Command {
   \
         xmacro rollout abort volume-limit --http http://10.0.0.2:9090 --token-file /etc/xmacro/http-token")]
     Rollout(RolloutArgs),
+    /// Print the audit trail: every command and configuration set scripts
+    /// made, and every call their `allow` list refused, with time, codec,
+    /// script, script version, path, parameters (secrets as ***) and
+    /// result, newest last.
+    ///
+    /// Reads the store's database (the config's state directory or its
+    /// PostgreSQL) on a connection of its own, so it works while the host
+    /// runs. A running host also answers GET /api/audit.
+    #[command(after_help = "Examples:\n  \
+        xmacro audit                                      # the trail of ./xmacro.toml's store\n  \
+        xmacro audit --codec boardroom --since 1h         # one room, the last hour\n  \
+        xmacro audit --script volume-limit --json         # JSON lines, for jq or a SIEM\n  \
+        xmacro audit --state .xmacro/state                # a host run without a config")]
+    Audit(AuditArgs),
 
     /// Read a status or configuration value (xGet), printed as JSON.
     #[command(after_help = "Examples:\n  \

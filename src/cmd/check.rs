@@ -17,10 +17,18 @@ pub const BUILTIN_NOTE: &str = "not in the built-in model; pass --schema for the
 
 /// Checks a scripts directory or one script file.
 pub async fn run(args: CheckArgs) -> Result<(), AppError> {
-    if let Some(file) = &args.config {
-        return project(file);
+    let config = match &args.config {
+        Some(f) => Some(crate::config::Config::load(f)?),
+        None => None,
+    };
+    if let (Some(cfg), None, None, None) = (&config, &args.dir, &args.schema, &args.codec) {
+        return project(cfg, args.strict);
     }
-    let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SCRIPTS));
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        config
+            .as_ref()
+            .map_or_else(|| PathBuf::from(DEFAULT_SCRIPTS), |c| c.scripts.clone())
+    });
     let schema = match (&args.schema, &args.codec) {
         (Some(f), _) => Some(Schema::load(f, args.product.as_deref())?),
         (None, Some(codec)) => Some(
@@ -40,6 +48,10 @@ pub async fn run(args: CheckArgs) -> Result<(), AppError> {
     } else {
         check::check_dir(&dir, schema.as_ref())
     }?;
+    let mut problems = problems;
+    if let Some(config) = &config {
+        problems.extend(allowed(&dir, config, args.strict)?);
+    }
     for p in &problems {
         super::out::line(p)?;
     }
@@ -80,9 +92,10 @@ fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
 
 /// `check --config FILE`: the project as the config binds it
 /// ([`crate::check_config`]).
-fn project(file: &std::path::Path) -> Result<(), AppError> {
-    let cfg = crate::config::Config::load(file)?;
-    let report = crate::check_config::check(&cfg).map_err(AppError::Usage)?;
+fn project(cfg: &crate::config::Config, strict: bool) -> Result<(), AppError> {
+    let file = &cfg.file;
+    let mut report = crate::check_config::check(cfg).map_err(AppError::Usage)?;
+    report.problems.extend(allowed(&cfg.scripts, cfg, strict)?);
     for w in &report.warnings {
         println!("{w}");
     }
@@ -100,4 +113,38 @@ fn project(file: &std::path::Path) -> Result<(), AppError> {
     } else {
         Err(AppError::Findings(report.problems.len()))
     }
+}
+
+/// Paths outside each script's `allow` (for the one script given, if a
+/// file was), and with `strict` every script that has no list.
+fn allowed(
+    dir: &std::path::Path,
+    config: &crate::config::Config,
+    strict: bool,
+) -> Result<Vec<String>, AppError> {
+    let (dir, only) = if dir.is_file() || dir.extension().is_some_and(|e| e == "rhai") {
+        let (d, name) = crate::host::split_script_file(dir).map_err(AppError::Usage)?;
+        (d, Some(name))
+    } else {
+        (dir.to_path_buf(), None)
+    };
+    let lists: std::collections::BTreeMap<String, crate::script::allow::AllowList> = config
+        .script
+        .iter()
+        .filter_map(|(n, s)| s.allow.clone().map(|a| (n.clone(), a)))
+        .collect();
+    let mut out = check::allow_findings(&dir, only.as_deref(), &lists)?;
+    if strict {
+        let scripts = crate::host::list_scripts(&dir)
+            .map_err(|e| AppError::Usage(format!("scripts directory {}: {e}", dir.display())))?;
+        for (name, file) in scripts {
+            if only.as_ref().is_none_or(|o| *o == name) && !lists.contains_key(&name) {
+                out.push(format!(
+                    "{file}: script {name:?} has no allow list in {} ([script.{name}] allow = [...]): it may use the whole xAPI",
+                    config.file.display()
+                ));
+            }
+        }
+    }
+    Ok(out)
 }

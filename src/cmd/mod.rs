@@ -9,6 +9,7 @@
 //! - [`sim`]: `xmacro sim` and `xmacro sim ctl`.
 //! - [`status`]: `xmacro status`, a running host's status printed.
 //! - [`rollout`]: `xmacro rollout status|promote|abort` on a running host.
+//! - [`audit`]: `xmacro audit`, the audit trail printed.
 //! - [`oneshot`]: `get`, `query`, `set`, `command` and `feedback`.
 //! - [`init`]: `xmacro init`, a new project from templates.
 //! - [`shard`]: `xmacro shard`, which host serves each codec.
@@ -19,6 +20,7 @@
 //! - [`state`]: where a project's state lives, and its host's status address.
 //! - [`out`]: standard output, where a reader that went away ends it quietly.
 
+pub mod audit;
 pub mod check;
 pub mod connect;
 pub mod demo;

@@ -240,6 +240,7 @@ fn from_config(opts: &mut HostOptions, cfg: Config, state_given: bool) {
     opts.panels = Some(cfg.panels);
     opts.panel = cfg.panel;
     opts.settings = cfg.settings;
+    opts.audit = Some(cfg.audit);
 }
 
 /// Starts the status server when the flags or the config ask for it:
@@ -284,6 +285,11 @@ async fn status_server(
 async fn serve(opts: HostOptions, ops: Option<&Ops>) -> Result<(), AppError> {
     crate::signals::hangup_reloads();
     let (entries, state) = (opts.codecs.clone(), opts.state_dir.clone());
+    if let Some(ops) = ops
+        && opts.audit.is_some()
+    {
+        ops.attach_audit(opts.audit_source());
+    }
     let mut hangups = crate::signals::hangups();
     let early = opts.cancel_start.clone();
     let watcher = tokio::spawn(async move {

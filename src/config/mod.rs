@@ -139,6 +139,8 @@ pub struct ScriptConfig {
     pub codecs: Option<Vec<String>>,
     /// The script's `args` map.
     pub args: toml::Table,
+    /// `allow`: the xAPI it may touch; `None` means all of it.
+    pub allow: Option<crate::script::allow::AllowList>,
 }
 
 /// The resolved configuration.
@@ -153,6 +155,8 @@ pub struct Config {
     pub postgres: Option<store::PgSettings>,
     /// `store_quota`: bytes each instance's store may hold, if set.
     pub store_quota: Option<u64>,
+    /// `audit_keep` and `audit_max_records`: what the audit trail keeps.
+    pub audit: crate::audit::Retention,
     /// The codecs kept: every one, or only those a shard serves
     /// ([`Config::load_shard`]).
     pub codecs: Vec<CodecEntry>,
@@ -334,6 +338,7 @@ impl Config {
         r.passwords = passwords;
         let defaults = r.defaults()?;
         let store_quota = r.store_quota()?;
+        let audit = r.audit()?;
         let postgres = r.postgres()?;
         let fleet = r.codecs(&defaults, keep)?;
         let (script, script_at) = r.scripts(&fleet)?;
@@ -349,6 +354,7 @@ impl Config {
             state: r.rel(raw.state.as_deref().unwrap_or(DEFAULT_STATE)),
             postgres,
             store_quota,
+            audit,
             fleet_size: fleet.names.len(),
             codecs: fleet.kept,
             settings: fleet.settings,
@@ -472,6 +478,35 @@ args = { max = 60 }
 
     fn err(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn allow_lists_and_audit_retention_are_read_and_each_mistake_is_placed() {
+        let c = parse(
+            "audit_keep = \"7d\"\naudit_max_records = 500\n[script.v]\nallow = [\"Status Audio Volume\", \"Command Audio Volume *\"]\n[script.w]\n",
+        )
+        .unwrap();
+        assert_eq!(c.audit.keep, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.audit.max_records, 500);
+        let allow = c.script["v"].allow.as_ref().unwrap();
+        assert!(
+            allow.permits(&crate::xows::path::Path::parse("Command Audio Volume Set").unwrap())
+        );
+        assert!(c.script["w"].allow.is_none(), "no allow: full access");
+        assert_eq!(parse("").unwrap().audit, crate::audit::Retention::default());
+
+        let e = err("[script.v]\ncodecs = []\nallow = [\"Status Audio\", \"Audio Volume\"]\n");
+        assert!(
+            e.contains(":3:") && e.contains("[script.v]: key allow[1] \"Audio Volume\""),
+            "{e}"
+        );
+        let e = err("\naudit_keep = \"30\"\n");
+        assert!(e.contains(":2:") && e.contains("key audit_keep"), "{e}");
+        let e = err("audit_max_records = 0\n");
+        assert!(
+            e.contains(":1:") && e.contains("key audit_max_records"),
+            "{e}"
+        );
     }
 
     #[test]

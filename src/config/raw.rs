@@ -85,6 +85,10 @@ pub struct RawFile {
     pub panels: Option<Spanned<String>>,
     #[serde(default)]
     pub panel: BTreeMap<String, Spanned<RawPanel>>,
+    /// `audit_keep = "30d"`: how long audit records are kept.
+    pub audit_keep: Option<Spanned<String>>,
+    /// `audit_max_records = 1000000`: how many audit records are kept.
+    pub audit_max_records: Option<Spanned<i64>>,
 }
 
 /// The `[http]` table as written.
@@ -130,6 +134,8 @@ pub struct RawPanel {
 #[serde(deny_unknown_fields)]
 pub struct RawScript {
     pub codecs: Option<Vec<String>>,
+    /// The xAPI the script may touch (see [`crate::script::allow`]).
+    pub allow: Option<Vec<String>>,
     #[serde(default)]
     pub args: toml::Table,
 }

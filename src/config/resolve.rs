@@ -91,6 +91,33 @@ impl<'a> Resolver<'a> {
             })
     }
 
+    /// `audit_keep = "30d"` and `audit_max_records = 1000000`.
+    pub fn audit(&self) -> Result<crate::audit::Retention, ConfigError> {
+        let mut r = crate::audit::Retention::default();
+        let file = &self.read.file;
+        if let Some(k) = &file.audit_keep {
+            r.keep = crate::audit::parse_age(k.get_ref()).map_err(|e| {
+                self.src
+                    .err_at(k.span().start, format!("key audit_keep: {e}"))
+            })?;
+        }
+        if let Some(n) = &file.audit_max_records {
+            r.max_records = u64::try_from(*n.get_ref())
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    self.src.err_at(
+                        n.span().start,
+                        format!(
+                            "key audit_max_records: {} is not a count of records (more than 0)",
+                            n.get_ref()
+                        ),
+                    )
+                })?;
+        }
+        Ok(r)
+    }
+
     /// A PostgreSQL store: `state = "postgres://..."` or `[store]`.
     pub fn postgres(&self) -> Result<Option<PgSettings>, ConfigError> {
         let raw = &self.read.file;
@@ -288,11 +315,21 @@ impl<'a> Resolver<'a> {
                     ));
                 }
             }
+            let allow = r
+                .allow
+                .as_deref()
+                .map(crate::script::allow::AllowList::parse)
+                .transpose()
+                .map_err(|e| {
+                    let place = self.src.key_offset(at, "allow").unwrap_or(at);
+                    self.src.err_at(place, format!("[script.{sname}]: key {e}"))
+                })?;
             script.insert(
                 sname.clone(),
                 ScriptConfig {
                     codecs: r.codecs.clone(),
                     args: r.args.clone(),
+                    allow,
                 },
             );
         }

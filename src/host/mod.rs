@@ -87,9 +87,20 @@ pub struct HostOptions {
     pub panel: BTreeMap<String, crate::config::panels::PanelConfig>,
     /// Each codec's `settings`, by codec name (`codec.settings` in scripts).
     pub settings: BTreeMap<String, toml::Table>,
+    /// The audit trail (in the store's database) and what it keeps; `None`
+    /// records nothing.
+    pub audit: Option<crate::audit::Retention>,
 }
 
 impl HostOptions {
+    /// Where the audit trail is kept: beside the store.
+    pub fn audit_source(&self) -> crate::audit::Source {
+        match &self.postgres {
+            Some(pg) => crate::audit::Source::Postgres(pg.target.clone()),
+            None => crate::audit::Source::Dir(self.state_dir.clone()),
+        }
+    }
+
     pub fn new(scripts_dir: PathBuf, state_dir: PathBuf, codecs: Vec<CodecEntry>) -> Self {
         HostOptions {
             scripts_dir,
@@ -111,6 +122,7 @@ impl HostOptions {
             panels: None,
             panel: BTreeMap::new(),
             settings: BTreeMap::new(),
+            audit: Some(crate::audit::Retention::default()),
         }
     }
 }
@@ -172,6 +184,9 @@ pub enum HostError {
     /// The state directory is locked by another host, or unusable.
     #[error(transparent)]
     State(#[from] crate::store::StoreError),
+    /// The audit table cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// The codecs a host serves now, by name: a codec taken over from
@@ -284,6 +299,8 @@ struct Running {
     program: Arc<Program>,
     args: rhai::Map,
     codecs: Option<Vec<String>>,
+    /// Its `allow` list and audit trail, shared by its instances.
+    guard: Arc<crate::script::guard::Guard>,
 }
 
 /// A failure of a script's code on a codec (a top level, a callback or a
@@ -315,6 +332,8 @@ struct Host {
     urls: BTreeMap<String, String>,
     scripts: BTreeMap<String, Loaded>,
     stores: Stores,
+    /// Where scripts' commands and sets are recorded.
+    auditor: Option<crate::audit::Auditor>,
     serving: Serving,
     /// Reloads and take-overs handled (part of the idle mark).
     generation: u64,
@@ -374,6 +393,18 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         ),
     };
     let rollout_table = stores.rollouts();
+    let auditor = match opts.audit {
+        Some(retention) => {
+            // The PostgreSQL client is synchronous (it runs a runtime of
+            // its own): opened off the host's runtime.
+            let source = opts.audit_source();
+            let table = tokio::task::spawn_blocking(move || source.writer())
+                .await
+                .map_err(|e| crate::audit::AuditError::new("the audit trail", e.to_string()))??;
+            Some(crate::audit::Auditor::start(table, retention))
+        }
+        None => None,
+    };
     let fleet = opts.fleet_size.unwrap_or(opts.codecs.len());
     let names = opts.codecs.iter().map(|c| c.name.as_str());
     let serving = Serving::take(names, fleet, opts.shard, locks, retry)?;
@@ -425,6 +456,7 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
         urls,
         scripts: BTreeMap::new(),
         stores,
+        auditor,
         serving,
         generation: 0,
         failures: failures_tx,

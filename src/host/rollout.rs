@@ -471,6 +471,7 @@ impl Host {
     /// (once; kept while the record names it).
     async fn running_for(&mut self, name: &str, snap: &Snapshot) -> Option<Arc<Running>> {
         let version = snap.version();
+        let guard = self.guard(name, version);
         let staged = self.staged.as_mut()?;
         if let Some(r) = staged.versions.get(name).and_then(|v| v.get(&version)) {
             return Some(r.clone());
@@ -502,6 +503,7 @@ impl Host {
             )),
             args: args_map(&snap.args_table()),
             codecs: snap.codecs.clone(),
+            guard,
         });
         staged
             .versions

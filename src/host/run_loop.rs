@@ -252,6 +252,10 @@ impl Host {
             .flat_map(|l| l.slots)
             .collect();
         stop_slots(all).await;
+        // What the scripts did is on record before the host says stopped.
+        if let Some(a) = self.auditor.take() {
+            let _ = tokio::task::spawn_blocking(move || a.flush(Duration::from_secs(5))).await;
+        }
         let closes = self.codecs.values().map(|c| {
             let c = c.clone();
             async move { c.close().await }

@@ -26,6 +26,7 @@ impl Host {
         if let Some(cfg) = self.opts.scripts.get(name) {
             cfg.codecs.hash(&mut h);
             cfg.args.to_string().hash(&mut h);
+            cfg.allow.as_ref().map(|a| a.describe()).hash(&mut h);
         }
         Some(h.finish())
     }
@@ -138,13 +139,20 @@ impl Host {
             libraries: compiled.libraries.clone(),
             args: Snapshot::args_text(&config.args),
             codecs: config.codecs.clone(),
-            extra: Default::default(),
+            extra: config
+                .allow
+                .as_ref()
+                .map(|a| ("allow".to_string(), a.describe()))
+                .into_iter()
+                .collect(),
         };
+        let version = snapshot.version();
         let running = Arc::new(Running {
-            version: snapshot.version(),
+            version,
             program: compiled.program,
             args: args_map(&config.args),
             codecs: config.codecs,
+            guard: self.guard(name, version),
         });
         let old = self.scripts.remove(name);
         if self.staged.is_some() {

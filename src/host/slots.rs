@@ -81,6 +81,7 @@ impl Host {
             codecs: self.codecs.clone(),
             args: running.args.clone(),
             settings: self.settings_of(codec_name),
+            guard: running.guard.clone(),
             store,
             rt: tokio::runtime::Handle::current(),
             clock: self.opts.clock.clone(),
@@ -98,6 +99,17 @@ impl Host {
             running: running.clone(),
             fallback,
         })
+    }
+
+    /// The `allow` list and audit trail of version `version` of `name`,
+    /// shared by its instances (the list as the config says now).
+    pub(super) fn guard(&self, name: &str, version: u64) -> Arc<crate::script::guard::Guard> {
+        crate::script::guard::Guard::new(
+            name,
+            &format!("{version:016x}"),
+            self.opts.scripts.get(name).and_then(|s| s.allow.clone()),
+            self.auditor.clone(),
+        )
     }
 
     /// A codec's `settings` as its scripts read them (`codec.settings`).

@@ -7,8 +7,10 @@
 //!   characters inside an event, so one event is always one line and a
 //!   script or a file name cannot forge a log line;
 //! - [`escape`] for text from outside (script output), [`redact_url`]
-//!   for text that may hold `user:password@`, and [`excerpt`] for text
-//!   too long to show whole (a frame, a value, a config line).
+//!   for text that may hold `user:password@`, [`masked_frame`] for a
+//!   JSON frame whose parameters may hold a passphrase a script sends,
+//!   and [`excerpt`] for text too long to show whole (a frame, a value, a
+//!   config line).
 //!
 //! A subscriber composes them: `fmt().with_writer(OneLine(stderr)).finish()
 //! .with(NoSecrets)`.
@@ -23,7 +25,12 @@ use tracing_subscriber::layer::{Context, Layer};
 fn carries_secrets(meta: &Metadata<'_>) -> bool {
     // tungstenite logs the raw upgrade request and response at trace, and
     // its handshake state at debug: both see the headers.
-    meta.target().starts_with("tungstenite::handshake") && *meta.level() >= Level::DEBUG
+    // Its frame traces print every payload whole, a passphrase a script
+    // sends included; `xmacro::wire` traces the same frames masked.
+    let websocket =
+        meta.target().starts_with("tungstenite") || meta.target().starts_with("tokio_tungstenite");
+    (meta.target().starts_with("tungstenite::handshake") && *meta.level() >= Level::DEBUG)
+        || (websocket && *meta.level() == Level::TRACE)
 }
 
 /// A layer that turns off every event that may carry credentials, at any
@@ -84,6 +91,60 @@ pub fn excerpt(text: &str, max: usize) -> String {
             &text[..text.floor_char_boundary(max)],
             text.len()
         )
+    }
+}
+
+/// Whether a parameter of this name holds a secret: its name contains
+/// `pass`, `secret`, `token` or `key`, in any case. The one rule for logs,
+/// frames and the audit trail.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// Masks, in place, every value under a secret name ([`is_secret_name`])
+/// at any depth: whether any was.
+pub fn mask_json(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut any = false;
+            for (k, x) in m.iter_mut() {
+                if is_secret_name(k) {
+                    *x = serde_json::Value::String("***".into());
+                    any = true;
+                } else {
+                    any |= mask_json(x);
+                }
+            }
+            any
+        }
+        serde_json::Value::Array(a) => a.iter_mut().fold(false, |any, x| mask_json(x) | any),
+        _ => false,
+    }
+}
+
+/// A JSON frame as the wire log shows it: values under secret names
+/// masked; text that is not JSON, or holds no such name, as it is.
+pub fn masked_frame(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_ascii_lowercase();
+    if !["pass", "secret", "token", "key"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(mut v) => {
+            if mask_json(&mut v) {
+                std::borrow::Cow::Owned(v.to_string())
+            } else {
+                std::borrow::Cow::Borrowed(text)
+            }
+        }
+        // Not JSON: said by size only, in case it is a broken secret.
+        Err(_) => std::borrow::Cow::Owned(format!("({} bytes, not JSON)", text.len())),
     }
 }
 
@@ -277,6 +338,20 @@ impl<W: Write> Write for OneLineWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_shows_no_value_under_a_secret_name() {
+        let f = r#"{"jsonrpc":"2.0","id":1,"method":"xCommand/Security/Passphrase/Set","params":{"NewPassphrase":"hunter2","Level":1}}"#;
+        let shown = masked_frame(f);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("\"NewPassphrase\":\"***\""),
+            "{shown}"
+        );
+        assert!(shown.contains("\"Level\":1"));
+        let plain = r#"{"id":2,"params":{"Level":1}}"#;
+        assert!(matches!(masked_frame(plain), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(masked_frame("token hunter2 {"), "(15 bytes, not JSON)");
+    }
 
     #[test]
     fn one_event_stays_one_line() {

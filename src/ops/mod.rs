@@ -10,12 +10,14 @@
 //!   JavaScript; a few lines of script swap in fresh HTML from `/events`).
 //! - [`access`]: who may ask (loopback, or the token on every request).
 //! - [`server`]: the axum routes, readiness, live updates.
+//! - [`audit`](mod@audit): `/api/audit`, the audit trail as JSON.
 //! - [`listen`]: the connections: header-read and idle timeouts, and a cap
 //!   from the open-file limit so the codecs keep their descriptors.
 //! - [`http`]: the small HTTP/1.1 client `xmacro status` uses.
 //! - [`table`]: `xmacro status` output as tables.
 
 pub mod access;
+pub mod audit;
 pub mod http;
 pub mod listen;
 pub mod page;

@@ -116,7 +116,7 @@ pub fn main(s: &Status) -> String {
     for sc in &s.scripts {
         let _ = write!(
             o,
-            r#"<section class="script" data-script="{0}"><h3>{0} {1}</h3><small>{2} · version {3} · loaded {4} · {5} error(s) since start</small>"#,
+            r#"<section class="script" data-script="{0}"><h3>{0} {1}</h3><small>{2} · version {3} · loaded {4} · {5} error(s) since start · <a href="/api/audit?script={6}&amp;since=1d">changes, last day</a></small>"#,
             esc(&sc.name),
             badge(&sc.state),
             esc(&sc.file),
@@ -126,6 +126,7 @@ pub fn main(s: &Status) -> String {
                 .unwrap_or_else(|| "none".into()),
             opt(&sc.loaded_at),
             sc.errors,
+            esc(&url::form_urlencoded::byte_serialize(sc.name.as_bytes()).collect::<String>()),
         );
         if let Some(r) = &sc.rollout {
             let _ = write!(

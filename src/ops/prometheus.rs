@@ -187,6 +187,22 @@ pub fn render(status: &Status) -> String {
         "Bytes of the script stores on disk.",
         status.store_bytes,
     );
+    let audit = crate::audit::counters();
+    o.one(
+        "xmacro_audit_dropped_total",
+        "counter",
+        "Audit records lost because the buffer to the database was full (the database slow or down).",
+        audit.dropped.get(),
+    );
+    let denied = audit.denied_by_script();
+    let rows: Vec<(&str, u64)> = denied.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    o.labelled(
+        "xmacro_denied_total",
+        "counter",
+        "Calls refused by a script's allow list, by script.",
+        "script",
+        &rows,
+    );
     o.one(
         "xmacro_script_log_lines_suppressed_total",
         "counter",

@@ -57,6 +57,8 @@ pub struct Ops {
     store_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
     /// The rollout actions' token and where they go.
     actions: Arc<super::rollout::Actions>,
+    /// Where the host keeps its audit trail, once it started.
+    audit: RwLock<Option<crate::audit::Source>>,
 }
 
 /// How long a measured state directory size is reused.
@@ -71,12 +73,23 @@ impl Ops {
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
             actions: super::rollout::Actions::new(token2),
+            audit: RwLock::new(None),
         })
     }
 
     /// Rollout actions go to `control` from now on.
     pub fn attach_rollout(&self, control: crate::rollout::Control) {
         self.actions.attach(control);
+    }
+
+    /// Where `/api/audit` reads the trail from.
+    pub fn attach_audit(&self, source: crate::audit::Source) {
+        *self.audit.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// Where the trail is, once the host said.
+    pub fn audit_source(&self) -> Option<crate::audit::Source> {
+        self.audit.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -213,6 +226,7 @@ pub fn router(ops: Arc<Ops>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
+        .route("/api/audit", get(super::audit::api_audit))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -62,7 +62,7 @@ pub fn build(scripts_dir: PathBuf, max_operations: u64) -> Arc<Engine> {
     #[allow(deprecated)]
     engine.on_missing_function(|name, args, is_method, ctx| {
         if is_method {
-            api::dispatch_command(Some(ctx.tag()), name, args)
+            api::dispatch_command(Some(ctx.tag()), ctx.source(), name, args)
         } else {
             instance::job::call_library_closure(name, args, ctx)
         }

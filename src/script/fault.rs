@@ -9,6 +9,7 @@
 //! | `"limit"` | a result past a size limit, too many timers |
 //! | `"value"` | a value with no JSON form, or nested too deep to send or keep |
 //! | `"store"` | a `store.set`/`remove` that could not be kept |
+//! | `"denied"` | a call outside the script's `allow` list (never sent) |
 //! | `"stopping"` | a callback registered while the script stops |
 //! | `"json"`, `"regex"`, `"time"`, ... | the standard library's functions |
 //!

@@ -1,11 +1,13 @@
 //! The Rhai runtime: one module per concern.
 //!
 //! - [`engine`]: the sandboxed engine shared by every script.
+//! - [`allow`]: the xAPI a script may touch (`allow` patterns), as data.
 //! - [`budget`]: wall-clock deadlines for callbacks, compiles and waits.
 //! - [`depth`]: the depth bound on values the host prints or converts.
 //! - [`memory`]: the counting allocator behind each instance's memory budget.
 //! - [`fault`]: the `#{ code, message }` errors scripts catch.
 //! - [`api`]: the `xapi` object and the other globals scripts see.
+//! - [`guard`]: each call checked against `allow` and put on the audit trail.
 //! - [`convert`]: script values to JSON and back.
 //! - [`feedback`]: codec feedback into an instance's mailbox, in wire order.
 //! - [`home`]: the library a callback was made in, to call it there.
@@ -26,6 +28,7 @@
 //! - [`output`]: what scripts log, escaped and rate limited.
 //! - [`wait`]: how a script thread waits for a host call's answer.
 
+pub mod allow;
 pub mod api;
 pub mod budget;
 pub mod convert;
@@ -34,6 +37,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod fault;
 pub mod feedback;
+pub mod guard;
 pub mod hints;
 pub mod home;
 pub mod instance;

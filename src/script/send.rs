@@ -13,27 +13,18 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::Poll;
 
-use rhai::{Engine, EvalAltResult, ImmutableString, NativeCallContext, Position};
+use rhai::{Engine, EvalAltResult, ImmutableString, NativeCallContext};
 use serde_json::Map;
 use tracing::Instrument;
 
 use super::api::{XPath, command_path, ctx, from_dynamic, usage};
+use super::guard::Site;
 use super::instance::InstanceCtx;
+use crate::audit::Kind;
 use crate::xows::path::{Path, Root};
 use crate::xows::protocol::Call;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// `file:line:col` of the native call in `c`.
-fn place(c: &NativeCallContext, default_file: &str) -> String {
-    let file = c.call_source().unwrap_or(default_file);
-    let pos: Position = c.call_position();
-    match (pos.line(), pos.position()) {
-        (Some(l), Some(col)) => format!("{file}:{l}:{col}"),
-        (Some(l), None) => format!("{file}:{l}"),
-        _ => file.to_string(),
-    }
-}
 
 /// Sends without an answer yet, by instance (its context's address).
 static IN_FLIGHT: LazyLock<Mutex<HashMap<usize, usize>>> = LazyLock::new(Mutex::default);
@@ -97,7 +88,14 @@ fn send(
         map.insert(k.to_string(), from_dynamic(&v)?);
     }
     let ctx = ctx(c.tag())?;
-    let where_ = place(&c, &format!("{}.rhai", ctx.script));
+    let codec_name = p.codec.name();
+    ctx.guard
+        .admit(codec_name, Kind::Command, &p.path, Site::of(&c))?;
+    let audit = ctx
+        .guard
+        .pending(codec_name, Kind::Command, &p.path, &map, body.as_deref());
+    let guard = ctx.guard.clone();
+    let where_ = Site::of(&c).describe(&format!("{}.rhai", ctx.script));
     let what = Path(p.path.tail().to_vec()).to_string();
     let codec = p.codec.clone();
     let call = Call::command(&p.path, map, body);
@@ -110,6 +108,17 @@ fn send(
     });
     let pending = Pending::new(ctx.clone());
     let report = move |r: Option<Result<serde_json::Value, crate::xows::Error>>| {
+        guard.finish_with(
+            audit,
+            match &r {
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => {
+                    let e = e.to_rpc();
+                    Err((e.code, e.message))
+                }
+                None => Err((0, "the script stopped before the answer came".into())),
+            },
+        );
         if let Some(Err(e)) = r {
             let e = e.to_rpc();
             let line = format!(

@@ -84,31 +84,7 @@ impl PgBackend {
     pub fn open(target: &PgTarget) -> Result<PgBackend, StoreError> {
         let what = format!("store database {}", target.url);
         let fail = |why: String| StoreError::new(what.clone(), why);
-        let (url, tls) = pg_tls::split_url(&target.url).map_err(|e| fail(e.to_string()))?;
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| fail(format!("not a PostgreSQL URL: {e}")))?;
-        let connector = pg_tls::connector(&mut config, &tls).map_err(|e| fail(e.to_string()))?;
-        if let Some(p) = &target.password {
-            config.password(p);
-        }
-        if let Some(o) = &target.options {
-            config.options(o);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("xmacro");
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(DEAD_LINK);
-        }
-        config
-            .keepalives(true)
-            .keepalives_idle(DEAD_LINK / 2)
-            .keepalives_interval(Duration::from_secs(1))
-            .keepalives_retries(3);
+        let (config, connector, tls) = session(target)?;
         let (ready_tx, ready_rx) = channel();
         let (jobs, rx) = channel();
         let (report, taken) = tokio::sync::mpsc::unbounded_channel();
@@ -232,6 +208,57 @@ impl Backend for PgBackend {
     fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError> {
         self.ask(|r| Job::Write(Write::Delete(id.clone(), key.into()), r))
     }
+}
+
+/// The session settings of `target`: the URL as the client reads it, the
+/// password and bounds, and TLS as its `sslmode` asks.
+fn session(
+    target: &PgTarget,
+) -> Result<
+    (
+        postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+        pg_tls::PgTls,
+    ),
+    StoreError,
+> {
+    let what = format!("store database {}", target.url);
+    let fail = |why: String| StoreError::new(what.clone(), why);
+    let (url, tls) = pg_tls::split_url(&target.url).map_err(|e| fail(e.to_string()))?;
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| fail(format!("not a PostgreSQL URL: {e}")))?;
+    let connector = pg_tls::connector(&mut config, &tls).map_err(|e| fail(e.to_string()))?;
+    if let Some(p) = &target.password {
+        config.password(p);
+    }
+    if let Some(o) = &target.options {
+        config.options(o);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("xmacro");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(DEAD_LINK);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(DEAD_LINK / 2)
+        .keepalives_interval(Duration::from_secs(1))
+        .keepalives_retries(3);
+    Ok((config, connector, tls))
+}
+
+/// A connection of its own to the store's database, set up as the
+/// store's (TLS, password, bounded statements, the table made): for a
+/// writer that must not queue behind the store, such as the audit trail.
+pub fn connect_session(target: &PgTarget) -> Result<postgres::Client, StoreError> {
+    let (config, connector, _) = session(target)?;
+    connect(&config, &connector)
+        .map_err(|why| StoreError::new(format!("store database {}", target.url), why))
 }
 
 /// The test database from `XMACRO_TEST_POSTGRES`, or `None` (with a note)

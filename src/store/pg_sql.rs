@@ -192,7 +192,7 @@ pub fn lock_key(codec: &str) -> i64 {
 
 /// What a PostgreSQL error says, for a log or a script (never a password:
 /// the client does not put it in its messages).
-pub(super) fn describe(e: &postgres::Error) -> String {
+pub fn describe(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_string();
     }

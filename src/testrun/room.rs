@@ -220,6 +220,7 @@ impl Room {
                         text: text.to_string(),
                     });
             })),
+            guard: crate::script::guard::Guard::open(script),
         }
     }
 

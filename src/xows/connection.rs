@@ -476,7 +476,7 @@ impl Task {
                             Vec::new()
                         }
                         Some(Ok(Message::Text(text))) => {
-                            trace!(target: "xmacro::wire", "<- {}", text.as_str());
+                            trace!(target: "xmacro::wire", "<- {}", crate::log::safe::masked_frame(text.as_str()));
                             match decode_incoming(text.as_str()) {
                                 Ok(msg) => {
                                     let h = self.manager.on_incoming(msg);

@@ -112,7 +112,7 @@ pub enum WriteError {
 pub(crate) async fn write(sink: &mut WsSink, reqs: Vec<Request>) -> Result<(), WriteError> {
     for r in reqs {
         let text = r.to_text();
-        trace!(target: "xmacro::wire", "-> {text}");
+        trace!(target: "xmacro::wire", "-> {}", crate::log::safe::masked_frame(&text));
         sink.feed(Message::text(text))
             .await
             .map_err(WriteError::Failed)?;

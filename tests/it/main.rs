@@ -5,6 +5,7 @@
 //! client, a fault-injecting proxy and a host builder).
 
 mod architecture;
+mod audit;
 mod call_path;
 mod cli;
 mod client;

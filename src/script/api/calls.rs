@@ -7,7 +7,9 @@ use serde_json::Map;
 
 use super::path::{XPath, command_path, need_root, relative};
 use super::{RhaiResult, Tag, at, ctx, from_dynamic, throw, to_dynamic, usage};
+use crate::audit::Kind;
 use crate::script::budget;
+pub use crate::script::guard::Site;
 use crate::script::instance::InstanceCtx;
 use crate::script::pool::Pool;
 use crate::xows::error::local_code;
@@ -48,30 +50,39 @@ pub(super) fn block<T>(
     out
 }
 
-fn get(tag: Tag, p: &XPath) -> RhaiResult<Dynamic> {
+fn get(tag: Tag, site: Site, p: &XPath) -> RhaiResult<Dynamic> {
     need_root(p, &[Root::Status, Root::Configuration], "get()")?;
     let ctx = ctx(tag)?;
+    ctx.guard.admit(p.codec.name(), Kind::Get, &p.path, site)?;
     let v = block(&ctx, p.codec.get(&p.path))?;
     to_dynamic(&v)
 }
 
-fn query(tag: Tag, p: &XPath, text: &str) -> RhaiResult<Dynamic> {
+fn query(tag: Tag, site: Site, p: &XPath, text: &str) -> RhaiResult<Dynamic> {
     let q = relative(p, text)?;
     need_root(&q, &[Root::Status, Root::Configuration], "query()")?;
     let ctx = ctx(tag)?;
+    ctx.guard
+        .admit(q.codec.name(), Kind::Query, &q.path, site)?;
     let v = block(&ctx, q.codec.query(&q.path))?;
     to_dynamic(&v)
 }
 
-fn set(tag: Tag, p: &XPath, value: Dynamic) -> RhaiResult<()> {
+fn set(tag: Tag, site: Site, p: &XPath, value: Dynamic) -> RhaiResult<()> {
     need_root(p, &[Root::Configuration], "set()")?;
     let v = from_dynamic(&value)?;
     let ctx = ctx(tag)?;
-    block(&ctx, p.codec.set(&p.path, v))
+    let codec = p.codec.name();
+    ctx.guard.admit(codec, Kind::Set, &p.path, site)?;
+    let pending = ctx.guard.pending_set(codec, &p.path, &v);
+    let r = block(&ctx, p.codec.set(&p.path, v));
+    ctx.guard.finish(pending, &r);
+    r
 }
 
 fn command(
     tag: Tag,
+    site: Site,
     p: &XPath,
     params: Option<rhai::Map>,
     body: Option<String>,
@@ -81,9 +92,15 @@ fn command(
         map.insert(k.to_string(), from_dynamic(&v)?);
     }
     let ctx = ctx(tag)?;
+    let codec = p.codec.name();
+    ctx.guard.admit(codec, Kind::Command, &p.path, site)?;
+    let pending = ctx
+        .guard
+        .pending(codec, Kind::Command, &p.path, &map, body.as_deref());
     let call = Call::command(&p.path, map, body);
-    let v = block(&ctx, p.codec.call(call, p.codec.timeout()))?;
-    to_dynamic(&v)
+    let r = block(&ctx, p.codec.call(call, p.codec.timeout()));
+    ctx.guard.finish(pending, &r);
+    to_dynamic(&r?)
 }
 
 /// `xapi.Command.Audio.Volume.Set(#{...})`: method calls with capitalised
@@ -91,6 +108,7 @@ fn command(
 /// missing-function handler).
 pub fn dispatch_command(
     tag: Tag,
+    source: Option<&str>,
     name: &str,
     args: &mut [&mut Dynamic],
 ) -> RhaiResult<Option<Dynamic>> {
@@ -101,11 +119,16 @@ pub fn dispatch_command(
         return Ok(None);
     }
     let base = Dynamic::clone(first).cast::<XPath>();
-    at(base.pos, dispatch_to(tag, base, name, args)).map(Some)
+    let site = Site {
+        source,
+        pos: base.pos,
+    };
+    at(base.pos, dispatch_to(tag, site, base, name, args)).map(Some)
 }
 
 fn dispatch_to(
     tag: Tag,
+    site: Site,
     base: XPath,
     name: &str,
     args: &mut [&mut Dynamic],
@@ -132,35 +155,43 @@ fn dispatch_to(
             )));
         }
     }
-    command(tag, &target, params, body)
+    command(tag, site, &target, params, body)
 }
 
 /// Registers `get`, `query`, `set` and `command` on paths.
 pub(super) fn register(engine: &mut Engine) {
     engine
-        .register_fn("get", |c: NativeCallContext, p: XPath| get(c.tag(), &p))
+        .register_fn("get", |c: NativeCallContext, p: XPath| {
+            get(c.tag(), Site::of(&c), &p)
+        })
         .register_fn("get", |c: NativeCallContext, p: XPath, path: &str| {
-            get(c.tag(), &relative(&p, path)?)
+            get(c.tag(), Site::of(&c), &relative(&p, path)?)
         })
         .register_fn("query", |c: NativeCallContext, p: XPath, q: &str| {
-            query(c.tag(), &p, q)
+            query(c.tag(), Site::of(&c), &p, q)
         })
         .register_fn("set", |c: NativeCallContext, p: XPath, v: Dynamic| {
-            set(c.tag(), &p, v)
+            set(c.tag(), Site::of(&c), &p, v)
         })
         .register_fn(
             "set",
             |c: NativeCallContext, p: XPath, path: &str, v: Dynamic| {
-                set(c.tag(), &relative(&p, path)?, v)
+                set(c.tag(), Site::of(&c), &relative(&p, path)?, v)
             },
         )
         .register_fn("command", |c: NativeCallContext, p: XPath, path: &str| {
-            command(c.tag(), &command_path(&p, path)?, None, None)
+            command(c.tag(), Site::of(&c), &command_path(&p, path)?, None, None)
         })
         .register_fn(
             "command",
             |c: NativeCallContext, p: XPath, path: &str, params: rhai::Map| {
-                command(c.tag(), &command_path(&p, path)?, Some(params), None)
+                command(
+                    c.tag(),
+                    Site::of(&c),
+                    &command_path(&p, path)?,
+                    Some(params),
+                    None,
+                )
             },
         )
         .register_fn(
@@ -168,6 +199,7 @@ pub(super) fn register(engine: &mut Engine) {
             |c: NativeCallContext, p: XPath, path: &str, params: rhai::Map, body: &str| {
                 command(
                     c.tag(),
+                    Site::of(&c),
                     &command_path(&p, path)?,
                     Some(params),
                     Some(body.to_string()),

@@ -29,7 +29,13 @@ impl Handle {
     }
 }
 
-fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
+fn subscribe(
+    tag: Tag,
+    site: super::calls::Site,
+    p: &XPath,
+    f: FnPtr,
+    once: bool,
+) -> RhaiResult<Handle> {
     let rooted = matches!(
         p.path.root(),
         Some(Root::Status | Root::Configuration | Root::Event)
@@ -41,6 +47,8 @@ fn subscribe(tag: Tag, p: &XPath, f: FnPtr, once: bool) -> RhaiResult<Handle> {
         )));
     }
     let ctx = ctx(tag)?;
+    ctx.guard
+        .admit(p.codec.name(), crate::audit::Kind::Subscribe, &p.path, site)?;
     let Some(inst) = ctx.instance() else {
         return Err(crate::script::fault::error(
             "stopping",
@@ -204,21 +212,33 @@ fn daily(c: NativeCallContext, at: &str, f: FnPtr) -> RhaiResult<Handle> {
 pub(super) fn register(engine: &mut Engine) {
     engine
         .register_fn("on", |c: NativeCallContext, p: XPath, f: FnPtr| {
-            subscribe(c.tag(), &p, f, false)
+            subscribe(c.tag(), super::calls::Site::of(&c), &p, f, false)
         })
         .register_fn("once", |c: NativeCallContext, p: XPath, f: FnPtr| {
-            subscribe(c.tag(), &p, f, true)
+            subscribe(c.tag(), super::calls::Site::of(&c), &p, f, true)
         })
         .register_fn(
             "on",
             |c: NativeCallContext, p: XPath, path: &str, f: FnPtr| {
-                subscribe(c.tag(), &relative(&p, path)?, f, false)
+                subscribe(
+                    c.tag(),
+                    super::calls::Site::of(&c),
+                    &relative(&p, path)?,
+                    f,
+                    false,
+                )
             },
         )
         .register_fn(
             "once",
             |c: NativeCallContext, p: XPath, path: &str, f: FnPtr| {
-                subscribe(c.tag(), &relative(&p, path)?, f, true)
+                subscribe(
+                    c.tag(),
+                    super::calls::Site::of(&c),
+                    &relative(&p, path)?,
+                    f,
+                    true,
+                )
             },
         )
         .register_fn("on_connection", on_connection);

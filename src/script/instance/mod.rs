@@ -541,6 +541,7 @@ mod tests {
             codecs: Arc::new(BTreeMap::new()),
             args: rhai::Map::new(),
             settings: rhai::Map::new(),
+            guard: crate::script::guard::Guard::open("panic"),
             store: Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
             rt: tokio::runtime::Handle::current(),
             clock: Arc::new(crate::clock::SystemClock),

@@ -40,6 +40,9 @@ pub struct InstanceSpec {
     pub limits: Limits,
     /// Where its log lines also go (`xmacro test` keeps them).
     pub log_sink: Option<LogSink>,
+    /// Its `allow` list and audit trail ([`crate::script::guard::Guard::open`]:
+    /// everything allowed, nothing recorded).
+    pub guard: Arc<crate::script::guard::Guard>,
 }
 
 impl InstanceSpec {

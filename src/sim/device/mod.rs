@@ -86,6 +86,9 @@ pub struct State {
     next_session: u64,
     pub(crate) next_call_id: u64,
     pub(crate) command_log: VecDeque<Value>,
+    /// Requests received, by method (`xCommand` for every command), so a
+    /// test can tell that a read never reached the device.
+    pub(crate) requests: BTreeMap<String, u64>,
     pub(crate) panels: BTreeMap<String, String>,
     pub(crate) down_until: Option<Instant>,
     pub(crate) not_ready_until: Option<Instant>,
@@ -170,6 +173,7 @@ impl Device {
             next_session: 1,
             next_call_id: 1,
             command_log: VecDeque::new(),
+            requests: BTreeMap::new(),
             panels: BTreeMap::new(),
             down_until: None,
             not_ready_until: None,
@@ -247,6 +251,19 @@ impl Device {
     pub fn handle(&self, session: u64, req: &ServerRequest) -> Reply {
         let mut st = self.lock();
         st.activity += 1;
+        let counted = if req.method.starts_with(method::COMMAND_PREFIX) {
+            "xCommand".to_string()
+        } else {
+            match Path::from_json(&req.params["Path"]) {
+                Ok(p) => format!("{} {p}", req.method),
+                Err(_) => req.method.clone(),
+            }
+        };
+        if let Some(n) = st.requests.get_mut(&counted) {
+            *n += 1;
+        } else if st.requests.len() < 256 {
+            st.requests.insert(counted, 1);
+        }
         let logged = st.commands_logged;
         let mut reply = self.answer(&mut st, session, req);
         if let Some(cmd) = req.method.strip_prefix(method::COMMAND_PREFIX) {

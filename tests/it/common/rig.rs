@@ -236,6 +236,7 @@ pub fn script_config(args: Value, codecs: Option<Vec<&str>>) -> ScriptConfig {
             .as_table()
             .cloned()
             .unwrap_or_default(),
+        allow: None,
     }
 }
 

@@ -1,0 +1,196 @@
+//! The audit trail's cost: a script sending 10,000 commands to a simulator
+//! (its own process, so its work is not counted), with the trail on and
+//! off, in alternating rounds so that load on the machine hits both sides
+//! alike. Each round starts a host, runs the script until it reports, and
+//! stops the host (which writes every record still buffered), so the
+//! writer thread's work counts. CPU per command is this process's CPU
+//! time over the round divided by 10,000; throughput is commands per
+//! second of the script's own run. Both are given as medians and as the
+//! ratio on/off; the goal is under 5% more CPU per command.
+//!
+//! `cargo bench --bench audit` (`-- --quick` for two rounds; `-- --write`
+//! writes the table into BENCHMARKS.md).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use xmacro::config::CodecEntry;
+use xmacro::host::{self, HostOptions};
+use xmacro::xows::CodecConfig;
+
+mod common;
+use common::Ws;
+
+const COMMANDS: u64 = 10_000;
+
+/// CPU time of this process so far (user + system).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
+async fn watcher(url: &str) -> Ws {
+    let mut ws = common::connect_admin(url).await;
+    ws.send(Message::text(
+        r#"{"jsonrpc":"2.0","id":0,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#,
+    ))
+    .await
+    .unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws
+}
+
+/// Waits for a Message Send whose text starts with `prefix`.
+async fn report(ws: &mut Ws, prefix: &str) -> String {
+    loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if let Some(text) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str()
+            && text.starts_with(prefix)
+        {
+            return text.to_string();
+        }
+    }
+}
+
+struct Round {
+    cpu_per_command_us: f64,
+    commands_per_s: f64,
+}
+
+async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round {
+    let mut ws = watcher(url).await;
+    let mut cfg = CodecConfig::from_url(url).unwrap();
+    cfg.name = "room".into();
+    let state = dir.join(format!("state-{}-{n}", if audit { "on" } else { "off" }));
+    let mut opts = HostOptions::new(
+        dir.join("scripts"),
+        state.clone(),
+        vec![CodecEntry {
+            name: "room".into(),
+            tags: vec![],
+            config: cfg,
+        }],
+    );
+    opts.watch = false;
+    opts.audit = audit.then(xmacro::audit::Retention::default);
+    let cpu0 = cpu_time();
+    let host = host::start(opts).await.unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(300), report(&mut ws, "sent "))
+        .await
+        .expect("the script never finished");
+    host.shutdown().await;
+    let cpu = cpu_time() - cpu0;
+    let us: f64 = text.trim_start_matches("sent ").parse().unwrap();
+    if audit {
+        let records = xmacro::audit::Source::Dir(state)
+            .reader()
+            .unwrap()
+            .read(&Default::default())
+            .unwrap()
+            .len();
+        assert_eq!(
+            records as u64,
+            COMMANDS + 1,
+            "every command (and the report) is on record"
+        );
+    }
+    Round {
+        cpu_per_command_us: cpu.as_secs_f64() * 1e6 / COMMANDS as f64,
+        commands_per_s: COMMANDS as f64 / (us / 1e6),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let write = std::env::args().any(|a| a == "--write");
+    let rounds = if quick { 2 } else { 7 };
+    let sim = common::start_sim_process();
+    let dir = std::env::temp_dir().join(format!("xmacro-bench-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::write(
+        dir.join("scripts/burst.rhai"),
+        format!(
+            "let t0 = now_us();\nfor i in 0..{COMMANDS} {{ xapi.Command.Audio.Volume.Set(#{{ Level: i % 100 }}); }}\nlet took = now_us() - t0;\nxapi.Command.Message.Send(#{{ Text: `sent ${{took}}` }});\n"
+        ),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        // One round each to warm up, not counted.
+        round(&dir, &sim.url, false, 1000).await;
+        round(&dir, &sim.url, true, 1000).await;
+        for n in 0..rounds {
+            // Alternate which side goes first.
+            let order = if n % 2 == 0 {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for audit in order {
+                let r = round(&dir, &sim.url, audit, n).await;
+                eprintln!(
+                    "round {n} audit {}: {:.2} us CPU/command, {:.0} commands/s",
+                    if audit { "on " } else { "off" },
+                    r.cpu_per_command_us,
+                    r.commands_per_s
+                );
+                if audit { on.push(r) } else { off.push(r) }
+            }
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let cpu_ratios: Vec<f64> = on
+        .iter()
+        .zip(&off)
+        .map(|(a, b)| a.cpu_per_command_us / b.cpu_per_command_us)
+        .collect();
+    let tput_ratios: Vec<f64> = on
+        .iter()
+        .zip(&off)
+        .map(|(a, b)| a.commands_per_s / b.commands_per_s)
+        .collect();
+    let cpu_on = median(on.iter().map(|r| r.cpu_per_command_us).collect());
+    let cpu_off = median(off.iter().map(|r| r.cpu_per_command_us).collect());
+    let t_on = median(on.iter().map(|r| r.commands_per_s).collect());
+    let t_off = median(off.iter().map(|r| r.commands_per_s).collect());
+    let table = format!(
+        "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | goal |\n\
+         | --- | ---: | ---: | ---: | ---: |\n\
+         | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | < 1.05x |\n\
+         | throughput (the script's own run) | {t_on:.0} commands/s | {t_off:.0} commands/s | {:.3}x | |\n",
+        median(cpu_ratios),
+        median(tput_ratios),
+    );
+    println!("{table}");
+    if write {
+        common::write_section(
+            "audit",
+            "### Audit trail: 10,000 commands with the trail on and off",
+            &table,
+        );
+    }
+}
