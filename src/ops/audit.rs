@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::server::Ops;
 use crate::audit::{Filter, Source, parse_age};
 
 /// The query string.
@@ -44,13 +43,30 @@ impl AuditQuery {
     }
 }
 
-/// The handler.
-pub async fn api_audit(State(ops): State<Arc<Ops>>, Query(q): Query<AuditQuery>) -> Response {
+/// Where the host keeps its audit trail, once it said (the status server
+/// starts before the host has opened its store).
+#[derive(Default)]
+pub struct Trail(std::sync::RwLock<Option<Source>>);
+
+impl Trail {
+    /// Where `/api/audit` reads the trail from from now on.
+    pub fn attach(&self, source: Source) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// Where the trail is, once the host said.
+    pub fn source(&self) -> Option<Source> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The handler of `GET /api/audit` (behind the server's token check).
+pub async fn api_audit(State(trail): State<Arc<Trail>>, Query(q): Query<AuditQuery>) -> Response {
     let filter = match q.filter() {
         Ok(f) => f,
         Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
     };
-    let Some(source): Option<Source> = ops.audit_source() else {
+    let Some(source): Option<Source> = trail.source() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "starting: the host has not opened its store yet\n",

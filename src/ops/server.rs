@@ -58,7 +58,7 @@ pub struct Ops {
     /// The rollout actions' token and where they go.
     actions: Arc<super::rollout::Actions>,
     /// Where the host keeps its audit trail, once it started.
-    audit: RwLock<Option<crate::audit::Source>>,
+    audit: Arc<super::audit::Trail>,
 }
 
 /// How long a measured state directory size is reused.
@@ -73,7 +73,7 @@ impl Ops {
             host: RwLock::new(None),
             store_bytes: std::sync::Mutex::new(None),
             actions: super::rollout::Actions::new(token2),
-            audit: RwLock::new(None),
+            audit: Arc::default(),
         })
     }
 
@@ -84,12 +84,12 @@ impl Ops {
 
     /// Where `/api/audit` reads the trail from.
     pub fn attach_audit(&self, source: crate::audit::Source) {
-        *self.audit.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+        self.audit.attach(source);
     }
 
     /// Where the trail is, once the host said.
     pub fn audit_source(&self) -> Option<crate::audit::Source> {
-        self.audit.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.audit.source()
     }
 
     /// The host has started (config loaded, scripts scanned): from now on
@@ -226,11 +226,15 @@ pub fn router(ops: Arc<Ops>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
-        .route("/api/audit", get(super::audit::api_audit))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(
+            Router::new()
+                .route("/api/audit", get(super::audit::api_audit))
+                .with_state(ops.audit.clone()),
+        )
         .layer(middleware::from_fn_with_state(ops.clone(), auth))
         .with_state(ops.clone())
         .merge(super::rollout::router(ops.actions.clone()))
