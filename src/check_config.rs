@@ -106,9 +106,8 @@ pub fn ids_compared(src: &str) -> Vec<(&'static str, Use)> {
 }
 
 /// Checks the project a config describes.
-pub fn check(cfg: &Config) -> Result<Report, String> {
-    let (scripts, mut problems) =
-        crate::check::check_dir(&cfg.scripts, None).map_err(|e| e.to_string())?;
+pub fn check(cfg: &Config) -> Result<Report, crate::check::CheckError> {
+    let (scripts, mut problems) = crate::check::check_dir(&cfg.scripts, None)?;
     let mut report = Report {
         scripts,
         ..Report::default()
@@ -132,7 +131,12 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
             ));
         }
     }
-    let files = crate::host::list_scripts(&cfg.scripts).map_err(|e| e.to_string())?;
+    let files = crate::host::list_scripts(&cfg.scripts).map_err(|source| {
+        crate::check::CheckError::ScriptsDir {
+            dir: cfg.scripts.clone(),
+            source,
+        }
+    })?;
     for (name, file) in files {
         let path = cfg.scripts.join(&file);
         let Ok(src) = std::fs::read_to_string(&path) else {

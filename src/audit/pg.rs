@@ -192,22 +192,7 @@ mod tests {
         let Some(url) = crate::store::test_url() else {
             return;
         };
-        let schema = format!("t_audit_{}", std::process::id());
-        let c: postgres::Config = url.parse().unwrap();
-        let mut admin = c.connect(postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .unwrap();
-        let target = PgTarget {
-            url: url.clone(),
-            password: None,
-            options: Some(format!("-c search_path={schema}")),
-        };
+        let target = crate::store::fresh_test_target(&url, "audit");
         super::super::contract::check(&|| Box::new(PgAudit::open(&target).unwrap()));
-        admin
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .unwrap();
     }
 }

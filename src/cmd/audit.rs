@@ -34,8 +34,7 @@ pub fn run(args: AuditArgs) -> Result<(), AppError> {
     } else {
         out = table(&records);
     }
-    print!("{out}");
-    Ok(())
+    super::out::print(&out)
 }
 
 /// The trail of `--state`, else of the config's store.

@@ -94,22 +94,21 @@ fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
 /// ([`crate::check_config`]).
 fn project(cfg: &crate::config::Config, strict: bool) -> Result<(), AppError> {
     let file = &cfg.file;
-    let mut report = crate::check_config::check(cfg).map_err(AppError::Usage)?;
+    let mut report = crate::check_config::check(cfg)?;
     report.problems.extend(allowed(&cfg.scripts, cfg, strict)?);
     for w in &report.warnings {
-        println!("{w}");
+        super::out::line(w)?;
     }
     for p in &report.problems {
-        println!("{p}");
+        super::out::line(p)?;
     }
     if report.problems.is_empty() {
-        println!(
+        super::out::line(&format!(
             "{} script(s) and {} panel(s) of {} checked",
             report.scripts,
             report.panels,
             file.display()
-        );
-        Ok(())
+        ))
     } else {
         Err(AppError::Findings(report.problems.len()))
     }

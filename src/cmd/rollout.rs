@@ -5,45 +5,19 @@
 
 use crate::cli::{RolloutAction, RolloutArgs};
 use crate::error::AppError;
-use crate::ops::access::read_token_file;
 use crate::ops::{Status, http};
 
 /// Asks the host and prints its answer.
 pub async fn run(args: RolloutArgs) -> Result<(), AppError> {
-    let token = match &args.token_file {
-        Some(f) => Some(read_token_file(f).map_err(|e| AppError::Usage(e.to_string()))?),
-        None => None,
-    };
+    let token = super::status::token(args.token_file.as_deref())?;
     let base = args.http.trim_end_matches('/');
-    let failed = |e: http::HttpError| match e {
-        http::HttpError::Url(..) => AppError::Usage(e.to_string()),
-        http::HttpError::Timeout(..) => AppError::Timeout(e.to_string()),
-        _ => AppError::Connection(e.to_string()),
-    };
+    let failed = super::status::request_failed;
     let (name, what) = match &args.action {
         RolloutAction::Status => {
             let url = format!("{base}/api/status");
-            let a = http::get(&url, token.as_deref(), args.timeout)
-                .await
-                .map_err(failed)?;
-            match a.status {
-                200 => {}
-                401 => {
-                    return Err(AppError::Connection(format!(
-                        "{base} wants a token: give --token-file FILE"
-                    )));
-                }
-                code => {
-                    return Err(AppError::Connection(format!(
-                        "{url} answered HTTP {code}: {}",
-                        a.body.trim()
-                    )));
-                }
-            }
-            let status: Status = serde_json::from_str(&a.body)
-                .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
-            print!("{}", render(&status));
-            return Ok(());
+            let (status, _) =
+                super::status::fetch(base, &url, token.as_deref(), args.timeout, failed).await?;
+            return super::out::print(&render(&status));
         }
         RolloutAction::Promote { name } => (name, "promote"),
         RolloutAction::Abort { name } => (name, "abort"),
@@ -64,10 +38,7 @@ pub async fn run(args: RolloutArgs) -> Result<(), AppError> {
         .await
         .map_err(failed)?;
     match a.status {
-        200 => {
-            print!("{}", a.body);
-            Ok(())
-        }
+        200 => super::out::print(&a.body),
         403 => Err(AppError::Connection(format!(
             "{base} refused: {}",
             a.body.trim()

@@ -13,10 +13,7 @@ const DEFAULT_HTTP: &str = "http://127.0.0.1:9090";
 
 /// Asks the host, prints what it says, and fails unless it is healthy.
 pub async fn run(args: StatusArgs) -> Result<(), AppError> {
-    let token = match &args.token_file {
-        Some(f) => Some(read_token_file(f).map_err(|e| AppError::Usage(e.to_string()))?),
-        None => None,
-    };
+    let token = token(args.token_file.as_deref())?;
     let (url, guessed) = match &args.http {
         Some(url) => (url.clone(), None),
         None => {
@@ -28,16 +25,12 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
         }
     };
     let base = url.trim_end_matches('/');
-    let connect_err = |e: http::HttpError| match e {
-        http::HttpError::Url(..) => AppError::Usage(e.to_string()),
-        http::HttpError::Timeout(..) => AppError::Timeout(e.to_string()),
-        _ => AppError::Connection(match &guessed {
-            Some(state) => format!(
-                "{e} (no running host recorded its address in {}: start one here with `xmacro run`, or give --http URL)",
-                state.display()
-            ),
-            None => e.to_string(),
-        }),
+    let connect_err = |e: http::HttpError| match (request_failed(e), &guessed) {
+        (AppError::Connection(e), Some(state)) => AppError::Connection(format!(
+            "{e} (no running host recorded its address in {}: start one here with `xmacro run`, or give --http URL)",
+            state.display()
+        )),
+        (e, _) => e,
     };
     if args.ready {
         let a = http::get(&format!("{base}/readyz"), token.as_deref(), args.timeout)
@@ -68,9 +61,46 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
     } else {
         format!("{base}/api/status?{query}")
     };
-    let a = http::get(&url, token.as_deref(), args.timeout)
-        .await
-        .map_err(connect_err)?;
+    let (status, body) = fetch(base, &url, token.as_deref(), args.timeout, connect_err).await?;
+    if args.json {
+        super::out::line(&body)?;
+    } else {
+        super::out::print(&table::render(&status))?;
+    }
+    if status.health == "ok" {
+        Ok(())
+    } else {
+        Err(AppError::Unhealthy(status.health))
+    }
+}
+
+/// What a failed request to the status server means: a bad `--http` is
+/// the user's, a timeout is a timeout, the rest a connection failure.
+pub(super) fn request_failed(e: http::HttpError) -> AppError {
+    match e {
+        http::HttpError::Url(..) => AppError::Usage(e.to_string()),
+        http::HttpError::Timeout(..) => AppError::Timeout(e.to_string()),
+        _ => AppError::Connection(e.to_string()),
+    }
+}
+
+/// The token from `--token-file`, if given.
+pub(super) fn token(file: Option<&std::path::Path>) -> Result<Option<String>, AppError> {
+    file.map(|f| read_token_file(f).map_err(|e| AppError::Usage(e.to_string())))
+        .transpose()
+}
+
+/// `/api/status` at `url` (of the status server at `base`), read as a
+/// [`Status`], with the body as it came; `failed` says what a failed
+/// request means.
+pub(super) async fn fetch(
+    base: &str,
+    url: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+    failed: impl FnOnce(http::HttpError) -> AppError,
+) -> Result<(Status, String), AppError> {
+    let a = http::get(url, token, timeout).await.map_err(failed)?;
     match a.status {
         200 => {}
         401 => {
@@ -87,14 +117,5 @@ pub async fn run(args: StatusArgs) -> Result<(), AppError> {
     }
     let status: Status = serde_json::from_str(&a.body)
         .map_err(|e| AppError::Failed(format!("{url}: not a status answer: {e}")))?;
-    if args.json {
-        super::out::line(&a.body)?;
-    } else {
-        super::out::print(&table::render(&status))?;
-    }
-    if status.health == "ok" {
-        Ok(())
-    } else {
-        Err(AppError::Unhealthy(status.health))
-    }
+    Ok((status, a.body))
 }

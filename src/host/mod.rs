@@ -345,8 +345,9 @@ struct Host {
     panels: panels::PanelSync,
 }
 
-/// A script's `args` as the script sees them.
-fn args_map(args: &toml::Table) -> rhai::Map {
+/// A config table (a script's `args`, a codec's `settings`) as scripts
+/// see it.
+fn rhai_map(args: &toml::Table) -> rhai::Map {
     rhai::serde::to_dynamic(args)
         .ok()
         .and_then(|d| d.try_cast::<rhai::Map>())

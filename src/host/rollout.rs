@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Failure, Host, Running, Slot, args_map};
+use super::{Failure, Host, Running, Slot, rhai_map};
 use crate::config::Selector;
 use crate::config::rollout::RolloutConfig;
 use crate::rollout::version::show;
@@ -501,7 +501,7 @@ impl Host {
                 compiled.ast,
                 snap.file.clone(),
             )),
-            args: args_map(&snap.args_table()),
+            args: rhai_map(&snap.args_table()),
             codecs: snap.codecs.clone(),
             guard,
         });

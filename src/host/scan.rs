@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Host, Loaded, Running, args_map, list_scripts};
+use super::{Host, Loaded, Running, list_scripts, rhai_map};
 use crate::config::Selector;
 use crate::rollout::Snapshot;
 use crate::script::loader;
@@ -150,7 +150,7 @@ impl Host {
         let running = Arc::new(Running {
             version,
             program: compiled.program,
-            args: args_map(&config.args),
+            args: rhai_map(&config.args),
             codecs: config.codecs,
             guard: self.guard(name, version),
         });

@@ -117,8 +117,7 @@ impl Host {
         self.opts
             .settings
             .get(codec)
-            .and_then(|s| rhai::serde::to_dynamic(s).ok())
-            .and_then(|d| d.try_cast::<rhai::Map>())
+            .map(super::rhai_map)
             .unwrap_or_default()
     }
 

@@ -48,14 +48,10 @@ pub fn line(ctx: Option<&InstanceCtx>, level: Level, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::script::instance::{InstanceSpec, Program};
-    use crate::script::limits::Limits;
-    use crate::store::Store;
-    use crate::xows::Codec;
 
     #[tokio::test]
     async fn a_new_instance_never_inherits_a_former_instances_log_count() {
@@ -63,28 +59,15 @@ mod tests {
         let ast = Arc::new(engine.compile("").unwrap());
         let program = Arc::new(Program::new(engine, ast, "chatty.rhai".into()));
         let dir = std::env::temp_dir().join(format!("xmacro-output-{}", std::process::id()));
-        let codec =
-            Codec::spawn(crate::xows::CodecConfig::from_url("ws://127.0.0.1:1/ws").unwrap());
         let kept: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = kept.clone();
         let spec = InstanceSpec {
-            program,
-            script: "chatty".into(),
-            codec_name: "nowhere".into(),
-            codec: codec.clone(),
-            codec_url: "ws://127.0.0.1:1/ws".into(),
-            codecs: Arc::new(BTreeMap::new()),
-            args: rhai::Map::new(),
-            settings: rhai::Map::new(),
-            guard: crate::script::guard::Guard::open("test"),
-            store: Arc::new(Store::open(&dir, "nowhere", "chatty").unwrap()),
-            rt: tokio::runtime::Handle::current(),
-            clock: Arc::new(crate::clock::SystemClock),
-            limits: Limits::default(),
             log_sink: Some(Arc::new(move |_: &str, text: &str| {
                 sink.lock().unwrap().push(text.to_string())
             })),
+            ..InstanceSpec::unconnected(program, "chatty", &dir)
         };
+        let codec = spec.codec.clone();
         // Instances come and go (a reload, a retried top level), each new
         // one often where the last one was freed: each spends its burst.
         for round in 0..20 {

@@ -38,6 +38,8 @@ pub use backend::{Backend, InstanceId, Row};
 pub use lock::{LOCK_FILE, StateLock};
 pub use names::check_codec_name;
 pub use panels::{PANELS_SCRIPT, PanelRecords};
+#[cfg(test)]
+pub(crate) use pg::fresh_test_target;
 pub use pg::{PgBackend, PgTarget, connect_session, test_url};
 pub use pg_sql::{describe as describe_pg, lock_key};
 pub use pg_tls::resolve_root as resolve_pg_root;

@@ -276,26 +276,30 @@ pub fn test_url() -> Option<String> {
     }
 }
 
+/// A test target whose tables live in a schema of their own (`t_TAG_PID`),
+/// made empty, in the test database.
+#[cfg(test)]
+pub(crate) fn fresh_test_target(url: &str, tag: &str) -> PgTarget {
+    let schema = format!("t_{tag}_{}", std::process::id());
+    let c: postgres::Config = url.parse().unwrap();
+    let mut client = c.connect(postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .unwrap();
+    PgTarget {
+        url: url.to_string(),
+        password: None,
+        options: Some(format!("-c search_path={schema}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A target whose tables live in a schema of their own, made empty.
-    fn fresh(url: &str, tag: &str) -> PgTarget {
-        let schema = format!("t_{tag}_{}", std::process::id());
-        let c: postgres::Config = url.parse().unwrap();
-        let mut client = c.connect(postgres::NoTls).unwrap();
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .unwrap();
-        PgTarget {
-            url: url.to_string(),
-            password: None,
-            options: Some(format!("-c search_path={schema}")),
-        }
-    }
+    use super::fresh_test_target as fresh;
 
     #[test]
     fn the_postgres_backend_meets_the_contract() {

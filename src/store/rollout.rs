@@ -210,19 +210,7 @@ mod tests {
         let Some(url) = super::super::test_url() else {
             return;
         };
-        let schema = format!("t_rollout_{}", std::process::id());
-        let c: postgres::Config = url.parse().unwrap();
-        let mut admin = c.connect(postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .unwrap();
-        let target = super::super::PgTarget {
-            url: url.clone(),
-            password: None,
-            options: Some(format!("-c search_path={schema}")),
-        };
+        let target = super::super::pg::fresh_test_target(&url, "rollout");
         contract(&|| Box::new(PgBackend::open(&target).unwrap()));
     }
 }

@@ -513,14 +513,9 @@ impl Runnable for Instance {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use rhai::Engine;
-
-    use crate::script::limits::Limits;
-    use crate::store::Store;
-    use crate::xows::Codec;
 
     #[tokio::test]
     async fn a_panicking_host_function_does_not_stop_the_instance() {
@@ -530,24 +525,8 @@ mod tests {
         let ast = Arc::new(engine.compile("boom();").unwrap());
         let program = Arc::new(Program::new(engine, ast, "panic.rhai".into()));
         let dir = std::env::temp_dir().join(format!("xmacro-panic-{}", std::process::id()));
-        let codec =
-            Codec::spawn(crate::xows::CodecConfig::from_url("ws://127.0.0.1:1/ws").unwrap());
-        let spec = InstanceSpec {
-            program,
-            script: "panic".into(),
-            codec_name: "nowhere".into(),
-            codec: codec.clone(),
-            codec_url: "ws://127.0.0.1:1/ws".into(),
-            codecs: Arc::new(BTreeMap::new()),
-            args: rhai::Map::new(),
-            settings: rhai::Map::new(),
-            guard: crate::script::guard::Guard::open("panic"),
-            store: Arc::new(Store::open(&dir, "nowhere", "panic").unwrap()),
-            rt: tokio::runtime::Handle::current(),
-            clock: Arc::new(crate::clock::SystemClock),
-            limits: Limits::default(),
-            log_sink: None,
-        };
+        let spec = InstanceSpec::unconnected(program, "panic", &dir);
+        let codec = spec.codec.clone();
         let inst = Instance::start(&spec);
         // The start job panicked; the instance still runs its next job.
         tokio::time::timeout(Duration::from_secs(5), inst.stop())

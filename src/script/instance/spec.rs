@@ -46,6 +46,29 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
+    /// For unit tests: `program` as `script` on a codec that never
+    /// connects, its store in `dir`, the default limits, no log sink.
+    #[cfg(test)]
+    pub(crate) fn unconnected(program: Arc<Program>, script: &str, dir: &std::path::Path) -> Self {
+        let url = "ws://127.0.0.1:1/ws";
+        InstanceSpec {
+            program,
+            script: script.into(),
+            codec_name: "nowhere".into(),
+            codec: Codec::spawn(crate::xows::CodecConfig::from_url(url).unwrap()),
+            codec_url: url.into(),
+            codecs: Arc::new(BTreeMap::new()),
+            args: rhai::Map::new(),
+            settings: rhai::Map::new(),
+            guard: crate::script::guard::Guard::open(script),
+            store: Arc::new(Store::open(dir, "nowhere", script).unwrap()),
+            rt: tokio::runtime::Handle::current(),
+            clock: Arc::new(crate::clock::SystemClock),
+            limits: Limits::default(),
+            log_sink: None,
+        }
+    }
+
     /// The span the instance's log lines carry (see [`super::context::InstanceCtx::span`]).
     pub fn span(&self) -> tracing::Span {
         span(&self.codec_name, &self.script)
