@@ -1,6 +1,7 @@
 //! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
 //! authentication), read frames and hand answers back, write its own
-//! requests and pings, keepalive, and reconnect with backoff. Callers write
+//! requests and pings, keepalive ([`super::keepalive`] judges), and
+//! reconnect with backoff under the host-wide pace ([`super::pace`]). Callers write
 //! their own request frames through the shared write half
 //! ([`super::wire`]), which this task opens once it has sent what was
 //! queued offline and closes when the link drops. Bookkeeping lives in
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::Connector;
@@ -25,6 +26,7 @@ use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::error::{ConnectError, Error};
+use super::keepalive::{self, Keepalive, host_lag, note_lateness};
 use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Request, decode_incoming};
@@ -172,6 +174,25 @@ enum End {
     Lost(String),
 }
 
+/// What woke the session.
+enum Event {
+    Frame(Option<Result<Message, tungstenite::Error>>),
+    Cmd(Option<Cmd>),
+    /// The keepalive says ping.
+    Ping,
+    /// The keepalive timer fired with nothing due.
+    Timer,
+    /// Time to ask again for registrations met with Not Ready.
+    Retry,
+}
+
+/// The moment keepalive deadlines are counted from (rounded to a shared
+/// grain, so idle links' timers fire together).
+fn process_start() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
 struct Task {
     config: Arc<CodecConfig>,
     manager: Manager,
@@ -232,7 +253,14 @@ impl Task {
             // Boxed and dropped before the session: the attempt (TCP, TLS,
             // upgrade) is a large future, and a task keeps room for its
             // largest state for as long as it lives (about 10 KiB a codec).
-            let mut attempt = Box::pin(connect(&config, &tls));
+            // Each attempt waits its turn under the host-wide limit
+            // (`connect_rate`); commands are served meanwhile.
+            let mut attempt = Box::pin(async {
+                if let Some(pace) = &config.connect_pace {
+                    pace.wait().await;
+                }
+                connect(&config, &tls).await
+            });
             let result = loop {
                 tokio::select! {
                     r = &mut attempt => break r,
@@ -439,94 +467,145 @@ impl Task {
         }
         *slot = Some(sink);
         drop(slot);
-        let keepalive = self.config.keepalive;
-        let dead_after = keepalive + self.config.keepalive_timeout;
-        let tick =
-            (keepalive.min(self.config.keepalive_timeout) / 2).max(Duration::from_millis(10));
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_rx = Instant::now();
-        let mut last_ping = Instant::now();
+        let start = process_start();
+        let mut alive = Keepalive::new(
+            self.config.keepalive,
+            self.config.keepalive_timeout,
+            Instant::now().into_std(),
+        );
+        // One timer, set to the next moment something is due; a frame does
+        // not move it (the check at that moment finds the link alive).
+        let mut due = alive.next_check(host_lag(), start);
+        let timer = tokio::time::sleep_until(due.into());
+        tokio::pin!(timer);
         let mut retry_at: Option<Instant> = None;
         loop {
-            let out: Vec<Request> = tokio::select! {
-                frame = stream.next() => {
-                    last_rx = Instant::now();
-                    match frame {
-                        Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
-                            let limit = self.config.max_message_size;
-                            self.note(|| format!(
-                                "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
-                                text.len(),
-                                excerpt(text.as_str(), 200)
-                            ));
-                            Vec::new()
-                        }
-                        Some(Ok(Message::Text(text))) => {
-                            trace!(target: "xmacro::wire", "<- {}", text.as_str());
-                            match decode_incoming(text.as_str()) {
-                                Ok(msg) => {
-                                    let h = self.manager.on_incoming(msg);
-                                    if let Some(note) = h.note {
-                                        self.note(|| note);
-                                    }
-                                    if h.retry_registration {
-                                        retry_at = Some(Instant::now() + NOT_READY_RETRY);
-                                    }
-                                    h.send
-                                }
-                                Err(e) => {
-                                    self.note(|| format!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str(), 200)));
-                                    Vec::new()
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Binary(b))) => {
-                            self.note(|| format!("ignored a binary frame of {} bytes (XoWS is text only)", b.len()));
-                            Vec::new()
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            let said = frame
-                                .map(|f| format!("close code {} {:?}", u16::from(f.code), f.reason.as_str()))
-                                .unwrap_or_else(|| "no close code".into());
-                            return End::Lost(format!("the codec closed the connection ({said})"));
-                        }
-                        Some(Ok(_)) => Vec::new(),
-                        Some(Err(e)) => return End::Lost(format!("read failed: {e}")),
-                        None => return End::Lost("the connection ended without a close frame".into()),
+            let event = tokio::select! {
+                frame = stream.next() => Event::Frame(frame),
+                cmd = cmds.next() => Event::Cmd(cmd),
+                _ = &mut timer => {
+                    let lag = note_lateness(due);
+                    match alive.check(Instant::now().into_std(), lag) {
+                        // A frame may wait unread in the socket when this
+                        // process was too busy to read it: it is the answer.
+                        keepalive::Verdict::Dead { silent } => match stream.next().now_or_never() {
+                            Some(frame) => Event::Frame(frame),
+                            None => return End::Lost(format!(
+                                "nothing received for {:.1}s despite a ping: the link is half-open",
+                                silent.as_secs_f64()
+                            )),
+                        },
+                        keepalive::Verdict::Ping => Event::Ping,
+                        keepalive::Verdict::Wait => Event::Timer,
                     }
-                }
-                cmd = cmds.next() => match cmd {
-                    None => return self.close(&mut stream, None).await,
-                    Some(Cmd::Close(done)) => return self.close(&mut stream, Some(done)).await,
-                    Some(cmd) => self.on_cmd(cmd, true),
-                },
-                _ = ticker.tick() => {
-                    let silent = last_rx.elapsed();
-                    if silent >= dead_after {
-                        return End::Lost(format!(
-                            "nothing received for {:.1}s despite pings: the link is half-open",
-                            silent.as_secs_f64()
-                        ));
-                    }
-                    if silent >= keepalive && last_ping.elapsed() >= keepalive {
-                        last_ping = Instant::now();
-                        trace!(target: "xmacro::wire", "-> ping");
-                        if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
-                            return End::Lost(e);
-                        }
-                    }
-                    Vec::new()
                 }
                 _ = sleep_until_opt(retry_at) => {
                     retry_at = None;
-                    self.manager.register_missing()
+                    Event::Retry
                 }
             };
+            let out: Vec<Request> = match event {
+                Event::Frame(frame) => {
+                    alive.received(Instant::now().into_std());
+                    match self.on_frame(frame, &mut retry_at) {
+                        Ok(out) => out,
+                        Err(end) => return end,
+                    }
+                }
+                Event::Cmd(None) => return self.close(&mut stream, None).await,
+                Event::Cmd(Some(Cmd::Close(done))) => {
+                    return self.close(&mut stream, Some(done)).await;
+                }
+                Event::Cmd(Some(cmd)) => self.on_cmd(cmd, true),
+                Event::Ping => {
+                    trace!(target: "xmacro::wire", "-> ping");
+                    if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
+                        return End::Lost(e);
+                    }
+                    alive.pinged(Instant::now().into_std());
+                    Vec::new()
+                }
+                Event::Timer => Vec::new(),
+                Event::Retry => self.manager.register_missing(),
+            };
+            if timer.is_elapsed() {
+                due = alive.next_check(host_lag(), start);
+                timer.as_mut().reset(due.into());
+            }
             if let Err(e) = self.wire.send(out).await {
                 return End::Lost(e);
             }
         }
+    }
+
+    /// Handles one frame read from the codec: what to send in answer, or
+    /// how the session ended.
+    fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, tungstenite::Error>>,
+        retry_at: &mut Option<Instant>,
+    ) -> Result<Vec<Request>, End> {
+        Ok(match frame {
+            Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
+                let limit = self.config.max_message_size;
+                self.note(|| {
+                    format!(
+                        "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
+                        text.len(),
+                        excerpt(text.as_str(), 200)
+                    )
+                });
+                Vec::new()
+            }
+            Some(Ok(Message::Text(text))) => {
+                trace!(target: "xmacro::wire", "<- {}", text.as_str());
+                match decode_incoming(text.as_str()) {
+                    Ok(msg) => {
+                        let h = self.manager.on_incoming(msg);
+                        if let Some(note) = h.note {
+                            self.note(|| note);
+                        }
+                        if h.retry_registration {
+                            *retry_at = Some(Instant::now() + NOT_READY_RETRY);
+                        }
+                        h.send
+                    }
+                    Err(e) => {
+                        self.note(|| {
+                            format!(
+                                "ignored a frame the client cannot read ({e}): {}",
+                                excerpt(text.as_str(), 200)
+                            )
+                        });
+                        Vec::new()
+                    }
+                }
+            }
+            Some(Ok(Message::Binary(b))) => {
+                self.note(|| {
+                    format!(
+                        "ignored a binary frame of {} bytes (XoWS is text only)",
+                        b.len()
+                    )
+                });
+                Vec::new()
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let said = frame
+                    .map(|f| format!("close code {} {:?}", u16::from(f.code), f.reason.as_str()))
+                    .unwrap_or_else(|| "no close code".into());
+                return Err(End::Lost(format!(
+                    "the codec closed the connection ({said})"
+                )));
+            }
+            Some(Ok(_)) => Vec::new(),
+            Some(Err(e)) => return Err(End::Lost(format!("read failed: {e}"))),
+            None => {
+                return Err(End::Lost(
+                    "the connection ended without a close frame".into(),
+                ));
+            }
+        })
     }
 
     async fn close(
