@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     };
     check_codecs(&codecs, config.as_ref())?;
     pace_connects(&mut codecs, config.as_ref());
+    crate::fleet::fds::prepare_for(codecs.len());
     let ops = status_server(&args, config.as_ref()).await?;
     let mut opts = HostOptions::new(scripts_dir, state_dir(&args, config.as_ref()), codecs);
     opts.shard = shard;
