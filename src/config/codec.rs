@@ -55,7 +55,7 @@ pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), KeyError>
         ));
     }
     if let Some(fp) = &c.fingerprint {
-        cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| fail("fingerprint", e))?);
+        cfg.tls = TlsMode::Pin(parse_pin(fp).map_err(|e| fail("fingerprint", e.to_string()))?);
     } else if let Some(ca) = &c.ca {
         crate::files::read_bounded(ca, crate::files::MAX_CA_BYTES)
             .map_err(|e| fail("ca", e.to_string()))?;

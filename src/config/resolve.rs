@@ -169,7 +169,7 @@ impl<'a> Resolver<'a> {
                 )));
             }
             crate::store::check_codec_name(&name)
-                .map_err(|why| fail(KeyError::new("name", why)))?;
+                .map_err(|why| fail(KeyError::new("name", why.to_string())))?;
             if !fleet.names.insert(name.clone()) {
                 return Err(fail(KeyError::new(
                     "name",

@@ -86,7 +86,8 @@ pub fn resolve(
     }
     // TLS settings are read (and a CA file beside the config found and
     // checked) now, so a mistake names its key at load time.
-    let url = crate::store::resolve_pg_root(url, rel).map_err(|e| KeyError::new(key, e))?;
+    let url =
+        crate::store::resolve_pg_root(url, rel).map_err(|e| KeyError::new(key, e.to_string()))?;
     let mut target = PgTarget::new(&url);
     target.password =
         bounds::password_from(s.password_env.as_ref(), s.password_file.as_ref(), rel, env)?;

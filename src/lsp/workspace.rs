@@ -181,11 +181,11 @@ impl Workspace {
     }
 }
 
-/// The config, without resolving any codec (so no secret is read).
-fn read_config(file: &Path) -> Result<Config, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+/// The config, read bounded as `run` reads it, without resolving any
+/// codec (so no secret is read).
+fn read_config(file: &Path) -> Result<Config, crate::config::ConfigError> {
+    let text = Config::read_text(file)?;
     Config::parse_keeping(file, &text, &|k| std::env::var(k).ok(), &|_| false)
-        .map_err(|e| e.to_string())
 }
 
 /// The path of a `file:` URI.

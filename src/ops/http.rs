@@ -17,7 +17,7 @@ pub enum HttpError {
     #[error("{0}: no answer within {1:?}")]
     Timeout(String, Duration),
     #[error("{0}: the answer is not HTTP: {1}")]
-    Bad(String, String),
+    Bad(String, NotHttp),
 }
 
 /// A status code and body.
@@ -75,20 +75,37 @@ pub async fn get(url: &str, token: Option<&str>, timeout: Duration) -> Result<An
         .map_err(|_| HttpError::Timeout(shown.clone(), timeout))?
 }
 
+/// Why a response cannot be read as HTTP/1.1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotHttp {
+    #[error("no end of headers")]
+    NoEndOfHeaders,
+    #[error("headers are not UTF-8")]
+    HeadersNotUtf8,
+    #[error("status line {0:?}")]
+    StatusLine(String),
+    #[error("a chunk size line does not end")]
+    ChunkLineOpen,
+    #[error("chunk size {0:?}")]
+    ChunkSize(String),
+    #[error("a chunk is cut short")]
+    ChunkCut,
+}
+
 /// Reads a whole HTTP/1.1 response (plain or chunked body).
-pub fn parse(raw: &[u8]) -> Result<Answer, String> {
+pub fn parse(raw: &[u8]) -> Result<Answer, NotHttp> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| "headers are not UTF-8")?;
+        .ok_or(NotHttp::NoEndOfHeaders)?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| NotHttp::HeadersNotUtf8)?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status: u16 = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("status line {status_line:?}"))?;
+        .ok_or_else(|| NotHttp::StatusLine(status_line.into()))?;
     let chunked = lines.any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
@@ -100,16 +117,16 @@ pub fn parse(raw: &[u8]) -> Result<Answer, String> {
             let end = body
                 .windows(2)
                 .position(|w| w == b"\r\n")
-                .ok_or("a chunk size line does not end")?;
-            let size_text = std::str::from_utf8(&body[..end]).map_err(|_| "chunk size")?;
+                .ok_or(NotHttp::ChunkLineOpen)?;
+            let size_text = String::from_utf8_lossy(&body[..end]);
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| format!("chunk size {size_text:?}"))?;
+                .map_err(|_| NotHttp::ChunkSize(size_text.to_string()))?;
             body = &body[end + 2..];
             if size == 0 {
                 break;
             }
             if body.len() < size {
-                return Err("a chunk is cut short".into());
+                return Err(NotHttp::ChunkCut);
             }
             out.extend_from_slice(&body[..size]);
             body = body.get(size + 2..).unwrap_or_default();

@@ -36,6 +36,16 @@ struct HostView {
     state_dir: PathBuf,
 }
 
+/// Why `/readyz` says 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("starting: the config and scripts are loading")]
+    Starting,
+    /// Codecs not tried yet (the first five are named).
+    #[error("{} codec(s) not tried yet: {}", .0.len(), .0.iter().take(5).cloned().collect::<Vec<_>>().join(", "))]
+    Untried(Vec<String>),
+}
+
 /// What the server serves from; shared by every request.
 pub struct Ops {
     started: SystemTime,
@@ -83,30 +93,21 @@ impl Ops {
 
     /// `Ok` once the config is loaded and every codec was tried at least
     /// once; else why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub fn readiness(&self) -> Result<(), NotReady> {
         let host = self.host.read().unwrap_or_else(|p| p.into_inner());
         let Some(h) = host.as_ref() else {
-            return Err("starting: the config and scripts are loading".into());
+            return Err(NotReady::Starting);
         };
         let codecs = h.codecs.borrow().clone();
-        let untried: Vec<&str> = codecs
+        let untried: Vec<String> = codecs
             .iter()
             .filter(|(_, c)| c.state() == ConnState::Connecting)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.clone())
             .collect();
         if untried.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "{} codec(s) not tried yet: {}",
-                untried.len(),
-                untried
-                    .iter()
-                    .take(5)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            Err(NotReady::Untried(untried))
         }
     }
 
@@ -137,7 +138,7 @@ impl Ops {
             version: env!("CARGO_PKG_VERSION").to_string(),
             health,
             ready: ready.is_ok(),
-            ready_reason: ready.err().unwrap_or_default(),
+            ready_reason: ready.err().map(|e| e.to_string()).unwrap_or_default(),
             started_at: snapshot::time(self.started),
             uptime_seconds: snapshot::since(self.started),
             store_bytes,
@@ -310,7 +311,12 @@ mod tests {
     #[test]
     fn readiness_waits_for_the_host() {
         let ops = Ops::new(None);
-        assert!(ops.readiness().unwrap_err().contains("starting"));
+        assert!(
+            ops.readiness()
+                .unwrap_err()
+                .to_string()
+                .contains("starting")
+        );
         let s = ops.status();
         assert_eq!((s.ready, s.health.as_str()), (false, "starting"));
     }

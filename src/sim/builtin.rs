@@ -245,13 +245,32 @@ pub fn call_element() -> Value {
     })
 }
 
-fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
+/// A line of the built-in model's table that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LineError {
+    #[error("cfg without '='")]
+    CfgWithoutDefault,
+    #[error("{0}: no '='")]
+    NoEquals(String),
+    #[error("unknown line kind: {0}")]
+    UnknownKind(String),
+    #[error("{0}: bad [N]")]
+    BadCount(String),
+    #[error("{0}: no range")]
+    NoRange(String),
+    #[error("{0}: bad number")]
+    BadNumber(String),
+    #[error("{0}: unknown value space")]
+    UnknownSpace(String),
+}
+
+fn parse_line(line: &str) -> Result<(Kind, String, Entry), LineError> {
     let (head, spec) = match line.split_once(" : ") {
         Some((h, s)) => (h, s.trim()),
         None => (line, ""),
     };
     if let Some(rest) = head.strip_prefix("cfg ") {
-        let (path, default) = rest.split_once('=').ok_or("cfg without '='")?;
+        let (path, default) = rest.split_once('=').ok_or(LineError::CfgWithoutDefault)?;
         Ok((
             Kind::Configuration,
             path.trim().to_string(),
@@ -268,7 +287,9 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
         let params = spec
             .split_whitespace()
             .map(|p| {
-                let (name, space) = p.split_once('=').ok_or(format!("{p}: no '='"))?;
+                let (name, space) = p
+                    .split_once('=')
+                    .ok_or_else(|| LineError::NoEquals(p.into()))?;
                 let (space, default) = match space.split_once('=') {
                     Some((s, d)) => (s, Some(d.to_string())),
                     None => (space, None),
@@ -285,7 +306,7 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
                     description: None,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, LineError>>()?;
         Ok((
             Kind::Command,
             path.trim().to_string(),
@@ -294,7 +315,9 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
     } else if let Some(path) = head.strip_prefix("evt ") {
         let mut children = serde_json::Map::new();
         for field in spec.split_whitespace() {
-            let (name, ty) = field.split_once('=').ok_or(format!("{field}: no '='"))?;
+            let (name, ty) = field
+                .split_once('=')
+                .ok_or_else(|| LineError::NoEquals(field.into()))?;
             let spec = match ty {
                 "int" | "string" | "literal" => json!({ "valuespace": ty }),
                 literals => json!({
@@ -312,27 +335,27 @@ fn parse_line(line: &str) -> Result<(Kind, String, Entry), String> {
             },
         ))
     } else {
-        Err(format!("unknown line kind: {line}"))
+        Err(LineError::UnknownKind(line.into()))
     }
 }
 
-fn parse_space(spec: &str) -> Result<ValueSpace, String> {
+fn parse_space(spec: &str) -> Result<ValueSpace, LineError> {
     if let Some(open) = spec.find('[') {
         let count = spec[open + 1..]
             .strip_suffix(']')
             .and_then(|n| n.parse().ok())
-            .ok_or(format!("{spec}: bad [N]"))?;
+            .ok_or_else(|| LineError::BadCount(spec.into()))?;
         return Ok(ValueSpace::Array {
             item: Box::new(parse_space(&spec[..open])?),
             max_count: count,
         });
     }
-    let range = |s: &str| -> Result<(i64, i64), String> {
-        let (a, b) = s.split_once("..").ok_or(format!("{spec}: no range"))?;
-        Ok((
-            a.parse().map_err(|_| format!("{spec}: bad number"))?,
-            b.parse().map_err(|_| format!("{spec}: bad number"))?,
-        ))
+    let range = |s: &str| -> Result<(i64, i64), LineError> {
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| LineError::NoRange(spec.into()))?;
+        let number = |n: &str| n.parse().map_err(|_| LineError::BadNumber(spec.into()));
+        Ok((number(a)?, number(b)?))
     };
     if let Some(r) = spec.strip_prefix("str") {
         let (a, b) = range(r)?;
@@ -348,7 +371,7 @@ fn parse_space(spec: &str) -> Result<ValueSpace, String> {
             spec.split('|').map(str::to_string).collect(),
         ))
     } else {
-        Err(format!("{spec}: unknown value space"))
+        Err(LineError::UnknownSpace(spec.into()))
     }
 }
 

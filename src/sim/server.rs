@@ -75,8 +75,8 @@ pub async fn serve(
                     let result = match acceptor {
                         Some(acc) => match tokio::time::timeout(UPGRADE_TIMEOUT, acc.accept(tcp)).await {
                             Ok(Ok(tls)) => connection(tls, device, stop).await,
-                            Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
-                            Err(_) => Err(format!("no TLS handshake within {UPGRADE_TIMEOUT:?}")),
+                            Ok(Err(e)) => Err(UpgradeError::Tls(e)),
+                            Err(_) => Err(UpgradeError::TlsTimeout),
                         },
                         None => connection(tcp, device, stop).await,
                     };
@@ -149,13 +149,26 @@ fn credentials(req: &Request) -> Option<(String, Option<String>)> {
     Some((String::from_utf8(raw).ok()?, Some(proto.to_string())))
 }
 
+/// Why a connection never became a session.
+#[derive(Debug, thiserror::Error)]
+enum UpgradeError {
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
+    #[error("no TLS handshake within {UPGRADE_TIMEOUT:?}")]
+    TlsTimeout,
+    #[error("no WebSocket upgrade within {UPGRADE_TIMEOUT:?}")]
+    Timeout,
+    #[error("upgrade: {0}")]
+    Failed(tokio_tungstenite::tungstenite::Error),
+}
+
 // tungstenite fixes the callback's error type (an HTTP response).
 #[allow(clippy::result_large_err)]
 async fn connection<S>(
     stream: S,
     device: Arc<Device>,
     stop: CancellationToken,
-) -> Result<(), String>
+) -> Result<(), UpgradeError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -194,8 +207,8 @@ where
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
     let ws = tokio::time::timeout(UPGRADE_TIMEOUT, upgrade_done)
         .await
-        .map_err(|_| format!("no WebSocket upgrade within {UPGRADE_TIMEOUT:?}"))?
-        .map_err(|e| format!("upgrade: {e}"))?;
+        .map_err(|_| UpgradeError::Timeout)?
+        .map_err(UpgradeError::Failed)?;
     session(ws, device, upgrade.legacy, stop).await;
     Ok(())
 }

@@ -3,23 +3,35 @@
 //! stores apart; it keeps names that look like paths or hide control
 //! characters out of the config, where they could only be mistakes.
 
+/// Why a name cannot name a codec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecNameError {
+    #[error("a codec name cannot be empty")]
+    Empty,
+    #[error("{0:?} is not a codec name (it names a directory)")]
+    Directory(String),
+    #[error(
+        "{name:?} contains {c:?}: a codec name is one word without path separators or control characters"
+    )]
+    Forbidden { name: String, c: char },
+}
+
 /// Why `name` cannot name a codec, if it cannot.
-pub fn check_codec_name(name: &str) -> Result<(), String> {
+pub fn check_codec_name(name: &str) -> Result<(), CodecNameError> {
     if name.is_empty() {
-        return Err("a codec name cannot be empty".into());
+        return Err(CodecNameError::Empty);
     }
     if name == "." || name == ".." {
-        return Err(format!(
-            "{name:?} is not a codec name (it names a directory)"
-        ));
+        return Err(CodecNameError::Directory(name.into()));
     }
     if let Some(c) = name
         .chars()
         .find(|c| matches!(c, '/' | '\\') || c.is_control() || c.is_whitespace())
     {
-        return Err(format!(
-            "{name:?} contains {c:?}: a codec name is one word without path separators or control characters"
-        ));
+        return Err(CodecNameError::Forbidden {
+            name: name.into(),
+            c,
+        });
     }
     Ok(())
 }

@@ -84,11 +84,11 @@ impl PgBackend {
     pub fn open(target: &PgTarget) -> Result<PgBackend, StoreError> {
         let what = format!("store database {}", target.url);
         let fail = |why: String| StoreError::new(what.clone(), why);
-        let (url, tls) = pg_tls::split_url(&target.url).map_err(&fail)?;
+        let (url, tls) = pg_tls::split_url(&target.url).map_err(|e| fail(e.to_string()))?;
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| fail(format!("not a PostgreSQL URL: {e}")))?;
-        let connector = pg_tls::connector(&mut config, &tls).map_err(&fail)?;
+        let connector = pg_tls::connector(&mut config, &tls).map_err(|e| fail(e.to_string()))?;
         if let Some(p) = &target.password {
             config.password(p);
         }

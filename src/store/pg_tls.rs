@@ -22,8 +22,8 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::xows::TlsMode;
 use crate::xows::tls::{client_config, load_ca, system_roots, verified_config};
+use crate::xows::{ConnectError, TlsMode};
 
 /// How the session is protected (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,19 +35,28 @@ pub enum SslMode {
     VerifyFull,
 }
 
+/// Why a store URL's TLS settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PgTlsError {
+    #[error("not a URL: {0}")]
+    NotAUrl(url::ParseError),
+    #[error("sslmode={0:?} is not one of disable, prefer, require, verify-ca, verify-full")]
+    SslMode(String),
+    #[error("sslrootcert: {0}")]
+    RootCert(ConnectError),
+    #[error("{0}")]
+    Tls(ConnectError),
+}
+
 impl SslMode {
-    fn parse(text: &str) -> Result<SslMode, String> {
+    fn parse(text: &str) -> Result<SslMode, PgTlsError> {
         Ok(match text {
             "disable" => SslMode::Disable,
             "prefer" => SslMode::Prefer,
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(format!(
-                    "sslmode={other:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                ));
-            }
+            other => return Err(PgTlsError::SslMode(other.into())),
         })
     }
 
@@ -71,8 +80,8 @@ pub struct PgTls {
 
 /// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL: the URL
 /// the client library reads, and the TLS settings.
-pub fn split_url(url: &str) -> Result<(String, PgTls), String> {
-    let mut parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+pub fn split_url(url: &str) -> Result<(String, PgTls), PgTlsError> {
+    let mut parsed = url::Url::parse(url).map_err(PgTlsError::NotAUrl)?;
     let mut mode = SslMode::Prefer;
     let mut root = None;
     let mut kept = Vec::new();
@@ -99,14 +108,14 @@ pub fn split_url(url: &str) -> Result<(String, PgTls), String> {
 /// `url` with a relative `sslrootcert` made absolute by `rel` (paths in a
 /// config are relative to it) and the CA file checked now (bounded, PEM),
 /// so a mistake is reported at load time, naming the file.
-pub fn resolve_root(url: &str, rel: &dyn Fn(&str) -> PathBuf) -> Result<String, String> {
+pub fn resolve_root(url: &str, rel: &dyn Fn(&str) -> PathBuf) -> Result<String, PgTlsError> {
     let (_, tls) = split_url(url)?;
     let Some(root) = tls.root else {
         return Ok(url.to_string());
     };
     let abs = rel(&root.to_string_lossy());
-    load_ca(&abs).map_err(|e| format!("sslrootcert: {e}"))?;
-    let mut parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    load_ca(&abs).map_err(PgTlsError::RootCert)?;
+    let mut parsed = url::Url::parse(url).map_err(PgTlsError::NotAUrl)?;
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
         .map(|(k, v)| {
@@ -142,20 +151,23 @@ pub fn describe(tls: &PgTls) -> &'static str {
 }
 
 /// Applies `tls` to the client's settings and gives the connector.
-pub fn connector(config: &mut postgres::Config, tls: &PgTls) -> Result<MakeRustlsConnect, String> {
+pub fn connector(
+    config: &mut postgres::Config,
+    tls: &PgTls,
+) -> Result<MakeRustlsConnect, PgTlsError> {
     config.ssl_mode(tls.mode.for_client());
     let client = match tls.mode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => {
             // Encrypted without checking whom to, as libpq does for these.
-            client_config(&TlsMode::Insecure).map_err(|e| e.to_string())?
+            client_config(&TlsMode::Insecure).map_err(PgTlsError::Tls)?
         }
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = match &tls.root {
-                Some(file) => load_ca(file).map_err(|e| format!("sslrootcert: {e}"))?,
+                Some(file) => load_ca(file).map_err(PgTlsError::RootCert)?,
                 None => system_roots(),
             };
             verified_config(roots, tls.mode == SslMode::VerifyFull, explain)
-                .map_err(|e| e.to_string())?
+                .map_err(PgTlsError::Tls)?
         }
     };
     Ok(MakeRustlsConnect::new(Arc::unwrap_or_clone(client)))
@@ -208,7 +220,9 @@ mod tests {
         );
         let (_, tls) = split_url("postgres://u@db/x?sslmode=verify-ca&sslrootcert=system").unwrap();
         assert_eq!(tls.root, None);
-        let e = split_url("postgres://u@db/x?sslmode=allow").unwrap_err();
+        let e = split_url("postgres://u@db/x?sslmode=allow")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"allow\"") && e.contains("verify-full"), "{e}");
     }
 
@@ -221,7 +235,8 @@ mod tests {
             "postgres://u@db/x?sslmode=verify-full&sslrootcert=nope.pem",
             &rel,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("sslrootcert") && e.contains("nope.pem"), "{e}");
         let fifo = crate::files::testing::fifo(&dir, "ca.fifo");
         let e = crate::files::testing::within(5, move || {
@@ -231,7 +246,8 @@ mod tests {
             )
         })
         .expect("a FIFO as sslrootcert was waited on")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not a regular file"), "{e}");
         let ca = rcgen::generate_simple_self_signed(vec!["db".into()]).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();

@@ -27,27 +27,38 @@ pub fn depth(v: &Value) -> usize {
     deepest
 }
 
-fn check_depth(v: &Value) -> Result<(), String> {
+/// Why a value is not stored, or a stored one cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("the value nests {0} levels deep; the store keeps at most {MAX_DEPTH}")]
+    TooDeep(usize),
+    #[error("cannot encode the value: {0}")]
+    Encode(serde_json::Error),
+    #[error("the value would not read back: {0}")]
+    ReadBack(Box<ValueError>),
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+}
+
+fn check_depth(v: &Value) -> Result<(), ValueError> {
     let d = depth(v);
     if d > MAX_DEPTH {
-        return Err(format!(
-            "the value nests {d} levels deep; the store keeps at most {MAX_DEPTH}"
-        ));
+        return Err(ValueError::TooDeep(d));
     }
     Ok(())
 }
 
 /// The stored form of `v`, refused when it could not be read back.
-pub fn encode(v: &Value) -> Result<String, String> {
+pub fn encode(v: &Value) -> Result<String, ValueError> {
     check_depth(v)?;
-    let text = serde_json::to_string(v).map_err(|e| format!("cannot encode the value: {e}"))?;
-    decode(text.as_bytes()).map_err(|e| format!("the value would not read back: {e}"))?;
+    let text = serde_json::to_string(v).map_err(ValueError::Encode)?;
+    decode(text.as_bytes()).map_err(|e| ValueError::ReadBack(Box::new(e)))?;
     Ok(text)
 }
 
 /// A stored value read back.
-pub fn decode(bytes: &[u8]) -> Result<Value, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+pub fn decode(bytes: &[u8]) -> Result<Value, ValueError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(ValueError::NotJson)?;
     check_depth(&v)?;
     Ok(v)
 }
@@ -77,9 +88,14 @@ mod tests {
         ] {
             assert_eq!(decode(encode(&v).unwrap().as_bytes()).unwrap(), v);
         }
-        let e = encode(&nested(200)).unwrap_err();
+        let e = encode(&nested(200)).unwrap_err().to_string();
         assert!(e.contains("200") && e.contains("64"), "{e}");
-        assert!(decode(b"{nope").unwrap_err().contains("not JSON"));
+        assert!(
+            decode(b"{nope")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
         let deep = serde_json::to_string(&nested(MAX_DEPTH + 1)).unwrap();
         assert!(decode(deep.as_bytes()).is_err());
     }

@@ -463,7 +463,7 @@ impl Task {
         }
         let out = self.manager.on_connected();
         if let Err(e) = write(&mut sink, out).await {
-            return End::Lost(e);
+            return End::Lost(e.to_string());
         }
         *slot = Some(sink);
         drop(slot);
@@ -520,7 +520,7 @@ impl Task {
                 Event::Ping => {
                     trace!(target: "xmacro::wire", "-> ping");
                     if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
-                        return End::Lost(e);
+                        return End::Lost(e.to_string());
                     }
                     alive.pinged(Instant::now().into_std());
                     Vec::new()
@@ -533,7 +533,7 @@ impl Task {
                 timer.as_mut().reset(due.into());
             }
             if let Err(e) = self.wire.send(out).await {
-                return End::Lost(e);
+                return End::Lost(e.to_string());
             }
         }
     }

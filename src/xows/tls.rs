@@ -27,9 +27,16 @@ pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex.join(":"))
 }
 
+/// A pin that is no SHA-256 fingerprint, as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a SHA-256 fingerprint (want sha256: and 32 hex bytes, e.g. sha256:4F:2A:...)"
+)]
+pub struct NotAPin(pub String);
+
 /// Reads a pin as users write it (`sha256:AB:CD:...`, with or without the
 /// prefix and colons, any case) into the canonical form.
-pub fn parse_pin(text: &str) -> Result<String, String> {
+pub fn parse_pin(text: &str) -> Result<String, NotAPin> {
     let t = text.trim();
     let t = t
         .strip_prefix("sha256:")
@@ -37,9 +44,7 @@ pub fn parse_pin(text: &str) -> Result<String, String> {
         .unwrap_or(t);
     let hex: String = t.chars().filter(|c| *c != ':').collect();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{text:?} is not a SHA-256 fingerprint (want sha256: and 32 hex bytes, e.g. sha256:4F:2A:...)"
-        ));
+        return Err(NotAPin(text.to_string()));
     }
     let bytes: Vec<String> = hex
         .to_ascii_uppercase()
@@ -344,6 +349,7 @@ mod tests {
         assert!(
             parse_pin("sha256:12:34")
                 .unwrap_err()
+                .to_string()
                 .contains("not a SHA-256")
         );
     }

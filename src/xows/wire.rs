@@ -66,6 +66,7 @@ impl Wire {
         if let Err(reason) = write(sink, vec![call.into_request(id)]).await
             && let Some(c) = self.calls.take(id)
         {
+            let reason = reason.to_string();
             let _ = c.reply.send(Err(Error::Disconnected { method, reason }));
         }
         Ok(())
@@ -73,24 +74,21 @@ impl Wire {
 
     /// Writes the connection's own requests; an error when no link is up
     /// or the write failed.
-    pub async fn send(&self, reqs: Vec<Request>) -> Result<(), String> {
+    pub async fn send(&self, reqs: Vec<Request>) -> Result<(), WriteError> {
         if reqs.is_empty() {
             return Ok(());
         }
         match self.sink.lock().await.as_mut() {
             Some(sink) => write(sink, reqs).await,
-            None => Err("no connection to write to".into()),
+            None => Err(WriteError::NoLink),
         }
     }
 
     /// Sends one frame that is not a request (ping, close).
-    pub async fn send_frame(&self, frame: Message) -> Result<(), String> {
+    pub async fn send_frame(&self, frame: Message) -> Result<(), WriteError> {
         match self.sink.lock().await.as_mut() {
-            Some(sink) => sink
-                .send(frame)
-                .await
-                .map_err(|e| format!("write failed: {e}")),
-            None => Err("no connection to write to".into()),
+            Some(sink) => sink.send(frame).await.map_err(WriteError::Failed),
+            None => Err(WriteError::NoLink),
         }
     }
 
@@ -101,18 +99,25 @@ impl Wire {
     }
 }
 
+/// Why a write reached no codec.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("no connection to write to")]
+    NoLink,
+    #[error("write failed: {0}")]
+    Failed(tokio_tungstenite::tungstenite::Error),
+}
+
 /// Writes requests and flushes once.
-pub(crate) async fn write(sink: &mut WsSink, reqs: Vec<Request>) -> Result<(), String> {
+pub(crate) async fn write(sink: &mut WsSink, reqs: Vec<Request>) -> Result<(), WriteError> {
     for r in reqs {
         let text = r.to_text();
         trace!(target: "xmacro::wire", "-> {text}");
         sink.feed(Message::text(text))
             .await
-            .map_err(|e| format!("write failed: {e}"))?;
+            .map_err(WriteError::Failed)?;
     }
-    sink.flush()
-        .await
-        .map_err(|e| format!("write failed: {e}"))?;
+    sink.flush().await.map_err(WriteError::Failed)?;
     forget_writer(sink);
     Ok(())
 }

@@ -70,13 +70,32 @@ impl Rule {
 
 const HEADER_FORMS: &str = "must be an object ({\"Content-Type\": \"text/plain\"}), a list of \"Key: Value\" strings, or a list of {\"Key\": ..., \"Value\": ...} as the device reports them";
 
+/// Why given headers are refused; each names the item at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("{at}: the value must be text, got {kind}")]
+    NotText { at: String, kind: String },
+    #[error("item {0}: {1:?} is not \"Key: Value\"")]
+    NotKeyValue(usize, String),
+    #[error("item {0}: unknown key {1:?} (a header has Key and Value)")]
+    UnknownKey(usize, String),
+    #[error("item {0}: Key must be a header name")]
+    NoKey(usize),
+    #[error("item {0}: {1} {HEADER_FORMS}")]
+    BadItem(usize, String),
+    #[error("{HEADER_FORMS}; got {0}")]
+    BadForm(String),
+}
+
 /// Response headers in any of the three forms: an object, `"Key: Value"`
 /// strings, or `{"Key", "Value"}` objects (an `id` beside them is the
 /// device's numbering and is left out).
-pub fn headers(given: &Value) -> Result<Vec<(String, String)>, String> {
+pub fn headers(given: &Value) -> Result<Vec<(String, String)>, HeaderError> {
     let text = |v: &Value, at: &str| {
-        args::scalar_text(v)
-            .ok_or_else(|| format!("{at}: the value must be text, got {}", args::kind(v)))
+        args::scalar_text(v).ok_or_else(|| HeaderError::NotText {
+            at: at.into(),
+            kind: args::kind(v),
+        })
     };
     match given {
         Value::Object(m) => m
@@ -91,34 +110,26 @@ pub fn headers(given: &Value) -> Result<Vec<(String, String)>, String> {
                     .split_once(':')
                     .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                     .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| format!("item {}: {s:?} is not \"Key: Value\"", i + 1)),
+                    .ok_or_else(|| HeaderError::NotKeyValue(i + 1, s.clone())),
                 Value::Object(m) => {
                     if let Some(k) = m
                         .keys()
                         .find(|k| !["Key", "Value", "id"].contains(&k.as_str()))
                     {
-                        return Err(format!(
-                            "item {}: unknown key {k:?} (a header has Key and Value)",
-                            i + 1
-                        ));
+                        return Err(HeaderError::UnknownKey(i + 1, k.clone()));
                     }
                     let key = m
                         .get("Key")
                         .and_then(Value::as_str)
                         .filter(|k| !k.is_empty());
-                    let key =
-                        key.ok_or_else(|| format!("item {}: Key must be a header name", i + 1))?;
+                    let key = key.ok_or(HeaderError::NoKey(i + 1))?;
                     let value = m.get("Value").unwrap_or(&Value::Null);
                     Ok((key.to_string(), text(value, key)?))
                 }
-                other => Err(format!(
-                    "item {}: {} {HEADER_FORMS}",
-                    i + 1,
-                    args::kind(other)
-                )),
+                other => Err(HeaderError::BadItem(i + 1, args::kind(other))),
             })
             .collect(),
-        other => Err(format!("{HEADER_FORMS}; got {}", args::kind(other))),
+        other => Err(HeaderError::BadForm(args::kind(other))),
     }
 }
 
