@@ -131,10 +131,10 @@ async fn each_action_reaches_the_simulator() {
     // inspect's own among them).
     let seen = ok(&url, &["inspect"]).await;
     let ups = seen[0]["result"]["Upgrades"].as_array().unwrap();
-    assert!(ups.len() >= 2, "{seen}");
+    assert!(ups.len() >= 2, "{seen:?}");
     assert!(
         seen[0]["result"]["Sessions"].as_u64().unwrap() >= 1,
-        "{seen}"
+        "{seen:?}"
     );
 
     let bad = ctl(&url, &["event", "Event", "X", "--json", "{nope"]).await;
