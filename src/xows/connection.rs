@@ -1,8 +1,8 @@
-//! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
-//! authentication), read frames and hand answers back, write its own
-//! requests and pings, keepalive ([`super::keepalive`] judges), and
-//! reconnect with backoff under the host-wide pace ([`super::pace`]). Callers write
-//! their own request frames through the shared write half
+//! The one task that owns a codec's socket: connect ([`super::dial`]),
+//! read frames and hand answers back, write its own requests and pings,
+//! keepalive ([`super::keepalive`] judges), and reconnect with backoff
+//! under the host-wide pace ([`super::pace`]). Callers write their own
+//! request frames through the shared write half
 //! ([`super::wire`]), which this task opens once it has sent what was
 //! queued offline and closes when the link drops. Bookkeeping lives in
 //! [`Manager`]; this file is the I/O around it.
@@ -13,25 +13,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::Connector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
+pub use super::dial::auth_sub_protocol;
+use super::dial::connect;
 use super::error::{ConnectError, Error};
 use super::keepalive::{self, Keepalive, host_lag, note_lateness};
 use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Request, decode_incoming};
-use super::settings::{AuthMode, CodecConfig};
-use super::tls::{TlsMode, client_config};
+use super::settings::CodecConfig;
+use super::tls::client_config;
 use super::wire::{Wire, Ws, write};
 use crate::log::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
 use crate::log::safe::excerpt;
@@ -46,122 +45,6 @@ const NOT_READY_RETRY: Duration = Duration::from_millis(500);
 /// While a codec stays unreachable, say so again this often (the first
 /// failure is always said).
 const STILL_DOWN_EVERY: Duration = Duration::from_secs(300);
-
-/// Builds the upgrade request with credentials; never logged.
-fn upgrade_request(
-    config: &CodecConfig,
-) -> Result<tungstenite::handshake::client::Request, ConnectError> {
-    let url = config.dial_url();
-    let mut req = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectError::Config(format!("{}: {e}", config.shown_url())))?;
-    let creds = format!("{}:{}", config.username, config.password.0);
-    let (name, value) = match config.auth {
-        AuthMode::Basic => (
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(creds)
-            ),
-        ),
-        AuthMode::SubProtocol => ("sec-websocket-protocol", auth_sub_protocol(&creds)),
-    };
-    let value = value.parse().map_err(|_| {
-        ConnectError::Config("credentials hold characters a header cannot carry".into())
-    })?;
-    req.headers_mut().insert(name, value);
-    Ok(req)
-}
-
-/// `auth-` plus base64 of `user:password` made URL-safe (`+` to `-`, `/` to
-/// `_`, no `=`), as browsers and jsxapi send it.
-pub fn auth_sub_protocol(user_colon_password: &str) -> String {
-    format!(
-        "auth-{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_colon_password)
-    )
-}
-
-fn map_connect_error(e: tungstenite::Error) -> ConnectError {
-    match e {
-        tungstenite::Error::Http(resp) => {
-            let status = resp.status().as_u16();
-            match status {
-                401 | 403 => ConnectError::Auth { status },
-                502 | 503 => ConnectError::Unavailable { status },
-                _ => ConnectError::Refused { status },
-            }
-        }
-        tungstenite::Error::Tls(e) => ConnectError::Tls(e.to_string()),
-        tungstenite::Error::Io(io) => {
-            match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(tls) => ConnectError::Tls(tls.to_string()),
-                None => ConnectError::Network(io.to_string()),
-            }
-        }
-        tungstenite::Error::Url(e) => ConnectError::Config(e.to_string()),
-        other => ConnectError::Network(other.to_string()),
-    }
-}
-
-async fn connect(
-    config: &CodecConfig,
-    tls: &Option<Arc<rustls::ClientConfig>>,
-) -> Result<Box<Ws>, ConnectError> {
-    let req = upgrade_request(config)?;
-    // The configured size is a logical limit: a larger message is dropped
-    // and logged while the connection goes on. The transport's own limit,
-    // four times larger, bounds memory; only a message past that costs a
-    // reconnect.
-    let hard = config.max_message_size.saturating_mul(4);
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(hard))
-        .max_frame_size(Some(hard));
-    let connector = match (config.url.scheme(), tls) {
-        ("wss", Some(tls)) => {
-            if config.tls == TlsMode::Insecure {
-                warn!(
-                    "TLS certificate checks are OFF for this codec (insecure mode): anyone on the path can impersonate it"
-                );
-            }
-            Connector::Rustls(tls.clone())
-        }
-        _ => Connector::Plain,
-    };
-    trace!(
-        target: "xmacro::wire",
-        "upgrade GET {} as {:?} ({:?} auth, credentials redacted)",
-        config.shown_url(),
-        config.username,
-        config.auth
-    );
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(
-        req,
-        Some(ws_config),
-        true,
-        Some(connector),
-    );
-    match tokio::time::timeout(config.connect_timeout, attempt).await {
-        Err(_) => Err(ConnectError::Network(format!(
-            "cannot reach {}: no connection within {:?}",
-            config.shown_url(),
-            config.connect_timeout
-        ))),
-        Ok(Err(e)) => Err(match map_connect_error(e) {
-            ConnectError::Network(why) => {
-                ConnectError::Network(format!("cannot reach {}: {why}", config.shown_url()))
-            }
-            other => other,
-        }),
-        // Boxed: the stream is large (about 1.4 KiB with TLS state) and
-        // would otherwise take room in the connection task for as long as
-        // it lives; the box is freed once the session splits it.
-        Ok(Ok((ws, _))) => Ok(Box::new(ws)),
-    }
-}
 
 /// The value, its box freed now.
 #[allow(clippy::boxed_local)] // taking the box is the point

@@ -16,7 +16,8 @@
 //!   connection task exchange.
 //! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
 //!   half callers write their own request frame to.
-//! - [`connection`]: the task that owns the socket.
+//! - [`connection`]: the task that owns the socket; [`dial`]: one
+//!   connection attempt (TCP, TLS, upgrade with credentials).
 //! - [`client`]: the cloneable [`Codec`] handle, [`Subscription`], and
 //!   [`FeedGuard`] for a subscription into a sink of one's own.
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
@@ -25,6 +26,7 @@ pub mod backoff;
 pub mod calls;
 pub mod client;
 pub mod connection;
+pub mod dial;
 pub mod doc;
 pub mod error;
 pub mod feed;
