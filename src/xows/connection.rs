@@ -40,6 +40,9 @@ use crate::log::safe::excerpt;
 const HEALTHY: Duration = Duration::from_secs(10);
 /// Wait for the codec's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How often codec subscriptions left without subscribers are swept: one
+/// lingers for one to two of these ([`Manager::sweep_lingering`]).
+const LINGER: Duration = Duration::from_secs(1);
 /// Wait before asking again when a registration met Not Ready.
 const NOT_READY_RETRY: Duration = Duration::from_millis(500);
 /// While a codec stays unreachable, say so again this often (the first
@@ -67,6 +70,8 @@ enum Event {
     Timer,
     /// Time to ask again for registrations met with Not Ready.
     Retry,
+    /// Time to end codec subscriptions left without subscribers.
+    Sweep,
 }
 
 /// The moment keepalive deadlines are counted from (rounded to a shared
@@ -362,6 +367,7 @@ impl Task {
         let timer = tokio::time::sleep_until(due.into());
         tokio::pin!(timer);
         let mut retry_at: Option<Instant> = None;
+        let mut sweep_at: Option<Instant> = None;
         loop {
             let event = tokio::select! {
                 frame = stream.next() => Event::Frame(frame),
@@ -385,6 +391,10 @@ impl Task {
                 _ = sleep_until_opt(retry_at) => {
                     retry_at = None;
                     Event::Retry
+                }
+                _ = sleep_until_opt(sweep_at) => {
+                    sweep_at = None;
+                    Event::Sweep
                 }
             };
             let out: Vec<Request> = match event {
@@ -410,7 +420,11 @@ impl Task {
                 }
                 Event::Timer => Vec::new(),
                 Event::Retry => self.manager.register_missing(),
+                Event::Sweep => self.manager.sweep_lingering(),
             };
+            if sweep_at.is_none() && self.manager.lingering() {
+                sweep_at = Some(Instant::now() + LINGER);
+            }
             if timer.is_elapsed() {
                 due = alive.next_check(host_lag(), start);
                 timer.as_mut().reset(due.into());
