@@ -35,7 +35,7 @@ psql -q "$db" -c "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema"
 now() { date +%s.%N; }
 since() { echo "scale=1; ($(now) - $1) / 1" | bc; }
 inspect() { "$simbin" sim ctl "$url" inspect 2>/dev/null; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)[0]['result']['$1'])"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['result']['$1'])"; }
 start_sim() {
   "$simbin" sim --listen "$1" > "$dir/sim.out" 2>/dev/null &
   sim=$!
@@ -92,7 +92,7 @@ until [ "$(inspect | field Sessions)" -ge $((codecs + 1)) ]; do sleep 0.5; done
 back_s=$(since "$t0")
 peak_ups=$(inspect | python3 -c '
 import json, sys, bisect
-ups = sorted(json.load(sys.stdin)[0]["result"]["Upgrades"])
+ups = sorted(json.load(sys.stdin)["result"]["Upgrades"])
 print(max((bisect.bisect_left(ups, t + 1000) - i for i, t in enumerate(ups)), default=0))')
 # Every script subscribed again (a and b: two per codec), then one event.
 until [ "$(inspect | field Subscriptions)" -ge $((codecs * 2)) ]; do sleep 0.5; done

@@ -27,7 +27,7 @@ dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 now() { date +%s.%N; }
 since() { echo "scale=1; ($(now) - $1) / 1" | bc; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)[0]['result']['$1'])"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['result']['$1'])"; }
 declare -a sims urls
 start_sim() { # index, listen address
   "$simbin" sim --listen "$2" > "$dir/sim$1.out" 2>/dev/null &
@@ -59,7 +59,7 @@ sleep "$idle"
 for h in $(seq 0 $((hosts - 1))); do kill -9 "${sims[$h]}"; done
 wait "${sims[@]}" 2>/dev/null || true
 t0=$(now)
-for h in $(seq 0 $((hosts - 1))); do start_sim "$h" "${urls[$h]#ws://}"; done
+for h in $(seq 0 $((hosts - 1))); do a=${urls[$h]#ws://}; start_sim "$h" "${a%/ws}"; done
 sessions() { local n=0; for h in $(seq 0 $((hosts - 1))); do
   s=$("$simbin" sim ctl "${urls[$h]}" inspect 2>/dev/null | field Sessions || echo 0); n=$((n + s - 1)); done; echo $n; }
 deadline=$(( $(date +%s) + 180 ))
@@ -72,7 +72,7 @@ dec = json.JSONDecoder(); text = sys.stdin.read(); i = 0
 while i < len(text):
     while i < len(text) and text[i].isspace(): i += 1
     if i >= len(text): break
-    v, i = dec.raw_decode(text, i); ups += v[0]["result"]["Upgrades"]
+    v, i = dec.raw_decode(text, i); ups += v["result"]["Upgrades"]
 ups.sort()
 print(max((bisect.bisect_left(ups, t + 1000) - i for i, t in enumerate(ups)), default=0))')
 sleep "$settle"
