@@ -63,8 +63,8 @@ async fn two_hundred_codecs_with_connect_rate_50_start_and_come_back_at_50_a_sec
     let mut raw = Raw::connect(&sim.url()).await;
     let dir = TempDir::new("fleet-pace");
     dir.write("a.rhai", "xapi.Event.Sim.Pace.on(|e| print(`${e}`));");
-    let mut config = format!(
-        "scripts = \"scripts\"\nstate = \"state\"\nconnect_rate = 50\n[defaults]\npassword_env = \"PW\"\n"
+    let mut config = String::from(
+        "scripts = \"scripts\"\nstate = \"state\"\nconnect_rate = 50\n[defaults]\npassword_env = \"PW\"\n",
     );
     for i in 0..CODECS {
         config += &format!(
