@@ -4,8 +4,31 @@
 use xmacro::cli::{Command, LogFormat};
 use xmacro::error::AppError;
 
-#[tokio::main]
-async fn main() {
+/// Threads tokio may start for blocking work (a script's compile, a
+/// host name's lookup): bounded, so a start-up storm of 10,000 codecs
+/// named by host name queues its lookups instead of starting a thread
+/// each (tokio's default allows 512).
+const BLOCKING_THREADS: usize = 8;
+
+fn main() {
+    // Worker threads: one per core (tokio's default), said here so the
+    // host's thread count is the configuration's, not the fleet's.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() {
     let signal_problems = xmacro::signals::install();
     let cli = xmacro::cli::Cli::parse_args();
     let format = cli.output.log_format;

@@ -155,6 +155,10 @@ pub enum Action {
     UiLog,
     /// Print the HttpClient requests made, in order.
     HttpRequests,
+    /// Print what the simulator recorded: sessions and subscriptions open,
+    /// commands, close codes, authentication failures, and the time (Unix
+    /// ms) of each upgrade attempt (to count a fleet's reconnect rate).
+    Inspect,
     /// Replay a scenario file (see the examples below).
     Scenario { file: PathBuf },
 }

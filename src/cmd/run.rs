@@ -39,6 +39,8 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         false => None,
     };
     check_codecs(&codecs, config.as_ref())?;
+    pace_connects(&mut codecs, config.as_ref());
+    crate::fleet::fds::prepare_for(codecs.len());
     let ops = status_server(&args, config.as_ref()).await?;
     let state = state_dir(&args, config.as_ref(), &scripts_dir);
     // Where `xmacro status` in this project finds the status server.
@@ -223,6 +225,20 @@ fn check_codecs(codecs: &[CodecEntry], config: Option<&Config>) -> Result<(), Ap
         }
     }
     Ok(())
+}
+
+/// Every codec's connection attempts, at start-up and on reconnect, count
+/// against one host-wide limit (`connect_rate`, [`crate::xows::pace`]).
+fn pace_connects(codecs: &mut [CodecEntry], config: Option<&Config>) {
+    let rate = config.map_or(crate::xows::pace::DEFAULT_CONNECT_RATE, |c| c.connect_rate);
+    let pace = crate::xows::ConnectPace::new(rate);
+    for c in codecs.iter_mut() {
+        c.config.connect_pace = Some(pace.clone());
+    }
+    tracing::debug!(
+        "connection attempts limited to {rate} a second host-wide ({} codec(s))",
+        codecs.len()
+    );
 }
 
 /// What the host takes from the config: the scripts' bindings and args,

@@ -43,6 +43,8 @@ pub async fn run(args: SimArgs) -> Result<(), AppError> {
     } else {
         None
     };
+    // Each session is a descriptor: serve as many as the hard limit allows.
+    let _ = crate::fleet::fds::raise_to_hard();
     // A taken or unusable address is a usage problem (exit 2), not "the codec refused".
     let listener = tokio::net::TcpListener::bind(args.listen.as_str())
         .await
@@ -175,6 +177,7 @@ pub fn control_call(action: &Action) -> Result<Option<Call>, CtlError> {
         }
         Action::UiLog => call("UiLog", json!({})),
         Action::HttpRequests => call("HttpRequests", json!({})),
+        Action::Inspect => call("Inspect", json!({})),
         Action::Scenario { .. } => Ok(None),
     }
 }

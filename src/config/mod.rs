@@ -157,6 +157,9 @@ pub struct Config {
     pub store_quota: Option<u64>,
     /// `audit_keep` and `audit_max_records`: what the audit trail keeps.
     pub audit: crate::audit::Retention,
+    /// `connect_rate`: connection attempts per second, host-wide
+    /// ([`crate::xows::pace`]).
+    pub connect_rate: u32,
     /// The codecs kept: every one, or only those a shard serves
     /// ([`Config::load_shard`]).
     pub codecs: Vec<CodecEntry>,
@@ -339,6 +342,7 @@ impl Config {
         let defaults = r.defaults()?;
         let store_quota = r.store_quota()?;
         let audit = r.audit()?;
+        let connect_rate = r.connect_rate()?;
         let postgres = r.postgres()?;
         let fleet = r.codecs(&defaults, keep)?;
         let (script, script_at) = r.scripts(&fleet)?;
@@ -355,6 +359,7 @@ impl Config {
             postgres,
             store_quota,
             audit,
+            connect_rate,
             fleet_size: fleet.names.len(),
             codecs: fleet.kept,
             settings: fleet.settings,
@@ -450,6 +455,21 @@ args = { max = 60 }
         let s = &c.script["volume-limit"];
         assert_eq!(s.args["max"].as_integer(), Some(60));
         assert_eq!(c.http, HttpConfig::default());
+    }
+
+    #[test]
+    fn connect_rate_defaults_to_500_a_second_and_a_rate_that_cannot_work_names_its_line() {
+        assert_eq!(parse(GOOD).unwrap().connect_rate, 500);
+        assert_eq!(parse("connect_rate = 50\n").unwrap().connect_rate, 50);
+        for bad in ["0", "-5", "100001"] {
+            let e = err(&format!("scripts = \"s\"\nconnect_rate = {bad}\n"));
+            assert!(
+                e.contains(":2:") && e.contains("key connect_rate") && e.contains("1 to 100000"),
+                "{e}"
+            );
+        }
+        let e = err("connect_rate = \"fast\"\n");
+        assert!(e.contains(":1:") && e.contains("key connect_rate"), "{e}");
     }
 
     #[test]

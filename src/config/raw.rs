@@ -71,6 +71,9 @@ pub struct RawFile {
     pub scripts: Option<String>,
     pub state: Option<String>,
     pub store_quota: Option<Spanned<String>>,
+    /// `connect_rate = 500`: connection attempts per second, host-wide
+    /// (any TOML value, so a mistake's message names the key).
+    pub connect_rate: Option<Spanned<toml::Value>>,
     pub store: Option<Spanned<super::store::RawStore>>,
     pub defaults: Option<Spanned<RawCodec>>,
     /// Codecs given inline (`codec = [...]`), the other way to write them.

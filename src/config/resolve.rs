@@ -118,6 +118,26 @@ impl<'a> Resolver<'a> {
         Ok(r)
     }
 
+    /// `connect_rate = 500`: connection attempts a second, host-wide
+    /// (the default when absent).
+    pub fn connect_rate(&self) -> Result<u32, ConfigError> {
+        use crate::xows::pace::{DEFAULT_CONNECT_RATE, MAX_CONNECT_RATE};
+        let Some(r) = &self.read.file.connect_rate else {
+            return Ok(DEFAULT_CONNECT_RATE);
+        };
+        let n = r.get_ref().as_integer().and_then(|n| u32::try_from(n).ok());
+        match n {
+            Some(n) if (1..=MAX_CONNECT_RATE).contains(&n) => Ok(n),
+            _ => Err(self.src.err_at(
+                r.span().start,
+                format!(
+                    "key connect_rate: {} is not a rate: give connection attempts per second as a whole number from 1 to {MAX_CONNECT_RATE} (default {DEFAULT_CONNECT_RATE})",
+                    r.get_ref()
+                ),
+            )),
+        }
+    }
+
     /// A PostgreSQL store: `state = "postgres://..."` or `[store]`.
     pub fn postgres(&self) -> Result<Option<PgSettings>, ConfigError> {
         let raw = &self.read.file;

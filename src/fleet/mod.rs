@@ -9,6 +9,9 @@
 //! script reaches codecs of the same host, not those of other shards
 //! (connecting every host to every codec would multiply the sessions each
 //! codec carries by N).
+//!
+//! [`fds`]: the open-file limit raised for the fleet at start, and a fleet
+//! too large for it reported with the numbers.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use tracing::{info, warn};
 use crate::fleet::shard::Shard;
 use crate::store::{PgBackend, StoreError};
 
+pub mod fds;
 pub mod shard;
 
 /// This host's share of the codecs.

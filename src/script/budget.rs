@@ -117,10 +117,35 @@ pub fn exceeded_message() -> String {
     let budget = DEADLINE
         .with(|d| d.get().map(|d| d.budget))
         .unwrap_or_default();
-    format!(
-        "ran past its wall-clock budget of {:.1}s",
-        budget.as_secs_f64()
-    )
+    exceeded_message_with(budget, crate::xows::keepalive::host_lag())
+}
+
+const OVERLOADED: &str = "ran past its wall-clock budget while this host was overloaded";
+
+/// The message for work past a deadline of `budget` while this process's
+/// timers run `lag` late. A budget is wall-clock time: on a host starved
+/// of CPU (timers a fifth of the budget late or worse) the time ran out
+/// without the script running away, and saying so lets a top level be
+/// started again once the load allows ([`is_overloaded`]).
+pub fn exceeded_message_with(budget: Duration, lag: Duration) -> String {
+    if !budget.is_zero() && lag >= budget / 5 {
+        format!(
+            "{OVERLOADED} (its budget of {:.1}s ran out with this host's timers {:.1}s late)",
+            budget.as_secs_f64(),
+            lag.as_secs_f64()
+        )
+    } else {
+        format!(
+            "ran past its wall-clock budget of {:.1}s",
+            budget.as_secs_f64()
+        )
+    }
+}
+
+/// Whether `e` ended work whose budget ran out while the host was
+/// overloaded (see [`exceeded_message_with`]): not the script's own fault.
+pub fn is_overloaded(e: &EvalAltResult) -> bool {
+    matches!(e, EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().is_ok_and(|s| s.starts_with(OVERLOADED)))
 }
 
 /// The (uncatchable) error that ends work past its deadline.
@@ -214,6 +239,21 @@ mod tests {
             assert!(remaining().unwrap() <= before);
         });
         assert!(codec_wait().is_none());
+    }
+
+    #[test]
+    fn a_budget_that_runs_out_on_a_starved_host_is_not_blamed_on_the_script() {
+        let s = Duration::from_secs;
+        let own = exceeded_message_with(s(5), Duration::from_millis(200));
+        assert_eq!(own, "ran past its wall-clock budget of 5.0s");
+        let starved = exceeded_message_with(s(5), s(2));
+        assert!(
+            starved.contains("overloaded") && starved.contains("2.0s late"),
+            "{starved}"
+        );
+        let e = |m: String| EvalAltResult::ErrorTerminated(m.into(), Position::NONE);
+        assert!(is_overloaded(&e(starved)));
+        assert!(!is_overloaded(&e(own)));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! run, and a room left without its automation until someone edits the
 //! file or restarts the host is worse than a second try. What its own code
 //! does (a throw, a runaway loop, a budget of its own spent) is not tried
-//! again: it would fail the same way, for ever.
+//! again: it would fail the same way, for ever. A budget that ran out
+//! while the host itself was starved of CPU (its timers far behind) is
+//! the host's doing, not the script's, and is tried again.
 //!
 //! Here: how a top level ended, which errors are not the script's own,
 //! and how long to wait
@@ -48,7 +50,7 @@ pub fn not_its_own(e: &EvalAltResult) -> bool {
     {
         e = inner;
     }
-    if super::budget::is_waited_out(e) {
+    if super::budget::is_waited_out(e) || super::budget::is_overloaded(e) {
         return true;
     }
     let EvalAltResult::ErrorRuntime(v, _) = e else {
@@ -82,6 +84,16 @@ mod tests {
     fn codec_error(code: i64) -> Box<EvalAltResult> {
         let map = crate::script::api::error_map(&RpcError::new(code, "x"));
         EvalAltResult::ErrorRuntime(map, rhai::Position::NONE).into()
+    }
+
+    #[test]
+    fn a_top_level_whose_budget_ran_out_on_a_starved_host_is_tried_again() {
+        let budget = crate::script::budget::exceeded_message_with;
+        let end = |m: String| EvalAltResult::ErrorTerminated(m.into(), rhai::Position::NONE);
+        let starved = budget(Duration::from_secs(5), Duration::from_secs(3));
+        assert!(not_its_own(&end(starved)));
+        let runaway = budget(Duration::from_secs(5), Duration::ZERO);
+        assert!(!not_its_own(&end(runaway)));
     }
 
     #[test]

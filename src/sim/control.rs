@@ -28,7 +28,7 @@
 //! | `xSim/SendRaw` | `Kind`: `text`, `binary`, `nonjson`, `oversize`, `deep`; `Text`?, `Size`?, `Depth`?, `All`? | send a malformed frame to this session (or to every session) |
 //! | `xSim/Burst` | `Count`, `Path`? (default `Event Sim Burst`), `RatePerSec`? | emit `Count` events `{Seq, SentUs}` as fast as possible (or paced); answers when all are queued |
 //! | `xSim/Configure` | `MaxSubscriptions`?, `Password`? | change device limits, or the password new connections need |
-//! | `xSim/Inspect` | | `Commands` sent (last 1000; refused ones too, each with its `Result` or `Error`), `Panels`, `Sessions`, `Subscriptions`, `Requests` (counts by method and path, as `xGet Status Audio Volume`; every command as `xCommand`; the first 256 kinds), `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts) |
+//! | `xSim/Inspect` | | `Commands` sent (last 1000; refused ones too, each with its `Result` or `Error`), `Panels`, `Sessions`, `Subscriptions`, `Requests` (counts by method and path, as `xGet Status Audio Volume`; every command as `xCommand`; the first 256 kinds), `AuthFailures`, `Closes` (close codes clients sent), `Upgrades` (Unix ms of upgrade attempts, the last 100,000) |
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,8 @@
-//! The one task that owns a codec's socket: connect (TCP, TLS, upgrade with
-//! authentication), read frames and hand answers back, write its own
-//! requests and pings, keepalive, and reconnect with backoff. Callers write
-//! their own request frames through the shared write half
+//! The one task that owns a codec's socket: connect ([`super::dial`]),
+//! read frames and hand answers back, write its own requests and pings,
+//! keepalive ([`super::keepalive`] judges), and reconnect with backoff
+//! under the host-wide pace ([`super::pace`]). Callers write their own
+//! request frames through the shared write half
 //! ([`super::wire`]), which this task opens once it has sent what was
 //! queued offline and closes when the link drops. Bookkeeping lives in
 //! [`Manager`]; this file is the I/O around it.
@@ -12,24 +13,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::Connector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument, debug, error, info, trace, warn};
 
 use super::backoff::Backoff;
+pub use super::dial::auth_sub_protocol;
+use super::dial::connect;
 use super::error::{ConnectError, Error};
+use super::keepalive::{self, Keepalive, host_lag, note_lateness};
 use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
 use super::protocol::{Request, decode_incoming};
-use super::settings::{AuthMode, CodecConfig};
-use super::tls::{TlsMode, client_config};
+use super::settings::CodecConfig;
+use super::tls::client_config;
 use super::wire::{Wire, Ws, write};
 use crate::log::ratelimit::{DEFAULT_BURST, RateLimit, Verdict};
 use crate::log::safe::excerpt;
@@ -39,140 +40,14 @@ use crate::log::safe::excerpt;
 const HEALTHY: Duration = Duration::from_secs(10);
 /// Wait for the codec's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How often codec subscriptions left without subscribers are swept: one
+/// lingers for one to two of these ([`Manager::sweep_lingering`]).
+const LINGER: Duration = Duration::from_secs(1);
 /// Wait before asking again when a registration met Not Ready.
 const NOT_READY_RETRY: Duration = Duration::from_millis(500);
 /// While a codec stays unreachable, say so again this often (the first
 /// failure is always said).
 const STILL_DOWN_EVERY: Duration = Duration::from_secs(300);
-
-/// Builds the upgrade request with credentials; never logged.
-fn upgrade_request(
-    config: &CodecConfig,
-) -> Result<tungstenite::handshake::client::Request, ConnectError> {
-    let url = config.dial_url();
-    let mut req = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectError::Config(format!("{}: {e}", config.shown_url())))?;
-    let creds = format!("{}:{}", config.username, config.password.0);
-    let (name, value) = match config.auth {
-        AuthMode::Basic => (
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(creds)
-            ),
-        ),
-        AuthMode::SubProtocol => ("sec-websocket-protocol", auth_sub_protocol(&creds)),
-    };
-    let value = value.parse().map_err(|_| {
-        ConnectError::Config("credentials hold characters a header cannot carry".into())
-    })?;
-    req.headers_mut().insert(name, value);
-    Ok(req)
-}
-
-/// `auth-` plus base64 of `user:password` made URL-safe (`+` to `-`, `/` to
-/// `_`, no `=`), as browsers and jsxapi send it.
-pub fn auth_sub_protocol(user_colon_password: &str) -> String {
-    format!(
-        "auth-{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_colon_password)
-    )
-}
-
-/// The first line of an error page's text, when it says more than the
-/// status's own reason; printable ASCII only and short, since it comes
-/// from the other side and goes into logs.
-fn server_says<T>(body: &[u8], resp: &tungstenite::http::Response<T>) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?.lines().next()?.trim();
-    let plain = text.len() <= 200 && text.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-    let reason = resp.status().canonical_reason().unwrap_or("");
-    (plain && !text.is_empty() && !text.eq_ignore_ascii_case(reason)).then(|| text.to_string())
-}
-
-fn map_connect_error(e: tungstenite::Error) -> ConnectError {
-    match e {
-        tungstenite::Error::Http(resp) => {
-            let status = resp.status().as_u16();
-            match status {
-                401 | 403 => ConnectError::Auth {
-                    status,
-                    says: resp.body().as_deref().and_then(|b| server_says(b, &resp)),
-                },
-                502 | 503 => ConnectError::Unavailable { status },
-                _ => ConnectError::Refused { status },
-            }
-        }
-        tungstenite::Error::Tls(e) => ConnectError::Tls(e.to_string()),
-        tungstenite::Error::Io(io) => {
-            match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(tls) => ConnectError::Tls(tls.to_string()),
-                None => ConnectError::Network(io.to_string()),
-            }
-        }
-        tungstenite::Error::Url(e) => ConnectError::Config(e.to_string()),
-        other => ConnectError::Network(other.to_string()),
-    }
-}
-
-async fn connect(
-    config: &CodecConfig,
-    tls: &Option<Arc<rustls::ClientConfig>>,
-) -> Result<Box<Ws>, ConnectError> {
-    let req = upgrade_request(config)?;
-    // The configured size is a logical limit: a larger message is dropped
-    // and logged while the connection goes on. The transport's own limit,
-    // four times larger, bounds memory; only a message past that costs a
-    // reconnect.
-    let hard = config.max_message_size.saturating_mul(4);
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(hard))
-        .max_frame_size(Some(hard));
-    let connector = match (config.url.scheme(), tls) {
-        ("wss", Some(tls)) => {
-            if config.tls == TlsMode::Insecure {
-                warn!(
-                    "TLS certificate checks are OFF for this codec (insecure mode): anyone on the path can impersonate it"
-                );
-            }
-            Connector::Rustls(tls.clone())
-        }
-        _ => Connector::Plain,
-    };
-    trace!(
-        target: "xmacro::wire",
-        "upgrade GET {} as {:?} ({:?} auth, credentials redacted)",
-        config.shown_url(),
-        config.username,
-        config.auth
-    );
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(
-        req,
-        Some(ws_config),
-        true,
-        Some(connector),
-    );
-    match tokio::time::timeout(config.connect_timeout, attempt).await {
-        Err(_) => Err(ConnectError::Network(format!(
-            "cannot reach {}: no connection within {:?}",
-            config.shown_url(),
-            config.connect_timeout
-        ))),
-        Ok(Err(e)) => Err(match map_connect_error(e) {
-            ConnectError::Network(why) => {
-                ConnectError::Network(format!("cannot reach {}: {why}", config.shown_url()))
-            }
-            other => other,
-        }),
-        // Boxed: the stream is large (about 1.4 KiB with TLS state) and
-        // would otherwise take room in the connection task for as long as
-        // it lives; the box is freed once the session splits it.
-        Ok(Ok((ws, _))) => Ok(Box::new(ws)),
-    }
-}
 
 /// The value, its box freed now.
 #[allow(clippy::boxed_local)] // taking the box is the point
@@ -183,6 +58,27 @@ fn unbox<T>(b: Box<T>) -> T {
 enum End {
     Closed,
     Lost(String),
+}
+
+/// What woke the session.
+enum Event {
+    Frame(Option<Result<Message, tungstenite::Error>>),
+    Cmd(Option<Cmd>),
+    /// The keepalive says ping.
+    Ping,
+    /// The keepalive timer fired with nothing due.
+    Timer,
+    /// Time to ask again for registrations met with Not Ready.
+    Retry,
+    /// Time to end codec subscriptions left without subscribers.
+    Sweep,
+}
+
+/// The moment keepalive deadlines are counted from (rounded to a shared
+/// grain, so idle links' timers fire together).
+fn process_start() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
 }
 
 struct Task {
@@ -245,7 +141,14 @@ impl Task {
             // Boxed and dropped before the session: the attempt (TCP, TLS,
             // upgrade) is a large future, and a task keeps room for its
             // largest state for as long as it lives (about 10 KiB a codec).
-            let mut attempt = Box::pin(connect(&config, &tls));
+            // Each attempt waits its turn under the host-wide limit
+            // (`connect_rate`); commands are served meanwhile.
+            let mut attempt = Box::pin(async {
+                if let Some(pace) = &config.connect_pace {
+                    pace.wait().await;
+                }
+                connect(&config, &tls).await
+            });
             let result = loop {
                 tokio::select! {
                     r = &mut attempt => break r,
@@ -452,94 +355,154 @@ impl Task {
         }
         *slot = Some(sink);
         drop(slot);
-        let keepalive = self.config.keepalive;
-        let dead_after = keepalive + self.config.keepalive_timeout;
-        let tick =
-            (keepalive.min(self.config.keepalive_timeout) / 2).max(Duration::from_millis(10));
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_rx = Instant::now();
-        let mut last_ping = Instant::now();
+        let start = process_start();
+        let mut alive = Keepalive::new(
+            self.config.keepalive,
+            self.config.keepalive_timeout,
+            Instant::now().into_std(),
+        );
+        // One timer, set to the next moment something is due; a frame does
+        // not move it (the check at that moment finds the link alive).
+        let mut due = alive.next_check(host_lag(), start);
+        let timer = tokio::time::sleep_until(due.into());
+        tokio::pin!(timer);
         let mut retry_at: Option<Instant> = None;
+        let mut sweep_at: Option<Instant> = None;
         loop {
-            let out: Vec<Request> = tokio::select! {
-                frame = stream.next() => {
-                    last_rx = Instant::now();
-                    match frame {
-                        Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
-                            let limit = self.config.max_message_size;
-                            self.note(|| format!(
-                                "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
-                                text.len(),
-                                excerpt(text.as_str(), 200)
-                            ));
-                            Vec::new()
-                        }
-                        Some(Ok(Message::Text(text))) => {
-                            trace!(target: "xmacro::wire", "<- {}", crate::log::safe::masked_frame(text.as_str()));
-                            match decode_incoming(text.as_str()) {
-                                Ok(msg) => {
-                                    let h = self.manager.on_incoming(msg);
-                                    if let Some(note) = h.note {
-                                        self.note(|| note);
-                                    }
-                                    if h.retry_registration {
-                                        retry_at = Some(Instant::now() + NOT_READY_RETRY);
-                                    }
-                                    h.send
-                                }
-                                Err(e) => {
-                                    self.note(|| format!("ignored a frame the client cannot read ({e}): {}", excerpt(text.as_str(), 200)));
-                                    Vec::new()
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Binary(b))) => {
-                            self.note(|| format!("ignored a binary frame of {} bytes (XoWS is text only)", b.len()));
-                            Vec::new()
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            let said = frame
-                                .map(|f| format!("close code {} {:?}", u16::from(f.code), f.reason.as_str()))
-                                .unwrap_or_else(|| "no close code".into());
-                            return End::Lost(format!("the codec closed the connection ({said})"));
-                        }
-                        Some(Ok(_)) => Vec::new(),
-                        Some(Err(e)) => return End::Lost(format!("read failed: {e}")),
-                        None => return End::Lost("the connection ended without a close frame".into()),
+            let event = tokio::select! {
+                frame = stream.next() => Event::Frame(frame),
+                cmd = cmds.next() => Event::Cmd(cmd),
+                _ = &mut timer => {
+                    let lag = note_lateness(due);
+                    match alive.check(Instant::now().into_std(), lag) {
+                        // A frame may wait unread in the socket when this
+                        // process was too busy to read it: it is the answer.
+                        keepalive::Verdict::Dead { silent } => match stream.next().now_or_never() {
+                            Some(frame) => Event::Frame(frame),
+                            None => return End::Lost(format!(
+                                "nothing received for {:.1}s despite a ping: the link is half-open",
+                                silent.as_secs_f64()
+                            )),
+                        },
+                        keepalive::Verdict::Ping => Event::Ping,
+                        keepalive::Verdict::Wait => Event::Timer,
                     }
-                }
-                cmd = cmds.next() => match cmd {
-                    None => return self.close(&mut stream, None).await,
-                    Some(Cmd::Close(done)) => return self.close(&mut stream, Some(done)).await,
-                    Some(cmd) => self.on_cmd(cmd, true),
-                },
-                _ = ticker.tick() => {
-                    let silent = last_rx.elapsed();
-                    if silent >= dead_after {
-                        return End::Lost(format!(
-                            "nothing received for {:.1}s despite pings: the link is half-open",
-                            silent.as_secs_f64()
-                        ));
-                    }
-                    if silent >= keepalive && last_ping.elapsed() >= keepalive {
-                        last_ping = Instant::now();
-                        trace!(target: "xmacro::wire", "-> ping");
-                        if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
-                            return End::Lost(e.to_string());
-                        }
-                    }
-                    Vec::new()
                 }
                 _ = sleep_until_opt(retry_at) => {
                     retry_at = None;
-                    self.manager.register_missing()
+                    Event::Retry
+                }
+                _ = sleep_until_opt(sweep_at) => {
+                    sweep_at = None;
+                    Event::Sweep
                 }
             };
+            let out: Vec<Request> = match event {
+                Event::Frame(frame) => {
+                    alive.received(Instant::now().into_std());
+                    match self.on_frame(frame, &mut retry_at) {
+                        Ok(out) => out,
+                        Err(end) => return end,
+                    }
+                }
+                Event::Cmd(None) => return self.close(&mut stream, None).await,
+                Event::Cmd(Some(Cmd::Close(done))) => {
+                    return self.close(&mut stream, Some(done)).await;
+                }
+                Event::Cmd(Some(cmd)) => self.on_cmd(cmd, true),
+                Event::Ping => {
+                    trace!(target: "xmacro::wire", "-> ping");
+                    if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
+                        return End::Lost(e.to_string());
+                    }
+                    alive.pinged(Instant::now().into_std());
+                    Vec::new()
+                }
+                Event::Timer => Vec::new(),
+                Event::Retry => self.manager.register_missing(),
+                Event::Sweep => self.manager.sweep_lingering(),
+            };
+            if sweep_at.is_none() && self.manager.lingering() {
+                sweep_at = Some(Instant::now() + LINGER);
+            }
+            if timer.is_elapsed() {
+                due = alive.next_check(host_lag(), start);
+                timer.as_mut().reset(due.into());
+            }
             if let Err(e) = self.wire.send(out).await {
                 return End::Lost(e.to_string());
             }
         }
+    }
+
+    /// Handles one frame read from the codec: what to send in answer, or
+    /// how the session ended.
+    fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, tungstenite::Error>>,
+        retry_at: &mut Option<Instant>,
+    ) -> Result<Vec<Request>, End> {
+        Ok(match frame {
+            Some(Ok(Message::Text(text))) if text.len() > self.config.max_message_size => {
+                let limit = self.config.max_message_size;
+                self.note(|| {
+                    format!(
+                        "dropped a message of {} bytes, over the limit of {limit} bytes: {}",
+                        text.len(),
+                        excerpt(text.as_str(), 200)
+                    )
+                });
+                Vec::new()
+            }
+            Some(Ok(Message::Text(text))) => {
+                trace!(target: "xmacro::wire", "<- {}", crate::log::safe::masked_frame(text.as_str()));
+                match decode_incoming(text.as_str()) {
+                    Ok(msg) => {
+                        let h = self.manager.on_incoming(msg);
+                        if let Some(note) = h.note {
+                            self.note(|| note);
+                        }
+                        if h.retry_registration {
+                            *retry_at = Some(Instant::now() + NOT_READY_RETRY);
+                        }
+                        h.send
+                    }
+                    Err(e) => {
+                        self.note(|| {
+                            format!(
+                                "ignored a frame the client cannot read ({e}): {}",
+                                excerpt(text.as_str(), 200)
+                            )
+                        });
+                        Vec::new()
+                    }
+                }
+            }
+            Some(Ok(Message::Binary(b))) => {
+                self.note(|| {
+                    format!(
+                        "ignored a binary frame of {} bytes (XoWS is text only)",
+                        b.len()
+                    )
+                });
+                Vec::new()
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let said = frame
+                    .map(|f| format!("close code {} {:?}", u16::from(f.code), f.reason.as_str()))
+                    .unwrap_or_else(|| "no close code".into());
+                return Err(End::Lost(format!(
+                    "the codec closed the connection ({said})"
+                )));
+            }
+            Some(Ok(_)) => Vec::new(),
+            Some(Err(e)) => return Err(End::Lost(format!("read failed: {e}"))),
+            None => {
+                return Err(End::Lost(
+                    "the connection ended without a close frame".into(),
+                ));
+            }
+        })
     }
 
     async fn close(

@@ -3,6 +3,12 @@
 //! codec subscription. Plain data, no I/O: the connection task feeds it
 //! frames and commands and sends the requests it returns.
 //!
+//! A codec subscription whose last local subscriber leaves stays
+//! registered a little while ([`Manager::sweep_lingering`]): a script
+//! reloaded on a fleet stops its old instance and subscribes again from the
+//! new one a moment later, and finding the registration still there spares
+//! every codec a round trip (and every new top level a wait for it).
+//!
 //! Subscriptions to Status or Configuration keep the last document their
 //! subscribers saw. After a (re)registration the manager reads the current
 //! state with xQuery and hands subscribers only what differs, so changes
@@ -50,8 +56,20 @@ enum Registration {
     Registered { codec_id: u64 },
 }
 
+/// Where a codec subscription without local subscribers stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Linger {
+    /// It has subscribers (or is being registered for them).
+    No,
+    /// Its last subscriber left since the last sweep.
+    Since,
+    /// A sweep already found it without subscribers: the next ends it.
+    Swept,
+}
+
 struct Entry {
     registration: Registration,
+    linger: Linger,
     /// Times the codec accepted this subscription (1 until a reconnect;
     /// 0 while it never was).
     registrations: u32,
@@ -208,6 +226,7 @@ impl Manager {
         let stateful = matches!(query.root(), Some(Root::Status | Root::Configuration));
         let entry = self.subs.entry(query.clone()).or_insert_with(|| Entry {
             registration: Registration::Unregistered,
+            linger: Linger::No,
             registrations: 0,
             seeded: false,
             state: stateful.then(|| Value::Object(Default::default())),
@@ -230,6 +249,7 @@ impl Manager {
             sub.got_current = true;
         }
         entry.sinks.push(sub);
+        entry.linger = Linger::No;
         let mut send = Vec::new();
         if entry.codec_id().is_some() || !connected {
             let _ = waiter.send(Ok(()));
@@ -243,8 +263,10 @@ impl Manager {
         send
     }
 
-    /// Removes a local subscriber; the last one of a query unsubscribes on
-    /// the codec.
+    /// Removes a local subscriber. When the last one of a registered query
+    /// leaves, the codec subscription lingers until
+    /// [`Manager::sweep_lingering`] ends it; one still registering is undone
+    /// when its answer comes.
     pub fn unsubscribe(&mut self, local: u64) -> Vec<Request> {
         let Some(query) = self.local_to_query.remove(&local) else {
             return Vec::new();
@@ -256,6 +278,10 @@ impl Manager {
         if !entry.sinks.is_empty() {
             return Vec::new();
         }
+        if entry.codec_id().is_some() {
+            entry.linger = Linger::Since;
+            return Vec::new();
+        }
         let entry = self.subs.remove(&query).expect("present");
         match entry.codec_id() {
             Some(id) => {
@@ -264,6 +290,34 @@ impl Manager {
             }
             None => Vec::new(),
         }
+    }
+
+    /// Whether a codec subscription without subscribers waits for a sweep.
+    pub fn lingering(&self) -> bool {
+        self.subs.values().any(|e| e.linger != Linger::No)
+    }
+
+    /// Called every little while as long as [`Manager::lingering`]: a codec
+    /// subscription found without subscribers by two sweeps in a row is
+    /// unsubscribed (so it lingers between one and two sweep periods).
+    pub fn sweep_lingering(&mut self) -> Vec<Request> {
+        let mut ended = Vec::new();
+        for (query, e) in self.subs.iter_mut() {
+            match e.linger {
+                Linger::No => {}
+                Linger::Since => e.linger = Linger::Swept,
+                Linger::Swept => ended.push(query.clone()),
+            }
+        }
+        let mut send = Vec::new();
+        for query in ended {
+            let entry = self.subs.remove(&query).expect("present");
+            if let Some(id) = entry.codec_id() {
+                self.by_codec.remove(&id);
+                send.push(self.request(Call::unsubscribe(id), Purpose::Unsubscribe));
+            }
+        }
+        send
     }
 
     /// Local subscribers in all.
@@ -315,6 +369,8 @@ impl Manager {
             reason: reason.to_string(),
         });
         self.by_codec.clear();
+        // A lingering subscription has nobody to register it again for.
+        self.subs.retain(|_, e| e.linger == Linger::No);
         for e in self.subs.values_mut() {
             e.registration = Registration::Unregistered;
         }
@@ -751,7 +807,9 @@ mod tests {
         assert_eq!(rx_a.try_recv().unwrap()["Status"]["Audio"]["Volume"], 60);
         assert_eq!(rx_b.try_recv().unwrap()["Status"]["Audio"]["Volume"], 60);
         assert!(m.unsubscribe(a).is_empty(), "b still listens");
-        let last = m.unsubscribe(b);
+        assert!(m.unsubscribe(b).is_empty(), "it lingers");
+        assert!(m.sweep_lingering().is_empty(), "one sweep marks it");
+        let last = m.sweep_lingering();
         assert_eq!(last[0].method, "xFeedback/Unsubscribe");
         assert_eq!(last[0].params, json!({"Id": 7}));
         assert_eq!(m.codec_subscription_count(), 0);
@@ -760,6 +818,45 @@ mod tests {
             document: json!({}),
         });
         assert!(h.note.unwrap().contains("unknown subscription Id 7"));
+    }
+
+    #[test]
+    fn a_subscriber_back_within_the_linger_finds_the_registration_without_a_round_trip() {
+        let mut m = Manager::new();
+        let (a, _rx, _w, reqs) = sub(&mut m, "Status Audio Volume", false, true);
+        let h = m.on_incoming(resp(reqs[0].id, json!({"Id": 3})));
+        m.on_incoming(resp(
+            h.send[0].id,
+            json!({"Status":{"Audio":{"Volume":50}}}),
+        ));
+        // The old instance stops; a change arrives while nobody listens.
+        assert!(m.unsubscribe(a).is_empty());
+        assert!(m.lingering());
+        m.on_incoming(Incoming::Feedback {
+            id: 3,
+            document: json!({"Status":{"Audio":{"Volume":55}}}),
+        });
+        assert!(m.sweep_lingering().is_empty());
+        // The new instance subscribes: answered at once, nothing sent, and
+        // the current value is the latest.
+        let (_b, mut rx, mut w, reqs) = sub(&mut m, "Status Audio Volume", true, true);
+        assert!(reqs.is_empty(), "no round trip: {:?}", reqs.len());
+        assert!(w.try_recv().unwrap().is_ok());
+        assert_eq!(rx.try_recv().unwrap()["Status"]["Audio"]["Volume"], 55);
+        assert!(!m.lingering());
+        assert!(m.sweep_lingering().is_empty() && m.sweep_lingering().is_empty());
+        assert_eq!(m.codec_subscription_count(), 1);
+    }
+
+    #[test]
+    fn a_lingering_subscription_is_not_registered_again_after_a_reconnect() {
+        let mut m = Manager::new();
+        let (a, _rx, _w, reqs) = sub(&mut m, "Event Message Send", false, true);
+        m.on_incoming(resp(reqs[0].id, json!({"Id": 1})));
+        m.unsubscribe(a);
+        m.on_disconnected("reset");
+        assert!(m.on_connected().is_empty());
+        assert_eq!(m.codec_subscription_count(), 0);
     }
 
     #[test]

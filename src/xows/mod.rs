@@ -9,11 +9,15 @@
 //! - [`manager`], [`backoff`], [`feedback_queue`]: the client's
 //!   bookkeeping; plain data. [`feed`]: the [`Sink`] a subscriber's
 //!   documents go to in wire order, and a library user's coalescing buffer.
+//! - [`keepalive`]: when a silent link is pinged and when it is judged
+//!   half-open (by what arrived, allowing for this host's own lag).
+//! - [`pace`]: the host-wide limit on connection attempts per second.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
 //! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
 //!   half callers write their own request frame to.
-//! - [`connection`]: the task that owns the socket.
+//! - [`connection`]: the task that owns the socket; [`dial`]: one
+//!   connection attempt (TCP, TLS, upgrade with credentials).
 //! - [`client`]: the cloneable [`Codec`] handle, [`Subscription`], and
 //!   [`FeedGuard`] for a subscription into a sink of one's own.
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
@@ -22,12 +26,15 @@ pub mod backoff;
 pub mod calls;
 pub mod client;
 pub mod connection;
+pub mod dial;
 pub mod doc;
 pub mod error;
 pub mod feed;
 pub mod feedback_queue;
+pub mod keepalive;
 pub mod link;
 pub mod manager;
+pub mod pace;
 pub mod path;
 pub mod protocol;
 pub mod settings;
@@ -38,5 +45,6 @@ pub use client::{Codec, FeedGuard, Subscription};
 pub use error::{ConnectError, Error};
 pub use feed::Sink;
 pub use link::ConnState;
+pub use pace::ConnectPace;
 pub use settings::{AuthMode, CodecConfig, Password};
 pub use tls::TlsMode;

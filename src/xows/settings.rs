@@ -61,6 +61,10 @@ pub struct CodecConfig {
     /// and counted. Scripts do not use it: their feedback goes straight
     /// into the instance's mailbox, whose bound they see.
     pub feedback_buffer: usize,
+    /// The host-wide limit on connection attempts this codec's attempts
+    /// count against (`connect_rate`); `None`: unlimited, as a lone
+    /// client needs.
+    pub connect_pace: Option<super::pace::ConnectPace>,
 }
 
 impl CodecConfig {
@@ -120,6 +124,7 @@ impl CodecConfig {
             max_message_size: 16 << 20,
             offline_queue: 1024,
             feedback_buffer: 4096,
+            connect_pace: None,
         })
     }
 

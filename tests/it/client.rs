@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Raw, Sim, WAIT, wait_state, within};
+use crate::common::{Raw, Sim, WAIT, rebind, wait_state, within};
 use serde_json::{Value, json};
 use xmacro::sim::{Identity, SimOptions};
 use xmacro::xows::backoff::BackoffPolicy;
@@ -212,19 +212,6 @@ async fn close_sends_1000() {
         }
     })
     .await;
-}
-
-/// Binds the same address again once the old listener is gone.
-async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
-    within("rebinding the address", async {
-        loop {
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => break l,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test]

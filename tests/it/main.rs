@@ -17,6 +17,7 @@ mod docs;
 mod feedback_burst;
 mod feedback_order;
 mod first_hour;
+mod fleet_pace;
 mod hardening;
 mod hardening_errors;
 mod hardening_ops;

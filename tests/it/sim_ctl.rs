@@ -127,6 +127,16 @@ async fn each_action_reaches_the_simulator() {
     let log = ok(&url, &["ui-log"]).await;
     assert_eq!(log[0]["result"]["Entries"][0]["Text"], "Hello room");
 
+    // What the simulator recorded, upgrade attempts included (this
+    // inspect's own among them).
+    let seen = ok(&url, &["inspect"]).await;
+    let ups = seen[0]["result"]["Upgrades"].as_array().unwrap();
+    assert!(ups.len() >= 2, "{seen:?}");
+    assert!(
+        seen[0]["result"]["Sessions"].as_u64().unwrap() >= 1,
+        "{seen:?}"
+    );
+
     let bad = ctl(&url, &["event", "Event", "X", "--json", "{nope"]).await;
     assert_eq!(bad.code, 2, "bad JSON is a usage error: {}", bad.stderr);
     assert!(bad.stderr.contains("--json"), "{}", bad.stderr);

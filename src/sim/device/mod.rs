@@ -28,6 +28,8 @@ use crate::xows::protocol::{RpcError, ServerRequest, code, feedback_text, method
 /// treated as stuck and dropped (a codec drops slow consumers too).
 pub const SESSION_QUEUE: usize = 8192;
 const COMMAND_LOG: usize = 1000;
+/// Upgrade attempts kept for `xSim/Inspect` (8 bytes each).
+pub const MAX_UPGRADES_KEPT: usize = 100_000;
 
 /// Settings of the device itself.
 #[derive(Debug, Clone)]
@@ -207,11 +209,13 @@ impl Device {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes an upgrade attempt; tells whether upgrades are refused with
+    /// Notes an upgrade attempt (the last [`MAX_UPGRADES_KEPT`] are kept,
+    /// enough to follow a fleet of 10,000 codecs coming back twice over);
+    /// tells whether upgrades are refused with
     /// 502 (the device is booting).
     pub fn upgrade_attempt(&self) -> bool {
         let mut st = self.lock();
-        if st.upgrades.len() == 10_000 {
+        if st.upgrades.len() == MAX_UPGRADES_KEPT {
             st.upgrades.pop_front();
         }
         st.upgrades.push_back(crate::clock::now_us() / 1000);

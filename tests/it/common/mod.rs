@@ -167,6 +167,20 @@ pub async fn connect_when_up(url: &str) -> Raw {
     .await
 }
 
+/// Binds the same address again once the old listener is gone (a
+/// simulator restarted on the same port).
+pub async fn rebind(addr: SocketAddr) -> tokio::net::TcpListener {
+    within("rebinding the address", async {
+        loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+}
+
 /// The HTTP status a refused upgrade answered with.
 pub async fn refused_status(url: &str, auth: Auth<'_>) -> u16 {
     match try_connect(url, auth).await {

@@ -1,0 +1,268 @@
+//! When a silent link is pinged, and when it is judged half-open. Plain
+//! data with the clock passed in; the connection task ([`super::connection`])
+//! arms one timer at [`Keepalive::next_check`] and asks [`Keepalive::check`]
+//! when it fires.
+//!
+//! The judgement is by what arrived, never by a timer alone:
+//!
+//! - any frame counts as life (feedback, answers, pongs), so a link with
+//!   traffic is never pinged;
+//! - the answer's wait starts when the ping actually went out, so a ping
+//!   this process was too busy to send on time does not shorten it;
+//! - the wait widens by the host's own lag: how late timers fire in this
+//!   process ([`LagMeter`], fed by every connection's timer). A host
+//!   starved of CPU reads its sockets late too; a pong sitting unread in
+//!   the socket is no sign the codec is gone. The connection task also
+//!   looks at the socket once more before it gives up on a link.
+//!
+//! One timer per link, set to the next moment something is due (not a
+//! ticker): an idle link wakes its task once per `keepalive`, and the
+//! deadlines are rounded up to [`GRAIN`] (a quarter of the keepalive when
+//! that is shorter) so the timer wheel fires links in batches.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Deadlines are rounded up to a multiple of this since the process
+/// started, so idle links' timers fire together.
+pub const GRAIN: Duration = Duration::from_millis(250);
+
+/// What to do when the timer fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing yet.
+    Wait,
+    /// Send a ping now (and call [`Keepalive::pinged`] once it went out).
+    Ping,
+    /// Nothing arrived for this long, although a ping went out and its
+    /// answer had the (widened) time to arrive: the link is half-open.
+    Dead { silent: Duration },
+}
+
+/// One link's keepalive state.
+#[derive(Debug, Clone)]
+pub struct Keepalive {
+    /// Ping after this much silence.
+    idle: Duration,
+    /// Wait this long for anything after a ping.
+    timeout: Duration,
+    last_rx: Instant,
+    /// When the unanswered ping went out (`None`: none outstanding).
+    ping_sent: Option<Instant>,
+    /// Deadlines are rounded up to this ([`GRAIN`], less for short
+    /// keepalives).
+    grain: Duration,
+}
+
+impl Keepalive {
+    /// A link that came up at `now`.
+    pub fn new(idle: Duration, timeout: Duration, now: Instant) -> Keepalive {
+        Keepalive {
+            idle,
+            timeout,
+            last_rx: now,
+            ping_sent: None,
+            grain: GRAIN
+                .min(idle / 4)
+                .min(timeout / 4)
+                .max(Duration::from_millis(1)),
+        }
+    }
+
+    /// A frame arrived (any frame): the link is alive.
+    pub fn received(&mut self, now: Instant) {
+        self.last_rx = now;
+        self.ping_sent = None;
+    }
+
+    /// The ping went out at `now`.
+    pub fn pinged(&mut self, now: Instant) {
+        self.ping_sent = Some(now);
+    }
+
+    /// When the timer should fire next, given the host's lag.
+    pub fn next_check(&self, lag: Duration, start: Instant) -> Instant {
+        let due = match self.ping_sent {
+            None => self.last_rx + self.idle,
+            Some(sent) => sent + self.timeout + lag * 2,
+        };
+        round_up(due, start, self.grain)
+    }
+
+    /// The timer fired at `now`; `lag` is how late this host's timers run.
+    pub fn check(&self, now: Instant, lag: Duration) -> Verdict {
+        match self.ping_sent {
+            None if now.saturating_duration_since(self.last_rx) >= self.idle => Verdict::Ping,
+            None => Verdict::Wait,
+            Some(sent) if now.saturating_duration_since(sent) >= self.timeout + lag * 2 => {
+                Verdict::Dead {
+                    silent: now.saturating_duration_since(self.last_rx),
+                }
+            }
+            Some(_) => Verdict::Wait,
+        }
+    }
+}
+
+/// `t` rounded up to the next multiple of `grain` counted from `start`.
+fn round_up(t: Instant, start: Instant, grain: Duration) -> Instant {
+    let since = t.saturating_duration_since(start).as_nanos();
+    let grain = grain.as_nanos();
+    let up = since.div_ceil(grain) * grain;
+    start + Duration::from_nanos(up.min(u64::MAX as u128) as u64)
+}
+
+/// How late this process's timers fire: the largest lateness seen,
+/// falling by half the time since (a stall of five seconds widens the
+/// keepalive's wait for about ten). Plain data; [`host_lag`] and
+/// [`note_lateness`] share one for the process.
+#[derive(Debug, Clone, Copy)]
+pub struct LagMeter {
+    lag: Duration,
+    at: Option<Instant>,
+}
+
+impl LagMeter {
+    pub const fn new() -> LagMeter {
+        LagMeter {
+            lag: Duration::ZERO,
+            at: None,
+        }
+    }
+
+    /// The lag now.
+    pub fn lag(&self, now: Instant) -> Duration {
+        match self.at {
+            None => Duration::ZERO,
+            Some(at) => self
+                .lag
+                .saturating_sub(now.saturating_duration_since(at) / 2),
+        }
+    }
+
+    /// A timer due at `due` fired at `now`.
+    pub fn observe(&mut self, due: Instant, now: Instant) {
+        let late = now.saturating_duration_since(due);
+        if late >= self.lag(now) {
+            self.lag = late;
+            self.at = Some(now);
+        }
+    }
+}
+
+impl Default for LagMeter {
+    fn default() -> Self {
+        LagMeter::new()
+    }
+}
+
+static METER: Mutex<LagMeter> = Mutex::new(LagMeter::new());
+
+/// This process's timer lag now.
+pub fn host_lag() -> Duration {
+    METER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lag(Instant::now())
+}
+
+/// Records a timer due at `due` that fired now; returns the lag now.
+pub fn note_lateness(due: Instant) -> Duration {
+    let now = Instant::now();
+    let mut m = METER.lock().unwrap_or_else(|p| p.into_inner());
+    m.observe(due, now);
+    m.lag(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn link(t0: Instant) -> Keepalive {
+        Keepalive::new(20 * S, 10 * S, t0)
+    }
+
+    #[test]
+    fn a_link_with_traffic_is_never_pinged() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        for i in 1..100 {
+            k.received(t0 + i * 5 * S);
+            assert_eq!(k.check(t0 + i * 5 * S + S, Duration::ZERO), Verdict::Wait);
+        }
+    }
+
+    #[test]
+    fn a_silent_link_is_pinged_then_declared_half_open_when_nothing_answers() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        assert_eq!(k.check(t0 + 19 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(k.check(t0 + 20 * S, Duration::ZERO), Verdict::Ping);
+        k.pinged(t0 + 20 * S);
+        assert_eq!(k.check(t0 + 29 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(
+            k.check(t0 + 30 * S, Duration::ZERO),
+            Verdict::Dead { silent: 30 * S }
+        );
+    }
+
+    #[test]
+    fn any_frame_after_the_ping_counts_as_the_answer() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        k.pinged(t0 + 20 * S);
+        k.received(t0 + 29 * S);
+        assert_eq!(k.check(t0 + 31 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(k.check(t0 + 49 * S, Duration::ZERO), Verdict::Ping);
+    }
+
+    #[test]
+    fn a_ping_sent_late_by_a_busy_host_gets_its_whole_wait_from_when_it_went_out() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        // Due at 20 s, the host was starved and sent it at 45 s.
+        k.pinged(t0 + 45 * S);
+        assert_eq!(k.check(t0 + 50 * S, Duration::ZERO), Verdict::Wait);
+        assert!(matches!(
+            k.check(t0 + 55 * S, Duration::ZERO),
+            Verdict::Dead { .. }
+        ));
+    }
+
+    #[test]
+    fn a_lagging_host_widens_the_wait_by_twice_its_lag() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        k.pinged(t0 + 20 * S);
+        let lag = 3 * S;
+        assert_eq!(k.check(t0 + 35 * S, lag), Verdict::Wait);
+        assert!(matches!(k.check(t0 + 36 * S, lag), Verdict::Dead { .. }));
+        assert_eq!(k.next_check(lag, t0), t0 + 36 * S);
+    }
+
+    #[test]
+    fn checks_fall_on_a_coarse_grain_so_idle_links_wake_together() {
+        let t0 = Instant::now();
+        let k = Keepalive::new(20 * S, 10 * S, t0 + Duration::from_millis(1));
+        assert_eq!(
+            k.next_check(Duration::ZERO, t0),
+            t0 + 20 * S + GRAIN,
+            "20.001 s rounds up to 20.25 s"
+        );
+    }
+
+    #[test]
+    fn the_host_lag_is_the_worst_recent_lateness_fading_at_half_the_time_since() {
+        let t0 = Instant::now();
+        let mut m = LagMeter::new();
+        assert_eq!(m.lag(t0), Duration::ZERO);
+        m.observe(t0, t0 + 4 * S);
+        assert_eq!(m.lag(t0 + 4 * S), 4 * S);
+        // A punctual timer does not erase it at once.
+        m.observe(t0 + 6 * S, t0 + 6 * S);
+        assert_eq!(m.lag(t0 + 6 * S), 3 * S);
+        assert_eq!(m.lag(t0 + 12 * S), Duration::ZERO);
+    }
+}
