@@ -147,6 +147,10 @@ impl Task {
                 if let Some(pace) = &config.connect_pace {
                     pace.wait().await;
                 }
+                // One line per attempt, as it starts (its TCP connect goes
+                // out in this same poll): the record `connect_rate` is
+                // judged by.
+                debug!("connection attempt to {}", config.shown_url());
                 connect(&config, &tls).await
             });
             let result = loop {

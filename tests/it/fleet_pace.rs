@@ -1,8 +1,14 @@
 //! The host-wide limit on connection attempts (`connect_rate`, issue 31):
 //! a fleet that starts, or comes back after its codecs restart, reaches
-//! them at no more than the configured rate, counted where it matters, at
-//! the codec (the simulator's record of upgrade attempts).
+//! them at no more than the configured rate. The attempts are counted as
+//! the host starts them (its debug line per attempt, written in the poll
+//! that sends the TCP connect); the simulator's record says every codec
+//! came back. Counted at the simulator instead, arrivals on this loaded
+//! 2-core test machine bunch by a few hundred milliseconds of scheduling
+//! delay on either side (54 in a second was seen with 45 a second sent):
+//! `benches/fleet-capacity.sh` counts there, with 10,000 codecs.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,6 +25,26 @@ fn busiest_second(upgrades: &[u64]) -> usize {
         .map(|&t| upgrades.iter().filter(|&&u| u >= t && u < t + 1000).count())
         .max()
         .unwrap_or(0)
+}
+
+/// When the host started each connection attempt (Unix ms), from its
+/// JSON log lines.
+fn host_attempts(log: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("connection attempt to"))
+        })
+        .map(|v| {
+            let at = v["timestamp"].as_str().unwrap();
+            chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap_or_else(|e| panic!("timestamp {at:?}: {e}"))
+                .timestamp_millis() as u64
+        })
+        .collect()
 }
 
 fn now_ms() -> u64 {
@@ -73,14 +99,15 @@ async fn two_hundred_codecs_with_connect_rate_50_start_and_come_back_at_50_a_sec
         );
     }
     std::fs::write(dir.0.join("xmacro.toml"), config).unwrap();
+    let log = dir.0.join("host.log");
     let mut host = tokio::process::Command::new(env!("CARGO_BIN_EXE_xmacro"))
-        .args(["run", "--config"])
+        .args(["--log-format", "json", "run", "--config"])
         .arg(dir.0.join("xmacro.toml"))
         .env("PW", "")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,xmacro::xows::connection=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -89,11 +116,8 @@ async fn two_hundred_codecs_with_connect_rate_50_start_and_come_back_at_50_a_sec
     let ups = until_sessions(&mut raw, CODECS as u64 + 1, "start-up").await;
     let host_ups = &ups[1..];
     assert_eq!(host_ups.len(), CODECS, "one attempt per codec: {ups:?}");
-    let most = busiest_second(host_ups);
-    assert!(
-        most <= 50,
-        "{most} upgrade attempts in one second at start-up"
-    );
+    let started = host_attempts(&log).len();
+    assert!(started >= CODECS, "{started} attempts in the host's log");
 
     // The simulator restarts on the same address: every session is cut,
     // and the fleet comes back at the same pace.
@@ -111,11 +135,6 @@ async fn two_hundred_codecs_with_connect_rate_50_start_and_come_back_at_50_a_sec
         .expect("the test's own upgrade is recorded");
     ups.remove(own);
     assert!(ups.len() >= CODECS, "every codec came back: {}", ups.len());
-    let most = busiest_second(&ups);
-    assert!(
-        most <= 50,
-        "{most} upgrade attempts in one second after the restart"
-    );
 
     // Scripts are running again on every codec (each subscribed anew).
     until(&mut raw, "every script subscribed again", |s| {
@@ -124,4 +143,11 @@ async fn two_hundred_codecs_with_connect_rate_50_start_and_come_back_at_50_a_sec
     .await;
     host.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), host.wait()).await;
+
+    // At start-up, while the simulator was away and on the way back: never
+    // more than the rate in any one second.
+    let attempts = host_attempts(&log);
+    assert!(attempts.len() >= 2 * CODECS, "{} attempts", attempts.len());
+    let most = busiest_second(&attempts);
+    assert!(most <= 50, "{most} connection attempts in one second");
 }
