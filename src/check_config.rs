@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use rhai::Token;
 
 use crate::config::panels::in_scope;
-use crate::config::{CodecEntry, Config, Selector};
+use crate::config::{CodecEntry, Config};
 use crate::panels::{Project, read_dir};
 use crate::script::lex::{Lexeme, lex};
 
@@ -142,16 +142,7 @@ pub fn check(cfg: &Config) -> Result<Report, crate::check::CheckError> {
         let Ok(src) = std::fs::read_to_string(&path) else {
             continue;
         };
-        let scope: Vec<&CodecEntry> = cfg
-            .codecs
-            .iter()
-            .filter(
-                |c| match cfg.script.get(&name).and_then(|s| s.codecs.as_ref()) {
-                    None => true,
-                    Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(c)),
-                },
-            )
-            .collect();
+        let scope: Vec<&CodecEntry> = cfg.scope(&name).collect();
         let shown = path.display();
         for u in settings_read(&src) {
             for c in &scope {

@@ -132,6 +132,12 @@ impl<'a> Selector<'a> {
     }
 }
 
+/// Whether a `codecs = [...]` list (names and `tag:T`) picks `codec`; no
+/// list picks every codec.
+pub fn selected(selectors: Option<&[String]>, codec: &CodecEntry) -> bool {
+    selectors.is_none_or(|sel| sel.iter().any(|s| Selector::parse(s).picks(codec)))
+}
+
 /// One `[script.NAME]` table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScriptConfig {
@@ -251,6 +257,13 @@ pub fn text_hash(text: &[u8]) -> u64 {
 }
 
 impl Config {
+    /// The kept codecs script `name` runs on: those its `[script.NAME]
+    /// codecs` picks, or every one.
+    pub fn scope<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a CodecEntry> + 'a {
+        let selectors = self.script.get(name).and_then(|s| s.codecs.as_deref());
+        self.codecs.iter().filter(move |c| selected(selectors, c))
+    }
+
     /// Reads and validates a config file. Environment variables named by
     /// `password_env` are read now.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {

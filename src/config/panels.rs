@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::resolve::{Fleet, Resolver};
-use super::{CodecEntry, ConfigError, Selector};
+use super::{CodecEntry, ConfigError};
 
 /// One `[panel.NAME]` table: where the panels of `NAME.xml` go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -21,10 +21,7 @@ pub struct PanelConfig {
 
 /// Whether a panel file's panels go to `codec`, by its `[panel.NAME]`.
 pub fn in_scope(panel: &BTreeMap<String, PanelConfig>, file: &str, codec: &CodecEntry) -> bool {
-    match panel.get(file).and_then(|p| p.codecs.as_ref()) {
-        None => true,
-        Some(sel) => sel.iter().any(|s| Selector::parse(s).picks(codec)),
-    }
+    super::selected(panel.get(file).and_then(|p| p.codecs.as_deref()), codec)
 }
 
 impl Resolver<'_> {

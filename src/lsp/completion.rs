@@ -132,6 +132,26 @@ pub fn complete(
         Context::Member { of, word } => match of.as_str() {
             "store" => list.library(&word, library::STORE, CompletionItemKind::METHOD),
             "codec" => list.library(&word, library::CODEC, CompletionItemKind::FIELD),
+            "codec.settings" => {
+                for k in ws.settings_of(place) {
+                    let on = if k.set_on == k.codecs {
+                        format!("every codec ({})", k.codecs)
+                    } else {
+                        format!("{} of {} codecs", k.set_on, k.codecs)
+                    };
+                    list.push(
+                        &word,
+                        Choice {
+                            label: k.name.clone(),
+                            insert: k.name,
+                            kind: CompletionItemKind::FIELD,
+                            detail: format!("= {} (config; set on {on})", k.example),
+                            doc: None,
+                            sort: None,
+                        },
+                    );
+                }
+            }
             _ => {
                 for (k, v) in ws.args_of(place).into_iter().flatten() {
                     list.push(

@@ -27,7 +27,7 @@ pub enum Context {
     /// After `xapi.` or a proxy path (`codecs["x"].` too): `path` is what
     /// stands before the word, as written (`Config`, not `Configuration`).
     Proxy { path: Vec<Segment>, word: Word },
-    /// After `store.`, `codec.` or `args.`.
+    /// After `store.`, `codec.`, `args.` or `codec.settings.`.
     Member { of: String, word: Word },
     /// Inside a string path: `path` (absolute: root first, and `Command`
     /// for `command` and `send`) is what the words before this one name.
@@ -142,6 +142,12 @@ fn after(before: &[&Lexeme], word: Word) -> Context {
                 if path.is_empty() && ["store", "codec", "args"].contains(&root.as_str()) =>
             {
                 Context::Member { of: root, word }
+            }
+            Some((root, path)) if root == "codec" && path == [Segment::Name("settings".into())] => {
+                Context::Member {
+                    of: "codec.settings".into(),
+                    word,
+                }
             }
             _ => Context::Nothing,
         };
@@ -507,6 +513,16 @@ mod tests {
                 }
             }
         );
+    }
+
+    #[test]
+    fn after_codec_settings_the_members_are_the_settings() {
+        let c = at_end("let seats = codec.settings.cap");
+        assert!(
+            matches!(&c, Context::Member { of, word } if of == "codec.settings" && word.text == "cap"),
+            "{c:?}"
+        );
+        assert!(matches!(at_end("codec.url.x"), Context::Nothing));
     }
 
     #[test]

@@ -272,6 +272,11 @@ pub const CODEC: &[Item] = &[
         "The codec's name in the config.",
     ),
     v("url", "codec.url: string", "The codec's URL."),
+    v(
+        "settings",
+        "codec.settings: map",
+        "This codec's settings from the config: its [[codec]] settings over [defaults] settings.",
+    ),
 ];
 
 /// What `name` is when written after `receiver.` (`store`, `codec`, `xapi`,

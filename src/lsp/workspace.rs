@@ -3,8 +3,11 @@
 //! each script's `args`, and the schema paths are checked against. The
 //! schema is loaded once, in the background, while the editor goes on.
 //!
-//! The config is read without its secrets: no codec table is resolved, so
-//! a password variable the editor's environment lacks is no problem.
+//! The config is read without its secrets: no password is read, so a
+//! password variable the editor's environment lacks is no problem. The
+//! codecs' `settings` are kept, for completion after `codec.settings.`;
+//! when a codec table cannot be resolved here (a TLS file the editor's
+//! machine lacks), the config is read without codecs instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,9 @@ pub struct Workspace {
     pub scripts: PathBuf,
     /// `[script.NAME] args` by script name.
     pub args: BTreeMap<String, toml::Table>,
+    /// The config, when it could be read (for each script's codecs and
+    /// their settings).
+    config: Option<Config>,
     schema_file: Option<PathBuf>,
     product: Option<String>,
     model: OnceLock<Arc<Model>>,
@@ -88,6 +94,7 @@ impl Workspace {
             product: options.product.clone(),
             scripts,
             root,
+            config,
             model: OnceLock::new(),
         };
         (ws, problem)
@@ -174,18 +181,62 @@ impl Workspace {
 
     /// The `args` of the script in `place`, when the config has them.
     pub fn args_of(&self, place: &Place) -> Option<&toml::Table> {
-        if place.outside || place.name.contains('/') {
-            return None;
+        self.args.get(script_name(place)?)
+    }
+
+    /// The settings keys the codecs of the script in `place` have: each
+    /// with a value one of them has and on how many of how many codecs it
+    /// is set. A library or a file outside the scripts folder runs on
+    /// every codec.
+    pub fn settings_of(&self, place: &Place) -> Vec<SettingKey> {
+        let Some(config) = &self.config else {
+            return Vec::new();
+        };
+        let scope: Vec<_> = match script_name(place) {
+            Some(name) => config.scope(name).collect(),
+            None => config.codecs.iter().collect(),
+        };
+        let mut keys: BTreeMap<&str, SettingKey> = BTreeMap::new();
+        for c in &scope {
+            for (k, v) in config.settings.get(&c.name).into_iter().flatten() {
+                keys.entry(k)
+                    .or_insert_with(|| SettingKey {
+                        name: k.clone(),
+                        example: v.to_string(),
+                        set_on: 0,
+                        codecs: scope.len(),
+                    })
+                    .set_on += 1;
+            }
         }
-        self.args.get(place.name.trim_end_matches(".rhai"))
+        keys.into_values().collect()
     }
 }
 
-/// The config, read bounded as `run` reads it, without resolving any
-/// codec (so no secret is read).
+/// A key of `codec.settings` as the config sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingKey {
+    pub name: String,
+    /// A value it has (the first codec's, in config order).
+    pub example: String,
+    /// On how many codecs of the script's scope it is set, of how many.
+    pub set_on: usize,
+    pub codecs: usize,
+}
+
+/// The script a file in the scripts folder is (not a library in a
+/// subfolder, not a file outside).
+fn script_name(place: &Place) -> Option<&str> {
+    (!place.outside && !place.name.contains('/')).then(|| place.name.trim_end_matches(".rhai"))
+}
+
+/// The config, read bounded as `run` reads it, without reading any
+/// password; without its codecs when one cannot be resolved here.
 fn read_config(file: &Path) -> Result<Config, crate::config::ConfigError> {
-    let text = Config::read_text(file)?;
-    Config::parse_keeping(file, &text, &|k| std::env::var(k).ok(), &|_| false)
+    Config::load_without_passwords(file).or_else(|_| {
+        let text = Config::read_text(file)?;
+        Config::parse_keeping(file, &text, &|k| std::env::var(k).ok(), &|_| false)
+    })
 }
 
 /// The path of a `file:` URI.

@@ -260,6 +260,64 @@ fn completion_of_names_gives_the_standard_library_with_signatures() {
 }
 
 #[test]
+fn completion_after_codec_settings_offers_the_keys_the_script_s_codecs_have() {
+    let dir = TempDir::new("lsp-settings");
+    std::fs::write(
+        dir.0.join("xmacro.toml"),
+        r#"scripts = "scripts"
+[defaults]
+password_env = "LSP_TEST_UNSET_PASSWORD"
+settings = { building = "HQ" }
+
+[[codec]]
+name = "oslo"
+url = "wss://oslo.example.invalid/ws"
+settings = { room_name = "Oslo", capacity = 8 }
+
+[[codec]]
+name = "bergen"
+url = "wss://bergen.example.invalid/ws"
+settings = { room_name = "Bergen", floor = 2 }
+
+[[codec]]
+name = "lab"
+url = "wss://lab.example.invalid/ws"
+settings = { bench = true }
+
+[script.room]
+codecs = ["oslo", "bergen"]
+"#,
+    )
+    .unwrap();
+    let mut c = Client::start(&dir.0, &[]);
+    c.initialize(&dir.0);
+    let file = uri(&dir.scripts().join("room.rhai"));
+    c.open(&file, "let n = codec.settings.\nlet m = codec.\n");
+    let got = c.at("textDocument/completion", &file, 0, 23);
+    assert_eq!(
+        labels(&got),
+        ["building", "capacity", "floor", "room_name"],
+        "the keys of oslo and bergen, not lab's: {got}"
+    );
+    let item = |name: &str| {
+        got["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["label"] == name)
+            .unwrap()["detail"]
+            .clone()
+    };
+    assert_eq!(
+        item("room_name"),
+        "= \"Oslo\" (config; set on every codec (2))"
+    );
+    assert_eq!(item("capacity"), "= 8 (config; set on 1 of 2 codecs)");
+    let members = labels(&c.at("textDocument/completion", &file, 1, 14));
+    assert!(members.contains(&"settings".to_string()), "{members:?}");
+}
+
+#[test]
 fn hover_on_a_status_path_shows_the_schema_s_description() {
     let Some(schema) = crate::common::cisco_schema_file() else {
         return;
