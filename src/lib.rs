@@ -59,7 +59,6 @@
 pub mod app;
 pub mod audit;
 pub mod check;
-pub mod check_config;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

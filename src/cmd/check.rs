@@ -91,10 +91,10 @@ fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
 }
 
 /// `check --config FILE`: the project as the config binds it
-/// ([`crate::check_config`]).
+/// ([`crate::check::config`]).
 fn project(cfg: &crate::config::Config, strict: bool) -> Result<(), AppError> {
     let file = &cfg.file;
-    let mut report = crate::check_config::check(cfg)?;
+    let mut report = crate::check::config::check(cfg)?;
     report.problems.extend(allowed(&cfg.scripts, cfg, strict)?);
     for w in &report.warnings {
         super::out::line(w)?;

@@ -14,7 +14,7 @@
 //! state with xQuery and hands subscribers only what differs, so changes
 //! made during an outage arrive once and nothing is delivered twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -26,6 +26,7 @@ use super::doc;
 use super::error::Error;
 use super::feed::Sink;
 use super::feedback_queue::Pushed;
+use super::offline::OfflineQueue;
 use super::path::{Path, Root};
 use super::protocol::{Call, Incoming, Request, RpcError, code};
 use crate::log::safe::excerpt;
@@ -95,12 +96,6 @@ impl Entry {
     }
 }
 
-/// A caller's call waiting for the connection.
-struct Offline {
-    call: Call,
-    pending: PendingCall,
-}
-
 /// What handling a frame produced.
 #[derive(Default)]
 pub struct Handled {
@@ -121,11 +116,9 @@ pub struct Manager {
     /// Callers' calls (also those that wrote their own frame) and the
     /// request ids of this connection.
     calls: Arc<Calls>,
-    /// Callers' calls made while no link is up, oldest first; they go out
-    /// on connect, before any caller may write again.
-    offline: VecDeque<Offline>,
-    /// How many calls may wait offline; more are refused.
-    offline_limit: usize,
+    /// Callers' calls made while no link is up; they go out on connect,
+    /// before any caller may write again.
+    offline: OfflineQueue,
     /// The manager's own requests: registrations, reads, unsubscribes.
     pending: HashMap<u64, Purpose>,
     subs: HashMap<Path, Entry>,
@@ -151,8 +144,7 @@ impl Manager {
     pub fn with_calls(calls: Arc<Calls>, offline_limit: usize) -> Self {
         Manager {
             calls,
-            offline: VecDeque::new(),
-            offline_limit,
+            offline: OfflineQueue::new(offline_limit),
             pending: HashMap::new(),
             subs: HashMap::new(),
             by_codec: HashMap::new(),
@@ -182,19 +174,7 @@ impl Manager {
     /// A full queue (callers that gave up do not count) refuses the call at
     /// once with [`Error::Disconnected`].
     pub fn queue_offline(&mut self, call: Call, pending: PendingCall) {
-        self.offline.retain(|q| !q.pending.reply.is_closed());
-        if self.offline.len() >= self.offline_limit {
-            let reason = format!(
-                "offline and {} calls already waiting for the connection",
-                self.offline.len()
-            );
-            let _ = pending.reply.send(Err(Error::Disconnected {
-                method: call.method,
-                reason,
-            }));
-        } else {
-            self.offline.push_back(Offline { call, pending });
-        }
+        self.offline.push(call, pending);
     }
 
     /// Calls waiting for a connection.
@@ -204,9 +184,7 @@ impl Manager {
 
     /// Answers every call waiting for a connection with `err(method)`.
     pub fn fail_offline(&mut self, err: impl Fn(String) -> Error) {
-        for q in self.offline.drain(..) {
-            let _ = q.pending.reply.send(Err(err(q.call.method)));
-        }
+        self.offline.fail(err);
     }
 
     /// Adds local subscriber `local` (an id unique on this connection,
@@ -335,10 +313,8 @@ impl Manager {
     /// left out).
     pub fn on_connected(&mut self) -> Vec<Request> {
         let mut out = self.register_missing();
-        for q in std::mem::take(&mut self.offline) {
-            if !q.pending.reply.is_closed() {
-                out.push(self.call(q.call, q.pending));
-            }
+        for (call, pending) in self.offline.take() {
+            out.push(self.call(call, pending));
         }
         out
     }

@@ -34,6 +34,7 @@ pub mod feedback_queue;
 pub mod keepalive;
 pub mod link;
 pub mod manager;
+mod offline;
 pub mod pace;
 pub mod path;
 pub mod protocol;
