@@ -36,10 +36,13 @@ impl Host {
         only: Option<&str>,
         previous: &BTreeMap<String, Arc<Running>>,
     ) -> Vec<Slot> {
-        let targets = self.targets_of(&running.codecs);
+        let mut targets = self.targets_of(&running.codecs);
+        targets.retain(|c| only.is_none_or(|o| o == c));
+        // Their stores in a few reads, not one round trip each.
+        self.stores
+            .preload(targets.iter().map(|c| (c.as_str(), name)));
         targets
             .into_iter()
-            .filter(|c| only.is_none_or(|o| o == c))
             .filter_map(|codec| {
                 let before = previous
                     .get(&codec)

@@ -47,6 +47,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Every entry of `id`, in any order. An entry that cannot be read at
     /// all is left out (and logged) rather than failing the rest.
     fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError>;
+    /// The entries of each of `ids`, in their order, as [`Backend::load`]
+    /// gives them: a host starting 30,000 instances reads them in a few
+    /// statements instead of 30,000 round trips. This default reads one by
+    /// one (for backends where a read costs nothing).
+    fn load_many(&self, ids: &[InstanceId]) -> Result<Vec<Vec<Row>>, StoreError> {
+        ids.iter().map(|id| self.load(id)).collect()
+    }
     /// Creates or replaces one entry; durable when it returns `Ok`. An
     /// error with [`StoreError::maybe_written`] means it may have been made
     /// (its answer was lost).

@@ -152,3 +152,45 @@ pub fn check_panels(open: &dyn Fn() -> Box<dyn Backend>) {
         "a script of the same name does not see the records"
     );
 }
+
+/// The bulk read ([`Backend::load_many`]): each asked instance gets what
+/// [`Backend::load`] gives it, in the order asked (lookalike names apart,
+/// other scripts of the same codec left out, instances with no entry
+/// empty, one asked twice answered twice), and 20,000 instances (more than
+/// SQLite's parameters, and than a fleet host's batch) cost one read, as
+/// `reads` counts a backend's statements or round trips.
+pub fn check_bulk<B: Backend>(open: &dyn Fn() -> B, reads: fn(&B) -> u64) {
+    let b = open();
+    let mut ids = Vec::new();
+    for (x, y) in LOOKALIKES {
+        for (codec, script) in [("c", *x), ("c", *y), (*x, "s"), (*y, "s")] {
+            let id = InstanceId::new(codec, script);
+            b.put(&id, "k", &format!("\"{codec}/{script}\"")).unwrap();
+            b.put(&id, "n", "1").unwrap();
+            ids.push(id);
+        }
+    }
+    b.put(&InstanceId::new("c", "not-asked"), "k", "2").unwrap();
+    drop(b);
+    let b = open();
+    ids.push(InstanceId::new("c", "never-written"));
+    ids.push(ids[0].clone());
+    for i in 0..20_000 {
+        ids.push(InstanceId::new(&format!("room-{i:05}"), "a"));
+    }
+    b.put(&ids[ids.len() - 1], "last", "3").unwrap();
+    let before = reads(&b);
+    let got = b.load_many(&ids).unwrap();
+    assert_eq!(reads(&b) - before, 1, "one read for 20,000 instances");
+    assert_eq!(got.len(), ids.len(), "one answer per instance asked");
+    for (id, rows) in ids.iter().zip(got) {
+        assert_eq!(sorted(rows), sorted(b.load(id).unwrap()), "{id}");
+    }
+    let first = b.load_many(&ids[..1]).unwrap();
+    let (codec, script) = (&ids[0].codec, &ids[0].script);
+    assert_eq!(
+        sorted(first.into_iter().next().unwrap()),
+        pairs(&[("k", &format!("\"{codec}/{script}\"")), ("n", "1")])
+    );
+    assert_eq!(b.load_many(&[]).unwrap(), Vec::<Vec<Row>>::new());
+}

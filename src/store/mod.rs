@@ -133,7 +133,48 @@ impl Stores {
         open.insert(id, s.clone());
         Ok(s)
     }
+
+    /// Reads the stores of these (codec, script) pairs that are not open
+    /// yet in bulk, [`BULK`] instances per read, so that the
+    /// [`Stores::instance`] calls that follow find them loaded: a host
+    /// starting 30,000 instances on a database makes 30 round trips, not
+    /// 30,000. The caller names only codecs it serves (holds the lock
+    /// of). A failed read is logged and leaves its instances to be read
+    /// one by one (and to report their own error) as before.
+    pub fn preload<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let wanted: Vec<InstanceId> = {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = std::collections::HashSet::new();
+            pairs
+                .into_iter()
+                .map(|(codec, script)| InstanceId::new(codec, script))
+                .filter(|id| !open.contains_key(id) && seen.insert(id.clone()))
+                .collect()
+        };
+        for batch in wanted.chunks(BULK) {
+            let rows = match self.backend.load_many(batch) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    warn!(
+                        "reading {} stores at once failed ({e}); each is read on its own",
+                        batch.len()
+                    );
+                    continue;
+                }
+            };
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, rows) in batch.iter().zip(rows) {
+                let store = Store::from_rows(id.clone(), self.backend.clone(), self.quota, rows);
+                open.entry(id.clone()).or_insert_with(|| Arc::new(store));
+            }
+        }
+    }
 }
+
+/// Instances whose stores [`Stores::preload`] reads in one go: small
+/// enough that one read's answer comes well within the database's
+/// statement and answer limits.
+pub const BULK: usize = 1000;
 
 impl Stores {
     /// The records of the panels this host saved on each codec.
@@ -206,8 +247,15 @@ impl Store {
         backend: Arc<dyn Backend>,
         quota: u64,
     ) -> Result<Store, StoreError> {
+        let rows = backend.load(&id)?;
+        Ok(Store::from_rows(id, backend, quota, rows))
+    }
+
+    /// An instance's store from its entries as read; a damaged one is
+    /// logged and left out.
+    fn from_rows(id: InstanceId, backend: Arc<dyn Backend>, quota: u64, rows: Vec<Row>) -> Store {
         let mut view = View::default();
-        for row in backend.load(&id)? {
+        for row in rows {
             let size = entry_size(&row.key, row.value.len());
             view.used += size;
             view.sizes.insert(row.key.clone(), size);
@@ -221,12 +269,12 @@ impl Store {
                 ),
             }
         }
-        Ok(Store {
+        Store {
             id,
             backend,
             quota,
             view: Mutex::new(view),
-        })
+        }
     }
 
     /// The view, with keys whose change may or may not have been made read
@@ -337,7 +385,7 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::path::PathBuf;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// A fresh directory for one test.
     pub fn temp(tag: &str) -> PathBuf {
@@ -606,5 +654,80 @@ pub(crate) mod tests {
                 .used(),
             used
         );
+    }
+
+    /// A backend that counts its reads, over a SQLite one.
+    #[derive(Debug)]
+    struct Counting {
+        inner: SqliteBackend,
+        one: AtomicUsize,
+        many: AtomicUsize,
+        failing: AtomicBool,
+    }
+
+    impl Backend for Counting {
+        fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
+            self.one.fetch_add(1, Ordering::SeqCst);
+            self.inner.load(id)
+        }
+        fn load_many(&self, ids: &[InstanceId]) -> Result<Vec<Vec<Row>>, StoreError> {
+            self.many.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::new("counting", "the connection is closed"));
+            }
+            self.inner.load_many(ids)
+        }
+        fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError> {
+            self.inner.put(id, key, value)
+        }
+        fn delete(&self, id: &InstanceId, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(id, key)
+        }
+    }
+
+    #[test]
+    fn stores_preloaded_in_bulk_are_read_in_batches_and_not_again_one_by_one() {
+        let d = temp("preload");
+        let counting = Arc::new(Counting {
+            inner: SqliteBackend::open(&d.join(DB_FILE)).unwrap(),
+            one: AtomicUsize::new(0),
+            many: AtomicUsize::new(0),
+            failing: AtomicBool::new(false),
+        });
+        let codecs: Vec<String> = (0..2500).map(|i| format!("room-{i}")).collect();
+        counting
+            .put(&InstanceId::new("room-7", "b"), "v", "50")
+            .unwrap();
+        let stores = Stores::with_backend(counting.clone(), DEFAULT_QUOTA);
+        let early = stores.instance("room-3", "b").unwrap();
+        stores.preload(codecs.iter().map(|c| (c.as_str(), "b")));
+        assert_eq!(
+            counting.many.load(Ordering::SeqCst),
+            3,
+            "2,499 in batches of 1,000"
+        );
+        assert_eq!(counting.one.load(Ordering::SeqCst), 1, "only the early one");
+        for c in &codecs {
+            stores.instance(c, "b").unwrap();
+        }
+        assert_eq!(counting.one.load(Ordering::SeqCst), 1, "none read again");
+        assert_eq!(
+            stores.instance("room-7", "b").unwrap().get("v"),
+            Some(json!(50))
+        );
+        assert!(Arc::ptr_eq(
+            &early,
+            &stores.instance("room-3", "b").unwrap()
+        ));
+
+        // Already open: nothing to read. A failed bulk read leaves each to
+        // be read on its own.
+        stores.preload(codecs.iter().map(|c| (c.as_str(), "b")));
+        assert_eq!(counting.many.load(Ordering::SeqCst), 3);
+        counting.failing.store(true, Ordering::SeqCst);
+        stores.preload([("room-7", "c"), ("room-8", "c")]);
+        assert_eq!(counting.many.load(Ordering::SeqCst), 4);
+        assert!(stores.instance("room-7", "c").unwrap().keys().is_empty());
+        assert_eq!(counting.one.load(Ordering::SeqCst), 2);
     }
 }

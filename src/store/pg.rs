@@ -22,7 +22,7 @@
 //! so a script's `store.set` ends, with an error it can catch, within its
 //! callback's budget whatever the database or the link does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +49,9 @@ pub struct PgBackend {
     jobs: Mutex<Sender<Queued>>,
     taken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     up: Arc<AtomicBool>,
+    /// Jobs handed to the connection's thread so far (round trips, bar
+    /// reruns after a reconnect).
+    asked: AtomicU64,
 }
 
 /// Where a PostgreSQL store is and how to log in.
@@ -113,6 +116,7 @@ impl PgBackend {
             jobs: Mutex::new(jobs),
             taken: Mutex::new(Some(taken)),
             up,
+            asked: AtomicU64::new(0),
         })
     }
 
@@ -135,6 +139,7 @@ impl PgBackend {
         let (tx, rx) = channel();
         let queued = Queued::new(job(tx));
         let progress = queued.progress.clone();
+        self.asked.fetch_add(1, Ordering::Relaxed);
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -179,6 +184,12 @@ impl PgBackend {
         v.ok_or_else(|| StoreError::new(self.what.clone(), "no answer"))
     }
 
+    /// Jobs handed to the connection's thread so far: each one round trip.
+    #[cfg(test)]
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.asked.load(Ordering::Relaxed)
+    }
+
     /// Takes the advisory lock of `codec` for this session, if no other
     /// session holds it: `Ok(false)` when one does.
     pub fn try_lock_codec(&self, codec: &str) -> Result<bool, StoreError> {
@@ -199,6 +210,11 @@ impl Backend for PgBackend {
 
     fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
         self.ask(|r| Job::Load(id.clone(), r))
+    }
+
+    fn load_many(&self, ids: &[InstanceId]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let ids = ids.to_vec();
+        self.call(move |client| super::pg_sql::load_many(client, &ids))
     }
 
     fn put(&self, id: &InstanceId, key: &str, value: &str) -> Result<(), StoreError> {
@@ -306,6 +322,16 @@ mod tests {
         let Some(url) = test_url() else { return };
         let t = fresh(&url, "contract");
         super::super::contract::check(&|| Box::new(PgBackend::open(&t).unwrap()));
+    }
+
+    #[test]
+    fn the_postgres_backend_reads_many_instances_in_one_round_trip() {
+        let Some(url) = test_url() else { return };
+        let t = fresh(&url, "bulk");
+        super::super::contract::check_bulk(
+            &|| PgBackend::open(&t).unwrap(),
+            PgBackend::round_trips,
+        );
     }
 
     #[test]

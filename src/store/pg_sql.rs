@@ -298,15 +298,53 @@ pub(super) fn load(
     )?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        match (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) {
-            (Ok(key), Ok(value)) => out.push(Row {
-                key,
-                value: value.into_bytes(),
-            }),
-            (key, _) => warn!("{id}: an entry cannot be read (key {key:?}); left out"),
+        if let Some(row) = entry(&r, 0, id) {
+            out.push(row);
         }
     }
     Ok(out)
+}
+
+/// Every entry of each of `ids`, in their order, in one statement (the
+/// pairs go as two arrays, so any number fits).
+pub(super) fn load_many(
+    client: &mut postgres::Client,
+    ids: &[InstanceId],
+) -> Result<Vec<Vec<Row>>, postgres::Error> {
+    let codecs: Vec<&str> = ids.iter().map(|id| id.codec.as_str()).collect();
+    let scripts: Vec<&str> = ids.iter().map(|id| id.script.as_str()).collect();
+    let rows = client.query(
+        "SELECT t.i, e.key, e.value
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(codec, script, i)
+           JOIN xmacro_entries e ON e.codec = t.codec AND e.script = t.script",
+        &[&codecs, &scripts],
+    )?;
+    let mut out = vec![Vec::new(); ids.len()];
+    for r in rows {
+        let i = r.try_get::<_, i64>(0).map_or(0, |i| i as usize);
+        let Some(id) = i.checked_sub(1).and_then(|i| ids.get(i)) else {
+            continue;
+        };
+        if let Some(row) = entry(&r, 1, id) {
+            out[i - 1].push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// The entry in columns `at` (key) and `at + 1` (value) of `r`, or `None`
+/// (logged) if it cannot be read.
+fn entry(r: &postgres::Row, at: usize, id: &InstanceId) -> Option<Row> {
+    match (r.try_get::<_, String>(at), r.try_get::<_, String>(at + 1)) {
+        (Ok(key), Ok(value)) => Some(Row {
+            key,
+            value: value.into_bytes(),
+        }),
+        (key, _) => {
+            warn!("{id}: an entry cannot be read (key {key:?}); left out");
+            None
+        }
+    }
 }
 
 fn apply(tx: &mut postgres::Transaction<'_>, w: &Write) -> Result<(), postgres::Error> {

@@ -35,6 +35,8 @@ pub struct SqliteBackend {
     conn: Arc<Mutex<Connection>>,
     /// For `put` and `delete`; none when opened read-only.
     writer: Option<Arc<Writer>>,
+    /// Statements `load` and `load_many` ran so far.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteBackend {
@@ -85,6 +87,7 @@ impl SqliteBackend {
             file: file.to_path_buf(),
             conn: reader,
             writer: Some(writer),
+            reads: Default::default(),
         })
     }
 
@@ -102,6 +105,7 @@ impl SqliteBackend {
             file: file.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),
             writer: None,
+            reads: Default::default(),
         })
     }
 
@@ -109,6 +113,12 @@ impl SqliteBackend {
     /// together share one).
     pub fn commits(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.commits())
+    }
+
+    /// Read statements run so far.
+    #[cfg(test)]
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn write(&self, change: Change) -> Result<(), StoreError> {
@@ -145,27 +155,53 @@ fn error(file: &Path, why: String) -> StoreError {
 
 impl Backend for SqliteBackend {
     fn load(&self, id: &InstanceId) -> Result<Vec<Row>, StoreError> {
+        Ok(self
+            .load_many(std::slice::from_ref(id))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// One statement for any number of instances: the pairs go as one
+    /// JSON array (SQLite bounds the number of parameters, not their size).
+    fn load_many(&self, ids: &[InstanceId]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let pairs: Vec<[&str; 2]> = ids.iter().map(|id| [&*id.codec, &*id.script]).collect();
+        let pairs = serde_json::to_string(&pairs).map_err(|e| error(&self.file, e.to_string()))?;
         let conn = self.conn();
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut stmt = conn
-            .prepare_cached("SELECT key, value FROM entries WHERE codec = ?1 AND script = ?2")
+            .prepare_cached(
+                "SELECT CAST(j.key AS INTEGER), e.key, e.value
+                   FROM json_each(?1) AS j
+                   JOIN entries AS e
+                     ON e.codec = json_extract(j.value, '$[0]')
+                    AND e.script = json_extract(j.value, '$[1]')",
+            )
             .map_err(|e| self.fail(e))?;
-        let mut rows = stmt
-            .query(params![id.codec, id.script])
-            .map_err(|e| self.fail(e))?;
-        let mut out = Vec::new();
+        let mut rows = stmt.query(params![pairs]).map_err(|e| self.fail(e))?;
+        let mut out = vec![Vec::new(); ids.len()];
         while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
-            let key = match row.get_ref(0) {
+            let Some(i) = row
+                .get::<_, i64>(0)
+                .ok()
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| *i < ids.len())
+            else {
+                continue;
+            };
+            let key = match row.get_ref(1) {
                 Ok(ValueRef::Text(k)) => std::str::from_utf8(k).ok().map(str::to_string),
                 _ => None,
             };
-            let value = match row.get_ref(1) {
+            let value = match row.get_ref(2) {
                 Ok(ValueRef::Text(v) | ValueRef::Blob(v)) => Some(v.to_vec()),
                 _ => None,
             };
             match (key, value) {
-                (Some(key), Some(value)) => out.push(Row { key, value }),
+                (Some(key), Some(value)) => out[i].push(Row { key, value }),
                 (key, _) => warn!(
-                    "{id}: an entry in {} cannot be read (key {key:?}); left out",
+                    "{}: an entry in {} cannot be read (key {key:?}); left out",
+                    ids[i],
                     self.file.display()
                 ),
             }
@@ -198,6 +234,16 @@ mod tests {
         let dir = super::super::tests::temp("sqlite-contract");
         let file = dir.join(DB_FILE);
         super::super::contract::check(&|| Box::new(SqliteBackend::open(&file).unwrap()));
+    }
+
+    #[test]
+    fn the_sqlite_backend_reads_many_instances_in_one_statement() {
+        let dir = super::super::tests::temp("sqlite-bulk");
+        let file = dir.join(DB_FILE);
+        super::super::contract::check_bulk(
+            &|| SqliteBackend::open(&file).unwrap(),
+            SqliteBackend::reads,
+        );
     }
 
     #[test]

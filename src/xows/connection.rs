@@ -366,12 +366,14 @@ impl Task {
             Instant::now().into_std(),
         );
         // One timer, set to the next moment something is due; a frame does
-        // not move it (the check at that moment finds the link alive).
+        // not move it (the check at that moment finds the link alive),
+        // except the answer to a ping, which moves it a keepalive on.
         let mut due = alive.next_check(host_lag(), start);
         let timer = tokio::time::sleep_until(due.into());
         tokio::pin!(timer);
         let mut retry_at: Option<Instant> = None;
         let mut sweep_at: Option<Instant> = None;
+        let mut rearm = false;
         loop {
             let event = tokio::select! {
                 frame = stream.next() => Event::Frame(frame),
@@ -403,7 +405,9 @@ impl Task {
             };
             let out: Vec<Request> = match event {
                 Event::Frame(frame) => {
-                    alive.received(Instant::now().into_std());
+                    // The answer to a ping: the timer moves a whole
+                    // keepalive on (no wake-up at the answer's deadline).
+                    rearm |= alive.received(Instant::now().into_std());
                     match self.on_frame(frame, &mut retry_at) {
                         Ok(out) => out,
                         Err(end) => return end,
@@ -429,7 +433,7 @@ impl Task {
             if sweep_at.is_none() && self.manager.lingering() {
                 sweep_at = Some(Instant::now() + LINGER);
             }
-            if timer.is_elapsed() {
+            if std::mem::take(&mut rearm) || timer.is_elapsed() {
                 due = alive.next_check(host_lag(), start);
                 timer.as_mut().reset(due.into());
             }

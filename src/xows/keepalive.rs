@@ -69,10 +69,13 @@ impl Keepalive {
         }
     }
 
-    /// A frame arrived (any frame): the link is alive.
-    pub fn received(&mut self, now: Instant) {
+    /// A frame arrived (any frame): the link is alive. `true` when it
+    /// answered a ping: the next check moved from the answer's deadline to
+    /// a whole `idle` from now, so the caller sets its timer again rather
+    /// than wake at the old deadline to find nothing due.
+    pub fn received(&mut self, now: Instant) -> bool {
         self.last_rx = now;
-        self.ping_sent = None;
+        self.ping_sent.take().is_some()
     }
 
     /// The ping went out at `now`.
@@ -216,6 +219,18 @@ mod tests {
         k.received(t0 + 29 * S);
         assert_eq!(k.check(t0 + 31 * S, Duration::ZERO), Verdict::Wait);
         assert_eq!(k.check(t0 + 49 * S, Duration::ZERO), Verdict::Ping);
+    }
+
+    #[test]
+    fn an_answer_to_a_ping_moves_the_next_check_a_whole_keepalive_on() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        assert!(!k.received(t0 + S), "no ping was out");
+        k.pinged(t0 + 21 * S);
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 31 * S);
+        assert!(k.received(t0 + 22 * S), "the answer");
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 42 * S);
+        assert!(!k.received(t0 + 23 * S));
     }
 
     #[test]
