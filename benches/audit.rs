@@ -25,14 +25,17 @@ use common::Ws;
 
 const COMMANDS: u64 = 10_000;
 
-/// CPU time of this process so far (user + system).
+/// CPU time of this process so far (user + system, every thread), to the
+/// nanosecond (`/proc/self/stat` counts only 10 ms ticks).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_secs_f64(ticks as f64 / 100.0)
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 async fn watcher(url: &str) -> Ws {
@@ -122,7 +125,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let write = std::env::args().any(|a| a == "--write");
-    let rounds = if quick { 2 } else { 7 };
+    let rounds = if quick { 2 } else { 11 };
     let sim = common::start_sim_process();
     let dir = std::env::temp_dir().join(format!("xmacro-bench-audit-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -177,13 +180,20 @@ fn main() {
     let cpu_off = median(off.iter().map(|r| r.cpu_per_command_us).collect());
     let t_on = median(on.iter().map(|r| r.commands_per_s).collect());
     let t_off = median(off.iter().map(|r| r.commands_per_s).collect());
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.3}x to {hi:.3}x")
+    };
     let table = format!(
-        "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | goal |\n\
-         | --- | ---: | ---: | ---: | ---: |\n\
-         | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | < 1.05x |\n\
-         | throughput (the script's own run) | {t_on:.0} commands/s | {t_off:.0} commands/s | {:.3}x | |\n",
-        median(cpu_ratios),
-        median(tput_ratios),
+        "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | per-round ratios | goal |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n\
+         | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | {} | < 1.05x |\n\
+         | throughput (the script's own run) | {t_on:.0} commands/s | {t_off:.0} commands/s | {:.3}x | {} | |\n",
+        median(cpu_ratios.clone()),
+        spread(&cpu_ratios),
+        median(tput_ratios.clone()),
+        spread(&tput_ratios),
     );
     println!("{table}");
     if write {

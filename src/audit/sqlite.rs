@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::record::{Columns, Record};
+use super::record::{Columns, Record, Row};
 use super::{AuditError, AuditStore, Filter};
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS audit (
@@ -120,7 +120,7 @@ impl AuditStore for SqliteAudit {
                 )
                 .map_err(fail)?;
             for r in records {
-                let c = Columns::of(r);
+                let c = Row::of(r);
                 stmt.execute(params![
                     c.at_ms,
                     c.codec,
