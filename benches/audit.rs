@@ -273,7 +273,7 @@ fn main() {
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{lo:.3}x to {hi:.3}x")
     };
-    let table = format!(
+    let mut table = format!(
         "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | per-round ratios | goal |\n\
          | --- | ---: | ---: | ---: | ---: | ---: |\n\
          | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | {} | < 1.05x |\n\
@@ -282,7 +282,8 @@ fn main() {
         spread(&cpu_ratios),
         median(tput_ratios.clone()),
         spread(&tput_ratios),
-    ) + &thread_rows(&on, &off);
+    );
+    table.push_str(&thread_rows(&on, &off));
     println!("{table}");
     if write {
         common::write_section(
