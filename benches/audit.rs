@@ -6,7 +6,9 @@
 //! writer thread's work counts. CPU per command is this process's CPU
 //! time over the round divided by 10,000; throughput is commands per
 //! second of the script's own run. Both are given as medians and as the
-//! ratio on/off; the goal is under 5% more CPU per command.
+//! median of the per-round ratios on/off (each on round against the off
+//! round beside it), with their spread; the goal is under 5% more CPU per
+//! command. Each round also prints where its CPU went, by thread name.
 //!
 //! `cargo bench --bench audit` (`-- --quick` for two rounds; `-- --write`
 //! writes the table into BENCHMARKS.md).
@@ -25,14 +27,61 @@ use common::Ws;
 
 const COMMANDS: u64 = 10_000;
 
-/// CPU time of this process so far (user + system).
+/// CPU time of this process so far (user + system, every thread), to the
+/// nanosecond (`/proc/self/stat` counts only 10 ms ticks).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_secs_f64(ticks as f64 / 100.0)
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// CPU time so far of each live thread of this process, by thread name
+/// (`/proc/self/task/*/schedstat`, nanoseconds on a CPU).
+fn thread_times() -> std::collections::BTreeMap<String, Duration> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let dir = t.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let ns: u64 = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        *out.entry(name.trim().to_string()).or_default() += Duration::from_nanos(ns);
+    }
+    out
+}
+
+/// Where a round's CPU went, in us per command: each thread name's share
+/// (its time at the end, before the host stops, less its time at the
+/// start), and `rest` (host start and stop, threads that ended).
+fn breakdown(
+    before: &std::collections::BTreeMap<String, Duration>,
+    after: &std::collections::BTreeMap<String, Duration>,
+    total: Duration,
+) -> std::collections::BTreeMap<String, f64> {
+    let mut seen = Duration::ZERO;
+    let mut parts = std::collections::BTreeMap::new();
+    for (name, t) in after {
+        let d = t.saturating_sub(before.get(name).copied().unwrap_or_default());
+        seen += d;
+        if d > Duration::from_millis(5) {
+            parts.insert(name.clone(), per_command_us(d));
+        }
+    }
+    parts.insert("rest".into(), per_command_us(total.saturating_sub(seen)));
+    parts
+}
+
+fn per_command_us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6 / COMMANDS as f64
 }
 
 async fn watcher(url: &str) -> Ws {
@@ -64,6 +113,8 @@ async fn report(ws: &mut Ws, prefix: &str) -> String {
 struct Round {
     cpu_per_command_us: f64,
     commands_per_s: f64,
+    /// Per thread name, us per command.
+    threads: std::collections::BTreeMap<String, f64>,
 }
 
 async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round {
@@ -82,11 +133,13 @@ async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round
     );
     opts.watch = false;
     opts.audit = audit.then(xmacro::audit::Retention::default);
+    let threads0 = thread_times();
     let cpu0 = cpu_time();
     let host = host::start(opts).await.unwrap();
     let text = tokio::time::timeout(Duration::from_secs(300), report(&mut ws, "sent "))
         .await
         .expect("the script never finished");
+    let threads1 = thread_times();
     host.shutdown().await;
     let cpu = cpu_time() - cpu0;
     let us: f64 = text.trim_start_matches("sent ").parse().unwrap();
@@ -104,9 +157,42 @@ async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round
         );
     }
     Round {
-        cpu_per_command_us: cpu.as_secs_f64() * 1e6 / COMMANDS as f64,
+        cpu_per_command_us: per_command_us(cpu),
         commands_per_s: COMMANDS as f64 / (us / 1e6),
+        threads: breakdown(&threads0, &threads1, cpu),
     }
+}
+
+/// The CPU per command of each kind of thread, median over the rounds:
+/// what the trail adds shows apart from the noise of the rest.
+fn thread_rows(on: &[Round], off: &[Round]) -> String {
+    let of = |rs: &[Round], name: &str| {
+        median(
+            rs.iter()
+                .map(|r| r.threads.get(name).copied().unwrap_or(0.0))
+                .collect(),
+        )
+    };
+    [
+        (
+            "xmacro-script",
+            "the script thread (calls, the audit hand-over)",
+        ),
+        (
+            "tokio-rt-worker",
+            "the runtime's workers (the codec client)",
+        ),
+        ("xmacro-audit", "the audit writer (redaction, SQLite)"),
+    ]
+    .iter()
+    .map(|(name, what)| {
+        format!(
+            "| of which {what} | {:.2} us | {:.2} us | | | |\n",
+            of(on, name),
+            of(off, name)
+        )
+    })
+    .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -122,7 +208,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let write = std::env::args().any(|a| a == "--write");
-    let rounds = if quick { 2 } else { 7 };
+    let rounds = if quick { 2 } else { 11 };
     let sim = common::start_sim_process();
     let dir = std::env::temp_dir().join(format!("xmacro-bench-audit-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -153,10 +239,15 @@ fn main() {
             for audit in order {
                 let r = round(&dir, &sim.url, audit, n).await;
                 eprintln!(
-                    "round {n} audit {}: {:.2} us CPU/command, {:.0} commands/s",
+                    "round {n} audit {}: {:.2} us CPU/command, {:.0} commands/s (us/command by thread: {})",
                     if audit { "on " } else { "off" },
                     r.cpu_per_command_us,
-                    r.commands_per_s
+                    r.commands_per_s,
+                    r.threads
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 if audit { on.push(r) } else { off.push(r) }
             }
@@ -177,14 +268,22 @@ fn main() {
     let cpu_off = median(off.iter().map(|r| r.cpu_per_command_us).collect());
     let t_on = median(on.iter().map(|r| r.commands_per_s).collect());
     let t_off = median(off.iter().map(|r| r.commands_per_s).collect());
-    let table = format!(
-        "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | goal |\n\
-         | --- | ---: | ---: | ---: | ---: |\n\
-         | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | < 1.05x |\n\
-         | throughput (the script's own run) | {t_on:.0} commands/s | {t_off:.0} commands/s | {:.3}x | |\n",
-        median(cpu_ratios),
-        median(tput_ratios),
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.3}x to {hi:.3}x")
+    };
+    let mut table = format!(
+        "| measure ({COMMANDS} commands a round, {rounds} rounds each, alternating) | audit on | audit off | on/off (median of per-round ratios) | per-round ratios | goal |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n\
+         | CPU per command (host process: scripts, client, audit writer) | {cpu_on:.2} us | {cpu_off:.2} us | {:.3}x | {} | < 1.05x |\n\
+         | throughput (the script's own run) | {t_on:.0} commands/s | {t_off:.0} commands/s | {:.3}x | {} | |\n",
+        median(cpu_ratios.clone()),
+        spread(&cpu_ratios),
+        median(tput_ratios.clone()),
+        spread(&tput_ratios),
     );
+    table.push_str(&thread_rows(&on, &off));
     println!("{table}");
     if write {
         common::write_section(

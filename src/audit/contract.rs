@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::record::{BodyDigest, Kind, Outcome, Record};
+use super::record::{BodyDigest, Entry, Kind, Outcome, Record};
 use super::{AuditStore, Filter};
 
 /// A record at `at_ms` of `script` on `codec`, told apart by `n`.
@@ -19,6 +19,22 @@ pub fn sample(at_ms: i64, codec: &str, script: &str, n: i64) -> Record {
         params: json!({ "Level": n }),
         body: None,
         outcome: Outcome::Ok,
+    }
+}
+
+/// The call [`sample`] records, as a script hands it over.
+pub fn entry(at_ms: i64, codec: &str, script: &str, n: i64) -> Entry {
+    let r = sample(at_ms, codec, script, n);
+    Entry {
+        at_ms,
+        codec: r.codec,
+        script: r.script.into(),
+        version: r.version.into(),
+        kind: r.kind,
+        path: r.path,
+        params: r.params.as_object().cloned().unwrap_or_default(),
+        body: None,
+        outcome: r.outcome,
     }
 }
 

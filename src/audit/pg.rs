@@ -7,7 +7,7 @@
 
 use postgres::Client;
 
-use super::record::{Columns, Record};
+use super::record::{Columns, Record, Row};
 use super::{AuditError, AuditStore, Filter};
 use crate::store::{PgTarget, connect_session};
 
@@ -108,7 +108,7 @@ impl AuditStore for PgAudit {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )?;
             for r in records {
-                let c = Columns::of(r);
+                let c = Row::of(r);
                 tx.execute(
                     &stmt,
                     &[

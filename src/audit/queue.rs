@@ -1,28 +1,36 @@
 //! The bounded buffer between scripts and the audit table: a script hands
-//! a record over without waiting (a full buffer drops the record, counts
-//! it in `xmacro_audit_dropped_total` and says so in the log once per
-//! spell of overflow), and one writer thread stores records in batches, so
-//! a slow or unreachable database never holds a script. While the
-//! database fails, the writer keeps its batch and tries again with a
-//! growing pause. It also prunes: records older than `audit_keep` and the
-//! oldest beyond `audit_max_records` go when it starts and every hour.
+//! a call over without waiting (a full buffer drops it, counts it in
+//! `xmacro_audit_dropped_total` and says so in the log once per spell of
+//! overflow), and one writer thread turns calls into records (redaction,
+//! digests, JSON: none of it on the script's thread) and stores them in
+//! batches, so a slow or unreachable database never holds a script.
+//!
+//! Handing over is a push under a lock the writer only holds to swap the
+//! buffer out. The writer is not woken per call: the first call into an
+//! empty buffer wakes it, it then lets calls gather for [`GATHER`] (or
+//! until [`BATCH`] are waiting, or a flush asks) and writes them all in
+//! one transaction. A burst of calls thus costs one wake-up and one commit
+//! per [`GATHER`], not one per call. While the database fails, the writer
+//! keeps its batch and tries again with a growing pause. It also prunes:
+//! records older than `audit_keep` and the oldest beyond
+//! `audit_max_records` go when it starts and every hour.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::record::Record;
+use super::record::{Entry, Record};
 use super::{AuditStore, DEFAULT_KEEP, DEFAULT_MAX_RECORDS, counters, now_ms};
 
-/// Records the buffer holds before it drops new ones.
+/// Calls the buffer holds before it drops new ones.
 pub const CAPACITY: usize = 10_000;
-/// Records written in one transaction at most.
+/// Calls waiting that wake the writer before [`GATHER`] is up.
 const BATCH: usize = 1_000;
-/// How long the writer waits for more records to share a commit.
-const GATHER: Duration = Duration::from_millis(20);
+/// How long the writer lets calls gather to share a commit: at most this
+/// long a record waits in memory before it is written.
+const GATHER: Duration = Duration::from_millis(50);
 /// How often old records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -45,26 +53,79 @@ impl Default for Retention {
 }
 
 #[derive(Debug, Default)]
-struct Progress {
-    /// Records handed over (not dropped).
+struct State {
+    /// Calls handed over, oldest first, not yet taken by the writer.
+    waiting: Vec<Entry>,
+    /// Calls handed over (not dropped).
     sent: u64,
-    /// Records written (or given up with the writer).
+    /// Calls written (or given up with the writer).
     done: u64,
+    /// The writer sleeps until a call comes (no batch under way).
+    idle: bool,
+    /// A flush waits: write what is there now.
+    hurry: bool,
+    /// Every handle is gone: write what is left and end.
+    closed: bool,
+    /// How often the writer woke (for the tests: not once per call).
+    wakes: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
-    progress: Mutex<Progress>,
+    state: Mutex<State>,
+    /// The writer waits here.
+    wake: Condvar,
+    /// Flushes wait here.
     moved: Condvar,
+    capacity: usize,
     /// Set while a spell of overflow has been logged.
     overflowing: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The writer's sleep: while `more` holds, until woken or `until`;
+    /// whether the time ran out with `more` still holding.
+    fn wait_while<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        until: Instant,
+        more: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        while more(&st) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (st, true);
+            }
+            st = self
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            st.wakes += 1;
+        }
+        (st, false)
+    }
+}
+
+/// The handles' common part: when the last goes, the writer finishes.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake.notify_all();
+    }
 }
 
 /// A handle scripts record through; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Auditor {
-    tx: SyncSender<Record>,
-    shared: Arc<Shared>,
+    handle: Arc<Handle>,
 }
 
 impl Auditor {
@@ -73,67 +134,72 @@ impl Auditor {
         Auditor::with_capacity(store, retention, CAPACITY)
     }
 
-    /// As [`Auditor::start`], with a buffer of `capacity` records.
+    /// As [`Auditor::start`], with a buffer of `capacity` calls.
     pub fn with_capacity(
         store: Box<dyn AuditStore>,
         retention: Retention,
         capacity: usize,
     ) -> Auditor {
-        let (tx, rx) = sync_channel(capacity.max(1));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            wake: Condvar::new(),
+            moved: Condvar::new(),
+            capacity: capacity.max(1),
+            overflowing: AtomicBool::new(false),
+        });
         let writer = shared.clone();
         std::thread::Builder::new()
             .name("xmacro-audit".into())
-            .spawn(move || write_loop(store, rx, &writer, retention))
+            .spawn(move || write_loop(store, &writer, retention))
             .expect("cannot start the audit writer thread");
-        Auditor { tx, shared }
-    }
-
-    /// Hands a record to the writer, never waiting: if the buffer is full
-    /// it is dropped and counted.
-    pub fn record(&self, r: Record) {
-        let mut p = self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match self.tx.try_send(r) {
-            Ok(()) => p.sent += 1,
-            Err(TrySendError::Full(_)) => {
-                drop(p);
-                counters().dropped.inc();
-                if !self.shared.overflowing.swap(true, Ordering::SeqCst) {
-                    warn!(
-                        "audit trail: the buffer of records waiting for the database is full (the database is slow or unreachable); records are dropped meanwhile and counted in xmacro_audit_dropped_total"
-                    );
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                drop(p);
-                counters().dropped.inc();
-            }
+        Auditor {
+            handle: Arc::new(Handle(shared)),
         }
     }
 
-    /// Waits until every record handed over before this call is written,
-    /// at most `timeout`: whether it was.
+    /// Hands a call to the writer, never waiting for the database: if the
+    /// buffer is full it is dropped and counted.
+    pub fn record(&self, e: Entry) {
+        let shared = &self.handle.0;
+        let mut st = shared.lock();
+        if st.waiting.len() >= shared.capacity {
+            drop(st);
+            counters().dropped.inc();
+            if !shared.overflowing.swap(true, Ordering::SeqCst) {
+                warn!(
+                    "audit trail: the buffer of records waiting for the database is full (the database is slow or unreachable); records are dropped meanwhile and counted in xmacro_audit_dropped_total"
+                );
+            }
+            return;
+        }
+        st.waiting.push(e);
+        st.sent += 1;
+        let wake = (st.idle && st.waiting.len() == 1) || st.waiting.len() == BATCH;
+        drop(st);
+        if wake {
+            shared.wake.notify_one();
+        }
+    }
+
+    /// Waits until every call handed over before this one is written, at
+    /// most `timeout`: whether it was.
     pub fn flush(&self, timeout: Duration) -> bool {
+        let shared = &self.handle.0;
         let deadline = Instant::now() + timeout;
-        let mut p = self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let want = p.sent;
-        while p.done < want {
+        let mut st = shared.lock();
+        let want = st.sent;
+        if st.done < want {
+            st.hurry = true;
+            shared.wake.notify_one();
+        }
+        while st.done < want {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            p = self
-                .shared
+            st = shared
                 .moved
-                .wait_timeout(p, left)
+                .wait_timeout(st, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -150,52 +216,60 @@ fn prune(store: &mut dyn AuditStore, retention: Retention) {
     }
 }
 
-fn write_loop(
-    mut store: Box<dyn AuditStore>,
-    rx: Receiver<Record>,
-    shared: &Shared,
-    retention: Retention,
-) {
+/// Waits for calls to write and takes them all (leaving `spare` in their
+/// place, so the buffer keeps its room): none when `until` comes first
+/// (time to prune); `None` once every handle is gone and nothing is left.
+fn take(shared: &Shared, spare: &mut Vec<Entry>, until: Instant) -> Option<Vec<Entry>> {
+    let mut st = shared.lock();
+    st.idle = true;
+    let (mut st, time_up) = shared.wait_while(st, until, |st| st.waiting.is_empty() && !st.closed);
+    st.idle = false;
+    if time_up {
+        return Some(Vec::new());
+    }
+    if st.waiting.is_empty() {
+        return None;
+    }
+    // Calls that come within a moment of the first share its commit.
+    let gather = Instant::now() + GATHER;
+    let (mut st, _) = shared.wait_while(st, gather, |st| {
+        !st.closed && !st.hurry && st.waiting.len() < BATCH
+    });
+    st.hurry = false;
+    spare.clear();
+    Some(std::mem::replace(&mut st.waiting, std::mem::take(spare)))
+}
+
+fn write_loop(mut store: Box<dyn AuditStore>, shared: &Shared, retention: Retention) {
     prune(store.as_mut(), retention);
     let mut pruned = Instant::now();
-    let mut batch: Vec<Record> = Vec::with_capacity(BATCH);
+    let mut spare: Vec<Entry> = Vec::new();
     let mut failing: Option<Duration> = None;
-    let mut open = true;
     loop {
-        if batch.is_empty() {
-            if !open {
-                return;
-            }
-            match rx.recv_timeout(PRUNE_EVERY) {
-                Ok(r) => batch.push(r),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open = false,
-            }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            prune(store.as_mut(), retention);
+            pruned = Instant::now();
         }
-        // Records that come within a moment of the first share its commit:
-        // one transaction per burst, not per record.
-        let gather = Instant::now() + GATHER;
-        while batch.len() < BATCH && open {
-            let left = gather.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(r) => batch.push(r),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => open = false,
-            }
+        let Some(mut entries) = take(shared, &mut spare, pruned + PRUNE_EVERY) else {
+            return;
+        };
+        if entries.is_empty() {
+            continue;
         }
-        if !batch.is_empty() {
+        let batch: Vec<Record> = entries.drain(..).map(Entry::redact).collect();
+        spare = entries;
+        loop {
             match store.append(&batch) {
                 Ok(()) => {
                     if failing.take().is_some() {
                         info!("audit trail: writing to the database again");
                     }
-                    let n = batch.len() as u64;
-                    batch.clear();
-                    let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
-                    p.done += n;
+                    let mut st = shared.lock();
+                    st.done += batch.len() as u64;
+                    drop(st);
                     shared.moved.notify_all();
-                    drop(p);
                     shared.overflowing.store(false, Ordering::SeqCst);
+                    break;
                 }
                 Err(e) => {
                     let pause = match failing {
@@ -213,17 +287,13 @@ fn write_loop(
                 }
             }
         }
-        if pruned.elapsed() >= PRUNE_EVERY {
-            prune(store.as_mut(), retention);
-            pruned = Instant::now();
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::contract::sample;
+    use crate::audit::contract::entry;
     use crate::audit::{AuditError, Filter};
 
     /// A store that fails while `down` is set and keeps what it is given.
@@ -259,7 +329,7 @@ mod tests {
         let dropped = counters().dropped.get();
         let started = Instant::now();
         for i in 0..100 {
-            a.record(sample(i, "c", "s", i));
+            a.record(entry(i, "c", "s", i));
         }
         assert!(
             started.elapsed() < Duration::from_secs(5),
@@ -282,7 +352,7 @@ mod tests {
                 let a = a.clone();
                 std::thread::spawn(move || {
                     for i in 0..500 {
-                        a.record(sample(t * 1000 + i, "c", "s", t * 1000 + i));
+                        a.record(entry(t * 1000 + i, "c", "s", t * 1000 + i));
                     }
                 })
             })
@@ -304,5 +374,45 @@ mod tests {
                 "thread {t} out of order"
             );
         }
+    }
+
+    #[test]
+    fn a_stream_of_calls_wakes_the_writer_per_batch_not_per_call() {
+        let store = Flaky::default();
+        let a = Auditor::start(Box::new(store.clone()), Retention::default());
+        let started = Instant::now();
+        for i in 0..100 {
+            a.record(entry(i, "c", "s", i));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = started.elapsed();
+        assert!(a.flush(Duration::from_secs(30)));
+        assert_eq!(store.kept.lock().unwrap().len(), 100);
+        let wakes = a.handle.0.lock().wakes;
+        // One wake for the first call of a batch, one when its gathering
+        // time is up, and the flush's: not one per call.
+        let periods = (took.as_millis() / GATHER.as_millis()) as u64 + 1;
+        assert!(
+            wakes <= 2 * periods + 2,
+            "{wakes} wake-ups for 100 calls over {took:?}"
+        );
+    }
+
+    #[test]
+    fn when_the_last_handle_goes_the_writer_writes_what_is_left_and_ends() {
+        let store = Flaky::default();
+        let a = Auditor::start(Box::new(store.clone()), Retention::default());
+        let shared = a.handle.0.clone();
+        for i in 0..10 {
+            a.record(entry(i, "c", "s", i));
+        }
+        drop(a);
+        // The writer holds the last reference once it has ended.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(&shared) > 1 {
+            assert!(Instant::now() < deadline, "the writer never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(store.kept.lock().unwrap().len(), 10);
     }
 }

@@ -4,6 +4,8 @@
 //! SHA-256, never its text. A codec's error reason that repeats a masked
 //! value has it masked too.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -88,7 +90,8 @@ impl BodyDigest {
         let hash = Sha256::digest(body.as_bytes());
         let mut hex = String::with_capacity(64);
         for b in hash.iter() {
-            hex.push_str(&format!("{b:02x}"));
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
         }
         BodyDigest {
             bytes: body.len() as u64,
@@ -167,28 +170,6 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// The columns of `r`.
-    pub fn of(r: &Record) -> Columns {
-        let (code, reason) = match &r.outcome {
-            Outcome::Error { code, reason } => (Some(*code), Some(reason.clone())),
-            _ => (None, None),
-        };
-        Columns {
-            at_ms: r.at_ms,
-            codec: r.codec.clone(),
-            script: r.script.clone(),
-            version: r.version.clone(),
-            kind: r.kind.as_str().into(),
-            path: r.path.clone(),
-            params: r.params.to_string(),
-            body_bytes: r.body.as_ref().map(|b| b.bytes as i64),
-            body_sha256: r.body.as_ref().map(|b| b.sha256.clone()),
-            result: r.outcome.as_str().into(),
-            code,
-            reason,
-        }
-    }
-
     /// The record again; `None` for a row this build cannot read (a kind
     /// or result it does not know), which readers leave out.
     pub fn record(self) -> Option<Record> {
@@ -218,6 +199,111 @@ impl Columns {
             },
             outcome,
         })
+    }
+}
+
+/// A record's columns as the writers bind them, borrowed from the record
+/// (only the parameters become text: JSON).
+#[derive(Debug, Clone)]
+pub struct Row<'a> {
+    pub at_ms: i64,
+    pub codec: &'a str,
+    pub script: &'a str,
+    pub version: &'a str,
+    pub kind: &'static str,
+    pub path: &'a str,
+    pub params: String,
+    pub body_bytes: Option<i64>,
+    pub body_sha256: Option<&'a str>,
+    pub result: &'static str,
+    pub code: Option<i64>,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    /// The columns of `r`.
+    pub fn of(r: &'a Record) -> Row<'a> {
+        let (code, reason) = match &r.outcome {
+            Outcome::Error { code, reason } => (Some(*code), Some(reason.as_str())),
+            _ => (None, None),
+        };
+        Row {
+            at_ms: r.at_ms,
+            codec: &r.codec,
+            script: &r.script,
+            version: &r.version,
+            kind: r.kind.as_str(),
+            path: &r.path,
+            params: r.params.to_string(),
+            body_bytes: r.body.as_ref().map(|b| b.bytes as i64),
+            body_sha256: r.body.as_ref().map(|b| b.sha256.as_str()),
+            result: r.outcome.as_str(),
+            code,
+            reason,
+        }
+    }
+}
+
+/// A call as the script made it, on its way to the writer thread, which
+/// turns it into a [`Record`] ([`Entry::redact`]): the script thread only
+/// moves what it already has (no redaction, digest or serialisation
+/// there). It holds the parameters and body as sent, secrets included, so
+/// it has no `Debug` that shows them and never leaves the process.
+pub struct Entry {
+    /// When the call was made, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub codec: String,
+    pub script: Arc<str>,
+    pub version: Arc<str>,
+    pub kind: Kind,
+    /// The xAPI path as the xAPI writes it.
+    pub path: String,
+    /// The parameters as sent (not yet redacted).
+    pub params: Map<String, Value>,
+    /// The multi-line body as sent (not yet digested).
+    pub body: Option<String>,
+    /// How it ended; an error's reason not yet masked.
+    pub outcome: Outcome,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Entry({} {} {} on {}: {})",
+            self.script,
+            self.kind.as_str(),
+            self.path,
+            self.codec,
+            self.outcome.as_str()
+        )
+    }
+}
+
+impl Entry {
+    /// The record kept: parameters redacted ([`redact_params`]), the body
+    /// as its size and SHA-256, a masked value masked in the reason too.
+    pub fn redact(self) -> Record {
+        let mut masked = Vec::new();
+        let params = redact_params(&self.params, &mut masked);
+        let outcome = match self.outcome {
+            Outcome::Error { code, reason } => Outcome::Error {
+                code,
+                reason: mask_in(&reason, &masked),
+            },
+            other => other,
+        };
+        Record {
+            at_ms: self.at_ms,
+            codec: self.codec,
+            script: self.script.to_string(),
+            version: self.version.to_string(),
+            kind: self.kind,
+            path: self.path,
+            params,
+            body: self.body.as_deref().map(BodyDigest::of),
+            outcome,
+        }
     }
 }
 
@@ -354,5 +440,38 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
+    }
+
+    #[test]
+    fn a_call_handed_over_raw_is_recorded_redacted_with_its_body_digested() {
+        let e = Entry {
+            at_ms: 1,
+            codec: "room1".into(),
+            script: "wifi".into(),
+            version: "ab".into(),
+            kind: Kind::Command,
+            path: "Command Network Wifi Configure".into(),
+            params: map(json!({ "Ssid": "lab", "Passphrase": "hunter2" })),
+            body: Some("line 1\nline 2\n".into()),
+            outcome: Outcome::Error {
+                code: 4,
+                reason: "Passphrase hunter2 too short".into(),
+            },
+        };
+        assert!(!format!("{e:?}").contains("hunter2"));
+        let r = e.redact();
+        assert_eq!(r.params, json!({ "Ssid": "lab", "Passphrase": "***" }));
+        assert_eq!(r.body, Some(BodyDigest::of("line 1\nline 2\n")));
+        assert_eq!(
+            r.outcome,
+            Outcome::Error {
+                code: 4,
+                reason: "Passphrase *** too short".into()
+            }
+        );
+        assert_eq!((r.script.as_str(), r.version.as_str()), ("wifi", "ab"));
+        let row = Row::of(&r);
+        assert!(!row.params.contains("hunter2") && row.params.contains("lab"));
+        assert_eq!(row.reason, Some("Passphrase *** too short"));
     }
 }

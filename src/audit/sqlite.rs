@@ -6,15 +6,20 @@
 //! read-only beside a running host: the write-ahead log lets it in.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, params};
 
-use super::record::{Columns, Record};
+use super::record::{Columns, Record, Row};
 use super::{AuditError, AuditStore, Filter};
 
+/// The table: `id` is the rowid without `AUTOINCREMENT` (which costs an
+/// update of `sqlite_sequence` per row; a new row still gets an id above
+/// every row present, which is all the order of records needs). Tables
+/// made by earlier builds keep `AUTOINCREMENT` and work alike.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS audit (
-     id          INTEGER PRIMARY KEY AUTOINCREMENT,
+     id          INTEGER PRIMARY KEY,
      at_ms       INTEGER NOT NULL,
      codec       TEXT NOT NULL,
      script      TEXT NOT NULL,
@@ -29,6 +34,51 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS audit (
      reason      TEXT
  );
  CREATE INDEX IF NOT EXISTS audit_at ON audit (at_ms);";
+
+/// Records per multi-row `INSERT`: one statement run per this many
+/// records instead of one per record (12 values each, well under SQLite's
+/// bound on values per statement).
+const ROWS: usize = 50;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit (at_ms, codec, script, version, kind, path, params,
+             body_bytes, body_sha256, result, code, reason) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql
+}
+
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS));
+
+/// Inserts `records` with `stmt`, made by `insert_sql(records.len())`.
+fn insert(stmt: &mut CachedStatement, records: &[Record]) -> rusqlite::Result<()> {
+    let rows: Vec<Row> = records.iter().map(Row::of).collect();
+    let mut args: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 12);
+    for c in &rows {
+        args.extend_from_slice(&[
+            &c.at_ms,
+            &c.codec,
+            &c.script,
+            &c.version,
+            &c.kind,
+            &c.path,
+            &c.params,
+            &c.body_bytes,
+            &c.body_sha256,
+            &c.result,
+            &c.code,
+            &c.reason,
+        ]);
+    }
+    stmt.execute(&args[..]).map(|_| ())
+}
 
 /// The audit table of one SQLite database.
 #[derive(Debug)]
@@ -112,30 +162,14 @@ impl AuditStore for SqliteAudit {
         let fail = |e: rusqlite::Error| error(&file, e);
         let tx = self.conn.transaction().map_err(fail)?;
         {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO audit (at_ms, codec, script, version, kind, path, params,
-                         body_bytes, body_sha256, result, code, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(fail)?;
-            for r in records {
-                let c = Columns::of(r);
-                stmt.execute(params![
-                    c.at_ms,
-                    c.codec,
-                    c.script,
-                    c.version,
-                    c.kind,
-                    c.path,
-                    c.params,
-                    c.body_bytes,
-                    c.body_sha256,
-                    c.result,
-                    c.code,
-                    c.reason
-                ])
-                .map_err(fail)?;
+            let mut many = tx.prepare_cached(&INSERT_MANY).map_err(fail)?;
+            let mut one = tx.prepare_cached(&INSERT_ONE).map_err(fail)?;
+            let mut chunks = records.chunks_exact(ROWS);
+            for chunk in &mut chunks {
+                insert(&mut many, chunk).map_err(fail)?;
+            }
+            for r in chunks.remainder() {
+                insert(&mut one, std::slice::from_ref(r)).map_err(fail)?;
             }
         }
         tx.commit().map_err(fail)
@@ -226,6 +260,20 @@ mod tests {
             .append(&[super::super::contract::sample(1, "late", "s", 1)])
             .unwrap();
         assert_eq!(reader.read(&Filter::default()).unwrap().len(), before + 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batch_longer_than_one_insert_is_written_whole_and_in_order() {
+        let dir = std::env::temp_dir().join(format!("xmacro-audit-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut w = SqliteAudit::open(&dir.join(crate::store::DB_FILE)).unwrap();
+        let n = 2 * ROWS as i64 + 7;
+        let all: Vec<Record> = (0..n)
+            .map(|i| super::super::contract::sample(1_000 + i, "c", "s", i))
+            .collect();
+        w.append(&all).unwrap();
+        assert_eq!(w.read(&Filter::default()).unwrap(), all);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 use tracing::warn;
 
 use super::allow::AllowList;
-use crate::audit::record::mask_in;
-use crate::audit::{Auditor, BodyDigest, Kind, Outcome, Record, redact_params};
+use crate::audit::record::Entry;
+use crate::audit::{Auditor, Kind, Outcome};
 use crate::xows::path::Path;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -52,9 +52,9 @@ impl<'a> Site<'a> {
 
 /// One script version's `allow` list and audit trail.
 pub struct Guard {
-    script: String,
+    script: Arc<str>,
     /// The version's content hash, as `xmacro status` shows it.
-    version: String,
+    version: Arc<str>,
     allow: Option<AllowList>,
     audit: Option<Auditor>,
     /// (codec, path) pairs already warned about.
@@ -67,15 +67,14 @@ impl std::fmt::Debug for Guard {
     }
 }
 
-/// A command or set on its way, for its record.
+/// A command or set on its way, for its record: what the script sent, as
+/// it sent it (the writer thread redacts it, see [`Entry`]).
 pub struct Pending {
     kind: Kind,
     codec: String,
     path: String,
-    params: Value,
-    body: Option<BodyDigest>,
-    /// Secret values, masked in a reason that repeats them.
-    masked: Vec<String>,
+    params: Map<String, Value>,
+    body: Option<String>,
 }
 
 impl Guard {
@@ -86,8 +85,8 @@ impl Guard {
         audit: Option<Auditor>,
     ) -> Arc<Guard> {
         Arc::new(Guard {
-            script: script.to_string(),
-            version: version.to_string(),
+            script: script.into(),
+            version: version.into(),
             allow,
             audit,
             warned: Mutex::default(),
@@ -131,14 +130,14 @@ impl Guard {
             );
         }
         if let Some(a) = &self.audit {
-            a.record(Record {
+            a.record(Entry {
                 at_ms: crate::audit::now_ms(),
                 codec: codec.to_string(),
                 script: self.script.clone(),
                 version: self.version.clone(),
                 kind,
                 path: shown.clone(),
-                params: Value::Object(Map::new()),
+                params: Map::new(),
                 body: None,
                 outcome: Outcome::Denied,
             });
@@ -154,7 +153,8 @@ impl Guard {
     }
 
     /// What to record of a command or set about to be sent, if the trail
-    /// is on (the parameters redacted now, before they go).
+    /// is on: a copy of the parameters and body (redacted and digested on
+    /// the audit writer's thread, not the script's).
     pub fn pending(
         &self,
         codec: &str,
@@ -164,15 +164,12 @@ impl Guard {
         body: Option<&str>,
     ) -> Option<Pending> {
         self.audit.as_ref()?;
-        let mut masked = Vec::new();
-        let params = redact_params(params, &mut masked);
         Some(Pending {
             kind,
             codec: codec.to_string(),
             path: path.to_string(),
-            params,
-            body: body.map(BodyDigest::of),
-            masked,
+            params: params.clone(),
+            body: body.map(str::to_string),
         })
     }
 
@@ -206,12 +203,9 @@ impl Guard {
         };
         let outcome = match result {
             Ok(()) => Outcome::Ok,
-            Err((code, reason)) => Outcome::Error {
-                code,
-                reason: mask_in(&reason, &p.masked),
-            },
+            Err((code, reason)) => Outcome::Error { code, reason },
         };
-        a.record(Record {
+        a.record(Entry {
             at_ms: crate::audit::now_ms(),
             codec: p.codec,
             script: self.script.clone(),
