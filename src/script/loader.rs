@@ -9,11 +9,12 @@
 //! and on import statements, a size cap per file, and each library is
 //! evaluated once per compile however often it is imported.
 //!
-//! The compile session (libraries read, modules built, the import stack) is a
-//! thread-local: Rhai calls the module resolver from inside
-//! `compile_into_self_contained`, with the engine's default tag rather than a
-//! per-call one, and one engine serves every compile, so nothing of ours
-//! reaches the resolver but the thread.
+//! The compile session (libraries read, modules built) and the import stack
+//! are kept on the thread ([`super::OnThread`]): Rhai calls the module
+//! resolver from inside `compile_into_self_contained` with no context at
+//! all (`resolve(engine, None, path, Position::NONE)`), and one engine
+//! serves every compile, so nothing of ours reaches the resolver but the
+//! thread.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -46,7 +47,7 @@ pub const MAX_SOURCE: u64 = 4 << 20;
 
 /// What the compile running on this thread has resolved so far.
 #[derive(Default)]
-struct Session {
+pub(crate) struct Session {
     /// Library files read (for reloads).
     deps: BTreeSet<PathBuf>,
     /// Each library's module, evaluated once.
@@ -62,12 +63,15 @@ struct Session {
     overlay: Option<std::collections::BTreeMap<String, String>>,
 }
 
-thread_local! {
-    /// The compile running on this thread.
-    static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
-    /// Imports being resolved (to report cycles), each with the size of
-    /// the module tree it has gathered so far.
-    static STACK: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+/// Runs `f` with the compile running on this thread.
+fn compiling<R>(f: impl FnOnce(&RefCell<Option<Session>>) -> R) -> R {
+    super::on_thread(|t| f(&t.compile))
+}
+
+/// Runs `f` with the imports being resolved on this thread (to report
+/// cycles), each with the size of the module tree it has gathered so far.
+fn stack<R>(f: impl FnOnce(&RefCell<Vec<(String, u64)>>) -> R) -> R {
+    super::on_thread(|t| f(&t.imports))
 }
 
 /// Reads `<root>/<rel>` if its real path (symlinks resolved) is inside the
@@ -188,8 +192,8 @@ impl rhai::ModuleResolver for SandboxResolver {
         } else {
             format!("{path}.rhai")
         };
-        if STACK.with(|s| s.borrow().iter().any(|(r, _)| *r == rel)) {
-            let chain = STACK.with(|s| {
+        if stack(|s| s.borrow().iter().any(|(r, _)| *r == rel)) {
+            let chain = stack(|s| {
                 s.borrow()
                     .iter()
                     .map(|(r, _)| r.as_str())
@@ -198,7 +202,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             });
             return Err(refuse(format!("import cycle: {chain} -> {rel}")));
         }
-        let cached = SESSION.with(|s| -> Result<Option<Arc<Module>>, String> {
+        let cached = compiling(|s| -> Result<Option<Arc<Module>>, String> {
             let mut s = s.borrow_mut();
             let Some(s) = s.as_mut() else { return Ok(None) };
             s.imports += 1;
@@ -218,7 +222,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             Ok(None)
         });
         if let Some(m) = cached.map_err(refuse)? {
-            let size = SESSION.with(|s| {
+            let size = compiling(|s| {
                 s.borrow()
                     .as_ref()
                     .and_then(|s| s.sizes.get(&rel).copied())
@@ -227,7 +231,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             add_to_importer(size).map_err(refuse)?;
             return Ok(m);
         }
-        let kept = SESSION.with(|s| {
+        let kept = compiling(|s| {
             let s = s.borrow();
             let overlay = s.as_ref()?.overlay.as_ref()?;
             Some(overlay.get(&rel).cloned().ok_or_else(|| {
@@ -238,13 +242,13 @@ impl rhai::ModuleResolver for SandboxResolver {
             Some(t) => t.map_err(refuse)?,
             None => read_confined(&self.root, &rel).map_err(refuse)?,
         };
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.texts.insert(rel.clone(), text.clone());
             }
         });
         let file = self.root.join(&rel);
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.deps.insert(file.clone());
             }
@@ -261,7 +265,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             );
             return Err(EvalAltResult::ErrorInModule(rel, e.into(), pos).into());
         }
-        STACK.with(|s| s.borrow_mut().push((rel.clone(), 1)));
+        stack(|s| s.borrow_mut().push((rel.clone(), 1)));
         let started = std::time::Instant::now();
         let result = (|| {
             let mut ast = engine
@@ -272,7 +276,7 @@ impl rhai::ModuleResolver for SandboxResolver {
                 .map_err(|e| EvalAltResult::ErrorInModule(rel.clone(), e, pos))?;
             Ok(Arc::new(module))
         })();
-        let size = STACK.with(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
+        let size = stack(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
         // Remembered only when this library itself spent most of the
         // budget, not when others before it in the compile did.
         if let Err(EvalAltResult::ErrorInModule(_, inner, _)) = &result
@@ -282,7 +286,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             remember_stopped(file, version, why.to_string());
         }
         let module = result.map_err(|e: EvalAltResult| Box::new(e))?;
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.modules.insert(rel.clone(), module.clone());
                 s.sizes.insert(rel, size);
@@ -317,7 +321,7 @@ fn remember_stopped(file: PathBuf, version: u64, why: String) {
 
 /// Counts an imported module tree of `size` into the library importing it.
 fn add_to_importer(size: u64) -> Result<(), String> {
-    STACK.with(|s| {
+    stack(|s| {
         let mut s = s.borrow_mut();
         let Some((importer, total)) = s.last_mut() else {
             return Ok(());
@@ -391,7 +395,7 @@ fn compile_with(
         overlay,
         ..Session::default()
     };
-    let outer = SESSION.with(|s| s.replace(Some(session)));
+    let outer = compiling(|s| s.replace(Some(session)));
     let account = super::memory::Account::new();
     let result = super::instance::with_current(None, || {
         account.enter(COMPILE_MEMORY, || {
@@ -400,7 +404,7 @@ fn compile_with(
             })
         })
     });
-    let session = SESSION.with(|s| s.replace(outer)).unwrap_or_default();
+    let session = compiling(|s| s.replace(outer)).unwrap_or_default();
     let deps = session.deps;
     match result {
         Ok(mut ast) => {
