@@ -39,9 +39,9 @@ impl Deadline {
     }
 
     /// The running test's time limit, once it has passed.
-    pub fn past(&self) -> Option<String> {
+    pub fn past(&self) -> Option<TimedOut> {
         let (at, limit) = self.get()?;
-        (Instant::now() >= at).then(|| timeout_message(limit))
+        (Instant::now() >= at).then_some(TimedOut { limit })
     }
 
     /// Time the running test has left (`None` outside a test).
@@ -49,6 +49,14 @@ impl Deadline {
         self.get()
             .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
+}
+
+/// A test stopped for running past its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", timeout_message(*limit))]
+pub struct TimedOut {
+    /// The limit it ran past.
+    pub limit: Duration,
 }
 
 /// Why a test was stopped for taking too long.
@@ -83,7 +91,11 @@ mod tests {
         let deadline = Deadline::default();
         assert_eq!(deadline.past(), None);
         deadline.enter(Duration::ZERO, || {
-            assert!(deadline.past().is_some_and(|m| m.contains("of 0s")));
+            assert!(
+                deadline
+                    .past()
+                    .is_some_and(|m| m.to_string().contains("of 0s"))
+            );
         });
         assert_eq!(deadline.past(), None);
         assert_eq!(deadline.time_left(), None);

@@ -84,7 +84,7 @@ pub fn engine(
             return Some(memory::exceeded_message(limit).into());
         }
         if ops % 512 == 0 {
-            return deadline.past().map(Into::into);
+            return deadline.past().map(|late| late.to_string().into());
         }
         None
     });

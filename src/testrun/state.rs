@@ -99,6 +99,20 @@ pub fn with<T>(
     harness.enter(0, || f(t))
 }
 
+/// Why the scripts did not settle after an action.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// Still busy after [`SETTLE_LIMIT`].
+    #[error("the scripts were still busy after {}s", SETTLE_LIMIT.as_secs())]
+    Busy,
+    /// The test ran past its time limit.
+    #[error(transparent)]
+    TimedOut(#[from] super::deadline::TimedOut),
+    /// A time beyond the virtual clock's range.
+    #[error("that is {0}")]
+    OutOfRange(#[from] crate::clock::vclock::OutOfRange),
+}
+
 /// Waits until every script of these rooms is idle and nothing the
 /// simulators queued for them is still in flight; at most `limit`, and
 /// never past the running test's time limit.
@@ -106,7 +120,7 @@ pub async fn quiet(
     rooms: &[Arc<Room>],
     limit: Duration,
     deadline: &super::deadline::Deadline,
-) -> Result<(), String> {
+) -> Result<(), SettleError> {
     let read = async || {
         Some(rooms.iter().fold((true, 0), |(all, sum), r| {
             let (i, n) = r.idle();
@@ -122,14 +136,7 @@ pub async fn quiet(
     };
     crate::host::idle::wait(read, flush, limit)
         .await
-        .map_err(|_| {
-            deadline.past().unwrap_or_else(|| {
-                format!(
-                    "the scripts were still busy after {}s",
-                    SETTLE_LIMIT.as_secs()
-                )
-            })
-        })
+        .map_err(|_| deadline.past().map_or(SettleError::Busy, Into::into))
 }
 
 impl TestState {
@@ -139,17 +146,15 @@ impl TestState {
     }
 
     /// Waits for the scripts, then fires what is due now, reacting to each.
-    pub fn settle(&self) -> Result<(), String> {
+    pub fn settle(&self) -> Result<(), SettleError> {
         self.advance_to(self.clock.elapsed_ms())
     }
 
     /// Moves the clock to `target` ms, firing every timer due on the way in
     /// order and letting the scripts react to each before the next; refused
     /// beyond the clock's range, and stopped at the test's time limit.
-    pub fn advance_to(&self, target: u64) -> Result<(), String> {
-        self.clock
-            .check(target)
-            .map_err(|e| format!("that is {e}"))?;
+    pub fn advance_to(&self, target: u64) -> Result<(), SettleError> {
+        self.clock.check(target)?;
         let rooms = self.rooms.clone();
         let clock = self.clock.clone();
         let deadline = self.deadline.clone();
@@ -160,7 +165,7 @@ impl TestState {
             quiet(&rooms, limit, &deadline).await?;
             while clock.fire_next(target) {
                 if let Some(late) = deadline.past() {
-                    return Err(late);
+                    return Err(late.into());
                 }
                 let limit = deadline
                     .time_left()

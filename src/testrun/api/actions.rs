@@ -146,11 +146,11 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
     let name = name.trim_end_matches(".rhai").to_string();
     act(ctx, |t| {
         let file = format!("{name}.rhai");
-        let refused = |e: String| format!("room.load({name:?}): {e}");
+        let refused = |e: &dyn std::fmt::Display| format!("room.load({name:?}): {e}");
         if !crate::host::is_script_file(&file) {
-            return Err(refused("not a script name".into()));
+            return Err(refused(&"not a script name"));
         }
-        room.can_load(&name).map_err(refused)?;
+        room.can_load(&name).map_err(|e| refused(&e))?;
         let built = crate::script::loader::program(&t.engine, &t.dir, &file).map_err(|e| {
             t.script_error = true;
             format!("{SCRIPT_ERROR}: {}", e.message)
@@ -169,7 +169,8 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
             codecs: Arc::new(codecs),
         };
         let _guard = t.rt.enter();
-        room.load(&name, launch, t.stores.clone()).map_err(refused)
+        room.load(&name, launch, t.stores.clone())
+            .map_err(|e| refused(&e))
     })
 }
 
@@ -251,10 +252,12 @@ fn sim(ctx: &NativeCallContext, opts: rhai::Map) -> RhaiResult<RoomRef> {
             };
             options.schema = Some(schema);
         }
-        let mut room = t.block(Room::start(&name, options))?;
+        let mut room = t
+            .block(Room::start(&name, options))
+            .map_err(|e| e.to_string())?;
         room.settings = settings;
         if let Some(panels) = t.panels.clone() {
-            crate::testrun::room::save_panels(&room, &panels, &tags)?;
+            crate::testrun::room::save_panels(&room, &panels, &tags).map_err(|e| e.to_string())?;
         }
         t.rooms.push(Arc::new(room));
         Ok(RoomRef(t.rooms.len() - 1))
@@ -311,7 +314,9 @@ fn person(
 
 fn control(ctx: &NativeCallContext, r: &RoomRef, method: &str, params: Value) -> RhaiResult<Value> {
     let room = room(ctx, r)?;
-    act(ctx, |_| room.control(method, params))
+    act(ctx, |_| {
+        room.control(method, params).map_err(|e| e.to_string())
+    })
 }
 
 fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> RhaiResult<INT> {
@@ -331,10 +336,10 @@ fn replay(ctx: &NativeCallContext, r: &RoomRef, file: &str, opts: rhai::Map) -> 
                 t.clock
                     .check(at)
                     .map_err(|x| format!("{file}:{}: \"ms\": {} is {x}", e.line, e.ms))?;
-                t.advance_to(at)?;
+                t.advance_to(at).map_err(|e| e.to_string())?;
             }
-            room.inject(&e.feedback)?;
-            t.settle()?;
+            room.inject(&e.feedback).map_err(|e| e.to_string())?;
+            t.settle().map_err(|e| e.to_string())?;
         }
         Ok(entries.len() as INT)
     })

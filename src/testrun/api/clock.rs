@@ -18,7 +18,7 @@ pub(super) fn register(engine: &mut Engine) {
             advance(&ctx, format!("advance({ms})"), ms as u64)
         })
         .register_fn("advance", |ctx: NativeCallContext, d: &str| {
-            let ms = parse_duration(d).map_err(|e| err(&ctx, e))?;
+            let ms = parse_duration(d).map_err(|e| err(&ctx, e.to_string()))?;
             advance(&ctx, format!("advance({d:?})"), ms)
         })
         .register_fn("set_time", |ctx: NativeCallContext, at: &str| {
@@ -47,6 +47,7 @@ pub(super) fn register(engine: &mut Engine) {
 fn advance(ctx: &NativeCallContext, asked: String, ms: u64) -> RhaiResult<()> {
     state::with(ctx.tag(), |t| {
         t.advance_to(t.clock.elapsed_ms().saturating_add(ms))
+            .map_err(|e| e.to_string())
     })
     .map_err(|e| err(ctx, format!("{asked}: {e}")))
 }

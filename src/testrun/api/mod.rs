@@ -67,7 +67,7 @@ fn act<T>(
 ) -> RhaiResult<T> {
     state::with(ctx.tag(), |t| {
         let out = f(t)?;
-        t.settle()?;
+        t.settle().map_err(|e| e.to_string())?;
         Ok(out)
     })
     .map_err(|e| err(ctx, e))

@@ -17,7 +17,7 @@ pub(super) fn register(engine: &mut Engine) {
                 let room = room(&ctx, r)?;
                 let out = room
                     .control("Inspect", json!({}))
-                    .map_err(|e| err(&ctx, e))?;
+                    .map_err(|e| err(&ctx, e.to_string()))?;
                 let ids = out["Panels"]
                     .as_object()
                     .map(|m| m.keys().cloned().collect::<Vec<_>>());
@@ -40,7 +40,9 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn(
             "get",
             |ctx: NativeCallContext, r: &mut RoomRef, path: &str| -> RhaiResult<Dynamic> {
-                let v = room(&ctx, r)?.get(path).map_err(|e| err(&ctx, e))?;
+                let v = room(&ctx, r)?
+                    .get(path)
+                    .map_err(|e| err(&ctx, e.to_string()))?;
                 dynamic_of(&ctx, &v)
             },
         )
@@ -87,6 +89,8 @@ pub(super) fn register(engine: &mut Engine) {
 
 fn observe(ctx: &NativeCallContext, r: &RoomRef, method: &str, key: &str) -> RhaiResult<Dynamic> {
     let room = room(ctx, r)?;
-    let out = room.control(method, json!({})).map_err(|e| err(ctx, e))?;
+    let out = room
+        .control(method, json!({}))
+        .map_err(|e| err(ctx, e.to_string()))?;
     dynamic_of(ctx, out.get(key).unwrap_or(&Value::Null))
 }
