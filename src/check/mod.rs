@@ -155,7 +155,7 @@ pub fn schema_findings(
                 .into_iter()
                 .map(|f| f.to_string())
                 .collect::<Vec<_>>(),
-            Err(e) => vec![e],
+            Err(e) => vec![e.to_string()],
         })
         .collect())
 }

@@ -46,10 +46,19 @@ pub struct TestArgs {
     pub test_timeout: std::time::Duration,
 }
 
+/// Why a `--test-timeout` value was refused.
+#[derive(Debug, thiserror::Error)]
+enum TimeoutError {
+    #[error(transparent)]
+    Duration(#[from] crate::testrun::values::DurationError),
+    #[error("the time limit must be more than 0")]
+    Zero,
+}
+
 /// A `--test-timeout` value: a duration as tests write them, above zero.
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+fn parse_timeout(text: &str) -> Result<std::time::Duration, TimeoutError> {
     match crate::testrun::values::parse_duration(text)? {
-        0 => Err("the time limit must be more than 0".into()),
+        0 => Err(TimeoutError::Zero),
         ms => Ok(std::time::Duration::from_millis(ms)),
     }
 }

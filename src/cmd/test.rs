@@ -68,7 +68,7 @@ fn options(args: &TestArgs) -> Result<TestOptions, TestError> {
         ),
     };
     let panels = TestPanels::read(&panels_dir, scope)
-        .map_err(|e| TestError::Dir(panels_dir.display().to_string(), e))?;
+        .map_err(|e| TestError::Dir(panels_dir.display().to_string(), e.to_string()))?;
     if !dir.is_dir() {
         return Err(TestError::Dir(
             dir.display().to_string(),

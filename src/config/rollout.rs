@@ -40,18 +40,28 @@ pub struct Window {
     pub end: NaiveTime,
 }
 
+/// Why a `window` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// Not `HH:MM-HH:MM`.
+    #[error("{0:?} is not a window like \"22:00-05:00\" (local time, HH:MM-HH:MM)")]
+    Shape(String),
+    /// Start and end are the same.
+    #[error(
+        "{0:?} is an empty window (start and end are the same); leave window out to promote at any time"
+    )]
+    Empty(String),
+}
+
 impl Window {
     /// Reads `"HH:MM-HH:MM"`.
-    pub fn parse(text: &str) -> Result<Window, String> {
-        let shape =
-            || format!("{text:?} is not a window like \"22:00-05:00\" (local time, HH:MM-HH:MM)");
+    pub fn parse(text: &str) -> Result<Window, WindowError> {
+        let shape = || WindowError::Shape(text.to_string());
         let (a, b) = text.split_once('-').ok_or_else(shape)?;
         let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| shape());
         let (start, end) = (time(a)?, time(b)?);
         if start == end {
-            return Err(format!(
-                "{text:?} is an empty window (start and end are the same); leave window out to promote at any time"
-            ));
+            return Err(WindowError::Empty(text.to_string()));
         }
         Ok(Window { start, end })
     }
@@ -118,7 +128,7 @@ impl RawRollout {
             .as_deref()
             .map(Window::parse)
             .transpose()
-            .map_err(|why| KeyError::new("window", why))?;
+            .map_err(|why| KeyError::new("window", why.to_string()))?;
         Ok(RolloutConfig {
             canary,
             soak,
@@ -160,10 +170,15 @@ mod tests {
     #[test]
     fn bad_windows_say_what_a_window_looks_like() {
         for bad in ["22-05", "22:00", "25:00-01:00", "22:00-5", "evening"] {
-            let e = Window::parse(bad).unwrap_err();
+            let e = Window::parse(bad).unwrap_err().to_string();
             assert!(e.contains("HH:MM-HH:MM"), "{bad}: {e}");
         }
-        assert!(Window::parse("05:00-05:00").unwrap_err().contains("empty"));
+        assert!(
+            Window::parse("05:00-05:00")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 
     const FLEET: &str = r#"

@@ -301,7 +301,9 @@ impl Host {
                 return Err("this host runs without [rollout]".into());
             };
             let (generation, mut record) = staged.records.get(name).cloned().unwrap_or_default();
-            let decision = record.apply(event.clone(), now, &staged.policy)?;
+            let decision = record
+                .apply(event.clone(), now, &staged.policy)
+                .map_err(|e| e.to_string())?;
             if !decision.changed() {
                 return Ok(decision);
             }

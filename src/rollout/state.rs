@@ -113,6 +113,17 @@ impl Decision {
     }
 }
 
+/// An operator's request that cannot be done now (the message says what
+/// state the rollout is in instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("nothing to {what}: {state}")]
+pub struct Refused {
+    /// `promote` or `abort`.
+    pub what: &'static str,
+    /// Why there is nothing to do it to.
+    pub state: String,
+}
+
 impl Rollout {
     /// Applies one event; an operator's request that cannot be done is
     /// refused with why (nothing changes).
@@ -121,7 +132,7 @@ impl Rollout {
         event: Event,
         now: Now,
         policy: &RolloutConfig,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, Refused> {
         Ok(match event {
             Event::Saved(snap) => self.saved(snap, now, policy),
             Event::Failed {
@@ -204,7 +215,7 @@ impl Rollout {
         }
     }
 
-    fn promote(&mut self, by: By) -> Result<Decision, String> {
+    fn promote(&mut self, by: By) -> Result<Decision, Refused> {
         if !self.is_soaking() {
             return Err(self.nothing_soaking("promote"));
         }
@@ -217,7 +228,7 @@ impl Rollout {
         Ok(Decision::Promoted { version, by })
     }
 
-    fn abort(&mut self, now: Now) -> Result<Decision, String> {
+    fn abort(&mut self, now: Now) -> Result<Decision, Refused> {
         match (&self.phase, &self.candidate) {
             (Phase::Soaking { .. }, Some(c)) => {
                 let version = c.version();
@@ -228,7 +239,7 @@ impl Rollout {
         }
     }
 
-    fn nothing_soaking(&self, what: &str) -> String {
+    fn nothing_soaking(&self, what: &'static str) -> Refused {
         let state = match &self.phase {
             Phase::Steady => "steady: no change is soaking".to_string(),
             Phase::RolledBack { reason, .. } => format!(
@@ -241,7 +252,7 @@ impl Rollout {
             ),
             Phase::Soaking { .. } => "no candidate".to_string(),
         };
-        format!("nothing to {what}: {state}")
+        Refused { what, state }
     }
 
     /// Whether a change is soaking on the canary.
@@ -383,7 +394,7 @@ mod tests {
         assert_eq!(r.runs(true), Some(&v("one")), "the canary goes back");
         assert_eq!(r.apply(Event::Tick, at(60), &p).unwrap(), Decision::Nothing);
         assert_eq!(r.promoted, Some(v("one")));
-        let e = r.apply(Event::Promote, at(61), &p).unwrap_err();
+        let e = r.apply(Event::Promote, at(61), &p).unwrap_err().to_string();
         assert!(e.contains("rolled back (room.rhai:3:5: boom)"), "{e}");
         assert_eq!(
             r.apply(Event::Saved(v("two")), at(62), &p).unwrap(),
@@ -434,6 +445,7 @@ mod tests {
         assert!(
             r.apply(Event::Promote, at(3), &p)
                 .unwrap_err()
+                .to_string()
                 .contains("steady")
         );
 
@@ -453,6 +465,7 @@ mod tests {
         assert!(
             r.apply(Event::Abort, at(101), &p)
                 .unwrap_err()
+                .to_string()
                 .contains("aborted")
         );
     }

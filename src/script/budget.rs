@@ -11,9 +11,9 @@
 //! their own, so a loop of calls to a codec that never answers in time
 //! still ends.
 //!
-//! The deadline is a thread-local because the engine's progress hook, which
-//! enforces it, is called by Rhai with the operation count only: there is
-//! no context to carry it in.
+//! The deadline is kept on the thread ([`super::OnThread`]) because the
+//! engine's progress hook, which enforces it, is called by Rhai with the
+//! operation count only: there is no context to carry it in.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use rhai::{Dynamic, EvalAltResult, FLOAT, INT, Position};
 
 /// The running work's budgets on this thread.
 #[derive(Clone, Copy)]
-struct Deadline {
+pub(crate) struct Deadline {
     /// When its own work runs out (moved on by every wait for the codec).
     at: Instant,
     budget: Duration,
@@ -31,8 +31,9 @@ struct Deadline {
     wait: Duration,
 }
 
-thread_local! {
-    static DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
+/// Runs `f` with this thread's deadline.
+fn deadline<R>(f: impl FnOnce(&Cell<Option<Deadline>>) -> R) -> R {
+    super::on_thread(|t| f(&t.deadline))
 }
 
 /// How long `sleep` may wait when nothing running has a deadline.
@@ -51,7 +52,7 @@ pub fn with_budgets<T>(budget: Duration, wait: Duration, f: impl FnOnce() -> T) 
     struct Restore(Option<Deadline>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            DEADLINE.with(|d| d.set(self.0));
+            deadline(|d| d.set(self.0));
         }
     }
     let now = Deadline {
@@ -60,13 +61,13 @@ pub fn with_budgets<T>(budget: Duration, wait: Duration, f: impl FnOnce() -> T) 
         wait_left: wait,
         wait,
     };
-    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(now))));
+    let _restore = Restore(deadline(|d| d.replace(Some(now))));
     f()
 }
 
 /// Time left before the deadline (`None` without one).
 pub fn remaining() -> Option<Duration> {
-    DEADLINE.with(|d| {
+    deadline(|d| {
         d.get()
             .map(|d| d.at.saturating_duration_since(Instant::now()))
     })
@@ -74,7 +75,7 @@ pub fn remaining() -> Option<Duration> {
 
 /// Whether the running work is past its deadline.
 pub fn past_deadline() -> bool {
-    DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() >= d.at))
+    deadline(|d| d.get().is_some_and(|d| Instant::now() >= d.at))
 }
 
 /// How long the running work may wait for its codec now, and the error
@@ -82,7 +83,7 @@ pub fn past_deadline() -> bool {
 /// ([`waited_out`]), or, with none, of its own budget ([`exceeded`]).
 /// `None` without a deadline.
 pub fn codec_wait() -> Option<(Duration, Ending)> {
-    DEADLINE.with(|d| {
+    deadline(|d| {
         d.get().map(|d| {
             if d.wait.is_zero() {
                 let left = d.at.saturating_duration_since(Instant::now());
@@ -100,7 +101,7 @@ pub type Ending = fn() -> Box<EvalAltResult>;
 /// Takes a finished wait for the codec off the running work's own time
 /// (its deadline moves on by it) and off its wait bound.
 pub fn waited(took: Duration) {
-    DEADLINE.with(|d| {
+    deadline(|d| {
         if let Some(mut now) = d.get()
             && !now.wait.is_zero()
         {
@@ -114,9 +115,7 @@ pub fn waited(took: Duration) {
 
 /// The message of the error that stops work past its deadline.
 pub fn exceeded_message() -> String {
-    let budget = DEADLINE
-        .with(|d| d.get().map(|d| d.budget))
-        .unwrap_or_default();
+    let budget = deadline(|d| d.get().map(|d| d.budget)).unwrap_or_default();
     exceeded_message_with(budget, crate::xows::keepalive::host_lag())
 }
 
@@ -159,9 +158,7 @@ const WAITED: &str = "waited for its codec for more than";
 /// together passed their bound; at a top level this is not the script's
 /// own fault (see [`is_waited_out`]).
 pub fn waited_out() -> Box<EvalAltResult> {
-    let wait = DEADLINE
-        .with(|d| d.get().map(|d| d.wait))
-        .unwrap_or_default();
+    let wait = deadline(|d| d.get().map(|d| d.wait)).unwrap_or_default();
     let msg = format!("{WAITED} {:.1}s in all", wait.as_secs_f64());
     EvalAltResult::ErrorTerminated(msg.into(), Position::NONE).into()
 }

@@ -9,11 +9,12 @@
 //! and on import statements, a size cap per file, and each library is
 //! evaluated once per compile however often it is imported.
 //!
-//! The compile session (libraries read, modules built, the import stack) is a
-//! thread-local: Rhai calls the module resolver from inside
-//! `compile_into_self_contained`, with the engine's default tag rather than a
-//! per-call one, and one engine serves every compile, so nothing of ours
-//! reaches the resolver but the thread.
+//! The compile session (libraries read, modules built) and the import stack
+//! are kept on the thread ([`super::OnThread`]): Rhai calls the module
+//! resolver from inside `compile_into_self_contained` with no context at
+//! all (`resolve(engine, None, path, Position::NONE)`), and one engine
+//! serves every compile, so nothing of ours reaches the resolver but the
+//! thread.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -46,7 +47,7 @@ pub const MAX_SOURCE: u64 = 4 << 20;
 
 /// What the compile running on this thread has resolved so far.
 #[derive(Default)]
-struct Session {
+pub(crate) struct Session {
     /// Library files read (for reloads).
     deps: BTreeSet<PathBuf>,
     /// Each library's module, evaluated once.
@@ -62,42 +63,107 @@ struct Session {
     overlay: Option<std::collections::BTreeMap<String, String>>,
 }
 
-thread_local! {
-    /// The compile running on this thread.
-    static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
-    /// Imports being resolved (to report cycles), each with the size of
-    /// the module tree it has gathered so far.
-    static STACK: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+/// Runs `f` with the compile running on this thread.
+fn compiling<R>(f: impl FnOnce(&RefCell<Option<Session>>) -> R) -> R {
+    super::on_thread(|t| f(&t.compile))
+}
+
+/// Runs `f` with the imports being resolved on this thread (to report
+/// cycles), each with the size of the module tree it has gathered so far.
+fn stack<R>(f: impl FnOnce(&RefCell<Vec<(String, u64)>>) -> R) -> R {
+    super::on_thread(|t| f(&t.imports))
+}
+
+/// Why a script or library file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The scripts directory itself cannot be resolved.
+    #[error("scripts directory {}: {source}", dir.display())]
+    ScriptsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file's real path cannot be resolved (it does not exist...).
+    #[error("cannot read {}: {source}", path.display())]
+    Resolve {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Its real path leads outside the scripts directory.
+    #[error("{rel} refused: it resolves to {}, outside the scripts directory", real.display())]
+    Outside { rel: String, real: PathBuf },
+    /// Opening or reading it failed.
+    #[error("cannot read {rel}: {source}")]
+    Read { rel: String, source: std::io::Error },
+    /// It is larger than [`MAX_SOURCE`].
+    #[error("{rel} refused: larger than {} MB", MAX_SOURCE >> 20)]
+    TooBig { rel: String },
 }
 
 /// Reads `<root>/<rel>` if its real path (symlinks resolved) is inside the
 /// real scripts directory, and it is not too big.
-pub fn read_confined(root: &Path, rel: &str) -> Result<String, String> {
+pub fn read_confined(root: &Path, rel: &str) -> Result<String, ReadError> {
     let path = root.join(rel);
     let real_root = root
         .canonicalize()
-        .map_err(|e| format!("scripts directory {}: {e}", root.display()))?;
+        .map_err(|source| ReadError::ScriptsDir {
+            dir: root.to_path_buf(),
+            source,
+        })?;
     let real = path
         .canonicalize()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|source| ReadError::Resolve { path, source })?;
     if !real.starts_with(&real_root) {
-        return Err(format!(
-            "{rel} refused: it resolves to {}, outside the scripts directory",
-            real.display()
-        ));
+        return Err(ReadError::Outside {
+            rel: rel.to_string(),
+            real,
+        });
     }
-    let file = std::fs::File::open(&real).map_err(|e| format!("cannot read {rel}: {e}"))?;
+    let read = |source| ReadError::Read {
+        rel: rel.to_string(),
+        source,
+    };
+    let file = std::fs::File::open(&real).map_err(read)?;
     let mut text = String::new();
     file.take(MAX_SOURCE + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {rel}: {e}"))?;
+        .map_err(read)?;
     if text.len() as u64 > MAX_SOURCE {
-        return Err(format!(
-            "{rel} refused: larger than {} MB",
-            MAX_SOURCE >> 20
-        ));
+        return Err(ReadError::TooBig {
+            rel: rel.to_string(),
+        });
     }
     Ok(text)
+}
+
+/// Why an `import` was refused (the script's error names the library).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The path leaves the scripts directory or is malformed.
+    #[error(
+        "import {path:?} refused: {why}; imports name a file inside the scripts directory, as \"lib/util\""
+    )]
+    Path { path: String, why: &'static str },
+    /// The library imports itself, directly or not.
+    #[error("import cycle: {chain}")]
+    Cycle { chain: String },
+    /// More than [`MAX_IMPORTS`] import statements resolved in one compile.
+    #[error("too many imports: more than {MAX_IMPORTS} in one script and its libraries")]
+    TooManyImports,
+    /// More than [`MAX_LIBRARIES`] distinct libraries.
+    #[error("too many libraries: a script may use at most {MAX_LIBRARIES}")]
+    TooManyLibraries,
+    /// A version kept whole imports a library it did not import then.
+    #[error("{rel} is not part of the version kept (it was not imported then)")]
+    NotKept { rel: String },
+    /// A library's module tree would pass [`MAX_MODULE_TREE`].
+    #[error(
+        "imports nest too widely: {importer} would hold more than {MAX_MODULE_TREE} modules (counting a library each time it is imported)"
+    )]
+    TooWide { importer: String },
+    /// The library's file was not read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// A compile failure, with its place.
@@ -128,11 +194,12 @@ pub struct Compiled {
 }
 
 /// Whether an import path stays inside the scripts directory.
-pub fn check_import(path: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "import {path:?} refused: {why}; imports name a file inside the scripts directory, as \"lib/util\""
-        ))
+pub fn check_import(path: &str) -> Result<(), ImportError> {
+    let bad = |why: &'static str| {
+        Err(ImportError::Path {
+            path: path.to_string(),
+            why,
+        })
     };
     if path.is_empty() {
         return bad("empty path");
@@ -174,10 +241,10 @@ impl rhai::ModuleResolver for SandboxResolver {
         path: &str,
         pos: Position,
     ) -> Result<Arc<Module>, Box<EvalAltResult>> {
-        let refuse = |msg: String| -> Box<EvalAltResult> {
+        let refuse = |e: ImportError| -> Box<EvalAltResult> {
             EvalAltResult::ErrorInModule(
                 path.into(),
-                EvalAltResult::ErrorRuntime(msg.into(), Position::NONE).into(),
+                EvalAltResult::ErrorRuntime(e.to_string().into(), Position::NONE).into(),
                 pos,
             )
             .into()
@@ -188,37 +255,34 @@ impl rhai::ModuleResolver for SandboxResolver {
         } else {
             format!("{path}.rhai")
         };
-        if STACK.with(|s| s.borrow().iter().any(|(r, _)| *r == rel)) {
-            let chain = STACK.with(|s| {
+        if stack(|s| s.borrow().iter().any(|(r, _)| *r == rel)) {
+            let chain = stack(|s| {
                 s.borrow()
                     .iter()
                     .map(|(r, _)| r.as_str())
                     .collect::<Vec<_>>()
                     .join(" -> ")
             });
-            return Err(refuse(format!("import cycle: {chain} -> {rel}")));
+            let chain = format!("{chain} -> {rel}");
+            return Err(refuse(ImportError::Cycle { chain }));
         }
-        let cached = SESSION.with(|s| -> Result<Option<Arc<Module>>, String> {
+        let cached = compiling(|s| -> Result<Option<Arc<Module>>, ImportError> {
             let mut s = s.borrow_mut();
             let Some(s) = s.as_mut() else { return Ok(None) };
             s.imports += 1;
             if s.imports > MAX_IMPORTS {
-                return Err(format!(
-                    "too many imports: more than {MAX_IMPORTS} in one script and its libraries"
-                ));
+                return Err(ImportError::TooManyImports);
             }
             if let Some(m) = s.modules.get(&rel) {
                 return Ok(Some(m.clone()));
             }
             if s.modules.len() >= MAX_LIBRARIES {
-                return Err(format!(
-                    "too many libraries: a script may use at most {MAX_LIBRARIES}"
-                ));
+                return Err(ImportError::TooManyLibraries);
             }
             Ok(None)
         });
         if let Some(m) = cached.map_err(refuse)? {
-            let size = SESSION.with(|s| {
+            let size = compiling(|s| {
                 s.borrow()
                     .as_ref()
                     .and_then(|s| s.sizes.get(&rel).copied())
@@ -227,24 +291,27 @@ impl rhai::ModuleResolver for SandboxResolver {
             add_to_importer(size).map_err(refuse)?;
             return Ok(m);
         }
-        let kept = SESSION.with(|s| {
+        let kept = compiling(|s| {
             let s = s.borrow();
             let overlay = s.as_ref()?.overlay.as_ref()?;
-            Some(overlay.get(&rel).cloned().ok_or_else(|| {
-                format!("{rel} is not part of the version kept (it was not imported then)")
-            }))
+            Some(
+                overlay
+                    .get(&rel)
+                    .cloned()
+                    .ok_or_else(|| ImportError::NotKept { rel: rel.clone() }),
+            )
         });
         let text = match kept {
             Some(t) => t.map_err(refuse)?,
-            None => read_confined(&self.root, &rel).map_err(refuse)?,
+            None => read_confined(&self.root, &rel).map_err(|e| refuse(e.into()))?,
         };
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.texts.insert(rel.clone(), text.clone());
             }
         });
         let file = self.root.join(&rel);
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.deps.insert(file.clone());
             }
@@ -261,7 +328,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             );
             return Err(EvalAltResult::ErrorInModule(rel, e.into(), pos).into());
         }
-        STACK.with(|s| s.borrow_mut().push((rel.clone(), 1)));
+        stack(|s| s.borrow_mut().push((rel.clone(), 1)));
         let started = std::time::Instant::now();
         let result = (|| {
             let mut ast = engine
@@ -272,7 +339,7 @@ impl rhai::ModuleResolver for SandboxResolver {
                 .map_err(|e| EvalAltResult::ErrorInModule(rel.clone(), e, pos))?;
             Ok(Arc::new(module))
         })();
-        let size = STACK.with(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
+        let size = stack(|s| s.borrow_mut().pop()).map_or(1, |(_, n)| n);
         // Remembered only when this library itself spent most of the
         // budget, not when others before it in the compile did.
         if let Err(EvalAltResult::ErrorInModule(_, inner, _)) = &result
@@ -282,7 +349,7 @@ impl rhai::ModuleResolver for SandboxResolver {
             remember_stopped(file, version, why.to_string());
         }
         let module = result.map_err(|e: EvalAltResult| Box::new(e))?;
-        SESSION.with(|s| {
+        compiling(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 s.modules.insert(rel.clone(), module.clone());
                 s.sizes.insert(rel, size);
@@ -316,17 +383,17 @@ fn remember_stopped(file: PathBuf, version: u64, why: String) {
 }
 
 /// Counts an imported module tree of `size` into the library importing it.
-fn add_to_importer(size: u64) -> Result<(), String> {
-    STACK.with(|s| {
+fn add_to_importer(size: u64) -> Result<(), ImportError> {
+    stack(|s| {
         let mut s = s.borrow_mut();
         let Some((importer, total)) = s.last_mut() else {
             return Ok(());
         };
         *total = total.saturating_add(size);
         if *total > MAX_MODULE_TREE {
-            return Err(format!(
-                "imports nest too widely: {importer} would hold more than {MAX_MODULE_TREE} modules (counting a library each time it is imported)"
-            ));
+            return Err(ImportError::TooWide {
+                importer: importer.clone(),
+            });
         }
         Ok(())
     })
@@ -391,7 +458,7 @@ fn compile_with(
         overlay,
         ..Session::default()
     };
-    let outer = SESSION.with(|s| s.replace(Some(session)));
+    let outer = compiling(|s| s.replace(Some(session)));
     let account = super::memory::Account::new();
     let result = super::instance::with_current(None, || {
         account.enter(COMPILE_MEMORY, || {
@@ -400,7 +467,7 @@ fn compile_with(
             })
         })
     });
-    let session = SESSION.with(|s| s.replace(outer)).unwrap_or_default();
+    let session = compiling(|s| s.replace(outer)).unwrap_or_default();
     let deps = session.deps;
     match result {
         Ok(mut ast) => {

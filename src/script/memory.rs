@@ -15,8 +15,8 @@
 //! alignment, so every block grew by 16 bytes and an over-aligned one (a
 //! tokio task is aligned to 128) by its whole alignment.
 //!
-//! The current account is a thread-local because allocator hooks cannot take
-//! a context: `GlobalAlloc::alloc` knows only the layout.
+//! The current account is a thread-local because allocator hooks get no
+//! context at all: `GlobalAlloc::alloc` knows only the layout.
 //!
 //! Underneath is jemalloc, not the C library's malloc: a feedback document
 //! is allocated on the connection task's thread and freed on a script

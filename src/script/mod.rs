@@ -27,6 +27,10 @@
 //! - [`steps`]: pauses between commands that hold no worker.
 //! - [`output`]: what scripts log, escaped and rate limited.
 //! - [`wait`]: how a script thread waits for a host call's answer.
+//!
+//! One thing lives here rather than in a part: [`OnThread`], what the
+//! thread running script code keeps where Rhai hands it no context, one
+//! field per part that needs it.
 
 pub mod allow;
 pub mod api;
@@ -53,3 +57,52 @@ pub mod stdlib;
 pub mod steps;
 pub mod toplevel;
 pub mod wait;
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+/// What the thread running script code (a job, a compile, a unit test's
+/// engine) keeps where Rhai hands that code no context. Everywhere Rhai
+/// calls us with a context, the context carries what we need instead: a
+/// job's instance travels in the per-call tag ([`instance::JobCtx`]), a
+/// test's state in the test body's tag. The allocator's account is the
+/// other thread-local ([`memory`]): an allocator has no context at all.
+pub(crate) struct OnThread {
+    /// The instance whose job runs here: Rhai calls the `print` hook
+    /// (`Engine::on_print`) with the text alone, no tag, and the line goes
+    /// to that instance's log ([`instance::with_current`]).
+    pub(crate) instance: RefCell<Option<Arc<instance::InstanceCtx>>>,
+    /// The running work's wall-clock budget: Rhai calls the progress hook
+    /// (`Engine::on_progress`), which enforces it, with the operation count
+    /// alone ([`budget`]).
+    pub(crate) deadline: Cell<Option<budget::Deadline>>,
+    /// The compile running here: `Engine::compile_into_self_contained`
+    /// calls the module resolver with no context (no tag, no source, no
+    /// position), and one engine serves every compile ([`loader`]).
+    pub(crate) compile: RefCell<Option<loader::Session>>,
+    /// The imports being resolved, to report a cycle (with or without a
+    /// compile: a test file's imports resolve as it runs).
+    pub(crate) imports: RefCell<Vec<(String, u64)>>,
+    /// How this thread's recent waits for host calls went (whether the
+    /// next one spins before parking): a property of the thread, not of any
+    /// job or call, so it has no context to live in ([`wait`]).
+    pub(crate) spin: Cell<wait::Adapt>,
+}
+
+thread_local! {
+    /// See [`OnThread`].
+    static ON_THREAD: OnThread = const {
+        OnThread {
+            instance: RefCell::new(None),
+            deadline: Cell::new(None),
+            compile: RefCell::new(None),
+            imports: RefCell::new(Vec::new()),
+            spin: Cell::new(wait::Adapt::NEW),
+        }
+    };
+}
+
+/// Runs `f` with this thread's [`OnThread`].
+pub(crate) fn on_thread<R>(f: impl FnOnce(&OnThread) -> R) -> R {
+    ON_THREAD.with(f)
+}

@@ -12,7 +12,6 @@
 //! would have been caught, so a script waiting on slow answers burns
 //! nothing. `XMACRO_CALL_SPIN_US` sets the window (0 turns spinning off).
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -52,12 +51,15 @@ fn spinners_for(cpus: usize) -> usize {
 
 /// Per thread: how many coming waits skip spinning, and the misses in a row.
 #[derive(Clone, Copy, Default)]
-struct Adapt {
+pub(crate) struct Adapt {
     skip: u32,
     misses: u32,
 }
 
 impl Adapt {
+    /// No skips, no misses: the next wait may spin.
+    pub(crate) const NEW: Adapt = Adapt { skip: 0, misses: 0 };
+
     /// Whether this wait may spin (and counts a skipped one).
     fn wants_spin(&mut self) -> bool {
         if self.skip > 0 {
@@ -78,10 +80,6 @@ impl Adapt {
             self.skip = (1u32 << (self.misses - 1)).min(MAX_SKIP);
         }
     }
-}
-
-thread_local! {
-    static ADAPT: Cell<Adapt> = const { Cell::new(Adapt { skip: 0, misses: 0 }) };
 }
 
 /// Wakes the waiting thread: a flag it can spin on, and an unpark (no
@@ -114,7 +112,7 @@ pub fn block_on<F: Future>(rt: &tokio::runtime::Handle, fut: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let (window, max_spinners) = policy();
-    let mut adapt = ADAPT.with(Cell::get);
+    let mut adapt = super::on_thread(|t| t.spin.get());
     let mut spin = max_spinners > 0 && !window.is_zero() && adapt.wants_spin();
     let started = Instant::now();
     let out = loop {
@@ -133,7 +131,7 @@ pub fn block_on<F: Future>(rt: &tokio::runtime::Handle, fut: F) -> F::Output {
     };
     if max_spinners > 0 && !window.is_zero() {
         adapt.learn(started.elapsed() <= window);
-        ADAPT.with(|a| a.set(adapt));
+        super::on_thread(|t| t.spin.set(adapt));
     }
     out
 }

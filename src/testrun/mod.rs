@@ -148,6 +148,11 @@ struct Run<'a> {
     scripts: Arc<Engine>,
     schemas: state::Schemas,
     accounts: sandbox::Accounts,
+    /// The running test's time limit (the test engines' progress hooks
+    /// and the test's state read it).
+    deadline: deadline::Deadline,
+    /// The running test's state, carried in the tag of the calls into it.
+    current: state::Current,
 }
 
 fn run_files(
@@ -166,6 +171,8 @@ fn run_files(
         scripts: crate::script::engine::build(opts.dir.clone(), opts.limits.max_operations),
         schemas: state::Schemas::default(),
         accounts: sandbox::Accounts::new(opts.limits.memory),
+        deadline: deadline::Deadline::default(),
+        current: state::Current::default(),
     };
     let mut summary = Summary::default();
     let mut report = |r: TestResult| {
@@ -176,7 +183,12 @@ fn run_files(
         let started = Instant::now();
         let declared: api::Declarations = Arc::default();
         let constants = sandbox::Constants::default();
-        let engine = sandbox::engine(&opts.dir, declared.clone(), constants.clone());
+        let engine = sandbox::engine(
+            &opts.dir,
+            declared.clone(),
+            constants.clone(),
+            run.deadline.clone(),
+        );
         let ast = match load_file(&run, &engine, file, &constants) {
             Ok(ast) => ast,
             Err(why) => {
@@ -223,13 +235,34 @@ fn load_file(
     let mut scope = rhai::Scope::new();
     run.accounts
         .run_test_code(|| {
-            deadline::with_deadline(run.opts.timeout, || {
+            run.deadline.enter(run.opts.timeout, || {
                 engine.run_ast_with_scope(&mut scope, &ast)
             })
         })
         .map_err(|e| crate::script::diagnose::describe_error(file, &e))?;
     *constants.write().unwrap_or_else(|p| p.into_inner()) = sandbox::constants_of(&scope);
     Ok(ast)
+}
+
+/// Calls a test's body as `FnPtr::call` would, with `tag` (the test's
+/// state) in the call's runtime state, where every test function reads it.
+fn call_body(
+    engine: &Engine,
+    ast: &rhai::AST,
+    body: &rhai::FnPtr,
+    tag: rhai::Dynamic,
+) -> Result<rhai::Dynamic, Box<rhai::EvalAltResult>> {
+    let mut global = engine.new_global_runtime_state();
+    global.tag = tag;
+    global.lib.push(ast.shared_lib().clone());
+    let ctx = rhai::NativeCallContext::new_with_all_fields(
+        engine,
+        body.fn_name(),
+        None,
+        &global,
+        rhai::Position::NONE,
+    );
+    body.call_raw(&ctx, None, [])
 }
 
 fn run_one(
@@ -240,7 +273,7 @@ fn run_one(
     let started = Instant::now();
     let start = chrono::NaiveDateTime::parse_from_str(START, "%Y-%m-%d %H:%M").unwrap_or_default();
     let logs: room::Logs = Arc::new(Mutex::new(Vec::new()));
-    state::swap(Some(TestState {
+    run.current.swap(Some(TestState {
         rt: run.rt.clone(),
         clock: Arc::new(crate::clock::vclock::VirtualClock::new(
             start,
@@ -257,12 +290,13 @@ fn run_one(
         harness: run.accounts.harness.clone(),
         script_error: false,
         panels: run.opts.panels.clone(),
+        deadline: run.deadline.clone(),
     }));
-    let result = deadline::with_deadline(run.opts.timeout, || {
+    let result = run.deadline.enter(run.opts.timeout, || {
         run.accounts
-            .run_test_code(|| t.body.call::<rhai::Dynamic>(engine, ast, ()))
+            .run_test_code(|| call_body(engine, ast, &t.body, run.current.tag()))
     });
-    let done = state::swap(None);
+    let done = run.current.swap(None);
     let mut script_error = false;
     if let Some(done) = done {
         script_error = done.script_error;

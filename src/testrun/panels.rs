@@ -22,10 +22,13 @@ pub struct TestPanels {
 impl TestPanels {
     /// Reads the folder; a refused file is an error naming it (a test run
     /// has no last good version to keep).
-    pub fn read(dir: &Path, scope: BTreeMap<String, PanelConfig>) -> Result<TestPanels, String> {
+    pub fn read(
+        dir: &Path,
+        scope: BTreeMap<String, PanelConfig>,
+    ) -> Result<TestPanels, crate::panels::PanelError> {
         let project = read_dir(dir, &Project::default());
         if let Some(e) = project.errors.first() {
-            return Err(e.to_string());
+            return Err(e.clone());
         }
         Ok(TestPanels {
             dir: dir.to_path_buf(),

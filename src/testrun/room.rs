@@ -71,13 +71,55 @@ pub struct Room {
     pub settings: rhai::Map,
 }
 
+/// Why a room refused what a test asked of it (the test fails with it).
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// No port for the simulator.
+    #[error("sim(): cannot listen on 127.0.0.1: {0}")]
+    Listen(std::io::Error),
+    /// The simulator's address or URL is unusable.
+    #[error("sim(): {0}")]
+    Address(String),
+    /// The room's URL does not make a codec's settings.
+    #[error("{0}")]
+    Url(crate::xows::ConnectError),
+    /// The host could not connect to the simulator.
+    #[error("sim(): cannot connect to the simulated room: {0}")]
+    Connect(crate::xows::Error),
+    /// The device refused a control method or a person's act.
+    #[error("{0}")]
+    Device(String),
+    /// Not a control method a test may call.
+    #[error("{0}: not a method a test can call")]
+    NotAControl(String),
+    /// A recorded feedback document that is no JSON object.
+    #[error("a feedback document is a JSON object")]
+    NotAnObject,
+    /// `room.get` with a path that is none.
+    #[error("room.get({path:?}): {why}")]
+    Path { path: String, why: String },
+    /// The script runs here already.
+    #[error(
+        "{script} is already running on {room}; use room.restart({script:?}) to start it again"
+    )]
+    Running { script: String, room: String },
+    /// No script of that name was loaded here.
+    #[error("no script named {script} was loaded on {room}")]
+    NotLoaded { script: String, room: String },
+    /// The script's store did not open.
+    #[error("its store: {0}")]
+    Store(crate::store::StoreError),
+}
+
 impl Room {
     /// Starts a simulator and connects the host to it.
-    pub async fn start(name: &str, options: DeviceOptions) -> Result<Room, String> {
+    pub async fn start(name: &str, options: DeviceOptions) -> Result<Room, RoomError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| format!("sim(): cannot listen on 127.0.0.1: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("sim(): {e}"))?;
+            .map_err(RoomError::Listen)?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| RoomError::Address(e.to_string()))?;
         let device = Device::new(options.clone());
         let sim = SimOptions {
             device: options,
@@ -88,11 +130,9 @@ impl Room {
             let _ = stopped.await;
         }));
         let url = format!("ws://{addr}/ws");
-        let mut cfg = CodecConfig::from_url(&url).map_err(|e| format!("sim(): {e}"))?;
+        let mut cfg = CodecConfig::from_url(&url).map_err(|e| RoomError::Address(e.to_string()))?;
         cfg.name = name.to_string();
-        let codec = Codec::connect(cfg)
-            .await
-            .map_err(|e| format!("sim(): cannot connect to the simulated room: {e}"))?;
+        let codec = Codec::connect(cfg).await.map_err(RoomError::Connect)?;
         Ok(Room {
             name: name.to_string(),
             device,
@@ -111,10 +151,12 @@ impl Room {
     }
 
     /// Runs a control method (`SetStatus`, `Event`, ...) on the device.
-    pub fn control(&self, method: &str, params: Value) -> Result<Value, String> {
+    pub fn control(&self, method: &str, params: Value) -> Result<Value, RoomError> {
         let out = match control::handle(&self.device, method, &params) {
-            Action::Reply(r) => r.map_err(|e| format!("{method}: {}", e.message)),
-            _ => Err(format!("{method}: not a method a test can call")),
+            Action::Reply(r) => {
+                r.map_err(|e| RoomError::Device(format!("{method}: {}", e.message)))
+            }
+            _ => Err(RoomError::NotAControl(method.to_string())),
         };
         self.device.run_deferred();
         out
@@ -125,17 +167,17 @@ impl Room {
     pub fn person<T>(
         &self,
         f: impl FnOnce(&mut State) -> Result<T, RpcError>,
-    ) -> Result<T, String> {
+    ) -> Result<T, RoomError> {
         let out = f(&mut self.device.lock());
         self.device.run_deferred();
-        out.map_err(|e| e.message)
+        out.map_err(|e| RoomError::Device(e.message))
     }
 
     /// Plays one feedback document into the room: Status and
     /// Configuration change the model (with feedback), events are emitted.
-    pub fn inject(&self, feedback: &Value) -> Result<(), String> {
+    pub fn inject(&self, feedback: &Value) -> Result<(), RoomError> {
         let Value::Object(parts) = feedback else {
-            return Err("a feedback document is a JSON object".into());
+            return Err(RoomError::NotAnObject);
         };
         {
             let mut st = self.device.lock();
@@ -152,24 +194,30 @@ impl Room {
     }
 
     /// A value from the device's model (`"Status Audio Volume"`).
-    pub fn get(&self, path: &str) -> Result<Value, String> {
-        let p = Path::parse(path).map_err(|e| format!("room.get({path:?}): {e}"))?;
+    pub fn get(&self, path: &str) -> Result<Value, RoomError> {
+        let p = Path::parse(path).map_err(|e| RoomError::Path {
+            path: path.to_string(),
+            why: e.to_string(),
+        })?;
         Ok(self.device.lock().get(&p.0).unwrap_or(Value::Null))
     }
 
     /// Refuses a script that runs here already (one instance per room).
-    pub fn can_load(&self, script: &str) -> Result<(), String> {
+    pub fn can_load(&self, script: &str) -> Result<(), RoomError> {
         if self.scripts().iter().any(|l| l.name == script) {
-            return Err(format!(
-                "{script} is already running on {}; use room.restart({script:?}) to start it again",
-                self.name
-            ));
+            return Err(RoomError::Running {
+                script: script.to_string(),
+                room: self.name.clone(),
+            });
         }
         Ok(())
     }
 
-    fn not_loaded(&self, script: &str) -> String {
-        format!("no script named {script} was loaded on {}", self.name)
+    fn not_loaded(&self, script: &str) -> RoomError {
+        RoomError::NotLoaded {
+            script: script.to_string(),
+            room: self.name.clone(),
+        }
     }
 
     /// Starts a script on this room (from inside the test's runtime),
@@ -179,10 +227,10 @@ impl Room {
         script: &str,
         launch: Launch,
         stores: Arc<dyn Backend>,
-    ) -> Result<(), String> {
+    ) -> Result<(), RoomError> {
         self.can_load(script)?;
         let store = Store::load(InstanceId::new(&self.name, script), stores, DEFAULT_QUOTA)
-            .map_err(|e| format!("its store: {e}"))?;
+            .map_err(RoomError::Store)?;
         let spec = self.spec(script, launch, Arc::new(store));
         let instance = Instance::start(&spec);
         self.scripts().push(Loaded {
@@ -226,7 +274,7 @@ impl Room {
 
     /// Stops a script (`on_unload` runs) and starts it again with the same
     /// arguments and store, as a restarted codec or a reloaded file would.
-    pub async fn restart(&self, script: &str) -> Result<(), String> {
+    pub async fn restart(&self, script: &str) -> Result<(), RoomError> {
         let (old, spec) = {
             let all = self.scripts();
             let l = all
@@ -244,7 +292,7 @@ impl Room {
     }
 
     /// What a script stored, key by key.
-    pub fn store(&self, script: &str) -> Result<serde_json::Map<String, Value>, String> {
+    pub fn store(&self, script: &str) -> Result<serde_json::Map<String, Value>, RoomError> {
         let all = self.scripts();
         let l = all
             .iter()
@@ -358,11 +406,11 @@ pub fn save_panels(
     room: &Room,
     panels: &super::panels::TestPanels,
     tags: &[String],
-) -> Result<(), String> {
+) -> Result<(), RoomError> {
     let entry = crate::config::CodecEntry {
         name: room.name.clone(),
         tags: tags.to_vec(),
-        config: crate::xows::CodecConfig::from_url(&room.url).map_err(|e| e.to_string())?,
+        config: crate::xows::CodecConfig::from_url(&room.url).map_err(RoomError::Url)?,
     };
     let mut st = room.device.lock();
     for p in panels.for_room(&entry) {

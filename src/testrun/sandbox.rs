@@ -58,7 +58,12 @@ impl Accounts {
 /// The engine for one test file in `dir`: the standard library, the test
 /// API (`tests` collects what `test(...)` declares) and the file's
 /// constants (filled once its top level has run).
-pub fn engine(dir: &Path, tests: api::Declarations, constants: Constants) -> Engine {
+pub fn engine(
+    dir: &Path,
+    tests: api::Declarations,
+    constants: Constants,
+    deadline: super::deadline::Deadline,
+) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(MAX_OPERATIONS)
@@ -72,14 +77,14 @@ pub fn engine(dir: &Path, tests: api::Declarations, constants: Constants) -> Eng
         .set_module_resolver(crate::script::loader::SandboxResolver::new(
             dir.to_path_buf(),
         ));
-    engine.on_progress(|ops| {
+    engine.on_progress(move |ops| {
         if ops % 4 == 0
             && let Some(limit) = memory::over_budget()
         {
             return Some(memory::exceeded_message(limit).into());
         }
         if ops % 512 == 0 {
-            return super::deadline::past_deadline().map(Into::into);
+            return deadline.past().map(|late| late.to_string().into());
         }
         None
     });

@@ -10,10 +10,17 @@ use crate::script::api::from_dynamic;
 /// Marks an assertion failure (not a script or usage error).
 pub const FAILED: &str = "assertion failed";
 
+/// A duration a test wrote that is none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a duration: write \"500ms\", \"30s\", \"10m\", \"2h\" or \"1d\"")]
+pub struct DurationError {
+    pub text: String,
+}
+
 /// Parses `"10m"`, `"1h30m"`, `"45s"`, `"250ms"`, `"2d"` into milliseconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("{text:?} is not a duration: write \"500ms\", \"30s\", \"10m\", \"2h\" or \"1d\"")
+pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
+    let bad = || DurationError {
+        text: text.to_string(),
     };
     let mut total: u64 = 0;
     let mut rest = text.trim();

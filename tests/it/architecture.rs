@@ -324,3 +324,70 @@ fn paths_are_made_absolute_from_the_module_they_are_written_in() {
         vec!["s::engine::MAX", "x::a", "x::b::c"]
     );
 }
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_file_reads_in_one_sitting_and_the_top_of_src_reads_like_the_architecture() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = sources(&src)
+        .into_iter()
+        .filter_map(|(p, text)| {
+            let lines = text.lines().take_while(|l| !l.contains("#[cfg(test)]"));
+            let n = lines.count();
+            (n > 600).then(|| format!("{} ({n} lines before its tests)", p.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "files over 600 lines: {long:?}");
+    let top = std::fs::read_dir(&src)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .count();
+    assert!(top <= 12, "{top} files at the top of src/ (at most 12)");
+}
+
+#[test]
+fn at_most_two_thread_locals_each_saying_why_rhai_gives_no_context_there() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for (p, text) in sources(&src) {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("thread_local!") {
+                found.push(format!("{}:{}", p.display(), i + 1));
+            }
+        }
+        // The reason is written where the thread-local lives.
+        if code.contains("thread_local!") {
+            let words = code
+                .split_whitespace()
+                .filter(|w| !w.starts_with("//"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                words.contains("no context"),
+                "{} keeps a thread-local without saying why Rhai gives no context there",
+                p.display()
+            );
+        }
+    }
+    assert!(found.len() <= 2, "thread-locals: {found:?}");
+}

@@ -323,6 +323,7 @@ fn one_room(script: &str) -> (TestState, Arc<Room>, std::path::PathBuf) {
         harness: Arc::default(),
         script_error: false,
         panels: None,
+        deadline: Default::default(),
     };
     let launch = Launch {
         program,

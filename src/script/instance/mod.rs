@@ -23,11 +23,9 @@
 //! It is started from an [`InstanceSpec`] ([`spec`]) holding its compiled
 //! [`program`]; its context (callbacks, timers, stopping) is [`context`];
 //! what a job runs in travels with each call in Rhai's tag
-//! ([`job::JobCtx`]). One thread-local stays,
-//! `CURRENT`: Rhai calls the `print`/`debug` hooks and the progress hook
-//! (memory and time budgets) without any context, and they need the
-//! running instance. Host functions read the instance from the tag
-//! (`api::ctx`).
+//! ([`job::JobCtx`]). Host functions read the instance from the tag
+//! (`api::ctx`); only the `print` hook, which Rhai calls without any
+//! context, finds it on the thread ([`crate::script::OnThread`]).
 
 pub mod context;
 pub mod job;
@@ -39,7 +37,6 @@ pub use job::JobCtx;
 pub use program::{Constants, Program};
 pub use spec::{InstanceSpec, LogSink, span};
 
-use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -102,22 +99,16 @@ const AFTER_TOP_LEVEL: &str = "$top level done$";
 /// runner waits on it instead of polling).
 pub static WENT_IDLE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-thread_local! {
-    /// The instance whose code this worker thread runs, for the hooks Rhai
-    /// calls without a context (`print`, the progress hook).
-    static CURRENT: RefCell<Option<Arc<InstanceCtx>>> = const { RefCell::new(None) };
-}
-
 /// The instance whose code this worker thread is running.
 pub fn current() -> Option<Arc<InstanceCtx>> {
-    CURRENT.with(|c| c.borrow().clone())
+    crate::script::on_thread(|t| t.instance.borrow().clone())
 }
 
 /// Runs `f` with `ctx` as the current instance (also used by `check`).
 pub fn with_current<T>(ctx: Option<Arc<InstanceCtx>>, f: impl FnOnce() -> T) -> T {
-    let prev = CURRENT.with(|c| c.replace(ctx));
+    let prev = crate::script::on_thread(|t| t.instance.replace(ctx));
     let out = f();
-    CURRENT.with(|c| *c.borrow_mut() = prev);
+    crate::script::on_thread(|t| *t.instance.borrow_mut() = prev);
     out
 }
 
