@@ -19,7 +19,9 @@
 #
 # The simulator and the inspecting client are always SIM (default: this
 # tree's release build), so two hosts (BIN) are measured against the same
-# codec. CONNECT_RATE=N adds `connect_rate = N` to the config (hosts that
+# codec. SETTLE=S waits S seconds (default 3) between the start and the
+# idle window; SHOW_THREADS=1 prints the host's threads by name then, and
+# its warnings. CONNECT_RATE=N adds `connect_rate = N` to the config (hosts that
 # know the key).
 #   XMACRO_TEST_POSTGRES=$(.ci/postgres) benches/fleet-capacity.sh [CODECS] [BIN] [SIM]
 set -euo pipefail
@@ -68,7 +70,8 @@ until [ "$(started)" -ge "$want" ]; do
   [ "$t" -gt "$peak_threads" ] && peak_threads=$t
 done
 start_s=$(since "$t0")
-sleep 3
+sleep "${SETTLE:-3}"
+[ -n "${SHOW_THREADS:-}" ] && { cat /proc/$pid/task/*/comm | sort | uniq -c >&2; grep -c WARN "$dir/host.log" >&2 || true; grep WARN "$dir/host.log" | cut -c1-300 | sort | uniq -c | sort -rn | head -5 >&2 || true; }
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 c0=$(ticks); sleep "$window"; c1=$(ticks)
