@@ -17,6 +17,13 @@ use crate::testrun::state;
 
 /// Registers `sim` and the room's actions.
 pub(super) fn register(engine: &mut Engine) {
+    scripts(engine);
+    device(engine);
+    people(engine);
+}
+
+/// `sim()` and the scripts of a room: `load`, `restart`.
+fn scripts(engine: &mut Engine) {
     engine
         .register_fn("sim", |ctx: NativeCallContext| sim(&ctx, rhai::Map::new()))
         .register_fn("sim", |ctx: NativeCallContext, o: rhai::Map| sim(&ctx, o))
@@ -32,6 +39,15 @@ pub(super) fn register(engine: &mut Engine) {
                 load(&ctx, r, name, args)
             },
         )
+        .register_fn(
+            "restart",
+            |ctx: NativeCallContext, r: &mut RoomRef, name: &str| restart(&ctx, r, name),
+        );
+}
+
+/// The room's devices: Status, events, HTTP answers, command results, replays.
+fn device(engine: &mut Engine) {
+    engine
         .register_fn(
             "status",
             |ctx: NativeCallContext, r: &mut RoomRef, path: &str, v: Dynamic| -> RhaiResult<()> {
@@ -55,6 +71,37 @@ pub(super) fn register(engine: &mut Engine) {
                 control(&ctx, r, "Event", params).map(|_| ())
             },
         )
+        .register_fn(
+            "http_response",
+            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
+                let params = json_of(&ctx, &m.into())?;
+                control(&ctx, r, "HttpResponse", params).map(|_| ())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str| {
+                replay(&ctx, r, file, rhai::Map::new())
+            },
+        )
+        .register_fn(
+            "replay",
+            |ctx: NativeCallContext, r: &mut RoomRef, file: &str, o: rhai::Map| {
+                replay(&ctx, r, file, o)
+            },
+        )
+        .register_fn(
+            "command_result",
+            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
+                let params = json_of(&ctx, &m.into())?;
+                control(&ctx, r, "CommandResult", params).map(|_| ())
+            },
+        );
+}
+
+/// What the people in the room do: calls, the people count, widgets.
+fn people(engine: &mut Engine) {
+    engine
         .register_fn(
             "incoming_call",
             |ctx: NativeCallContext, r: &mut RoomRef, number: &str| -> RhaiResult<Dynamic> {
@@ -107,36 +154,6 @@ pub(super) fn register(engine: &mut Engine) {
             |ctx: NativeCallContext, r: &mut RoomRef, number: &str| {
                 let what = format!("room.dial({number:?})");
                 person(&ctx, r, &what, |st| calls::person_dials(st, number))
-            },
-        )
-        .register_fn(
-            "restart",
-            |ctx: NativeCallContext, r: &mut RoomRef, name: &str| restart(&ctx, r, name),
-        )
-        .register_fn(
-            "http_response",
-            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
-                let params = json_of(&ctx, &m.into())?;
-                control(&ctx, r, "HttpResponse", params).map(|_| ())
-            },
-        )
-        .register_fn(
-            "replay",
-            |ctx: NativeCallContext, r: &mut RoomRef, file: &str| {
-                replay(&ctx, r, file, rhai::Map::new())
-            },
-        )
-        .register_fn(
-            "replay",
-            |ctx: NativeCallContext, r: &mut RoomRef, file: &str, o: rhai::Map| {
-                replay(&ctx, r, file, o)
-            },
-        )
-        .register_fn(
-            "command_result",
-            |ctx: NativeCallContext, r: &mut RoomRef, m: rhai::Map| -> RhaiResult<()> {
-                let params = json_of(&ctx, &m.into())?;
-                control(&ctx, r, "CommandResult", params).map(|_| ())
             },
         );
 }
