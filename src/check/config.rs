@@ -131,7 +131,7 @@ pub fn check(cfg: &Config) -> Result<Report, crate::check::CheckError> {
             ));
         }
     }
-    let files = crate::host::list_scripts(&cfg.scripts).map_err(|source| {
+    let files = crate::script::files::list_scripts(&cfg.scripts).map_err(|source| {
         crate::check::CheckError::ScriptsDir {
             dir: cfg.scripts.clone(),
             source,

@@ -81,7 +81,8 @@ pub fn check_file(
     file: &Path,
     schema: Option<&Schema>,
 ) -> Result<(usize, Vec<String>), CheckError> {
-    let (dir, name) = crate::host::split_script_file(file).map_err(CheckError::NotAScript)?;
+    let (dir, name) = crate::script::files::split_script_file(file)
+        .map_err(|e| CheckError::NotAScript(e.to_string()))?;
     check_in(&dir, Some(&name), schema)
 }
 
@@ -126,10 +127,11 @@ fn javascript_left(dir: &Path, file: &str) -> Vec<String> {
 
 /// The scripts of `dir` (only the one named `only`, if given), by name.
 fn scripts_in(dir: &Path, only: Option<&str>) -> Result<BTreeMap<String, String>, CheckError> {
-    let mut scripts = crate::host::list_scripts(dir).map_err(|source| CheckError::ScriptsDir {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
+    let mut scripts =
+        crate::script::files::list_scripts(dir).map_err(|source| CheckError::ScriptsDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     if let Some(only) = only {
         scripts.retain(|name, _| name == only);
     }
@@ -146,7 +148,7 @@ pub fn schema_findings(
 ) -> Result<Vec<String>, CheckError> {
     let mut files: Vec<String> = scripts_in(dir, only)?.into_values().collect();
     if only.is_none() {
-        files.extend(libraries(dir));
+        files.extend(crate::script::files::libraries(dir));
     }
     Ok(files
         .iter()
@@ -186,32 +188,6 @@ pub fn allow_findings(
         }
     }
     Ok(out)
-}
-
-/// Library files (`*.rhai` below subdirectories), relative to `dir`;
-/// symlinked directories are not followed (a link may lead anywhere, or in
-/// a circle).
-fn libraries(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p);
-            } else if d != dir
-                && crate::host::is_script_file(&e.file_name().to_string_lossy())
-                && let Ok(rel) = p.strip_prefix(dir)
-            {
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[cfg(test)]

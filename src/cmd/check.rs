@@ -77,7 +77,8 @@ pub async fn run(args: CheckArgs) -> Result<(), AppError> {
 /// model, each miss printed as a warning; gives how many.
 fn builtin_warnings(dir: &Path, one_file: bool) -> Result<usize, AppError> {
     let (root, only) = if one_file {
-        let (root, name) = crate::host::split_script_file(dir).map_err(AppError::Usage)?;
+        let (root, name) = crate::script::files::split_script_file(dir)
+            .map_err(|e| AppError::Usage(e.to_string()))?;
         (root, Some(name))
     } else {
         (dir.to_path_buf(), None)
@@ -122,7 +123,8 @@ fn allowed(
     strict: bool,
 ) -> Result<Vec<String>, AppError> {
     let (dir, only) = if dir.is_file() || dir.extension().is_some_and(|e| e == "rhai") {
-        let (d, name) = crate::host::split_script_file(dir).map_err(AppError::Usage)?;
+        let (d, name) = crate::script::files::split_script_file(dir)
+            .map_err(|e| AppError::Usage(e.to_string()))?;
         (d, Some(name))
     } else {
         (dir.to_path_buf(), None)
@@ -134,7 +136,7 @@ fn allowed(
         .collect();
     let mut out = check::allow_findings(&dir, only.as_deref(), &lists)?;
     if strict {
-        let scripts = crate::host::list_scripts(&dir)
+        let scripts = crate::script::files::list_scripts(&dir)
             .map_err(|e| AppError::Usage(format!("scripts directory {}: {e}", dir.display())))?;
         for (name, file) in scripts {
             if only.as_ref().is_none_or(|o| *o == name) && !lists.contains_key(&name) {

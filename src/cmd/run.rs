@@ -120,7 +120,8 @@ fn read_config(args: &RunArgs, shard: Option<Shard>) -> Result<Option<Config>, A
 fn scripts(args: &RunArgs, config: Option<&Config>) -> Result<(PathBuf, Option<String>), AppError> {
     Ok(match &args.dir {
         Some(p) if p.is_file() || p.extension().is_some_and(|e| e == "rhai") => {
-            let (dir, name) = host::split_script_file(p).map_err(AppError::Usage)?;
+            let (dir, name) = crate::script::files::split_script_file(p)
+                .map_err(|e| AppError::Usage(e.to_string()))?;
             (dir, Some(name))
         }
         Some(d) => (d.clone(), None),

@@ -160,7 +160,7 @@ impl ConfigSeen {
 /// directory cannot be read, the host says so when it looks for scripts.
 /// The same check on start and on every reload.
 pub fn check_script_names(config: &Config, scripts_dir: &Path) -> Result<(), ConfigError> {
-    match list_scripts(scripts_dir) {
+    match crate::script::files::list_scripts(scripts_dir) {
         Ok(found) => config.check_script_names(&found.into_keys().collect::<Vec<_>>()),
         Err(_) => Ok(()),
     }
@@ -499,72 +499,4 @@ pub async fn run(
     info!("shutting down");
     handle.shutdown().await;
     Ok(())
-}
-
-/// Whether a directory entry is a script (not an editor's temporary file).
-/// Tests (`*.test.rhai`, for `xmacro test`) are never run as scripts.
-pub fn is_script_file(name: &str) -> bool {
-    name.ends_with(".rhai")
-        && !name.ends_with(".test.rhai")
-        && !name.starts_with('.')
-        && !name.starts_with('#')
-        && name.len() > ".rhai".len()
-}
-
-/// Splits a script file given on the command line into its directory
-/// (the scripts root, for imports) and its name.
-pub fn split_script_file(file: &Path) -> Result<(PathBuf, String), String> {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !is_script_file(&name) {
-        return Err(format!(
-            "{}: a script file ends in .rhai (and is not a *.test.rhai)",
-            file.display()
-        ));
-    }
-    if !file.is_file() {
-        return Err(format!("{}: no such script file", file.display()));
-    }
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    Ok((dir, name.trim_end_matches(".rhai").to_string()))
-}
-
-/// The scripts in a directory, by name (file stem).
-pub fn list_scripts(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_script_file(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            out.insert(name.trim_end_matches(".rhai").to_string(), name);
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn editor_temp_files_are_not_scripts() {
-        assert!(is_script_file("volume-limit.rhai"));
-        for name in [
-            ".volume.rhai.swp",
-            "volume.rhai~",
-            "#volume.rhai#",
-            ".#volume.rhai",
-            ".rhai",
-            "notes.txt",
-            "volume.rhai.tmp",
-            "volume.test.rhai",
-        ] {
-            assert!(!is_script_file(name), "{name}");
-        }
-    }
 }

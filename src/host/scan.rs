@@ -10,9 +10,10 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::slots::stop_slots;
-use super::{Host, Loaded, Running, list_scripts, rhai_map};
+use super::{Host, Loaded, Running, rhai_map};
 use crate::config::Selector;
 use crate::rollout::Snapshot;
+use crate::script::files::list_scripts;
 use crate::script::loader;
 
 impl Host {

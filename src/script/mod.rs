@@ -41,6 +41,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod fault;
 pub mod feedback;
+pub mod files;
 pub mod guard;
 pub mod hints;
 pub mod home;

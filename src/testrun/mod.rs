@@ -99,29 +99,8 @@ pub enum TestError {
 
 /// The `*.test.rhai` files under `dir`, sorted, relative to it.
 pub fn discover(dir: &Path) -> Result<Vec<String>, TestError> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                walk(root, &path, out)?;
-            } else if name.ends_with(".test.rhai") {
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)
-        .map_err(|e| TestError::Dir(dir.display().to_string(), e.to_string()))?;
-    out.sort();
-    Ok(out)
+    crate::script::files::tests(dir)
+        .map_err(|e| TestError::Dir(dir.display().to_string(), e.to_string()))
 }
 
 /// Runs every test under `opts.dir`; `each` sees each result as it ends.

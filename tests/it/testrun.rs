@@ -74,7 +74,7 @@ fn the_bundled_scripts_pass_their_own_tests_with_one_or_more_per_script() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     for entry in std::fs::read_dir(&scripts).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if xmacro::host::is_script_file(&name) {
+        if xmacro::script::files::is_script_file(&name) {
             let test = scripts.join(name.replace(".rhai", ".test.rhai"));
             assert!(test.is_file(), "{name} has no {}", test.display());
         }

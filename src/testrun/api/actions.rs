@@ -164,7 +164,7 @@ fn load(ctx: &NativeCallContext, r: &RoomRef, name: &str, args: rhai::Map) -> Rh
     act(ctx, |t| {
         let file = format!("{name}.rhai");
         let refused = |e: &dyn std::fmt::Display| format!("room.load({name:?}): {e}");
-        if !crate::host::is_script_file(&file) {
+        if !crate::script::files::is_script_file(&file) {
             return Err(refused(&"not a script name"));
         }
         room.can_load(&name).map_err(|e| refused(&e))?;
