@@ -442,11 +442,12 @@ pub async fn start(mut opts: HostOptions) -> Result<HostHandle, HostError> {
     };
     let mut panel_sync =
         panels::PanelSync::new(opts.panels.clone(), opts.panel.clone(), stores.panels());
-    for entry in opts.codecs.iter() {
-        if let Some(codec) = codecs.get(&entry.name) {
-            panel_sync.serve(entry, codec.clone());
-        }
-    }
+    panel_sync.serve_all(
+        opts.codecs
+            .iter()
+            .filter_map(|e| Some((e.clone(), codecs.get(&e.name)?.clone())))
+            .collect(),
+    );
     let codecs: Codecs = Arc::new(codecs);
     let (codecs_seen, seen) = watch::channel(codecs.clone());
     let mut host = Host {

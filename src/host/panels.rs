@@ -67,6 +67,11 @@ pub struct PanelSync {
     wanted: watch::Sender<Arc<Wanted>>,
     records: PanelRecords,
     tasks: BTreeMap<String, Task>,
+    /// Codecs served with nothing to sync: no panel is meant for them and
+    /// the host saved none there. They get a task (and a sync) once the
+    /// folder holds panels for them; until then they cost no task, no
+    /// listing on every connect and no read of their records.
+    dormant: BTreeMap<String, (CodecEntry, Codec)>,
 }
 
 impl PanelSync {
@@ -81,6 +86,7 @@ impl PanelSync {
             wanted: watch::channel(Arc::new(Wanted::default())).0,
             records,
             tasks: BTreeMap::new(),
+            dormant: BTreeMap::new(),
         };
         sync.rescan(scope);
         sync
@@ -124,6 +130,24 @@ impl PanelSync {
             scope,
             generation: old.generation + 1,
         }));
+        self.wake_dormant();
+    }
+
+    /// Starts the tasks of dormant codecs that now have panels meant for
+    /// them.
+    fn wake_dormant(&mut self) {
+        let wanted = self.wanted();
+        let due: Vec<String> = self
+            .dormant
+            .iter()
+            .filter(|(_, (entry, _))| !wanted.for_codec(entry).is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            if let Some((entry, codec)) = self.dormant.remove(&name) {
+                self.spawn(&entry, codec);
+            }
+        }
     }
 
     /// What the codecs should have now.
@@ -133,10 +157,47 @@ impl PanelSync {
 
     /// Starts syncing a codec this host serves.
     pub fn serve(&mut self, entry: &CodecEntry, codec: Codec) {
+        self.serve_all(vec![(entry.clone(), codec)]);
+    }
+
+    /// Starts syncing codecs this host serves: a task each for those with
+    /// panels meant for them or saved there by the host (read in bulk), the
+    /// others dormant (see [`PanelSync::rescan`]).
+    pub fn serve_all(&mut self, served: Vec<(CodecEntry, Codec)>) {
         if self.dir.is_none() {
             return;
         }
-        self.let_go(&entry.name);
+        for (entry, _) in &served {
+            self.let_go(&entry.name);
+        }
+        let wanted = self.wanted();
+        let (idle, active): (Vec<_>, Vec<_>) = served
+            .into_iter()
+            .partition(|(entry, _)| wanted.for_codec(entry).is_empty());
+        for (entry, codec) in active {
+            self.spawn(&entry, codec);
+        }
+        if idle.is_empty() {
+            return;
+        }
+        let owning = self
+            .records
+            .owning(idle.iter().map(|(e, _)| e.name.as_str()));
+        if let Err(e) = &owning {
+            warn!("panel records cannot be read in bulk ({e}); each codec reads its own");
+        }
+        for (entry, codec) in idle {
+            match &owning {
+                Ok(o) if !o.contains(&entry.name) => {
+                    self.dormant.insert(entry.name.clone(), (entry, codec));
+                }
+                _ => self.spawn(&entry, codec),
+            }
+        }
+    }
+
+    /// Starts the task that syncs `codec`.
+    fn spawn(&mut self, entry: &CodecEntry, codec: Codec) {
         let progress = Arc::new(Mutex::new(Progress::default()));
         let span = tracing::info_span!(parent: None, "panels", codec = %entry.name);
         let handle = tokio::spawn(
@@ -161,6 +222,7 @@ impl PanelSync {
 
     /// Stops syncing a codec (another host serves it now, or this one stops).
     pub fn let_go(&mut self, codec: &str) {
+        self.dormant.remove(codec);
         if let Some(t) = self.tasks.remove(codec) {
             t.handle.abort();
             board().forget(codec);
@@ -169,6 +231,7 @@ impl PanelSync {
 
     /// Stops every task.
     pub fn stop(&mut self) {
+        self.dormant.clear();
         for (_, t) in std::mem::take(&mut self.tasks) {
             t.handle.abort();
         }

@@ -48,6 +48,25 @@ impl PanelRecords {
             .collect())
     }
 
+    /// Which of `codecs` the host saved any panel on, read in bulk
+    /// ([`super::BULK`] codecs per read), so a host starting thousands of
+    /// codecs with no panels makes a few reads, not one per codec.
+    pub fn owning<'a>(
+        &self,
+        codecs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let ids: Vec<InstanceId> = codecs.into_iter().map(Self::id).collect();
+        let mut out = std::collections::BTreeSet::new();
+        for batch in ids.chunks(super::BULK) {
+            for (id, rows) in batch.iter().zip(self.backend.load_many(batch)?) {
+                if !rows.is_empty() {
+                    out.insert(id.codec.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Records that `id` was saved on `codec` with this hash; durable when
     /// it returns.
     pub fn saved(&self, codec: &str, id: &str, hash: &str) -> Result<(), StoreError> {
@@ -58,5 +77,29 @@ impl PanelRecords {
     /// Forgets `id` on `codec` (removed there, or gone from it).
     pub fn removed(&self, codec: &str, id: &str) -> Result<(), StoreError> {
         self.backend.delete(&Self::id(codec), id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DB_FILE, SqliteBackend};
+
+    #[test]
+    fn the_codecs_a_host_saved_panels_on_are_found_among_thousands_in_bulk() {
+        let d = crate::store::tests::temp("panels-owning");
+        let records = PanelRecords::new(Arc::new(SqliteBackend::open(&d.join(DB_FILE)).unwrap()));
+        records.saved("room-0042", "clock", "abc").unwrap();
+        records.saved("room-2500", "clock", "abc").unwrap();
+        records.saved("room-0007", "gone", "abc").unwrap();
+        records.removed("room-0007", "gone").unwrap();
+        let names: Vec<String> = (0..3000).map(|i| format!("room-{i:04}")).collect();
+        let owning = records.owning(names.iter().map(String::as_str)).unwrap();
+        assert_eq!(
+            owning.into_iter().collect::<Vec<_>>(),
+            ["room-0042", "room-2500"],
+            "a codec whose last panel was removed owns nothing"
+        );
+        let _ = std::fs::remove_dir_all(d);
     }
 }
