@@ -15,15 +15,11 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
 use xmacro::config::CodecEntry;
 use xmacro::host::{self, HostOptions};
 use xmacro::xows::CodecConfig;
 
 mod common;
-use common::Ws;
 
 const COMMANDS: u64 = 10_000;
 
@@ -84,32 +80,6 @@ fn per_command_us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6 / COMMANDS as f64
 }
 
-async fn watcher(url: &str) -> Ws {
-    let mut ws = common::connect_admin(url).await;
-    ws.send(Message::text(
-        r#"{"jsonrpc":"2.0","id":0,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#,
-    ))
-    .await
-    .unwrap();
-    ws.next().await.unwrap().unwrap();
-    ws
-}
-
-/// Waits for a Message Send whose text starts with `prefix`.
-async fn report(ws: &mut Ws, prefix: &str) -> String {
-    loop {
-        let Some(Ok(Message::Text(t))) = ws.next().await else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
-        if let Some(text) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str()
-            && text.starts_with(prefix)
-        {
-            return text.to_string();
-        }
-    }
-}
-
 struct Round {
     cpu_per_command_us: f64,
     commands_per_s: f64,
@@ -118,7 +88,7 @@ struct Round {
 }
 
 async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round {
-    let mut ws = watcher(url).await;
+    let mut ws = common::watch_messages(url).await;
     let mut cfg = CodecConfig::from_url(url).unwrap();
     cfg.name = "room".into();
     let state = dir.join(format!("state-{}-{n}", if audit { "on" } else { "off" }));
@@ -136,9 +106,12 @@ async fn round(dir: &std::path::Path, url: &str, audit: bool, n: usize) -> Round
     let threads0 = thread_times();
     let cpu0 = cpu_time();
     let host = host::start(opts).await.unwrap();
-    let text = tokio::time::timeout(Duration::from_secs(300), report(&mut ws, "sent "))
-        .await
-        .expect("the script never finished");
+    let text = tokio::time::timeout(
+        Duration::from_secs(300),
+        common::message_where(&mut ws, |t| t.starts_with("sent ")),
+    )
+    .await
+    .expect("the script never finished");
     let threads1 = thread_times();
     host.shutdown().await;
     let cpu = cpu_time() - cpu0;

@@ -158,21 +158,9 @@ impl Probe {
     fn expect(&mut self, prefix: &str, wait: Duration) -> String {
         let ws = &mut self.ws;
         self.rt.block_on(async {
-            tokio::time::timeout(wait, async {
-                loop {
-                    let Some(Ok(Message::Text(t))) = ws.next().await else {
-                        continue;
-                    };
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if let Some(text) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str()
-                        && text.starts_with(prefix)
-                    {
-                        return text.to_string();
-                    }
-                }
-            })
-            .await
-            .unwrap_or_else(|_| panic!("no report {prefix:?} within {wait:?}"))
+            tokio::time::timeout(wait, common::message_where(ws, |t| t.starts_with(prefix)))
+                .await
+                .unwrap_or_else(|_| panic!("no report {prefix:?} within {wait:?}"))
         })
     }
 }

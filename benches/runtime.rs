@@ -11,41 +11,13 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use xmacro::config::CodecEntry;
 use xmacro::host::{self, HostOptions};
 use xmacro::xows::CodecConfig;
 
-async fn raw(url: &str) -> Ws {
-    let mut ws = common::connect_admin(url).await;
-    ws.send(Message::text(
-        r#"{"jsonrpc":"2.0","id":0,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#,
-    ))
-    .await
-    .unwrap();
-    ws.next().await.unwrap().unwrap();
-    ws
-}
-
-/// Waits for a Message Send whose text satisfies `pred`; returns the text.
-async fn report(ws: &mut Ws, pred: impl Fn(&str) -> bool) -> String {
-    loop {
-        let Some(Ok(Message::Text(t))) = ws.next().await else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&t).unwrap();
-        if let Some(text) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str()
-            && pred(text)
-        {
-            return text.to_string();
-        }
-    }
-}
-
 mod common;
-use common::Ws;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -69,7 +41,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut ws = raw(&url).await;
+        let mut ws = common::watch_messages(&url).await;
         let mut cfg = CodecConfig::from_url(&url).unwrap();
         cfg.name = "room".into();
         cfg.feedback_buffer = 1 << 17;
@@ -80,7 +52,7 @@ fn main() {
         );
         opts.limits.mailbox = 1 << 17;
         let host = host::start(opts).await.unwrap();
-        report(&mut ws, |t| t == "counter ready").await;
+        common::message_where(&mut ws, |t| t == "counter ready").await;
 
         // 1. Feedback to callback.
         let t = Instant::now();
@@ -89,7 +61,7 @@ fn main() {
         )))
         .await
         .unwrap();
-        let counted = tokio::time::timeout(Duration::from_secs(120), report(&mut ws, |t| t.starts_with("counted")))
+        let counted = tokio::time::timeout(Duration::from_secs(120), common::message_where(&mut ws, |t| t.starts_with("counted")))
             .await
             .expect("the counter never saw the last event");
         let took = t.elapsed();
@@ -102,7 +74,7 @@ fn main() {
             let t = Instant::now();
             std::fs::write(dir.join("scripts/reloaded.rhai"), text).unwrap();
             let want = format!("version {k}");
-            tokio::time::timeout(Duration::from_secs(10), report(&mut ws, |t| t == want))
+            tokio::time::timeout(Duration::from_secs(10), common::message_where(&mut ws, |t| t == want))
                 .await
                 .expect("the new version never ran");
             times.push(t.elapsed());

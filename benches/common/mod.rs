@@ -36,6 +36,38 @@ pub async fn connect_admin(url: &str) -> Ws {
     tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
+/// A bare admin WebSocket subscribed to `Event Message Send`: what bench
+/// scripts report through (`xapi.Command.Message.Send`).
+pub async fn watch_messages(url: &str) -> Ws {
+    use futures_util::{SinkExt, StreamExt};
+    let mut ws = connect_admin(url).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"jsonrpc":"2.0","id":0,"method":"xFeedback/Subscribe","params":{"Query":["Event","Message","Send"]}}"#,
+    ))
+    .await
+    .unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws
+}
+
+/// Waits on `ws` (from [`watch_messages`]) for a Message Send whose text
+/// satisfies `pred`; returns the text.
+pub async fn message_where(ws: &mut Ws, pred: impl Fn(&str) -> bool) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        if let Some(text) = v["params"]["Event"]["Message"]["Send"]["Text"].as_str()
+            && pred(text)
+        {
+            return text.to_string();
+        }
+    }
+}
+
 /// An `xmacro sim` process, killed on drop (its memory is not the
 /// benchmark's).
 pub struct SimProcess {

@@ -34,8 +34,6 @@ pub struct Model {
 pub struct Workspace {
     pub root: PathBuf,
     pub scripts: PathBuf,
-    /// `[script.NAME] args` by script name.
-    pub args: BTreeMap<String, toml::Table>,
     /// The config, when it could be read (for each script's codecs and
     /// their settings).
     config: Option<Config>,
@@ -78,15 +76,6 @@ impl Workspace {
             .as_ref()
             .map_or_else(|| root.join(DEFAULT_SCRIPTS), |c| c.scripts.clone());
         let ws = Workspace {
-            args: config
-                .as_ref()
-                .map(|c| {
-                    c.script
-                        .iter()
-                        .map(|(k, s)| (k.clone(), s.args.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
             schema_file: options
                 .schema
                 .clone()
@@ -181,7 +170,7 @@ impl Workspace {
 
     /// The `args` of the script in `place`, when the config has them.
     pub fn args_of(&self, place: &Place) -> Option<&toml::Table> {
-        self.args.get(script_name(place)?)
+        Some(&self.config.as_ref()?.script.get(script_name(place)?)?.args)
     }
 
     /// The settings keys the codecs of the script in `place` have: each
