@@ -39,7 +39,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
         false => None,
     };
     check_codecs(&codecs, config.as_ref())?;
-    pace_connects(&mut codecs, config.as_ref());
+    host_wide(&mut codecs, config.as_ref());
     crate::fleet::fds::prepare_for(codecs.len());
     let ops = status_server(&args, config.as_ref()).await?;
     let state = state_dir(&args, config.as_ref(), &scripts_dir);
@@ -229,12 +229,15 @@ fn check_codecs(codecs: &[CodecEntry], config: Option<&Config>) -> Result<(), Ap
 }
 
 /// Every codec's connection attempts, at start-up and on reconnect, count
-/// against one host-wide limit (`connect_rate`, [`crate::xows::pace`]).
-fn pace_connects(codecs: &mut [CodecEntry], config: Option<&Config>) {
+/// against one host-wide limit (`connect_rate`, [`crate::xows::pace`]), and
+/// one task keeps all their links alive ([`crate::xows::pinger`]).
+fn host_wide(codecs: &mut [CodecEntry], config: Option<&Config>) {
     let rate = config.map_or(crate::xows::pace::DEFAULT_CONNECT_RATE, |c| c.connect_rate);
     let pace = crate::xows::ConnectPace::new(rate);
+    let pinger = crate::xows::pinger::Pinger::new();
     for c in codecs.iter_mut() {
         c.config.connect_pace = Some(pace.clone());
+        c.config.pinger = Some(pinger.clone());
     }
     tracing::debug!(
         "connection attempts limited to {rate} a second host-wide ({} codec(s))",

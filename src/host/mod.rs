@@ -282,7 +282,8 @@ struct Slot {
     /// The name of the codec it runs on.
     codec_name: String,
     instance: Arc<Mutex<Option<Arc<Instance>>>>,
-    starter: tokio::task::JoinHandle<()>,
+    /// Stops the task that starts the instance (see [`slots::Starter`]).
+    starter: slots::Starter,
     /// The codec it waits for.
     codec: Codec,
     /// The version it runs.

@@ -24,7 +24,11 @@
 //!   up a job for [`STALL`] (all are in long callbacks or long waits); each
 //!   further stall in a row doubles the workers, up to the work waiting.
 //!   So a runaway script delays another by at most [`STALL`] even when all
-//!   `min` workers compute.
+//!   `min` workers compute. A watcher that itself wakes a whole [`STALL`]
+//!   late sees a starved machine, not a stalled queue (the workers did not
+//!   run for the same reason), and starts none: a host sharing too few
+//!   cores with its neighbours keeps its thread count instead of doubling
+//!   it into the hundreds.
 //!
 //! Work that only computes never grows the pool past `min` by the first
 //! rule: more threads than cores would not run it sooner. So the thread
@@ -212,6 +216,9 @@ impl Pool {
         let Some(at) = self.next_check(&s) else {
             return;
         };
+        // A moment already past is now: the watcher's lateness counts
+        // from when it was asked to look.
+        let at = at.max(Instant::now());
         if s.watch_until.is_none_or(|planned| at < planned) {
             s.watch_until = Some(at);
             drop(s);
@@ -265,11 +272,25 @@ impl Pool {
 
     /// How many workers to start now, by whichever rule is due, and books
     /// them. Called when [`Pool::next_check`] has come.
-    fn grow(&self, s: &mut Shared, now: Instant) -> usize {
+    /// `late` is how far past its planned moment the watcher woke.
+    fn grow(&self, s: &mut Shared, now: Instant, late: Duration) -> usize {
         let room = self
             .max
             .saturating_sub(s.workers.saturating_sub(s.blocked))
             .min(self.hard_max - s.workers);
+        if now >= s.last_pick + STALL && late >= STALL {
+            // The watcher itself ran a whole stall late: the machine is
+            // starved, and the workers did not pick work for the same
+            // reason. More threads would only share the same cores (a host
+            // starved by its neighbours once reached 122 this way); it
+            // counts again from now.
+            s.last_pick = now;
+            tracing::debug!(
+                late_ms = late.as_millis() as u64,
+                "script pool: starved, not stalled"
+            );
+            return 0;
+        }
         let more = if now >= s.last_pick + STALL {
             // Stalls in a row double the workers (up to the work waiting),
             // so 260 scripts asleep at once get their threads in a few
@@ -313,8 +334,11 @@ impl Pool {
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
-                Some(_) => {
-                    let more = self.grow(&mut s, now);
+                Some(at) => {
+                    // Against the moment it planned to wake (a waker may
+                    // have brought that forward).
+                    let planned = s.watch_until.unwrap_or(at).min(at);
+                    let more = self.grow(&mut s, now, now.saturating_duration_since(planned));
                     // Checks again at once: wakers need not wake it.
                     s.watch_until = Some(now);
                     drop(s);
@@ -541,6 +565,25 @@ mod tests {
             "{} workers",
             s.workers
         );
+    }
+
+    #[test]
+    fn a_watcher_that_woke_a_whole_stall_late_starts_no_worker_for_the_stall() {
+        let pool = Pool::new(2, 256);
+        let mut s = pool.lock();
+        let now = Instant::now();
+        let job = Arc::new(Sleeper(AtomicUsize::new(0), Duration::ZERO));
+        s.workers = 2;
+        s.ready.push_back((now - 3 * STALL, job));
+        // The machine starved everyone, the watcher too: no growth, and
+        // the stall counts again from now.
+        s.last_pick = now - 3 * STALL;
+        assert_eq!(pool.grow(&mut s, now, STALL), 0);
+        assert_eq!((s.workers, s.grown_for_stall, s.last_pick), (2, 0, now));
+        // The watcher on time: the same stall doubles the workers.
+        s.last_pick = now - 3 * STALL;
+        assert_eq!(pool.grow(&mut s, now, Duration::from_millis(1)), 1);
+        assert_eq!((s.workers, s.grown_for_stall), (3, 1));
     }
 
     #[test]

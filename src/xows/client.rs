@@ -117,6 +117,11 @@ impl Codec {
         self.inner.stats.connects.load(Ordering::Relaxed)
     }
 
+    /// Keepalive pings written so far (a link with traffic is not pinged).
+    pub fn pings(&self) -> u64 {
+        self.inner.stats.pings.load(Ordering::Relaxed)
+    }
+
     /// Why the connection last dropped, if it ever did.
     pub fn last_drop(&self) -> Option<String> {
         self.inner

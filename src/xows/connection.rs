@@ -25,9 +25,10 @@ use super::backoff::Backoff;
 pub use super::dial::auth_sub_protocol;
 use super::dial::connect;
 use super::error::{ConnectError, Error};
-use super::keepalive::{self, Keepalive, host_lag, note_lateness};
+use super::keepalive::Keepalive;
 use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
+use super::pinger::Watched;
 use super::protocol::{Request, decode_incoming};
 use super::settings::CodecConfig;
 use super::tls::client_config;
@@ -64,10 +65,6 @@ enum End {
 enum Event {
     Frame(Option<Result<Message, tungstenite::Error>>),
     Cmd(Option<Cmd>),
-    /// The keepalive says ping.
-    Ping,
-    /// The keepalive timer fired with nothing due.
-    Timer,
     /// Time to ask again for registrations met with Not Ready.
     Retry,
     /// Time to end codec subscriptions left without subscribers.
@@ -91,6 +88,8 @@ struct Task {
     wire: Arc<Wire>,
     /// Warnings about what the codec sends, limited per codec.
     notes: RateLimit,
+    /// Keeps the link alive: the host's, or one of its own.
+    pinger: super::pinger::Pinger,
     /// Failed attempts in a row, and when that was last said.
     failures: u32,
     last_warned: Option<Instant>,
@@ -109,6 +108,7 @@ pub(crate) async fn run(
     let task = Task {
         backoff: Backoff::new(config.backoff.clone()),
         manager: Manager::with_calls(wire.calls.clone(), config.offline_queue),
+        pinger: config.pinger.clone().unwrap_or_default(),
         config,
         state,
         stats,
@@ -342,7 +342,9 @@ impl Task {
     async fn session(&mut self, ws: Box<Ws>, cmds: &mut CmdRx) -> End {
         // Out of its box first: a box moved out of with `*ws` is freed only
         // when `ws` goes out of scope, at the end of the session.
-        let (mut sink, mut stream) = unbox(ws).split();
+        let (mut sink, stream) = unbox(ws).split();
+        // Read only when the socket woke the task (see [`super::woken`]).
+        let mut stream = super::woken::WokenOnly::new(stream);
         // Under the lock of the shared write half: what was queued offline
         // (some may still be in the channel) goes first, then callers may
         // write their own frames.
@@ -359,39 +361,36 @@ impl Task {
         }
         *slot = Some(sink);
         drop(slot);
-        let start = process_start();
-        let mut alive = Keepalive::new(
-            self.config.keepalive,
-            self.config.keepalive_timeout,
-            Instant::now().into_std(),
+        // Commands too are looked at only when one woke the task.
+        let mut cmds = super::woken::WokenOnly::new(cmds);
+        // The pinger pings it when it falls silent and says when it is
+        // half-open; the session only reports what arrives.
+        let watched = Watched::new(
+            Keepalive::new(
+                self.config.keepalive,
+                self.config.keepalive_timeout,
+                Instant::now().into_std(),
+            ),
+            self.wire.clone(),
+            self.stats.clone(),
+            process_start(),
         );
-        // One timer, set to the next moment something is due; a frame does
-        // not move it (the check at that moment finds the link alive),
-        // except the answer to a ping, which moves it a keepalive on.
-        let mut due = alive.next_check(host_lag(), start);
-        let timer = tokio::time::sleep_until(due.into());
-        tokio::pin!(timer);
+        self.pinger.watch(&watched);
         let mut retry_at: Option<Instant> = None;
         let mut sweep_at: Option<Instant> = None;
-        let mut rearm = false;
         loop {
             let event = tokio::select! {
                 frame = stream.next() => Event::Frame(frame),
                 cmd = cmds.next() => Event::Cmd(cmd),
-                _ = &mut timer => {
-                    let lag = note_lateness(due);
-                    match alive.check(Instant::now().into_std(), lag) {
-                        // A frame may wait unread in the socket when this
-                        // process was too busy to read it: it is the answer.
-                        keepalive::Verdict::Dead { silent } => match stream.next().now_or_never() {
-                            Some(frame) => Event::Frame(frame),
-                            None => return End::Lost(format!(
-                                "nothing received for {:.1}s despite a ping: the link is half-open",
-                                silent.as_secs_f64()
-                            )),
-                        },
-                        keepalive::Verdict::Ping => Event::Ping,
-                        keepalive::Verdict::Wait => Event::Timer,
+                silent = watched.judged_dead() => {
+                    // A frame may wait unread in the socket when this
+                    // process was too busy to read it: it is the answer.
+                    match stream.get_mut().next().now_or_never() {
+                        Some(frame) => Event::Frame(frame),
+                        None => return End::Lost(format!(
+                            "nothing received for {:.1}s despite a ping: the link is half-open",
+                            silent.as_secs_f64()
+                        )),
                     }
                 }
                 _ = sleep_until_opt(retry_at) => {
@@ -405,37 +404,22 @@ impl Task {
             };
             let out: Vec<Request> = match event {
                 Event::Frame(frame) => {
-                    // The answer to a ping: the timer moves a whole
-                    // keepalive on (no wake-up at the answer's deadline).
-                    rearm |= alive.received(Instant::now().into_std());
+                    watched.received(Instant::now().into_std());
                     match self.on_frame(frame, &mut retry_at) {
                         Ok(out) => out,
                         Err(end) => return end,
                     }
                 }
-                Event::Cmd(None) => return self.close(&mut stream, None).await,
+                Event::Cmd(None) => return self.close(stream.get_mut(), None).await,
                 Event::Cmd(Some(Cmd::Close(done))) => {
-                    return self.close(&mut stream, Some(done)).await;
+                    return self.close(stream.get_mut(), Some(done)).await;
                 }
                 Event::Cmd(Some(cmd)) => self.on_cmd(cmd, true),
-                Event::Ping => {
-                    trace!(target: "xmacro::wire", "-> ping");
-                    if let Err(e) = self.wire.send_frame(Message::Ping(Vec::new().into())).await {
-                        return End::Lost(e.to_string());
-                    }
-                    alive.pinged(Instant::now().into_std());
-                    Vec::new()
-                }
-                Event::Timer => Vec::new(),
                 Event::Retry => self.manager.register_missing(),
                 Event::Sweep => self.manager.sweep_lingering(),
             };
             if sweep_at.is_none() && self.manager.lingering() {
                 sweep_at = Some(Instant::now() + LINGER);
-            }
-            if std::mem::take(&mut rearm) || timer.is_elapsed() {
-                due = alive.next_check(host_lag(), start);
-                timer.as_mut().reset(due.into());
             }
             if let Err(e) = self.wire.send(out).await {
                 return End::Lost(e.to_string());

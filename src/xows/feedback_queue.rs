@@ -97,7 +97,8 @@ pub struct FeedbackQueue<K, T> {
     burst_since: Option<Instant>,
 }
 
-/// The capacity an emptied queue keeps; a burst's larger buffer is freed.
+/// Withdrawn slots a queue may hold beyond twice its live items before it
+/// compacts.
 const KEEP: usize = 16;
 
 impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
@@ -234,11 +235,12 @@ impl<K: Hash + Eq + Clone, T> FeedbackQueue<K, T> {
             if ended {
                 // Only withdrawn slots can be left.
                 self.head += self.items.len() as u64;
-                self.items.clear();
-                if self.items.capacity() > KEEP {
-                    self.items.shrink_to(KEEP);
-                    self.waiting.shrink_to(KEEP);
-                }
+                // An emptied queue holds no memory: a host keeps one per
+                // script instance, tens of thousands of them mostly idle,
+                // and room for a few jobs is some 300 bytes each. The next
+                // item allocates again (a few tens of nanoseconds).
+                self.items = VecDeque::new();
+                self.waiting = HashMap::new();
             }
             return (Some(value), self.take_burst(ended));
         }
@@ -471,5 +473,19 @@ mod tests {
         q.push_always(2);
         assert_eq!(q.push_event(3), Pushed::Dropped);
         assert_eq!(drain(&mut q).0, vec![1, 2]);
+    }
+
+    #[test]
+    fn an_emptied_queue_holds_no_memory() {
+        let mut q: FeedbackQueue<u8, u32> = FeedbackQueue::new(8);
+        q.push_always(1);
+        q.push_state(7, 2);
+        assert!(q.items.capacity() > 0 && q.waiting.capacity() > 0);
+        assert_eq!(drain(&mut q).0, vec![1, 2]);
+        assert_eq!((q.items.capacity(), q.waiting.capacity()), (0, 0));
+        // And it works as before afterwards.
+        q.push_state(7, 3);
+        q.push_event(4);
+        assert_eq!(drain(&mut q).0, vec![3, 4]);
     }
 }

@@ -1,7 +1,7 @@
 //! When a silent link is pinged, and when it is judged half-open. Plain
-//! data with the clock passed in; the connection task ([`super::connection`])
-//! arms one timer at [`Keepalive::next_check`] and asks [`Keepalive::check`]
-//! when it fires.
+//! data with the clock passed in; the pinger ([`super::pinger`]) looks at
+//! each link at its [`Keepalive::next_check`] and asks [`Keepalive::check`];
+//! the session reports what arrives ([`Keepalive::received`]).
 //!
 //! The judgement is by what arrived, never by a timer alone:
 //!
@@ -10,15 +10,15 @@
 //! - the answer's wait starts when the ping actually went out, so a ping
 //!   this process was too busy to send on time does not shorten it;
 //! - the wait widens by the host's own lag: how late timers fire in this
-//!   process ([`LagMeter`], fed by every connection's timer). A host
+//!   process ([`LagMeter`], fed by the pinger's timer). A host
 //!   starved of CPU reads its sockets late too; a pong sitting unread in
 //!   the socket is no sign the codec is gone. The connection task also
 //!   looks at the socket once more before it gives up on a link.
 //!
-//! One timer per link, set to the next moment something is due (not a
-//! ticker): an idle link wakes its task once per `keepalive`, and the
+//! One check per link, at the next moment something is due (not a
+//! ticker): an idle link is looked at once per `keepalive`, and the
 //! deadlines are rounded up to [`GRAIN`] (a quarter of the keepalive when
-//! that is shorter) so the timer wheel fires links in batches.
+//! that is shorter) so links come due in batches.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -79,6 +79,11 @@ impl Keepalive {
     }
 
     /// The ping went out at `now`.
+    /// The grain its deadlines are rounded to.
+    pub fn grain(&self) -> Duration {
+        self.grain
+    }
+
     pub fn pinged(&mut self, now: Instant) {
         self.ping_sent = Some(now);
     }

@@ -89,4 +89,6 @@ pub(crate) struct Stats {
     pub connected_at: std::sync::Mutex<Option<std::time::SystemTime>>,
     /// The last answered request's round trip, in microseconds (0: none yet).
     pub rtt_us: std::sync::atomic::AtomicU64,
+    /// Keepalive pings written so far.
+    pub pings: std::sync::atomic::AtomicU64,
 }

@@ -11,13 +11,15 @@
 //!   documents go to in wire order, and a library user's coalescing buffer.
 //! - [`keepalive`]: when a silent link is pinged and when it is judged
 //!   half-open (by what arrived, allowing for this host's own lag).
-//! - [`pace`]: the host-wide limit on connection attempts per second.
+//! - [`pace`]: the host-wide limit on connection attempts per second;
+//!   [`pinger`]: the one task that pings a host's silent links.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
 //! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
 //!   half callers write their own request frame to.
 //! - [`connection`]: the task that owns the socket; [`dial`]: one
-//!   connection attempt (TCP, TLS, upgrade with credentials).
+//!   connection attempt (TCP, TLS, upgrade with credentials); `woken`: the
+//!   socket's stream polled only when it woke the task.
 //! - [`client`]: the cloneable [`Codec`] handle, [`Subscription`], and
 //!   [`FeedGuard`] for a subscription into a sink of one's own.
 //! - [`tls`]: system roots, CA file, fingerprint pin, insecure.
@@ -37,10 +39,12 @@ pub mod manager;
 mod offline;
 pub mod pace;
 pub mod path;
+pub mod pinger;
 pub mod protocol;
 pub mod settings;
 pub mod tls;
 pub mod wire;
+mod woken;
 
 pub use client::{Codec, FeedGuard, Subscription};
 pub use error::{ConnectError, Error};

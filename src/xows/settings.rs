@@ -65,6 +65,9 @@ pub struct CodecConfig {
     /// count against (`connect_rate`); `None`: unlimited, as a lone
     /// client needs.
     pub connect_pace: Option<super::pace::ConnectPace>,
+    /// The task that keeps this codec's link alive, shared host-wide
+    /// ([`super::pinger`]); `None`: the connection has its own.
+    pub pinger: Option<super::pinger::Pinger>,
 }
 
 impl CodecConfig {
@@ -125,6 +128,7 @@ impl CodecConfig {
             offline_queue: 1024,
             feedback_buffer: 4096,
             connect_pace: None,
+            pinger: None,
         })
     }
 

@@ -12,7 +12,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt};
@@ -92,11 +92,64 @@ impl Wire {
         }
     }
 
+    /// Writes a ping if the write half is free now, without waiting (the
+    /// keepalive task must never wait on one link). [`Ping::Queued`]: the
+    /// frame is taken but not yet on the socket (the read half held the
+    /// shared stream's lock), and the caller must see it flushed with
+    /// [`Wire::flush`].
+    pub fn try_ping(&self) -> Result<Ping, WriteError> {
+        let Ok(mut slot) = self.sink.try_lock() else {
+            return Ok(Ping::Busy);
+        };
+        let Some(sink) = slot.as_mut() else {
+            return Err(WriteError::NoLink);
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut sink = Pin::new(sink);
+        match sink.as_mut().poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Err(WriteError::Failed(e)),
+            Poll::Pending => return Ok(Ping::Busy),
+        }
+        trace!(target: "xmacro::wire", "-> ping");
+        sink.as_mut()
+            .start_send(Message::Ping(Vec::new().into()))
+            .map_err(WriteError::Failed)?;
+        match sink.as_mut().poll_flush(&mut cx) {
+            Poll::Ready(Ok(())) => Ok(Ping::Sent),
+            Poll::Ready(Err(e)) => Err(WriteError::Failed(e)),
+            Poll::Pending => Ok(Ping::Queued),
+        }
+    }
+
+    /// Flushes what was written but not yet sent.
+    pub async fn flush(&self) -> Result<(), WriteError> {
+        match self.sink.lock().await.as_mut() {
+            Some(sink) => {
+                sink.flush().await.map_err(WriteError::Failed)?;
+                forget_writer(sink);
+                Ok(())
+            }
+            None => Err(WriteError::NoLink),
+        }
+    }
+
     /// The slot, locked: the connection task fills it (once it has taken
     /// what was queued offline) or empties it.
     pub async fn slot(&self) -> MutexGuard<'_, Option<WsSink>> {
         self.sink.lock().await
     }
+}
+
+/// What [`Wire::try_ping`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// On the socket.
+    Sent,
+    /// Taken, waiting for a flush.
+    Queued,
+    /// Not taken: a writer held the write half, or it could take no more.
+    Busy,
 }
 
 /// Why a write reached no codec.

@@ -391,6 +391,25 @@ async fn wrong_password_is_one_clear_error_without_a_retry_loop() {
 }
 
 #[tokio::test]
+async fn an_idle_link_whose_pings_are_answered_stays_up() {
+    let s = Sim::start(SimOptions::default()).await;
+    let mut c = cfg(&s.url());
+    c.keepalive = Duration::from_millis(100);
+    c.keepalive_timeout = Duration::from_millis(100);
+    // Pinged by a host-wide pinger, as a host's codecs are.
+    c.pinger = Some(xmacro::xows::pinger::Pinger::new());
+    let codec = Codec::connect(c).await.unwrap();
+    within("five pings", async {
+        while codec.pings() < 5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(codec.connects(), 1, "{:?}", codec.last_drop());
+    assert_eq!(codec.get(&p("Status Audio Volume")).await.unwrap(), 50);
+}
+
+#[tokio::test]
 async fn keepalive_detects_a_half_open_link() {
     let s = Sim::start(SimOptions::default()).await;
     let mut c = cfg(&s.url());

@@ -62,14 +62,16 @@ pub(crate) struct Registered {
 #[derive(Default)]
 pub(crate) struct Registry {
     next: u64,
-    pub(super) items: HashMap<u64, Registered>,
+    /// Boxed: a table's empty buckets then cost a pointer each, not a whole
+    /// callback (a table of one callback was about 500 bytes).
+    pub(super) items: HashMap<u64, Box<Registered>>,
     /// How many of `items` are timers.
     timers: usize,
 }
 
 impl Registry {
     pub(super) fn remove(&mut self, id: u64) -> Option<Registered> {
-        let r = self.items.remove(&id)?;
+        let r = *self.items.remove(&id)?;
         if r.pending.is_some() {
             self.timers -= 1;
         }
@@ -78,7 +80,7 @@ impl Registry {
 
     pub(super) fn drain(&mut self) -> Vec<Registered> {
         self.timers = 0;
-        self.items.drain().map(|(_, r)| r).collect()
+        self.items.drain().map(|(_, r)| *r).collect()
     }
 }
 
@@ -180,14 +182,14 @@ impl InstanceCtx {
         let id = r.next;
         r.items.insert(
             id,
-            Registered {
+            Box::new(Registered {
                 f,
                 once,
                 task: None,
                 feed: None,
                 pending,
                 nesting,
-            },
+            }),
         );
         Ok(id)
     }

@@ -85,8 +85,11 @@ pub struct Instance {
     /// The top-level `const`s, for `global::NAME` in `fn`s that callbacks
     /// call (the top-level run fills it).
     constants: Constants,
-    /// How the top level ended, once it has.
-    top_level_end: tokio::sync::watch::Sender<Option<TopLevelEnd>>,
+    /// How the top level ended, once it has, and the signal to those who
+    /// wait for it (inline: a watch channel was a 380-byte allocation per
+    /// instance, kept for its whole life).
+    top_level_end: Mutex<Option<TopLevelEnd>>,
+    top_level_ended: tokio::sync::Notify,
 }
 
 /// The name of the function the top-level run asks for after the
@@ -129,7 +132,8 @@ impl Instance {
             pool: Pool::global(),
             account: crate::script::memory::Account::new(),
             constants: Constants::default(),
-            top_level_end: tokio::sync::watch::Sender::new(None),
+            top_level_end: Mutex::new(None),
+            top_level_ended: tokio::sync::Notify::new(),
         });
         *ctx.instance.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inst);
         inst.post(Job::Start);
@@ -142,9 +146,21 @@ impl Instance {
 
     /// Waits until the top level has ended, and says how.
     pub async fn top_level_ended(&self) -> TopLevelEnd {
-        let mut rx = self.top_level_end.subscribe();
-        let end = rx.wait_for(Option::is_some).await.map(|e| e.clone());
-        end.ok().flatten().unwrap_or(TopLevelEnd::Failed)
+        loop {
+            // Registered before the look, so an end set in between wakes it.
+            let notified = self.top_level_ended.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(end) = self
+                .top_level_end
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return end;
+            }
+            notified.await;
+        }
     }
 
     /// Queues a job; a full mailbox drops a call and counts the drop (a
@@ -316,7 +332,8 @@ impl Instance {
                 Err(_) => TopLevelEnd::Failed,
             };
             let retry = matches!(end, TopLevelEnd::Retry(_));
-            self.top_level_end.send_replace(Some(end));
+            *self.top_level_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
+            self.top_level_ended.notify_waiters();
             if retry {
                 return;
             }

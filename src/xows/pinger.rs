@@ -1,0 +1,233 @@
+//! One task keeps every link's keepalive: it pings the links that fell
+//! silent and tells a session when its link is judged half-open. A host
+//! shares one ([`Pinger`] in each codec's settings, like the connection
+//! pace); a lone client gets its own.
+//!
+//! Before, each connection task had a timer of its own and woke for every
+//! ping it sent: on a host with 10,000 idle links that was 500 task
+//! wake-ups a second, each polling the whole session (its socket, its
+//! commands, its timers) to write one frame. Now the links' next checks
+//! wait in one heap; the pinger wakes when the earliest is due (they are
+//! rounded to a grain, so links come due in batches), writes the pings
+//! itself through each link's shared write half, and only the answers
+//! wake their sessions, which read them as any frame. Any frame counts as
+//! life ([`Keepalive::received`], called by the session).
+//!
+//! The pinger never waits on one link: a write half held by a caller, or
+//! a socket that cannot take the ping now, is tried again a grain later.
+//! Its own timer's lateness feeds the host's lag, by which the answer's
+//! wait widens ([`super::keepalive`]).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+
+use super::keepalive::{Keepalive, Verdict, note_lateness};
+use super::link::Stats;
+use super::wire::{Ping, Wire};
+
+/// The handle on a keepalive task; clones share it.
+#[derive(Clone, Default)]
+pub struct Pinger {
+    tx: Arc<Mutex<Option<mpsc::UnboundedSender<Weak<Watched>>>>>,
+}
+
+impl std::fmt::Debug for Pinger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pinger")
+    }
+}
+
+impl Pinger {
+    /// A pinger whose task starts with the first link it watches.
+    pub fn new() -> Pinger {
+        Pinger::default()
+    }
+
+    /// Keeps `link` alive until it is dropped. Starts the task (on the
+    /// caller's runtime) if none runs, or if the one that ran has gone
+    /// with its runtime.
+    pub(crate) fn watch(&self, link: &Arc<Watched>) {
+        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = tx
+            .as_ref()
+            .is_some_and(|t| t.unbounded_send(Arc::downgrade(link)).is_ok());
+        if !sent {
+            let (t, rx) = mpsc::unbounded();
+            let _ = t.unbounded_send(Arc::downgrade(link));
+            tokio::spawn(run(rx));
+            *tx = Some(t);
+        }
+    }
+}
+
+/// One link as the pinger sees it: its keepalive state, its write half,
+/// and the verdict it hands its session.
+pub(crate) struct Watched {
+    alive: Mutex<Keepalive>,
+    wire: Arc<Wire>,
+    stats: Arc<Stats>,
+    /// Deadlines are rounded from here, shared by all links.
+    start: Instant,
+    /// Set (to how long the link was silent) when judged half-open.
+    dead: Mutex<Option<Duration>>,
+    judged: Notify,
+}
+
+impl Watched {
+    pub(crate) fn new(
+        keepalive: Keepalive,
+        wire: Arc<Wire>,
+        stats: Arc<Stats>,
+        start: Instant,
+    ) -> Arc<Watched> {
+        Arc::new(Watched {
+            alive: Mutex::new(keepalive),
+            wire,
+            stats,
+            start,
+            dead: Mutex::new(None),
+            judged: Notify::new(),
+        })
+    }
+
+    fn alive(&self) -> std::sync::MutexGuard<'_, Keepalive> {
+        self.alive.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Something arrived on the link.
+    pub(crate) fn received(&self, now: Instant) {
+        self.alive().received(now);
+    }
+
+    /// Waits until the pinger judges the link half-open; how long it had
+    /// been silent then. The session looks at its socket once more before
+    /// it believes it (a frame there is an answer: [`Watched::received`]).
+    pub(crate) async fn judged_dead(&self) -> Duration {
+        loop {
+            let notified = self.judged.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(silent) = self.dead.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return silent;
+            }
+            notified.await;
+        }
+    }
+
+    /// Looks at the link at `now`: pings it, judges it, or waits. Returns
+    /// when to look next.
+    fn check(&self, now: Instant, lag: Duration) -> Instant {
+        let mut alive = self.alive();
+        match alive.check(now, lag) {
+            Verdict::Ping => {
+                drop(alive);
+                // Not taken (a writer holds the write half, or the socket
+                // is full): tried again a grain later. Taken but not on the
+                // socket yet: flushed on a task of its own, once the lock
+                // the read half held is free.
+                let sent = match self.wire.try_ping() {
+                    Ok(Ping::Sent) => true,
+                    Ok(Ping::Queued) => {
+                        let wire = self.wire.clone();
+                        tokio::spawn(async move { wire.flush().await });
+                        true
+                    }
+                    Ok(Ping::Busy) | Err(_) => false,
+                };
+                alive = self.alive();
+                if sent {
+                    alive.pinged(now);
+                    self.stats.pings.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Verdict::Dead { silent } => {
+                *self.dead.lock().unwrap_or_else(|p| p.into_inner()) = Some(silent);
+                self.judged.notify_one();
+            }
+            Verdict::Wait => {}
+        }
+        alive.next_check(lag, self.start).max(now + alive.grain())
+    }
+}
+
+/// A link's next check in the heap (earliest first).
+struct Due {
+    at: Instant,
+    seq: u64,
+    link: Weak<Watched>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Due) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Due) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The task: links come in through `rx`, each is checked when due and
+/// put back for its next check, until its session drops it. Ends when
+/// every handle and every link is gone.
+async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
+    let mut heap: BinaryHeap<Reverse<Due>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut open = true;
+    loop {
+        let next = heap.peek().map(|Reverse(d)| d.at);
+        tokio::select! {
+            biased;
+            link = rx.next(), if open => match link {
+                Some(link) => {
+                    if let Some(l) = link.upgrade() {
+                        let at = l.alive().next_check(Duration::ZERO, l.start);
+                        seq += 1;
+                        heap.push(Reverse(Due { at, seq, link }));
+                    }
+                }
+                None => open = false,
+            },
+            _ = sleep_until(next) => {
+                let due = next.unwrap_or_else(Instant::now);
+                let lag = note_lateness(due);
+                let now = Instant::now();
+                while let Some(Reverse(d)) = heap.peek() {
+                    if d.at > now {
+                        break;
+                    }
+                    let Some(Reverse(d)) = heap.pop() else { break };
+                    if let Some(l) = d.link.upgrade() {
+                        let at = l.check(now, lag);
+                        seq += 1;
+                        heap.push(Reverse(Due { at, seq, link: d.link }));
+                    }
+                }
+            }
+        }
+        if !open && heap.iter().all(|Reverse(d)| d.link.strong_count() == 0) {
+            return;
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
