@@ -382,15 +382,12 @@ impl Task {
             let event = tokio::select! {
                 frame = stream.next() => Event::Frame(frame),
                 cmd = cmds.next() => Event::Cmd(cmd),
-                silent = watched.judged_dead() => {
+                why = watched.judged_dead() => {
                     // A frame may wait unread in the socket when this
                     // process was too busy to read it: it is the answer.
                     match stream.get_mut().next().now_or_never() {
                         Some(frame) => Event::Frame(frame),
-                        None => return End::Lost(format!(
-                            "nothing received for {:.1}s despite a ping: the link is half-open",
-                            silent.as_secs_f64()
-                        )),
+                        None => return End::Lost(why),
                     }
                 }
                 _ = sleep_until_opt(retry_at) => {

@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 
 use super::keepalive::{Keepalive, Verdict, note_lateness};
 use super::link::Stats;
-use super::wire::{Ping, Wire};
+use super::wire::{Ping, Wire, WriteError};
 
 /// The handle on a keepalive task; clones share it.
 #[derive(Clone, Default)]
@@ -75,8 +75,9 @@ pub(crate) struct Watched {
     stats: Arc<Stats>,
     /// Deadlines are rounded from here, shared by all links.
     start: Instant,
-    /// Set (to how long the link was silent) when judged half-open.
-    dead: Mutex<Option<Duration>>,
+    /// Why the link is given up on, once it is (half-open, or a ping
+    /// could not be written).
+    dead: Mutex<Option<String>>,
     judged: Notify,
 }
 
@@ -106,19 +107,24 @@ impl Watched {
         self.alive().received(now);
     }
 
-    /// Waits until the pinger judges the link half-open; how long it had
-    /// been silent then. The session looks at its socket once more before
-    /// it believes it (a frame there is an answer: [`Watched::received`]).
-    pub(crate) async fn judged_dead(&self) -> Duration {
+    /// Waits until the pinger gives the link up; says why. The session
+    /// looks at its socket once more before it believes it (a frame there
+    /// is an answer: [`Watched::received`]).
+    pub(crate) async fn judged_dead(&self) -> String {
         loop {
             let notified = self.judged.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            if let Some(silent) = self.dead.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return silent;
+            if let Some(why) = self.dead.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return why;
             }
             notified.await;
         }
+    }
+
+    fn give_up(&self, why: String) {
+        *self.dead.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.judged.notify_one();
     }
 
     /// Looks at the link at `now`: pings it, judges it, or waits. Returns
@@ -139,7 +145,11 @@ impl Watched {
                         tokio::spawn(async move { wire.flush().await });
                         true
                     }
-                    Ok(Ping::Busy) | Err(_) => false,
+                    Ok(Ping::Busy) | Err(WriteError::NoLink) => false,
+                    Err(e @ WriteError::Failed(_)) => {
+                        self.give_up(format!("writing a keepalive ping failed: {e}"));
+                        false
+                    }
                 };
                 alive = self.alive();
                 if sent {
@@ -147,10 +157,10 @@ impl Watched {
                     self.stats.pings.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Verdict::Dead { silent } => {
-                *self.dead.lock().unwrap_or_else(|p| p.into_inner()) = Some(silent);
-                self.judged.notify_one();
-            }
+            Verdict::Dead { silent } => self.give_up(format!(
+                "nothing received for {:.1}s despite a ping: the link is half-open",
+                silent.as_secs_f64()
+            )),
             Verdict::Wait => {}
         }
         alive.next_check(lag, self.start).max(now + alive.grain())
@@ -230,4 +240,53 @@ async fn sleep_until(at: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn watched(alive: Keepalive, start: Instant) -> Arc<Watched> {
+        Watched::new(alive, Arc::new(Wire::default()), Arc::default(), start)
+    }
+
+    #[tokio::test]
+    async fn a_link_whose_ping_went_unanswered_is_given_up_with_the_reason() {
+        let t0 = Instant::now();
+        let mut alive = Keepalive::new(20 * S, 10 * S, t0);
+        alive.pinged(t0 + 20 * S);
+        let link = watched(alive, t0);
+        link.check(t0 + 31 * S, Duration::ZERO);
+        let why = tokio::time::timeout(5 * S, link.judged_dead())
+            .await
+            .expect("the verdict reached the session");
+        assert!(
+            why.contains("despite a ping: the link is half-open"),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_before_the_deadline_keeps_the_link_and_a_ping_it_cannot_write_is_tried_a_grain_later()
+     {
+        let t0 = Instant::now();
+        let mut alive = Keepalive::new(20 * S, 10 * S, t0);
+        alive.pinged(t0 + 20 * S);
+        let link = watched(alive, t0);
+        link.received(t0 + 21 * S);
+        // Silent again for a whole keepalive: due for a ping, but this
+        // link has no write half to take it.
+        let at = link.check(t0 + 45 * S, Duration::ZERO);
+        assert!(
+            at > t0 + 45 * S && at <= t0 + 45 * S + GRAIN_AT_MOST,
+            "{:?}",
+            at - t0
+        );
+        assert_eq!(link.stats.pings.load(Ordering::Relaxed), 0);
+        assert!(link.dead.lock().unwrap().is_none());
+    }
+
+    const GRAIN_AT_MOST: Duration = super::super::keepalive::GRAIN;
 }
