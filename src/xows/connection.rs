@@ -28,7 +28,7 @@ use super::error::{ConnectError, Error};
 use super::keepalive::Keepalive;
 use super::link::{Cmd, CmdRx, ConnState, OfflineCall, Stats};
 use super::manager::{Manager, PendingCall};
-use super::pinger::Watched;
+use super::pinger::{Watched, sleep_until_opt};
 use super::protocol::{Request, decode_incoming};
 use super::settings::CodecConfig;
 use super::tls::client_config;
@@ -69,13 +69,6 @@ enum Event {
     Retry,
     /// Time to end codec subscriptions left without subscribers.
     Sweep,
-}
-
-/// The moment keepalive deadlines are counted from (rounded to a shared
-/// grain, so idle links' timers fire together).
-fn process_start() -> std::time::Instant {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *START.get_or_init(std::time::Instant::now)
 }
 
 struct Task {
@@ -373,7 +366,6 @@ impl Task {
             ),
             self.wire.clone(),
             self.stats.clone(),
-            process_start(),
         );
         self.pinger.watch(&watched);
         let mut retry_at: Option<Instant> = None;
@@ -523,12 +515,5 @@ impl Task {
             let _ = done.send(());
         }
         End::Closed
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -73,8 +73,6 @@ pub(crate) struct Watched {
     alive: Mutex<Keepalive>,
     wire: Arc<Wire>,
     stats: Arc<Stats>,
-    /// Deadlines are rounded from here, shared by all links.
-    start: Instant,
     /// Why the link is given up on, once it is (half-open, or a ping
     /// could not be written).
     dead: Mutex<Option<String>>,
@@ -82,17 +80,11 @@ pub(crate) struct Watched {
 }
 
 impl Watched {
-    pub(crate) fn new(
-        keepalive: Keepalive,
-        wire: Arc<Wire>,
-        stats: Arc<Stats>,
-        start: Instant,
-    ) -> Arc<Watched> {
+    pub(crate) fn new(keepalive: Keepalive, wire: Arc<Wire>, stats: Arc<Stats>) -> Arc<Watched> {
         Arc::new(Watched {
             alive: Mutex::new(keepalive),
             wire,
             stats,
-            start,
             dead: Mutex::new(None),
             judged: Notify::new(),
         })
@@ -163,7 +155,7 @@ impl Watched {
             )),
             Verdict::Wait => {}
         }
-        alive.next_check(lag, self.start).max(now + alive.grain())
+        alive.next_check(lag, origin()).max(now + alive.grain())
     }
 }
 
@@ -205,14 +197,14 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
             link = rx.next(), if open => match link {
                 Some(link) => {
                     if let Some(l) = link.upgrade() {
-                        let at = l.alive().next_check(Duration::ZERO, l.start);
+                        let at = l.alive().next_check(Duration::ZERO, origin());
                         seq += 1;
                         heap.push(Reverse(Due { at, seq, link }));
                     }
                 }
                 None => open = false,
             },
-            _ = sleep_until(next) => {
+            _ = sleep_until_opt(next) => {
                 let due = next.unwrap_or_else(Instant::now);
                 let lag = note_lateness(due);
                 let now = Instant::now();
@@ -235,7 +227,15 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+/// The moment deadlines are rounded from, shared by every link (so links
+/// come due together, in grains).
+fn origin() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+/// Sleeps until `at`; forever when there is none.
+pub(super) async fn sleep_until_opt(at: Option<impl Into<tokio::time::Instant>>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
@@ -248,8 +248,8 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    fn watched(alive: Keepalive, start: Instant) -> Arc<Watched> {
-        Watched::new(alive, Arc::new(Wire::default()), Arc::default(), start)
+    fn watched(alive: Keepalive) -> Arc<Watched> {
+        Watched::new(alive, Arc::new(Wire::default()), Arc::default())
     }
 
     #[tokio::test]
@@ -257,7 +257,7 @@ mod tests {
         let t0 = Instant::now();
         let mut alive = Keepalive::new(20 * S, 10 * S, t0);
         alive.pinged(t0 + 20 * S);
-        let link = watched(alive, t0);
+        let link = watched(alive);
         link.check(t0 + 31 * S, Duration::ZERO);
         let why = tokio::time::timeout(5 * S, link.judged_dead())
             .await
@@ -274,7 +274,7 @@ mod tests {
         let t0 = Instant::now();
         let mut alive = Keepalive::new(20 * S, 10 * S, t0);
         alive.pinged(t0 + 20 * S);
-        let link = watched(alive, t0);
+        let link = watched(alive);
         link.received(t0 + 21 * S);
         // Silent again for a whole keepalive: due for a ping, but this
         // link has no write half to take it.

@@ -125,11 +125,7 @@ impl Wire {
     /// Flushes what was written but not yet sent.
     pub async fn flush(&self) -> Result<(), WriteError> {
         match self.sink.lock().await.as_mut() {
-            Some(sink) => {
-                sink.flush().await.map_err(WriteError::Failed)?;
-                forget_writer(sink);
-                Ok(())
-            }
+            Some(sink) => write(sink, Vec::new()).await,
             None => Err(WriteError::NoLink),
         }
     }
