@@ -7,7 +7,9 @@
 #   start_s      until every instance logged "started" (from the host's start)
 #   rss_mib      resident memory once idle
 #   threads      the host's threads once idle (peak_threads: most seen while starting)
-#   idle_cpu     % of one core over WINDOW seconds once idle
+#   idle_cpu     % of one core over WINDOW seconds once idle (the busiest
+#                of WINDOWS such windows one after the other, default 1;
+#                idle_cpu_mean: all of them together)
 #   save_s       a changed a.rhai (bound to every codec) until every new
 #                instance logged "started"
 #   back_s       the simulator killed and started again on the same port,
@@ -22,7 +24,8 @@
 # codec. SETTLE=S waits S seconds (default 3) between the start and the
 # idle window; SHOW_THREADS=1 prints the host's threads by name then, and
 # its warnings. CONNECT_RATE=N adds `connect_rate = N` to the config (hosts that
-# know the key).
+# know the key); KEEPALIVE=20s and PING_INTERVAL=60s likewise set those
+# keys in [defaults].
 #   XMACRO_TEST_POSTGRES=$(.ci/postgres) benches/fleet-capacity.sh [CODECS] [BIN] [SIM]
 set -euo pipefail
 codecs=${1:-1000}
@@ -55,6 +58,8 @@ echo 'set_interval(|| print("c"), 3600000);' > "$dir/scripts/c.rhai"
   echo "state = \"$db?options=-csearch_path%3D$schema\""
   [ -n "${CONNECT_RATE:-}" ] && echo "connect_rate = $CONNECT_RATE"
   printf '[defaults]\npassword_env = "PW"\nrequest_timeout = "60s"\n'
+  [ -n "${KEEPALIVE:-}" ] && echo "keepalive = \"$KEEPALIVE\""
+  [ -n "${PING_INTERVAL:-}" ] && echo "ping_interval = \"$PING_INTERVAL\""
   for i in $(seq 0 $((codecs - 1))); do printf '[[codec]]\nname = "room-%05d"\nurl = "%s"\n' "$i" "$url"; done
 } > "$dir/xmacro.toml"
 started() { grep -c ' started' "$dir/host.log" || true; }
@@ -74,8 +79,17 @@ sleep "${SETTLE:-3}"
 [ -n "${SHOW_THREADS:-}" ] && { cat /proc/$pid/task/*/comm | sort | uniq -c >&2; grep -c WARN "$dir/host.log" >&2 || true; grep WARN "$dir/host.log" | cut -c1-300 | sort | uniq -c | sort -rn | head -5 >&2 || true; }
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-c0=$(ticks); sleep "$window"; c1=$(ticks)
-idle_cpu=$(echo "scale=2; ($c1 - $c0) * 100 / $hz / $window" | bc)
+# WINDOWS windows one after the other: the busiest is idle_cpu, all of
+# them together idle_cpu_mean (links are pinged once per ping_interval,
+# 60 s by default, so a minute of windows sees every link's ping).
+idle_cpu=0; cfirst=$(ticks); c0=$cfirst
+for _ in $(seq "${WINDOWS:-1}"); do
+  sleep "$window"; c1=$(ticks)
+  w=$(echo "scale=2; ($c1 - $c0) * 100 / $hz / $window" | bc)
+  [ "$(echo "$w > $idle_cpu" | bc)" = 1 ] && idle_cpu=$w
+  c0=$c1
+done
+idle_cpu_mean=$(echo "scale=2; ($c0 - $cfirst) * 100 / $hz / $window / ${WINDOWS:-1}" | bc)
 rss=$(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))
 threads=$(awk '/^Threads/ {print $2}' "/proc/$pid/status")
 
@@ -104,6 +118,6 @@ deadline=$(( $(date +%s) + 30 ))
 got() { grep -c 'A2 ' "$dir/host.log" || true; }
 until [ "$(got)" -ge "$codecs" ] || [ "$(date +%s)" -ge $deadline ]; do sleep 0.2; done
 half_open=$(grep -c 'half-open' "$dir/host.log" || true)
-echo "codecs=$codecs instances=$want start_s=$start_s rss_mib=$rss threads=$threads peak_threads=$peak_threads idle_cpu=$idle_cpu% save_s=$save_s back_s=$back_s peak_ups=$peak_ups event=$(got)/$codecs half_open=$half_open load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+echo "codecs=$codecs instances=$want start_s=$start_s rss_mib=$rss threads=$threads peak_threads=$peak_threads idle_cpu=$idle_cpu% idle_cpu_mean=$idle_cpu_mean% save_s=$save_s back_s=$back_s peak_ups=$peak_ups event=$(got)/$codecs half_open=$half_open load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 kill $pid; wait $pid 2>/dev/null || true
 psql -q "$db" -c "DROP SCHEMA $schema CASCADE"

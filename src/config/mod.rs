@@ -596,6 +596,50 @@ args = { max = 60 }
     }
 
     #[test]
+    fn keepalive_and_ping_interval_are_read_per_codec_over_defaults_and_out_of_range_is_placed() {
+        let c = parse(
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\nkeepalive = \"30s\"\nping_interval = \"2m\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[[codec]]\nname = \"b\"\nurl = \"ws://y/ws\"\nkeepalive_timeout = \"4s\"\nping_interval = \"20s\"\n",
+        )
+        .unwrap();
+        let a = &c.codec("a").unwrap().config;
+        assert_eq!(a.keepalive, Duration::from_secs(30));
+        assert_eq!(a.keepalive_timeout, Duration::from_secs(10));
+        assert_eq!(a.ping_interval, Duration::from_secs(120));
+        let b = &c.codec("b").unwrap().config;
+        assert_eq!(b.keepalive_timeout, Duration::from_secs(4));
+        assert_eq!(b.ping_interval, Duration::from_secs(20));
+        let plain = CodecConfig::from_url("ws://x/ws").unwrap();
+        assert_eq!(
+            (
+                plain.keepalive,
+                plain.keepalive_timeout,
+                plain.ping_interval
+            ),
+            (
+                Duration::from_secs(20),
+                Duration::from_secs(10),
+                Duration::from_secs(60)
+            )
+        );
+
+        for (line, why) in [
+            ("keepalive = \"500ms\"", "at least 1s"),
+            ("keepalive = \"10h\"", "at most 9h"),
+            ("ping_interval = \"100ms\"", "at least 1s"),
+            ("keepalive_timeout = \"soon\"", "not a duration"),
+        ] {
+            let e = err(&format!(
+                "[defaults]\npassword_env = \"CODEC_PASSWORD\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n{line}\n"
+            ));
+            let key = line.split(' ').next().unwrap();
+            assert!(
+                e.contains(&format!("key {key}")) && e.contains(":6:") && e.contains(why),
+                "{line}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn a_default_is_blamed_at_its_own_line_and_a_codec_key_at_its_own() {
         let text =
             "[defaults]\npassword_env = \"NOPE\"\n\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n";

@@ -114,6 +114,12 @@ pub struct RawCodec {
     /// Refused with advice: passwords do not belong in the file.
     pub password: Option<toml::Value>,
     pub request_timeout: Option<String>,
+    /// TCP keepalive: probes after this much silence.
+    pub keepalive: Option<String>,
+    /// How long an answer to a probe or a ping may take.
+    pub keepalive_timeout: Option<String>,
+    /// A WebSocket ping after this much silence.
+    pub ping_interval: Option<String>,
     pub fingerprint: Option<String>,
     pub ca: Option<String>,
     pub insecure: Option<bool>,
@@ -153,6 +159,9 @@ impl RawCodec {
             "password_file" => self.password_file.is_some(),
             "password" => self.password.is_some(),
             "request_timeout" => self.request_timeout.is_some(),
+            "keepalive" => self.keepalive.is_some(),
+            "keepalive_timeout" => self.keepalive_timeout.is_some(),
+            "ping_interval" => self.ping_interval.is_some(),
             "fingerprint" => self.fingerprint.is_some(),
             "ca" => self.ca.is_some(),
             "insecure" => self.insecure.is_some(),
@@ -184,6 +193,9 @@ impl RawCodec {
             password_file,
             password,
             request_timeout,
+            keepalive,
+            keepalive_timeout,
+            ping_interval,
             fingerprint,
             ca,
             insecure,

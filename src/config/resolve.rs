@@ -285,16 +285,18 @@ impl<'a> Resolver<'a> {
         } else {
             String::new()
         };
+        let duration = |key: &'static str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| parse_duration(t).map_err(|e| KeyError::new(key, e.to_string())))
+                .transpose()
+        };
         let choices = Choices {
             username: c.username.clone(),
             password: Some(Password(password)),
-            request_timeout: match &c.request_timeout {
-                Some(t) => Some(
-                    parse_duration(t)
-                        .map_err(|e| KeyError::new("request_timeout", e.to_string()))?,
-                ),
-                None => None,
-            },
+            request_timeout: duration("request_timeout", &c.request_timeout)?,
+            keepalive: duration("keepalive", &c.keepalive)?,
+            keepalive_timeout: duration("keepalive_timeout", &c.keepalive_timeout)?,
+            ping_interval: duration("ping_interval", &c.ping_interval)?,
             fingerprint: c.fingerprint.clone(),
             ca: c.ca.as_deref().map(rel),
             insecure: c.insecure == Some(true),

@@ -52,6 +52,9 @@ pub struct Keepalive {
     /// Deadlines are rounded up to this ([`GRAIN`], less for short
     /// keepalives).
     grain: Duration,
+    /// Until the first ping, the silence that calls for one (a random
+    /// part of `idle`, see [`Keepalive::first_ping_after`]).
+    first: Option<Duration>,
 }
 
 impl Keepalive {
@@ -66,7 +69,30 @@ impl Keepalive {
                 .min(idle / 4)
                 .min(timeout / 4)
                 .max(Duration::from_millis(1)),
+            first: None,
         }
+    }
+
+    /// The first ping after `silence` (at most `idle`) instead of a
+    /// whole `idle`; every later one after `idle`. Links that came up
+    /// together (a fleet's start, a site's outage) would otherwise be
+    /// pinged together forever: a random part of `idle` each spreads
+    /// their pings evenly over the interval.
+    pub fn first_ping_after(mut self, silence: Duration) -> Keepalive {
+        self.first = Some(silence.min(self.idle));
+        self
+    }
+
+    /// A random part of `idle` for [`Keepalive::first_ping_after`], from
+    /// a quarter to the whole (`unit` in 0..1), so no link is pinged
+    /// right after it came up.
+    pub fn spread(idle: Duration, unit: f64) -> Duration {
+        idle.mul_f64(0.25 + 0.75 * unit.clamp(0.0, 1.0))
+    }
+
+    /// The silence that calls for a ping now.
+    fn due_after(&self) -> Duration {
+        self.first.unwrap_or(self.idle)
     }
 
     /// A frame arrived (any frame): the link is alive. `true` when it
@@ -86,12 +112,13 @@ impl Keepalive {
 
     pub fn pinged(&mut self, now: Instant) {
         self.ping_sent = Some(now);
+        self.first = None;
     }
 
     /// When the timer should fire next, given the host's lag.
     pub fn next_check(&self, lag: Duration, start: Instant) -> Instant {
         let due = match self.ping_sent {
-            None => self.last_rx + self.idle,
+            None => self.last_rx + self.due_after(),
             Some(sent) => sent + self.timeout + lag * 2,
         };
         round_up(due, start, self.grain)
@@ -100,7 +127,9 @@ impl Keepalive {
     /// The timer fired at `now`; `lag` is how late this host's timers run.
     pub fn check(&self, now: Instant, lag: Duration) -> Verdict {
         match self.ping_sent {
-            None if now.saturating_duration_since(self.last_rx) >= self.idle => Verdict::Ping,
+            None if now.saturating_duration_since(self.last_rx) >= self.due_after() => {
+                Verdict::Ping
+            }
             None => Verdict::Wait,
             Some(sent) if now.saturating_duration_since(sent) >= self.timeout + lag * 2 => {
                 Verdict::Dead {
@@ -187,9 +216,32 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
 
     fn link(t0: Instant) -> Keepalive {
         Keepalive::new(20 * S, 10 * S, t0)
+    }
+
+    #[test]
+    fn a_new_link_is_first_pinged_after_its_part_of_the_interval_and_then_after_the_whole() {
+        let t0 = Instant::now();
+        let mut k = link(t0).first_ping_after(Keepalive::spread(20 * S, 0.5));
+        // A quarter plus three quarters of a half: 12.5 s.
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 12_500 * MS);
+        assert_eq!(k.check(t0 + 12 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(k.check(t0 + 12_500 * MS, Duration::ZERO), Verdict::Ping);
+        k.pinged(t0 + 12_500 * MS);
+        k.received(t0 + 13 * S);
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 33 * S);
+        assert_eq!(k.check(t0 + 32 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(Keepalive::spread(20 * S, 0.0), 5 * S);
+        assert_eq!(Keepalive::spread(20 * S, 1.0), 20 * S);
+        assert_eq!(
+            link(t0)
+                .first_ping_after(60 * S)
+                .next_check(Duration::ZERO, t0),
+            t0 + 20 * S
+        );
     }
 
     #[test]

@@ -46,10 +46,19 @@ pub struct CodecConfig {
     pub request_timeout: Duration,
     /// Timeout of one connection attempt (TCP, TLS and upgrade).
     pub connect_timeout: Duration,
-    /// Ping after this much silence; drop the link when nothing at all
-    /// arrives within `keepalive + keepalive_timeout`.
+    /// TCP keepalive: the operating system probes a link silent this
+    /// long and drops it when nothing at all (no answer to a probe, no
+    /// acknowledgement of data) arrives within `keepalive +
+    /// keepalive_timeout`, without waking this process ([`super::tcp`]).
+    /// Whole seconds; less counts as one.
     pub keepalive: Duration,
+    /// How long an answer may take, to a TCP probe and to a ping.
     pub keepalive_timeout: Duration,
+    /// A WebSocket ping after this much silence, answered by the codec
+    /// itself: finds what TCP keepalive cannot (a codec whose system
+    /// answers while its xAPI service hangs, a proxy between that keeps
+    /// TCP alive). No answer within `keepalive_timeout` drops the link.
+    pub ping_interval: Duration,
     pub backoff: BackoffPolicy,
     /// Largest message accepted from the codec.
     pub max_message_size: usize,
@@ -123,6 +132,7 @@ impl CodecConfig {
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(20),
             keepalive_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(60),
             backoff: BackoffPolicy::default(),
             max_message_size: 16 << 20,
             offline_queue: 1024,
