@@ -15,6 +15,7 @@
 #   never_up    instances that never logged "started", of HOSTS x CODECS x 3
 #   load        the load average when the run ended
 #
+# KEEP_LOGS=DIR copies the hosts' logs there at the end.
 #   benches/fleet-overload.sh [HOSTS] [CODECS] [BIN] [SIM]
 set -euo pipefail
 hosts=${1:-4}
@@ -82,4 +83,5 @@ up=0
 for h in $(seq 0 $((hosts - 1))); do
   n=$(grep ': started$' "$dir/host$h.log" | sed 's/^.*INFO //; s/: started$//' | sort -u | wc -l); up=$((up + n))
 done
+[ -n "${KEEP_LOGS:-}" ] && cp "$dir"/host*.log "$KEEP_LOGS"/
 echo "hosts=$hosts codecs=$((hosts * codecs)) instances=$want start_s=$start_s back_s=$back_s peak_ups=$peak_ups half_open=$half_open budget=$budget never_up=$((want - up)) load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""

@@ -234,13 +234,14 @@ fn check_codecs(codecs: &[CodecEntry], config: Option<&Config>) -> Result<(), Ap
 fn host_wide(codecs: &mut [CodecEntry], config: Option<&Config>) {
     let rate = config.map_or(crate::xows::pace::DEFAULT_CONNECT_RATE, |c| c.connect_rate);
     let pace = crate::xows::ConnectPace::new(rate);
-    let pinger = crate::xows::pinger::Pinger::new();
+    let pings = config.map_or(crate::xows::pinger::DEFAULT_PING_RATE, |c| c.ping_rate);
+    let pinger = crate::xows::pinger::Pinger::with_rate(pings);
     for c in codecs.iter_mut() {
         c.config.connect_pace = Some(pace.clone());
         c.config.pinger = Some(pinger.clone());
     }
     tracing::debug!(
-        "connection attempts limited to {rate} a second host-wide ({} codec(s))",
+        "connection attempts limited to {rate} a second and keepalive pings to {pings} a second, host-wide ({} codec(s))",
         codecs.len()
     );
 }

@@ -18,11 +18,10 @@ pub struct Choices {
     pub username: Option<String>,
     pub password: Option<Password>,
     pub request_timeout: Option<Duration>,
-    /// TCP keepalive after this much silence (whole seconds, 1 s to 9 h).
+    /// A ping after this much silence (at least 1 s).
     pub keepalive: Option<Duration>,
+    /// How long its answer may take (at least 1 s).
     pub keepalive_timeout: Option<Duration>,
-    /// A WebSocket ping after this much silence (at least 1 s).
-    pub ping_interval: Option<Duration>,
     /// A certificate pin as written (`sha256:AB:CD:...`).
     pub fingerprint: Option<String>,
     /// A CA file (PEM), already resolved against the config's folder.
@@ -59,17 +58,10 @@ pub fn apply_choices(cfg: &mut CodecConfig, c: &Choices) -> Result<(), KeyError>
         Ok(t)
     };
     if let Some(t) = c.keepalive {
-        // The system counts TCP keepalive in whole seconds, to 32767.
-        if t > Duration::from_secs(32_767) {
-            return Err(fail("keepalive", format!("{t:?} is too long: at most 9h")));
-        }
         cfg.keepalive = at_least_a_second("keepalive", t)?;
     }
     if let Some(t) = c.keepalive_timeout {
         cfg.keepalive_timeout = at_least_a_second("keepalive_timeout", t)?;
-    }
-    if let Some(t) = c.ping_interval {
-        cfg.ping_interval = at_least_a_second("ping_interval", t)?;
     }
     let modes = [c.fingerprint.is_some(), c.ca.is_some(), c.insecure];
     if modes.iter().filter(|m| **m).count() > 1 {

@@ -166,6 +166,9 @@ pub struct Config {
     /// `connect_rate`: connection attempts per second, host-wide
     /// ([`crate::xows::pace`]).
     pub connect_rate: u32,
+    /// `ping_rate`: keepalive pings per second, host-wide
+    /// ([`crate::xows::pinger`]).
+    pub ping_rate: u32,
     /// The codecs kept: every one, or only those a shard serves
     /// ([`Config::load_shard`]).
     pub codecs: Vec<CodecEntry>,
@@ -356,6 +359,7 @@ impl Config {
         let store_quota = r.store_quota()?;
         let audit = r.audit()?;
         let connect_rate = r.connect_rate()?;
+        let ping_rate = r.ping_rate()?;
         let postgres = r.postgres()?;
         let fleet = r.codecs(&defaults, keep)?;
         let (script, script_at) = r.scripts(&fleet)?;
@@ -373,6 +377,7 @@ impl Config {
             store_quota,
             audit,
             connect_rate,
+            ping_rate,
             fleet_size: fleet.names.len(),
             codecs: fleet.kept,
             settings: fleet.settings,
@@ -474,6 +479,13 @@ args = { max = 60 }
     fn connect_rate_defaults_to_500_a_second_and_a_rate_that_cannot_work_names_its_line() {
         assert_eq!(parse(GOOD).unwrap().connect_rate, 500);
         assert_eq!(parse("connect_rate = 50\n").unwrap().connect_rate, 50);
+        assert_eq!(parse(GOOD).unwrap().ping_rate, 150);
+        assert_eq!(parse("ping_rate = 400\n").unwrap().ping_rate, 400);
+        let e = err("scripts = \"s\"\nping_rate = 0\n");
+        assert!(
+            e.contains(":2:") && e.contains("key ping_rate") && e.contains("keepalive pings"),
+            "{e}"
+        );
         for bad in ["0", "-5", "100001"] {
             let e = err(&format!("scripts = \"s\"\nconnect_rate = {bad}\n"));
             assert!(
@@ -596,36 +608,26 @@ args = { max = 60 }
     }
 
     #[test]
-    fn keepalive_and_ping_interval_are_read_per_codec_over_defaults_and_out_of_range_is_placed() {
+    fn keepalive_and_its_timeout_are_read_per_codec_over_defaults_and_a_bad_one_is_placed() {
         let c = parse(
-            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\nkeepalive = \"30s\"\nping_interval = \"2m\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[[codec]]\nname = \"b\"\nurl = \"ws://y/ws\"\nkeepalive_timeout = \"4s\"\nping_interval = \"20s\"\n",
+            "[defaults]\npassword_env = \"CODEC_PASSWORD\"\nkeepalive = \"30s\"\n[[codec]]\nname = \"a\"\nurl = \"ws://x/ws\"\n[[codec]]\nname = \"b\"\nurl = \"ws://y/ws\"\nkeepalive = \"1m\"\nkeepalive_timeout = \"4s\"\n",
         )
         .unwrap();
         let a = &c.codec("a").unwrap().config;
         assert_eq!(a.keepalive, Duration::from_secs(30));
         assert_eq!(a.keepalive_timeout, Duration::from_secs(10));
-        assert_eq!(a.ping_interval, Duration::from_secs(120));
         let b = &c.codec("b").unwrap().config;
+        assert_eq!(b.keepalive, Duration::from_secs(60));
         assert_eq!(b.keepalive_timeout, Duration::from_secs(4));
-        assert_eq!(b.ping_interval, Duration::from_secs(20));
         let plain = CodecConfig::from_url("ws://x/ws").unwrap();
         assert_eq!(
-            (
-                plain.keepalive,
-                plain.keepalive_timeout,
-                plain.ping_interval
-            ),
-            (
-                Duration::from_secs(20),
-                Duration::from_secs(10),
-                Duration::from_secs(60)
-            )
+            (plain.keepalive, plain.keepalive_timeout),
+            (Duration::from_secs(20), Duration::from_secs(10))
         );
 
         for (line, why) in [
             ("keepalive = \"500ms\"", "at least 1s"),
-            ("keepalive = \"10h\"", "at most 9h"),
-            ("ping_interval = \"100ms\"", "at least 1s"),
+            ("keepalive_timeout = \"100ms\"", "at least 1s"),
             ("keepalive_timeout = \"soon\"", "not a duration"),
         ] {
             let e = err(&format!(

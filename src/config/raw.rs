@@ -74,6 +74,8 @@ pub struct RawFile {
     /// `connect_rate = 500`: connection attempts per second, host-wide
     /// (any TOML value, so a mistake's message names the key).
     pub connect_rate: Option<Spanned<toml::Value>>,
+    /// `ping_rate = 150`: keepalive pings per second, host-wide.
+    pub ping_rate: Option<Spanned<toml::Value>>,
     pub store: Option<Spanned<super::store::RawStore>>,
     pub defaults: Option<Spanned<RawCodec>>,
     /// Codecs given inline (`codec = [...]`), the other way to write them.
@@ -114,12 +116,10 @@ pub struct RawCodec {
     /// Refused with advice: passwords do not belong in the file.
     pub password: Option<toml::Value>,
     pub request_timeout: Option<String>,
-    /// TCP keepalive: probes after this much silence.
+    /// A ping after this much silence.
     pub keepalive: Option<String>,
-    /// How long an answer to a probe or a ping may take.
+    /// How long the answer to a ping may take.
     pub keepalive_timeout: Option<String>,
-    /// A WebSocket ping after this much silence.
-    pub ping_interval: Option<String>,
     pub fingerprint: Option<String>,
     pub ca: Option<String>,
     pub insecure: Option<bool>,
@@ -161,7 +161,6 @@ impl RawCodec {
             "request_timeout" => self.request_timeout.is_some(),
             "keepalive" => self.keepalive.is_some(),
             "keepalive_timeout" => self.keepalive_timeout.is_some(),
-            "ping_interval" => self.ping_interval.is_some(),
             "fingerprint" => self.fingerprint.is_some(),
             "ca" => self.ca.is_some(),
             "insecure" => self.insecure.is_some(),
@@ -195,7 +194,6 @@ impl RawCodec {
             request_timeout,
             keepalive,
             keepalive_timeout,
-            ping_interval,
             fingerprint,
             ca,
             insecure,

@@ -122,16 +122,49 @@ impl<'a> Resolver<'a> {
     /// (the default when absent).
     pub fn connect_rate(&self) -> Result<u32, ConfigError> {
         use crate::xows::pace::{DEFAULT_CONNECT_RATE, MAX_CONNECT_RATE};
-        let Some(r) = &self.read.file.connect_rate else {
-            return Ok(DEFAULT_CONNECT_RATE);
+        let r = self.read.file.connect_rate.as_ref();
+        self.rate(
+            r,
+            "connect_rate",
+            "connection attempts",
+            DEFAULT_CONNECT_RATE,
+            MAX_CONNECT_RATE,
+        )
+    }
+
+    /// `ping_rate = 150`: keepalive pings a second, host-wide (the
+    /// default when absent).
+    pub fn ping_rate(&self) -> Result<u32, ConfigError> {
+        use crate::xows::pinger::{DEFAULT_PING_RATE, MAX_PING_RATE};
+        let r = self.read.file.ping_rate.as_ref();
+        self.rate(
+            r,
+            "ping_rate",
+            "keepalive pings",
+            DEFAULT_PING_RATE,
+            MAX_PING_RATE,
+        )
+    }
+
+    /// A whole number of `what` per second, 1 to `max`.
+    fn rate(
+        &self,
+        value: Option<&toml::Spanned<toml::Value>>,
+        key: &str,
+        what: &str,
+        default: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        let Some(r) = value else {
+            return Ok(default);
         };
         let n = r.get_ref().as_integer().and_then(|n| u32::try_from(n).ok());
         match n {
-            Some(n) if (1..=MAX_CONNECT_RATE).contains(&n) => Ok(n),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(self.src.err_at(
                 r.span().start,
                 format!(
-                    "key connect_rate: {} is not a rate: give connection attempts per second as a whole number from 1 to {MAX_CONNECT_RATE} (default {DEFAULT_CONNECT_RATE})",
+                    "key {key}: {} is not a rate: give {what} per second as a whole number from 1 to {max} (default {default})",
                     r.get_ref()
                 ),
             )),
@@ -296,7 +329,6 @@ impl<'a> Resolver<'a> {
             request_timeout: duration("request_timeout", &c.request_timeout)?,
             keepalive: duration("keepalive", &c.keepalive)?,
             keepalive_timeout: duration("keepalive_timeout", &c.keepalive_timeout)?,
-            ping_interval: duration("ping_interval", &c.ping_interval)?,
             fingerprint: c.fingerprint.clone(),
             ca: c.ca.as_deref().map(rel),
             insecure: c.insecure == Some(true),

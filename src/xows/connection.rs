@@ -360,14 +360,10 @@ impl Task {
         // half-open; the session only reports what arrives.
         let watched = Watched::new(
             Keepalive::new(
-                self.config.ping_interval,
+                self.config.keepalive,
                 self.config.keepalive_timeout,
                 Instant::now().into_std(),
-            )
-            .first_ping_after(Keepalive::spread(
-                self.config.ping_interval,
-                rand::random::<f64>(),
-            )),
+            ),
             self.wire.clone(),
             self.stats.clone(),
         );
@@ -481,7 +477,7 @@ impl Task {
                 )));
             }
             Some(Ok(_)) => Vec::new(),
-            Some(Err(e)) => return Err(End::Lost(super::tcp::read_failed(&e, &self.config))),
+            Some(Err(e)) => return Err(End::Lost(format!("read failed: {e}"))),
             None => {
                 return Err(End::Lost(
                     "the connection ended without a close frame".into(),

@@ -142,14 +142,6 @@ pub(crate) async fn connect(
         // Boxed: the stream is large (about 1.4 KiB with TLS state) and
         // would otherwise take room in the connection task for as long as
         // it lives; the box is freed once the session splits it.
-        Ok(Ok((ws, _))) => {
-            if let Err(e) = super::tcp::keep_alive(&ws, config) {
-                warn!(
-                    "could not turn on TCP keepalive ({e}): a dead link is found by the WebSocket ping every {:?} alone",
-                    config.ping_interval
-                );
-            }
-            Ok(Box::new(ws))
-        }
+        Ok(Ok((ws, _))) => Ok(Box::new(ws)),
     }
 }

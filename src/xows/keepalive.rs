@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// Deadlines are rounded up to a multiple of this since the process
 /// started, so idle links' timers fire together.
-pub const GRAIN: Duration = Duration::from_millis(250);
+pub const GRAIN: Duration = Duration::from_secs(1);
 
 /// What to do when the timer fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,12 @@ pub enum Verdict {
 /// One link's keepalive state.
 #[derive(Debug, Clone)]
 pub struct Keepalive {
-    /// Ping after this much silence.
+    /// Ping after this much silence (as configured).
     idle: Duration,
+    /// Ping after this much silence now: `idle`, or longer when the host
+    /// has more links than its ping rate covers in `idle`
+    /// ([`Keepalive::stretch`]).
+    every: Duration,
     /// Wait this long for anything after a ping.
     timeout: Duration,
     last_rx: Instant,
@@ -52,9 +56,10 @@ pub struct Keepalive {
     /// Deadlines are rounded up to this ([`GRAIN`], less for short
     /// keepalives).
     grain: Duration,
-    /// Until the first ping, the silence that calls for one (a random
-    /// part of `idle`, see [`Keepalive::first_ping_after`]).
-    first: Option<Duration>,
+    /// Until the first ping, the part of `every` of silence that calls
+    /// for one ([`Keepalive::spread_first`]); a part, so the first ping
+    /// stretches with `every` too.
+    first: Option<f64>,
 }
 
 impl Keepalive {
@@ -62,6 +67,7 @@ impl Keepalive {
     pub fn new(idle: Duration, timeout: Duration, now: Instant) -> Keepalive {
         Keepalive {
             idle,
+            every: idle,
             timeout,
             last_rx: now,
             ping_sent: None,
@@ -73,26 +79,27 @@ impl Keepalive {
         }
     }
 
-    /// The first ping after `silence` (at most `idle`) instead of a
-    /// whole `idle`; every later one after `idle`. Links that came up
-    /// together (a fleet's start, a site's outage) would otherwise be
-    /// pinged together forever: a random part of `idle` each spreads
-    /// their pings evenly over the interval.
-    pub fn first_ping_after(mut self, silence: Duration) -> Keepalive {
-        self.first = Some(silence.min(self.idle));
-        self
+    /// Pings after `at_least` of silence when that is longer than the
+    /// configured `idle`: a host keeps its pings under its rate by
+    /// pinging each of many links less often.
+    pub fn stretch(&mut self, at_least: Duration) {
+        self.every = self.idle.max(at_least);
     }
 
-    /// A random part of `idle` for [`Keepalive::first_ping_after`], from
-    /// a quarter to the whole (`unit` in 0..1), so no link is pinged
-    /// right after it came up.
-    pub fn spread(idle: Duration, unit: f64) -> Duration {
-        idle.mul_f64(0.25 + 0.75 * unit.clamp(0.0, 1.0))
+    /// The first ping after a part of the interval (from a quarter to the
+    /// whole, `unit` in 0..1), every later one after the whole. Links that
+    /// came up together (a fleet's start, a site's outage) would
+    /// otherwise be pinged together forever: a random part each spreads
+    /// their pings evenly over the interval, and none is pinged right
+    /// after it came up.
+    pub fn spread_first(&mut self, unit: f64) {
+        self.first = Some(0.25 + 0.75 * unit.clamp(0.0, 1.0));
     }
 
     /// The silence that calls for a ping now.
     fn due_after(&self) -> Duration {
-        self.first.unwrap_or(self.idle)
+        self.first
+            .map_or(self.every, |part| self.every.mul_f64(part))
     }
 
     /// A frame arrived (any frame): the link is alive. `true` when it
@@ -225,23 +232,50 @@ mod tests {
     #[test]
     fn a_new_link_is_first_pinged_after_its_part_of_the_interval_and_then_after_the_whole() {
         let t0 = Instant::now();
-        let mut k = link(t0).first_ping_after(Keepalive::spread(20 * S, 0.5));
-        // A quarter plus three quarters of a half: 12.5 s.
-        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 12_500 * MS);
+        let mut k = link(t0);
+        k.spread_first(0.5);
+        // A quarter plus three quarters of a half: 12.5 s, rounded up to
+        // the grain.
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 13 * S);
         assert_eq!(k.check(t0 + 12 * S, Duration::ZERO), Verdict::Wait);
         assert_eq!(k.check(t0 + 12_500 * MS, Duration::ZERO), Verdict::Ping);
         k.pinged(t0 + 12_500 * MS);
         k.received(t0 + 13 * S);
         assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 33 * S);
         assert_eq!(k.check(t0 + 32 * S, Duration::ZERO), Verdict::Wait);
-        assert_eq!(Keepalive::spread(20 * S, 0.0), 5 * S);
-        assert_eq!(Keepalive::spread(20 * S, 1.0), 20 * S);
-        assert_eq!(
-            link(t0)
-                .first_ping_after(60 * S)
-                .next_check(Duration::ZERO, t0),
-            t0 + 20 * S
-        );
+        for (unit, first) in [(0.0, 5 * S), (1.0, 20 * S), (7.0, 20 * S)] {
+            let mut k = link(t0);
+            k.spread_first(unit);
+            assert_eq!(k.next_check(Duration::ZERO, t0), t0 + first);
+        }
+    }
+
+    #[test]
+    fn a_link_of_a_host_with_more_links_than_its_ping_rate_covers_is_pinged_less_often() {
+        let t0 = Instant::now();
+        let mut k = link(t0);
+        // Stretched to 66.7 s (as many links as a rate covers then).
+        k.stretch(Duration::from_secs_f64(10_000.0 / 150.0));
+        assert_eq!(k.check(t0 + 60 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(k.check(t0 + 67 * S, Duration::ZERO), Verdict::Ping);
+        k.pinged(t0 + 67 * S);
+        // The answer's wait is not stretched.
+        assert!(matches!(
+            k.check(t0 + 77 * S, Duration::ZERO),
+            Verdict::Dead { .. }
+        ));
+        // Never below what was configured.
+        let mut k = link(t0);
+        k.stretch(S);
+        assert_eq!(k.check(t0 + 19 * S, Duration::ZERO), Verdict::Wait);
+        assert_eq!(k.check(t0 + 20 * S, Duration::ZERO), Verdict::Ping);
+        // The first ping spreads over the stretched interval, even when
+        // it was spread before the host had its many links.
+        let mut k = link(t0);
+        k.spread_first(0.0);
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 5 * S);
+        k.stretch(40 * S);
+        assert_eq!(k.next_check(Duration::ZERO, t0), t0 + 10 * S);
     }
 
     #[test]

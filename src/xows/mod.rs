@@ -12,9 +12,8 @@
 //! - [`keepalive`]: when a silent link is pinged and when it is judged
 //!   half-open (by what arrived, allowing for this host's own lag).
 //! - [`pace`]: the host-wide limit on connection attempts per second;
-//!   [`tcp`]: the system's keepalive probes on each socket (a dead
-//!   network found without waking this process); [`pinger`]: the one task
-//!   that pings a host's silent links, less often, end to end.
+//!   [`pinger`]: the one task that pings a host's silent links, at most
+//!   `ping_rate` a second.
 //! - [`settings`]: how to reach a codec; [`link`]: what the handle and the
 //!   connection task exchange.
 //! - [`calls`]: calls waiting for their answer; [`wire`]: the shared write
@@ -44,7 +43,6 @@ pub mod path;
 pub mod pinger;
 pub mod protocol;
 pub mod settings;
-pub mod tcp;
 pub mod tls;
 pub mod wire;
 mod woken;

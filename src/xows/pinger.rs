@@ -31,10 +31,19 @@ use super::keepalive::{Keepalive, Verdict, note_lateness};
 use super::link::Stats;
 use super::wire::{Ping, Wire, WriteError};
 
+/// The default `ping_rate`: keepalive pings per second, host-wide. At
+/// 20 s keepalive it covers 2,700 links; 10,000 are each pinged every
+/// 74 s, which keeps the idle host's pings well under 1 % of a core.
+pub const DEFAULT_PING_RATE: u32 = 150;
+/// The largest `ping_rate` accepted.
+pub const MAX_PING_RATE: u32 = 100_000;
+
 /// The handle on a keepalive task; clones share it.
 #[derive(Clone, Default)]
 pub struct Pinger {
     tx: Arc<Mutex<Option<mpsc::UnboundedSender<Weak<Watched>>>>>,
+    /// Pings per second at most (`None`: each link at its keepalive).
+    rate: Option<u32>,
 }
 
 impl std::fmt::Debug for Pinger {
@@ -44,9 +53,21 @@ impl std::fmt::Debug for Pinger {
 }
 
 impl Pinger {
-    /// A pinger whose task starts with the first link it watches.
+    /// A pinger whose task starts with the first link it watches; each
+    /// link pinged after its own keepalive's silence.
     pub fn new() -> Pinger {
         Pinger::default()
+    }
+
+    /// A pinger that sends at most `per_second` pings a second (at least
+    /// one): with more links than that covers in their keepalive, each is
+    /// pinged less often ([`Keepalive::stretch`]). Its idle cost is then
+    /// bounded by the rate, not by the fleet's size.
+    pub fn with_rate(per_second: u32) -> Pinger {
+        Pinger {
+            rate: Some(per_second.max(1)),
+            ..Pinger::default()
+        }
     }
 
     /// Keeps `link` alive until it is dropped. Starts the task (on the
@@ -60,7 +81,7 @@ impl Pinger {
         if !sent {
             let (t, rx) = mpsc::unbounded();
             let _ = t.unbounded_send(Arc::downgrade(link));
-            tokio::spawn(run(rx));
+            tokio::spawn(run(rx, self.rate));
             *tx = Some(t);
         }
     }
@@ -118,10 +139,11 @@ impl Watched {
         self.judged.notify_one();
     }
 
-    /// Looks at the link at `now`: pings it, judges it, or waits. Returns
-    /// when to look next.
-    fn check(&self, now: Instant, lag: Duration) -> Instant {
+    /// Looks at the link at `now`, pinged after at least `every` of
+    /// silence: pings it, judges it, or waits. Returns when to look next.
+    fn check(&self, now: Instant, lag: Duration, every: Duration) -> Instant {
         let mut alive = self.alive();
+        alive.stretch(every);
         match alive.check(now, lag) {
             Verdict::Ping => {
                 drop(alive);
@@ -165,11 +187,14 @@ impl Watched {
 #[derive(Default)]
 struct Schedule {
     at: BTreeMap<Instant, Vec<Weak<Watched>>>,
+    /// How many links it holds.
+    len: usize,
 }
 
 impl Schedule {
     fn insert(&mut self, at: Instant, link: Weak<Watched>) {
         self.at.entry(at).or_default().push(link);
+        self.len += 1;
     }
 
     /// When the earliest check is due.
@@ -185,6 +210,7 @@ impl Schedule {
                 break;
             }
             let links = entry.remove();
+            self.len -= links.len();
             if due.is_empty() {
                 due = links;
             } else {
@@ -203,17 +229,23 @@ impl Schedule {
 /// The task: links come in through `rx`, each is checked when due and
 /// put back for its next check, until its session drops it. Ends when
 /// every handle and every link is gone.
-async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
+async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>, rate: Option<u32>) {
     let mut schedule = Schedule::default();
     let mut open = true;
     loop {
         let next = schedule.next();
+        let every = spacing(schedule.len + 1, rate);
         tokio::select! {
             biased;
             link = rx.next(), if open => match link {
                 Some(link) => {
                     if let Some(l) = link.upgrade() {
-                        schedule.insert(l.alive().next_check(Duration::ZERO, origin()), link);
+                        let mut alive = l.alive();
+                        alive.stretch(every);
+                        alive.spread_first(rand::random::<f64>());
+                        let at = alive.next_check(Duration::ZERO, origin());
+                        drop(alive);
+                        schedule.insert(at, link);
                     }
                 }
                 None => open = false,
@@ -224,7 +256,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
                 let now = Instant::now();
                 for link in schedule.take_due(now) {
                     if let Some(l) = link.upgrade() {
-                        schedule.insert(l.check(now, lag), link);
+                        schedule.insert(l.check(now, lag, every), link);
                     }
                 }
             }
@@ -233,6 +265,15 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>) {
             return;
         }
     }
+}
+
+/// How far apart each of `links` links is pinged at least, so that all
+/// of them together ask for nine tenths of `rate` pings a second (the
+/// tenth left for links that fell due together).
+fn spacing(links: usize, rate: Option<u32>) -> Duration {
+    rate.map_or(Duration::ZERO, |r| {
+        Duration::from_secs_f64(links as f64 / (0.9 * f64::from(r.max(1))))
+    })
 }
 
 /// The moment deadlines are rounded from, shared by every link (so links
@@ -258,6 +299,30 @@ mod tests {
 
     fn watched(alive: Keepalive) -> Arc<Watched> {
         Watched::new(alive, Arc::new(Wire::default()), Arc::default())
+    }
+
+    #[test]
+    fn ten_thousand_links_at_150_pings_a_second_are_each_pinged_every_74_seconds() {
+        assert_eq!(spacing(10_000, None), Duration::ZERO);
+        let every = spacing(10_000, Some(150));
+        assert!(every > 74 * S && every < 75 * S, "{every:?}");
+        // A small fleet keeps its configured keepalive (the larger wins).
+        assert!(spacing(1_000, Some(150)) < 8 * S);
+    }
+
+    #[test]
+    fn a_link_is_pinged_after_the_longer_of_its_keepalive_and_the_spacing_the_rate_asks() {
+        let t0 = Instant::now();
+        let link = watched(Keepalive::new(20 * S, 10 * S, t0));
+        // Deadlines are rounded up to the grain.
+        let about = |at: Instant, t: Instant| at >= t && at <= t + GRAIN_AT_MOST;
+        let at = link.check(t0 + 20 * S, Duration::ZERO, 60 * S);
+        assert!(about(at, t0 + 60 * S), "{at:?}");
+        let at = link.check(t0 + 20 * S, Duration::ZERO, 5 * S);
+        assert!(
+            about(at, t0 + 20 * S + GRAIN_AT_MOST),
+            "due now, no write half: a grain later {at:?}"
+        );
     }
 
     #[test]
@@ -292,7 +357,7 @@ mod tests {
         let mut alive = Keepalive::new(20 * S, 10 * S, t0);
         alive.pinged(t0 + 20 * S);
         let link = watched(alive);
-        link.check(t0 + 31 * S, Duration::ZERO);
+        link.check(t0 + 31 * S, Duration::ZERO, Duration::ZERO);
         let why = tokio::time::timeout(5 * S, link.judged_dead())
             .await
             .expect("the verdict reached the session");
@@ -312,7 +377,7 @@ mod tests {
         link.received(t0 + 21 * S);
         // Silent again for a whole keepalive: due for a ping, but this
         // link has no write half to take it.
-        let at = link.check(t0 + 45 * S, Duration::ZERO);
+        let at = link.check(t0 + 45 * S, Duration::ZERO, Duration::ZERO);
         assert!(
             at > t0 + 45 * S && at <= t0 + 45 * S + GRAIN_AT_MOST,
             "{:?}",

@@ -46,19 +46,14 @@ pub struct CodecConfig {
     pub request_timeout: Duration,
     /// Timeout of one connection attempt (TCP, TLS and upgrade).
     pub connect_timeout: Duration,
-    /// TCP keepalive: the operating system probes a link silent this
-    /// long and drops it when nothing at all (no answer to a probe, no
-    /// acknowledgement of data) arrives within `keepalive +
-    /// keepalive_timeout`, without waking this process ([`super::tcp`]).
-    /// Whole seconds; less counts as one.
+    /// A WebSocket ping after this much silence (or longer, where the
+    /// host has more links than its pinger's `ping_rate` covers in this
+    /// time: [`super::pinger`]).
     pub keepalive: Duration,
-    /// How long an answer may take, to a TCP probe and to a ping.
+    /// Nothing at all received within this of a ping (widened by this
+    /// host's own lag) and the link is half-open: it is dropped and
+    /// dialled again.
     pub keepalive_timeout: Duration,
-    /// A WebSocket ping after this much silence, answered by the codec
-    /// itself: finds what TCP keepalive cannot (a codec whose system
-    /// answers while its xAPI service hangs, a proxy between that keeps
-    /// TCP alive). No answer within `keepalive_timeout` drops the link.
-    pub ping_interval: Duration,
     pub backoff: BackoffPolicy,
     /// Largest message accepted from the codec.
     pub max_message_size: usize,
@@ -132,7 +127,6 @@ impl CodecConfig {
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(20),
             keepalive_timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(60),
             backoff: BackoffPolicy::default(),
             max_message_size: 16 << 20,
             offline_queue: 1024,

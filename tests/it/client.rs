@@ -394,7 +394,7 @@ async fn wrong_password_is_one_clear_error_without_a_retry_loop() {
 async fn an_idle_link_whose_pings_are_answered_stays_up() {
     let s = Sim::start(SimOptions::default()).await;
     let mut c = cfg(&s.url());
-    c.ping_interval = Duration::from_millis(100);
+    c.keepalive = Duration::from_millis(100);
     c.keepalive_timeout = Duration::from_millis(100);
     // Pinged by a host-wide pinger, as a host's codecs are.
     c.pinger = Some(xmacro::xows::pinger::Pinger::new());
@@ -409,55 +409,11 @@ async fn an_idle_link_whose_pings_are_answered_stays_up() {
     assert_eq!(codec.get(&p("Status Audio Volume")).await.unwrap(), 50);
 }
 
-/// The client's own socket to `sim`, found among this process's open
-/// files by its peer (other tests' codecs talk to other simulators).
-#[cfg(target_os = "linux")]
-fn socket_to(sim: std::net::SocketAddr) -> Option<std::os::fd::RawFd> {
-    use std::os::fd::BorrowedFd;
-    std::fs::read_dir("/proc/self/fd").ok()?.find_map(|e| {
-        let fd: std::os::fd::RawFd = e.ok()?.file_name().to_str()?.parse().ok()?;
-        // SAFETY: only read (getpeername); a descriptor another test
-        // closed meanwhile fails the call, nothing more.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let peer = socket2::SockRef::from(&borrowed).peer_addr().ok()?;
-        (peer.as_socket()? == sim).then_some(fd)
-    })
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn a_codec_s_socket_is_probed_by_the_system_after_its_keepalive_and_given_up_after_its_timeout()
- {
-    use std::os::fd::BorrowedFd;
-    let s = Sim::start(SimOptions::default()).await;
-    let mut c = cfg(&s.url());
-    c.keepalive = Duration::from_secs(7);
-    c.keepalive_timeout = Duration::from_secs(6);
-    let codec = Codec::connect(c).await.unwrap();
-    assert_eq!(codec.get(&p("Status Audio Volume")).await.unwrap(), 50);
-    let fd = socket_to(s.addr).expect("the codec's socket among this process's files");
-    // SAFETY: the codec holds the socket open for the whole test.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let socket = socket2::SockRef::from(&borrowed);
-    assert!(socket.keepalive().unwrap());
-    assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
-    assert_eq!(
-        socket.tcp_keepalive_interval().unwrap(),
-        Duration::from_secs(2)
-    );
-    assert_eq!(socket.tcp_keepalive_retries().unwrap(), 3);
-    assert_eq!(
-        socket.tcp_user_timeout().unwrap(),
-        Some(Duration::from_secs(13))
-    );
-    drop(codec);
-}
-
 #[tokio::test]
 async fn keepalive_detects_a_half_open_link() {
     let s = Sim::start(SimOptions::default()).await;
     let mut c = cfg(&s.url());
-    c.ping_interval = Duration::from_millis(150);
+    c.keepalive = Duration::from_millis(150);
     c.keepalive_timeout = Duration::from_millis(150);
     let codec = Codec::connect(c).await.unwrap();
     Raw::connect(&s.url())
