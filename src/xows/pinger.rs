@@ -17,6 +17,14 @@
 //! a socket that cannot take the ping now, is tried again a grain later.
 //! Its own timer's lateness feeds the host's lag, by which the answer's
 //! wait widens ([`super::keepalive`]).
+//!
+//! A host's pinger sends at most `ping_rate` pings a second
+//! ([`Pinger::with_rate`]): with more links than that covers in their
+//! keepalive, each is pinged less often, so the idle cost is bounded by
+//! the rate and not by the fleet. What an idle ping costs is mostly the
+//! wake-up its answer causes, so the pings go out in batches a grain (a
+//! second) apart, and a new link's first ping is spread over its interval
+//! so links that came up together are not pinged together ever after.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
