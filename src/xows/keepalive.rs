@@ -103,20 +103,19 @@ impl Keepalive {
     }
 
     /// A frame arrived (any frame): the link is alive. `true` when it
-    /// answered a ping: the next check moved from the answer's deadline to
-    /// a whole `idle` from now, so the caller sets its timer again rather
-    /// than wake at the old deadline to find nothing due.
+    /// answered a ping: the next ping is now due a whole `every` from
+    /// here (the pinger's look at the answer's deadline finds that out).
     pub fn received(&mut self, now: Instant) -> bool {
         self.last_rx = now;
         self.ping_sent.take().is_some()
     }
 
-    /// The ping went out at `now`.
     /// The grain its deadlines are rounded to.
     pub fn grain(&self) -> Duration {
         self.grain
     }
 
+    /// The ping went out at `now`.
     pub fn pinged(&mut self, now: Instant) {
         self.ping_sent = Some(now);
         self.first = None;

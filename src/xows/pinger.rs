@@ -277,10 +277,11 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Weak<Watched>>, rate: Option<u32>) 
 
 /// How far apart each of `links` links is pinged at least, so that all
 /// of them together ask for nine tenths of `rate` pings a second (the
-/// tenth left for links that fell due together).
+/// tenth left for links that fell due together). `rate` is at least one
+/// ([`Pinger::with_rate`]).
 fn spacing(links: usize, rate: Option<u32>) -> Duration {
     rate.map_or(Duration::ZERO, |r| {
-        Duration::from_secs_f64(links as f64 / (0.9 * f64::from(r.max(1))))
+        Duration::from_secs_f64(links as f64 / (0.9 * f64::from(r)))
     })
 }
 
